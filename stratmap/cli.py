@@ -1,0 +1,280 @@
+"""The `stratmap` command line: argument parsing, exit codes, and wiring phases to renderers.
+
+Exit codes (documented in docs/cli.md; tests pin them):
+    0  clean / nothing to do
+    1  findings: diagnostics at error level (or warnings with --strict), files that would be
+       reformatted with `fmt --check`, files that do not parse
+    2  usage error: bad arguments, paths that do not exist, no strategy files found
+    3  internal error: a bug in stratmap (reported without a traceback unless STRATMAP_DEBUG=1)
+
+Heavy modules are imported inside the commands, so that `stratmap check` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from stratmap import __version__
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+_CHECK_EXAMPLES = """\
+examples:
+  stratmap check strategies/                 check every .strat file below a directory
+  stratmap check wealth.strat --strict       warnings fail too (for CI)
+  stratmap check strategies --format github  annotations on a pull request
+  stratmap check strategies --format junit > check.xml
+"""
+
+_FMT_EXAMPLES = """\
+examples:
+  stratmap fmt strategies/             rewrite files in the canonical layout
+  stratmap fmt --check strategies/     exit 1 if any file would change (CI)
+  stratmap fmt --diff wealth.strat     show what would change, write nothing
+"""
+
+
+class UsageError(Exception):
+    """A mistake in how the command was called: printed plainly, exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stratmap",
+        description="Write a bank's customer-operations strategy map as text, check it like "
+        "code, and forecast what it does.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="run `stratmap COMMAND --help` for a command's options and examples",
+    )
+    parser.add_argument("--version", action="version", version=f"stratmap {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    check = commands.add_parser(
+        "check", help="check strategy files and report diagnostics",
+        description="Check .strat files (and what they import): names, units, tiers, "
+        "lifecycle, suitability, shadowed rules.",
+        epilog=_CHECK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    check.add_argument("--format", choices=["text", "json", "junit", "github", "sarif"],
+                       default="text", help="output format (default: text)")
+    check.add_argument("--strict", action="store_true", help="warnings fail the check too")
+    check.add_argument("--root", metavar="DIR",
+                       help="library root that imports may not leave (default: each PATH)")
+    check.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+
+    fmt = commands.add_parser(
+        "fmt", help="format strategy files in the canonical layout",
+        description="Rewrite .strat files in one canonical layout, keeping comments. Files "
+        "that do not parse are never written.",
+        epilog=_FMT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fmt.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
+    fmt.add_argument("--check", action="store_true",
+                     help="write nothing; exit 1 if any file would be reformatted")
+    fmt.add_argument("--diff", action="store_true", help="write nothing; print a unified diff")
+    fmt.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+
+    explain = commands.add_parser(
+        "explain", help="explain a diagnostic code, with an example and a fix",
+        description="Print the catalogue page of a diagnostic code (see docs/diagnostics.md).",
+        epilog="example:\n  stratmap explain E0204",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    explain.add_argument("code", metavar="CODE", help="a code such as E0204 or W0101")
+    return parser
+
+
+# ------------------------------------------------------------------------------ paths
+
+
+def strategy_files(paths: Sequence[str]) -> list[Path]:
+    """Expand files and directories into .strat files (sorted, hidden directories skipped)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                p for p in sorted(path.rglob("*.strat"))
+                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UsageError(f"{raw}: no such file or directory")
+    if not found:
+        raise UsageError("no .strat files found in " + ", ".join(paths))
+    return found
+
+
+# ------------------------------------------------------------------------------ check
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    from strategy_dsl.checker import check_paths
+    from strategy_dsl.render import github, json_format, junit, sarif, text
+
+    files = strategy_files(args.paths)
+    root = Path(args.root) if args.root else None
+    if root is not None and not root.is_dir():
+        raise UsageError(f"--root {args.root}: not a directory")
+    report = check_paths(files, root=root)
+    diagnostics = report.diagnostics
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    if args.format == "text":
+        if diagnostics:
+            sys.stdout.write(text.render_text(diagnostics, report.sources,
+                                              color=text.should_color(sys.stdout)))
+        if not args.quiet:
+            print(text.summary_line(diagnostics, len(report.files)), file=sys.stderr)
+    elif args.format == "json":
+        sys.stdout.write(json_format.render_json(diagnostics, files_checked=len(report.files)))
+        sys.stdout.write("\n")
+    elif args.format == "junit":
+        sys.stdout.write(junit.render_junit(diagnostics, report.sources, report.files,
+                                            strict=args.strict))
+        sys.stdout.write("\n")
+    elif args.format == "github":
+        sys.stdout.write(github.render_github(diagnostics))
+    else:
+        sys.stdout.write(sarif.render_sarif(diagnostics))
+        sys.stdout.write("\n")
+    return EXIT_FINDINGS if errors or (args.strict and warnings) else EXIT_CLEAN
+
+
+# ------------------------------------------------------------------------------ fmt
+
+
+def _write_atomically(path: Path, content: str) -> None:
+    """Write to a temporary file beside the target, then rename over it: a reader (or a
+    crash) sees the old file or the new one, never half of either."""
+    import tempfile
+
+    mode = path.stat().st_mode & 0o7777
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _run_fmt(args: argparse.Namespace) -> int:
+    import difflib
+
+    from strategy_dsl.diagnostics import SourceMap
+    from strategy_dsl.formatter import format_text
+    from strategy_dsl.parser import read_source
+    from strategy_dsl.render import text as text_render
+
+    files = strategy_files(args.paths)
+    sources = SourceMap()
+    failed: list = []
+    changed = unchanged = 0
+    for path in files:
+        shown = str(path)
+        source, problem = read_source(path, shown)
+        if problem is not None or source is None:
+            failed.append(problem)
+            continue
+        sources.add(shown, source)
+        result = format_text(source, shown)
+        if result.output is None:
+            failed.extend(result.diagnostics)
+            continue
+        if not result.changed:
+            unchanged += 1
+            continue
+        changed += 1
+        if args.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                source.splitlines(keepends=True), result.output.splitlines(keepends=True),
+                fromfile=f"{shown} (original)", tofile=f"{shown} (formatted)"))
+        elif args.check:
+            print(f"would reformat {shown}", file=sys.stderr)
+        else:
+            _write_atomically(path, result.output)
+    if failed:
+        sys.stderr.write(text_render.render_text(failed, sources,
+                                                 color=text_render.should_color(sys.stderr)))
+    if not args.quiet:
+        print(_fmt_summary(changed, unchanged, len(failed), dry=args.check or args.diff),
+              file=sys.stderr)
+    if failed or (changed and (args.check or args.diff)):
+        return EXIT_FINDINGS
+    return EXIT_CLEAN
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _fmt_summary(changed: int, unchanged: int, failed: int, *, dry: bool) -> str:
+    verb = "would be reformatted" if dry else "reformatted"
+    parts = []
+    if changed:
+        parts.append(f"{_plural(changed, 'file')} {verb}")
+    if unchanged:
+        parts.append(f"{_plural(unchanged, 'file')} already formatted")
+    if failed:
+        parts.append(f"{_plural(failed, 'file')} could not be formatted")
+    return ", ".join(parts) + "."
+
+
+# ------------------------------------------------------------------------------ explain
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from strategy_dsl import catalogue
+
+    page = catalogue.explain(args.code)
+    if page is None:
+        import difflib
+
+        close = difflib.get_close_matches(args.code.upper(), list(catalogue.CATALOGUE), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown diagnostic code `{args.code}`{hint} "
+                         "(all codes: docs/diagnostics.md)")
+    sys.stdout.write(page if page.endswith("\n") else page + "\n")
+    return EXIT_CLEAN
+
+
+_COMMANDS = {"check": _run_check, "fmt": _run_fmt, "explain": _run_explain}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"stratmap {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `stratmap check … | head`: the reader left; nothing more to say.
+        sys.stderr.close()
+        return EXIT_CLEAN
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+        if os.environ.get("STRATMAP_DEBUG"):
+            raise
+        print(f"stratmap: internal error: {type(exc).__name__}: {exc}\n"
+              "This is a bug in stratmap, not in your strategy. Please report it with the "
+              "file that caused it (set STRATMAP_DEBUG=1 for the traceback).", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Parser: numbers, names, spans, every grammar rule built, and bad input as diagnostics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from strategy_dsl import syntax as s
+from strategy_dsl.parser import (
+    MAX_FILE_BYTES,
+    _Builder,
+    _lark,
+    decode_source,
+    parse_file,
+    parse_number,
+    parse_text,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "percent"),
+    [
+        ("200k", 200_000.0, False),
+        ("2m", 2_000_000.0, False),
+        ("5万", 50_000.0, False),
+        ("1.5亿", 150_000_000.0, False),
+        ("1_000", 1000.0, False),
+        ("3%", 3.0, True),
+        ("0.5%", 0.5, True),
+        ("20k", 20_000.0, False),
+    ],
+)
+def test_numbers_apply_suffixes(text: str, value: float, percent: bool) -> None:
+    assert parse_number(text) == (value, percent)
+
+
+def _only(text: str) -> s.Node:
+    result = parse_text(text, "t.strat")
+    assert result.diagnostics == [], result.diagnostics
+    assert result.file is not None
+    (item,) = result.file.items
+    return item
+
+
+def test_chinese_names_and_spans_count_characters() -> None:
+    item = _only("segment 临界财富 = aum in 45万 .. 50万")
+    assert isinstance(item, s.Segment)
+    assert item.name.text == "临界财富"
+    assert (item.name.span.line, item.name.span.column, item.name.span.end_column) == (1, 9, 13)
+    assert isinstance(item.expr, s.InRange)
+    assert item.expr.low.value == 450_000.0  # type: ignore[union-attr]
+
+
+def test_and_chains_are_flat_and_precedence_is_not_and_or() -> None:
+    item = _only("segment x = a and not b and c or d")
+    assert isinstance(item, s.Segment)
+    assert isinstance(item.expr, s.Or)
+    first, second = item.expr.operands
+    assert isinstance(first, s.And) and len(first.operands) == 3
+    assert isinstance(first.operands[1], s.Not)
+    assert isinstance(second, s.Ref)
+
+
+def test_statements_are_not_newline_sensitive() -> None:
+    one_line = _only("variant 激进 { rule 临界提升 { response 8% holdout 5% } }")
+    spread = _only("variant 激进 {\n  rule 临界提升 {\n response 8%\n\n holdout 5%\n}\n}")
+    assert isinstance(one_line, s.Variant) and isinstance(spread, s.Variant)
+    assert [type(x) for x in one_line.overrides[0].settings] == [s.Response, s.Holdout]
+    assert [type(x) for x in spread.overrides[0].settings] == [s.Response, s.Holdout]
+
+
+def test_keywords_are_contextual() -> None:
+    # `tier` and `cost` are keywords elsewhere, names here.
+    item = _only("segment 高端 = tier in (财富, 私行) and cost > 3")
+    assert isinstance(item, s.Segment)
+
+
+def test_comments_are_kept_and_hash_in_strings_is_not_a_comment() -> None:
+    text = 'script 话术 on 外呼 {  # trailing\n  text "第#1号"\n}\n# last\n'
+    result = parse_text(text, "t.strat")
+    assert result.file is not None
+    assert [c.text for c in result.file.comments] == ["# trailing", "# last"]
+    assert result.file.comments[0].span.column == 20
+
+
+def test_every_grammar_rule_has_a_builder_method() -> None:
+    needed = set()
+    for rule in _lark().rules:
+        name = str(rule.alias) if rule.alias else rule.origin.name
+        # `?x` rules without an alias pass their single child through; `_x` rules are inlined
+        # (Lark's own generated helper rules start with `__`).
+        if rule.alias or not (rule.options.expand1 or name.startswith("_")):
+            needed.add(name)
+    assert len(needed) > 100
+    missing = sorted(name for name in needed if not hasattr(_Builder, name))
+    assert missing == []
+
+
+def test_lark_tree_never_leaks() -> None:
+    result = parse_text(Path(__file__).with_name("test_parser.py").read_text()[:0] or
+                        "segment a = b", "t.strat")
+    assert result.file is not None
+    for item in result.file.items:
+        assert isinstance(item, s.Node)
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def _codes(text: str) -> list[tuple[str, int, int]]:
+    result = parse_text(text, "t.strat")
+    assert result.file is None
+    return [(d.code, d.span.line, d.span.column) for d in result.diagnostics]
+
+
+def test_unexpected_character_points_at_it() -> None:
+    assert _codes("segment a = b\nsegment c = d € e") == [("E0001", 2, 15)]
+
+
+def test_unclosed_string() -> None:
+    assert _codes('script a on b {\n  text "未闭合\n}') == [("E0001", 2, 8)]
+
+
+def test_unexpected_token_says_what_was_expected() -> None:
+    result = parse_text("rule 临界提升 priority {\n}", "t.strat")
+    (diag,) = result.diagnostics
+    assert (diag.code, diag.span.line, diag.span.column) == ("E0002", 1, 20)
+    assert "a number" in diag.label
+
+
+def test_keyword_where_a_name_belongs_has_a_hint() -> None:
+    result = parse_text("population rule", "t.strat")
+    (diag,) = result.diagnostics
+    assert diag.code in {"E0002", "E0003"}
+
+
+def test_truncated_file_points_at_the_unclosed_block() -> None:
+    result = parse_text("rule a {\n  response 5%\n", "t.strat")
+    (diag,) = result.diagnostics
+    assert diag.code == "E0003"
+    assert diag.related and diag.related[0].span.line == 1
+
+
+def test_deep_parentheses_are_refused_before_parsing() -> None:
+    text = "segment a = " + "(" * 5000 + "b" + ")" * 5000
+    assert _codes(text)[0][0] == "E0007"
+
+
+def test_long_not_chains_are_refused() -> None:
+    text = "segment a = " + "not " * 3000 + "b"
+    assert _codes(text)[0][0] == "E0007"
+
+
+def test_long_and_chain_is_fine() -> None:
+    item = _only("segment a = " + " and ".join(f"x{i}" for i in range(3000)))
+    assert isinstance(item, s.Segment) and isinstance(item.expr, s.And)
+    assert len(item.expr.operands) == 3000
+
+
+def test_binary_file() -> None:
+    text, diag = decode_source(b"segment a = b\n\x00\x01\x02", "bin.strat")
+    assert text is None and diag is not None and diag.code == "E0005"
+    assert (diag.span.line, diag.span.column) == (2, 1)
+
+
+def test_gbk_file_gets_an_iconv_hint() -> None:
+    data = "segment 临界财富 = aum < 5万\n".encode("gb18030")
+    text, diag = decode_source(data, "gbk.strat")
+    assert text is None and diag is not None and diag.code == "E0004"
+    assert diag.hint is not None and "iconv" in diag.hint
+
+
+def test_bom_is_accepted() -> None:
+    text, diag = decode_source("\ufeffsegment a = b".encode(), "bom.strat")
+    assert diag is None and text == "segment a = b"
+
+
+def test_huge_file_is_refused_without_parsing() -> None:
+    text, diag = decode_source(b"#" * (MAX_FILE_BYTES + 1), "big.strat")
+    assert text is None and diag is not None and diag.code == "E0006"
+
+
+def test_unreadable_path(tmp_path: Path) -> None:
+    result = parse_file(tmp_path / "missing.strat")
+    assert [d.code for d in result.diagnostics] == ["E0008"]
+    result = parse_file(tmp_path)  # a directory
+    assert [d.code for d in result.diagnostics] == ["E0008"]
+
+
+def test_grammar_loads_as_lalr() -> None:
+    assert _lark().options.parser == "lalr"
