@@ -118,7 +118,9 @@ class SourceMap:
         self._lines: dict[str, list[str]] = {}
 
     def add(self, file: str, text: str) -> None:
-        self._lines[file] = text.splitlines()
+        # Split on "\n" only, as Lark counts lines: str.splitlines() would also break at form
+        # feeds and U+2028, and a quoted line would then be the wrong one.
+        self._lines[file] = [line.removesuffix("\r") for line in text.split("\n")]
 
     def line(self, file: str, number: int) -> str | None:
         lines = self._lines.get(file)

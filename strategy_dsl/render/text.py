@@ -120,9 +120,7 @@ def _snippet(
         return [arrow], False
     shown, offset, width = caret_columns(source_line, span)
     number = paint(_BOLD_BLUE, f"{span.line:>{gutter}} |")
-    underline = paint(style, marker * width)
-    if label:
-        underline += " " + paint(style, label)
+    underline = paint(style, f"{marker * width} {label}".rstrip())
     lines = [
         arrow,
         _gutter_line(gutter, paint),
