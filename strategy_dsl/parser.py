@@ -261,6 +261,22 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     )
 
 
+def _name_instead_of_keyword(exc: UnexpectedInput) -> bool:
+    """Resume a parse where a word was lexed as a keyword but only a name fits here.
+
+    The contextual lexer asks the LALR state which terminals may come next, and LALR merges
+    states that differ only in lookahead: after `size 10` it may offer `risk` (a product
+    setting) where the population needs an attribute name. Re-reading the word as a NAME is
+    what the strategist meant; if a NAME does not fit either, the error stands."""
+    if not isinstance(exc, UnexpectedToken) or exc.token.type == "$END":
+        return False
+    word = str(exc.token)
+    if not word.isidentifier() or "NAME" not in exc.interactive_parser.accepts():
+        return False
+    exc.interactive_parser.feed_token(Token.new_borrow_pos("NAME", word, exc.token))
+    return True
+
+
 def _nesting_error(text: str, path: str) -> Diagnostic | None:
     """Parentheses nested deeper than MAX_NESTING (checked before parsing, so that no pass
     ever recurses that deep)."""
@@ -901,6 +917,9 @@ class _Builder:
     def product_override(self, meta, children):
         return self._override("product", meta, children)
 
+    def model_override(self, meta, children):
+        return self._override("model", meta, children)
+
     def persona(self, meta, children):
         return s.Persona(
             span=self._span(meta), name=self._name(children[0]), settings=tuple(children[1:])
@@ -964,7 +983,7 @@ def _parse_text(text: str, path: str) -> ParseResult:
     if too_deep is not None:
         return ParseResult(None, [too_deep])
     try:
-        tree = _lark().parse(text)
+        tree = _lark().parse(text, on_error=_name_instead_of_keyword)
     except UnexpectedInput as exc:
         return ParseResult(None, [_syntax_error(exc, text, path)])
     try:

@@ -661,9 +661,10 @@ class Expect(Node):
 
 class Override(Node):
     """One block inside a ``variant``: settings that replace the base's for that name.
-    ``kind`` is the block keyword (rule, journey, policy, channel, script, product)."""
+    ``kind`` is the block keyword (rule, journey, policy, channel, script, product, model:
+    a variant may price a better model before it is built)."""
 
-    kind: Literal["rule", "journey", "policy", "channel", "script", "product"]
+    kind: Literal["rule", "journey", "policy", "channel", "script", "product", "model"]
     name: Name | None
     settings: tuple[
         RuleSetting
@@ -671,7 +672,9 @@ class Override(Node):
         | PolicySetting
         | ChannelSetting
         | ScriptSetting
-        | ProductSetting,
+        | ProductSetting
+        | Predicts
+        | Auc,
         ...,
     ]
 

@@ -98,8 +98,9 @@ def test_every_grammar_rule_has_a_builder_method() -> None:
 
 
 def test_lark_tree_never_leaks() -> None:
-    result = parse_text(Path(__file__).with_name("test_parser.py").read_text()[:0] or
-                        "segment a = b", "t.strat")
+    result = parse_text(
+        Path(__file__).with_name("test_parser.py").read_text()[:0] or "segment a = b", "t.strat"
+    )
     assert result.file is not None
     for item in result.file.items:
         assert isinstance(item, s.Node)
@@ -190,3 +191,15 @@ def test_unreadable_path(tmp_path: Path) -> None:
 
 def test_grammar_loads_as_lalr() -> None:
     assert _lark().options.parser == "lalr"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "population p {\n  size 10\n  risk ~ bernoulli(5%)\n}",
+        "expect {\n  aum >= 1\n  churn within 12 months < 8%\n  nps >= 20\n}",
+        "persona p {\n  given aum 48万, cost 3\n}",
+    ],
+)
+def test_keyword_offered_by_a_merged_state_is_read_as_a_name(text: str) -> None:
+    assert parse_text(text, "t.strat").diagnostics == []
