@@ -180,7 +180,7 @@ def _keywords() -> frozenset[str]:
 def _unclosed_brace(text: str, path: str) -> Related | None:
     """Where the last `{` that was never closed was opened (strings and comments skipped)."""
     stack: list[tuple[int, int]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
         in_string = False
         for column, char in enumerate(line, start=1):
             if char == '"':
@@ -203,7 +203,8 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     if isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
     ):
-        lines = text.splitlines() or [""]
+        # Point just after the last thing written, not at trailing blank lines.
+        lines = text.rstrip().split("\n")
         last = len(lines)
         end = _span_at(path, last, len(lines[-1]) + 1, 0)
         unclosed = _unclosed_brace(text, path)
@@ -1027,7 +1028,8 @@ def _parse_text(text: str, path: str) -> ParseResult:
 def _comments(text: str, path: str) -> list[s.Comment]:
     """Every `#` comment, skipping `#` inside strings (strings never span lines)."""
     found: list[s.Comment] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only, as Lark counts lines (str.splitlines also breaks at U+2028 & co.).
+    for number, line in enumerate(text.split("\n"), start=1):
         if "#" not in line:
             continue
         in_string = escaped = False

@@ -119,11 +119,12 @@ def _run_check(args: argparse.Namespace) -> int:
     from strategy_dsl.checker import check_paths
     from strategy_dsl.render import github, json_format, junit, sarif, text
 
-    files = strategy_files(args.paths)
+    strategy_files(args.paths)  # usage errors first: missing paths, no .strat files
     root = Path(args.root) if args.root else None
     if root is not None and not root.is_dir():
         raise UsageError(f"--root {args.root}: not a directory")
-    report = check_paths(files, root=root)
+    # Directories go to the checker as given: each is the library root of what it holds.
+    report = check_paths([Path(p) for p in args.paths], root=root)
     diagnostics = report.diagnostics
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors

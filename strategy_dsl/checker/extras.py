@@ -1,0 +1,272 @@
+"""Expectations, variants and personas: checked against the strategy they describe.
+
+Metrics (E0414) are listed in ``METRICS`` with the unit their values are written in; `of` names
+a channel, rule, journey, product, segment or tier (E0209 when it is none of those), `uplift vs`
+names `control` or a variant, `in` a variant. A variant's block must name an existing rule,
+journey, channel, script or product (E0209/E0207/E0208/E0206) and holds settings that are valid
+for that kind, checked exactly as in the base declaration. A persona's facts are attributes
+with values of their type, a stage, holdings, rules received and trigger events; its outcomes
+name rules or journeys, and `suppressed … by` one of ``SUPPRESSION_REASONS``.
+"""
+
+from __future__ import annotations
+
+from strategy_dsl import syntax as s
+from strategy_dsl.checker import conditions as c
+from strategy_dsl.checker import plays, units
+from strategy_dsl.checker.blocks import model_settings
+from strategy_dsl.checker.context import Context, Once, suggestion_hint
+from strategy_dsl.checker.scope import BOOLEAN, DEFERRED, MONEY, NUMBER, SHARE
+
+SCORE = "score"  # a plain score such as NPS (-100..100): bare numbers
+
+# Every metric the simulator reports, with the unit of its values.
+METRICS: dict[str, str] = {
+    "churn": SHARE,  # share of customers who churned (within the window)
+    "retention": SHARE,  # share of customers still active
+    "aum": MONEY,  # assets under management
+    "aum_growth": SHARE,  # relative AUM change over the window
+    "revenue": MONEY,  # margin and fees earned
+    "fee_income": MONEY,  # fees alone (中收)
+    "cost": MONEY,  # contact and acquisition cost
+    "net_value": MONEY,  # revenue minus cost
+    "contacts": NUMBER,  # contacts made
+    "responders": NUMBER,  # customers who responded
+    "response_rate": SHARE,  # responders per contact
+    "suppressed": NUMBER,  # offers not made (caps, cooldowns, suitability, …)
+    "customers": NUMBER,  # customers at the end of the window
+    "acquired": NUMBER,  # customers acquired
+    "cross_sell_rate": SHARE,  # share of customers holding two or more products
+    "products_per_customer": NUMBER,  # products held per customer (产品持有数)
+    "nps": SCORE,  # % promoters − % detractors, as a score
+}
+OF_KINDS = ("channel", "rule", "journey", "product", "segment", "tier")
+SUPPRESSION_REASONS = (
+    "cooldown",
+    "holdout",
+    "control",
+    "cap",
+    "capacity",
+    "budget",
+    "suitability",
+    "priority",
+    "requires",
+    "held",
+)
+
+
+# ------------------------------------------------------------------------------ expect
+
+
+def _variant(ctx: Context, name: s.Name, extra: tuple[str, ...] = ()) -> None:
+    decl = ctx.scope.names.get(name.text)
+    if decl is not None and decl.kind == "variant":
+        ctx.uses.add(decl)
+        return
+    if name.text in extra:
+        return
+    candidates = {n for n, d in ctx.scope.names.items() if d.kind == "variant"} | set(extra)
+    ctx.error(
+        "E0414",
+        f"`{name.text}` is not a variant" + (" or `control`" if extra else ""),
+        name.span,
+        label="unknown",
+        hint=suggestion_hint(name.text, dict.fromkeys(candidates))
+        or "name a variant declared with `variant`" + (", or `control`" if extra else ""),
+    )
+
+
+def metric(ctx: Context, node: s.Metric) -> str | None:
+    """The unit of a metric's values, or None when the metric is unknown."""
+    unit = METRICS.get(node.name.text)
+    if unit is None:
+        ctx.error(
+            "E0414",
+            f"unknown metric `{node.name.text}`",
+            node.name.span,
+            label="not a metric",
+            hint=suggestion_hint(node.name.text, dict.fromkeys(METRICS))
+            or "the metrics are " + ", ".join(METRICS),
+        )
+    once = Once(ctx)
+    for qualifier in node.qualifiers:
+        kind = type(qualifier)
+        word = {
+            s.MetricOf: "of",
+            s.MetricWithin: "within",
+            s.MetricUplift: "uplift",
+            s.MetricIn: "in",
+        }[kind]
+        if not once.first(kind, qualifier, word):
+            continue
+        if kind is s.MetricOf:
+            ctx.resolve(
+                qualifier.name, OF_KINDS, "E0209", "channel, rule, journey, product or segment"
+            )
+        elif kind is s.MetricWithin:
+            units.duration(ctx, qualifier.duration, units.WINDOW)
+        elif kind is s.MetricUplift:
+            _variant(ctx, qualifier.baseline, ("control",))
+        else:
+            _variant(ctx, qualifier.variant)
+    return unit
+
+
+def _threshold(ctx: Context, number: s.Number, unit: str) -> None:
+    if unit == SHARE:
+        units.share(ctx, number, "this metric", signed=True)
+    else:
+        units.bare(ctx, number, "this metric")
+
+
+def expect(ctx: Context, item: s.Expect) -> None:
+    for expectation in item.settings:
+        unit = metric(ctx, expectation.metric)
+        threshold = expectation.threshold
+        if type(threshold) is s.Metric:
+            other = metric(ctx, threshold)
+            if unit is not None and other is not None and unit != other:
+                ctx.error(
+                    "E0309",
+                    f"`{expectation.metric.name.text}` and `{threshold.name.text}` are "
+                    "measured in different units",
+                    threshold.name.span,
+                    label="incompatible metric",
+                    hint="compare a metric with one of the same kind, or with a number",
+                )
+        elif unit is not None:
+            _threshold(ctx, threshold, unit)
+        if expectation.per is not None:
+            units.per_time(ctx, expectation.per, "this metric")
+        confidence = expectation.confidence
+        if (
+            confidence is not None
+            and units.share(ctx, confidence.level, "a confidence level")
+            and not 0 < confidence.level.value < 100
+        ):
+            ctx.error(
+                "E0304",
+                f"a confidence level of {confidence.level.text} is not possible",
+                confidence.level.span,
+                label="must be between 0% and 100%",
+                hint="use e.g. `with 95% confidence`",
+            )
+
+
+# ------------------------------------------------------------------------------ variants
+
+_OVERRIDE_TARGETS = {
+    "rule": (("rule",), "E0209", "rule"),
+    "journey": (("journey",), "E0209", "journey"),
+    "channel": (("channel",), "E0207", "channel"),
+    "script": (("script",), "E0208", "script"),
+    "product": (("product",), "E0206", "product"),
+    "model": (("model",), "E0211", "model"),
+}
+_OVERRIDE_CHECKS = {
+    "rule": plays.RULE,
+    "channel": plays.CHANNEL,
+    "script": plays.SCRIPT,
+    "product": plays.PRODUCT,
+    "policy": plays.POLICY,
+}
+
+
+def variant(ctx: Context, item: s.Variant) -> None:
+    once = Once(ctx)
+    for override in item.overrides:
+        name = override.name
+        if not once.first((override.kind, name and name.text), override, override.kind):
+            continue
+        if name is not None:
+            kinds, code, what = _OVERRIDE_TARGETS[override.kind]
+            ctx.resolve(name, kinds, code, what)
+        if override.kind == "journey":
+            plays.journey_settings(ctx, override.settings)
+        elif override.kind == "model":
+            model_settings(ctx, override.settings)
+        else:
+            plays.settings(ctx, override.settings, _OVERRIDE_CHECKS[override.kind])
+
+
+# ------------------------------------------------------------------------------ personas
+
+
+def _given_attribute(ctx: Context, item: s.GivenAttribute) -> None:
+    attribute = ctx.attribute(item.attribute)
+    if attribute is None:
+        return
+    if attribute.type == DEFERRED:  # checked against each importing strategy's population
+        ctx.deferred.append((item.attribute, item.value, "==" if item.value else "flag"))
+        return
+    if item.value is not None:
+        c.check_value(ctx, attribute, item.value, "==")
+    elif attribute.type != BOOLEAN:
+        ctx.error(
+            "E0309",
+            f"`{attribute.name}` needs a value",
+            item.attribute.span,
+            label="no value",
+            hint=f"write e.g. `{attribute.name} {c._example(attribute).split()[-1]}`",
+        )
+
+
+_GIVEN = {
+    s.GivenAttribute: _given_attribute,
+    s.GivenStage: lambda ctx, x: c.stage(ctx, x.stage),
+    s.GivenHolding: lambda ctx, x: ctx.resolve(x.product, ("product",), "E0206", "product"),
+    s.GivenReceived: lambda ctx, x: (
+        ctx.resolve(x.rule, ("rule", "journey"), "E0209", "rule or journey"),
+        units.duration(ctx, x.ago, units.SCHEDULE),
+    ),
+    s.GivenEvent: lambda ctx, x: ctx.resolve(x.trigger, ("trigger",), "E0205", "trigger"),
+}
+
+
+def _given_key(item: s.Node) -> tuple[str, str]:
+    if type(item) is s.GivenAttribute:
+        return ("attribute", item.attribute.text)
+    if type(item) is s.GivenStage:
+        return ("attribute", "stage")
+    name = getattr(item, "product", None) or getattr(item, "rule", None) or item.trigger
+    return (type(item).__name__, name.text)
+
+
+def _outcome(ctx: Context, outcome: s.Node) -> None:
+    kind = type(outcome)
+    if kind is s.GetsNothing:
+        return
+    ctx.resolve(outcome.rule, ("rule", "journey"), "E0209", "rule or journey")
+    if kind is s.Gets and outcome.channel is not None:
+        ctx.resolve(outcome.channel, ("channel",), "E0207", "channel")
+    if kind is s.Suppressed and outcome.reason.text not in SUPPRESSION_REASONS:
+        ctx.error(
+            "E0305",
+            f"`{outcome.reason.text}` is not a reason an offer is suppressed",
+            outcome.reason.span,
+            label="unknown reason",
+            hint=suggestion_hint(outcome.reason.text, dict.fromkeys(SUPPRESSION_REASONS))
+            or "the reasons are " + ", ".join(SUPPRESSION_REASONS),
+        )
+
+
+def persona(ctx: Context, item: s.Persona) -> None:
+    given = Once(ctx)
+    expects = 0
+    for setting in item.settings:
+        if type(setting) is s.PersonaExpect:
+            expects += 1
+            _outcome(ctx, setting.outcome)
+            continue
+        for fact in setting.items:
+            key = _given_key(fact)
+            if given.first(key, fact, key[1]):
+                _GIVEN[type(fact)](ctx, fact)
+    if not expects:
+        ctx.error(
+            "E0408",
+            f"persona `{item.name.text}` has no `expect`",
+            item.name.span,
+            label="nothing expected",
+            hint="add what the strategy must decide, e.g. `expect gets 临界提升 via 外呼`",
+        )

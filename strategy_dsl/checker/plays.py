@@ -1,0 +1,424 @@
+"""What the bank offers and how: products, channels, scripts, rules, journeys, policy and NPS.
+
+Required settings (E0408): a product needs `kind` and `risk`; a channel needs `cost`; a rule
+needs `offer` and `response`; a journey needs at least one `wave`, and each wave `via`, `offer`
+and `response` (`after` defaults to 0). Defaults otherwise: a script's `lift` is 1; a channel's
+`reach` is 100% and its capacity unlimited; a rule's or journey's `priority` is 0. Each
+setting is checked by one function, shared with the variants that override it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from strategy_dsl import syntax as s
+from strategy_dsl.checker import conditions as c
+from strategy_dsl.checker import units
+from strategy_dsl.checker.blocks import hazard_target
+from strategy_dsl.checker.context import Context, Once, suggestion_hint
+from strategy_dsl.checker.population import distribution
+from strategy_dsl.checker.scope import MONEY, Decl, head
+from strategy_dsl.diagnostics import Related
+
+PRODUCT_KINDS = ("deposit", "wealth", "fund", "insurance", "card", "payroll", "loan")
+ARBITRATION = ("priority", "value")
+
+WORDS: dict[type, str] = {
+    s.Kind: "kind",
+    s.Risk: "risk",
+    s.Tenor: "tenor",
+    s.Minimum: "min",
+    s.Margin: "margin",
+    s.Fee: "fee",
+    s.Inflow: "inflow",
+    s.ChannelCost: "cost",
+    s.Capacity: "capacity",
+    s.Reach: "reach",
+    s.Requires: "requires",
+    s.Lift: "lift",
+    s.ScriptText: "text",
+    s.When: "when",
+    s.On: "on",
+    s.Offer: "offer",
+    s.Response: "response",
+    s.Effect: "effect",
+    s.Cooldown: "cooldown",
+    s.Holdout: "holdout",
+    s.Budget: "budget",
+    s.RuleCap: "max",
+    s.SuitableOnly: "suitable only",
+    s.StopOnResponse: "stop when responded",
+    s.Wave: "wave",
+    s.WaveAfter: "after",
+    s.WaveChannel: "via",
+    s.WaveScript: "using",
+    s.WaveOffer: "offer",
+    s.WaveResponse: "response",
+    s.ContactCap: "max",
+    s.ChannelCap: "max",
+    s.Arbitrate: "arbitrate",
+    s.Fatigue: "fatigue",
+    s.Control: "control",
+    s.NpsBase: "base",
+    s.NpsContact: "",
+    s.NpsResponse: "",
+}
+
+
+def _key(setting: s.Node) -> object:
+    """What makes two settings "the same setting" for E0407."""
+    kind = type(setting)
+    if kind is s.Effect:
+        target = setting.target
+        return (kind, target.source and target.source.text, target.target and target.target.text)
+    if kind is s.ContactCap:
+        return (kind, setting.per.unit.text.removesuffix("s"))
+    if kind is s.ChannelCap:
+        return (kind, setting.channel.text, setting.per.unit.text.removesuffix("s"))
+    if kind is s.NpsContact or kind is s.NpsResponse:
+        return (kind, setting.group)
+    return kind
+
+
+def _word(setting: s.Node) -> str:
+    return WORDS[type(setting)] or setting.group  # type: ignore[attr-defined]
+
+
+def settings(ctx: Context, items: Sequence[s.Node], checks: dict[type, Callable]) -> Once:
+    """Check each setting once (E0407 for a repeat); the ``Once`` tells what was given."""
+    once = Once(ctx)
+    for setting in items:
+        if once.first(_key(setting), setting, _word(setting)):
+            checks[type(setting)](ctx, setting)
+    return once
+
+
+def priority(ctx: Context, number: s.Number | None) -> None:
+    if number is not None and units.bare(ctx, number, "a priority"):
+        units.in_range(ctx, number, "a priority", minimum=0, integer=True)
+
+
+def script_channel(ctx: Context, script: s.Name, decl: Decl, channel: Decl) -> None:
+    """E0406 when a script written for one channel is used on another."""
+    declared = decl.node.channel  # type: ignore[attr-defined]
+    if declared.text == channel.name:
+        return
+    ctx.error(
+        "E0406",
+        f"script `{script.text}` is written for `{declared.text}`, but used via `{channel.name}`",
+        script.span,
+        label=f"a `{declared.text}` script",
+        hint=f"use it via `{declared.text}`, or write a script for `{channel.name}` "
+        f"(`script … on {channel.name} {{ … }}`)",
+        related=(Related(span=declared.span, message="the script's channel"),),
+    )
+
+
+def _product(ctx: Context, name: s.Name) -> Decl | None:
+    return ctx.resolve(name, ("product",), "E0206", "product")
+
+
+def _channel(ctx: Context, name: s.Name) -> Decl | None:
+    return ctx.resolve(name, ("channel",), "E0207", "channel")
+
+
+def _script(ctx: Context, name: s.Name) -> Decl | None:
+    return ctx.resolve(name, ("script",), "E0208", "script")
+
+
+# ------------------------------------------------------------------------------ products
+
+
+def _kind(ctx: Context, setting: s.Kind) -> None:
+    if setting.value.text not in PRODUCT_KINDS:
+        ctx.error(
+            "E0305",
+            f"`{setting.value.text}` is not a kind of product",
+            setting.value.span,
+            label="unknown kind",
+            hint=suggestion_hint(setting.value.text, dict.fromkeys(PRODUCT_KINDS))
+            or "the kinds are " + ", ".join(PRODUCT_KINDS),
+        )
+
+
+def _tenor(ctx: Context, setting: s.Tenor) -> None:
+    if units.duration(ctx, setting.duration, units.SCHEDULE) == 0:
+        units.in_range(ctx, setting.duration.amount, "a tenor", above=0)
+
+
+def _margin(ctx: Context, setting: s.Margin) -> None:
+    units.share(ctx, setting.rate, "a margin", signed=True)
+    units.per_time(ctx, setting.per, "a margin")
+
+
+PRODUCT: dict[type, Callable] = {
+    s.Kind: _kind,
+    s.Risk: lambda ctx, x: c.risk_level(ctx, x.level, c.PRODUCT_RISKS, "a product's risk"),
+    s.Tenor: _tenor,
+    s.Minimum: lambda ctx, x: units.amount(ctx, x.amount, "a minimum amount", minimum=0),
+    s.Margin: _margin,
+    s.Fee: lambda ctx, x: units.share(ctx, x.rate, "a fee"),
+    s.Inflow: lambda ctx, x: distribution(
+        ctx, x.distribution, MONEY, ("lognormal", "normal", "uniform", "constant")
+    ),
+}
+
+
+def product(ctx: Context, item: s.Product) -> None:
+    once = settings(ctx, item.settings, PRODUCT)
+    owner = f"product `{item.name.text}`"
+    once.require(s.Kind, "kind", item.name.span, "kind wealth", owner)
+    once.require(s.Risk, "risk", item.name.span, "risk R2", owner)
+
+
+# ------------------------------------------------------------------------------ channels, scripts
+
+
+def _capacity(ctx: Context, setting: s.Capacity) -> None:
+    units.amount(ctx, setting.amount, "a capacity", above=0)
+    units.per_time(ctx, setting.per, "a capacity")
+
+
+CHANNEL: dict[type, Callable] = {
+    s.ChannelCost: lambda ctx, x: (
+        units.amount(ctx, x.amount, "a cost", minimum=0),
+        units.per_unit(ctx, x.per, "contact", "a channel's cost"),
+    ),
+    s.Capacity: _capacity,
+    s.Reach: lambda ctx, x: units.share(ctx, x.share, "reach"),
+    s.Requires: lambda ctx, x: c.check_condition(ctx, x.condition, c.REQUIRES),
+}
+
+
+def channel(ctx: Context, item: s.Channel) -> None:
+    once = settings(ctx, item.settings, CHANNEL)
+    once.require(
+        s.ChannelCost, "cost", item.name.span, "cost 8 per contact", f"channel `{item.name.text}`"
+    )
+
+
+SCRIPT: dict[type, Callable] = {
+    s.Lift: lambda ctx, x: units.amount(ctx, x.factor, "a lift", above=0),
+    s.ScriptText: lambda ctx, x: None,
+}
+
+
+def script(ctx: Context, item: s.Script) -> None:
+    _channel(ctx, item.channel)
+    settings(ctx, item.settings, SCRIPT)
+
+
+# ------------------------------------------------------------------------------ rules
+
+
+def _offer(ctx: Context, setting: s.Offer) -> None:
+    _product(ctx, setting.product)
+    via = _channel(ctx, setting.channel)
+    if setting.script is not None:
+        used = _script(ctx, setting.script)
+        if used is not None and via is not None:
+            script_channel(ctx, setting.script, used, via)
+
+
+def _effect(ctx: Context, setting: s.Effect) -> None:
+    hazard_target(ctx, setting.target)
+    units.amount(ctx, setting.factor, "an effect's multiplier", minimum=0)
+    units.duration(ctx, setting.duration, units.SCHEDULE)
+
+
+def _budget(ctx: Context, setting: s.Budget) -> None:
+    units.amount(ctx, setting.amount, "a budget", minimum=0)
+    units.per_time(ctx, setting.per, "a budget")
+
+
+def _rule_cap(ctx: Context, setting: s.RuleCap) -> None:
+    units.amount(ctx, setting.count, "a contact cap", minimum=1, integer=True)
+    units.per_time(ctx, setting.per, "a contact cap")
+
+
+RULE: dict[type, Callable] = {
+    s.When: lambda ctx, x: c.check_condition(ctx, x.condition, c.WHEN),
+    s.On: lambda ctx, x: c.check_condition(ctx, x.event, c.ON),
+    s.Offer: _offer,
+    s.Response: lambda ctx, x: units.share(ctx, x.rate, "a response rate"),
+    s.Effect: _effect,
+    s.Cooldown: lambda ctx, x: units.duration(ctx, x.duration, units.SCHEDULE),
+    s.Holdout: lambda ctx, x: units.share(ctx, x.share, "a holdout"),
+    s.Budget: _budget,
+    s.RuleCap: _rule_cap,
+    s.SuitableOnly: lambda ctx, x: None,
+}
+
+
+def rule(ctx: Context, item: s.Rule) -> None:
+    priority(ctx, item.priority)
+    once = settings(ctx, item.settings, RULE)
+    owner = f"rule `{item.name.text}`"
+    once.require(s.Offer, "offer", item.name.span, "offer 稳健理财 via 外呼", owner)
+    once.require(s.Response, "response", item.name.span, "response 6%", owner)
+
+
+# ------------------------------------------------------------------------------ journeys
+
+WAVE: dict[type, Callable] = {
+    s.WaveAfter: lambda ctx, x: units.duration(ctx, x.duration, units.SCHEDULE),
+    s.WaveChannel: lambda ctx, x: None,  # resolved with the script, below
+    s.WaveScript: lambda ctx, x: None,
+    s.WaveOffer: lambda ctx, x: _product(ctx, x.product),
+    s.WaveResponse: lambda ctx, x: units.share(ctx, x.rate, "a response rate"),
+    s.Effect: _effect,
+}
+
+
+def _wave(ctx: Context, wave: s.Wave) -> None:
+    once = settings(ctx, wave.options, WAVE)
+    via = once.seen.get(s.WaveChannel)
+    using = once.seen.get(s.WaveScript)
+    channel_decl = _channel(ctx, via.channel) if isinstance(via, s.WaveChannel) else None
+    if isinstance(using, s.WaveScript):
+        script_decl = _script(ctx, using.script)
+        if script_decl is not None and channel_decl is not None:
+            script_channel(ctx, using.script, script_decl, channel_decl)
+    owner = f"wave {wave.number.text}"
+    once.require(s.WaveChannel, "via", wave.number.span, "via APP推送", owner)
+    once.require(s.WaveOffer, "offer", wave.number.span, "offer 新客理财", owner)
+    once.require(s.WaveResponse, "response", wave.number.span, "response 4%", owner)
+
+
+def waves(ctx: Context, items: Sequence[s.Node]) -> None:
+    """Each wave, numbered 1, 2, 3… in order, each later than the one before (E0405)."""
+    previous_days = -1.0
+    for index, wave in enumerate(w for w in items if type(w) is s.Wave):
+        _wave(ctx, wave)
+        number = wave.number
+        if number.percent or number.value != index + 1:
+            ctx.error(
+                "E0405",
+                f"this is wave {index + 1} of the journey, but it is numbered {number.text}",
+                number.span,
+                label=f"expected {index + 1}",
+                hint="number the waves 1, 2, 3… in the order of their delays",
+            )
+        after = next((o for o in wave.options if type(o) is s.WaveAfter), None)
+        days = 0.0
+        if after is not None:
+            days = (
+                units.DAYS_PER_UNIT.get(after.duration.unit.text, 0) * after.duration.amount.value
+            )
+        if days <= previous_days:
+            ctx.error(
+                "E0405",
+                "this wave is not later than the wave before it",
+                after.duration.span if after is not None else wave.number.span,
+                label="not later",
+                hint="each wave's `after` must be later than the previous wave's; reorder the "
+                "waves by delay",
+            )
+        previous_days = max(previous_days, days)
+
+
+JOURNEY: dict[type, Callable] = {
+    s.Wave: lambda ctx, x: None,  # checked in order by `waves`
+    s.When: RULE[s.When],
+    s.StopOnResponse: lambda ctx, x: None,
+    s.SuitableOnly: lambda ctx, x: None,
+    s.Holdout: RULE[s.Holdout],
+    s.Budget: _budget,
+}
+
+
+def journey_settings(ctx: Context, items: Sequence[s.Node]) -> Once:
+    once = Once(ctx)
+    for setting in items:
+        if type(setting) is s.Wave or once.first(_key(setting), setting, _word(setting)):
+            JOURNEY[type(setting)](ctx, setting)
+    waves(ctx, items)
+    return once
+
+
+def journey(ctx: Context, item: s.Journey) -> None:
+    c.check_condition(ctx, item.trigger, c.ON)
+    priority(ctx, item.priority)
+    journey_settings(ctx, item.settings)
+    if not any(type(x) is s.Wave for x in item.settings):
+        ctx.error(
+            "E0408",
+            f"journey `{item.name.text}` has no `wave`",
+            item.name.span,
+            label="no waves",
+            hint="add a wave, e.g. `wave 1 after 0 months via APP推送 offer 新客理财 response 4%`",
+        )
+
+
+# ------------------------------------------------------------------------------ policy, nps
+
+
+def _arbitrate(ctx: Context, setting: s.Arbitrate) -> None:
+    if setting.by.text not in ARBITRATION:
+        ctx.error(
+            "E0305",
+            f"`arbitrate by {setting.by.text}` is not a way to arbitrate",
+            setting.by.span,
+            label="unknown arbitration",
+            hint=suggestion_hint(setting.by.text, dict.fromkeys(ARBITRATION))
+            or "arbitrate `by priority` or `by value`",
+        )
+
+
+def _channel_cap(ctx: Context, setting: s.ChannelCap) -> None:
+    _channel(ctx, setting.channel)
+    _cap(ctx, setting)
+
+
+def _cap(ctx: Context, setting: s.ContactCap | s.ChannelCap) -> None:
+    units.amount(ctx, setting.count, "a contact cap", minimum=0, integer=True)
+    units.per_time(ctx, setting.per, "a contact cap")
+
+
+POLICY: dict[type, Callable] = {
+    s.ContactCap: _cap,
+    s.ChannelCap: _channel_cap,
+    s.Arbitrate: _arbitrate,
+    s.Fatigue: lambda ctx, x: (
+        units.share(ctx, x.drop, "fatigue"),
+        units.duration(ctx, x.window, units.WINDOW),
+    ),
+    s.Control: lambda ctx, x: units.share(ctx, x.share, "the control group"),
+}
+
+
+def policy(ctx: Context, item: s.Policy) -> None:
+    settings(ctx, item.settings, POLICY)
+
+
+def _nps_base(ctx: Context, setting: s.NpsBase) -> None:
+    ok = units.share(ctx, setting.promoters, "the promoters' share")
+    ok = units.share(ctx, setting.detractors, "the detractors' share") and ok
+    total = setting.promoters.fraction + setting.detractors.fraction
+    if ok and total > 1 + 1e-9:
+        ctx.error(
+            "E0304",
+            f"promoters and detractors add up to {units.show(total * 100)}%",
+            setting.detractors.span,
+            label="more than 100%",
+            hint="promoters and detractors are shares of the same customers: at most 100% together",
+        )
+
+
+NPS: dict[type, Callable] = {
+    s.NpsBase: _nps_base,
+    s.NpsContact: lambda ctx, x: (
+        units.share(ctx, x.delta, "an NPS change", signed=True),
+        units.duration(ctx, x.window, units.WINDOW),
+    ),
+    s.NpsResponse: lambda ctx, x: (
+        units.share(ctx, x.delta, "an NPS change", signed=True),
+        units.duration(ctx, x.duration, units.SCHEDULE),
+    ),
+}
+
+
+def nps(ctx: Context, item: s.Nps) -> None:
+    once = settings(ctx, item.settings, NPS)
+    example = "base promoters 30%, detractors 20%"
+    once.require(s.NpsBase, "base", head(item.span, 3), example, "the `nps` block")
