@@ -31,8 +31,9 @@ def _library(root: Path) -> tuple[list[Path], int]:
     while lines < TARGET_LINES:
         destination = root / f"branch_{copies:03d}"
         shutil.copytree(REPO / "strategies", destination)
-        lines += sum(p.read_text(encoding="utf-8").count("\n")
-                     for p in destination.rglob("*.strat"))
+        lines += sum(
+            p.read_text(encoding="utf-8").count("\n") for p in destination.rglob("*.strat")
+        )
         copies += 1
     return sorted(root.rglob("*.strat")), lines
 
@@ -48,8 +49,10 @@ def test_check_throughput(benchmark, library) -> None:
     assert not [d for d in report.diagnostics if d.is_error]
     per_second = lines / benchmark.stats.stats.mean
     benchmark.extra_info.update(lines=lines, lines_per_second=round(per_second))
-    print(f"\ncheck: {lines} lines in {benchmark.stats.stats.mean:.3f} s = "
-          f"{per_second:,.0f} lines/s (target ≥ 20,000)")
+    print(
+        f"\ncheck: {lines} lines in {benchmark.stats.stats.mean:.3f} s = "
+        f"{per_second:,.0f} lines/s (target ≥ 20,000)"
+    )
 
 
 def test_parse_floor(benchmark, library) -> None:

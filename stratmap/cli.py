@@ -55,33 +55,46 @@ def _parser() -> argparse.ArgumentParser:
     commands.required = True
 
     check = commands.add_parser(
-        "check", help="check strategy files and report diagnostics",
+        "check",
+        help="check strategy files and report diagnostics",
         description="Check .strat files (and what they import): names, units, tiers, "
         "lifecycle, suitability, shadowed rules.",
-        epilog=_CHECK_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_CHECK_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
-    check.add_argument("--format", choices=["text", "json", "junit", "github", "sarif"],
-                       default="text", help="output format (default: text)")
+    check.add_argument(
+        "--format",
+        choices=["text", "json", "junit", "github", "sarif"],
+        default="text",
+        help="output format (default: text)",
+    )
     check.add_argument("--strict", action="store_true", help="warnings fail the check too")
-    check.add_argument("--root", metavar="DIR",
-                       help="library root that imports may not leave (default: each PATH)")
+    check.add_argument(
+        "--root", metavar="DIR", help="library root that imports may not leave (default: each PATH)"
+    )
     check.add_argument("-q", "--quiet", action="store_true", help="no summary line")
 
     fmt = commands.add_parser(
-        "fmt", help="format strategy files in the canonical layout",
+        "fmt",
+        help="format strategy files in the canonical layout",
         description="Rewrite .strat files in one canonical layout, keeping comments. Files "
         "that do not parse are never written.",
-        epilog=_FMT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_FMT_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fmt.add_argument("paths", nargs="+", metavar="PATH", help="files or directories")
-    fmt.add_argument("--check", action="store_true",
-                     help="write nothing; exit 1 if any file would be reformatted")
+    fmt.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if any file would be reformatted",
+    )
     fmt.add_argument("--diff", action="store_true", help="write nothing; print a unified diff")
     fmt.add_argument("-q", "--quiet", action="store_true", help="no summary line")
 
     explain = commands.add_parser(
-        "explain", help="explain a diagnostic code, with an example and a fix",
+        "explain",
+        help="explain a diagnostic code, with an example and a fix",
         description="Print the catalogue page of a diagnostic code (see docs/diagnostics.md).",
         epilog="example:\n  stratmap explain E0204",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -100,8 +113,10 @@ def strategy_files(paths: Sequence[str]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             found.extend(
-                p for p in sorted(path.rglob("*.strat"))
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                p
+                for p in sorted(path.rglob("*.strat"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
             )
         elif path.exists():
             found.append(path)
@@ -130,16 +145,18 @@ def _run_check(args: argparse.Namespace) -> int:
     warnings = len(diagnostics) - errors
     if args.format == "text":
         if diagnostics:
-            sys.stdout.write(text.render_text(diagnostics, report.sources,
-                                              color=text.should_color(sys.stdout)))
+            sys.stdout.write(
+                text.render_text(diagnostics, report.sources, color=text.should_color(sys.stdout))
+            )
         if not args.quiet:
             print(text.summary_line(diagnostics, len(report.files)), file=sys.stderr)
     elif args.format == "json":
         sys.stdout.write(json_format.render_json(diagnostics, files_checked=len(report.files)))
         sys.stdout.write("\n")
     elif args.format == "junit":
-        sys.stdout.write(junit.render_junit(diagnostics, report.sources, report.files,
-                                            strict=args.strict))
+        sys.stdout.write(
+            junit.render_junit(diagnostics, report.sources, report.files, strict=args.strict)
+        )
         sys.stdout.write("\n")
     elif args.format == "github":
         sys.stdout.write(github.render_github(diagnostics))
@@ -199,19 +216,27 @@ def _run_fmt(args: argparse.Namespace) -> int:
             continue
         changed += 1
         if args.diff:
-            sys.stdout.writelines(difflib.unified_diff(
-                source.splitlines(keepends=True), result.output.splitlines(keepends=True),
-                fromfile=f"{shown} (original)", tofile=f"{shown} (formatted)"))
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    source.splitlines(keepends=True),
+                    result.output.splitlines(keepends=True),
+                    fromfile=f"{shown} (original)",
+                    tofile=f"{shown} (formatted)",
+                )
+            )
         elif args.check:
             print(f"would reformat {shown}", file=sys.stderr)
         else:
             _write_atomically(path, result.output)
     if failed:
-        sys.stderr.write(text_render.render_text(failed, sources,
-                                                 color=text_render.should_color(sys.stderr)))
+        sys.stderr.write(
+            text_render.render_text(failed, sources, color=text_render.should_color(sys.stderr))
+        )
     if not args.quiet:
-        print(_fmt_summary(changed, unchanged, len(failed), dry=args.check or args.diff),
-              file=sys.stderr)
+        print(
+            _fmt_summary(changed, unchanged, len(failed), dry=args.check or args.diff),
+            file=sys.stderr,
+        )
     if failed or (changed and (args.check or args.diff)):
         return EXIT_FINDINGS
     return EXIT_CLEAN
@@ -245,8 +270,9 @@ def _run_explain(args: argparse.Namespace) -> int:
 
         close = difflib.get_close_matches(args.code.upper(), list(catalogue.CATALOGUE), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise UsageError(f"unknown diagnostic code `{args.code}`{hint} "
-                         "(all codes: docs/diagnostics.md)")
+        raise UsageError(
+            f"unknown diagnostic code `{args.code}`{hint} (all codes: docs/diagnostics.md)"
+        )
     sys.stdout.write(page if page.endswith("\n") else page + "\n")
     return EXIT_CLEAN
 
@@ -268,12 +294,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `stratmap check … | head`: the reader left; nothing more to say.
         sys.stderr.close()
         return EXIT_CLEAN
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
+    except Exception as exc:  # the last line of defence: never a traceback
         if os.environ.get("STRATMAP_DEBUG"):
             raise
-        print(f"stratmap: internal error: {type(exc).__name__}: {exc}\n"
-              "This is a bug in stratmap, not in your strategy. Please report it with the "
-              "file that caused it (set STRATMAP_DEBUG=1 for the traceback).", file=sys.stderr)
+        print(
+            f"stratmap: internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in stratmap, not in your strategy. Please report it with the "
+            "file that caused it (set STRATMAP_DEBUG=1 for the traceback).",
+            file=sys.stderr,
+        )
         return EXIT_INTERNAL
 
 

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stratmap.cli import main
 from strategy_dsl.parser import decode_source, parse_text
+from stratmap.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = """\
@@ -97,8 +97,11 @@ def test_three_mistakes_exit_1_with_all_three_reported(tmp_path: Path) -> None:
     path = write(tmp_path, "bad.strat", THREE_MISTAKES)
     code, out, _ = run("check", str(path))
     assert code == 1
-    codes = {line.split("[")[1].split("]")[0] for line in out.splitlines()
-             if line.startswith(("error[", "warning["))}
+    codes = {
+        line.split("[")[1].split("]")[0]
+        for line in out.splitlines()
+        if line.startswith(("error[", "warning["))
+    }
     assert {"E0204", "E0301", "E0501"} <= codes
 
 
@@ -206,8 +209,9 @@ def test_fmt_keeps_file_mode(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------ any input
 
-_FUZZ = settings(max_examples=60, deadline=None,
-                 suppress_health_check=[HealthCheck.function_scoped_fixture])
+_FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def _assert_answered(path: Path, before: bytes) -> None:
@@ -223,7 +227,7 @@ def _assert_answered(path: Path, before: bytes) -> None:
     if after != before:
         assert parse_text(after.decode("utf-8"), "x").file is not None
     else:
-        text, problem = decode_source(before, "x")
+        text, _problem = decode_source(before, "x")
         parses = text is not None and parse_text(text, "x").file is not None
         assert code == (0 if parses else 1)
 
@@ -273,8 +277,13 @@ def test_no_traceback_in_a_real_process(tmp_path: Path) -> None:
     path = tmp_path / "junk.strat"
     path.write_bytes(b"\xff\xfe\x00garbage")
     env = {**os.environ, "NO_COLOR": "1"}
-    result = subprocess.run([sys.executable, "-m", "stratmap", "check", str(path)],
-                            capture_output=True, text=True, env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "stratmap", "check", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr + result.stdout
     assert "E0005" in result.stdout
