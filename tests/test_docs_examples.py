@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from strategy_dsl import syntax as s
+from strategy_dsl.checker import check_paths
 from strategy_dsl.parser import parse_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,14 +83,6 @@ DRAFT_BLOCKS = extract_blocks(LANGUAGE_DRAFT) if LANGUAGE_DRAFT.exists() else []
 _NO_DRAFT = [None]
 
 
-def _check_paths():
-    """The checker's entry point, or a skip while the checker does not exist yet."""
-    checker = pytest.importorskip("strategy_dsl.checker", reason="checker not available")
-    if not hasattr(checker, "check_paths"):
-        pytest.skip("checker not available")
-    return checker.check_paths
-
-
 def _parse(block: Block, text: str | None = None) -> s.StrategyFile:
     result = parse_text(block.text if text is None else text, block.id)
     problems = [f"{d.code} {d.span}: {d.message} ({d.label})" for d in result.diagnostics]
@@ -99,7 +92,6 @@ def _parse(block: Block, text: str | None = None) -> s.StrategyFile:
 
 def _check_errors(text: str, tmp_path: Path) -> list[str]:
     """Check ``text`` as a file of its own, with the library's common/ folder beside it."""
-    check_paths = _check_paths()
     shutil.copytree(COMMON, tmp_path / "common")
     target = tmp_path / "example.strat"
     target.write_text(text, encoding="utf-8")

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from strategy_dsl import syntax as s
+from strategy_dsl.checker import check_paths
+from strategy_dsl.formatter import format_text
 from strategy_dsl.parser import parse_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,20 +51,6 @@ def _is_map(path: Path) -> bool:
     if result.file is None:
         return re.search(r"^strategy\s", path.read_text(encoding="utf-8"), re.M) is not None
     return any(isinstance(item, s.StrategyHeader) for item in result.file.items)
-
-
-def _check_paths():
-    checker = pytest.importorskip("strategy_dsl.checker", reason="checker not available")
-    if not hasattr(checker, "check_paths"):
-        pytest.skip("checker not available")
-    return checker.check_paths
-
-
-def _format_text():
-    formatter = pytest.importorskip("strategy_dsl.formatter", reason="formatter not available")
-    if not hasattr(formatter, "format_text"):
-        pytest.skip("formatter not available")
-    return formatter.format_text
 
 
 def _shown(diagnostics) -> str:
@@ -109,14 +97,12 @@ def test_parses(path: Path):
 def test_checks_clean(path: Path):
     """Each file with its imports (a shared file alone is checked at the finest step): no
     errors and no warnings."""
-    check_paths = _check_paths()
     report = check_paths([path])
     assert not report.diagnostics, f"{_id(path)}:\n{_shown(report.diagnostics)}"
 
 
 def test_library_checks_clean_as_one_run():
     """What CI runs: `stratmap check strategies/ --strict`."""
-    check_paths = _check_paths()
     report = check_paths([STRATEGIES])
     assert not report.diagnostics, _shown(report.diagnostics)
     maps = {p for p in FILES if _is_map(p)}
@@ -125,7 +111,6 @@ def test_library_checks_clean_as_one_run():
 
 @pytest.mark.parametrize("path", FILES, ids=_id)
 def test_is_formatted(path: Path):
-    format_text = _format_text()
     text = path.read_text(encoding="utf-8")
     result = format_text(text, _id(path))
     assert not result.diagnostics, _shown(result.diagnostics)
