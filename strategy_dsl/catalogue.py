@@ -181,8 +181,9 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "nesting too deep",
         "A condition is nested more than 64 levels deep (in brackets or `not`s). People rarely "
         "write this; it usually comes from a generator. Deep nesting is also hard to review.",
-        """
-        segment 深 = ((((((((((((aum > 0))))))))))))   # … and so on, hundreds of levels deep
+        f"""
+        # 65 brackets deep (the limit is 64), as a generator might write it:
+        segment 深 = {"(" * 65}payroll{")" * 65}
         """,
         """
         Give the parts names with `segment` and combine the names:
@@ -303,6 +304,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "the `population` block declares (with `~`) and the built-in ones such as `aum`, `stage` "
         "and `risk_tolerance`. The message suggests the closest existing name.",
         """
+        import "common/customers.strat"     # the population: age, aum, risk_tolerance, …
         segment 银发 = ages >= 60
         """,
         """
@@ -321,9 +323,12 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "segment declared in a file that is not imported. The message suggests the closest "
         "declared name.",
         """
+        import "common/customers.strat"
+        import "common/products.strat"
+        import "common/outbound.strat"
         segment 临界财富 = aum in 45万 .. 50万
         rule 临界提升 priority 80 {
-          when 临界财富s
+          when 临界财富s and risk_tolerance >= C2
           offer 稳健理财 via 外呼 response 6%
         }
         """,
@@ -337,10 +342,13 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "unknown trigger",
         "An `on` (of a rule or a journey) names a trigger that is not declared.",
         """
+        import "common/customers.strat"
+        import "common/products.strat"
+        import "common/outbound.strat"
         trigger 理财到期 = matures 稳健理财
         rule 到期续作 priority 70 {
           on 理财到其
-          offer 稳健理财 via 外呼 response 10%
+          offer 大额存单 via 外呼 response 10%
         }
         """,
         """
@@ -353,13 +361,11 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "An `offer`, a `matures` or a `holds` names a product that is not declared. Products are "
         "often declared in a shared file; check that it is imported.",
         """
-        rule 临界提升 priority 80 {
-          when 临界财富
-          offer 稳建理财 via 外呼 response 6%
-        }
+        import "common/products.strat"     # declares 稳健理财
+        trigger 理财到期 = matures 稳建理财
         """,
         """
-        Correct the name (`offer 稳健理财`), declare the product with `product`, or import the
+        Correct the name (`matures 稳健理财`), declare the product with `product`, or import the
         file that declares it.
         """,
     ),
@@ -369,9 +375,11 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "A `via` (or a script's `on`) names a channel that is not declared. Channels usually live "
         "in a shared file such as `common/channels.strat`; check that it is imported.",
         """
-        rule 临界提升 priority 80 {
-          when 临界财富
-          offer 稳健理财 via 电话 response 6%
+        import "common/products.strat"
+        import "common/outbound.strat"     # declares 外呼 and 短信
+        rule 到期续作 priority 70 {
+          on matures 稳健理财
+          offer 大额存单 via 电话 response 10%
         }
         """,
         """
@@ -390,9 +398,14 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "unknown script",
         "A `using` names a script (话术) that is not declared.",
         """
+        import "common/products.strat"
+        import "common/outbound.strat"
+        script 到期提醒话术 on 外呼 {
+          lift 1.3
+        }
         rule 到期续作 priority 70 {
-          on 理财到期
-          offer 稳健理财 via 外呼 using 到期话术 response 10%
+          on matures 稳健理财
+          offer 大额存单 via 外呼 using 到期话术 response 10%
         }
         """,
         """
@@ -464,8 +477,10 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "example a product where a segment is expected, or a segment after `via`. The message "
         "says what the name is and what was expected.",
         """
+        import "common/products.strat"
+        import "common/channels.strat"
         rule 交叉销售 priority 50 {
-          when 稳健理财
+          when 稳健理财 and risk_tolerance >= C3
           offer 基金定投 via APP推送 response 3%
         }
         """,
@@ -474,7 +489,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
 
         ```strat
         rule 交叉销售 priority 50 {
-          when holds 稳健理财
+          when holds 稳健理财 and risk_tolerance >= C3
           offer 基金定投 via APP推送 response 3%
         }
         ```
@@ -488,8 +503,10 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "number. In the language these are always written with `%`, so that `0.06` and `6%` "
         "can never be confused.",
         """
+        import "common/products.strat"
+        import "common/outbound.strat"
         rule 临界提升 priority 80 {
-          when 临界财富
+          when aum in 45万 .. 50万 and risk_tolerance >= C2
           offer 稳健理财 via 外呼 response 0.06
         }
         """,
@@ -525,9 +542,11 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
           horizon 36 months
           step month
         }
-        rule 临界提升 priority 80 {
-          when 临界财富
-          offer 稳健理财 via 外呼 response 6%
+        import "common/products.strat"
+        import "common/outbound.strat"
+        rule 到期续作 priority 70 {
+          on matures 稳健理财
+          offer 大额存单 via 外呼 response 10%
           cooldown 45 days
         }
         """,
@@ -579,7 +598,8 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "`beta(a, b)` and `categorical(value share%, …)`; docs/language.md describes each.",
         """
         population 零售客户 {
-          aum ~ lognormal(mean 5万, sigma 1.4)
+          size 300k
+          aum  ~ lognormal(mean 5万, sigma 1.4)
         }
         """,
         """
@@ -587,7 +607,8 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
 
         ```strat
         population 零售客户 {
-          aum ~ lognormal(median 5万, sigma 1.4)
+          size 300k
+          aum  ~ lognormal(median 5万, sigma 1.4)
         }
         ```
         """,
@@ -657,15 +678,19 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "`in a .. b` includes `a` and stops just below `b`, so `5万 .. 50万` and `50万 .. 600万` "
         "meet without overlapping.",
         """
+        tier 长尾     when aum < 5万
         tier 大众富裕 when aum in 5万 .. 50万
         tier 财富     when aum in 30万 .. 600万
+        tier 私行     when aum >= 600万
         """,
         """
         Start each tier where the one below it ends:
 
         ```strat
+        tier 长尾     when aum < 5万
         tier 大众富裕 when aum in 5万 .. 50万
         tier 财富     when aum in 50万 .. 600万
+        tier 私行     when aum >= 600万
         ```
         """,
     ),
@@ -678,6 +703,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         """
         tier 长尾     when aum < 5万
         tier 大众富裕 when aum in 10万 .. 50万
+        tier 财富     when aum >= 50万
         """,
         """
         Start each tier where the one below it ends (here `aum in 5万 .. 50万`), or add a tier
@@ -713,6 +739,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "up to exactly 100%. The message gives the total.",
         """
         population 零售客户 {
+          size           300k
           risk_tolerance ~ categorical(C1 10%, C2 25%, C3 40%, C4 20%)
         }
         """,
@@ -721,6 +748,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
 
         ```strat
         population 零售客户 {
+          size           300k
           risk_tolerance ~ categorical(C1 10%, C2 25%, C3 40%, C4 20%, C5 5%)
         }
         ```
@@ -732,8 +760,10 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "A journey's waves (多波次) happen one after another after the entry trigger, so each "
         "wave's `after` must be later than the wave before it.",
         """
+        import "common/channels.strat"     # APP推送, 企业微信, 新客理财
+        trigger 新户百日 = entered new within 100 days
         journey 蜜月期 on 新户百日 {
-          wave 1 after 1 month via 外呼 offer 稳健理财 response 8%
+          wave 1 after 1 month via 企业微信 offer 新客理财 response 8%
           wave 2 after 0 months via APP推送 offer 新客理财 response 4%
         }
         """,
@@ -743,7 +773,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         ```strat
         journey 蜜月期 on 新户百日 {
           wave 1 after 0 months via APP推送 offer 新客理财 response 4%
-          wave 2 after 1 month via 外呼 offer 稳健理财 response 8%
+          wave 2 after 1 month via 企业微信 offer 新客理财 response 8%
         }
         ```
         """,
@@ -754,11 +784,13 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "A script (话术) is written for one channel (`script 欢迎话术 on 外呼`), but a rule or "
         "wave uses it with another channel. A phone script cannot be sent as an app message.",
         """
+        import "common/channels.strat"     # 企业微信, 新客理财
+        import "common/outbound.strat"     # 外呼
         script 欢迎话术 on 外呼 {
           lift 1.2
         }
         rule 欢迎 priority 60 {
-          on 新户百日
+          on entered new within 1 month
           offer 新客理财 via 企业微信 using 欢迎话术 response 4%
         }
         """,
@@ -773,18 +805,18 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "The same setting appears twice in one block, so it is unclear which value is meant. "
         "The message points at both.",
         """
-        rule 临界提升 priority 80 {
-          when 临界财富
-          offer 稳健理财 via 外呼 response 6%
-          response 8%
+        channel 外呼 {
+          cost 8 per contact
+          capacity 20k per month
+          capacity 30k per month
         }
         """,
         """
         Keep one of the two. To try the other value, put it in a `variant`:
 
         ```strat
-        variant 激进 {
-          rule 临界提升 { response 8% }
+        variant 扩编 {
+          channel 外呼 { capacity 30k per month }
         }
         ```
         """,
@@ -863,9 +895,11 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "`every 3 months`) and belongs in an `on` or a trigger. This expression is of the "
         "wrong kind for where it is.",
         """
+        import "common/products.strat"
+        import "common/channels.strat"
         rule 流失挽回 priority 90 {
           when aum drop 30% over 3 months
-          offer 稳健理财 via RM拜访 response 12%
+          offer 大额存单 via RM拜访 response 12%
         }
         """,
         """
@@ -875,7 +909,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         trigger 资产下滑 = aum drop 30% over 3 months
         rule 流失挽回 priority 90 {
           on 资产下滑
-          offer 稳健理财 via RM拜访 response 12%
+          offer 大额存单 via RM拜访 response 12%
         }
         ```
         """,
@@ -963,10 +997,12 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "its `when` lets in. This is a compliance error, not a style point: a reviewer must be "
         "able to see from the strategy that unsuitable customers are excluded.",
         """
+        import "common/outbound.strat"
         product 稳健理财 {
           kind wealth
           risk R2
         }
+        segment 临界财富 = aum in 45万 .. 50万
         rule 临界提升 priority 80 {
           when 临界财富
           offer 稳健理财 via 外呼 response 6%
@@ -984,6 +1020,35 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         ```
         """,
     ),
+    # ------------------------------------------------------------------ the formatter
+    (
+        "E0900",
+        "the formatter could not keep the meaning of this file",
+        "`stratmap fmt` checks its own work before it writes anything: the formatted file must "
+        "read back as the same strategy, keep every comment as it was, and stay the same when it "
+        "is formatted a second time. One of these checks failed, or the formatter itself failed, "
+        "so the file is left exactly as it was.\n\n"
+        "This is a bug in the formatter, not a mistake in the strategy: `stratmap check` reads the "
+        "file as before. The label under the message says which check failed.",
+        """
+        # No known file triggers this. `stratmap fmt strategies/` reports it for a file whose
+        # formatted text would read back as a different strategy, would change a comment, or
+        # would change again if formatted twice, and leaves that file as it was:
+        #
+        #   error[E0900]: the formatter could not keep the meaning of this file; please report it
+        #    --> strategies/wealth.strat:1:1
+        #     |
+        #   1 | strategy "财富 2026Q1" {
+        #     | ^ the output means something else
+        #     |
+        #   help: the file is left unchanged
+        """,
+        """
+        Report it to the maintainers of stratmap with the file (or the smallest part of it that
+        still shows the problem) and the label printed under the message. Until it is fixed, the
+        file can stay as it is; if you want it tidied meanwhile, adjust its layout by hand.
+        """,
+    ),
     # ------------------------------------------------------------------ warnings
     (
         "W0101",
@@ -992,6 +1057,9 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "be left over from an earlier version, or a rule that should use it refers to something "
         "else by mistake.",
         """
+        strategy "银发关怀" {
+          horizon 12 months
+        }
         segment 银发 = age >= 60     # no rule, journey or segment mentions 银发
         """,
         """
@@ -1004,9 +1072,11 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "No customer can ever meet this condition, so the rule or journey never does anything. "
         "Usually `and` was written where `or` was meant, or a bound is on the wrong side.",
         """
+        import "common/products.strat"
+        import "common/channels.strat"
         rule 两头客户 priority 40 {
           when aum < 5万 and aum >= 50万
-          offer 稳健理财 via APP推送 response 2%
+          offer 现金管理 via APP推送 response 2%
         }
         """,
         """
@@ -1019,13 +1089,18 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "Every customer this rule could reach is also in the audience of a higher-priority rule "
         "(named in the message), which wins the arbitration, so this rule never makes an offer.",
         """
+        import "common/products.strat"
+        import "common/outbound.strat"
+        policy {
+          max 1 外呼 per customer per month     # one call a month: the higher priority wins
+        }
         rule 大众提升 priority 90 {
           when aum in 5万 .. 50万
-          offer 稳健理财 via 外呼 response 5%
+          offer 大额存单 via 外呼 response 5%
         }
         rule 临界提升 priority 80 {
           when aum in 45万 .. 50万
-          offer 稳健理财 via 外呼 response 6%
+          offer 大额存单 via 外呼 response 6%
         }
         """,
         """
@@ -1038,6 +1113,9 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "import brings nothing used",
         "Nothing that the imported file declares is used by the file that imports it.",
         """
+        strategy "生日关怀" {
+          horizon 12 months
+        }
         import "common/channels.strat"     # but no rule uses any of its channels or products
         """,
         """
@@ -1129,6 +1207,7 @@ outputs link each diagnostic here, to the anchor named after its code (`#e0204`)
 | E0301–E0309 | values and units |
 | E0401–E0415 | structure and consistency |
 | E0501 | compliance (suitability, 适当性) |
+| E0900 | the formatter (`stratmap fmt`) |
 | W0101–W0104 | warnings |
 """
 

@@ -133,6 +133,25 @@ def read_source(path: Path, display: str | None = None) -> tuple[str | None, Dia
 
 # ------------------------------------------------------------------------------ syntax errors
 
+# Full-width punctuation typed with a Chinese input method, and what the language expects.
+_FULL_WIDTH = {
+    "，": ("comma", ","),
+    "：": ("colon", ":"),
+    "；": ("semicolon", ";"),
+    "（": ("parenthesis", "("),
+    "）": ("parenthesis", ")"),
+    "“": ("quote", '"'),
+    "”": ("quote", '"'),
+    "＝": ("equals sign", "="),
+    "＜": ("less-than sign", "<"),
+    "＞": ("greater-than sign", ">"),
+    "％": ("percent sign", "%"),
+    "｛": ("brace", "{"),
+    "｝": ("brace", "}"),
+    "。": ("full stop", "."),
+    "～": ("tilde", "~"),
+}
+
 _TERMINAL_WORDS = {
     "NAME": "a name",
     "NUMBER": "a number",
@@ -229,6 +248,16 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
                 hint='end the string with `"` on the same line',
             )
         shown = repr(char)[1:-1] if not char.isprintable() else char
+        if char in _FULL_WIDTH:
+            name, ascii_char = _FULL_WIDTH[char]
+            return error(
+                "E0001",
+                f"unexpected character `{char}`",
+                span,
+                label=f"a full-width {name}",
+                hint=f"type the ASCII {name} `{ascii_char}` (switch the input method "
+                "to half-width)",
+            )
         return error(
             "E0001",
             f"unexpected character `{shown}`",

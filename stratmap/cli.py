@@ -152,17 +152,14 @@ def _run_check(args: argparse.Namespace) -> int:
             print(text.summary_line(diagnostics, len(report.files)), file=sys.stderr)
     elif args.format == "json":
         sys.stdout.write(json_format.render_json(diagnostics, files_checked=len(report.files)))
-        sys.stdout.write("\n")
     elif args.format == "junit":
         sys.stdout.write(
             junit.render_junit(diagnostics, report.sources, report.files, strict=args.strict)
         )
-        sys.stdout.write("\n")
     elif args.format == "github":
         sys.stdout.write(github.render_github(diagnostics))
     else:
         sys.stdout.write(sarif.render_sarif(diagnostics))
-        sys.stdout.write("\n")
     return EXIT_FINDINGS if errors or (args.strict and warnings) else EXIT_CLEAN
 
 

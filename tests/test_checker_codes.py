@@ -396,5 +396,6 @@ def test_every_emitted_code_has_a_case() -> None:
     covered = {code for _, expected in CASES.values() for code, _ in expected}
     from strategy_dsl.catalogue import CATALOGUE
 
-    checker_codes = {c for c in CATALOGUE if not c.startswith("E000")}
+    # E000x come from reading and parsing, E0900 from the formatter: not the checker's.
+    checker_codes = {c for c in CATALOGUE if not c.startswith("E000") and c != "E0900"}
     assert checker_codes - covered == set()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -243,22 +242,3 @@ def test_comments_are_read_as_lark_reads_them() -> None:
 
 
 # ------------------------------------------------------------------------------ speed
-
-
-def _big_file() -> str:
-    text = (CASES / "language_example.strat").read_text(encoding="utf-8")
-    example = text.partition("\n" + OUTPUT_MARK)[0] + "\n"
-    return "\n".join(example.replace("variant 激进", f"variant v{i}") for i in range(20))
-
-
-def test_the_printer_is_linear_and_fast() -> None:
-    """The printer's share of `stratmap fmt` stays small next to the parse (~27k lines/s)."""
-    text = _big_file()
-    parsed = parse_text(text, "big.strat")
-    assert parsed.file is not None
-    lines = text.count("\n")
-    start = time.perf_counter()
-    format_file_syntax(parsed.file, text)
-    elapsed = time.perf_counter() - start
-    # Measured at ~170k lines/s; a generous floor that only catches a quadratic slip.
-    assert lines / elapsed > 40_000

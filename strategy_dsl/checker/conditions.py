@@ -111,7 +111,11 @@ def _event_only(ctx: Context, expr: s.Expr, place: Place, shown: str) -> bool:
             f"`{shown}` is an event, and {place.what} describes who a customer is",
             expr.span,
             label="an event",
-            hint="move it to `on` (or name it with `trigger` and use the trigger in `on`)",
+            hint=(
+                "declare it as a trigger instead (`trigger NAME = …`) and use it in a rule's `on`"
+                if place is SEGMENT
+                else "move it to `on` (or name it with `trigger` and use the trigger in `on`)"
+            ),
         )
     return True
 
@@ -134,7 +138,11 @@ def _ref(ctx: Context, expr: s.Ref, place: Place) -> bool:
                     "customer is",
                     name.span,
                     label="a trigger",
-                    hint=f"move it to `on`: `on {name.text}`",
+                    hint=(
+                        f"a segment cannot contain an event; use `on {name.text}` in the rule"
+                        if place is SEGMENT
+                        else f"move it to `on`: `on {name.text}`"
+                    ),
                     related=(),
                 )
             return True

@@ -31,7 +31,10 @@ class Context:
         # Attribute uses in a file whose scope has no population, to be checked against the
         # population of each strategy that imports it: (name, value compared, op or "flag").
         self.deferred: list[tuple[s.Name, s.Value | None, str | None]] = []
-        self.open_attributes = "population" not in scope.blocks
+        # Only a shared declaration file (no population, no `strategy` header) leaves attribute
+        # names open for its importers: a strategy map is never imported, so whatever it names
+        # must resolve now, or a typo would pass unreported.
+        self.open_attributes = "population" not in scope.blocks and "strategy" not in scope.blocks
         self.broken: set[int] = set()  # ids of conditions that had errors
 
     # -- reporting -------------------------------------------------------------------------

@@ -117,6 +117,10 @@ def _snippet(
     arrow = " " * gutter + paint(_BOLD_BLUE, "-->") + f" {span}"
     source_line = _quoted_line(span, sources)
     if source_line is None:
+        # No line to quote (the file could not be read or decoded): keep the label, which
+        # says what was found there ("byte 0xc1 is not UTF-8").
+        if label:
+            return [arrow, " " * (gutter + 1) + paint(style, f"= {label}")], False
         return [arrow], False
     shown, offset, width = caret_columns(source_line, span)
     number = paint(_BOLD_BLUE, f"{span.line:>{gutter}} |")
