@@ -987,6 +987,25 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         ```
         """,
     ),
+    (
+        "E0416",
+        "defined in terms of itself",
+        "A segment, trigger or tier refers to itself, directly or through others "
+        "(`segment a = b and x`, `segment b = a`). Such a definition has no meaning: none of "
+        "them can be evaluated first. The message names every member of the cycle.",
+        """
+        segment 高潜 = 活跃 and aum >= 30万
+        segment 活跃 = 高潜 or months_since_txn <= 1
+        """,
+        """
+        Define one of them from attributes alone:
+
+        ```strat
+        segment 活跃 = months_since_txn <= 1
+        segment 高潜 = 活跃 and aum >= 30万
+        ```
+        """,
+    ),
     # ------------------------------------------------------------------ compliance
     (
         "E0501",
@@ -1205,7 +1224,7 @@ outputs link each diagnostic here, to the anchor named after its code (`#e0204`)
 | E0101–E0103 | imports |
 | E0201–E0212 | names: declared once, every use resolves |
 | E0301–E0309 | values and units |
-| E0401–E0415 | structure and consistency |
+| E0401–E0416 | structure and consistency |
 | E0501 | compliance (suitability, 适当性) |
 | E0900 | the formatter (`stratmap fmt`) |
 | W0101–W0104 | warnings |

@@ -303,6 +303,10 @@ CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         {"main.strat": "lifecycle {\n  churned -> new 5%\n}\n"},
         [("E0415", "churned")],
     ),
+    "E0416 segments defined in terms of each other": (
+        {"main.strat": "segment 高潜 = 活跃 and aum >= 30万\nsegment 活跃 = 高潜 or payroll\n"},
+        [("E0416", "高潜")],
+    ),
     # ------------------------------------------------------------------ compliance, warnings
     "E0501 unsuitable offer": (
         {

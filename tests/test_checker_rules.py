@@ -394,3 +394,30 @@ def test_a_typo_is_one_diagnostic(tmp_path: Path) -> None:
         + rule("S", "", 10, "稳健 via 外呼")
     )
     assert codes(check(tmp_path, text)) == ["E0204"]
+
+
+def test_definition_cycles_are_reported_once_with_every_member(tmp_path) -> None:
+    from pathlib import Path
+
+    from strategy_dsl.checker import check_paths
+
+    path = Path(tmp_path) / "c.strat"
+    path.write_text(
+        "segment a = b\nsegment b = c and payroll\nsegment c = a\n"
+        "trigger t = u or birthday\ntrigger u = t\nsegment ok = a or b\n",
+        encoding="utf-8",
+    )
+    report = check_paths([path])
+    cycles = [d for d in report.diagnostics if d.code == "E0416"]
+    assert [(d.span.line, len(d.related)) for d in cycles] == [(1, 2), (4, 1)]
+
+
+def test_a_long_chain_of_segments_is_not_a_cycle(tmp_path) -> None:
+    from pathlib import Path
+
+    from strategy_dsl.checker import check_paths
+
+    lines = ["segment s0 = payroll"] + [f"segment s{i} = s{i - 1}" for i in range(1, 3000)]
+    path = Path(tmp_path) / "chain.strat"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert [d.code for d in check_paths([path]).diagnostics if d.code == "E0416"] == []

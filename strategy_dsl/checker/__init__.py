@@ -38,6 +38,7 @@ from strategy_dsl.checker import (
     usage,
 )
 from strategy_dsl.checker.context import Context
+from strategy_dsl.checker.cycles import definition_cycles
 from strategy_dsl.checker.lower import Lowering, lower
 from strategy_dsl.checker.satisfiability import Reasoner
 from strategy_dsl.checker.scope import Decl, Scope, file_declarations
@@ -170,7 +171,7 @@ class _Run:
                 if f.syntax is not None
             ]
             known = self.scopes[file.key] = Scope(files)  # type: ignore[arg-type]
-            self.partitions[file.key] = tier_partition(known)
+            self.partitions[file.key] = tier_partition(known) + definition_cycles(known)
         return known
 
     def check(self, file: SourceFile) -> FileCheck:
