@@ -291,6 +291,45 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     )
 
 
+# A line that starts a top-level item, where a parse can resume after a syntax error.
+_ITEM_START = re.compile(
+    r"^(strategy|import|population|acquisition|lifecycle|market|tier|rfm|segment|model|"
+    r"trigger|product|channel|script|rule|journey|policy|nps|expect|variant|persona)\b",
+    re.M,
+)
+MAX_SYNTAX_ERRORS = 10
+
+
+def _syntax_errors(first: UnexpectedInput, text: str, path: str) -> list[Diagnostic]:
+    """The first syntax error, and those in later top-level items.
+
+    After an error, the item it is in (from the last line that starts an item at column 1) is
+    blanked out up to the next such line, keeping every newline so that positions do not move,
+    and the rest is parsed again. A strategist then sees every broken rule at once, not one
+    per run; errors inside the same item are not guessed at."""
+    found = [_syntax_error(first, text, path)]
+    current = text
+    while len(found) < MAX_SYNTAX_ERRORS and found[-1].code != "E0003":
+        span = found[-1].span
+        line_start = sum(len(x) + 1 for x in current.split("\n")[: span.line - 1])
+        at = line_start + span.column - 1
+        offsets = [m.start() for m in _ITEM_START.finditer(current)]
+        # An error on the first word of an item means the item before it was left unfinished.
+        before = [o for o in offsets if o < at]
+        after = [o for o in offsets if o >= at and (o > at or before)]
+        if not after:
+            break
+        start = before[-1] if before else 0
+        blank = "".join(c if c == "\n" else " " for c in current[start : after[0]])
+        current = current[:start] + blank + current[after[0] :]
+        try:
+            _lark().parse(current, on_error=_name_instead_of_keyword)
+            break
+        except UnexpectedInput as exc:
+            found.append(_syntax_error(exc, current, path))
+    return found
+
+
 def _name_instead_of_keyword(exc: UnexpectedInput) -> bool:
     """Resume a parse where a word was lexed as a keyword but only a name fits here.
 
@@ -1015,7 +1054,7 @@ def _parse_text(text: str, path: str) -> ParseResult:
     try:
         tree = _lark().parse(text, on_error=_name_instead_of_keyword)
     except UnexpectedInput as exc:
-        return ParseResult(None, [_syntax_error(exc, text, path)])
+        return ParseResult(None, _syntax_errors(exc, text, path))
     try:
         items = _Builder(path).build(tree)
     except _TooDeep as exc:

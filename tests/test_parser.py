@@ -203,3 +203,20 @@ def test_grammar_loads_as_lalr() -> None:
 )
 def test_keyword_offered_by_a_merged_state_is_read_as_a_name(text: str) -> None:
     assert parse_text(text, "t.strat").diagnostics == []
+
+
+def test_syntax_errors_in_several_items_are_all_reported() -> None:
+    text = (
+        "segment a = payroll\n"
+        "rule r1 {\n  response 5%\n  offer x via\n}\n"  # a name missing after `via`
+        "segment b = (a\n"  # never closed: the error shows on the next item's first word
+        "rule r2 priority { }\n"  # a number missing
+        "segment c = a\n"
+    )
+    found = [(d.code, d.span.line, d.span.column) for d in parse_text(text, "t").diagnostics]
+    assert found == [("E0002", 5, 1), ("E0002", 7, 1), ("E0002", 7, 18)]
+
+
+def test_error_recovery_stops_at_a_bound() -> None:
+    text = "".join(f"rule r{i} priority {{ }}\n" for i in range(50))
+    assert len(parse_text(text, "t").diagnostics) == 10
