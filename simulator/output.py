@@ -82,6 +82,17 @@ class RunOutput:
     # (R, T+1, channel, A) contacts per channel (capacity use)
     channel_contacts: np.ndarray
     extra: dict[str, object] = field(default_factory=dict)
+    # Added by the run loop (defaults: empty, for outputs built by hand).
+    # (R, T+1, A) fees alone (中收), part of revenue_fen
+    fee_income_fen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))
+    # (R, T+1, A) customers who responded to at least one play in the step
+    responders: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))
+    # (R, T+1, A) products held, summed over live customers (产品持有数)
+    products_held: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))
+    # (R, T+1, A) live customers holding two or more products (交叉销售)
+    cross_sold: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))
+    # (R, T+1) the market return of each step (common to all customers and shards)
+    market_return: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float64))
 
     def merge(self, other: RunOutput) -> RunOutput:
         """Counters of two shards of the same run (same seed, disjoint customers) added."""
@@ -99,6 +110,10 @@ class RunOutput:
                 "funnel",
                 "unserved",
                 "channel_contacts",
+                "fee_income_fen",
+                "responders",
+                "products_held",
+                "cross_sold",
             )
         }
         merged = RunOutput(**{**self.__dict__, **summed})

@@ -3,8 +3,10 @@
 Exit codes (documented in docs/cli.md; tests pin them):
     0  clean / nothing to do
     1  findings: diagnostics at error level (or warnings with --strict), files that would be
-       reformatted with `fmt --check`, files that do not parse
-    2  usage error: bad arguments, paths that do not exist, no strategy files found
+       reformatted with `fmt --check`, files that do not parse, a strategy `simulate` or
+       `trace` cannot run as written
+    2  usage error: bad arguments, paths that do not exist, no strategy files found, sizes
+       that make no sense or do not fit in memory
     3  internal error: a bug in stratmap (reported without a traceback unless STRATMAP_DEBUG=1)
 
 Heavy modules are imported inside the commands, so that `stratmap check` starts fast.
@@ -35,6 +37,24 @@ examples:
   stratmap fmt strategies/             rewrite files in the canonical layout
   stratmap fmt --check strategies/     exit 1 if any file would change (CI)
   stratmap fmt --diff wealth.strat     show what would change, write nothing
+"""
+
+_SIMULATE_EXAMPLES = """\
+examples:
+  stratmap simulate strategies/wealth_2026q1.strat
+        the file's population, horizon and seed; 5 replications; a summary table
+  stratmap simulate wealth.strat --customers 20k --months 12 --reps 10 --out runs/q1
+        a smaller, shorter run with tighter intervals; Parquet tables + summary.json in runs/q1
+  stratmap simulate wealth.strat --seed 7 --format json > summary.json
+        the JSON summary on stdout (schema stratmap.simulation/1, see docs/results.md)
+"""
+
+_TRACE_EXAMPLES = """\
+examples:
+  stratmap trace strategies/wealth_2026q1.strat --customer 42
+        customer 42 of replication 0: stage, AUM, triggers, candidates, winner, suppressions
+  stratmap trace wealth.strat --customer 42 --rep 3 --customers 20k --seed 7
+        the same customer as in `simulate --customers 20k --seed 7`, replication 3
 """
 
 
@@ -92,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     fmt.add_argument("--diff", action="store_true", help="write nothing; print a unified diff")
     fmt.add_argument("-q", "--quiet", action="store_true", help="no summary line")
 
+    _add_simulate(commands)
+    _add_trace(commands)
+
     explain = commands.add_parser(
         "explain",
         help="explain a diagnostic code, with an example and a fix",
@@ -101,6 +124,66 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("code", metavar="CODE", help="a code such as E0204 or W0101")
     return parser
+
+
+def _add_run_sizes(command: argparse.ArgumentParser) -> None:
+    """Options shared by `simulate` and `trace`: which population, horizon and seed.
+    Validated by the command (exit 2 with a clear message), not by argparse, so that `2k` and
+    `20万` are accepted and a negative or absurd size is named plainly."""
+    command.add_argument("file", metavar="FILE", help="the strategy file")
+    command.add_argument(
+        "--customers",
+        metavar="N",
+        help="population size, e.g. 2000, 20k, 1.5m, 20万 (default: the file's `size`)",
+    )
+    command.add_argument(
+        "--months", metavar="T", help="horizon in months (default: the file's `horizon`)"
+    )
+    command.add_argument("--seed", metavar="S", help="random seed (default: the file's `seed`)")
+    command.add_argument(
+        "--format", choices=["text", "json"], default="text", help="output (default: text)"
+    )
+    command.add_argument("-q", "--quiet", action="store_true", help="no notes on stderr")
+
+
+def _add_simulate(commands: argparse._SubParsersAction) -> None:
+    simulate = commands.add_parser(
+        "simulate",
+        help="forecast a strategy by simulating a synthetic population",
+        description="Check FILE, then replay a synthetic customer population through the "
+        "lifecycle under the strategy, month by month, in R independent replications. Prints "
+        "headline metrics with 95% intervals, treatment-vs-control uplift, the funnel of every "
+        "play and the largest unserved segments; --out writes Parquet tables and "
+        "summary.json (atomically).",
+        epilog=_SIMULATE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_sizes(simulate)
+    simulate.add_argument(
+        "--reps", metavar="R", help="replications (default: 5; 2 or more give intervals)"
+    )
+    simulate.add_argument(
+        "--threads", metavar="K", help="worker threads (default: all Numba may use)"
+    )
+    simulate.add_argument(
+        "--out", metavar="DIR", help="write the results directory (replaces earlier results)"
+    )
+
+
+def _add_trace(commands: argparse._SubParsersAction) -> None:
+    trace = commands.add_parser(
+        "trace",
+        help="tell one simulated customer's story, step by step",
+        description="Check FILE, then follow one customer of the synthetic population: per "
+        "step the stage, AUM, triggers fired, candidate plays, the play that won, and what "
+        "was suppressed and why. Use the same --customers and --seed as the `simulate` run "
+        "to see one of its customers.",
+        epilog=_TRACE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_sizes(trace)
+    trace.add_argument("--customer", metavar="ID", required=True, help="the customer's id")
+    trace.add_argument("--rep", metavar="R", default="0", help="replication (default: 0)")
 
 
 # ------------------------------------------------------------------------------ paths
@@ -274,7 +357,28 @@ def _run_explain(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-_COMMANDS = {"check": _run_check, "fmt": _run_fmt, "explain": _run_explain}
+# ------------------------------------------------------------------------------ simulate, trace
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from stratmap.simulate_cmd import run_simulate
+
+    return run_simulate(args)
+
+
+def _run_trace(args: argparse.Namespace) -> int:
+    from stratmap.simulate_cmd import run_trace
+
+    return run_trace(args)
+
+
+_COMMANDS = {
+    "check": _run_check,
+    "fmt": _run_fmt,
+    "explain": _run_explain,
+    "simulate": _run_simulate,
+    "trace": _run_trace,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

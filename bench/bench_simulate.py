@@ -1,0 +1,88 @@
+"""How fast the simulator is: customer-steps per second on the language reference's example
+(`strategies/wealth_2026q1.strat`) at 1,000,000 customers × 36 months on 2 threads, memory per
+customer, and the cost of starting a run in a new process (disk-cached kernels).
+
+Targets (issue #4): ≥ 20,000,000 customer-steps/s; ≤ 256 bytes of state per customer; a
+second `stratmap simulate` of a small file in a new process in ≤ 3 s.
+
+    pytest bench/bench_simulate.py --benchmark-only -s
+    STRATMAP_BENCH_CUSTOMERS=200000 STRATMAP_BENCH_MONTHS=12 pytest bench/bench_simulate.py ...
+
+The sizes (and threads) can be overridden by environment variables for quick runs.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from simulator.kernels import make_tables
+from simulator.population import bytes_per_customer, layout
+from simulator.run import estimate_memory, simulate
+from strategy_dsl.checker import check_paths
+from strategy_dsl.compile import compile_strategy
+
+REPO = Path(__file__).resolve().parents[1]
+WEALTH = REPO / "strategies" / "wealth_2026q1.strat"
+CUSTOMERS = int(os.environ.get("STRATMAP_BENCH_CUSTOMERS", 1_000_000))
+MONTHS = int(os.environ.get("STRATMAP_BENCH_MONTHS", 36))
+THREADS = int(os.environ.get("STRATMAP_BENCH_THREADS", 2))
+
+
+@pytest.fixture(scope="module")
+def wealth() -> object:
+    report = check_paths([WEALTH])
+    (model,) = report.models.values()
+    simulate(model, customers=2000, months=2, threads=THREADS)  # compile (or load) kernels
+    return model
+
+
+def test_throughput(benchmark, wealth) -> None:
+    out = benchmark.pedantic(
+        simulate,
+        args=(wealth,),
+        kwargs={"customers": CUSTOMERS, "months": MONTHS, "reps": 1, "threads": THREADS},
+        rounds=1,
+        iterations=1,
+    )
+    customer_steps = CUSTOMERS * out.steps
+    per_second = customer_steps / benchmark.stats.stats.mean
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    benchmark.extra_info.update(customer_steps_per_second=round(per_second), peak_rss=peak)
+    print(
+        f"\nsimulate: {CUSTOMERS:,} customers × {out.steps} steps on {THREADS} threads in "
+        f"{benchmark.stats.stats.mean:.2f} s = {per_second / 1e6:,.1f} M customer-steps/s "
+        f"(target ≥ 20 M); peak RSS {peak / 2**30:.2f} GiB, estimated "
+        f"{estimate_memory(wealth, customers=CUSTOMERS, months=MONTHS) / 2**30:.2f} GiB"
+    )
+
+
+def test_memory_per_customer(wealth) -> None:
+    tables = make_tables(compile_strategy(wealth))
+    size = bytes_per_customer(tables)
+    print(f"\nstate: {size} bytes per customer (target ≤ 256)")
+    for name, dtype, width, nbytes in layout(tables):
+        print(f"  {name:18s} {dtype:8s} × {width:3d} = {nbytes:4d} B")
+    assert size <= 256
+
+
+def test_start_up_in_a_new_process(tmp_path: Path) -> None:
+    """A second run of a small file in a new process: kernels come from the disk cache."""
+    script = (
+        "from pathlib import Path;from strategy_dsl.checker import check_paths;"
+        "from simulator.run import simulate;"
+        f"m=next(iter(check_paths([Path({str(WEALTH)!r})]).models.values()));"
+        "simulate(m, customers=2000, months=6)"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO)  # warm the cache
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO)
+    elapsed = time.perf_counter() - started
+    print(f"\nnew process, cached kernels: {elapsed:.2f} s (target ≤ 3 s)")
+    assert elapsed < 3

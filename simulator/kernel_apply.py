@@ -1,0 +1,419 @@
+"""Steps 6 to 8 of the semantics: the global capacity and budget cuts decided by the driver
+are applied to each customer's proposals; contacts are made, reach and response are drawn; a
+response buys the product (with maturity), brings its inflow into AUM and starts the play's
+effects; then everything is counted: customers by stage and tier, AUM, revenue (fees at
+purchase, margin on held products every step), cost, NPS, and the unserved customers.
+
+A proposal passes a cut when its key (value, tiebreak) is at least the cut's threshold in the
+global order: higher value (or priority) first, then lower tiebreak. The driver gives each play
+two thresholds: its budget's and its channel's (``thr_*[play, 0|1]``), with mode 0 (no cut),
+1 (threshold) or 2 (nothing passes).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.kernel_decide import tiebreak
+from simulator.kernels import (
+    BLOCK,
+    CH_COST_FEN,
+    CHF_REACH,
+    CP_COUNT,
+    CP_OFFSET,
+    F_BUDGET,
+    F_CAPACITY,
+    F_CONTACTED,
+    F_COST,
+    F_INFLOW,
+    F_REACHED,
+    F_RESPONDED,
+    F_REVENUE,
+    M_AUM,
+    M_COST,
+    M_CROSS_SOLD,
+    M_DETRACTORS,
+    M_FEES,
+    M_PRODUCTS,
+    M_PROMOTERS,
+    M_RESPONDERS,
+    M_REVENUE,
+    NO_MATURITY,
+    NP_GROUP,
+    NP_PER_CONTACT,
+    NPF_DELTA,
+    NPF_STEPS,
+    PL_CHANNEL,
+    PL_EFFECT_COUNT,
+    PL_EFFECT_START,
+    PL_GROUP,
+    PL_ORDER,
+    PL_PRODUCT,
+    PR_INFLOW_FAMILY,
+    PR_TENOR,
+    PRF_FEE,
+    PRF_INFLOW_P1,
+    PRF_INFLOW_P2,
+    PRF_MARGIN,
+    PRF_MIN,
+    S_BUDGET,
+    S_CAPACITY,
+    S_CONTACTED,
+    S_REACHED,
+    S_RESPONDED,
+    SC_ARBITRATE,
+    SC_HAS_NPS,
+    SC_RECENT_LEN,
+    SC_RECENT_OFFSET,
+    SCF_NPS_DETRACTORS,
+    SCF_NPS_PROMOTERS,
+    TR_PLAYS,
+    TRF_AUM_END,
+    TRF_DETRACTOR,
+    TRF_PROMOTER,
+    U_NEVER_SERVED,
+    U_NO_PLAY,
+    Tables,
+    block_kernel,
+    cap_applies,
+    count_within,
+    earlier_contacts,
+    fen,
+    proposal_value,
+    response_chance,
+    ring_insert,
+    tier_of,
+)
+from simulator.population import State
+from simulator.rng import (
+    SLOT_INFLOW,
+    SLOT_REACH,
+    SLOT_RESPONSE,
+    nb_customer_key,
+    nb_exp,
+    nb_inv_normal,
+    nb_step_key,
+    nb_uniform,
+)
+from strategy_dsl.compile import (
+    FAM_CONSTANT,
+    FAM_LOGNORMAL,
+    FAM_NORMAL,
+    FAM_UNIFORM,
+    NEVER_STEP,
+    STAGE_CHURNED,
+)
+
+ONE = np.uint64(1)
+ZERO = np.uint64(0)
+
+
+@njit(cache=True, inline="always")
+def passes(mode: int, value: float, tie: np.uint64, v: float, h: np.uint64) -> bool:
+    if mode == 0:
+        return True
+    if mode == 2:
+        return False
+    return v > value or (v == value and h <= tie)
+
+
+@njit(cache=True, inline="always")
+def inflow(tb: Tables, product: int, u: float) -> float:
+    """The amount a purchase of ``product`` brings (at least the product's minimum)."""
+    family = tb.prod_i[PR_INFLOW_FAMILY, product]
+    p1, p2 = tb.prod_f[PRF_INFLOW_P1, product], tb.prod_f[PRF_INFLOW_P2, product]
+    amount = 0.0
+    if family == FAM_CONSTANT:
+        amount = p1
+    elif family == FAM_NORMAL:
+        amount = p1 + p2 * nb_inv_normal(u)
+    elif family == FAM_LOGNORMAL:
+        amount = p1 * nb_exp(p2 * nb_inv_normal(u))
+    elif family == FAM_UNIFORM:
+        amount = p1 + (p2 - p1) * u
+    return max(amount, tb.prod_f[PRF_MIN, product])
+
+
+@njit(cache=True, inline="always")
+def contact(
+    tb: Tables,
+    st: State,
+    i: int,
+    t: int,
+    p: int,
+    sk: np.uint64,
+    funnel: np.ndarray,
+    misc: np.ndarray,
+    chan: np.ndarray,
+) -> int:
+    """Contact row i with play p: cost, caps and cooldown bookkeeping, reach, response and
+    purchase. Returns the trace status (contacted, reached or responded)."""
+    arm = st.arm[i]
+    channel = tb.play_i[PL_CHANNEL, p]
+    cost = tb.chan_i[CH_COST_FEN, channel]
+    funnel[p, arm, F_CONTACTED] += 1
+    funnel[p, arm, F_COST] += cost
+    misc[arm, M_COST] += cost
+    chan[channel, arm] += 1
+    earlier = earlier_contacts(tb, st.ring, i, t)  # this step's earlier contacts included
+    for c in range(tb.cap_i.shape[1]):
+        if cap_applies(tb, c, p, channel):
+            ring_insert(st.ring, i, tb.cap_i[CP_OFFSET, c], tb.cap_i[CP_COUNT, c], t)
+    if tb.sc_i[SC_RECENT_LEN] > 0:
+        ring_insert(st.ring, i, tb.sc_i[SC_RECENT_OFFSET], tb.sc_i[SC_RECENT_LEN], t)
+    st.last_contact[i, p] = t
+    st.last_contact_any[i] = t
+    if nb_uniform(sk, SLOT_REACH + p) >= tb.chan_f[CHF_REACH, channel]:
+        return S_CONTACTED
+    funnel[p, arm, F_REACHED] += 1
+    chance = response_chance(tb, p, float(st.propensity[i]), earlier)
+    if nb_uniform(sk, SLOT_RESPONSE + p) >= chance:
+        return S_REACHED
+    funnel[p, arm, F_RESPONDED] += 1
+    product = tb.play_i[PL_PRODUCT, p]
+    amount = inflow(tb, product, nb_uniform(sk, SLOT_INFLOW + p))
+    st.aum[i] += amount
+    funnel[p, arm, F_INFLOW] += fen(amount)
+    st.hold_amt[i, product] = np.float32(amount)
+    tenor = tb.prod_i[PR_TENOR, product]
+    st.hold_until[i, product] = min(t + tenor, NO_MATURITY - 1) if tenor > 0 else NO_MATURITY
+    st.hold_play[i, product] = p
+    fee = fen(amount * tb.prod_f[PRF_FEE, product])
+    funnel[p, arm, F_REVENUE] += fee
+    misc[arm, M_REVENUE] += fee
+    misc[arm, M_FEES] += fee
+    start = tb.play_i[PL_EFFECT_START, p]
+    for e in range(start, start + tb.play_i[PL_EFFECT_COUNT, p]):
+        st.effect_until[i, e] = t + tb.eff_steps[e]
+    st.last_resp[i, tb.play_i[PL_GROUP, p]] = t
+    st.last_resp_any[i] = t
+    return S_RESPONDED
+
+
+@njit(cache=True, inline="always")
+def serve(
+    tb: Tables,
+    st: State,
+    i: int,
+    t: int,
+    rk: np.uint64,
+    thr_mode: np.ndarray,
+    thr_value: np.ndarray,
+    thr_tiebreak: np.ndarray,
+    plays: np.ndarray,
+    values: np.ndarray,
+    funnel: np.ndarray,
+    misc: np.ndarray,
+    chan: np.ndarray,
+    traced: bool,
+    trace: np.ndarray,
+) -> bool:
+    """Row i's proposals through the cuts, in arbitration order. True if it responded."""
+    winners = st.winners[i]
+    propensity = float(st.propensity[i])
+    earlier = earlier_contacts(tb, st.ring, i, t)
+    n = 0
+    for pos in range(tb.play_i.shape[1]):
+        p = tb.play_i[PL_ORDER, pos]
+        if (winners >> np.uint64(p)) & ONE == ONE:
+            plays[n] = p
+            values[n] = proposal_value(tb, p, propensity, earlier)
+            n += 1
+    if tb.sc_i[SC_ARBITRATE] == 1:
+        for k in range(1, n):  # the order of arbitration: value, then priority order
+            p, v = plays[k], values[k]
+            j = k - 1
+            while j >= 0 and values[j] < v:
+                plays[j + 1], values[j + 1] = plays[j], values[j]
+                j -= 1
+            plays[j + 1], values[j + 1] = p, v
+    h = tiebreak(rk, st.cid[i], t)
+    sk = nb_step_key(nb_customer_key(rk, st.cid[i]), t)
+    arm = st.arm[i]
+    responded = False
+    for k in range(n):
+        p, v = plays[k], values[k]
+        if not passes(thr_mode[p, 0], thr_value[p, 0], thr_tiebreak[p, 0], v, h):
+            funnel[p, arm, F_BUDGET] += 1
+            status = S_BUDGET
+        elif not passes(thr_mode[p, 1], thr_value[p, 1], thr_tiebreak[p, 1], v, h):
+            funnel[p, arm, F_CAPACITY] += 1
+            status = S_CAPACITY
+        else:
+            status = contact(tb, st, i, t, p, sk, funnel, misc, chan)
+            responded = responded or status == S_RESPONDED
+        if traced:
+            trace[TR_PLAYS + p] = status
+    return responded
+
+
+@njit(cache=True, inline="always")
+def nps_shares(tb: Tables, st: State, i: int, t: int) -> tuple[float, float]:
+    """(P(promoter), P(detractor)) of row i: the base shares moved by extra contacts in a
+    window and by a recent response, clipped to [0, 1] with P(detractor) <= 1 - P(promoter)."""
+    promoters, detractors = tb.sc_f[SCF_NPS_PROMOTERS], tb.sc_f[SCF_NPS_DETRACTORS]
+    for s in range(tb.nps_f.shape[1]):
+        shift = 0.0
+        if tb.nps_i[NP_PER_CONTACT, s] == 1:
+            extra = count_within(
+                st.ring,
+                i,
+                tb.sc_i[SC_RECENT_OFFSET],
+                tb.sc_i[SC_RECENT_LEN],
+                t,
+                tb.nps_f[NPF_STEPS, s],
+            )
+            if extra > 1:
+                shift = tb.nps_f[NPF_DELTA, s] * (extra - 1)
+        else:
+            last = int(st.last_resp_any[i])
+            if last != NEVER_STEP and t - last < tb.nps_f[NPF_STEPS, s]:
+                shift = tb.nps_f[NPF_DELTA, s]
+        if tb.nps_i[NP_GROUP, s] == 0:
+            promoters += shift
+        else:
+            detractors += shift
+    promoters = min(max(promoters, 0.0), 1.0)
+    detractors = min(max(detractors, 0.0), 1.0 - promoters)
+    return promoters, detractors
+
+
+@njit(cache=True, inline="always")
+def account(
+    tb: Tables,
+    st: State,
+    i: int,
+    t: int,
+    responded: bool,
+    decided: bool,
+    funnel: np.ndarray,
+    cust: np.ndarray,
+    misc: np.ndarray,
+    unserved: np.ndarray,
+    traced: bool,
+    trace_f: np.ndarray,
+) -> None:
+    """Count row i (alive) at the end of step t."""
+    arm = st.arm[i]
+    aum = st.aum[i]
+    cust[arm, st.stage[i], tier_of(tb, aum)] += 1
+    misc[arm, M_AUM] += fen(aum)
+    products = 0
+    for d in range(st.hold_amt.shape[1]):
+        amount = st.hold_amt[i, d]
+        if amount > 0.0:
+            products += 1
+            margin = fen(float(amount) * tb.prod_f[PRF_MARGIN, d])
+            misc[arm, M_REVENUE] += margin
+            if st.hold_play[i, d] >= 0:
+                funnel[st.hold_play[i, d], arm, F_REVENUE] += margin
+    misc[arm, M_PRODUCTS] += products
+    if products >= 2:
+        misc[arm, M_CROSS_SOLD] += 1
+    if responded:
+        misc[arm, M_RESPONDERS] += 1
+    if tb.sc_i[SC_HAS_NPS] == 1:
+        promoters, detractors = nps_shares(tb, st, i, t)
+        misc[arm, M_PROMOTERS] += math.floor(promoters * 1e6 + 0.5)
+        misc[arm, M_DETRACTORS] += math.floor(detractors * 1e6 + 0.5)
+        if traced:
+            trace_f[TRF_PROMOTER], trace_f[TRF_DETRACTOR] = promoters, detractors
+    if traced:
+        trace_f[TRF_AUM_END] = aum
+    if not decided:
+        return
+    dec = int(st.dec[i])
+    if dec >= 128:
+        if st.last_contact_any[i] != NEVER_STEP:
+            return
+        kind = U_NEVER_SERVED
+    else:
+        kind = U_NO_PLAY
+    tier = dec & 127
+    n_segments = tb.seg_pred.size
+    segbits = st.segbits[i]
+    for g in range(n_segments):
+        if (segbits >> np.uint64(g)) & ONE == ONE:
+            unserved[g, tier, arm, kind] += 1
+    unserved[n_segments, tier, arm, kind] += 1
+
+
+@block_kernel
+def apply_block(
+    tb: Tables,
+    st: State,
+    lo: int,
+    hi: int,
+    t: int,
+    rk: np.uint64,
+    thr_mode: np.ndarray,
+    thr_value: np.ndarray,
+    thr_tiebreak: np.ndarray,
+    decided: bool,
+    funnel: np.ndarray,
+    cust: np.ndarray,
+    misc: np.ndarray,
+    unserved: np.ndarray,
+    chan: np.ndarray,
+    plays: np.ndarray,
+    values: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+    trace_f: np.ndarray,
+) -> None:
+    for i in range(lo, hi):
+        alive = st.alive[i]
+        if alive < 0:
+            continue
+        if alive == 0:
+            cust[st.arm[i], STAGE_CHURNED, tier_of(tb, st.aum[i])] += 1
+            continue
+        traced = i == trace_row
+        responded = False
+        if decided and st.winners[i] != ZERO:
+            responded = serve(
+                tb, st, i, t, rk, thr_mode, thr_value, thr_tiebreak, plays, values, funnel, misc,
+                chan, traced, trace_i,
+            )  # fmt: skip
+        account(tb, st, i, t, responded, decided, funnel, cust, misc, unserved, traced, trace_f)
+
+
+@njit(cache=True, parallel=True)
+def apply_step(
+    tb: Tables,
+    st: State,
+    n_rows: int,
+    t: int,
+    rk: np.uint64,
+    thr_mode: np.ndarray,
+    thr_value: np.ndarray,
+    thr_tiebreak: np.ndarray,
+    decided: bool,
+    funnel: np.ndarray,
+    cust: np.ndarray,
+    misc: np.ndarray,
+    unserved: np.ndarray,
+    chan: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+    trace_f: np.ndarray,
+) -> None:
+    """Contacts and accounting of step t for rows [0, n_rows). Thresholds: ``thr_mode``
+    (int64, (P, 2)), ``thr_value`` (float64, (P, 2)), ``thr_tiebreak`` (uint64, (P, 2)).
+    Counters per block: ``funnel`` (int64, (blocks, P, 2, F)), ``cust`` (blocks, 2, S, K),
+    ``misc`` (blocks, 2, N_MISC), ``unserved`` (blocks, G + 1, K, 2, U), ``chan``
+    (blocks, C, 2). ``decided`` is False at step 0 (accounting only)."""
+    blocks = (n_rows + BLOCK - 1) // BLOCK
+    n_plays = max(tb.play_i.shape[1], 1)
+    for b in prange(blocks):
+        lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
+        plays = np.zeros(n_plays, dtype=np.int64)
+        values = np.zeros(n_plays, dtype=np.float64)
+        apply_block(
+            tb, st, lo, hi, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
+            funnel[b], cust[b], misc[b], unserved[b], chan[b], plays, values,
+            trace_row, trace_i, trace_f,
+        )  # fmt: skip

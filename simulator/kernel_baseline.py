@@ -1,0 +1,298 @@
+"""Step 1 of the semantics, baseline behaviour: market return and net flow on AUM,
+transactions, maturity of holdings, the lifecycle transition with its modifiers and the
+response effects in force; then the models' scores for the step.
+
+A model "knows" whether the customer will reach its target stage (churned, for a churn model)
+within its window *without treatment*: it replays the lifecycle over the next W steps with the
+very uniforms the future will use (slot ``transition`` at steps t+1..t+W) and today's modifiers,
+without effects. Its score is d·y + N(0, 1) noise with d = √2 Φ⁻¹(AUC), so the AUC against that
+outcome is the declared one (binormal model). Response and purchase models score a latent label
+drawn with chance equal to the customer's propensity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.kernel_predicates import evaluate_block
+from simulator.kernels import (
+    B_MODIFIERS,
+    BLOCK,
+    L_HOLDS,
+    L_LIVE,
+    MO_KIND,
+    MO_TARGET,
+    MO_WINDOW,
+    N_BITS,
+    N_FLAGS,
+    N_INTS,
+    R_TIER,
+    SC_FLOW_FAMILY,
+    SC_FLOW_RING_LEN,
+    SC_STEP_DAYS,
+    SC_TXN_RING_LEN,
+    SCF_FLOW_MEAN,
+    SCF_FLOW_SD,
+    TR_MATURED,
+    TR_STAGE,
+    TR_STAGE_BEFORE,
+    TR_TXN,
+    TRF_AUM_BASELINE,
+    TRF_AUM_START,
+    TRF_FLOW,
+    TRF_SCORE,
+    Tables,
+    block_kernel,
+    tier_of,
+)
+from simulator.population import State
+from simulator.rng import (
+    SLOT_FLOW,
+    SLOT_MODEL_LABEL,
+    SLOT_MODEL_NOISE,
+    SLOT_TRANSITION,
+    SLOT_TXN,
+    nb_customer_key,
+    nb_inv_normal,
+    nb_poisson,
+    nb_step_key,
+    nb_uniform,
+)
+from strategy_dsl.compile import (
+    FAM_CONSTANT,
+    FAM_NORMAL,
+    MODEL_STAGE,
+    STAGE_CHURNED,
+    STAGE_NEW,
+)
+
+ONE = np.uint64(1)
+ZERO = np.uint64(0)
+
+# Columns of the per-block counters this kernel returns.
+C_CHURNED = 0  # + arm
+C_LIVE = 2  # customers scored
+C_LABELS = 3  # + model: customers whose label is 1
+
+
+@njit(cache=True, inline="always")
+def hazard(tb: Tables, s: int, k: int, modbits: np.uint64, effbits: np.uint64) -> float:
+    """The chance of s -> k this step, times every active modifier and effect on it."""
+    p = tb.trans_p[s, k]
+    if p <= 0.0:
+        return 0.0
+    if modbits == ZERO and effbits == ZERO:
+        return p
+    for m in range(tb.mod_factor.size):
+        if (modbits >> np.uint64(m)) & ONE == ONE and tb.mod_mask[m, s, k] == 1:
+            p = p * tb.mod_factor[m]
+    for e in range(tb.eff_factor.size):
+        if (effbits >> np.uint64(e)) & ONE == ONE and tb.eff_mask[e, s, k] == 1:
+            p = p * tb.eff_factor[e]
+    return p
+
+
+@njit(cache=True, inline="always")
+def transition(tb: Tables, s: int, u: float, modbits: np.uint64, effbits: np.uint64) -> int:
+    """The stage after one step from ``s``: targets in stage order take consecutive intervals
+    of [0, 1) of their (modified) chances, divided by their sum when it exceeds 1."""
+    n = tb.trans_p.shape[0]
+    total = 0.0
+    for k in range(n):
+        if k != s:
+            total += hazard(tb, s, k, modbits, effbits)
+    cum = 0.0
+    for k in range(n):
+        if k == s:
+            continue
+        p = hazard(tb, s, k, modbits, effbits)
+        if p <= 0.0:
+            continue
+        if total > 1.0:
+            p = p / total
+        cum += p
+        if u < cum:
+            return k
+    return s
+
+
+@njit(cache=True, inline="always")
+def effect_bits(tb: Tables, st: State, i: int, t: int) -> np.uint64:
+    bits = ZERO
+    for e in range(tb.eff_factor.size):
+        if int(st.effect_until[i, e]) >= t:
+            bits |= ONE << np.uint64(e)
+    return bits
+
+
+@njit(cache=True, inline="always")
+def market_and_behaviour(
+    tb: Tables,
+    st: State,
+    i: int,
+    t: int,
+    sk: np.uint64,
+    market_return: float,
+    flow_slot: int,
+    txn_slot: int,
+) -> tuple[float, int]:
+    """AUM moves with the market and the customer's net flow; transactions are drawn;
+    holdings mature. ``*_slot`` are the step's places in the rings (t mod their length).
+    Returns (net flow, transactions)."""
+    f = 0.0
+    if tb.sc_i[SC_FLOW_FAMILY] == FAM_NORMAL:
+        f = tb.sc_f[SCF_FLOW_MEAN] + tb.sc_f[SCF_FLOW_SD] * nb_inv_normal(nb_uniform(sk, SLOT_FLOW))
+    elif tb.sc_i[SC_FLOW_FAMILY] == FAM_CONSTANT:
+        f = tb.sc_f[SCF_FLOW_MEAN]
+    old = st.aum[i]
+    flow = old * f
+    new = old * (1.0 + market_return + f)
+    st.aum[i] = new if new > 0.0 else 0.0
+    if tb.sc_i[SC_FLOW_RING_LEN] > 0:
+        st.flow_ring[i, flow_slot] = np.float32(flow)
+    rate = float(st.txn_rate[i]) * tb.txn_stage_factor[st.stage[i]]
+    n = nb_poisson(nb_uniform(sk, SLOT_TXN), rate * tb.sc_i[SC_STEP_DAYS] / 30.0)
+    if n > 0:
+        st.last_txn[i] = t
+    if tb.sc_i[SC_TXN_RING_LEN] > 0:
+        st.txn_ring[i, txn_slot] = min(n, 255)
+    matured = np.uint32(0)
+    for d in range(st.hold_amt.shape[1]):
+        if st.hold_amt[i, d] > 0.0 and int(st.hold_until[i, d]) == t:
+            st.hold_amt[i, d] = 0.0
+            matured |= np.uint32(1) << np.uint32(d)
+    st.matured[i] = matured
+    return flow, n
+
+
+@njit(cache=True, inline="always")
+def model_label(
+    tb: Tables, st: State, i: int, t: int, m: int, ck: np.uint64, sk: np.uint64, modbits: np.uint64
+) -> int:
+    """1 if the customer reaches model m's target stage within its window without treatment
+    (the same future transition draws, today's modifiers); for response models, a latent
+    Bernoulli(propensity)."""
+    if tb.model_i[MO_KIND, m] != MODEL_STAGE:
+        return 1 if nb_uniform(sk, SLOT_MODEL_LABEL + m) < float(st.propensity[i]) else 0
+    target = tb.model_i[MO_TARGET, m]
+    s = int(st.stage[i])
+    for k in range(1, tb.model_i[MO_WINDOW, m] + 1):
+        if s == STAGE_CHURNED:
+            return 0
+        u = nb_uniform(nb_step_key(ck, t + k), SLOT_TRANSITION)
+        nxt = transition(tb, s, u, modbits, ZERO)
+        if nxt == target and s != target:
+            return 1
+        s = nxt
+    return 0
+
+
+@block_kernel
+def baseline_block(
+    tb: Tables,
+    st: State,
+    lo: int,
+    hi: int,
+    first_new: int,
+    t: int,
+    rk: np.uint64,
+    market_return: float,
+    counts: np.ndarray,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    flags: np.ndarray,
+    no_cutoffs: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+    trace_f: np.ndarray,
+) -> None:
+    n = hi - lo
+    live, holds = flags[L_LIVE], flags[L_HOLDS]
+    modbits = bits[B_MODIFIERS]
+    flow_slot = t % max(tb.sc_i[SC_FLOW_RING_LEN], 1)
+    txn_slot = t % max(tb.sc_i[SC_TXN_RING_LEN], 1)
+    for k in range(n):  # market, flows, transactions, maturity
+        i = lo + k
+        live[k] = st.alive[i] == 1
+        modbits[k] = ZERO
+        if not live[k]:
+            continue
+        if i == trace_row:
+            trace_i[TR_STAGE_BEFORE] = st.stage[i]
+            trace_f[TRF_AUM_START] = st.aum[i]
+        if i < first_new:
+            sk = nb_step_key(nb_customer_key(rk, st.cid[i]), t)
+            flow, txns = market_and_behaviour(tb, st, i, t, sk, market_return, flow_slot, txn_slot)
+            if i == trace_row:
+                trace_f[TRF_FLOW] = flow
+                trace_i[TR_TXN] = txns
+                trace_i[TR_MATURED] = st.matured[i]
+        ints[R_TIER, k] = tier_of(tb, st.aum[i])
+    for m in range(tb.mod_pred.size):  # lifecycle modifiers in force (conditions only)
+        entry = tb.mod_pred[m]
+        if evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, no_cutoffs, live, holds) > 0:
+            for k in range(n):
+                if holds[k]:
+                    modbits[k] |= ONE << np.uint64(m)
+    for k in range(n):  # the transition, then the models' scores
+        if not live[k]:
+            continue
+        i = lo + k
+        ck = nb_customer_key(rk, st.cid[i])
+        sk = nb_step_key(ck, t)
+        if i < first_new:
+            s = int(st.stage[i])
+            u = nb_uniform(sk, SLOT_TRANSITION)
+            nxt = transition(tb, s, u, modbits[k], effect_bits(tb, st, i, t))
+            if nxt != s:
+                st.stage[i] = nxt
+                st.stage_since[i] = t
+                if nxt == STAGE_NEW:
+                    st.acquired[i] = t
+            if nxt == STAGE_CHURNED:
+                st.alive[i] = 0
+                counts[C_CHURNED + st.arm[i]] += 1
+        if i == trace_row:
+            trace_i[TR_STAGE] = st.stage[i]
+            trace_f[TRF_AUM_BASELINE] = st.aum[i]
+        if st.alive[i] != 1:
+            continue
+        counts[C_LIVE] += 1
+        for m in range(tb.model_i.shape[1]):
+            y = model_label(tb, st, i, t, m, ck, sk, modbits[k])
+            counts[C_LABELS + m] += y
+            noise = nb_inv_normal(nb_uniform(sk, SLOT_MODEL_NOISE + m))
+            st.score[i, m] = np.float32(tb.model_d[m] * y + noise)
+            if i == trace_row:
+                trace_f[TRF_SCORE + m] = st.score[i, m]
+
+
+@njit(cache=True, parallel=True)
+def baseline_step(
+    tb: Tables,
+    st: State,
+    n_rows: int,
+    first_new: int,
+    t: int,
+    rk: np.uint64,
+    market_return: float,
+    counts: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+    trace_f: np.ndarray,
+) -> None:
+    """Baseline behaviour of step ``t`` for rows [0, first_new) and model scores for every
+    live row in [0, n_rows) (rows from ``first_new`` arrived this step). ``counts`` (int64,
+    (blocks, 3 + M)): churned per arm, customers scored, labels per model."""
+    blocks = (n_rows + BLOCK - 1) // BLOCK
+    no_cutoffs = np.zeros(0, dtype=np.float64)  # modifiers never name a model
+    for b in prange(blocks):
+        lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
+        ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)
+        bits = np.zeros((N_BITS, BLOCK), dtype=np.uint64)
+        flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
+        baseline_block(
+            tb, st, lo, hi, first_new, t, rk, market_return, counts[b], ints, bits, flags,
+            no_cutoffs, trace_row, trace_i, trace_f,
+        )  # fmt: skip

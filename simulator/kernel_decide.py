@@ -1,0 +1,484 @@
+"""Steps 3 to 6 of the semantics, per customer: triggers fire, segments are evaluated, every
+rule and due journey wave whose conditions hold is a candidate; eligibility (suitability,
+product held, channel precondition, cooldown, caps) is checked in that order; the global control
+group and the play's own holdout are recorded as eligible, not treated; the rest are arbitrated
+per customer by priority (or expected value) within the caps, one offer per product.
+
+The winners are *proposals*: channel capacity and play budgets are shared across customers, so
+the driver cuts them globally between this kernel and ``kernel_apply``. For that it needs the
+ordering keys of the proposals on a binding channel or budget: ``gather`` collects them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.kernel_predicates import evaluate_block
+from simulator.kernels import (
+    B_CANDIDATES,
+    B_CHANNELS,
+    B_SEGMENTS,
+    B_TRIGGERS,
+    BLOCK,
+    CH_REQUIRES,
+    CP_COUNT,
+    CP_OFFSET,
+    F_ARBITRATION,
+    F_CAP,
+    F_CHANNEL,
+    F_COOLDOWN,
+    F_ELIGIBLE,
+    F_HELD,
+    F_HOLDOUT,
+    F_SUITABILITY,
+    JO_ENTRY,
+    JO_GROUP,
+    JO_LAST_AFTER,
+    JO_STOP,
+    L_HOLDS,
+    L_LIVE,
+    L_MASK,
+    N_BITS,
+    N_FLAGS,
+    N_INTS,
+    PL_AFTER,
+    PL_CHANNEL,
+    PL_COOLDOWN,
+    PL_GROUP,
+    PL_JOURNEY,
+    PL_KIND,
+    PL_ON,
+    PL_ORDER,
+    PL_PRODUCT,
+    PL_WHEN,
+    PR_RISK,
+    R_JOURNEYS,
+    R_RFM,
+    R_TIER,
+    S_ARBITRATION,
+    S_CAP,
+    S_CHANNEL,
+    S_CONTROL,
+    S_COOLDOWN,
+    S_HELD,
+    S_HOLDOUT,
+    S_NONE,
+    S_SUITABILITY,
+    S_WINNER,
+    SC_ARBITRATE,
+    SC_AUM_RING_LEN,
+    TR_ALIVE,
+    TR_ARM,
+    TR_JOURNEYS,
+    TR_PLAYS,
+    TR_RFM,
+    TR_SEGMENTS,
+    TR_TIER,
+    TR_TRIGGERS,
+    Tables,
+    block_kernel,
+    cap_applies,
+    count_within,
+    earlier_contacts,
+    proposal_value,
+    tier_of,
+)
+from simulator.population import State
+from simulator.rng import (
+    SLOT_HOLDOUT,
+    SLOT_TIEBREAK,
+    STATIC_STEP,
+    nb_customer_key,
+    nb_draw,
+    nb_step_key,
+    nb_to_uniform,
+)
+from strategy_dsl.compile import NEVER_STEP, PLAY_RULE
+
+ONE = np.uint64(1)
+ZERO = np.uint64(0)
+# Funnel column of each suppression status (eligibility's reasons).
+_FIELD_OF_STATUS = np.array(
+    [0, F_SUITABILITY, F_HELD, F_CHANNEL, F_COOLDOWN, F_CAP, 0, 0, 0, 0], dtype=np.int64
+)
+
+
+@njit(cache=True, inline="always")
+def eligibility(
+    tb: Tables, st: State, i: int, t: int, p: int, channel_ok: np.uint64, caps_used: np.ndarray
+) -> int:
+    """S_WINNER if play p may be offered to row i, else the first reason it may not."""
+    product = tb.play_i[PL_PRODUCT, p]
+    if tb.prod_i[PR_RISK, product] > st.risk[i]:
+        return S_SUITABILITY
+    if st.hold_amt[i, product] > 0.0:
+        return S_HELD
+    channel = tb.play_i[PL_CHANNEL, p]
+    if (channel_ok >> np.uint64(channel)) & ONE == ZERO:
+        return S_CHANNEL
+    cooldown = tb.play_i[PL_COOLDOWN, p]
+    if cooldown > 0 and t - int(st.last_contact[i, p]) < cooldown:
+        return S_COOLDOWN
+    for c in range(tb.cap_i.shape[1]):
+        if cap_applies(tb, c, p, channel) and caps_used[c] >= tb.cap_i[CP_COUNT, c]:
+            return S_CAP
+    return S_WINNER
+
+
+@njit(cache=True, inline="always")
+def facts(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    rk: np.uint64,
+    cutoffs: np.ndarray,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    flags: np.ndarray,
+) -> None:
+    """RFM bits, then segments (each after those it names), then triggers, per row."""
+    live, holds = flags[L_LIVE], flags[L_HOLDS]
+    for a in range(tb.rfm_pred.size):
+        entry = tb.rfm_pred[a]
+        evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds)
+        for k in range(n):
+            if holds[k]:
+                ints[R_RFM, k] |= 1 << (2 - a)
+    for x in range(tb.seg_order.size):
+        g = tb.seg_order[x]
+        entry = tb.seg_pred[g]
+        evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds)
+        for k in range(n):
+            if holds[k]:
+                bits[B_SEGMENTS, k] |= ONE << np.uint64(g)
+    for x in range(tb.trig_pred.size):
+        entry = tb.trig_pred[x]
+        evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds)
+        for k in range(n):
+            if holds[k]:
+                bits[B_TRIGGERS, k] |= ONE << np.uint64(x)
+
+
+@njit(cache=True, inline="always")
+def audience(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    rk: np.uint64,
+    cutoffs: np.ndarray,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    flags: np.ndarray,
+) -> None:
+    """Journeys entered or running, then the plays each row is a candidate for: a rule whose
+    `on` and `when` hold; a wave that is due (its journey entered exactly `after` steps ago and
+    still running) whose journey's `when` holds."""
+    live, mask, holds = flags[L_LIVE], flags[L_MASK], flags[L_HOLDS]
+    for j in range(tb.journey_i.shape[1]):
+        group, last_after = tb.journey_i[JO_GROUP, j], tb.journey_i[JO_LAST_AFTER, j]
+        stops = tb.journey_i[JO_STOP, j] == 1
+        for k in range(n):
+            mask[k] = False
+            if not live[k]:
+                continue
+            i = lo + k
+            start = int(st.journey_start[i, j])
+            active = start != NEVER_STEP and t - start <= last_after
+            if active and stops and int(st.last_resp[i, group]) >= start:
+                active = False  # stop when responded
+            if active:
+                ints[R_JOURNEYS, k] |= 1 << j
+            else:
+                mask[k] = True
+        entry = tb.journey_i[JO_ENTRY, j]
+        evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, holds)
+        for k in range(n):
+            if holds[k]:
+                st.journey_start[lo + k, j] = t
+                ints[R_JOURNEYS, k] |= 1 << j
+    for p in range(tb.play_i.shape[1]):
+        if tb.play_i[PL_KIND, p] == PLAY_RULE:
+            on = tb.play_i[PL_ON, p]
+            evaluate_block(tb, st, lo, n, t, on, rk, ints, bits, cutoffs, live, mask)
+        else:
+            j, after = tb.play_i[PL_JOURNEY, p], tb.play_i[PL_AFTER, p]
+            for k in range(n):
+                due = live[k] and (ints[R_JOURNEYS, k] >> j) & 1 == 1
+                mask[k] = due and t - int(st.journey_start[lo + k, j]) == after
+        when = tb.play_i[PL_WHEN, p]
+        if evaluate_block(tb, st, lo, n, t, when, rk, ints, bits, cutoffs, mask, holds) > 0:
+            for k in range(n):
+                if holds[k]:
+                    bits[B_CANDIDATES, k] |= ONE << np.uint64(p)
+
+
+@njit(cache=True, inline="always")
+def channels(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    rk: np.uint64,
+    cutoffs: np.ndarray,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    flags: np.ndarray,
+) -> None:
+    """Bit c of ``bits[B_CHANNELS]`` when channel c's `requires` holds (evaluated only for rows
+    with a candidate on c)."""
+    mask, holds = flags[L_MASK], flags[L_HOLDS]
+    for c in range(tb.chan_i.shape[1]):
+        on_channel = ZERO
+        for p in range(tb.play_i.shape[1]):
+            if tb.play_i[PL_CHANNEL, p] == c:
+                on_channel |= ONE << np.uint64(p)
+        for k in range(n):
+            mask[k] = bits[B_CANDIDATES, k] & on_channel != ZERO
+        entry = tb.chan_i[CH_REQUIRES, c]
+        evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, holds)
+        for k in range(n):
+            if holds[k]:
+                bits[B_CHANNELS, k] |= ONE << np.uint64(c)
+
+
+@block_kernel
+def decide_block(
+    tb: Tables,
+    st: State,
+    lo: int,
+    hi: int,
+    t: int,
+    rk: np.uint64,
+    cutoffs: np.ndarray,
+    funnel: np.ndarray,
+    proposals: np.ndarray,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    flags: np.ndarray,
+    treated: np.ndarray,
+    values: np.ndarray,
+    per_cap: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+) -> None:
+    n = hi - lo
+    n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
+    live = flags[L_LIVE]
+    caps_used, caps_taken = per_cap[0], per_cap[1]
+    for k in range(n):
+        i = lo + k
+        st.winners[i] = ZERO
+        live[k] = st.alive[i] == 1
+        if live[k]:
+            ints[R_TIER, k] = tier_of(tb, st.aum[i])
+    facts(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+    ring = tb.sc_i[SC_AUM_RING_LEN]
+    if ring > 0:  # the AUM the `aum drop/rise` events of later steps compare with
+        for k in range(n):
+            if live[k]:
+                st.aum_ring[lo + k, t % ring] = np.float32(st.aum[lo + k])
+    audience(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+    channels(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+    for k in range(n):
+        if not live[k]:
+            continue
+        i = lo + k
+        traced = i == trace_row
+        if traced:
+            trace_i[TR_PLAYS : TR_PLAYS + n_plays] = S_NONE
+        arm = st.arm[i]
+        eligible = False
+        candidates = bits[B_CANDIDATES, k]
+        if candidates != ZERO:
+            for c in range(n_caps):
+                start, count = tb.cap_i[CP_OFFSET, c], tb.cap_i[CP_COUNT, c]
+                caps_used[c] = count_within(st.ring, i, start, count, t, tb.cap_window[c])
+            static = nb_step_key(nb_customer_key(rk, st.cid[i]), STATIC_STEP)
+            n_treated = 0
+            for pos in range(n_plays):
+                p = tb.play_i[PL_ORDER, pos]
+                if (candidates >> np.uint64(p)) & ONE == ZERO:
+                    continue
+                status = eligibility(tb, st, i, t, p, bits[B_CHANNELS, k], caps_used)
+                if status == S_WINNER:
+                    eligible = True
+                    funnel[p, arm, F_ELIGIBLE] += 1
+                    group = tb.play_i[PL_GROUP, p]
+                    share = tb.group_holdout[group]
+                    held_out = share > 0.0 and (
+                        nb_to_uniform(nb_draw(static, SLOT_HOLDOUT + group)) < share
+                    )
+                    if arm == 1 or held_out:
+                        funnel[p, arm, F_HOLDOUT] += 1
+                        status = S_CONTROL if arm == 1 else S_HOLDOUT
+                    else:
+                        treated[n_treated] = p
+                        n_treated += 1
+                else:
+                    funnel[p, arm, _FIELD_OF_STATUS[status]] += 1
+                if traced:
+                    trace_i[TR_PLAYS + p] = status
+            if n_treated > 0:
+                winners = arbitrate(tb, st, i, t, treated, n_treated, values, caps_used, caps_taken)
+                for x in range(n_treated):
+                    p = int(treated[x])
+                    if (winners >> np.uint64(p)) & ONE == ONE:
+                        proposals[p] += 1
+                    else:
+                        funnel[p, arm, F_ARBITRATION] += 1
+                        if traced:
+                            trace_i[TR_PLAYS + p] = S_ARBITRATION
+                st.winners[i] = winners
+        st.segbits[i] = bits[B_SEGMENTS, k]
+        st.dec[i] = ints[R_TIER, k] | (128 if eligible else 0)
+        if traced:
+            trace_i[TR_TRIGGERS] = np.int64(bits[B_TRIGGERS, k])
+            trace_i[TR_SEGMENTS] = np.int64(bits[B_SEGMENTS, k])
+            trace_i[TR_TIER] = ints[R_TIER, k]
+            trace_i[TR_RFM] = ints[R_RFM, k]
+            trace_i[TR_ARM] = arm
+            trace_i[TR_ALIVE] = st.alive[i]
+            trace_i[TR_JOURNEYS] = ints[R_JOURNEYS, k]
+
+
+@njit(cache=True, inline="always")
+def arbitrate(
+    tb: Tables,
+    st: State,
+    i: int,
+    t: int,
+    treated: np.ndarray,
+    n: int,
+    values: np.ndarray,
+    caps_used: np.ndarray,
+    caps_taken: np.ndarray,
+) -> np.uint64:
+    """The plays row i gets this step: candidates in priority order (or by expected value,
+    highest first, ties in priority order) each take a contact while every cap that applies
+    has room, counting this step's earlier winners; one offer per product."""
+    if tb.sc_i[SC_ARBITRATE] == 1:
+        earlier = earlier_contacts(tb, st.ring, i, t)
+        propensity = float(st.propensity[i])
+        for k in range(n):
+            values[k] = proposal_value(tb, treated[k], propensity, earlier)
+        for k in range(1, n):  # insertion sort, stable: equal values keep priority order
+            p, v = treated[k], values[k]
+            j = k - 1
+            while j >= 0 and values[j] < v:
+                treated[j + 1], values[j + 1] = treated[j], values[j]
+                j -= 1
+            treated[j + 1], values[j + 1] = p, v
+    caps_taken[:] = 0
+    products = ZERO
+    winners = ZERO
+    for k in range(n):
+        p = treated[k]
+        channel = tb.play_i[PL_CHANNEL, p]
+        product_bit = ONE << np.uint64(tb.play_i[PL_PRODUCT, p])
+        ok = products & product_bit == ZERO
+        for c in range(tb.cap_i.shape[1]):
+            if ok and cap_applies(tb, c, p, channel):
+                ok = caps_used[c] + caps_taken[c] < tb.cap_i[CP_COUNT, c]
+        if not ok:
+            continue
+        for c in range(tb.cap_i.shape[1]):
+            if cap_applies(tb, c, p, channel):
+                caps_taken[c] += 1
+        products |= product_bit
+        winners |= ONE << np.uint64(p)
+    return winners
+
+
+@njit(cache=True, parallel=True)
+def decide_step(
+    tb: Tables,
+    st: State,
+    n_rows: int,
+    t: int,
+    rk: np.uint64,
+    cutoffs: np.ndarray,
+    funnel: np.ndarray,
+    proposals: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+) -> None:
+    """Decisions of step t for rows [0, n_rows). ``cutoffs`` (float64, (Q,)): score cutoff of
+    each model top slot; ``funnel`` (int64, (blocks, P, 2, F)) and ``proposals`` (int64,
+    (blocks, P)) are this kernel's counters, per block. Writes ``st.winners``, ``st.segbits``
+    and ``st.dec``."""
+    blocks = (n_rows + BLOCK - 1) // BLOCK
+    n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
+    for b in prange(blocks):
+        lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
+        ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)
+        bits = np.zeros((N_BITS, BLOCK), dtype=np.uint64)
+        flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
+        treated = np.zeros(max(n_plays, 1), dtype=np.int64)
+        values = np.zeros(max(n_plays, 1), dtype=np.float64)
+        per_cap = np.zeros((2, max(n_caps, 1)), dtype=np.int64)
+        decide_block(
+            tb, st, lo, hi, t, rk, cutoffs, funnel[b], proposals[b], ints, bits, flags,
+            treated, values, per_cap, trace_row, trace_i,
+        )  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def tiebreak(rk: np.uint64, cid: int, t: int) -> np.uint64:
+    """The customer's place among equals this step: a permutation of customer ids."""
+    return nb_draw(nb_step_key(nb_customer_key(rk, cid), t), SLOT_TIEBREAK)
+
+
+@block_kernel
+def gather_block(
+    tb: Tables,
+    st: State,
+    lo: int,
+    hi: int,
+    t: int,
+    rk: np.uint64,
+    wanted: np.ndarray,
+    pos: np.ndarray,
+    out_value: np.ndarray,
+    out_tiebreak: np.ndarray,
+) -> None:
+    n_plays = tb.play_i.shape[1]
+    for i in range(lo, hi):
+        winners = st.winners[i]
+        if winners == ZERO:
+            continue
+        h = tiebreak(rk, st.cid[i], t)
+        earlier = earlier_contacts(tb, st.ring, i, t)
+        propensity = float(st.propensity[i])
+        for p in range(n_plays):
+            if wanted[p] == 1 and (winners >> np.uint64(p)) & ONE == ONE:
+                out_value[pos[p]] = proposal_value(tb, p, propensity, earlier)
+                out_tiebreak[pos[p]] = h
+                pos[p] += 1
+
+
+@njit(cache=True, parallel=True)
+def gather(
+    tb: Tables,
+    st: State,
+    n_rows: int,
+    t: int,
+    rk: np.uint64,
+    wanted: np.ndarray,
+    offsets: np.ndarray,
+    out_value: np.ndarray,
+    out_tiebreak: np.ndarray,
+) -> None:
+    """The ordering keys (value, tiebreak) of every proposal of a ``wanted`` play (int64,
+    (P,)), written from ``offsets[block, play]`` (int64, (blocks, P)) into ``out_value``
+    (float64) and ``out_tiebreak`` (uint64)."""
+    blocks = (n_rows + BLOCK - 1) // BLOCK
+    for b in prange(blocks):
+        pos = offsets[b].copy()
+        lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
+        gather_block(tb, st, lo, hi, t, rk, wanted, pos, out_value, out_tiebreak)

@@ -1,0 +1,450 @@
+"""Evaluating compiled conditions: the jump program of ``strategy_dsl.compile`` read atom by
+atom, short-circuiting, for every customer of a block at once.
+
+An atom reads the customer's state (``simulator.population.State``) at row ``i`` and the
+per-step facts of that customer the caller has already worked out: tier, RFM bits, segment and
+trigger bits, products matured this step, and the models' cutoffs. Attribute values are compared
+as float64 (stored float32 values widen exactly).
+
+Why a block at once: a call into a compiled function that is handed the table and state tuples
+increments and decrements the reference count of each of their ~70 arrays (atomic operations);
+per customer and condition that would cost microseconds. ``evaluate_block`` pays it once per
+condition per block, and everything called per customer is inlined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from simulator.kernels import (
+    B_SEGMENTS,
+    B_TRIGGERS,
+    PF_X,
+    PF_Y,
+    PI_A,
+    PI_B,
+    PI_C,
+    PI_F,
+    PI_OP,
+    PI_T,
+    R_RFM,
+    R_TIER,
+    SC_AUM_RING_LEN,
+    SC_FLOW_RING_LEN,
+    SC_PAYROLL_BIT,
+    SC_STEP_DAYS,
+    SC_TXN_RING_LEN,
+    Tables,
+    block_kernel,
+)
+from simulator.population import State
+from strategy_dsl.compile import (
+    ATTR_AGE,
+    ATTR_AUM,
+    ATTR_CATEGORY,
+    ATTR_MONTHS_SINCE_TXN,
+    ATTR_NUMBER,
+    ATTR_PRODUCTS_HELD,
+    ATTR_PROPENSITY,
+    ATTR_RISK,
+    ATTR_STAGE,
+    ATTR_TENURE,
+    ATTR_TXN_3M,
+    ATTR_TXN_PER_MONTH,
+    FALSE,
+    OP_AUM_CHANGE,
+    OP_BIRTHDAY,
+    OP_COMPARE,
+    OP_ENTERED,
+    OP_EVERY,
+    OP_FLAG,
+    OP_FLOW,
+    OP_HOLDS,
+    OP_IN_CODES,
+    OP_IN_NUMBERS,
+    OP_INACTIVE,
+    OP_MATURES,
+    OP_MODEL_TOP,
+    OP_RANGE,
+    OP_RESPONDED,
+    OP_RFM,
+    OP_SALARY,
+    OP_SEGMENT,
+    OP_TIER,
+    OP_TRIGGER,
+    TRUE,
+)
+
+
+@njit(cache=True, inline="always")
+def attribute(tb: Tables, st: State, i: int, t: int, code: int) -> float:
+    """The value of attribute ``code`` for row ``i`` at step ``t``."""
+    if code == ATTR_AUM:
+        return st.aum[i]
+    if code == ATTR_AGE:
+        return float(st.age0[i]) + (t * tb.sc_i[SC_STEP_DAYS]) / 360.0
+    if code == ATTR_STAGE:
+        return float(st.stage[i])
+    if code == ATTR_RISK:
+        return float(st.risk[i])
+    if code == ATTR_MONTHS_SINCE_TXN:
+        return ((t - int(st.last_txn[i])) * tb.sc_i[SC_STEP_DAYS]) / 30.0
+    if code == ATTR_TXN_3M:
+        total = 0
+        for k in range(tb.sc_i[SC_TXN_RING_LEN]):
+            total += int(st.txn_ring[i, k])
+        return float(total)
+    if code == ATTR_TXN_PER_MONTH:
+        return float(st.txn_rate[i])
+    if code == ATTR_TENURE:
+        return ((t - int(st.acquired[i])) * tb.sc_i[SC_STEP_DAYS]) / 30.0
+    if code == ATTR_PRODUCTS_HELD:
+        held = 0
+        for d in range(st.hold_amt.shape[1]):
+            if st.hold_amt[i, d] > 0.0:
+                held += 1
+        return float(held)
+    if code == ATTR_PROPENSITY:
+        return float(st.propensity[i])
+    if code >= ATTR_CATEGORY:
+        return float(st.cats[i, code - ATTR_CATEGORY])
+    if code >= ATTR_NUMBER:
+        return float(st.nums[i, code - ATTR_NUMBER])
+    return 0.0
+
+
+@njit(cache=True, inline="always")
+def compare(value: float, op: int, x: float) -> bool:
+    if op == 0:
+        return value < x
+    if op == 1:
+        return value <= x
+    if op == 2:
+        return value > x
+    if op == 3:
+        return value >= x
+    if op == 4:
+        return value == x
+    return value != x
+
+
+@njit(cache=True, inline="always")
+def paid(tb: Tables, st: State, i: int, t: int) -> bool:
+    """Salary is credited to a payroll customer in step t (on their payday each month)."""
+    bit = tb.sc_i[SC_PAYROLL_BIT]
+    if bit < 0 or (st.flags[i] >> np.uint32(bit)) & np.uint32(1) == np.uint32(0):
+        return False
+    days = tb.sc_i[SC_STEP_DAYS]
+    return in_step(st.payday[i], first_day(t, days, 30), days, 30)
+
+
+@njit(cache=True, inline="always")
+def in_step(day: int, first: int, step_days: int, period: int) -> bool:
+    """Whether day ``day`` of a ``period``-day cycle falls in the step whose first day of the
+    cycle is ``first`` (step t covers the days [(t - 1) * step_days, t * step_days) since the
+    start, so first = (t - 1) * step_days mod period)."""
+    gap = day - first
+    if gap < 0:
+        gap += period
+    return gap < step_days
+
+
+@njit(cache=True, inline="always")
+def aum_changed(now: float, before: float, direction: int, share: float) -> bool:
+    """AUM fell (direction 0) by at least ``share`` of ``before``, or rose (1) by at least it."""
+    if direction == 0:
+        return before > 0.0 and now <= before * (1.0 - share)
+    return now >= before * (1.0 + share) and now > before
+
+
+@njit(cache=True, inline="always")
+def flow_total(
+    ring: np.ndarray, i: int, now: int, length: int, count: int, direction: int
+) -> float:
+    """Outflows (direction 0) or inflows (1) of the ``count`` steps ending with the one at ring
+    place ``now``."""
+    total = 0.0
+    for k in range(count):
+        j = now - k
+        if j < 0:
+            j += length
+        amount = float(ring[i, j])
+        if direction == 0 and amount < 0.0:
+            total -= amount
+        elif direction == 1 and amount > 0.0:
+            total += amount
+    return total
+
+
+@njit(cache=True, inline="always")
+def first_day(t: int, step_days: int, period: int) -> int:
+    return ((t - 1) * step_days) % period
+
+
+@njit(cache=True, inline="always")
+def atom(
+    tb: Tables,
+    st: State,
+    i: int,
+    t: int,
+    pc: int,
+    rk: np.uint64,
+    tier: int,
+    rfm: int,
+    segbits: np.uint64,
+    trigbits: np.uint64,
+    cutoffs: np.ndarray,
+) -> bool:
+    op = tb.prog_i[PI_OP, pc]
+    a = tb.prog_i[PI_A, pc]
+    if op == OP_FLAG:
+        return (st.flags[i] >> np.uint32(a)) & np.uint32(1) == np.uint32(1)
+    if op == OP_COMPARE:
+        return compare(attribute(tb, st, i, t, a), tb.prog_i[PI_B, pc], tb.prog_v[PF_X, pc])
+    if op == OP_RANGE:
+        value = attribute(tb, st, i, t, a)
+        return tb.prog_v[PF_X, pc] <= value < tb.prog_v[PF_Y, pc]
+    if op == OP_IN_NUMBERS:
+        value = attribute(tb, st, i, t, a)
+        start = tb.prog_i[PI_B, pc]
+        for k in range(start, start + tb.prog_i[PI_C, pc]):  # noqa: SIM110 (Numba)
+            if value == tb.in_values[k]:
+                return True
+        return False
+    if op == OP_IN_CODES:
+        code = int(attribute(tb, st, i, t, a))
+        return (tb.prog_i[PI_B, pc] >> code) & 1 == 1
+    if op == OP_SEGMENT:
+        return (segbits >> np.uint64(a)) & np.uint64(1) == np.uint64(1)
+    if op == OP_TIER:
+        return tier == a
+    if op == OP_TRIGGER:
+        return (trigbits >> np.uint64(a)) & np.uint64(1) == np.uint64(1)
+    if op == OP_MODEL_TOP:
+        return float(st.score[i, a]) >= cutoffs[tb.prog_i[PI_B, pc]]
+    if op == OP_RFM:
+        return rfm == a
+    if op == OP_ENTERED:
+        if st.stage[i] != a:
+            return False
+        since = int(st.stage_since[i])
+        if tb.prog_i[PI_B, pc] == 1:
+            return since == t
+        return t - since <= tb.prog_v[PF_X, pc]
+    if op == OP_AUM_CHANGE:
+        slot = (t - tb.prog_i[PI_B, pc]) % tb.sc_i[SC_AUM_RING_LEN]
+        return aum_changed(st.aum[i], float(st.aum_ring[i, slot]), a, tb.prog_v[PF_X, pc])
+    if op == OP_FLOW:
+        ring = tb.sc_i[SC_FLOW_RING_LEN]
+        total = flow_total(st.flow_ring, i, t % ring, ring, tb.prog_i[PI_C, pc], a)
+        return compare(total, tb.prog_i[PI_B, pc], tb.prog_v[PF_X, pc])
+    if op == OP_MATURES:
+        return (st.matured[i] >> np.uint32(a)) & np.uint32(1) == np.uint32(1)
+    if op == OP_INACTIVE:
+        idle = t - int(st.last_txn[i])
+        if tb.prog_i[PI_B, pc] == 1:
+            return idle >= tb.prog_v[PF_X, pc] and idle - 1 < tb.prog_v[PF_X, pc]
+        return idle >= tb.prog_v[PF_X, pc]
+    if op == OP_EVERY:
+        return t % a == 0
+    if op == OP_BIRTHDAY:
+        days = tb.sc_i[SC_STEP_DAYS]
+        return in_step(st.birthday[i], first_day(t, days, 360), days, 360)
+    if op == OP_SALARY:
+        return paid(tb, st, i, t)
+    if op == OP_RESPONDED:
+        last = int(st.last_resp[i, a])
+        if last == -32768:
+            return False
+        if tb.prog_i[PI_B, pc] == 1:
+            return last == t - 1 and tb.prog_v[PF_X, pc] >= 1.0
+        return t - last <= tb.prog_v[PF_X, pc]
+    if op == OP_HOLDS:
+        return st.hold_amt[i, a] > 0.0
+    return False
+
+
+@njit(cache=True, inline="always")
+def atom_block(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    pc: int,
+    rk: np.uint64,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    cutoffs: np.ndarray,
+    here: np.ndarray,
+    out: np.ndarray,
+    negate: bool,
+) -> int:
+    """Atom ``pc`` (negated if ``negate``) for the rows lo + k where ``here[k]``, into
+    ``out[k]`` (False elsewhere); returns how many hold. The common atoms loop on their own,
+    the others go through ``atom`` row by row."""
+    op = tb.prog_i[PI_OP, pc]
+    a = tb.prog_i[PI_A, pc]
+    held = 0
+    if op in (OP_SEGMENT, OP_TRIGGER):
+        row = bits[B_SEGMENTS if op == OP_SEGMENT else B_TRIGGERS]
+        shift = np.uint64(a)
+        for k in range(n):
+            out[k] = here[k] & (((row[k] >> shift) & np.uint64(1) == np.uint64(1)) != negate)
+            held += out[k]
+    elif op == OP_FLAG:
+        shift = np.uint32(a)
+        for k in range(n):
+            on = (st.flags[lo + k] >> shift) & np.uint32(1) == np.uint32(1)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif op == OP_TIER:
+        for k in range(n):
+            out[k] = here[k] & ((ints[R_TIER, k] == a) != negate)
+            held += out[k]
+    elif op == OP_RFM:
+        for k in range(n):
+            out[k] = here[k] & ((ints[R_RFM, k] == a) != negate)
+            held += out[k]
+    elif op == OP_MATURES:
+        shift = np.uint32(a)
+        for k in range(n):
+            on = (st.matured[lo + k] >> shift) & np.uint32(1) == np.uint32(1)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif op == OP_HOLDS:
+        for k in range(n):
+            out[k] = here[k] & ((st.hold_amt[lo + k, a] > 0.0) != negate)
+            held += out[k]
+    elif op == OP_EVERY:
+        due = (t % a == 0) != negate
+        for k in range(n):
+            out[k] = here[k] & due
+            held += out[k]
+    elif op == OP_INACTIVE:
+        steps, event = tb.prog_v[PF_X, pc], tb.prog_i[PI_B, pc] == 1
+        for k in range(n):
+            idle = t - int(st.last_txn[lo + k])
+            on = idle >= steps and (not event or idle - 1 < steps)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif op == OP_ENTERED:
+        within, event = tb.prog_v[PF_X, pc], tb.prog_i[PI_B, pc] == 1
+        for k in range(n):
+            since = t - int(st.stage_since[lo + k])
+            on = st.stage[lo + k] == a and (since == 0 if event else since <= within)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif op == OP_MODEL_TOP:
+        cutoff = cutoffs[tb.prog_i[PI_B, pc]]
+        for k in range(n):
+            out[k] = here[k] & ((float(st.score[lo + k, a]) >= cutoff) != negate)
+            held += out[k]
+    elif op == OP_BIRTHDAY:
+        days = tb.sc_i[SC_STEP_DAYS]
+        first = first_day(t, days, 360)
+        for k in range(n):
+            out[k] = here[k] & (in_step(st.birthday[lo + k], first, days, 360) != negate)
+            held += out[k]
+    elif op == OP_AUM_CHANGE:
+        ring = tb.sc_i[SC_AUM_RING_LEN]
+        slot = (t - tb.prog_i[PI_B, pc]) % ring
+        share = tb.prog_v[PF_X, pc]
+        for k in range(n):
+            if here[k]:
+                out[k] = aum_changed(st.aum[lo + k], float(st.aum_ring[lo + k, slot]), a, share)
+                out[k] = out[k] != negate
+                held += out[k]
+            else:
+                out[k] = False
+    elif op == OP_FLOW:
+        ring, count = tb.sc_i[SC_FLOW_RING_LEN], tb.prog_i[PI_C, pc]
+        now = t % ring
+        cmp, x = tb.prog_i[PI_B, pc], tb.prog_v[PF_X, pc]
+        for k in range(n):
+            if here[k]:
+                total = flow_total(st.flow_ring, lo + k, now, ring, count, a)
+                out[k] = compare(total, cmp, x) != negate
+                held += out[k]
+            else:
+                out[k] = False
+    elif op == OP_COMPARE:
+        cmp, x = tb.prog_i[PI_B, pc], tb.prog_v[PF_X, pc]
+        for k in range(n):
+            if here[k]:
+                out[k] = compare(attribute(tb, st, lo + k, t, a), cmp, x) != negate
+                held += out[k]
+            else:
+                out[k] = False
+    elif op == OP_RANGE:
+        low, high = tb.prog_v[PF_X, pc], tb.prog_v[PF_Y, pc]
+        for k in range(n):
+            if here[k]:
+                value = attribute(tb, st, lo + k, t, a)
+                out[k] = (low <= value < high) != negate
+                held += out[k]
+            else:
+                out[k] = False
+    else:
+        for k in range(n):
+            if here[k]:
+                tier, rfm = ints[R_TIER, k], ints[R_RFM, k]
+                segbits, trigbits = bits[B_SEGMENTS, k], bits[B_TRIGGERS, k]
+                on = atom(tb, st, lo + k, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs)
+                out[k] = on != negate
+                held += out[k]
+            else:
+                out[k] = False
+    return held
+
+
+@block_kernel
+def evaluate_block(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    entry: int,
+    rk: np.uint64,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    cutoffs: np.ndarray,
+    mask: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """Run the program from ``entry`` for the rows lo + k, k < n, where ``mask[k]`` (bool),
+    writing ``out[k]`` (bool); returns how many hold. The facts already known per row are
+    ``ints[R_TIER | R_RFM, k]`` (int64) and ``bits[B_SEGMENTS | B_TRIGGERS, k]`` (uint64).
+
+    The first atom runs as one loop over the block (most conditions are one atom: a segment,
+    a trigger, a flag); the rows its jumps send on through the program are interpreted one by
+    one, short-circuiting."""
+    held = 0
+    if entry < 0:
+        always = entry == TRUE
+        for k in range(n):
+            out[k] = mask[k] & always
+            held += out[k]
+        return held
+    yes, no = tb.prog_i[PI_T, entry], tb.prog_i[PI_F, entry]
+    if yes < 0 and no < 0:  # one atom: TRUE/FALSE or, negated, FALSE/TRUE
+        return atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, yes == FALSE)
+    atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, False)
+    for k in range(n):
+        if not mask[k]:
+            continue
+        pc = yes if out[k] else no
+        if pc >= 0:
+            i = lo + k
+            tier, rfm = ints[R_TIER, k], ints[R_RFM, k]
+            segbits, trigbits = bits[B_SEGMENTS, k], bits[B_TRIGGERS, k]
+            while pc >= 0:
+                if atom(tb, st, i, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs):
+                    pc = tb.prog_i[PI_T, pc]
+                else:
+                    pc = tb.prog_i[PI_F, pc]
+        out[k] = pc == TRUE
+        held += out[k]
+    return held

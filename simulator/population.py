@@ -1,0 +1,366 @@
+"""The synthetic population: per-customer state as a struct of arrays, and the kernel that
+draws customers from the `population` block, keyed by customer id.
+
+A customer's attributes depend only on (replication key, customer id): a shard, an arrival or a
+trace draws the same customer. Arrivals are drawn from the same distributions as the initial
+population, then start in the arrival's stage at their arrival step.
+
+``layout(tables)`` lists every per-customer field with its dtype and width; ``bytes_per_customer``
+sums it (docs/simulation.md shows the table for the bundled strategies). Rows are allocated for
+the initial population and grow as customers arrive; a churned customer keeps its row.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from simulator.kernels import (
+    AT_CN,
+    AT_CS,
+    AT_FAMILY,
+    AT_SLOT,
+    AT_TARGET,
+    ATF_HI,
+    ATF_LO,
+    ATF_P1,
+    ATF_P2,
+    SC_AUM_RING_LEN,
+    SC_FLOW_RING_LEN,
+    SC_N_CATEGORIES,
+    SC_N_NUMBERS,
+    SC_RING_LEN,
+    SC_STEP_DAYS,
+    SC_TXN_RING_LEN,
+    SCF_CONTROL_SHARE,
+    Tables,
+    block_kernel,
+)
+from simulator.rng import (
+    SLOT_ATTRIBUTE,
+    SLOT_BIRTHDAY,
+    SLOT_CONTROL,
+    SLOT_PAST_TXN,
+    SLOT_PAYDAY,
+    SLOT_STAGE_AGE,
+    STATIC_STEP,
+    nb_beta,
+    nb_customer_key,
+    nb_draw,
+    nb_exp,
+    nb_inv_normal,
+    nb_log,
+    nb_poisson,
+    nb_step_key,
+    nb_to_uniform,
+)
+from strategy_dsl.compile import (
+    ATTR_AGE,
+    ATTR_AUM,
+    ATTR_CATEGORY,
+    ATTR_FLAG,
+    ATTR_MONTHS_SINCE_TXN,
+    ATTR_NUMBER,
+    ATTR_PROPENSITY,
+    ATTR_RISK,
+    ATTR_STAGE,
+    ATTR_TENURE,
+    ATTR_TXN_PER_MONTH,
+    FAM_BERNOULLI,
+    FAM_BETA,
+    FAM_CATEGORICAL,
+    FAM_CONSTANT,
+    FAM_LOGNORMAL,
+    FAM_NORMAL,
+    FAM_POISSON,
+    FAM_UNIFORM,
+    NEVER_STEP,
+    STAGE_CHURNED,
+)
+
+BLOCK = 2048
+STAGE_AGE_CAP = 10000  # steps: the longest history an initial customer is given
+PAST_TXN_WALK = 24  # past steps whose transactions are drawn one by one (then geometric)
+
+# (field, dtype, columns): columns is a table size name, or 1 for one value per customer.
+FIELDS: tuple[tuple[str, type, str | int, str], ...] = (
+    ("cid", np.int64, 1, "customer id"),
+    ("alive", np.int8, 1, "1 active, 0 churned"),
+    ("arm", np.int8, 1, "0 treatment, 1 global control"),
+    ("stage", np.int8, 1, "lifecycle stage"),
+    ("risk", np.int8, 1, "risk tolerance 1..5"),
+    ("aum", np.float64, 1, "assets under management"),
+    ("age0", np.float32, 1, "age at step 0 (age grows with t)"),
+    ("propensity", np.float32, 1, "latent response propensity"),
+    ("txn_rate", np.float32, 1, "transactions per month"),
+    ("stage_since", np.int16, 1, "step the stage was entered"),
+    ("acquired", np.int16, 1, "step of acquisition (tenure)"),
+    ("last_txn", np.int16, 1, "step of the last transaction (recency)"),
+    ("last_contact_any", np.int16, 1, "step of the last contact"),
+    ("last_resp_any", np.int16, 1, "step of the last response"),
+    ("flags", np.uint32, 1, "custom yes/no attributes (bits)"),
+    ("birthday", np.int16, 1, "day of the 360-day year"),
+    ("payday", np.int8, 1, "day of the 30-day month salary is credited"),
+    ("matured", np.uint32, 1, "products matured this step (bits)"),
+    ("cats", np.uint8, "n_categories", "custom categorical attributes"),
+    ("nums", np.float32, "n_numbers", "custom numeric attributes"),
+    ("hold_amt", np.float32, "products", "amount held per product (0: not held)"),
+    ("hold_until", np.int16, "products", "maturity step per product"),
+    ("hold_play", np.int8, "products", "play that sold the holding"),
+    ("last_contact", np.int16, "plays", "last contact step per play (cooldown)"),
+    ("last_resp", np.int16, "groups", "last response step per rule/journey"),
+    ("journey_start", np.int16, "journeys", "entry step per journey"),
+    ("ring", np.int16, "ring_len", "contact steps: one ring per cap, then recent contacts"),
+    ("effect_until", np.int16, "effects", "last step each effect is active"),
+    ("score", np.float32, "models", "model scores this step"),
+    ("aum_ring", np.float32, "aum_ring_len", "AUM of past steps (aum drop/rise)"),
+    ("flow_ring", np.float32, "flow_ring_len", "net flow of past steps (outflow/inflow)"),
+    ("txn_ring", np.uint8, "txn_ring_len", "transactions of past steps (txn_3m)"),
+    ("winners", np.uint64, 1, "scratch: plays the customer accepted this step (bits)"),
+    ("segbits", np.uint64, 1, "scratch: segments this step (bits)"),
+    ("dec", np.uint8, 1, "scratch: tier at decision | 128 if eligible for a play"),
+)
+State = namedtuple("State", [f[0] for f in FIELDS])
+
+
+def sizes_of(tb: Tables) -> dict[str, int]:
+    """The widths of the per-customer tables of a strategy."""
+    return {
+        "n_categories": tb.sc_i[SC_N_CATEGORIES],
+        "n_numbers": tb.sc_i[SC_N_NUMBERS],
+        "products": tb.prod_i.shape[1],
+        "plays": tb.play_i.shape[1],
+        "groups": tb.group_holdout.size,
+        "journeys": tb.journey_i.shape[1],
+        "ring_len": tb.sc_i[SC_RING_LEN],
+        "effects": tb.eff_factor.size,
+        "models": tb.model_i.shape[1],
+        "aum_ring_len": tb.sc_i[SC_AUM_RING_LEN],
+        "flow_ring_len": tb.sc_i[SC_FLOW_RING_LEN],
+        "txn_ring_len": tb.sc_i[SC_TXN_RING_LEN],
+    }
+
+
+def layout(tb: Tables) -> list[tuple[str, str, int, int]]:
+    """(field, dtype, columns, bytes per customer) of every state field."""
+    sizes = sizes_of(tb)
+    rows = []
+    for name, dtype, columns, _ in FIELDS:
+        width = columns if isinstance(columns, int) else sizes[columns]
+        rows.append((name, np.dtype(dtype).name, width, width * np.dtype(dtype).itemsize))
+    return rows
+
+
+def bytes_per_customer(tb: Tables) -> int:
+    return sum(row[3] for row in layout(tb))
+
+
+def allocate(tb: Tables, rows: int) -> State:
+    """Empty state for ``rows`` customers (unused rows have alive = -1)."""
+    sizes = sizes_of(tb)
+    arrays = {}
+    for name, dtype, columns, _ in FIELDS:
+        width = columns if isinstance(columns, int) else sizes[columns]
+        shape = (rows,) if columns == 1 else (rows, width)
+        arrays[name] = np.zeros(shape, dtype=dtype)
+    arrays["alive"][:] = -1
+    return State(**arrays)
+
+
+def grow(tb: Tables, st: State, rows: int) -> State:
+    """A state with room for ``rows`` customers holding ``st``'s rows first."""
+    bigger = allocate(tb, rows)
+    n = st.cid.shape[0]
+    for name in State._fields:
+        getattr(bigger, name)[:n] = getattr(st, name)
+    return bigger
+
+
+# ------------------------------------------------------------------------------ drawing
+
+
+@njit(cache=True, inline="always")
+def draw_value(tb: Tables, sk: np.uint64, a: int) -> float:
+    """Attribute row ``a`` of the population table, drawn with the customer's step-0 key."""
+    base = SLOT_ATTRIBUTE + 64 * tb.attr_i[AT_SLOT, a]
+    family = tb.attr_i[AT_FAMILY, a]
+    p1, p2 = tb.attr_f[ATF_P1, a], tb.attr_f[ATF_P2, a]
+    u = nb_to_uniform(nb_draw(sk, base))
+    if family == FAM_CONSTANT:
+        value = p1
+    elif family == FAM_NORMAL:
+        value = p1 + p2 * nb_inv_normal(u)
+    elif family == FAM_LOGNORMAL:
+        value = p1 * nb_exp(p2 * nb_inv_normal(u))
+    elif family == FAM_POISSON:
+        value = float(nb_poisson(u, p1))
+    elif family == FAM_UNIFORM:
+        value = p1 + (p2 - p1) * u
+    elif family == FAM_BETA:
+        value = nb_beta(sk, base + 1, p1, p2)
+    elif family == FAM_BERNOULLI:
+        value = 1.0 if u < p1 else 0.0
+    elif family == FAM_CATEGORICAL:
+        start, count = tb.attr_i[AT_CS, a], tb.attr_i[AT_CN, a]
+        value = float(tb.cat_code[start + count - 1])
+        for k in range(start, start + count):
+            if u < tb.cat_cum[k]:
+                value = float(tb.cat_code[k])
+                break
+    else:
+        value = 0.0
+    return min(max(value, tb.attr_f[ATF_LO, a]), tb.attr_f[ATF_HI, a])
+
+
+@njit(cache=True, inline="always")
+def geometric(u: float, stay: float) -> int:
+    """Steps survived when each step continues with chance ``stay`` (inverse transform)."""
+    if stay <= 0.0:
+        return 0
+    if stay >= 1.0:
+        return STAGE_AGE_CAP
+    return min(int(nb_log(u) / nb_log(stay)), STAGE_AGE_CAP)
+
+
+@njit(cache=True, inline="always")
+def synthesize_row(
+    tb: Tables, st: State, i: int, cid: int, rk: np.uint64, t: int, arrival_stage: int
+) -> None:
+    """Draw customer ``cid`` into row ``i``: the initial population (t = 0, arrival_stage -1)
+    or an arrival at step t in ``arrival_stage``."""
+    ck = nb_customer_key(rk, cid)
+    sk = nb_step_key(ck, 0)
+    st.cid[i] = cid
+    st.alive[i] = 1
+    st.stage[i] = 3
+    tenure, recency = -1.0, -1.0
+    st.flags[i] = np.uint32(0)
+    for a in range(tb.attr_i.shape[1]):
+        value = draw_value(tb, sk, a)
+        target = tb.attr_i[AT_TARGET, a]
+        if target == ATTR_AUM:
+            st.aum[i] = max(value, 0.0)
+        elif target == ATTR_AGE:
+            st.age0[i] = np.float32(value - (t * tb.sc_i[SC_STEP_DAYS]) / 360.0)
+        elif target == ATTR_STAGE:
+            st.stage[i] = np.int8(value)
+        elif target == ATTR_RISK:
+            st.risk[i] = np.int8(value)
+        elif target == ATTR_TXN_PER_MONTH:
+            st.txn_rate[i] = np.float32(max(value, 0.0))
+        elif target == ATTR_PROPENSITY:
+            st.propensity[i] = np.float32(max(value, 0.0))
+        elif target == ATTR_TENURE:
+            tenure = max(value, 0.0)
+        elif target == ATTR_MONTHS_SINCE_TXN:
+            recency = max(value, 0.0)
+        elif target >= ATTR_FLAG:
+            if value != 0.0:
+                st.flags[i] |= np.uint32(1) << np.uint32(target - ATTR_FLAG)
+        elif target >= ATTR_CATEGORY:
+            st.cats[i, target - ATTR_CATEGORY] = np.uint8(value)
+        elif target >= ATTR_NUMBER:
+            st.nums[i, target - ATTR_NUMBER] = np.float32(value)
+    for k in range(st.hold_amt.shape[1]):
+        st.hold_amt[i, k] = 0.0
+        st.hold_until[i, k] = NEVER_STEP
+        st.hold_play[i, k] = -1
+    st.last_contact[i, :] = NEVER_STEP
+    st.last_resp[i, :] = NEVER_STEP
+    st.journey_start[i, :] = NEVER_STEP
+    st.ring[i, :] = NEVER_STEP
+    st.effect_until[i, :] = NEVER_STEP
+    st.score[i, :] = 0.0
+    st.flow_ring[i, :] = 0.0
+    st.txn_ring[i, :] = 0
+    st.last_contact_any[i] = NEVER_STEP
+    st.last_resp_any[i] = NEVER_STEP
+    st.matured[i] = np.uint32(0)
+    st.winners[i] = np.uint64(0)
+    st.segbits[i] = np.uint64(0)
+    st.dec[i] = 0
+    static = nb_step_key(ck, STATIC_STEP)
+    st.arm[i] = (
+        1 if nb_to_uniform(nb_draw(static, SLOT_CONTROL)) < tb.sc_f[SCF_CONTROL_SHARE] else 0
+    )
+    st.birthday[i] = int(nb_to_uniform(nb_draw(static, SLOT_BIRTHDAY)) * 360)
+    st.payday[i] = int(nb_to_uniform(nb_draw(static, SLOT_PAYDAY)) * 30)
+    if arrival_stage >= 0:
+        # An arrival opens its account at step t: that is its first activity.
+        st.stage[i] = arrival_stage
+        st.stage_since[i] = t
+        st.acquired[i] = t
+        st.last_txn[i] = t
+    else:
+        stage = int(st.stage[i])
+        stay = 1.0 - tb.leave_p[stage]
+        age = geometric(nb_to_uniform(nb_draw(sk, SLOT_STAGE_AGE)), stay)
+        st.stage_since[i] = -age
+        st.acquired[i] = (
+            -age
+            if tenure < 0
+            else -min(int(tenure * 30.0 / tb.sc_i[SC_STEP_DAYS] + 0.5), STAGE_AGE_CAP)
+        )
+        st.last_txn[i] = _initial_last_txn(tb, st, i, sk, recency)
+        if stage == STAGE_CHURNED:
+            st.alive[i] = 0
+    for k in range(tb.sc_i[SC_AUM_RING_LEN]):
+        st.aum_ring[i, k] = np.float32(st.aum[i])
+
+
+@njit(cache=True, inline="always")
+def _initial_last_txn(tb: Tables, st: State, i: int, sk: np.uint64, recency: float) -> int:
+    """Transactions of the steps before step 0 (k = 0, 1, … steps back, slot past_txn + k),
+    drawn from the customer's rate until the txn_3m history is filled and a transaction is
+    found, at most PAST_TXN_WALK steps back (then geometric): they give recency, unless the
+    population draws months_since_txn."""
+    lam = float(st.txn_rate[i]) * tb.txn_stage_factor[st.stage[i]] * tb.sc_i[SC_STEP_DAYS] / 30.0
+    last = -1
+    walk = max(PAST_TXN_WALK, tb.sc_i[SC_TXN_RING_LEN])
+    for k in range(walk):
+        n = nb_poisson(nb_to_uniform(nb_draw(sk, SLOT_PAST_TXN + k)), lam)
+        if k < tb.sc_i[SC_TXN_RING_LEN]:
+            st.txn_ring[i, (-k) % tb.sc_i[SC_TXN_RING_LEN]] = min(n, 255)
+        if n > 0 and last < 0:
+            last = k
+        if last >= 0 and k + 1 >= tb.sc_i[SC_TXN_RING_LEN]:
+            break  # recency found and the txn_3m history filled
+    if recency >= 0.0:
+        return -min(int(recency * 30.0 / tb.sc_i[SC_STEP_DAYS] + 0.5), STAGE_AGE_CAP)
+    if last >= 0:
+        return -last
+    if lam <= 0.0:
+        return -STAGE_AGE_CAP
+    # Beyond the walk: steps without a transaction are geometric with stay chance e^-lam.
+    u = nb_to_uniform(nb_draw(sk, SLOT_PAST_TXN + 1023))
+    return -min(walk + int(nb_log(u) / -lam), STAGE_AGE_CAP)
+
+
+@njit(cache=True, parallel=True)
+def synthesize(
+    tb: Tables, st: State, first_row: int, ids: np.ndarray, rk: np.uint64, t: int, stage: int
+) -> None:
+    """Draw customers ``ids`` (int64, (n,)) into rows first_row.. of ``st``; ``stage`` -1 for
+    the initial population, else the arrival stage at step ``t``."""
+    n = ids.size
+    blocks = (n + BLOCK - 1) // BLOCK
+    for b in prange(blocks):
+        synthesize_block(tb, st, first_row, ids, b * BLOCK, min(n, (b + 1) * BLOCK), rk, t, stage)
+
+
+@block_kernel
+def synthesize_block(
+    tb: Tables,
+    st: State,
+    first_row: int,
+    ids: np.ndarray,
+    lo: int,
+    hi: int,
+    rk: np.uint64,
+    t: int,
+    stage: int,
+) -> None:
+    for k in range(lo, hi):
+        synthesize_row(tb, st, first_row + k, ids[k], rk, t, stage)
