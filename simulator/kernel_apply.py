@@ -258,6 +258,8 @@ def nps_shares(tb: Tables, st: State, i: int, t: int) -> tuple[float, float]:
     for s in range(tb.nps_f.shape[1]):
         shift = 0.0
         if tb.nps_i[NP_PER_CONTACT, s] == 1:
+            if t - int(st.last_contact_any[i]) >= tb.nps_f[NPF_STEPS, s]:
+                continue  # no contact in the window (most customers, most steps)
             extra = count_within(
                 st.ring,
                 i,

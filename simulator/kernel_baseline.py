@@ -5,9 +5,10 @@ response effects in force; then the models' scores for the step.
 A model "knows" whether the customer will reach its target stage (churned, for a churn model)
 within its window *without treatment*: it replays the lifecycle over the next W steps with the
 very uniforms the future will use (slot ``transition`` at steps t+1..t+W) and today's modifiers,
-without effects. Its score is d·y + N(0, 1) noise with d = √2 Φ⁻¹(AUC), so the AUC against that
-outcome is the declared one (binormal model). Response and purchase models score a latent label
-drawn with chance equal to the customer's propensity.
+without effects. Its score is d·y + Φ⁻¹(u) with u the uniform of slot ``model_noise + m`` and
+d = √2 Φ⁻¹(AUC), so the AUC against that outcome is the declared one (binormal model). Response
+and purchase models score a latent label drawn with chance equal to the customer's propensity.
+The kernel keeps the labels (``st.labels``); `top N%` compares u with the driver's thresholds.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ from simulator.kernels import (
     TRF_AUM_BASELINE,
     TRF_AUM_START,
     TRF_FLOW,
-    TRF_SCORE,
     Tables,
     block_kernel,
     tier_of,
@@ -50,7 +50,6 @@ from simulator.population import State
 from simulator.rng import (
     SLOT_FLOW,
     SLOT_MODEL_LABEL,
-    SLOT_MODEL_NOISE,
     SLOT_TRANSITION,
     SLOT_TXN,
     nb_customer_key,
@@ -97,18 +96,28 @@ def hazard(tb: Tables, s: int, k: int, modbits: np.uint64, effbits: np.uint64) -
 def transition(tb: Tables, s: int, u: float, modbits: np.uint64, effbits: np.uint64) -> int:
     """The stage after one step from ``s``: targets in stage order take consecutive intervals
     of [0, 1) of their (modified) chances, divided by their sum when it exceeds 1."""
-    n = tb.trans_p.shape[0]
+    targets = tb.trans_targets[s]
+    if tb.trans_single[s] == 1:  # the chances cannot add up past 1: one pass
+        cum = 0.0
+        for j in range(targets.size):
+            k = targets[j]
+            if k < 0:
+                break
+            cum += hazard(tb, s, k, modbits, effbits)
+            if u < cum:
+                return k
+        return s
     total = 0.0
-    for k in range(n):
-        if k != s:
-            total += hazard(tb, s, k, modbits, effbits)
+    for j in range(targets.size):
+        if targets[j] < 0:
+            break
+        total += hazard(tb, s, targets[j], modbits, effbits)
     cum = 0.0
-    for k in range(n):
-        if k == s:
-            continue
+    for j in range(targets.size):
+        k = targets[j]
+        if k < 0:
+            break
         p = hazard(tb, s, k, modbits, effbits)
-        if p <= 0.0:
-            continue
         if total > 1.0:
             p = p / total
         cum += p
@@ -232,9 +241,9 @@ def baseline_block(
     for m in range(tb.mod_pred.size):  # lifecycle modifiers in force (conditions only)
         entry = tb.mod_pred[m]
         if evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, no_cutoffs, live, holds) > 0:
+            shift = np.uint64(m)
             for k in range(n):
-                if holds[k]:
-                    modbits[k] |= ONE << np.uint64(m)
+                modbits[k] |= np.uint64(holds[k]) << shift
     for k in range(n):  # the transition, then the models' scores
         if not live[k]:
             continue
@@ -259,13 +268,12 @@ def baseline_block(
         if st.alive[i] != 1:
             continue
         counts[C_LIVE] += 1
+        labels = 0
         for m in range(tb.model_i.shape[1]):
             y = model_label(tb, st, i, t, m, ck, sk, modbits[k])
             counts[C_LABELS + m] += y
-            noise = nb_inv_normal(nb_uniform(sk, SLOT_MODEL_NOISE + m))
-            st.score[i, m] = np.float32(tb.model_d[m] * y + noise)
-            if i == trace_row:
-                trace_f[TRF_SCORE + m] = st.score[i, m]
+            labels |= y << m
+        st.labels[i] = labels
 
 
 @njit(cache=True, parallel=True)
@@ -286,7 +294,7 @@ def baseline_step(
     live row in [0, n_rows) (rows from ``first_new`` arrived this step). ``counts`` (int64,
     (blocks, 3 + M)): churned per arm, customers scored, labels per model."""
     blocks = (n_rows + BLOCK - 1) // BLOCK
-    no_cutoffs = np.zeros(0, dtype=np.float64)  # modifiers never name a model
+    no_cutoffs = np.zeros((2, 0), dtype=np.float64)  # modifiers never name a model
     for b in prange(blocks):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
         ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)

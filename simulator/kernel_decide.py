@@ -94,7 +94,7 @@ from simulator.rng import (
     nb_step_key,
     nb_to_uniform,
 )
-from strategy_dsl.compile import NEVER_STEP, PLAY_RULE
+from strategy_dsl.compile import NEVER_STEP, PLAY_RULE, TRUE
 
 ONE = np.uint64(1)
 ZERO = np.uint64(0)
@@ -126,7 +126,7 @@ def eligibility(
     return S_WINNER
 
 
-@njit(cache=True, inline="always")
+@block_kernel
 def facts(
     tb: Tables,
     st: State,
@@ -145,24 +145,23 @@ def facts(
         entry = tb.rfm_pred[a]
         evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds)
         for k in range(n):
-            if holds[k]:
-                ints[R_RFM, k] |= 1 << (2 - a)
+            ints[R_RFM, k] |= np.int64(holds[k]) << (2 - a)
     for x in range(tb.seg_order.size):
         g = tb.seg_order[x]
         entry = tb.seg_pred[g]
-        evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds)
-        for k in range(n):
-            if holds[k]:
-                bits[B_SEGMENTS, k] |= ONE << np.uint64(g)
+        if evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds) > 0:
+            shift = np.uint64(g)
+            for k in range(n):
+                bits[B_SEGMENTS, k] |= np.uint64(holds[k]) << shift
     for x in range(tb.trig_pred.size):
         entry = tb.trig_pred[x]
-        evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds)
-        for k in range(n):
-            if holds[k]:
-                bits[B_TRIGGERS, k] |= ONE << np.uint64(x)
+        if evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds) > 0:
+            shift = np.uint64(x)
+            for k in range(n):
+                bits[B_TRIGGERS, k] |= np.uint64(holds[k]) << shift
 
 
-@njit(cache=True, inline="always")
+@block_kernel
 def audience(
     tb: Tables,
     st: State,
@@ -204,20 +203,29 @@ def audience(
     for p in range(tb.play_i.shape[1]):
         if tb.play_i[PL_KIND, p] == PLAY_RULE:
             on = tb.play_i[PL_ON, p]
-            evaluate_block(tb, st, lo, n, t, on, rk, ints, bits, cutoffs, live, mask)
+            if on == TRUE:
+                pool = live
+                waiting = n
+            else:
+                pool = mask
+                waiting = evaluate_block(tb, st, lo, n, t, on, rk, ints, bits, cutoffs, live, mask)
         else:
             j, after = tb.play_i[PL_JOURNEY, p], tb.play_i[PL_AFTER, p]
+            pool = mask
+            waiting = 0
             for k in range(n):
                 due = live[k] and (ints[R_JOURNEYS, k] >> j) & 1 == 1
                 mask[k] = due and t - int(st.journey_start[lo + k, j]) == after
+                waiting += mask[k]
+        if waiting == 0:
+            continue
         when = tb.play_i[PL_WHEN, p]
-        if evaluate_block(tb, st, lo, n, t, when, rk, ints, bits, cutoffs, mask, holds) > 0:
+        if evaluate_block(tb, st, lo, n, t, when, rk, ints, bits, cutoffs, pool, holds) > 0:
             for k in range(n):
-                if holds[k]:
-                    bits[B_CANDIDATES, k] |= ONE << np.uint64(p)
+                bits[B_CANDIDATES, k] |= np.uint64(holds[k]) << np.uint64(p)
 
 
-@njit(cache=True, inline="always")
+@block_kernel
 def channels(
     tb: Tables,
     st: State,
@@ -408,10 +416,10 @@ def decide_step(
     trace_row: int,
     trace_i: np.ndarray,
 ) -> None:
-    """Decisions of step t for rows [0, n_rows). ``cutoffs`` (float64, (Q,)): score cutoff of
-    each model top slot; ``funnel`` (int64, (blocks, P, 2, F)) and ``proposals`` (int64,
-    (blocks, P)) are this kernel's counters, per block. Writes ``st.winners``, ``st.segbits``
-    and ``st.dec``."""
+    """Decisions of step t for rows [0, n_rows). ``cutoffs`` (float64, (2, Q)): for each
+    model top slot, the least noise uniform in the top for label 0 and for label 1.
+    ``funnel`` (int64, (blocks, P, 2, F)) and ``proposals`` (int64, (blocks, P)) are this
+    kernel's counters, per block. Writes ``st.winners``, ``st.segbits`` and ``st.dec``."""
     blocks = (n_rows + BLOCK - 1) // BLOCK
     n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
     for b in prange(blocks):

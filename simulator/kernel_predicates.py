@@ -39,6 +39,7 @@ from simulator.kernels import (
     block_kernel,
 )
 from simulator.population import State
+from simulator.rng import SLOT_MODEL_NOISE, nb_customer_key, nb_step_key, nb_uniform
 from strategy_dsl.compile import (
     ATTR_AGE,
     ATTR_AUM,
@@ -151,6 +152,17 @@ def in_step(day: int, first: int, step_days: int, period: int) -> bool:
 
 
 @njit(cache=True, inline="always")
+def model_top(
+    st: State, i: int, t: int, rk: np.uint64, model: int, cutoffs: np.ndarray, slot: int
+) -> bool:
+    """Row i is in model's top share (cutoff slot ``slot``): its score d·y + Φ⁻¹(u) is above
+    the cutoff c, i.e. its noise uniform u is at least Φ(c - d·y) = ``cutoffs[y, slot]``."""
+    y = (st.labels[i] >> model) & 1
+    u = nb_uniform(nb_step_key(nb_customer_key(rk, st.cid[i]), t), SLOT_MODEL_NOISE + model)
+    return u >= cutoffs[y, slot]
+
+
+@njit(cache=True, inline="always")
 def aum_changed(now: float, before: float, direction: int, share: float) -> bool:
     """AUM fell (direction 0) by at least ``share`` of ``before``, or rose (1) by at least it."""
     if direction == 0:
@@ -222,7 +234,7 @@ def atom(
     if op == OP_TRIGGER:
         return (trigbits >> np.uint64(a)) & np.uint64(1) == np.uint64(1)
     if op == OP_MODEL_TOP:
-        return float(st.score[i, a]) >= cutoffs[tb.prog_i[PI_B, pc]]
+        return model_top(st, i, t, rk, a, cutoffs, tb.prog_i[PI_B, pc])
     if op == OP_RFM:
         return rfm == a
     if op == OP_ENTERED:
@@ -265,7 +277,37 @@ def atom(
     return False
 
 
-@njit(cache=True, inline="always")
+@block_kernel
+def atom_rows(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    pc: int,
+    rk: np.uint64,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    cutoffs: np.ndarray,
+    here: np.ndarray,
+    out: np.ndarray,
+    negate: bool,
+) -> int:
+    """``atom_block`` for the atoms without a loop of their own: row by row."""
+    held = 0
+    for k in range(n):
+        if here[k]:
+            tier, rfm = ints[R_TIER, k], ints[R_RFM, k]
+            segbits, trigbits = bits[B_SEGMENTS, k], bits[B_TRIGGERS, k]
+            on = atom(tb, st, lo + k, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs)
+            out[k] = on != negate
+            held += out[k]
+        else:
+            out[k] = False
+    return held
+
+
+@block_kernel
 def atom_block(
     tb: Tables,
     st: State,
@@ -337,15 +379,22 @@ def atom_block(
             out[k] = here[k] & (on != negate)
             held += out[k]
     elif op == OP_MODEL_TOP:
-        cutoff = cutoffs[tb.prog_i[PI_B, pc]]
+        slot = tb.prog_i[PI_B, pc]
         for k in range(n):
-            out[k] = here[k] & ((float(st.score[lo + k, a]) >= cutoff) != negate)
-            held += out[k]
+            if here[k]:
+                out[k] = model_top(st, lo + k, t, rk, a, cutoffs, slot) != negate
+                held += out[k]
+            else:
+                out[k] = False
     elif op == OP_BIRTHDAY:
         days = tb.sc_i[SC_STEP_DAYS]
         first = first_day(t, days, 360)
         for k in range(n):
             out[k] = here[k] & (in_step(st.birthday[lo + k], first, days, 360) != negate)
+            held += out[k]
+    elif op == OP_SALARY:
+        for k in range(n):
+            out[k] = here[k] & (paid(tb, st, lo + k, t) != negate)
             held += out[k]
     elif op == OP_AUM_CHANGE:
         ring = tb.sc_i[SC_AUM_RING_LEN]
@@ -387,15 +436,7 @@ def atom_block(
             else:
                 out[k] = False
     else:
-        for k in range(n):
-            if here[k]:
-                tier, rfm = ints[R_TIER, k], ints[R_RFM, k]
-                segbits, trigbits = bits[B_SEGMENTS, k], bits[B_TRIGGERS, k]
-                on = atom(tb, st, lo + k, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs)
-                out[k] = on != negate
-                held += out[k]
-            else:
-                out[k] = False
+        held = atom_rows(tb, st, lo, n, t, pc, rk, ints, bits, cutoffs, here, out, negate)
     return held
 
 
@@ -432,6 +473,28 @@ def evaluate_block(
     if yes < 0 and no < 0:  # one atom: TRUE/FALSE or, negated, FALSE/TRUE
         return atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, yes == FALSE)
     atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, False)
+    return follow_rows(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out)
+
+
+@block_kernel
+def follow_rows(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    entry: int,
+    rk: np.uint64,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    cutoffs: np.ndarray,
+    mask: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """After the entry atom ran for the block (``out``), each row of ``mask`` follows its jump
+    through the rest of the program, one atom at a time."""
+    held = 0
+    yes, no = tb.prog_i[PI_T, entry], tb.prog_i[PI_F, entry]
     for k in range(n):
         if not mask[k]:
             continue

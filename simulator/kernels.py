@@ -10,9 +10,11 @@ The kernels are split by phase of the step (docs/simulation.md):
 * ``simulator.kernel_apply`` — capacity and budget cuts, contact, reach, response, purchase,
   effects, NPS and accounting.
 
-Every kernel is ``@njit(parallel=True, cache=True)`` over blocks of ``BLOCK`` customers (rows)
-and writes integer counters per block, which the driver sums: integer sums do not depend on the
-order, so threads and shards give the same bits. Money is counted in fen (int64).
+Every kernel is ``@njit(parallel=True, cache=True)`` with ``prange`` over blocks of ``BLOCK``
+customers (rows); each block runs a ``block_kernel`` (compiled without reference counting) and
+writes integer counters of its own, which the driver sums: integer sums do not depend on the
+order, so threads and shards give the same bits. Money is counted in fen (int64). Conditions are
+evaluated one condition at a time for a whole block (``kernel_predicates.evaluate_block``).
 """
 
 from __future__ import annotations
@@ -91,8 +93,6 @@ TR_STAGE_BEFORE, TR_STAGE, TR_TXN, TR_MATURED, TR_TRIGGERS, TR_SEGMENTS = 0, 1, 
 TR_TIER, TR_RFM, TR_ARM, TR_ALIVE, TR_JOURNEYS = 6, 7, 8, 9, 10
 TR_PLAYS = 16  # + play: status code
 TRF_AUM_START, TRF_FLOW, TRF_AUM_BASELINE, TRF_AUM_END, TRF_PROMOTER, TRF_DETRACTOR = range(6)
-TRF_SCORE = 8  # + model
-TRF_INFLOW = 16  # + play
 TRACE_INTS, TRACE_FLOATS = 16 + 64, 16 + 64
 
 NEVER = np.int16(NEVER_STEP)
@@ -202,6 +202,8 @@ PACKED: dict[str, tuple[str, ...]] = {
 PLAIN = (
     "in_values",
     "trans_p",
+    "trans_targets",
+    "trans_single",
     "txn_stage_factor",
     "leave_p",
     "mod_pred",

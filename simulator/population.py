@@ -114,7 +114,7 @@ FIELDS: tuple[tuple[str, type, str | int, str], ...] = (
     ("journey_start", np.int16, "journeys", "entry step per journey"),
     ("ring", np.int16, "ring_len", "contact steps: one ring per cap, then recent contacts"),
     ("effect_until", np.int16, "effects", "last step each effect is active"),
-    ("score", np.float32, "models", "model scores this step"),
+    ("labels", np.uint8, 1, "model labels this step (bits)"),
     ("aum_ring", np.float32, "aum_ring_len", "AUM of past steps (aum drop/rise)"),
     ("flow_ring", np.float32, "flow_ring_len", "net flow of past steps (outflow/inflow)"),
     ("txn_ring", np.uint8, "txn_ring_len", "transactions of past steps (txn_3m)"),
@@ -136,7 +136,6 @@ def sizes_of(tb: Tables) -> dict[str, int]:
         "journeys": tb.journey_i.shape[1],
         "ring_len": tb.sc_i[SC_RING_LEN],
         "effects": tb.eff_factor.size,
-        "models": tb.model_i.shape[1],
         "aum_ring_len": tb.sc_i[SC_AUM_RING_LEN],
         "flow_ring_len": tb.sc_i[SC_FLOW_RING_LEN],
         "txn_ring_len": tb.sc_i[SC_TXN_RING_LEN],
@@ -272,7 +271,7 @@ def synthesize_row(
     st.journey_start[i, :] = NEVER_STEP
     st.ring[i, :] = NEVER_STEP
     st.effect_until[i, :] = NEVER_STEP
-    st.score[i, :] = 0.0
+    st.labels[i] = 0
     st.flow_ring[i, :] = 0.0
     st.txn_ring[i, :] = 0
     st.last_contact_any[i] = NEVER_STEP

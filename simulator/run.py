@@ -41,15 +41,16 @@ from simulator.output import ARMS, FUNNEL_FIELDS, STAGES, UNSERVED_KINDS, RunOut
 from simulator.population import State, allocate, bytes_per_customer, grow, synthesize
 from simulator.rng import (
     SLOT_MARKET_RETURN,
+    SLOT_MODEL_NOISE,
     global_uniform,
     inv_normal,
     replication_key,
+    uniform,
 )
 from strategy_dsl.compile import (
     FAM_CONSTANT,
     FAM_NORMAL,
     MAX_STEPS,
-    PLAY_RULE,
     CompiledStrategy,
     CompileError,
     compile_strategy,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 MAX_CUSTOMERS = 2**40
 MAX_REPS = 100_000
+HEADROOM = 1.05  # rows allocated beyond the initial population and the planned arrivals
 GROWTH = 1.25  # rows added when arrivals outgrow a shard's arrays, as a share
 FIXED_OVERHEAD = 256 * 2**20  # the interpreter, NumPy, Numba and compiled kernels
 
@@ -150,13 +152,14 @@ def estimate_memory(
 ) -> int:
     """Bytes a run needs at its peak: the customers' state (``simulator.population.layout``)
     for the initial population and the arrivals, the gathered keys of one step, the per-block
-    counters and the output arrays."""
+    counters and the output arrays. Threads and shards do not change it (all shards of a run
+    live in one process together); they are accepted so that callers can pass a run's sizes."""
     compiled = _compiled(model)
     tables = k.make_tables(compiled)
     n = compiled.population_size if customers is None else int(customers)
     steps = steps_of(compiled, months)
-    rows = (n + expected_arrivals(compiled, steps)) * 1.05  # referrals
-    state = bytes_per_customer(tables) * rows * GROWTH
+    rows = (n + expected_arrivals(compiled, steps)) * HEADROOM + k.BLOCK
+    state = bytes_per_customer(tables) * rows
     gathered = 16 * rows
     out = _output_cells(compiled) * 8 * reps * (steps + 1)
     blocks = rows / k.BLOCK + 1
@@ -323,8 +326,9 @@ class _Run:
             out.replication_seeds[r] = rk
         shards = [_Shard(part) for part in self.parts]
         for shard in shards:
-            room = int(shard.ids.size + expected_arrivals(self.compiled, sizes.steps) / len(shards))
-            shard.state = allocate(tb, max(room, 1))
+            arrivals = expected_arrivals(self.compiled, sizes.steps) / len(shards)
+            room = int((shard.ids.size + arrivals) * HEADROOM) + k.BLOCK  # referrals too
+            shard.state = allocate(tb, room)
             synthesize(tb, shard.state, 0, shard.ids, rk, 0, -1)
             shard.rows = shard.first_new = shard.ids.size
         loop = _Step(self, shards, outputs, rk, r)
@@ -607,7 +611,9 @@ class _Step:
             out.channel_contacts[r, t] = chan.sum(axis=0)
             responders += int(misc[:, k.M_RESPONDERS].sum())
             if row >= 0 and not (self.run.story and self.run.story[-1]["stage"] == "churned"):
-                self.run.story.append(_story(self.run, t, self.trace_i, self.trace_f, shard, row))
+                self.run.story.append(
+                    _story(self.run, t, self.rk, self.trace_i, self.trace_f, shard, row)
+                )
             shard.first_new = shard.rows
         self.responders = responders
         cost = sum(out.funnel[self.r, t, :, :, k.F_COST].sum(axis=1) for out in self.outputs)
@@ -638,14 +644,24 @@ def market_return(c: CompiledStrategy, rk: np.uint64, t: int) -> float:
 
 
 def model_cutoffs(c: CompiledStrategy, live: int, labels: np.ndarray) -> np.ndarray:
-    """The score above which each model top slot holds: with binormal scores around labels of
-    prevalence π, the c where (1 - π)·(1 - Φ(c)) + π·(1 - Φ(c - d)) equals the share."""
-    cutoffs = np.zeros(c.top_model.size, dtype=np.float64)
+    """(2, Q): for each model top slot q, the least noise uniform u that puts a customer with
+    label 0 (row 0) or 1 (row 1) in the top. With binormal scores d·y + Φ⁻¹(u) around labels of
+    prevalence π (all shards together), the score cutoff c solves
+    (1 - π)·(1 - Φ(c)) + π·(1 - Φ(c - d)) = share, and score ≥ c ⇔ u ≥ Φ(c - d·y)."""
+    cutoffs = np.zeros((2, c.top_model.size), dtype=np.float64)
     for q in range(c.top_model.size):
         m = int(c.top_model[q])
+        d = float(c.model_d[m])
         prevalence = float(labels[m]) / live if live > 0 else 0.0
-        cutoffs[q] = model_cutoff(prevalence, float(c.model_d[m]), float(c.top_share[q]))
+        cut = model_cutoff(prevalence, d, float(c.top_share[q]))
+        cutoffs[0, q], cutoffs[1, q] = normal_cdf(cut), normal_cdf(cut - d)
     return cutoffs
+
+
+def normal_cdf(x: float) -> float:
+    if math.isinf(x):
+        return 0.0 if x < 0 else 1.0
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
 def model_cutoff(prevalence: float, separation: float, share: float) -> float:
@@ -722,8 +738,25 @@ def _bits(value: int, names: tuple[str, ...]) -> list[str]:
     return [name for b, name in enumerate(names) if (int(value) >> b) & 1]
 
 
+def model_scores(c: CompiledStrategy, st: State, rk: np.uint64, t: int) -> np.ndarray:
+    """(rows, M) the models' scores d·y + Φ⁻¹(u) at step t, from the labels the kernel kept
+    and the noise uniforms (slot model_noise + m), computed on the NumPy side."""
+    scores = np.zeros((st.cid.size, len(c.models)))
+    for m in range(len(c.models)):
+        y = (st.labels.astype(np.int64) >> m) & 1
+        u = uniform(rk, st.cid, t, SLOT_MODEL_NOISE + m)
+        scores[:, m] = float(c.model_d[m]) * y + inv_normal(u)
+    return scores
+
+
 def _story(
-    run: _Run, t: int, ti: np.ndarray, tf: np.ndarray, shard: _Shard, row: int
+    run: _Run,
+    t: int,
+    rk: np.uint64,
+    ti: np.ndarray,
+    tf: np.ndarray,
+    shard: _Shard,
+    row: int,
 ) -> dict[str, Any]:
     """One step of the traced customer, from the trace buffers the kernels filled."""
     c, st = run.compiled, shard.state
@@ -755,13 +788,13 @@ def _story(
     record |= {"candidates": candidates, "winner": winners, "suppressed": suppressed}
     record["responded"] = responded
     if c.models:
-        record["scores"] = {m: round(float(tf[k.TRF_SCORE + i]), 3) for i, m in enumerate(c.models)}
+        found = model_scores(c, st, rk, t)[row]
+        record["scores"] = {m: round(float(found[i]), 3) for i, m in enumerate(c.models)}
     ti[:] = 0
     return record
 
 
 __all__ = [
-    "PLAY_RULE",
     "SimulationError",
     "estimate_memory",
     "simulate",

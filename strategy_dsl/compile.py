@@ -99,6 +99,7 @@ NEVER_STEP = -32768  # a step stamp that never happened (int16)
 
 # Limits of the kernel's fixed-width fields (bit masks, int16 step stamps).
 MAX_PLAYS, MAX_SEGMENTS, MAX_TRIGGERS, MAX_PRODUCTS, MAX_FLAGS = 64, 63, 64, 32, 32
+MAX_MODELS = 8
 MAX_STEPS = 20000
 
 # Defaults for built-in attributes a population does not draw (docs/simulation.md).
@@ -425,6 +426,7 @@ class _Compiler:
         for key in ("op", "a", "b", "c", "t", "f", "first"):
             arrays[f"prog_{key}"] = _i(self.prog[key])
         arrays["prog_x"], arrays["prog_y"] = _f(self.prog["x"]), _f(self.prog["y"])
+        self._transitions(arrays)
         arrays["in_values"] = _f(self.in_values)
         header = self.model.strategy
         plays = self._play_specs()
@@ -465,6 +467,23 @@ class _Compiler:
         arrays["mod_pred"] = _i([self.cond(x.condition, inline) for x in mods])
         arrays["mod_factor"] = _f([x.factor for x in mods])
         arrays["mod_mask"] = _masks(mods)
+
+    def _transitions(self, arrays: dict[str, np.ndarray]) -> None:
+        """Per stage, the targets it can move to (in stage order), and whether its chances stay
+        within 1 whatever modifiers and effects do (then no division by their sum is needed:
+        one pass over the targets decides)."""
+        trans = arrays["trans_p"]
+        targets = np.full((N_STAGES, N_STAGES), -1, dtype=np.int64)
+        bound = trans.copy()
+        for masks, factors in ((arrays["mod_mask"], arrays["mod_factor"]),
+                               (arrays["eff_mask"], arrays["eff_factor"])):  # fmt: skip
+            for mask, factor in zip(masks, factors, strict=True):
+                bound = np.where(mask == 1, bound * max(1.0, factor), bound)
+        for s in range(N_STAGES):
+            ks = [k for k in range(N_STAGES) if k != s and trans[s, k] > 0]
+            targets[s, : len(ks)] = ks
+        arrays["trans_targets"] = targets
+        arrays["trans_single"] = (bound.sum(axis=1) <= 1.0).astype(np.int64)
 
     def _predicates(self, arrays: dict[str, np.ndarray]) -> None:
         rfm = self.model.rfm
@@ -593,6 +612,12 @@ class _Compiler:
         arrays["nps_per_contact"] = _i([int(s.per_contact) for s in shifts])
 
     def _models(self, arrays: dict[str, np.ndarray]) -> None:
+        if len(self.models) > MAX_MODELS:
+            raise CompileError(
+                f"the strategy uses {len(self.models)} models; the simulator handles at most "
+                f"{MAX_MODELS}",
+                "split the map into several strategies",
+            )
         kinds, targets, windows, separations = [], [], [], []
         for name in self.models:
             spec = self.model.models[name]

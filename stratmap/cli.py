@@ -58,6 +58,25 @@ examples:
 """
 
 
+_COMPARE_EXAMPLES = """\
+examples:
+  stratmap compare strategies/wealth_2026q1.strat
+        the base against every variant the file declares, common random numbers
+  stratmap compare wealth.strat --variant 激进 --customers 20k --months 12 --reps 10
+        one variant; paired differences, uplift, sample-ratio check, ranking
+  stratmap compare a.strat b.strat --format json > compare.json
+        two strategies against each other (same population and draws when they share it)
+"""
+
+_SIZE_EXAMPLES = """\
+examples:
+  stratmap size strategies/wealth_2026q1.strat
+        customers per arm and months to reach power for churn and AUM per customer
+  stratmap size wealth.strat --variant 激进 --alpha 0.05 --power 0.9 --method arcsine
+  stratmap size wealth.strat --n 50k       power and minimum detectable effect at 50,000 treated
+"""
+
+
 class UsageError(Exception):
     """A mistake in how the command was called: printed plainly, exit 2."""
 
@@ -114,6 +133,8 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_simulate(commands)
     _add_trace(commands)
+    _add_compare(commands)
+    _add_size(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -126,11 +147,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_run_sizes(command: argparse.ArgumentParser) -> None:
-    """Options shared by `simulate` and `trace`: which population, horizon and seed.
-    Validated by the command (exit 2 with a clear message), not by argparse, so that `2k` and
-    `20万` are accepted and a negative or absurd size is named plainly."""
-    command.add_argument("file", metavar="FILE", help="the strategy file")
+def _add_run_sizes(command: argparse.ArgumentParser, *, file: bool = True) -> None:
+    """Options shared by `simulate`, `trace`, `compare` and `size`: which population, horizon
+    and seed. Validated by the command (exit 2 with a clear message), not by argparse, so that
+    `2k` and `20万` are accepted and a negative or absurd size is named plainly."""
+    if file:
+        command.add_argument("file", metavar="FILE", help="the strategy file")
     command.add_argument(
         "--customers",
         metavar="N",
@@ -184,6 +206,68 @@ def _add_trace(commands: argparse._SubParsersAction) -> None:
     _add_run_sizes(trace)
     trace.add_argument("--customer", metavar="ID", required=True, help="the customer's id")
     trace.add_argument("--rep", metavar="R", default="0", help="replication (default: 0)")
+
+
+def _add_repeated_runs(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--reps", metavar="R", help="replications (default: 5; 2 or more give intervals)"
+    )
+    command.add_argument(
+        "--threads", metavar="K", help="worker threads (default: all Numba may use)"
+    )
+    command.add_argument(
+        "--out", metavar="DIR", help="write JSON + Parquet with the same numbers (replaces DIR)"
+    )
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    compare = commands.add_parser(
+        "compare",
+        help="compare a strategy with its variants (or two strategies), common random numbers",
+        description="Check FILE, then simulate the base and its variants (or FILE and FILE2) "
+        "on the same customers with the same random draws. Prints paired differences "
+        "(variant - base) with 95% intervals of the forecast's Monte Carlo uncertainty, "
+        "treatment vs control uplift, the sample-ratio check of every arm, and a ranking by "
+        "net value.",
+        epilog=_COMPARE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument(
+        "files", nargs="+", metavar="FILE", help="a strategy file, or two to compare"
+    )
+    compare.add_argument(
+        "--variant",
+        metavar="NAME",
+        action="append",
+        help="a variant to compare with the base (repeatable; default: every variant)",
+    )
+    _add_run_sizes(compare, file=False)
+    _add_repeated_runs(compare)
+
+
+def _add_size(commands: argparse._SubParsersAction) -> None:
+    size = commands.add_parser(
+        "size",
+        help="size a live test: customers per arm, months to reach power, MDE",
+        description="Check FILE, simulate it (or one of its variants), and size the live test "
+        "of treatment vs the control group for churn (a proportion) and AUM per customer (a "
+        "mean): baseline and variance from the simulated control arm, effect from the "
+        "simulated uplift, months from the simulated flow of eligible customers.",
+        epilog=_SIZE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_run_sizes(size)
+    _add_repeated_runs(size)
+    size.add_argument("--variant", metavar="NAME", help="size this variant instead of the base")
+    size.add_argument("--alpha", metavar="A", default="0.05", help="significance (default 0.05)")
+    size.add_argument("--power", metavar="P", default="0.8", help="power (default 0.8)")
+    size.add_argument(
+        "--method",
+        choices=["z", "arcsine", "welch", "normal"],
+        default=None,
+        help="z or arcsine for proportions, welch or normal for means (default: z, welch)",
+    )
+    size.add_argument("--n", metavar="N", help="treated customers: power and MDE at this size")
 
 
 # ------------------------------------------------------------------------------ paths
@@ -372,12 +456,26 @@ def _run_trace(args: argparse.Namespace) -> int:
     return run_trace(args)
 
 
+def _run_compare(args: argparse.Namespace) -> int:
+    from stratmap.compare_cmd import run_compare
+
+    return run_compare(args)
+
+
+def _run_size(args: argparse.Namespace) -> int:
+    from stratmap.compare_cmd import run_size
+
+    return run_size(args)
+
+
 _COMMANDS = {
     "check": _run_check,
     "fmt": _run_fmt,
     "explain": _run_explain,
     "simulate": _run_simulate,
     "trace": _run_trace,
+    "compare": _run_compare,
+    "size": _run_size,
 }
 
 

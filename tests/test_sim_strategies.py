@@ -150,3 +150,32 @@ def test_kernels_never_import_the_language_front_end() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     ).stdout
     assert found.strip() == "['strategy_dsl', 'strategy_dsl.compile']"
+
+
+def test_a_slice_of_customers_is_the_same_customers() -> None:
+    model = bundled("wealth_2026q1.strat")
+    first: dict[str, np.ndarray] = {}
+    part: dict[str, np.ndarray] = {}
+
+    def keep(into: dict) -> object:
+        def observe(rep: int, t: int, states: list) -> None:
+            if t == 0:
+                (st,) = states
+                into.update(cid=st.cid.copy(), aum=st.aum.copy(), risk=st.risk.copy())
+
+        return observe
+
+    simulate(model, customers=1000, months=1, observe=keep(first))
+    out = simulate(
+        model, customers=1000, months=1, customer_ids=slice(200, 700), observe=keep(part)
+    )
+    assert out.customers_initial == 500
+    for name in ("cid", "aum", "risk"):
+        assert np.array_equal(part[name], first[name][200:700])
+
+
+def test_progress_is_reported_after_every_step() -> None:
+    model = bundled("near_threshold_upgrade.strat")
+    calls: list[tuple[int, int]] = []
+    simulate(model, customers=500, months=3, reps=2, progress=lambda d, n: calls.append((d, n)))
+    assert calls == [(d, 6) for d in range(1, 7)]

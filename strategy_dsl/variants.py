@@ -1,0 +1,193 @@
+"""Applying a `variant`: the base strategy with one variant's overrides in place.
+
+    model = next(iter(check_paths([path]).models.values()))
+    aggressive = apply_variant(model, "激进")
+
+A variant block names a rule, journey, channel, script, product or model (or the policy) and
+gives settings that replace the base's for that entity (docs/language.md, *Alternatives*).
+The checked model keeps those settings as syntax (``Override.settings``); this module turns them
+into model specs with the checker's own lowering (``checker.lower._Lower``), so that units,
+defaults and conversions are exactly those of the base declaration. It does so by merging
+syntax, not specs: the base item's settings with every setting the override restates replaced
+(the "same setting" of the checker's E0407: one `response`, one `effect` per transition, one
+`max … per customer` per window and channel, and for journeys one wave per number), then
+lowering the merged item whole. The merged item is also put through the checker's own item
+check, so a combination that is only wrong together (a new offer channel that no longer
+matches the rule's script, say) is refused with the checker's diagnostic.
+
+The model does not keep the syntax of the base items, so the entry file and its imports are
+read again (``model.source_files``) and their scope rebuilt; a file edited since the model was
+checked is refused rather than mixed with it. Everything the variant does not name is shared
+with the base, object for object, which is what lets the simulator give both the same
+population and the same random draws (common random numbers).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from strategy_dsl import model as m
+from strategy_dsl import syntax as s
+from strategy_dsl.checker import ITEM_CHECKS, _Run
+from strategy_dsl.checker.context import Context
+from strategy_dsl.checker.lower import _Lower, lower
+from strategy_dsl.checker.plays import _key as setting_key
+from strategy_dsl.checker.scope import Scope
+from strategy_dsl.checker.units import check_against_step
+from strategy_dsl.library import Library
+
+__all__ = ["VariantError", "apply_variant", "variant_names"]
+
+# Override kind -> the model field that holds that kind's specs.
+_FIELDS = {
+    "rule": "rules",
+    "journey": "journeys",
+    "channel": "channels",
+    "script": "scripts",
+    "product": "products",
+    "model": "models",
+}
+
+
+class VariantError(Exception):
+    """A variant that cannot be applied: a message for a person and a hint to fix it."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def variant_names(model: m.CheckedStrategy) -> list[str]:
+    """The variants the strategy declares, in declaration order."""
+    return list(model.variants)
+
+
+def apply_variant(model: m.CheckedStrategy, name: str) -> m.CheckedStrategy:
+    """``model`` with the overrides of its variant ``name`` in place of the base's settings.
+
+    ``VariantError`` for an unknown name (the message lists the known ones), for source files
+    changed since ``model`` was checked, and for an override whose merged settings the checker
+    refuses."""
+    variant = model.variants.get(name)
+    if variant is None:
+        known = variant_names(model)
+        listed = ", ".join(known) if known else "none: the file declares no `variant`"
+        raise VariantError(
+            f"unknown variant `{name}`; the strategy's variants: {listed}",
+            "name one of those, or add a `variant` block to the strategy (docs/language.md)",
+        )
+    sources = _Sources.load(model)
+    if sources.model != model:
+        raise VariantError(
+            f"{model.source_files[-1]} (or a file it imports) changed since it was checked, "
+            f"or the model is not the file's base strategy",
+            "apply variants to the model `check` produced, and check the file again after editing",
+        )
+    changed: dict[str, Any] = {}
+    for override in variant.overrides:
+        if override.kind == "policy":
+            base = sources.scope.blocks.get("policy")
+            item = base if isinstance(base, s.Policy) else s.Policy(span=override.span, settings=())
+            merged = _merged(item, override)
+            changed["policy"] = sources.lower(merged, _Lower.policy)
+            continue
+        field = _FIELDS[override.kind]
+        assert override.target is not None  # every kind but the policy names its target
+        decl = sources.scope.names[override.target]
+        merged = _merged(decl.node, override)
+        spec = sources.lower(merged, _LOWERINGS[override.kind])
+        current = changed.get(field, getattr(model, field))
+        if isinstance(current, dict):
+            changed[field] = {**current, spec.name: spec}
+        else:
+            changed[field] = tuple(spec if x.name == spec.name else x for x in current)
+    return replace(model, **changed)
+
+
+_LOWERINGS = {
+    "rule": _Lower.rule,
+    "journey": _Lower.journey,
+    "channel": _Lower.channel,
+    "script": _Lower.script,
+    "product": _Lower.product,
+    "model": _Lower.model,
+}
+
+
+def _identity(setting: s.Node) -> object:
+    """What makes an override setting replace a base setting: the checker's notion of "the
+    same setting" (E0407), and for a journey's waves their number."""
+    if type(setting) is s.Wave:
+        return (s.Wave, int(setting.number.value))
+    return setting_key(setting)
+
+
+def _merged(item: Any, override: m.Override) -> Any:
+    """``item`` (syntax) with the override's settings replacing the same settings, in the
+    base's order; settings new to the item follow. Waves stay ordered by number."""
+    replacing = {_identity(x): x for x in override.settings}
+    settings = [replacing.pop(_identity(x), x) for x in item.settings]
+    settings.extend(x for x in override.settings if _identity(x) in replacing)
+    if any(type(x) is s.Wave for x in settings):
+        waves = sorted((x for x in settings if type(x) is s.Wave), key=lambda w: w.number.value)
+        settings = [x for x in settings if type(x) is not s.Wave] + waves
+    return item.model_copy(update={"settings": tuple(settings)})
+
+
+@dataclass
+class _Sources:
+    """The entry file of a checked model read again: its scope and step, for lowering."""
+
+    model: m.CheckedStrategy  # the base as lowered now: equal to the caller's when unchanged
+    scope: Scope
+    step: str
+    display: str
+    syntax: s.StrategyFile
+
+    @classmethod
+    def load(cls, model: m.CheckedStrategy) -> _Sources:
+        entry_path = Path(model.source_files[-1])  # closure order: imports first, entry last
+        missing = [f for f in model.source_files if not Path(f).is_file()]
+        if missing:
+            raise VariantError(
+                f"cannot read {', '.join(missing)} again to apply the variant",
+                "run from the folder the strategy was checked in",
+            )
+        # The widest root that holds every file the model was built from, so that imports the
+        # original check allowed (perhaps with --root) resolve again.
+        root = Path(
+            os.path.commonpath([os.path.abspath(Path(f).parent) for f in model.source_files])
+        )
+        library = Library()
+        (entry,) = library.entries([entry_path], root)
+        run = _Run()
+        problems = [d for d in run.entry(entry) if d.is_error]
+        if entry.syntax is None or problems:
+            raise VariantError(
+                f"{entry.display} no longer checks",
+                f"run `stratmap check {entry.display}` and fix what it reports",
+            )
+        lowering = run.lowering(entry)
+        return cls(
+            lower(lowering), lowering.scopes[entry.key], lowering.step, entry.display, entry.syntax
+        )
+
+    def lower(self, merged: Any, build: Any) -> Any:
+        """Check ``merged`` as the checker checks a base item, then lower it."""
+        ctx = Context(self.scope, self.display)
+        ITEM_CHECKS[type(merged)](ctx, merged)
+        found = [d for d in ctx.diagnostics if d.is_error]
+        found += [d for d in check_against_step(ctx.durations, ctx.rates, self.step) if d.is_error]
+        if found:
+            first = found[0]
+            where = f"{first.span.file}:{first.span.line}:{first.span.column}"
+            raise VariantError(
+                f"the variant's settings do not fit the base: error[{first.code}] "
+                f"{first.message} ({where})",
+                first.hint or "change the variant so that the merged settings check",
+            )
+        return build(_Lower(self.scope, self.step, self.scope.attributes), merged)

@@ -1,0 +1,276 @@
+"""The bodies of `stratmap compare` and `stratmap size` (their options live in ``cli.py``).
+
+``compare FILE [--variant NAME …]`` runs the base strategy and its variants (all of them when
+none is named); ``compare A.strat B.strat`` runs two strategies. Every alternative is simulated
+with the same sizes and seed (common random numbers, ``simulator.compare``), and the report
+gives paired differences against the first, treatment vs control uplift and the sample-ratio
+check of every arm, and a ranking by net value.
+
+``size FILE [--variant NAME]`` runs one alternative and sizes its live test
+(``simulator.sizing_report``).
+
+Mistakes cost nothing: sizes, α, power, variant names and the control group are checked before
+anything runs; each is a plain message with what to change, exit 2, no traceback. A strategy
+with errors is reported as `check` reports it (exit 1). Heavy modules are imported inside the
+functions, as in ``simulate_cmd``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageError
+from stratmap.simulate_cmd import (
+    _check_out_dir,
+    _color,
+    _error,
+    _one_file,
+    _Progress,
+    _stderr_is_terminal,
+    checked_model,
+    complete_sizes,
+    requested_sizes,
+    resolve_threads,
+    strategy_hash,
+)
+
+if TYPE_CHECKING:
+    from strategy_dsl.model import CheckedStrategy
+
+METHODS = ("z", "arcsine", "welch", "normal")
+
+
+# ------------------------------------------------------------------------------ shared
+
+
+def _probability(option: str, text: str) -> float:
+    """α or power: a number strictly between 0 and 1 (0.05, not 5%)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{option} {text}: not a number; write e.g. {option} 0.05") from None
+    if not 0.0 < value < 1.0:
+        raise UsageError(
+            f"{option} {text}: must lie strictly between 0 and 1 (write 0.05 for 5%, 0.8 for 80%)"
+        )
+    return value
+
+
+def _apply(model: CheckedStrategy, name: str) -> CheckedStrategy:
+    from strategy_dsl.variants import VariantError, apply_variant
+
+    try:
+        return apply_variant(model, name)
+    except VariantError as exc:
+        raise UsageError(f"--variant {name}: {exc.message}\nhelp: {exc.hint}") from None
+
+
+def _known_variants(model: CheckedStrategy, names: list[str]) -> None:
+    unknown = [n for n in names if n not in model.variants]
+    if unknown:
+        known = ", ".join(model.variants) or "none (the file declares no `variant`)"
+        raise UsageError(
+            f"unknown variant{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)}; the strategy's variants: {known}\n"
+            "help: name one of those with --variant, or leave --variant out to compare them all"
+        )
+
+
+def _write_out(out_dir: Path, tables: dict[str, Any], document: dict[str, Any], name: str) -> bool:
+    from simulator import report_io
+
+    try:
+        report_io.write_results(out_dir, tables, document)
+    except (OSError, report_io.NotAResultsDirectory) as exc:
+        _error(name, f"could not write {out_dir}: {exc}", "nothing was written there")
+        return False
+    return True
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
+
+
+# ------------------------------------------------------------------------------ compare
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """`stratmap compare FILE [FILE2] [--variant NAME …]`."""
+    started = time.perf_counter()
+    sizes = requested_sizes(args)
+    if len(args.files) > 2:
+        raise UsageError("compare takes one strategy file (with its variants) or two files")
+    if len(args.files) == 2 and args.variant:
+        raise UsageError(
+            "--variant applies to one file's variants; compare two files without --variant"
+        )
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        _check_out_dir(out_dir, args.out)
+    paths = [_one_file(raw) for raw in args.files]
+    models = []
+    for path in paths:
+        model = checked_model(args, path)
+        if model is None:
+            return EXIT_FINDINGS
+        models.append(model)
+    base = models[0]
+    if len(models) == 2:
+        labels = [str(paths[0]), str(paths[1])]
+        if labels[0] == labels[1]:
+            labels[1] = f"{labels[1]} (2)"
+        alternatives = [(labels[0], base), (labels[1], models[1])]
+    else:
+        names = list(args.variant or base.variants)
+        if not names:
+            raise UsageError(
+                f"{paths[0]} declares no `variant`: nothing to compare it with\n"
+                "help: add a `variant` block (docs/language.md) or name a second strategy file"
+            )
+        _known_variants(base, names)
+        alternatives = [("base", base)] + [(name, _apply(base, name)) for name in names]
+    sizes = complete_sizes(sizes, base)
+    sizes = replace(sizes, threads=resolve_threads(sizes.threads))
+
+    from simulator import run as simulator_run
+    from simulator.compare import compare_arms, run_arms
+
+    description = f"comparing {len(alternatives)} × {sizes.customers:,} customers"
+    progress = _Progress(_stderr_is_terminal() and not args.quiet, description)
+    try:
+        with progress:
+            arms = run_arms(
+                alternatives,
+                customers=sizes.customers,
+                months=sizes.months,
+                reps=sizes.reps,
+                seed=int(sizes.seed or 0),
+                threads=sizes.threads,
+                progress=progress,
+                strategy_hash=strategy_hash(base),
+            )
+    except simulator_run.SimulationError as exc:
+        _error("compare", exc.message, exc.hint)
+        return EXIT_FINDINGS
+    comparison = compare_arms(arms)
+    document = {
+        **comparison.to_dict(),
+        "strategy": {"name": base.strategy.name, "file": str(paths[0])},
+        "customers": sizes.customers,
+    }
+    written = out_dir is None or _write_out(out_dir, comparison.tables(), document, "compare")
+    if args.format == "json":
+        _print_json(document)
+    else:
+        from stratmap.compare_tables import render_comparison
+        from stratmap.tables import make_console
+
+        render_comparison(
+            document, make_console(sys.stdout, color=_color(sys.stdout)), base.strategy.currency
+        )
+    if not written:
+        return EXIT_USAGE
+    if not args.quiet:
+        where = f"; results in {out_dir}" if out_dir is not None else ""
+        print(
+            f"Compared {len(arms)} alternatives × {sizes.customers:,} customers × "
+            f"{sizes.horizon()} × {sizes.reps} replications (seed {sizes.seed}, common random "
+            f"numbers) in {time.perf_counter() - started:.1f} s{where}.",
+            file=sys.stderr,
+        )
+    return EXIT_CLEAN
+
+
+# ------------------------------------------------------------------------------ size
+
+
+def run_size(args: argparse.Namespace) -> int:
+    """`stratmap size FILE [--variant NAME] [--alpha A] [--power P] [--method M] [--n N]`."""
+    from stratmap.simulate_cmd import parse_count
+
+    alpha = _probability("--alpha", args.alpha)
+    power = _probability("--power", args.power)
+    if power <= alpha:
+        raise UsageError(f"--power {args.power} must be above --alpha {args.alpha}")
+    n = None if args.n is None else parse_count("--n", args.n, low=2, high=10**12)
+    sizes = requested_sizes(args)
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        _check_out_dir(out_dir, args.out)
+    path = _one_file(args.file)
+    base = checked_model(args, path)
+    if base is None:
+        return EXIT_FINDINGS
+    model = base
+    if args.variant:
+        _known_variants(base, [args.variant])
+        model = _apply(base, args.variant)
+    if model.policy.control <= 0.0:
+        raise UsageError(
+            f"{path}{' variant ' + args.variant if args.variant else ''} has no control group "
+            "(`control` in `policy` is 0%): a live test measures uplift against a control group\n"
+            "help: declare one in the policy, e.g. `control 10%`"
+        )
+    sizes = complete_sizes(sizes, base)
+    sizes = replace(sizes, threads=resolve_threads(sizes.threads))
+
+    from simulator import run as simulator_run
+    from simulator.planning import PlanningError
+    from simulator.sizing_report import observe_eligible, size_report
+
+    assert sizes.steps is not None
+    outcomes, observe = observe_eligible(sizes.steps)
+    progress = _Progress(_stderr_is_terminal() and not args.quiet, "simulating")
+    try:
+        with progress:
+            output = simulator_run.simulate(
+                model,
+                customers=sizes.customers,
+                months=sizes.months,
+                reps=sizes.reps,
+                seed=sizes.seed,
+                threads=sizes.threads,
+                progress=progress,
+                observe=observe,
+            )
+    except simulator_run.SimulationError as exc:
+        _error("size", exc.message, exc.hint)
+        return EXIT_FINDINGS
+    try:
+        report = size_report(
+            model,
+            output,
+            outcomes,
+            alpha=alpha,
+            power=power,
+            method=args.method,
+            n=n,
+            variant=args.variant,
+        )
+    except PlanningError as exc:
+        raise UsageError(f"{exc.message}\nhelp: {exc.hint}") from None
+    document = report.to_dict()
+    written = True
+    if out_dir is not None:
+        import pandas as pd
+
+        metrics = pd.DataFrame(document["metrics"])
+        written = _write_out(out_dir, {"sizing": metrics}, document, "size")
+    if args.format == "json":
+        _print_json(document)
+    else:
+        from stratmap.compare_tables import render_size
+        from stratmap.tables import make_console
+
+        render_size(document, make_console(sys.stdout, color=_color(sys.stdout)))
+    if not report.sized:
+        failed = report.metrics[0]
+        _error("size", f"no metric could be sized: {failed.error}", failed.hint)
+        return EXIT_USAGE
+    return EXIT_CLEAN if written else EXIT_USAGE

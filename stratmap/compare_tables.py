@@ -1,0 +1,211 @@
+"""Rich tables for `stratmap compare` and `stratmap size`, from the very documents their
+``--format json`` prints (so the terminal and the JSON cannot disagree). Numbers are written as
+in ``stratmap.tables``: money in 万/亿, shares in percent, differences of shares in points,
+intervals ``[low, high]``, missing values ``-``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from simulator.compare import ARM_METRICS, COMPARE_METRICS, FORECAST_LABEL
+from stratmap.tables import format_value
+
+__all__ = ["render_comparison", "render_size"]
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    return table
+
+
+def _row(table: Table, *cells: str) -> None:
+    table.add_row(*(Text(cell) for cell in cells))  # Text: names are never rich markup
+
+
+def _bounds(row: Mapping[str, Any], unit: str) -> str:
+    if row.get("low") is None or row.get("high") is None:
+        return "-"
+    low = format_value(row["low"], unit, difference=True)
+    high = format_value(row["high"], unit, difference=True)
+    return f"[{low}, {high}]"
+
+
+def render_comparison(document: Mapping[str, Any], console: Console, currency: str) -> None:
+    """The comparison: paired differences per alternative, uplift and SRM per arm, ranking."""
+    reps = document["replications"]
+    console.print(
+        Text(
+            f"{document['strategy']['name']}: {len(document['arms'])} alternatives, "
+            f"{document['customers']:,} customers, {document['horizon']['steps']} "
+            f"{document['horizon']['step_unit']}s, {reps} replications, seed {document['seed']} "
+            f"(common random numbers); money in {currency}"
+        )
+    )
+    base = document["base"]
+    for label, rows in document["differences"].items():
+        table = _table(
+            f"{label} - {base} (paired, per replication)",
+            "metric",
+            base,
+            label,
+            "difference",
+            "95% interval",
+        )
+        for row in rows:
+            label_text, unit = COMPARE_METRICS[row["metric"]]
+            _row(
+                table,
+                label_text,
+                format_value(row["base"], unit),
+                format_value(row["variant"], unit),
+                format_value(row["difference"], unit, difference=True),
+                _bounds(row, unit),
+            )
+        table.caption = f"interval: {FORECAST_LABEL}, Student t across {reps} replications"
+        console.print(table)
+    for label, rows in document["uplift"].items():
+        if rows is None:
+            continue
+        table = _table(
+            f"{label}: treatment vs control (per exposed customer)",
+            "metric",
+            "treatment",
+            "control",
+            "uplift",
+            "95% interval",
+        )
+        for row in rows:
+            label_text, unit = ARM_METRICS[row["metric"]]
+            _row(
+                table,
+                label_text,
+                format_value(row["treatment"], unit),
+                format_value(row["control"], unit),
+                format_value(row["uplift"], unit, difference=True),
+                _bounds(row, unit),
+            )
+        table.caption = f"interval: {FORECAST_LABEL}"
+        console.print(table)
+    for label, check in document["sample_ratio"].items():
+        verdict = "no control group: nothing to check" if check is None else check["verdict"]
+        console.print(Text(f"sample ratio, {label}: {verdict}"))
+    table = _table(
+        "Ranking by net value",
+        "rank",
+        "alternative",
+        "net value",
+        f"vs {base} [95% interval]",
+        "cost",
+        "net / cost",
+        "net / budget",
+    )
+    for row in document["ranking"]:
+        diff = "-"
+        if row["difference_vs_base"] is not None:
+            diff = format_value(row["difference_vs_base"], "money", difference=True)
+            if row["difference_low"] is not None:
+                low = format_value(row["difference_low"], "money", difference=True)
+                high = format_value(row["difference_high"], "money", difference=True)
+                diff += f" [{low}, {high}]"
+        _row(
+            table,
+            str(row["rank"]),
+            row["arm"],
+            format_value(row["net_value"], "money"),
+            diff,
+            format_value(row["cost"], "money"),
+            format_value(row["net_per_cost"], "ratio"),
+            format_value(row["net_per_budget"], "ratio"),
+        )
+    console.print(table)
+    for note in document["notes"]:
+        console.print(Text(f"note: {note}"))
+
+
+def render_size(document: Mapping[str, Any], console: Console) -> None:
+    """The live-test design of every metric, with what it rests on."""
+    variant = f" (variant {document['variant']})" if document["variant"] else ""
+    console.print(
+        Text(
+            f"{document['strategy']}{variant}: alpha {document['alpha']:g}, power "
+            f"{document['power']:g}, two-sided; control group {document['control_share']:.1%} "
+            f"(n_control/n_treatment = {document['ratio']:.4g}); eligible customers "
+            f"{document['eligible_per_month']:,.0f} a month (first time eligible, over "
+            f"{document['horizon_months']:g} months, {document['replications']} replications)"
+        )
+    )
+    n = document["n"]
+    metrics = document["metrics"]
+    # One column per metric, one row per quantity: narrow enough for a terminal.
+    table = _table("Live-test size", "", *(m["label"] for m in metrics))
+    rows: list[tuple[str, list[str]]] = [
+        ("method", [m["method_name"] for m in metrics]),
+        ("control (baseline)", [_cell(m, "baseline") for m in metrics]),
+        ("treatment", [_cell(m, "treatment") for m in metrics]),
+        ("effect to detect", [_cell(m, "effect", difference=True) for m in metrics]),
+        ("customers per arm (treated / control)", [_n(m) for m in metrics]),
+        ("months to reach power", [_months(m) for m in metrics]),
+        ("live-test 95% interval at that size", [_live(m) for m in metrics]),
+        ("control group's opportunity cost", [_money(m) for m in metrics]),
+    ]
+    if n is not None:
+        rows.append((f"power at n = {n:,} treated", [_power(m) for m in metrics]))
+        rows.append((f"MDE at n = {n:,} treated", [_mde(m) for m in metrics]))
+    for name, cells in rows:
+        _row(table, name, *cells)
+    table.caption = (
+        "effect = treatment - control over the horizon, from the simulation; live-test "
+        "interval: sampling uncertainty at the planned size (not the forecast's); opportunity "
+        "cost: forecast net value uplift per treated customer x n_control"
+    )
+    console.print(table)
+    for row in metrics:
+        if row["error"] is not None:
+            console.print(
+                Text(f"{row['metric']}: cannot size: {row['error']}\nhelp: {row['hint']}")
+            )
+
+
+def _unit(row: Mapping[str, Any]) -> str:
+    return "share" if row["kind"] == "proportion" else "money"
+
+
+def _cell(row: Mapping[str, Any], key: str, *, difference: bool = False) -> str:
+    return format_value(row[key], _unit(row), difference=difference)
+
+
+def _n(row: Mapping[str, Any]) -> str:
+    if row["error"] is not None:
+        return "cannot size (below)"
+    return f"{row['n_treatment']:,} / {row['n_control']:,}"
+
+
+def _months(row: Mapping[str, Any]) -> str:
+    return "-" if row["months_to_reach"] is None else f"{row['months_to_reach']:,.1f}"
+
+
+def _live(row: Mapping[str, Any]) -> str:
+    if row["live_test_low"] is None:
+        return "-"
+    low = format_value(row["live_test_low"], _unit(row), difference=True)
+    high = format_value(row["live_test_high"], _unit(row), difference=True)
+    return f"[{low}, {high}]"
+
+
+def _money(row: Mapping[str, Any]) -> str:
+    return format_value(row["opportunity_cost"], "money")
+
+
+def _power(row: Mapping[str, Any]) -> str:
+    return format_value(row["power_at_n"], "share")
+
+
+def _mde(row: Mapping[str, Any]) -> str:
+    return format_value(row["mde_at_n"], _unit(row), difference=True)
