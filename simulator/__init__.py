@@ -6,8 +6,9 @@ strategy's plays, by Numba kernels over the compiled strategy tables.
 
 Modules, in the order of a step: ``rng`` (counter-based random numbers), ``population``
 (customer state, synthesis), ``kernel_baseline``, ``kernel_decide``, ``kernel_apply`` (the
-phases of a step, over ``kernels``' shared tables and helpers), ``run`` (the driver and the
-couplings between customers), ``output`` (the counters handed to ``results``). The semantics:
+phases of a step, over ``kernels``' shared tables and helpers), ``kernel_couplings`` (what
+couples customers, computed between the phases: capacity and budget cuts, model cutoffs),
+``run`` (the driver), ``output`` (the counters handed to ``results``). The semantics:
 docs/simulation.md. Nothing here is imported by ``strategy_dsl``; the kernels import only the
 table format from ``strategy_dsl.compile``.
 """

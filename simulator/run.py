@@ -36,20 +36,20 @@ import numpy as np
 from simulator import kernels as k
 from simulator.kernel_apply import apply_step
 from simulator.kernel_baseline import C_CHURNED, C_LABELS, C_LIVE, baseline_step
+from simulator.kernel_couplings import (
+    binding,
+    cut,
+    gather_keys,
+    market_return,
+    model_cutoffs,
+    model_scores,
+    whole,
+)
 from simulator.kernel_decide import decide_step, gather
 from simulator.output import ARMS, FUNNEL_FIELDS, STAGES, UNSERVED_KINDS, RunOutput
 from simulator.population import State, allocate, bytes_per_customer, grow, synthesize
-from simulator.rng import (
-    SLOT_MARKET_RETURN,
-    SLOT_MODEL_NOISE,
-    global_uniform,
-    inv_normal,
-    replication_key,
-    uniform,
-)
+from simulator.rng import replication_key
 from strategy_dsl.compile import (
-    FAM_CONSTANT,
-    FAM_NORMAL,
     MAX_STEPS,
     CompiledStrategy,
     CompileError,
@@ -373,11 +373,11 @@ class _Step:
         for rate, stage, cost in zip(
             self.c.arr_per_step, self.c.arr_stage, self.c.arr_cost_fen, strict=True
         ):
-            count = _whole(rate * t) - _whole(rate * (t - 1))
+            count = whole(rate * t) - whole(rate * (t - 1))
             lines.append((count, int(stage), int(cost)))
-        before = _whole(self.referrals)
+        before = whole(self.referrals)
         self.referrals += float(self.c.referral_per_step) * self.responders
-        lines.append((_whole(self.referrals) - before, 1, 0))
+        lines.append((whole(self.referrals) - before, 1, 0))
         for shard in self.shards:
             shard.first_new = shard.rows
         for count, stage, cost in lines:
@@ -447,125 +447,25 @@ class _Step:
     # -- capacity and budgets ----------------------------------------------------------------
 
     def cuts(self, t: int, proposals: list[np.ndarray]) -> tuple[np.ndarray, ...]:
-        """Per play, the budget and capacity thresholds of step t (see ``kernel_apply``)."""
-        c, tb = self.c, self.tb
-        n_plays = len(c.plays)
-        mode = np.zeros((n_plays, 2), dtype=np.int64)
-        value = np.zeros((n_plays, 2), dtype=np.float64)
-        tie = np.zeros((n_plays, 2), dtype=np.uint64)
-        per_play = np.sum([p.sum(axis=0) for p in proposals], axis=0)
-        cost = c.chan_cost_fen[c.play_channel]
-        budgets = {}  # group -> remaining fen, for budgets that bind
-        for g in range(tb.group_holdout.size):
-            budget = int(c.group_budget_fen[g])
-            if budget < 0:
-                continue
-            window = float(c.group_budget_window[g])
-            spent = sum(v for s, v in self.spend[g].items() if t - s < window)
-            remaining = max(budget - spent, 0)
-            plays = np.nonzero(c.play_group == g)[0]
-            if int((per_play[plays] * cost[plays]).sum()) > remaining:
-                budgets[g] = remaining
-        capacities = {}  # channel -> contacts allowed this step, for capacities that bind
-        for ch in range(len(c.channels)):
-            rate = float(c.chan_capacity[ch])
-            if rate < 0:
-                continue
-            allowed = _whole(rate * t) - _whole(rate * (t - 1))
-            if int(per_play[c.play_channel == ch].sum()) > allowed:
-                capacities[ch] = allowed
-        wanted = np.zeros(n_plays, dtype=np.int64)
+        """Per play, the budget and capacity thresholds of step t (see ``kernel_apply``):
+        keys are gathered only for the plays of a budget or channel that binds."""
+        c = self.c
+        per_play = np.sum([found.sum(axis=0) for found in proposals], axis=0)
+        budgets, capacities = binding(c, t, per_play, self.spend)
+        wanted = np.zeros(len(c.plays), dtype=np.int64)
         for g in budgets:
             wanted[c.play_group == g] = 1
         for ch in capacities:
             wanted[c.play_channel == ch] = 1
-        if wanted.any():
-            keys = self.gather_keys(t, proposals, wanted)
-            self.cut(keys, budgets, capacities, mode, value, tie)
-        return mode, value, tie
+        if not wanted.any():
+            return _no_cuts(len(c.plays))
 
-    def gather_keys(
-        self, t: int, proposals: list[np.ndarray], wanted: np.ndarray
-    ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """(values, tiebreaks) of every proposal of each wanted play, over all shards."""
-        parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-        for shard, found in zip(self.shards, proposals, strict=True):
-            counts = found * wanted[None, :]
-            flat = counts.T.reshape(-1)  # play-major: a play's proposals together
-            starts = np.concatenate([[0], np.cumsum(flat)[:-1]]).reshape(counts.T.shape).T
-            n = int(flat.sum())
-            values = np.empty(n, dtype=np.float64)
-            ties = np.empty(n, dtype=np.uint64)
-            gather(
-                self.tb, shard.state, shard.rows, t, self.rk, wanted,
-                np.ascontiguousarray(starts), values, ties,
-            )  # fmt: skip
-            ends = starts[-1] + counts[-1] if counts.shape[0] else np.zeros_like(wanted)
-            for p in np.nonzero(wanted)[0]:
-                lo, hi = (int(starts[0, p]), int(ends[p])) if counts.shape[0] else (0, 0)
-                parts.setdefault(int(p), []).append((values[lo:hi], ties[lo:hi]))
-        return {
-            p: (np.concatenate([v for v, _ in x]), np.concatenate([h for _, h in x]))
-            for p, x in parts.items()
-        }
+        def fill(state: State, rows: int, *arrays: np.ndarray) -> None:
+            gather(self.tb, state, rows, t, self.rk, *arrays)
 
-    def cut(
-        self,
-        keys: dict[int, tuple[np.ndarray, np.ndarray]],
-        budgets: dict[int, int],
-        capacities: dict[int, int],
-        mode: np.ndarray,
-        value: np.ndarray,
-        tie: np.ndarray,
-    ) -> None:
-        """Budgets first (per rule or journey, in the global order, while the spend fits),
-        then capacity (per channel, among the budget's survivors); each play's threshold is
-        its last proposal that passed."""
-        c = self.c
-        plays = np.array(sorted(keys), dtype=np.int64)
-        v = np.concatenate([keys[p][0] for p in plays]) if plays.size else np.zeros(0)
-        h = np.concatenate([keys[p][1] for p in plays]) if plays.size else np.zeros(0, np.uint64)
-        play = np.concatenate([np.full(keys[p][0].size, p) for p in plays]) if plays.size else v
-        play = play.astype(np.int64)
-        order = np.lexsort((play, h, -v))  # value (priority) desc, tiebreak asc, play asc
-        v, h, play = v[order], h[order], play[order]
-        alive = np.ones(v.size, dtype=bool)
-        for g, remaining in budgets.items():
-            mine = np.nonzero(c.play_group[play] == g)[0]
-            spend = np.cumsum(c.chan_cost_fen[c.play_channel[play[mine]]])
-            passed = mine[spend <= remaining]
-            alive[mine] = False
-            alive[passed] = True
-            self.thresholds(g, 0, c.play_group, mine, passed, v, h, play, mode, value, tie)
-        for ch, allowed in capacities.items():
-            mine = np.nonzero((c.play_channel[play] == ch) & alive)[0]
-            passed = mine[:allowed]
-            self.thresholds(ch, 1, c.play_channel, mine, passed, v, h, play, mode, value, tie)
-
-    @staticmethod
-    def thresholds(
-        owner: int,
-        which: int,
-        owner_of_play: np.ndarray,
-        mine: np.ndarray,
-        passed: np.ndarray,
-        v: np.ndarray,
-        h: np.ndarray,
-        play: np.ndarray,
-        mode: np.ndarray,
-        value: np.ndarray,
-        tie: np.ndarray,
-    ) -> None:
-        for p in np.nonzero(owner_of_play == owner)[0]:
-            got = passed[play[passed] == p]
-            wanted = mine[play[mine] == p]
-            if got.size == wanted.size:
-                mode[p, which] = 0
-            elif got.size == 0:
-                mode[p, which] = 2
-            else:
-                last = got[-1]
-                mode[p, which], value[p, which], tie[p, which] = 1, v[last], h[last]
+        shards = [(shard.state, shard.rows) for shard in self.shards]
+        keys = gather_keys(shards, proposals, wanted, fill)
+        return cut(c, keys, budgets, capacities)
 
     # -- accounting ----------------------------------------------------------------------------
 
@@ -573,11 +473,7 @@ class _Step:
         c, tb = self.c, self.tb
         n_plays = len(c.plays)
         if thresholds is None:
-            thresholds = (
-                np.zeros((n_plays, 2), dtype=np.int64),
-                np.zeros((n_plays, 2), dtype=np.float64),
-                np.zeros((n_plays, 2), dtype=np.uint64),
-            )
+            thresholds = _no_cuts(n_plays)
         responders = 0
         tiers, segments = len(c.tiers), len(c.segments) + 1
         for s, shard in enumerate(self.shards):
@@ -622,70 +518,16 @@ class _Step:
                 self.spend[g][t] = int(cost[c.play_group == g].sum())
 
 
-def _whole(expected: float) -> int:
-    """Whole customers among ``expected`` cumulative ones (a hair of tolerance, so that
-    3 × 133.33… gives 400)."""
-    return math.floor(expected + 1e-9)
+def _no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return (
+        np.zeros((n_plays, 2), dtype=np.int64),
+        np.zeros((n_plays, 2), dtype=np.float64),
+        np.zeros((n_plays, 2), dtype=np.uint64),
+    )
 
 
 def _blocks(rows: int) -> int:
     return max(1, (rows + k.BLOCK - 1) // k.BLOCK)
-
-
-def market_return(c: CompiledStrategy, rk: np.uint64, t: int) -> float:
-    """The market return of step t, common to every customer (one draw per step)."""
-    family = int(c.ret_family)
-    if family == FAM_CONSTANT:
-        return float(c.ret_mean)
-    if family != FAM_NORMAL:
-        return 0.0
-    u = global_uniform(rk, t, SLOT_MARKET_RETURN)
-    return float(c.ret_mean + c.ret_sd * inv_normal(np.array([u]))[0])
-
-
-def model_cutoffs(c: CompiledStrategy, live: int, labels: np.ndarray) -> np.ndarray:
-    """(2, Q): for each model top slot q, the least noise uniform u that puts a customer with
-    label 0 (row 0) or 1 (row 1) in the top. With binormal scores d·y + Φ⁻¹(u) around labels of
-    prevalence π (all shards together), the score cutoff c solves
-    (1 - π)·(1 - Φ(c)) + π·(1 - Φ(c - d)) = share, and score ≥ c ⇔ u ≥ Φ(c - d·y)."""
-    cutoffs = np.zeros((2, c.top_model.size), dtype=np.float64)
-    for q in range(c.top_model.size):
-        m = int(c.top_model[q])
-        d = float(c.model_d[m])
-        prevalence = float(labels[m]) / live if live > 0 else 0.0
-        cut = model_cutoff(prevalence, d, float(c.top_share[q]))
-        cutoffs[0, q], cutoffs[1, q] = normal_cdf(cut), normal_cdf(cut - d)
-    return cutoffs
-
-
-def normal_cdf(x: float) -> float:
-    if math.isinf(x):
-        return 0.0 if x < 0 else 1.0
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
-
-
-def model_cutoff(prevalence: float, separation: float, share: float) -> float:
-    if share >= 1.0:
-        return -math.inf
-    if share <= 0.0:
-        return math.inf
-
-    def above(x: float) -> float:
-        tail = 0.5 * math.erfc(x / math.sqrt(2.0))
-        return (1 - prevalence) * tail + prevalence * 0.5 * math.erfc(
-            (x - separation) / math.sqrt(2.0)
-        )
-
-    lo, hi = -40.0, 40.0 + separation
-    for _ in range(200):  # bisection: deterministic, to the last bit
-        mid = 0.5 * (lo + hi)
-        if above(mid) > share:
-            lo = mid
-        else:
-            hi = mid
-        if mid in (lo, hi) and hi - lo <= 0:
-            break
-    return hi
 
 
 def _empty_output(
@@ -738,17 +580,6 @@ def _bits(value: int, names: tuple[str, ...]) -> list[str]:
     return [name for b, name in enumerate(names) if (int(value) >> b) & 1]
 
 
-def model_scores(c: CompiledStrategy, st: State, rk: np.uint64, t: int) -> np.ndarray:
-    """(rows, M) the models' scores d·y + Φ⁻¹(u) at step t, from the labels the kernel kept
-    and the noise uniforms (slot model_noise + m), computed on the NumPy side."""
-    scores = np.zeros((st.cid.size, len(c.models)))
-    for m in range(len(c.models)):
-        y = (st.labels.astype(np.int64) >> m) & 1
-        u = uniform(rk, st.cid, t, SLOT_MODEL_NOISE + m)
-        scores[:, m] = float(c.model_d[m]) * y + inv_normal(u)
-    return scores
-
-
 def _story(
     run: _Run,
     t: int,
@@ -797,6 +628,7 @@ def _story(
 __all__ = [
     "SimulationError",
     "estimate_memory",
+    "model_scores",
     "simulate",
     "steps_of",
     "trace_customer",
