@@ -27,7 +27,7 @@ import itertools
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numba
@@ -95,11 +95,21 @@ def steps_of(compiled: CompiledStrategy, months: int | None) -> int:
     return max(1, round(months * 30 / compiled.step_days))
 
 
-def _compiled(model: CheckedStrategy) -> CompiledStrategy:
+def _compiled(model: CheckedStrategy, customers: int | None = None) -> CompiledStrategy:
+    """The compiled strategy, with arrivals scaled to ``customers`` when the run replaces the
+    population's size: `arrivals 3000 per month` is written for the declared 200k customers,
+    and a 20k-customer rehearsal of the same bank must see 300 a month, or new customers would
+    swamp the book and every per-customer figure with it."""
     try:
-        return compile_strategy(model)
+        compiled = compile_strategy(model)
     except CompileError as exc:
         raise SimulationError(exc.message, exc.hint) from None
+    declared = compiled.population_size
+    if customers is None or declared <= 0 or int(customers) == declared or int(customers) < 0:
+        return compiled
+    scale = int(customers) / declared
+    arrays = {**compiled.arrays, "arr_per_step": compiled.arrays["arr_per_step"] * scale}
+    return replace(compiled, arrays=arrays)
 
 
 def _sizes(
@@ -154,7 +164,7 @@ def estimate_memory(
     for the initial population and the arrivals, the gathered keys of one step, the per-block
     counters and the output arrays. Threads and shards do not change it (all shards of a run
     live in one process together); they are accepted so that callers can pass a run's sizes."""
-    compiled = _compiled(model)
+    compiled = _compiled(model, customers)
     tables = k.make_tables(compiled)
     n = compiled.population_size if customers is None else int(customers)
     steps = steps_of(compiled, months)
@@ -217,7 +227,7 @@ def simulate(
     ``observe(rep, t, states)`` too, with each shard's customer state (rows in use only): for
     tests and for reference implementations that follow customers one by one.
     """
-    compiled = _compiled(model)
+    compiled = _compiled(model, customers)
     sizes = _sizes(compiled, customers, months, reps, seed, threads, shards)
     needed = estimate_memory(
         model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
@@ -264,7 +274,7 @@ def trace_customer(
     fired, segments, candidate plays, the winners, what was suppressed and why, responses. The
     whole population is simulated (capacity and budgets couple customers), so the story is
     exactly the one the run with the same sizes and seed tells."""
-    compiled = _compiled(model)
+    compiled = _compiled(model, customers)
     sizes = _sizes(compiled, customers, months, rep + 1, seed, threads, 1)
     if not isinstance(customer_id, (int, np.integer)) or customer_id < 0:
         raise SimulationError(f"customer {customer_id!r} is not a customer id", "ids start at 0")

@@ -117,7 +117,9 @@ def test_common_random_numbers_shrink_the_variance_of_a_difference(wealth) -> No
         independent = np.var(other_seed[metric] - base[metric], ddof=1)
         ratios[metric] = crn / independent
     print("\nCRN variance ratio (common / independent streams):", ratios)
-    assert all(ratio < 0.05 for ratio in ratios.values()), ratios
+    # With 4 replications a variance is itself noisy (its ratio's 90% range spans ~×10), so
+    # the bound asks for a clear reduction, not a precise one: at least 4× on every metric.
+    assert all(ratio < 0.25 for ratio in ratios.values()), ratios
 
 
 def test_the_sample_ratio_check_flags_a_broken_holdout_and_passes_real_arms(wealth) -> None:  # type: ignore[no-untyped-def]

@@ -179,3 +179,20 @@ def test_progress_is_reported_after_every_step() -> None:
     calls: list[tuple[int, int]] = []
     simulate(model, customers=500, months=3, reps=2, progress=lambda d, n: calls.append((d, n)))
     assert calls == [(d, 6) for d in range(1, 7)]
+
+
+def test_arrivals_scale_with_the_population_a_run_replaces() -> None:
+    """`arrivals 3000 per month` is written for the declared population; a run with a tenth
+    of the customers sees a tenth of the arrivals."""
+    from pathlib import Path
+
+    from simulator.run import simulate
+    from strategy_dsl.checker import check_paths
+
+    path = Path(__file__).resolve().parents[1] / "strategies" / "wealth_2026q1.strat"
+    model = next(iter(check_paths([path]).models.values()))
+    declared = model.population.size
+    per_month = sum(a.per_step for a in model.acquisition.arrivals)
+    small = simulate(model, customers=declared // 10, months=4, reps=1, seed=3)
+    acquired = int(small.acquired[0, 1:].sum())
+    assert abs(acquired - 4 * per_month / 10) <= 4
