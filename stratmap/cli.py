@@ -181,15 +181,7 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_sizes(simulate)
-    simulate.add_argument(
-        "--reps", metavar="R", help="replications (default: 5; 2 or more give intervals)"
-    )
-    simulate.add_argument(
-        "--threads", metavar="K", help="worker threads (default: all Numba may use)"
-    )
-    simulate.add_argument(
-        "--out", metavar="DIR", help="write the results directory (replaces earlier results)"
-    )
+    _add_repeated_runs(simulate, "write the results directory (replaces earlier results)")
 
 
 def _add_trace(commands: argparse._SubParsersAction) -> None:
@@ -208,16 +200,17 @@ def _add_trace(commands: argparse._SubParsersAction) -> None:
     trace.add_argument("--rep", metavar="R", default="0", help="replication (default: 0)")
 
 
-def _add_repeated_runs(command: argparse.ArgumentParser) -> None:
+def _add_repeated_runs(
+    command: argparse.ArgumentParser,
+    out_help: str = "write JSON + Parquet with the same numbers (replaces DIR)",
+) -> None:
     command.add_argument(
         "--reps", metavar="R", help="replications (default: 5; 2 or more give intervals)"
     )
     command.add_argument(
         "--threads", metavar="K", help="worker threads (default: all Numba may use)"
     )
-    command.add_argument(
-        "--out", metavar="DIR", help="write JSON + Parquet with the same numbers (replaces DIR)"
-    )
+    command.add_argument("--out", metavar="DIR", help=out_help)
 
 
 def _add_compare(commands: argparse._SubParsersAction) -> None:
