@@ -126,6 +126,67 @@ def transition(tb: Tables, s: int, u: float, modbits: np.uint64, effbits: np.uin
     return s
 
 
+# Up to this many modifiers, the cumulative chances of every (modifiers in force, stage) pair
+# are tabulated once per step (``chance_table``) for the transitions that no effect touches.
+MAX_TABLED_MODIFIERS = 8
+
+
+@njit(cache=True)
+def chance_table(tb: Tables) -> np.ndarray:
+    """``tab[modbits, s, j]``: the running sum ``transition`` compares u with at target j of
+    stage s, with modifiers ``modbits`` and no effect; the very same operations in the same
+    order, so a draw picks the same stage. Empty (0 rows) when there are too many modifiers."""
+    n_mod = tb.mod_factor.size
+    stages, width = tb.trans_targets.shape
+    combos = 1 << n_mod if n_mod <= MAX_TABLED_MODIFIERS else 0
+    tab = np.full((combos, stages, width), -1.0)
+    for mb in range(combos):
+        modbits = np.uint64(mb)
+        for s in range(stages):
+            targets = tb.trans_targets[s]
+            if tb.trans_single[s] == 1:
+                cum = 0.0
+                for j in range(width):
+                    if targets[j] < 0:
+                        break
+                    cum += hazard(tb, s, targets[j], modbits, ZERO)
+                    tab[mb, s, j] = cum
+                continue
+            total = 0.0
+            for j in range(width):
+                if targets[j] < 0:
+                    break
+                total += hazard(tb, s, targets[j], modbits, ZERO)
+            cum = 0.0
+            for j in range(width):
+                if targets[j] < 0:
+                    break
+                p = hazard(tb, s, targets[j], modbits, ZERO)
+                if total > 1.0:
+                    p = p / total
+                cum += p
+                tab[mb, s, j] = cum
+    return tab
+
+
+@njit(cache=True, inline="always")
+def transition_tabled(
+    tb: Tables, tab: np.ndarray, s: int, u: float, modbits: np.uint64, effbits: np.uint64
+) -> int:
+    """``transition``, read from ``chance_table`` when it covers the case."""
+    if effbits != ZERO or tab.shape[0] == 0:
+        return transition(tb, s, u, modbits, effbits)
+    targets = tb.trans_targets[s]
+    row = tab[int(modbits), s]
+    for j in range(targets.size):
+        k = targets[j]
+        if k < 0:
+            break
+        if u < row[j]:
+            return k
+    return s
+
+
 @njit(cache=True, inline="always")
 def effect_bits(tb: Tables, st: State, i: int, t: int) -> np.uint64:
     bits = ZERO
@@ -177,7 +238,15 @@ def market_and_behaviour(
 
 @njit(cache=True, inline="always")
 def model_label(
-    tb: Tables, st: State, i: int, t: int, m: int, ck: np.uint64, sk: np.uint64, modbits: np.uint64
+    tb: Tables,
+    tab: np.ndarray,
+    st: State,
+    i: int,
+    t: int,
+    m: int,
+    ck: np.uint64,
+    sk: np.uint64,
+    modbits: np.uint64,
 ) -> int:
     """1 if the customer reaches model m's target stage within its window without treatment
     (the same future transition draws, today's modifiers); for response models, a latent
@@ -190,7 +259,7 @@ def model_label(
         if s == STAGE_CHURNED:
             return 0
         u = nb_uniform(nb_step_key(ck, t + k), SLOT_TRANSITION)
-        nxt = transition(tb, s, u, modbits, ZERO)
+        nxt = transition_tabled(tb, tab, s, u, modbits, ZERO)
         if nxt == target and s != target:
             return 1
         s = nxt
@@ -212,6 +281,7 @@ def baseline_block(
     bits: np.ndarray,
     flags: np.ndarray,
     no_cutoffs: np.ndarray,
+    tab: np.ndarray,
     trace_row: int,
     trace_i: np.ndarray,
     trace_f: np.ndarray,
@@ -253,7 +323,7 @@ def baseline_block(
         if i < first_new:
             s = int(st.stage[i])
             u = nb_uniform(sk, SLOT_TRANSITION)
-            nxt = transition(tb, s, u, modbits[k], effect_bits(tb, st, i, t))
+            nxt = transition_tabled(tb, tab, s, u, modbits[k], effect_bits(tb, st, i, t))
             if nxt != s:
                 st.stage[i] = nxt
                 st.stage_since[i] = t
@@ -270,7 +340,7 @@ def baseline_block(
         counts[C_LIVE] += 1
         labels = 0
         for m in range(tb.model_i.shape[1]):
-            y = model_label(tb, st, i, t, m, ck, sk, modbits[k])
+            y = model_label(tb, tab, st, i, t, m, ck, sk, modbits[k])
             counts[C_LABELS + m] += y
             labels |= y << m
         st.labels[i] = labels
@@ -295,6 +365,7 @@ def baseline_step(
     (blocks, 3 + M)): churned per arm, customers scored, labels per model."""
     blocks = (n_rows + BLOCK - 1) // BLOCK
     no_cutoffs = np.zeros((2, 0), dtype=np.float64)  # modifiers never name a model
+    tab = chance_table(tb)
     for b in prange(blocks):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
         ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)
@@ -302,5 +373,5 @@ def baseline_step(
         flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
         baseline_block(
             tb, st, lo, hi, first_new, t, rk, market_return, counts[b], ints, bits, flags,
-            no_cutoffs, trace_row, trace_i, trace_f,
+            no_cutoffs, tab, trace_row, trace_i, trace_f,
         )  # fmt: skip
