@@ -48,7 +48,7 @@ def _code(text: str) -> str:
 def _entries() -> Iterator[CodeInfo]:
     """All codes, in the order the docs list them. Severity follows the code's letter."""
     for code, title, explanation, example, fix in _TEXTS:
-        severity = Severity.ERROR if code.startswith("E") else Severity.WARNING
+        severity = Severity.WARNING if code.startswith("W") else Severity.ERROR
         yield CodeInfo(code, severity, title, explanation, _code(example), _code(fix))
 
 
@@ -1139,6 +1139,129 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         """,
         """
         Remove the import, or use what it declares.
+        """,
+    ),
+    # ------------------------------------------------------------------ stratmap test
+    (
+        "T0101",
+        "expectation not met",
+        "`stratmap test` simulated the strategy and an `expect` line does not hold: the measured "
+        "value (the mean over replications, or with `with P% confidence` the one-sided P% bound "
+        "across replications) is on the wrong side of the threshold. The message gives the mean "
+        "and its 95% interval.\n\n"
+        "Either the strategy no longer does what its authors promised (a change to a rule, a "
+        "channel or the population moved the forecast), or the promise was never realistic. "
+        "docs/testing.md defines every metric.",
+        """
+        strategy "临界提升" {
+          horizon 12 months
+        }
+        population 客户 {
+          size 2000
+          aum ~ lognormal(median 5万, sigma 1.0)
+        }
+        lifecycle {
+          mature -> churned 2%
+        }
+        expect {
+          churn within 12 months < 1%    # about 21% of customers leave in a year
+        }
+        """,
+        """
+        Look at the forecast (`stratmap simulate FILE`) and decide which is wrong: fix the
+        strategy, or state the promise the forecast supports:
+
+        ```strat
+        expect {
+          churn within 12 months < 25%
+        }
+        ```
+        """,
+    ),
+    (
+        "T0102",
+        "expectation cannot be measured",
+        "The expectation names a metric in a way the simulation cannot measure: uplift against "
+        "a control group when the policy has none, a metric per tier or segment that the "
+        "simulator does not count that way, `per month` on a metric that is not a flow, a window "
+        "longer than the run, or a confidence with a single replication. It counts as a failure: "
+        "a promise nobody can check is not kept.",
+        """
+        strategy "临界提升" {
+          horizon 12 months
+        }
+        population 客户 {
+          size 2000
+          aum ~ lognormal(median 5万, sigma 1.0)
+        }
+        expect {
+          aum uplift vs control > 0 with 95% confidence    # no `control` in a policy
+        }
+        """,
+        """
+        Give the strategy what the expectation needs (here a global control group), or measure
+        something the simulation counts:
+
+        ```strat
+        policy {
+          control 10%
+        }
+        ```
+        """,
+    ),
+    (
+        "T0201",
+        "persona outcome not met",
+        "A `persona` is a hand-made customer run through the simulator's decision code with "
+        "randomness switched off; the strategy decided something other than what the persona "
+        "expects. The message says what the strategy decided instead (the play the customer got, "
+        "and why the expected one was suppressed).",
+        """
+        strategy "临界提升" {
+          horizon 12 months
+        }
+        import "common/channels.strat"
+        population 客户 {
+          size 2000
+          aum            ~ lognormal(median 5万, sigma 1.0)
+          risk_tolerance ~ categorical(C1 20%, C2 30%, C3 50%)
+          has_app        ~ bernoulli(70%)
+        }
+        segment 临界 = aum >= 40万 and aum < 50万
+        rule 临界提升 {
+          when 临界
+          offer 新客理财 via APP推送
+          response 3%
+        }
+        persona 没有APP {
+          given aum 45万, risk_tolerance C3, stage mature
+          expect gets 临界提升 via APP推送    # but APP推送 requires has_app
+        }
+        """,
+        """
+        Fix the rule if the persona states what the bank wants; otherwise fix the persona:
+
+        ```strat
+        persona 没有APP {
+          given aum 45万, risk_tolerance C3, stage mature
+          expect gets nothing
+        }
+        ```
+        """,
+    ),
+    (
+        "T0301",
+        "strategy cannot be simulated",
+        "`stratmap test` could not simulate the strategy as written (the simulator refused it, "
+        "or the population and horizon do not fit in memory). The message is the simulator's, "
+        "with its hint. The file's expectations are not judged.",
+        """
+        # A strategy whose population is too large to fit in memory at its horizon:
+        # `size 900m` with a 600-month horizon on a laptop.
+        """,
+        """
+        Lower the population `size` or the horizon, or run `stratmap test --customers 20k` to
+        test at a smaller size.
         """,
     ),
 )

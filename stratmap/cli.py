@@ -135,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_trace(commands)
     _add_compare(commands)
     _add_size(commands)
+    from stratmap.suite.command import add_parser as _add_test
+
+    _add_test(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -461,6 +464,12 @@ def _run_size(args: argparse.Namespace) -> int:
     return run_size(args)
 
 
+def _run_test(args: argparse.Namespace) -> int:
+    from stratmap.suite.command import run_test
+
+    return run_test(args)
+
+
 _COMMANDS = {
     "check": _run_check,
     "fmt": _run_fmt,
@@ -469,6 +478,7 @@ _COMMANDS = {
     "trace": _run_trace,
     "compare": _run_compare,
     "size": _run_size,
+    "test": _run_test,
 }
 
 

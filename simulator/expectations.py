@@ -1,0 +1,450 @@
+"""Evaluating a strategy's `expect` block on the counters of its simulation runs.
+
+    runs = {None: simulate(model, ...), "激进": simulate(apply_variant(model, "激进"), ...)}
+    results = evaluate(model, runs)
+
+Every expectation is measured once per replication, so that a metric becomes R numbers and its
+uncertainty is the spread across replications (the forecast's Monte Carlo uncertainty; see
+docs/statistics.md). What each metric means (docs/testing.md has the table):
+
+- the *window* is steps 1..W, W from `within D` (the horizon when absent). Stock metrics (aum,
+  customers, retention, nps, products_per_customer, cross_sell_rate) are read at step W; flow
+  metrics (revenue, fee_income, cost, net_value, contacts, responders, suppressed, acquired) are
+  summed over the window; churn = churned in the window ÷ exposed (live at step 0 + acquired in
+  the window); aum_growth = aum(W) ÷ aum(0) − 1; response_rate = responded ÷ contacted;
+- `per month` divides a flow by the window's length in months (the average month);
+- `of X` restricts a funnel metric to a channel, a rule, a journey (all its waves) or the plays
+  offering a product, and `customers` to a tier;
+- `uplift vs control` is treatment (模型组) minus control (非模型组) per exposed customer of each
+  arm, within each replication (both arms share the population and the random numbers);
+  `uplift vs V` and a metric on the right-hand side are paired differences between runs under
+  common random numbers; `in V` measures variant V's run.
+
+Without `with P% confidence` the mean over replications is compared with the threshold. With it,
+the one-sided P% bound must clear it: mean − t(P, R−1)·s/√R for `>`/`>=`, mean + t(P, R−1)·s/√R
+for `<`/`<=` — "with 95% confidence the value exceeds x" in the usual sense.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.output import STAGES, RunOutput
+from simulator.summary import Interval, interval, t_quantile
+from strategy_dsl.model import CheckedStrategy, ExpectationSpec, MetricRef
+
+__all__ = [
+    "ExpectationResult",
+    "MeasureError",
+    "evaluate",
+    "one_sided_bound",
+    "variants_needed",
+]
+
+FEN = 100.0
+_LIVE = [i for i, stage in enumerate(STAGES) if stage != "churned"]
+# Metrics whose value is a stock read at the end of the window (the rest are flows or rates).
+STOCKS = frozenset(
+    {"aum", "customers", "retention", "nps", "products_per_customer", "cross_sell_rate"}
+)
+FLOWS = frozenset(
+    {
+        "revenue",
+        "fee_income",
+        "cost",
+        "net_value",
+        "contacts",
+        "responders",
+        "suppressed",
+        "acquired",
+    }
+)
+# Metrics measured from a play's funnel, so `of` a channel / rule / journey / product applies.
+FUNNEL = frozenset(
+    {"contacts", "responders", "response_rate", "suppressed", "cost", "revenue", "net_value"}
+)
+_FUNNEL_FIELD = {"contacts": "contacted", "responders": "responded"}
+# How values are shown (stratmap.tables.format_value): share (0…1), money, points (NPS), count.
+UNITS = {
+    "churn": "share",
+    "retention": "share",
+    "aum_growth": "share",
+    "response_rate": "share",
+    "cross_sell_rate": "share",
+    "aum": "money",
+    "revenue": "money",
+    "fee_income": "money",
+    "cost": "money",
+    "net_value": "money",
+    "nps": "points",
+}
+_OPS = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+
+
+class MeasureError(Exception):
+    """An expectation that cannot be measured on these runs (the message says why; the hint
+    what to write instead)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    """One `expect` line judged. ``value`` is the mean over replications of what was compared
+    with ``threshold`` (a difference when the right-hand side is a metric); ``bound`` the
+    one-sided bound used when a confidence was asked for; ``interval`` the two-sided 95%
+    interval shown beside it; ``error`` set when it could not be measured (then it failed)."""
+
+    spec: ExpectationSpec
+    passed: bool
+    value: float | None
+    bound: float | None
+    interval: Interval | None
+    threshold: float
+    unit: str
+    per_rep: tuple[float, ...]
+    error: MeasureError | None = None
+
+    @property
+    def judged(self) -> float | None:
+        """What was compared with the threshold: the bound, or the mean."""
+        return self.bound if self.spec.confidence is not None else self.value
+
+
+# ------------------------------------------------------------------------------ planning runs
+
+
+def variants_needed(model: CheckedStrategy) -> list[str]:
+    """The variants whose runs the expectations read (`in V`, `uplift vs V`), in first-use
+    order; the base run is always needed."""
+    names: dict[str, None] = {}
+    for spec in model.expectations:
+        refs = [spec.metric] + ([spec.threshold] if isinstance(spec.threshold, MetricRef) else [])
+        for ref in refs:
+            for name in (ref.variant, ref.uplift_vs):
+                if name is not None and name != "control":
+                    names[name] = None
+    return list(names)
+
+
+# ------------------------------------------------------------------------------ measuring
+
+
+@dataclass(frozen=True)
+class _Window:
+    end: int  # last step of the window (1..T)
+    months: float  # its length in months, for `per month`
+
+
+def _window(ref: MetricRef, out: RunOutput, step_days: int) -> _Window:
+    if ref.within_steps is None:
+        end = out.steps
+    else:
+        end = math.floor(ref.within_steps + 1e-9)
+        if end < 1:
+            raise MeasureError(
+                "the window is shorter than one step",
+                f"write a window of at least one {out.step_unit}",
+            )
+        if end > out.steps:
+            raise MeasureError(
+                f"the window ({end} {out.step_unit}s) is longer than the run ({out.steps} "
+                f"{out.step_unit}s)",
+                "shorten the window, or run the strategy over a longer horizon",
+            )
+    return _Window(end, end * step_days / 30.0)
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(
+            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
+        )
+
+
+class _Measure:
+    """One run's counters, read per replication for one arm selection: ``arm`` None pools
+    both arms (totals), 0 or 1 keeps one (for uplift vs control)."""
+
+    def __init__(self, model: CheckedStrategy, out: RunOutput, arm: int | None) -> None:
+        self.model, self.out = model, out
+        self.arms = slice(None) if arm is None else slice(arm, arm + 1)
+
+    def _sum(self, array: np.ndarray, first: int, last: int) -> np.ndarray:
+        """(R, T+1, A, …) summed over steps first..last and the selected arms -> (R,)."""
+        part = np.asarray(array)[:, first : last + 1, self.arms]
+        return part.reshape(part.shape[0], -1).sum(axis=1)
+
+    def live(self, step: int) -> np.ndarray:
+        customers = np.asarray(self.out.customers)[:, step : step + 1, self.arms][:, :, :, _LIVE]
+        return customers.reshape(customers.shape[0], -1).sum(axis=1).astype(np.float64)
+
+    def exposed(self, w: _Window) -> np.ndarray:
+        return self.live(0) + self._sum(self.out.acquired, 1, w.end)
+
+    def optional(self, name: str, label: str) -> np.ndarray:
+        array = np.asarray(getattr(self.out, name))
+        if array.ndim < 3 or array.shape[1] != self.out.steps + 1:
+            raise MeasureError(f"this run does not count {label}")
+        return array
+
+    def funnel(self, field: str, w: _Window, plays: list[int] | None) -> np.ndarray:
+        from simulator.output import FUNNEL_FIELDS
+
+        funnel = np.asarray(self.out.funnel)[:, 1 : w.end + 1]  # (R, W, P, A, F)
+        if plays is not None:
+            funnel = funnel[:, :, plays]
+        funnel = funnel[:, :, :, self.arms]
+        if field == "suppressed":
+            index = [i for i, f in enumerate(FUNNEL_FIELDS) if f.startswith("suppressed_")]
+        else:
+            index = [FUNNEL_FIELDS.index(field)]
+        part = funnel[..., index]
+        return part.reshape(part.shape[0], -1).sum(axis=1).astype(np.float64)
+
+    def plays_of(self, ref: MetricRef) -> list[int] | None:
+        """Indexes of the plays `of` names (None: every play)."""
+        if ref.of is None or ref.of_kind in ("tier", "segment"):
+            return None
+        out, name, kind = self.out, ref.of, ref.of_kind
+        if kind == "channel":
+            found = [p for p, c in enumerate(out.play_channels) if c == name]
+        elif kind == "rule":
+            found = [
+                p
+                for p, (n, k) in enumerate(zip(out.plays, out.play_kinds, strict=True))
+                if k == "rule" and n == name
+            ]
+        elif kind == "journey":
+            prefix = f"{name} wave "
+            found = [
+                p
+                for p, (n, k) in enumerate(zip(out.plays, out.play_kinds, strict=True))
+                if k == "wave" and n.startswith(prefix)
+            ]
+        elif kind == "product":
+            offering = {r.name for r in self.model.rules if r.product == name} | {
+                f"{j.name} wave {w.number}"
+                for j in self.model.journeys
+                for w in j.waves
+                if w.product == name
+            }
+            found = [p for p, n in enumerate(out.plays) if n in offering]
+        else:
+            found = []
+        return found
+
+    def value(self, ref: MetricRef, w: _Window) -> np.ndarray:
+        name, out = ref.name, self.out
+        if ref.of is not None:
+            return self._of(ref, w)
+        if name == "churn":
+            return _ratio(self._sum(out.churned, 1, w.end).astype(np.float64), self.exposed(w))
+        if name == "retention":
+            return _ratio(self.live(w.end), self.exposed(w))
+        if name == "customers":
+            return self.live(w.end)
+        if name == "acquired":
+            return self._sum(out.acquired, 1, w.end).astype(np.float64)
+        if name == "aum":
+            return self._sum(out.aum_fen, w.end, w.end) / FEN
+        if name == "aum_growth":
+            start = self._sum(out.aum_fen, 0, 0).astype(np.float64)
+            return _ratio(self._sum(out.aum_fen, w.end, w.end).astype(np.float64), start) - 1.0
+        if name in ("revenue", "cost", "net_value"):
+            revenue = self._sum(out.revenue_fen, 1, w.end)
+            cost = self._sum(out.cost_fen, 1, w.end)
+            fen = {"revenue": revenue, "cost": cost, "net_value": revenue - cost}[name]
+            return fen / FEN  # from integer fen: net value is exact to the fen
+        if name == "fee_income":
+            return self._sum(self.optional("fee_income_fen", "fee income"), 1, w.end) / FEN
+        if name == "contacts":
+            return self.funnel("contacted", w, None)
+        if name == "responders":
+            return self._sum(self.optional("responders", "responders"), 1, w.end).astype(float)
+        if name == "response_rate":
+            return _ratio(self.funnel("responded", w, None), self.funnel("contacted", w, None))
+        if name == "suppressed":
+            return self.funnel("suppressed", w, None)
+        if name == "products_per_customer":
+            held = self._sum(self.optional("products_held", "products held"), w.end, w.end)
+            return _ratio(held.astype(np.float64), self.live(w.end))
+        if name == "cross_sell_rate":
+            crossed = self._sum(self.optional("cross_sold", "cross-sold customers"), w.end, w.end)
+            return _ratio(crossed.astype(np.float64), self.live(w.end))
+        if name == "nps":
+            promoters = self._sum(out.promoters_ppm, w.end, w.end).astype(np.float64)
+            detractors = self._sum(out.detractors_ppm, w.end, w.end).astype(np.float64)
+            return 100.0 * _ratio((promoters - detractors) / 1e6, self.live(w.end))
+        raise MeasureError(f"`{name}` is not a metric the simulator measures")
+
+    def _of(self, ref: MetricRef, w: _Window) -> np.ndarray:
+        name, kind = ref.name, ref.of_kind
+        if kind == "tier":
+            if name != "customers":
+                raise MeasureError(
+                    f"`{name}` is not measured per tier",
+                    f"per tier the simulator counts `customers`; write `customers of {ref.of}`",
+                )
+            tier = self.out.tiers.index(ref.of)
+            cells = np.asarray(self.out.customers)[:, w.end, self.arms][:, :, _LIVE, tier]
+            return cells.reshape(cells.shape[0], -1).sum(axis=1).astype(np.float64)
+        if kind == "segment":
+            raise MeasureError(
+                f"`{name}` is not measured per segment",
+                "measure the rule or journey that serves the segment: `… of RULE`",
+            )
+        if name not in FUNNEL:
+            raise MeasureError(
+                f"`{name}` is not measured per {kind}",
+                f"per {kind} the simulator measures " + ", ".join(sorted(FUNNEL)),
+            )
+        plays = self.plays_of(ref)
+        if name == "response_rate":
+            return _ratio(self.funnel("responded", w, plays), self.funnel("contacted", w, plays))
+        if name in ("cost", "revenue", "net_value"):
+            revenue = self.funnel("revenue_fen", w, plays)
+            cost = self.funnel("cost_fen", w, plays)
+            fen = {"revenue": revenue, "cost": cost, "net_value": revenue - cost}[name]
+            return fen / FEN
+        return self.funnel(_FUNNEL_FIELD.get(name, name), w, plays)
+
+
+# Per-customer form of each metric for `uplift vs control`: flows and stocks are divided by the
+# arm's exposed customers; rates are already per customer.
+_PER_CUSTOMER = FLOWS | {"aum", "customers"}
+
+
+def _arm_value(model: CheckedStrategy, out: RunOutput, ref: MetricRef, w: _Window, arm: int):
+    measure = _Measure(model, out, arm)
+    if ref.name in ("contacts", "response_rate", "suppressed") or ref.of is not None:
+        raise MeasureError(
+            f"`{ref.name}{' of ' + ref.of if ref.of else ''}` has no control-group counterpart "
+            "(the control group is never contacted)",
+            "measure an outcome: aum, churn, revenue, cost, net_value, responders, nps, …",
+        )
+    values = measure.value(ref, w)
+    if ref.name in _PER_CUSTOMER:
+        values = _ratio(values, measure.exposed(w))
+    return values
+
+
+def _per_rep(
+    model: CheckedStrategy,
+    runs: Mapping[str | None, RunOutput],
+    ref: MetricRef,
+    per_steps: float | None,
+) -> np.ndarray:
+    """The metric's value in each replication."""
+    out = runs.get(ref.variant)
+    if out is None:
+        raise MeasureError(f"variant `{ref.variant}` was not simulated")
+    w = _window(ref, out, model.strategy.step_days)
+    if ref.uplift_vs == "control":
+        treatment = _arm_value(model, out, ref, w, 0)
+        control = _arm_value(model, out, ref, w, 1)
+        if not np.isfinite(control).any():
+            raise MeasureError(
+                "the run has no control group to compare with",
+                "add `control N%` to the policy (the global holdout, 非模型组)",
+            )
+        values = treatment - control
+    else:
+        values = _Measure(model, out, None).value(ref, w)
+        if ref.uplift_vs is not None:
+            other = runs.get(ref.uplift_vs)
+            if other is None:
+                raise MeasureError(f"variant `{ref.uplift_vs}` was not simulated")
+            values = values - _Measure(model, other, None).value(ref, w)
+    if per_steps is not None:
+        if ref.name not in FLOWS:
+            raise MeasureError(
+                f"`{ref.name}` is not a flow; `per` divides a sum over time",
+                "drop `per …`, or measure a flow such as cost, revenue or contacts",
+            )
+        values = values / (w.end / per_steps)  # the average period of the window
+    return np.asarray(values, dtype=np.float64)
+
+
+def one_sided_bound(values: np.ndarray, confidence: float, op: str) -> float:
+    """The one-sided ``confidence`` bound of the mean of replication values, on the side the
+    comparison ``op`` must clear: mean − t(c, n−1)·s/√n for `>`/`>=`, mean + … for `<`/`<=`.
+    Replications are independent runs, so the t interval is the textbook one."""
+    data = np.asarray(values, dtype=np.float64)
+    mean = float(data.mean())
+    if np.all(data == data[0]):  # no spread: the bound is the value itself, exactly
+        return mean
+    half = t_quantile(confidence, data.size - 1) * float(data.std(ddof=1)) / math.sqrt(data.size)
+    return mean - half if op in (">", ">=") else mean + half
+
+
+def _judge(model: CheckedStrategy, runs: Mapping[str | None, RunOutput], spec: ExpectationSpec):
+    values = _per_rep(model, runs, spec.metric, spec.per_steps)
+    if isinstance(spec.threshold, MetricRef):
+        values = values - _per_rep(model, runs, spec.threshold, spec.per_steps)
+        threshold = 0.0
+    else:
+        threshold = float(spec.threshold)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        raise MeasureError(
+            f"`{spec.metric.name}` has no value in any replication (nothing to divide by)",
+            "measure a metric whose denominator is not zero, e.g. on a play that contacts someone",
+        )
+    mean = float(finite.mean())
+    bound = None
+    if spec.confidence is not None:
+        if spec.op in ("==", "!="):
+            raise MeasureError("a confidence applies to <, <=, > or >=", "drop `with … confidence`")
+        if finite.size < 2:
+            raise MeasureError(
+                "a confidence bound needs at least 2 replications",
+                "run with --reps 2 or more (5 is the default)",
+            )
+        bound = one_sided_bound(finite, spec.confidence, spec.op)
+    judged = bound if bound is not None else mean
+    return values, mean, bound, threshold, _OPS[spec.op](judged, threshold)
+
+
+def evaluate(
+    model: CheckedStrategy, runs: Mapping[str | None, RunOutput]
+) -> list[ExpectationResult]:
+    """Judge every expectation of ``model`` on ``runs`` (key None: the strategy as written; a
+    variant's name: that variant's run with the same seed and sizes)."""
+    results = []
+    for spec in model.expectations:
+        unit = UNITS.get(spec.metric.name, "count")
+        threshold = 0.0 if isinstance(spec.threshold, MetricRef) else float(spec.threshold)
+        try:
+            values, mean, bound, threshold, passed = _judge(model, runs, spec)
+        except MeasureError as exc:
+            results.append(
+                ExpectationResult(spec, False, None, None, None, threshold, unit, (), exc)
+            )
+            continue
+        results.append(
+            ExpectationResult(
+                spec,
+                passed,
+                mean,
+                bound,
+                interval(values),
+                threshold,
+                unit,
+                tuple(float(v) for v in values),
+            )
+        )
+    return results

@@ -1,0 +1,152 @@
+"""The result cache of `stratmap test`: one JSON record per strategy map, keyed by everything
+that decides its numbers.
+
+The key is a sha256 over the strategy's files (its text and every import, in order: the hash
+`simulate` records), the seed, the sizes, the replications, the tool version and a digest of
+the tool's own source code (so that a development install never serves a record computed by
+different code under the same version number). An unchanged map is not simulated again.
+
+Entries are written atomically (a temporary file renamed into place), so an interrupted run
+leaves no half-written entry. An entry is trusted only if it parses, names the schema and the
+key it is stored under, and its payload's checksum matches: anything else (a truncated file,
+an edited number, a different key) is ignored, reported, and rebuilt. A cache directory that
+cannot be created or written is reported once and the run goes on without a cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from stratmap import __version__
+
+SCHEMA = "stratmap.test-cache/1"
+DEFAULT_DIR = ".stratmap-cache"
+ENV_DIR = "STRATMAP_CACHE_DIR"
+
+
+@lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of the tool's Python sources and grammar (strategy_dsl, simulator, stratmap,
+    grammar), in a fixed order."""
+    root = Path(__file__).resolve().parents[2]
+    digest = hashlib.sha256()
+    for package in ("grammar", "strategy_dsl", "simulator", "stratmap"):
+        for path in sorted((root / package).rglob("*")):
+            if path.suffix in (".py", ".lark") and "__pycache__" not in path.parts:
+                digest.update(path.relative_to(root).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def entry_key(strategy_hash: str, sizes: dict[str, Any]) -> str:
+    """The key of one map's record: its files, sizes and seed, and the code that judges it."""
+    material = json.dumps(
+        {
+            "strategy": strategy_hash,
+            "sizes": sizes,
+            "version": __version__,
+            "code": code_digest(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _checksum(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, renamed into
+    place: a reader sees the old file or the new one, never half of it."""
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as handle:
+        name = handle.name
+        try:
+            handle.write(text)
+        except BaseException:
+            handle.close()
+            os.unlink(name)
+            raise
+    try:
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise
+
+
+@dataclass
+class Cache:
+    """A directory of entries, or a disabled cache (``directory`` None). ``notes`` collects
+    what the user should hear: entries ignored as corrupt, a directory that cannot be used."""
+
+    directory: Path | None
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, directory: Path | None) -> Cache:
+        if directory is None:
+            return cls(None)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=directory, prefix=".probe-"):
+                pass
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            return cls(None, [f"cache disabled: {directory} cannot be written ({reason})"])
+        return cls(directory)
+
+    def _path(self, key: str) -> Path:
+        assert self.directory is not None
+        return self.directory / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The record stored under ``key``, or None when absent or not to be trusted."""
+        if self.directory is None:
+            return None
+        path = self._path(key)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.notes.append(f"ignored unreadable cache entry {path.name}: {exc}")
+            return None
+        try:
+            entry = json.loads(text)
+            trusted = (
+                isinstance(entry, dict)
+                and entry.get("schema") == SCHEMA
+                and entry.get("key") == key
+                and isinstance(entry.get("record"), dict)
+                and entry.get("checksum") == _checksum(entry["record"])
+            )
+        except ValueError:
+            trusted = False
+        if not trusted:
+            self.notes.append(f"ignored corrupt cache entry {path.name}; rebuilt it")
+            return None
+        return entry["record"]
+
+    def put(self, key: str, record: dict[str, Any]) -> None:
+        """Store ``record`` atomically; a failure to write disables the cache with a note."""
+        if self.directory is None:
+            return
+        entry = {"schema": SCHEMA, "key": key, "checksum": _checksum(record), "record": record}
+        text = json.dumps(entry, ensure_ascii=False, allow_nan=True, indent=1)
+        try:
+            write_atomically(self._path(key), text)
+        except OSError as exc:
+            self.notes.append(f"cache disabled: could not write {self.directory} ({exc})")
+            self.directory = None
