@@ -68,6 +68,7 @@ from simulator.kernels import (
     S_WINNER,
     SC_ARBITRATE,
     SC_AUM_RING_LEN,
+    SC_FORCED_TRIGGERS,
     TR_ALIVE,
     TR_ARM,
     TR_JOURNEYS,
@@ -139,7 +140,8 @@ def facts(
     bits: np.ndarray,
     flags: np.ndarray,
 ) -> None:
-    """RFM bits, then segments (each after those it names), then triggers, per row."""
+    """RFM bits, then segments (each after those it names), then triggers (with those a
+    persona test fires by decree), per row."""
     live, holds = flags[L_LIVE], flags[L_HOLDS]
     for a in range(tb.rfm_pred.size):
         entry = tb.rfm_pred[a]
@@ -153,6 +155,10 @@ def facts(
             shift = np.uint64(g)
             for k in range(n):
                 bits[B_SEGMENTS, k] |= np.uint64(holds[k]) << shift
+    forced = np.uint64(tb.sc_i[SC_FORCED_TRIGGERS])
+    if forced != ZERO:  # a persona's `event TRIGGER` (simulator.personas); 0 in simulations
+        for k in range(n):
+            bits[B_TRIGGERS, k] |= forced
     for x in range(tb.trig_pred.size):
         entry = tb.trig_pred[x]
         if evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, live, holds) > 0:

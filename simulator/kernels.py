@@ -134,6 +134,9 @@ SC_ARBITRATE, SC_HAS_NPS, SC_PAYROLL_BIT, SC_N_FLAGS = range(4, 8)
 SC_N_NUMBERS, SC_N_CATEGORIES, SC_HAS_TENURE, SC_HAS_RECENCY = range(8, 12)
 SC_RET_FAMILY, SC_FLOW_FAMILY, SC_AUM_RING_LEN, SC_FLOW_RING_LEN = range(12, 16)
 SC_TXN_RING_LEN, SC_MAX_PROGRAM = 16, 17
+# Triggers fired by decree (bits, as int64): persona tests set it (`event TRIGGER`, see
+# simulator.personas); compiled strategies carry 0, so simulations are unchanged.
+SC_FORCED_TRIGGERS = 18
 SCF_FATIGUE_RATE, SCF_FATIGUE_WINDOW, SCF_CONTROL_SHARE, SCF_NPS_PROMOTERS = range(0, 4)
 SCF_NPS_DETRACTORS, SCF_MEAN_PROPENSITY, SCF_RET_MEAN, SCF_RET_SD = range(4, 8)
 SCF_FLOW_MEAN, SCF_FLOW_SD = range(8, 10)
@@ -185,6 +188,7 @@ PACKED: dict[str, tuple[str, ...]] = {
         "flow_ring_len",
         "txn_ring_len",
         "max_program",
+        "forced_triggers",
     ),
     "sc_f": (
         "fatigue_rate",

@@ -741,6 +741,7 @@ class _Compiler:
         scalars["txn_ring_len"] = (
             math.ceil(90 / model.strategy.step_days - 1e-9) if self.uses_txn_3m else 0
         )
+        scalars["forced_triggers"] = 0  # persona tests fire triggers by decree; runs never
         leave = arrays["trans_p"].sum(axis=1)
         arrays["leave_p"] = leave
 

@@ -135,9 +135,11 @@ def _parser() -> argparse.ArgumentParser:
     _add_trace(commands)
     _add_compare(commands)
     _add_size(commands)
+    from stratmap.plan_cmd import add_plan_parser
     from stratmap.suite.command import add_parser as _add_test
 
     _add_test(commands)
+    add_plan_parser(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -464,6 +466,12 @@ def _run_size(args: argparse.Namespace) -> int:
     return run_size(args)
 
 
+def _run_plan(args: argparse.Namespace) -> int:
+    from stratmap.plan_cmd import run_plan
+
+    return run_plan(args)
+
+
 def _run_test(args: argparse.Namespace) -> int:
     from stratmap.suite.command import run_test
 
@@ -479,6 +487,7 @@ _COMMANDS = {
     "compare": _run_compare,
     "size": _run_size,
     "test": _run_test,
+    "plan": _run_plan,
 }
 
 

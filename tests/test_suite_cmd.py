@@ -240,8 +240,7 @@ def test_unreadable_file(library: Path, capsys) -> None:
     assert code == 1 and "E0008" in out
 
 
-# T0301's example is a description; T0201 needs the persona runner (simulator.personas).
-T_EXAMPLES = [code for code in CATALOGUE if code.startswith("T") and code not in ("T0301", "T0201")]
+T_EXAMPLES = [code for code in CATALOGUE if code.startswith("T") and code != "T0301"]
 
 
 @pytest.mark.parametrize("code", T_EXAMPLES)

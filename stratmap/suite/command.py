@@ -334,6 +334,11 @@ def _print_text(ordered: list[FileResult], report: CheckReport, seconds: float, 
         )
         for result in ordered:
             print(render.progress_line(result), file=out)
+    for result in ordered:
+        for persona in (result.record or {}).get("personas", []):
+            for warning in persona.get("warnings", []):
+                where = f"{persona['span']['file']}:{persona['span']['line']}"
+                print(f"warning: persona `{persona['name']}` ({where}): {warning}", file=out)
     failures = render.failure_text(ordered, report.sources, color=should_color(out))
     if failures:
         print("\n" + _rule("FAILURES") + "\n", file=out)

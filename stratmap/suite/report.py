@@ -20,7 +20,6 @@ from strategy_dsl.diagnostics import Diagnostic, Severity, SourceMap, Span
 from strategy_dsl.render.junit import _xml_safe
 from strategy_dsl.render.text import render_text
 from stratmap import __version__
-from stratmap.tables import format_value
 
 SCHEMA = "stratmap.test/1"
 SUITE_CLASS = "stratmap.test"
@@ -54,6 +53,14 @@ class Case:
     passed: bool
     failures: tuple[Diagnostic, ...] = ()
     detail: str = ""  # shown for passing cases too (the measured value)
+
+
+def format_value(value: float | None, unit: str, *, difference: bool = False) -> str:
+    """``stratmap.tables.format_value``, imported when first used: `stratmap check` builds
+    the command line (this module included) and must start without rich."""
+    from stratmap.tables import format_value as formatted
+
+    return formatted(value, unit, difference=difference)
 
 
 def _span(data: Mapping[str, Any]) -> Span:

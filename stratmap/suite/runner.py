@@ -115,30 +115,37 @@ def _coverage(model: CheckedStrategy, output: Any) -> dict[str, dict[str, int]]:
     }
 
 
-def _personas(model: CheckedStrategy) -> tuple[list[dict[str, Any]], list[str]]:
-    """Each persona's outcomes judged, and the plays some persona got."""
-    if not model.personas:
+def _personas(job: Job) -> tuple[list[dict[str, Any]], list[str]]:
+    """The personas declared in the job's own file, each outcome judged; and the rules and
+    journeys some persona got. (A `*_test.strat` file imports its map: the map's own personas
+    are the map's job, so each persona runs once.)"""
+    own = [p for p in job.model.personas.values() if p.span.file == job.file]
+    if not own:
         return [], []
     from simulator.personas import run_personas
 
     records: list[dict[str, Any]] = []
     reached: set[str] = set()
-    for result in run_personas(model):
+    for result in run_personas(job.model, own):
         reached.update(result.won)
+        outcomes = [
+            {
+                "span": _span(o.outcome.span),
+                "text": o.text,
+                "passed": bool(o.passed),
+                "message": o.message,
+            }
+            for o in result.outcomes
+        ]
+        if result.error is not None:  # a fact the simulator cannot represent: every outcome fails
+            outcomes = [{**o, "passed": False, "message": result.error} for o in outcomes]
         records.append(
             {
                 "kind": "persona",
                 "name": result.name,
                 "span": _span(result.span),
-                "outcomes": [
-                    {
-                        "span": _span(o.outcome.span),
-                        "text": o.text,
-                        "passed": bool(o.passed),
-                        "message": o.message,
-                    }
-                    for o in result.outcomes
-                ],
+                "outcomes": outcomes,
+                "warnings": list(result.warnings),
             }
         )
     return records, sorted(reached)
@@ -168,7 +175,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "hint": None,
     }
     try:
-        record["personas"], record["persona_reached"] = _personas(job.model)
+        record["personas"], record["persona_reached"] = _personas(job)
         if job.simulate:
             runs = {}
             for name in [None, *variants_needed(job.model)]:
