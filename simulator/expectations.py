@@ -16,7 +16,8 @@ docs/statistics.md). What each metric means (docs/testing.md has the table):
 - `of X` restricts a funnel metric to a channel, a rule, a journey (all its waves) or the plays
   offering a product, and `customers` to a tier;
 - `uplift vs control` is treatment (模型组) minus control (非模型组) per exposed customer of each
-  arm, within each replication (both arms share the population and the random numbers);
+  arm, within each replication (both arms share the population and the random numbers); for
+  `aum` it is the AUM each arm added since step 0 (增量) per exposed customer;
   `uplift vs V` and a metric on the right-hand side are paired differences between runs under
   common random numbers; `in V` measures variant V's run.
 
@@ -337,6 +338,11 @@ def _arm_value(model: CheckedStrategy, out: RunOutput, ref: MetricRef, w: _Windo
             "measure an outcome: aum, churn, revenue, cost, net_value, responders, nps, …",
         )
     values = measure.value(ref, w)
+    if ref.name == "aum":
+        # The AUM each arm *added* (增量), as a bank measures a campaign live: the arms are
+        # random halves of one book, so their AUM at step 0 differs only by chance, and with
+        # a lognormal book that chance swamps the effect when it is left in.
+        values = values - measure._sum(out.aum_fen, 0, 0) / FEN
     if ref.name in _PER_CUSTOMER:
         values = _ratio(values, measure.exposed(w))
     return values

@@ -101,6 +101,20 @@ def test_values_match_the_summary_tables(tmp_path: Path, base_run) -> None:
             ]
         ),
     )
+    # AUM uplift is the AUM each arm added since step 0, per exposed customer.
+    totals = tables["totals"]
+    reps = out.replication_seeds.size
+    added = {}
+    for arm in ("treatment", "control"):
+        rows = totals[totals["arm"] == arm]
+        by_step = rows.groupby(["rep", "step"], observed=True)
+        aum = by_step["aum"].sum().unstack()
+        exposed = (
+            rows[rows["step"] == 0].groupby("rep")["customers"].sum()
+            + rows[rows["step"] >= 1].groupby("rep")["acquired"].sum()
+        )
+        added[arm] = ((aum[out.steps] - aum[0]) / exposed).to_numpy()
+    assert len(added["control"]) == reps
     expected = [
         headline["churn_rate_12m"],
         headline["final_aum"],
@@ -110,7 +124,7 @@ def test_values_match_the_summary_tables(tmp_path: Path, base_run) -> None:
         headline["nps"],
         headline["customers"],
         headline["contacts"],
-        uplift["aum_per_customer"]["uplift"],
+        added["treatment"] - added["control"],
         uplift["churn_rate"]["uplift"],
         uplift["revenue_per_customer"]["uplift"],
     ]

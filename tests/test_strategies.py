@@ -27,6 +27,16 @@ EXPECTED_MAPS = (
     "new_customer_100_days.strat",
     "churn_winback.strat",
     "near_threshold_upgrade.strat",
+    "first_meeting.strat",
+    "stock_mot.strat",
+    "payroll_customers.strat",
+    "micro_segments.strat",
+    "fund_prospects.strat",
+    "rfm_quadrants.strat",
+    "nba_by_value.strat",
+    "card_wealth_cross_sell.strat",
+    "mgm_referral.strat",
+    "dormant_reactivation.strat",
 )
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
