@@ -273,3 +273,55 @@ def test_subprocess_never_shows_a_traceback(library: Path) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+PERSONA_MAP = """\
+strategy "临界" {
+  horizon 3 months
+  seed 5
+}
+import "common/channels.strat"
+population 客户 {
+  size 300
+  aum            ~ lognormal(median 5万, sigma 1.0)
+  risk_tolerance ~ categorical(C1 20%, C2 30%, C3 50%)
+  has_app        ~ bernoulli(70%)
+}
+segment 临界 = aum >= 40万 and aum < 50万
+rule 临界提升 {
+  when 临界
+  offer 新客理财 via APP推送
+  response 3%
+}
+"""
+
+PERSONA_TEST = """\
+import "map.strat"
+persona 有APP {
+  given aum 45万, risk_tolerance C3, has_app
+  expect gets 临界提升 via APP推送
+}
+persona 没有APP {
+  given aum 45万, risk_tolerance C3
+  expect gets 临界提升 via APP推送
+}
+"""
+
+
+def test_a_persona_file_beside_a_map(tmp_path: Path, capsys, monkeypatch) -> None:
+    """`map_test.strat` imports its map: its personas run once, and it is not simulated."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(COMMON, tmp_path / "common")
+    (tmp_path / "map.strat").write_text(PERSONA_MAP, encoding="utf-8")
+    (tmp_path / "map_test.strat").write_text(PERSONA_TEST, encoding="utf-8")
+    code, out, _ = _run(capsys, "map.strat", "map_test.strat", "--reps", "2", "--format", "json")
+    document = json.loads(out)
+    assert code == 1
+    by_file = {f["file"]: f for f in document["files"]}
+    test_file = by_file["map_test.strat"]
+    assert [c["passed"] for c in test_file["cases"]] == [True, True, False]
+    assert test_file["record"]["expectations"] == [] and "steps" not in test_file["record"]
+    assert by_file["map.strat"]["record"]["personas"] == []  # the test file's, not the map's
+    failure = test_file["cases"][2]["failures"][0]
+    assert failure["code"] == "T0201" and "没有APP" in failure["message"]
+    assert failure["span"]["file"] == "map_test.strat" and failure["span"]["line"] == 8
