@@ -8,7 +8,8 @@ Common random numbers. Every draw of the simulator is a pure function of (replic
 customer id, step, slot) (``simulator.rng``), so running each arm with the same seed gives every
 arm the same synthetic customers, the same market, the same lifecycle draws and the same
 response draws for the same decisions; only what the variant changes can differ. Each arm is
-one ``simulate`` call with the same seed, sizes and threads.
+simulated with the same seed, sizes and threads; what the arms share is done once
+(``run_arms``), and the counters are those of separate ``simulate`` calls, bit for bit.
 
 What is reported, per replication r and then across replications:
 
@@ -19,6 +20,9 @@ What is reported, per replication r and then across replications:
   difference in noise. It is the forecast's Monte Carlo uncertainty, not a live test's;
 - per arm, treatment (模型组) − control (非模型组) uplift per exposed customer, within each
   replication, with the same Student-t interval;
+- per arm, the same uplift within each segment (per customer ever in it, intention to
+  treat: ``segment_uplift``) and within each play (per eligible customer-step, the play's own
+  counters: ``play_uplift``);
 - per arm, the sample-ratio check of the arm sizes against the declared control share;
 - a ranking by net value, with net value per unit of cost (and of declared budget).
 
@@ -30,13 +34,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from simulator.output import STAGES, RunOutput
+from simulator.output import FUNNEL_FIELDS, SEGMENT_OUTCOMES, STAGES, RunOutput
 from simulator.planning import (
     Interval,
     PlanningError,
@@ -53,12 +57,19 @@ __all__ = [
     "ARM_METRICS",
     "COMPARE_METRICS",
     "FORECAST_LABEL",
+    "PLAY_METRICS",
+    "SEGMENT_METRICS",
     "Arm",
     "Comparison",
+    "GroupUplift",
     "arm_values",
     "compare_arms",
     "metric_values",
+    "play_uplift",
+    "play_values",
     "run_arms",
+    "segment_uplift",
+    "segment_values",
 ]
 
 FORECAST_LABEL = "forecast (Monte Carlo) uncertainty"
@@ -81,6 +92,22 @@ ARM_METRICS: dict[str, tuple[str, str]] = {
     "revenue_per_customer": ("revenue per customer", "money"),
     "cost_per_customer": ("cost per customer", "money"),
     "net_value_per_customer": ("net value per customer", "money"),
+}
+# Per play, per eligible customer-step of each arm (the funnel's counters of what the play
+# itself did): name -> (label, unit, funnel field).
+PLAY_METRICS: dict[str, tuple[str, str, str]] = {
+    "responders_per_eligible": ("responses per eligible customer-step", "share", "responded"),
+    "revenue_per_eligible": ("revenue from the play per eligible", "money", "revenue_fen"),
+    "inflow_per_eligible": ("AUM brought in per eligible", "money", "inflow_fen"),
+    "cost_per_eligible": ("contact cost per eligible", "money", "cost_fen"),
+}
+# Per segment, per customer ever in it (``RunOutput.segment_outcomes``): name -> (label, unit).
+SEGMENT_METRICS: dict[str, tuple[str, str]] = {
+    "aum_per_customer": ("AUM per customer at the end", "money"),
+    "churn_rate": ("churn rate within the horizon", "share"),
+    "responders_per_customer": ("responses per customer", "ratio"),
+    "revenue_per_customer": ("revenue per customer", "money"),
+    "contact_cost_per_customer": ("contact cost per customer", "money"),
 }
 _LIVE = [i for i, stage in enumerate(STAGES) if stage != "churned"]
 
@@ -110,29 +137,26 @@ def run_arms(
     strategy_hash: str = "",
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
-    numbers). ``progress(done, total)`` counts steps over all alternatives."""
-    from simulator.run import simulate
+    numbers): the same counters as one ``simulate`` per alternative, bit for bit, with what
+    they share done once (``simulator.run.simulate_alternatives``: the synthetic population
+    and arrivals of each replication; identical alternatives run once).
+    ``progress(done, total)`` counts steps over all alternatives."""
+    from simulator.run import simulate_alternatives
 
-    arms: list[Arm] = []
-    for index, (label, model) in enumerate(alternatives):
-        offset = index
-
-        def step(done: int, total: int, offset: int = offset) -> None:
-            if progress is not None:
-                progress(offset * total + done, len(alternatives) * total)
-
-        output = simulate(
-            model,
-            customers=customers,
-            months=months,
-            reps=reps,
-            seed=seed,
-            threads=threads,
-            progress=step,
-            strategy_hash=strategy_hash,
-        )
-        arms.append(Arm(label, model, output))
-    return arms
+    outputs = simulate_alternatives(
+        [model for _, model in alternatives],
+        customers=customers,
+        months=months,
+        reps=reps,
+        seed=seed,
+        threads=threads,
+        progress=progress,
+        strategy_hash=strategy_hash,
+    )
+    return [
+        Arm(label, model, output)
+        for (label, model), output in zip(alternatives, outputs, strict=True)
+    ]
 
 
 # ------------------------------------------------------------------------------ per replication
@@ -210,6 +234,48 @@ def arm_counts(out: RunOutput) -> tuple[int, int]:
     return int(total[0]), int(total[1])
 
 
+def play_values(out: RunOutput) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per replication, play and arm (R, P, 2): the eligible customer-steps (treatment arm:
+    the play's own holdout included; intention to treat), and ``PLAY_METRICS`` per eligible
+    customer-step (NaN where an arm had none)."""
+    funnel = np.asarray(out.funnel, dtype=np.int64).sum(axis=1)  # (R, P, A, F)
+    eligible = funnel[..., FUNNEL_FIELDS.index("eligible")]
+    values = {}
+    for name, (_, unit, column) in PLAY_METRICS.items():
+        total = funnel[..., FUNNEL_FIELDS.index(column)].astype(np.float64)
+        if unit == "money":
+            total = total / FEN_PER_UNIT
+        values[name] = _ratio(total, eligible)
+    return eligible, values
+
+
+def segment_values(out: RunOutput) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per replication, segment ("(all)" last) and arm (R, G, 2): the customers ever in the
+    segment over the horizon, and ``SEGMENT_METRICS`` per such customer (NaN where an arm had
+    none): AUM and churn at the end of the horizon, responses, revenue and contact cost from
+    the step each customer was first in the segment."""
+    outcomes = np.asarray(out.segment_outcomes, dtype=np.int64)  # (R, T+1, G, A, O)
+    if outcomes.shape[1] == 0:
+        empty = np.zeros((outcomes.shape[0], 0, 2), dtype=np.int64)
+        return empty, {name: empty.astype(np.float64) for name in SEGMENT_METRICS}
+    end = outcomes[:, out.steps]
+    flows = outcomes.sum(axis=1)
+    column = {name: i for i, name in enumerate(SEGMENT_OUTCOMES)}
+    members = end[..., column["members"]]
+    values = {
+        "aum_per_customer": _ratio(end[..., column["aum_fen"]] / FEN_PER_UNIT, members),
+        "churn_rate": _ratio(end[..., column["churned"]].astype(np.float64), members),
+        "responders_per_customer": _ratio(
+            flows[..., column["responders"]].astype(np.float64), members
+        ),
+        "revenue_per_customer": _ratio(flows[..., column["revenue_fen"]] / FEN_PER_UNIT, members),
+        "contact_cost_per_customer": _ratio(
+            flows[..., column["contact_cost_fen"]] / FEN_PER_UNIT, members
+        ),
+    }
+    return members, values
+
+
 # ------------------------------------------------------------------------------ the comparison
 
 
@@ -255,6 +321,26 @@ class Uplift:
 
 
 @dataclass(frozen=True)
+class GroupUplift:
+    """Treatment − control of one metric within one play or segment, per exposed customer
+    (a play: per eligible customer-step; a segment: per customer ever in it), within each
+    replication, with the Student-t interval across replications."""
+
+    group: str  # the play ("临界提升", "蜜月期 wave 2") or segment ("(all)": everyone)
+    kind: str  # rule | wave | segment
+    metric: str
+    exposed_treatment: float  # mean per replication
+    exposed_control: float
+    treatment: float
+    control: float
+    interval: Interval | None
+
+    @property
+    def uplift(self) -> float:
+        return self.treatment - self.control
+
+
+@dataclass(frozen=True)
 class RankRow:
     label: str
     rank: int
@@ -279,6 +365,9 @@ class Comparison:
     srm: dict[str, SampleRatioCheck | None]  # per arm label; None without a control group
     ranking: list[RankRow]
     notes: tuple[str, ...]
+    # Per arm label; None without a control group. Defaults keep older constructors working.
+    play_uplift: dict[str, list[GroupUplift] | None] = field(default_factory=dict)
+    segment_uplift: dict[str, list[GroupUplift] | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (schema ``stratmap.compare/1``)."""
@@ -298,6 +387,8 @@ class Comparison:
                 label: None if rows is None else [_uplift_dict(u) for u in rows]
                 for label, rows in self.uplift.items()
             },
+            "uplift_by_play": _groups_dict(self.play_uplift),
+            "uplift_by_segment": _groups_dict(self.segment_uplift),
             "sample_ratio": {label: _srm_dict(check) for label, check in self.srm.items()},
             "ranking": [_rank_dict(row) for row in self.ranking],
             "notes": list(self.notes),
@@ -323,12 +414,15 @@ class Comparison:
             [{"arm": label, **(_srm_dict(check) or {})} for label, check in self.srm.items()]
         )
         ranking = pd.DataFrame([_rank_dict(row) for row in self.ranking])
+        by_play, by_segment = _groups_frame(self.play_uplift), _groups_frame(self.segment_uplift)
         for frame in (differences, uplift, srm):
             for column in [c for c in frame.columns if frame[c].map(type).eq(list).any()]:
                 frame[column] = frame[column].map(lambda v: None if v is None else list(v))
         return {
             "differences": differences,
             "uplift": uplift,
+            "uplift_by_play": by_play,
+            "uplift_by_segment": by_segment,
             "sample_ratio": srm,
             "ranking": ranking,
         }
@@ -369,6 +463,35 @@ def _uplift_dict(u: Uplift) -> dict[str, Any]:
         "uplift": _clean(u.treatment - u.control),
         **_interval_dict(u.interval),
     }
+
+
+def _group_dict(u: GroupUplift) -> dict[str, Any]:
+    return {
+        "group": u.group,
+        "kind": u.kind,
+        "metric": u.metric,
+        "exposed_treatment": _clean(u.exposed_treatment),
+        "exposed_control": _clean(u.exposed_control),
+        "treatment": _clean(u.treatment),
+        "control": _clean(u.control),
+        "uplift": _clean(u.uplift),
+        **_interval_dict(u.interval),
+    }
+
+
+def _groups_dict(
+    groups: dict[str, list[GroupUplift] | None],
+) -> dict[str, list[dict[str, Any]] | None]:
+    return {
+        label: None if rows is None else [_group_dict(u) for u in rows]
+        for label, rows in groups.items()
+    }
+
+
+def _groups_frame(groups: dict[str, list[GroupUplift] | None]) -> pd.DataFrame:
+    columns = ["arm", *_group_dict(GroupUplift("", "", "", 0, 0, 0, 0, None))]
+    rows = [{"arm": label, **_group_dict(u)} for label, rows in groups.items() for u in rows or []]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _srm_dict(check: SampleRatioCheck | None) -> dict[str, Any] | None:
@@ -439,6 +562,54 @@ def uplift(out: RunOutput) -> list[Uplift] | None:
     ]
 
 
+def _group_uplifts(
+    names: Sequence[str],
+    kinds: Sequence[str],
+    exposed: np.ndarray,
+    values: dict[str, np.ndarray],
+) -> list[GroupUplift]:
+    rows = []
+    for index, (name, kind) in enumerate(zip(names, kinds, strict=True)):
+        counts = exposed[:, index].astype(np.float64)
+        for metric, per_arm in values.items():
+            treatment, control = per_arm[:, index, 0], per_arm[:, index, 1]
+            rows.append(
+                GroupUplift(
+                    group=name,
+                    kind=kind,
+                    metric=metric,
+                    exposed_treatment=float(counts[:, 0].mean()),
+                    exposed_control=float(counts[:, 1].mean()),
+                    treatment=_mean(treatment),
+                    control=_mean(control),
+                    interval=_interval(treatment - control),
+                )
+            )
+    return rows
+
+
+def play_uplift(out: RunOutput) -> list[GroupUplift] | None:
+    """Per play, treatment − control of ``PLAY_METRICS`` per eligible customer-step, within
+    each replication; ``None`` when no replication has a control customer. The control arm
+    is never contacted, so what a play did there is zero by design: the uplift is the
+    treatment arm's value, what the play itself brought (its responses, the revenue and
+    inflow of the products it sold, its contact cost)."""
+    if not (_exposed(out)[:, 1] > 0).any():
+        return None
+    eligible, values = play_values(out)
+    return _group_uplifts(out.plays, out.play_kinds, eligible, values)
+
+
+def segment_uplift(out: RunOutput) -> list[GroupUplift] | None:
+    """Per segment (declared ones, then "(all)"), treatment − control of ``SEGMENT_METRICS``
+    per customer ever in the segment, within each replication; ``None`` without a control
+    customer or without segment counters (an output built by hand)."""
+    if not (_exposed(out)[:, 1] > 0).any() or np.asarray(out.segment_outcomes).shape[1] == 0:
+        return None
+    members, values = segment_values(out)
+    return _group_uplifts(out.segments, ["segment"] * len(out.segments), members, values)
+
+
 def sample_ratio(out: RunOutput, control_share: float) -> SampleRatioCheck | None:
     """The SRM check of the run's arm sizes against the declared global ``control`` share;
     ``None`` when the strategy declares no control group (nothing to check)."""
@@ -473,6 +644,8 @@ def compare_arms(arms: Sequence[Arm]) -> Comparison:
     notes: list[str] = []
     found = {arm.label: differences(base.output, arm.output) for arm in arms[1:]}
     uplifts = {arm.label: uplift(arm.output) for arm in arms}
+    by_play = {arm.label: play_uplift(arm.output) for arm in arms}
+    by_segment = {arm.label: segment_uplift(arm.output) for arm in arms}
     srm = {arm.label: sample_ratio(arm.output, arm.model.policy.control) for arm in arms}
     for label, rows in uplifts.items():
         if rows is None:
@@ -495,6 +668,8 @@ def compare_arms(arms: Sequence[Arm]) -> Comparison:
         srm=srm,
         ranking=ranking,
         notes=tuple(notes),
+        play_uplift=by_play,
+        segment_uplift=by_segment,
     )
 
 

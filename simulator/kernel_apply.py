@@ -110,6 +110,12 @@ from strategy_dsl.compile import (
 ONE = np.uint64(1)
 ZERO = np.uint64(0)
 
+# Columns of the per-segment outcome counters (``RunOutput.segment_outcomes``): every customer
+# ever in the segment (from the step it was first in it; "(all)": every customer live at step 0
+# or acquired), by global arm. Stocks at the end of the step, then flows of the step.
+SO_MEMBERS, SO_CHURNED, SO_AUM, SO_REVENUE, SO_COST, SO_RESPONDERS = range(6)
+N_SEGMENT_OUTCOMES = 6
+
 
 @njit(cache=True, inline="always")
 def passes(mode: int, value: float, tie: np.uint64, v: float, h: np.uint64) -> bool:
@@ -343,6 +349,32 @@ def account(
     unserved[n_segments, tier, arm, kind] += 1
 
 
+@njit(cache=True, inline="always")
+def count_member(
+    ever: np.uint64,
+    arm: int,
+    outcomes: np.ndarray,
+    churned: int,
+    aum: int,
+    revenue: int,
+    cost: int,
+    responded: int,
+) -> None:
+    """Count one customer in every segment of ``ever`` (bits), for ``arm``."""
+    g = 0
+    while ever != ZERO:
+        if ever & ONE == ONE:
+            row = outcomes[g, arm]
+            row[SO_MEMBERS] += 1
+            row[SO_CHURNED] += churned
+            row[SO_AUM] += aum
+            row[SO_REVENUE] += revenue
+            row[SO_COST] += cost
+            row[SO_RESPONDERS] += responded
+        ever >>= ONE
+        g += 1
+
+
 @block_kernel
 def apply_block(
     tb: Tables,
@@ -365,22 +397,38 @@ def apply_block(
     trace_row: int,
     trace_i: np.ndarray,
     trace_f: np.ndarray,
+    seg_ever: np.ndarray,
+    outcomes: np.ndarray,
 ) -> None:
+    # Segment membership is recorded once and kept (intention to treat): a customer who
+    # leaves a segment, churns or is moved by a treatment still counts in it. Bit G is
+    # "(all)", set for every live customer.
+    everyone = ONE << np.uint64(tb.seg_pred.size)
     for i in range(lo, hi):
         alive = st.alive[i]
         if alive < 0:
             continue
+        arm = st.arm[i]
         if alive == 0:
-            cust[st.arm[i], STAGE_CHURNED, tier_of(tb, st.aum[i])] += 1
+            cust[arm, STAGE_CHURNED, tier_of(tb, st.aum[i])] += 1
+            count_member(seg_ever[i], arm, outcomes, 1, 0, 0, 0, 0)
             continue
         traced = i == trace_row
         responded = False
+        revenue, cost = misc[arm, M_REVENUE], misc[arm, M_COST]
         if decided and st.winners[i] != ZERO:
             responded = serve(
                 tb, st, i, t, rk, thr_mode, thr_value, thr_tiebreak, plays, values, funnel, misc,
                 chan, traced, trace_i,
             )  # fmt: skip
         account(tb, st, i, t, responded, decided, funnel, cust, misc, unserved, traced, trace_f)
+        ever = seg_ever[i] | everyone
+        if decided:
+            ever |= st.segbits[i]
+        seg_ever[i] = ever
+        revenue = misc[arm, M_REVENUE] - revenue
+        cost = misc[arm, M_COST] - cost
+        count_member(ever, arm, outcomes, 0, fen(st.aum[i]), revenue, cost, int(responded))
 
 
 @njit(cache=True, parallel=True)
@@ -402,12 +450,16 @@ def apply_step(
     trace_row: int,
     trace_i: np.ndarray,
     trace_f: np.ndarray,
+    seg_ever: np.ndarray,
+    outcomes: np.ndarray,
 ) -> None:
     """Contacts and accounting of step t for rows [0, n_rows). Thresholds: ``thr_mode``
     (int64, (P, 2)), ``thr_value`` (float64, (P, 2)), ``thr_tiebreak`` (uint64, (P, 2)).
     Counters per block: ``funnel`` (int64, (blocks, P, 2, F)), ``cust`` (blocks, 2, S, K),
     ``misc`` (blocks, 2, N_MISC), ``unserved`` (blocks, G + 1, K, 2, U), ``chan``
-    (blocks, C, 2). ``decided`` is False at step 0 (accounting only)."""
+    (blocks, C, 2), ``outcomes`` (blocks, G + 1, 2, N_SEGMENT_OUTCOMES). ``seg_ever`` (uint64,
+    (rows,)): the segments each row has been in, bit G for "(all)"; updated here. ``decided``
+    is False at step 0 (accounting only)."""
     blocks = (n_rows + BLOCK - 1) // BLOCK
     n_plays = max(tb.play_i.shape[1], 1)
     for b in prange(blocks):
@@ -417,5 +469,5 @@ def apply_step(
         apply_block(
             tb, st, lo, hi, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
             funnel[b], cust[b], misc[b], unserved[b], chan[b], plays, values,
-            trace_row, trace_i, trace_f,
+            trace_row, trace_i, trace_f, seg_ever, outcomes[b],
         )  # fmt: skip

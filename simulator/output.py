@@ -10,7 +10,8 @@ Shapes use these letters: R replications, T steps (step 0 is the population befo
 simulated month; steps 1..T are simulated), A arms (0 = treatment 模型组, 1 = control 非模型组:
 the strategy's global `control` share), S lifecycle stages (``STAGES``), K tiers, P plays
 (rules, then journey waves, in declaration order), F funnel fields (``FUNNEL_FIELDS``),
-G segments (declared segments, then ``(all)``), U unserved kinds (``UNSERVED_KINDS``).
+G segments (declared segments, then ``(all)``), U unserved kinds (``UNSERVED_KINDS``),
+O segment outcomes (``SEGMENT_OUTCOMES``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,17 @@ SUPPRESSION_REASONS = tuple(
     f.removeprefix("suppressed_") for f in FUNNEL_FIELDS if f.startswith("suppressed_")
 )
 UNSERVED_KINDS = ("no_play", "never_served")  # eligible for none / eligible but never got one
+# Per segment × arm × step: the customers ever in the segment up to the step (intention to
+# treat: from the step a customer is first in it, whatever happens after), "(all)" being every
+# customer live at step 0 or acquired. Stocks at the end of the step, then flows in the step.
+SEGMENT_OUTCOMES = (
+    "members",  # customers ever in the segment so far, churned ones included
+    "churned",  # of those, churned by the end of the step
+    "aum_fen",  # AUM of the live ones at the end of the step
+    "revenue_fen",  # their revenue in the step (margin on held products + fees)
+    "contact_cost_fen",  # the cost of contacting them in the step (acquisition cost excluded)
+    "responders",  # those who responded to at least one play in the step
+)
 
 
 @dataclass
@@ -93,6 +105,10 @@ class RunOutput:
     cross_sold: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))
     # (R, T+1) the market return of each step (common to all customers and shards)
     market_return: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float64))
+    # (R, T+1, G, A, O) outcomes of the customers ever in each segment (``SEGMENT_OUTCOMES``)
+    segment_outcomes: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0, 0, 2, len(SEGMENT_OUTCOMES)), np.int64)
+    )
 
     def merge(self, other: RunOutput) -> RunOutput:
         """Counters of two shards of the same run (same seed, disjoint customers) added."""
@@ -114,6 +130,7 @@ class RunOutput:
                 "responders",
                 "products_held",
                 "cross_sold",
+                "segment_outcomes",
             )
         }
         merged = RunOutput(**{**self.__dict__, **summed})

@@ -23,11 +23,14 @@ change a bit; ``RunOutput.merge`` adds shards.
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import itertools
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from typing import TYPE_CHECKING, Any
 
 import numba
@@ -46,8 +49,23 @@ from simulator.kernel_couplings import (
     whole,
 )
 from simulator.kernel_decide import decide_step, gather
-from simulator.output import ARMS, FUNNEL_FIELDS, STAGES, UNSERVED_KINDS, RunOutput
-from simulator.population import State, allocate, bytes_per_customer, grow, synthesize
+from simulator.kernels import SC_AUM_RING_LEN, SC_STEP_DAYS, SC_TXN_RING_LEN, SCF_CONTROL_SHARE
+from simulator.output import (
+    ARMS,
+    FUNNEL_FIELDS,
+    SEGMENT_OUTCOMES,
+    STAGES,
+    UNSERVED_KINDS,
+    RunOutput,
+)
+from simulator.population import (
+    State,
+    allocate,
+    bytes_per_customer,
+    grow,
+    sizes_of,
+    synthesize,
+)
 from simulator.rng import replication_key
 from strategy_dsl.compile import (
     MAX_STEPS,
@@ -64,6 +82,7 @@ MAX_REPS = 100_000
 HEADROOM = 1.05  # rows allocated beyond the initial population and the planned arrivals
 GROWTH = 1.25  # rows added when arrivals outgrow a shard's arrays, as a share
 FIXED_OVERHEAD = 256 * 2**20  # the interpreter, NumPy, Numba and compiled kernels
+SEG_EVER_BYTES = 8  # per row: the segments a customer has been in (``_Shard.seg_ever``)
 
 
 class SimulationError(Exception):
@@ -169,7 +188,7 @@ def estimate_memory(
     n = compiled.population_size if customers is None else int(customers)
     steps = steps_of(compiled, months)
     rows = (n + expected_arrivals(compiled, steps)) * HEADROOM + k.BLOCK
-    state = bytes_per_customer(tables) * rows
+    state = (bytes_per_customer(tables) + SEG_EVER_BYTES) * rows
     gathered = 16 * rows
     out = _output_cells(compiled) * 8 * reps * (steps + 1)
     blocks = rows / k.BLOCK + 1
@@ -181,7 +200,10 @@ def _output_cells(compiled: CompiledStrategy) -> int:
     plays, segments = len(compiled.plays), len(compiled.segments) + 1
     tiers, channels = len(compiled.tiers), len(compiled.channels)
     funnel = plays * 2 * len(FUNNEL_FIELDS)
-    return funnel + 2 * len(STAGES) * tiers + segments * tiers * 2 * 2 + channels * 2 + 2 * 16
+    outcomes = segments * 2 * len(SEGMENT_OUTCOMES)
+    return (
+        funnel + 2 * len(STAGES) * tiers + segments * tiers * 2 * 2 + channels * 2 + 2 * 16
+    ) + outcomes
 
 
 def available_memory() -> int | None:
@@ -227,9 +249,51 @@ def simulate(
     ``observe(rep, t, states)`` too, with each shard's customer state (rows in use only): for
     tests and for reference implementations that follow customers one by one.
     """
+    prepared = _prepare(
+        model, customers, months, reps, seed, threads, shards, strategy_hash, customer_ids, observe
+    )
+    sizes, run, outputs = prepared.sizes, prepared.run, prepared.outputs
+    numba.set_num_threads(sizes.threads)
+    total = sizes.reps * sizes.steps
+    for rep in range(sizes.reps):
+        run.replicate(rep, outputs, progress, rep * sizes.steps, total)
+    return prepared.finish()
+
+
+@dataclass
+class _Prepared:
+    """One alternative ready to run: its checked sizes, its loop and its empty counters."""
+
+    sizes: RunSizes
+    run: _Run
+    outputs: list[RunOutput]
+
+    def finish(self) -> RunOutput:
+        merged = self.outputs[0]
+        for other in self.outputs[1:]:
+            merged = merged.merge(other)
+        merged.extra["notes"] = list(self.run.compiled.notes)
+        return merged
+
+
+def _prepare(
+    model: CheckedStrategy,
+    customers: int | None,
+    months: int | None,
+    reps: int,
+    seed: int | None,
+    threads: int | None,
+    shards: int,
+    strategy_hash: str,
+    customer_ids: slice | None = None,
+    observe: Callable[[int, int, list[State]], None] | None = None,
+    extra_bytes: int = 0,
+) -> _Prepared:
+    """Compile, check the sizes and the memory, and set up the loop: everything ``simulate``
+    does before the first replication (``SimulationError`` for a run that cannot be done)."""
     compiled = _compiled(model, customers)
     sizes = _sizes(compiled, customers, months, reps, seed, threads, shards)
-    needed = estimate_memory(
+    needed = extra_bytes + estimate_memory(
         model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
     )
     available = available_memory()
@@ -244,17 +308,205 @@ def simulate(
         ids = ids[customer_ids]
         if ids.size == 0:
             raise SimulationError("customer_ids selects no customer", "give a non-empty range")
-    numba.set_num_threads(sizes.threads)
     run = _Run(compiled, sizes, ids, trace_id=-1, observe=observe)
     outputs = [_empty_output(compiled, sizes, strategy_hash, part.size) for part in run.parts]
-    total = sizes.reps * sizes.steps
-    for rep in range(sizes.reps):
-        run.replicate(rep, outputs, progress, rep * sizes.steps, total)
-    merged = outputs[0]
-    for other in outputs[1:]:
-        merged = merged.merge(other)
-    merged.extra["notes"] = list(compiled.notes)
-    return merged
+    return _Prepared(sizes, run, outputs)
+
+
+# ------------------------------------------------------------------------------ alternatives
+
+
+def simulate_alternatives(
+    models: Sequence[CheckedStrategy],
+    *,
+    customers: int | None = None,
+    months: int | None = None,
+    reps: int = 1,
+    seed: int | None = None,
+    threads: int | None = None,
+    shards: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    strategy_hash: str = "",
+) -> list[RunOutput]:
+    """``[simulate(m, ...) for m in models]``, bit for bit, doing once what the alternatives
+    share (common random numbers make it the same work):
+
+    - alternatives that compile to the same tables (a strategy compared with itself, a
+      variant that restates the base) are simulated once, and the others get a copy;
+    - per replication, the synthetic population is drawn once for all alternatives whose
+      population inputs agree (``population_signature``) and copied into each, and the
+      arrivals of a step are drawn once and copied when their ids, stage and step agree.
+
+    ``progress(done, total)`` counts steps over all alternatives simulated.
+    """
+    if not models:
+        return []
+    # The one initial population kept for copying is counted against the first alternative.
+    extra = _population_bytes(models[0], customers) if len(models) > 1 else 0
+    prepared = [
+        _prepare(
+            model,
+            customers,
+            months,
+            reps,
+            seed,
+            threads,
+            shards,
+            strategy_hash,
+            extra_bytes=extra if index == 0 else 0,
+        )
+        for index, model in enumerate(models)
+    ]
+    # Alternatives with the same compiled strategy and sizes give the same counters.
+    first_of: dict[bytes, int] = {}
+    same_as: list[int] = []
+    for index, alternative in enumerate(prepared):
+        key = _run_key(alternative)
+        same_as.append(first_of.setdefault(key, index))
+    distinct = [prepared[i] for i in sorted(set(same_as))]
+    groups: dict[bytes, list[_Prepared]] = {}
+    for alternative in distinct:
+        groups.setdefault(_population_key(alternative), []).append(alternative)
+    numba.set_num_threads(distinct[0].sizes.threads)
+    total = sum(a.sizes.reps * a.sizes.steps for a in distinct)
+    done = 0
+    for rep in range(distinct[0].sizes.reps):
+        for group in groups.values():
+            shared = _SharedDraws(group[0].run.initial_population(rep)) if len(group) > 1 else None
+            # The population is drawn in the first alternative's layout, which runs last and
+            # takes it over in place; the others copy it.
+            for position, alternative in enumerate([*group[1:], group[0]]):
+                last = position == len(group) - 1
+                alternative.run.replicate(
+                    rep, alternative.outputs, progress, done, total, shared=shared, take=last
+                )
+                done += alternative.sizes.steps
+    finished = {id(a): a.finish() for a in distinct}
+    results: list[RunOutput] = []
+    for index, first in enumerate(same_as):
+        output = finished[id(prepared[first])]
+        results.append(output if index == first else _copy_output(output))
+    return results
+
+
+# State fields the synthesis sets to one constant for every customer (nothing held, never
+# contacted, no journey, no effect): their widths (products, plays, groups, journeys, the
+# contact ring, effects) may differ between alternatives that share a population, and are
+# filled from a template row of the alternative's own layout.
+CONSTANT_FIELDS = (
+    "hold_amt",
+    "hold_until",
+    "hold_play",
+    "last_contact",
+    "last_resp",
+    "journey_start",
+    "ring",
+    "effect_until",
+)
+_CONSTANT_WIDTHS = ("products", "plays", "groups", "journeys", "ring_len", "effects")
+
+
+def population_signature(tables: k.Tables) -> bytes:
+    """What the synthesis of a customer reads (``population.synthesize_row`` and
+    ``_initial_last_txn``): the population's attribute tables, the lifecycle's chances of
+    leaving each stage, transactions by stage, the step length, the history rings, the global
+    control share, and the widths of the drawn fields. Two strategies with the same signature
+    draw the same customers from the same keys, bit for bit (``tests/test_compare.py`` holds
+    every bundled variant to it); keep this list in step with those kernels."""
+    sc_i = np.asarray(
+        [tables.sc_i[SC_STEP_DAYS], tables.sc_i[SC_AUM_RING_LEN], tables.sc_i[SC_TXN_RING_LEN]]
+    )
+    widths = {k: v for k, v in sizes_of(tables).items() if k not in _CONSTANT_WIDTHS}
+    parts = [
+        tables.attr_i,
+        tables.attr_f,
+        tables.cat_code,
+        tables.cat_cum,
+        tables.leave_p,
+        tables.txn_stage_factor,
+        sc_i,
+        np.asarray([tables.sc_f[SCF_CONTROL_SHARE]]),
+        sorted((name, int(width)) for name, width in widths.items()),
+    ]
+    return _digest(parts)
+
+
+def _digest(parts: Sequence[object]) -> bytes:
+    """A digest of arrays (dtype, shape and bytes) and plain values (their repr)."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            array = np.ascontiguousarray(part)
+            h.update(f"{array.dtype.str}{array.shape}".encode())
+            h.update(array.tobytes())
+        else:
+            h.update(repr(part).encode())
+        h.update(b"|")
+    return h.digest()
+
+
+def _run_key(alternative: _Prepared) -> bytes:
+    """Equal for two alternatives whose runs are the same function of the same inputs: the
+    whole compiled strategy (names, tables, scalars) and the sizes."""
+    c = alternative.run.compiled
+    fields = [
+        getattr(c, f.name) for f in dataclass_fields(c) if f.name not in ("arrays", "scalars")
+    ]
+    arrays = [part for name in sorted(c.arrays) for part in (name, c.arrays[name])]
+    return _digest([*fields, sorted(c.scalars.items()), *arrays, alternative.sizes])
+
+
+def _population_key(alternative: _Prepared) -> bytes:
+    run = alternative.run
+    bounds = [part.size for part in run.parts]
+    return _digest([population_signature(run.tables), run.ids, bounds, run.sizes.seed])
+
+
+def _population_bytes(model: CheckedStrategy, customers: int | None) -> int:
+    """Memory of the one initial population kept for copying into every alternative."""
+    compiled = _compiled(model, customers)
+    n = compiled.population_size if customers is None else int(customers)
+    return bytes_per_customer(k.make_tables(compiled)) * max(n, 0)
+
+
+def _fits(state: State, tables: k.Tables, rows: int) -> bool:
+    """Whether ``state`` can be used in place by a run with ``tables``: room enough, and the
+    run's own widths."""
+    mine = allocate(tables, 0)
+    return state.cid.shape[0] >= rows and all(
+        getattr(state, name).shape[1:] == getattr(mine, name).shape[1:] for name in State._fields
+    )
+
+
+def _copy_output(output: RunOutput) -> RunOutput:
+    """An independent copy (arrays owned by the copy)."""
+    return copy.deepcopy(output)
+
+
+@dataclass
+class _SharedDraws:
+    """What the alternatives of one population group share within a replication: the
+    initial population of every shard (taken over by the last alternative), and the arrivals
+    drawn so far, keyed by (shard, step, stage, first id, count)."""
+
+    population: list[State]
+    arrivals: dict[tuple[int, int, int, int, int], State] = field(default_factory=dict)
+
+
+def _copy_rows(
+    source: State, target: State, first: int, rows: int, at: int = 0, template: State | None = None
+) -> None:
+    """Rows first..first+rows of ``source`` into rows at..at+rows of ``target``. A field of
+    ``CONSTANT_FIELDS`` whose width differs is filled from ``template`` (one synthesized row
+    of the target's layout) instead."""
+    for name in State._fields:
+        src, dst = getattr(source, name), getattr(target, name)
+        if src.shape[1:] == dst.shape[1:]:
+            dst[at : at + rows] = src[first : first + rows]
+        elif name in CONSTANT_FIELDS and template is not None:
+            dst[at : at + rows] = getattr(template, name)[0]
+        else:
+            raise AssertionError(f"cannot copy {name}: widths {src.shape} and {dst.shape}")
 
 
 # ------------------------------------------------------------------------------ trace
@@ -300,6 +552,9 @@ class _Shard:
     state: Any = None
     rows: int = 0
     first_new: int = 0
+    # Per row, the segments the customer has been in (bits; bit G "(all)"), kept beside the
+    # state: the accounting's own memory, not a customer attribute (``kernel_apply``).
+    seg_ever: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
 
 
 @dataclass
@@ -313,11 +568,36 @@ class _Run:
     parts: list[np.ndarray] = field(init=False)
     story: list[dict[str, Any]] = field(default_factory=list)
     arrived: int = 0
+    _template: State | None = None
 
     def __post_init__(self) -> None:
         self.tables = k.make_tables(self.compiled)
         bounds = np.linspace(0, self.ids.size, self.sizes.shards + 1).astype(np.int64)
         self.parts = [self.ids[a:b] for a, b in itertools.pairwise(bounds)]
+
+    def room(self, shard: _Shard) -> int:
+        """Rows to allocate for a shard: its customers, its share of the planned arrivals,
+        headroom for referrals."""
+        arrivals = expected_arrivals(self.compiled, self.sizes.steps) / len(self.parts)
+        return int((shard.ids.size + arrivals) * HEADROOM) + k.BLOCK
+
+    def template(self) -> State:
+        """One customer drawn in this run's layout: the constant fields a copy fills in."""
+        if self._template is None:
+            self._template = allocate(self.tables, 1)
+            synthesize(self.tables, self._template, 0, np.zeros(1, np.int64), np.uint64(0), 0, -1)
+        return self._template
+
+    def initial_population(self, rep: int) -> list[State]:
+        """The customers of every shard at step 0 of replication ``rep``, for alternatives
+        that share them (``simulate_alternatives``)."""
+        rk = replication_key(self.sizes.seed, rep)
+        states = []
+        for part in self.parts:
+            state = allocate(self.tables, self.room(_Shard(part)))
+            synthesize(self.tables, state, 0, part, rk, 0, -1)
+            states.append(state)
+        return states
 
     def replicate(
         self,
@@ -327,21 +607,33 @@ class _Run:
         done: int,
         total: int,
         slot: int | None = None,
+        shared: _SharedDraws | None = None,
+        take: bool = False,
     ) -> None:
-        """Replication ``rep``, written at index ``slot`` (default rep) of every output."""
+        """Replication ``rep``, written at index ``slot`` (default rep) of every output.
+        With ``shared``, the initial population is copied from it (``take``: used in place,
+        by the last alternative to run) and arrivals already drawn are copied too."""
         tb, sizes = self.tables, self.sizes
         r = rep if slot is None else slot
         rk = replication_key(sizes.seed, rep)
         for out in outputs:
             out.replication_seeds[r] = rk
         shards = [_Shard(part) for part in self.parts]
-        for shard in shards:
-            arrivals = expected_arrivals(self.compiled, sizes.steps) / len(shards)
-            room = int((shard.ids.size + arrivals) * HEADROOM) + k.BLOCK  # referrals too
-            shard.state = allocate(tb, room)
-            synthesize(tb, shard.state, 0, shard.ids, rk, 0, -1)
+        for s, shard in enumerate(shards):
+            room = self.room(shard)
+            if shared is None:
+                shard.state = allocate(tb, room)
+                synthesize(tb, shard.state, 0, shard.ids, rk, 0, -1)
+            elif take and _fits(shared.population[s], tb, room):
+                shard.state = shared.population[s]
+            else:
+                shard.state = allocate(tb, room)
+                _copy_rows(
+                    shared.population[s], shard.state, 0, shard.ids.size, template=self.template()
+                )
             shard.rows = shard.first_new = shard.ids.size
-        loop = _Step(self, shards, outputs, rk, r)
+            shard.seg_ever = np.zeros(shard.state.cid.shape[0], dtype=np.uint64)
+        loop = _Step(self, shards, outputs, rk, r, shared)
         loop.account(0, decided=False)
         self.notify(rep, 0, shards)
         for t in range(1, sizes.steps + 1):
@@ -362,9 +654,16 @@ class _Step:
     responders of the last step; and the per-step driver logic."""
 
     def __init__(
-        self, run: _Run, shards: list[_Shard], outputs: list[RunOutput], rk: np.uint64, r: int
+        self,
+        run: _Run,
+        shards: list[_Shard],
+        outputs: list[RunOutput],
+        rk: np.uint64,
+        r: int,
+        shared: _SharedDraws | None = None,
     ) -> None:
         self.run, self.tb, self.c = run, run.tables, run.compiled
+        self.shared = shared
         self.shards, self.outputs, self.rk, self.r = shards, outputs, rk, r
         self.next_id = run.sizes.customers
         self.referrals = 0.0
@@ -403,7 +702,10 @@ class _Step:
                 if shard.rows + part.size > shard.state.cid.shape[0]:
                     rows = int((shard.rows + part.size) * GROWTH) + k.BLOCK
                     shard.state = grow(tb, shard.state, rows)
-                synthesize(tb, shard.state, shard.rows, part, self.rk, t, stage)
+                    seg_ever = np.zeros(rows, dtype=np.uint64)
+                    seg_ever[: shard.seg_ever.size] = shard.seg_ever
+                    shard.seg_ever = seg_ever
+                self.draw_arrivals(s, shard, part, t, stage)
                 arms = shard.state.arm[shard.rows : shard.rows + part.size]
                 out = self.outputs[s]
                 for arm in (0, 1):
@@ -411,6 +713,23 @@ class _Step:
                     out.acquired[self.r, t, arm] += n
                     out.cost_fen[self.r, t, arm] += n * cost
                 shard.rows += part.size
+
+    def draw_arrivals(self, s: int, shard: _Shard, ids: np.ndarray, t: int, stage: int) -> None:
+        """Arrivals ``ids`` into the shard's next rows: drawn, or copied from an alternative
+        that drew the same customers at the same step into the same stage (the draws are
+        keyed by id, so they are the same bits)."""
+        if self.shared is None:
+            synthesize(self.tb, shard.state, shard.rows, ids, self.rk, t, stage)
+            return
+        key = (s, t, stage, int(ids[0]), int(ids.size))
+        drawn = self.shared.arrivals.get(key)
+        if drawn is None:
+            synthesize(self.tb, shard.state, shard.rows, ids, self.rk, t, stage)
+            drawn = allocate(self.tb, ids.size)
+            _copy_rows(shard.state, drawn, shard.rows, ids.size)
+            self.shared.arrivals[key] = drawn
+        else:
+            _copy_rows(drawn, shard.state, 0, ids.size, at=shard.rows, template=self.run.template())
 
     # -- one step ----------------------------------------------------------------------------
 
@@ -493,12 +812,14 @@ class _Step:
             misc = np.zeros((blocks, 2, k.N_MISC), dtype=np.int64)
             unserved = np.zeros((blocks, segments, tiers, 2, len(UNSERVED_KINDS)), dtype=np.int64)
             chan = np.zeros((blocks, len(c.channels), 2), dtype=np.int64)
+            outcomes = np.zeros((blocks, segments, 2, len(SEGMENT_OUTCOMES)), dtype=np.int64)
             row = self.trace_row(shard)
             if row >= 0 and decided is False:
                 self.trace_i[:] = 0
             apply_step(
                 tb, shard.state, shard.rows, t, self.rk, *thresholds, decided,
                 funnel, cust, misc, unserved, chan, row, self.trace_i, self.trace_f,
+                shard.seg_ever, outcomes,
             )  # fmt: skip
             out, r = self.outputs[s], self.r
             misc = misc.sum(axis=0)
@@ -515,6 +836,7 @@ class _Step:
             out.cross_sold[r, t] = misc[:, k.M_CROSS_SOLD]
             out.unserved[r, t] = unserved.sum(axis=0)
             out.channel_contacts[r, t] = chan.sum(axis=0)
+            out.segment_outcomes[r, t] = outcomes.sum(axis=0)
             responders += int(misc[:, k.M_RESPONDERS].sum())
             if row >= 0 and not (self.run.story and self.run.story[-1]["stage"] == "churned"):
                 self.run.story.append(
@@ -582,6 +904,7 @@ def _empty_output(
         responders=zeros(R, T, A),
         products_held=zeros(R, T, A),
         cross_sold=zeros(R, T, A),
+        segment_outcomes=zeros(R, T, G, A, len(SEGMENT_OUTCOMES)),
         market_return=np.zeros((R, T), dtype=np.float64),
     )
 
@@ -639,7 +962,9 @@ __all__ = [
     "SimulationError",
     "estimate_memory",
     "model_scores",
+    "population_signature",
     "simulate",
+    "simulate_alternatives",
     "steps_of",
     "trace_customer",
 ]

@@ -12,7 +12,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from simulator.compare import ARM_METRICS, COMPARE_METRICS, FORECAST_LABEL
+from simulator.compare import (
+    ARM_METRICS,
+    COMPARE_METRICS,
+    FORECAST_LABEL,
+    PLAY_METRICS,
+    SEGMENT_METRICS,
+)
 from stratmap.tables import format_value
 
 __all__ = ["render_comparison", "render_size"]
@@ -93,6 +99,12 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
             )
         table.caption = f"interval: {FORECAST_LABEL}"
         console.print(table)
+    for label, rows in document.get("uplift_by_segment", {}).items():
+        if rows:
+            console.print(_group_table(label, rows, "segment", reps))
+    for label, rows in document.get("uplift_by_play", {}).items():
+        if rows:
+            console.print(_group_table(label, rows, "play", reps))
     for label, check in document["sample_ratio"].items():
         verdict = "no control group: nothing to check" if check is None else check["verdict"]
         console.print(Text(f"sample ratio, {label}: {verdict}"))
@@ -127,6 +139,56 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
     console.print(table)
     for note in document["notes"]:
         console.print(Text(f"note: {note}"))
+
+
+def _group_table(label: str, rows: list[Mapping[str, Any]], kind: str, reps: int) -> Table:
+    """Treatment vs control within each play or segment: one row per metric, the group's name
+    and its exposed customers (mean per replication) on its first row."""
+    if kind == "segment":
+        title = f"{label}: treatment vs control by segment (per customer ever in the segment)"
+        exposed = "customers"
+        units = {name: unit for name, (_, unit) in SEGMENT_METRICS.items()}
+        labels = {name: text for name, (text, _) in SEGMENT_METRICS.items()}
+    else:
+        title = f"{label}: treatment vs control by play (per eligible customer-step)"
+        exposed = "eligible"
+        units = {name: unit for name, (_, unit, _) in PLAY_METRICS.items()}
+        labels = {name: text for name, (text, _, _) in PLAY_METRICS.items()}
+    table = _table(
+        title, kind, f"{exposed} (T / C)", "metric", "treatment", "control", "uplift",
+        "95% interval",
+    )  # fmt: skip
+    previous = None
+    for row in rows:
+        if not (row["exposed_treatment"] or row["exposed_control"]):
+            continue  # never eligible (a play) or never anyone in it (a segment): nothing to show
+        first = row["group"] != previous
+        previous = row["group"]
+        unit = units[row["metric"]]
+        name = f"{row['group']} ({row['kind']})" if kind == "play" else row["group"]
+        _row(
+            table,
+            name if first else "",
+            f"{_count(row['exposed_treatment'])} / {_count(row['exposed_control'])}"
+            if first
+            else "",
+            labels[row["metric"]],
+            format_value(row["treatment"], unit),
+            format_value(row["control"], unit),
+            format_value(row["uplift"], unit, difference=True),
+            _bounds(row, unit),
+        )
+    note = (
+        "the control arm is never contacted, so a play's own counters are 0 there by design"
+        if kind == "play"
+        else "intention to treat: from the step a customer is first in the segment"
+    )
+    table.caption = f"interval: {FORECAST_LABEL}, Student t across {reps} replications; {note}"
+    return table
+
+
+def _count(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
 
 
 def render_size(document: Mapping[str, Any], console: Console) -> None:

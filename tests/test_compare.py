@@ -15,16 +15,23 @@ from sim_support import HEADER, LIFECYCLE, POPULATION, STRATEGIES, bundled, mode
 
 from simulator.compare import (
     COMPARE_METRICS,
+    PLAY_METRICS,
+    SEGMENT_METRICS,
+    _exposed,
     arm_counts,
+    arm_values,
     compare_arms,
     metric_values,
     run_arms,
     sample_ratio,
+    segment_values,
 )
 from simulator.planning import sample_ratio_check
 from simulator.run import simulate
 from strategy_dsl.variants import apply_variant
 from stratmap.cli import main
+from stratmap.compare_tables import _bounds
+from stratmap.tables import format_value
 
 SIZES = {"customers": 3000, "months": 6, "reps": 4, "seed": 11, "threads": 2}
 WEALTH = str(STRATEGIES / "wealth_2026q1.strat")
@@ -58,6 +65,10 @@ variant 高响应 {
 }
 """
 )
+
+
+def _unit_of(kind: str, metric: str) -> str:
+    return SEGMENT_METRICS[metric][1] if kind == "segment" else PLAY_METRICS[metric][1]
 
 
 def run(*argv: str) -> tuple[int, str, str]:
@@ -172,3 +183,114 @@ def test_bad_compare_input_exits_2_without_a_traceback(argv: list[str], says: st
     code, _, err = run("compare", WEALTH, *argv)
     assert code == 2
     assert says in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ shared work
+
+TWO_RULES = (
+    HEADER
+    + POPULATION
+    + LIFECYCLE
+    + """
+product 存款 {
+  kind deposit
+  risk R1
+  tenor 1 month
+  inflow ~ constant(5000)
+}
+channel 外呼 {
+  cost 8 per contact
+}
+segment 代发客户 = payroll
+segment 其他客户 = not payroll
+rule 强挽留 priority 2 {
+  when 代发客户
+  offer 存款 via 外呼
+  response 60%
+  effect churn x 0.1 for 12 months
+}
+rule 无效触达 priority 1 {
+  when 其他客户
+  offer 存款 via 外呼
+  response 0%
+  cooldown 1 month
+}
+policy {
+  control 30%
+}
+"""
+)
+
+
+def test_run_arms_gives_the_counters_of_separate_simulations(wealth) -> None:  # type: ignore[no-untyped-def]
+    """Sharing the population, the arrivals and identical alternatives changes no bit: 激进
+    has a wider contact ring (its cap), 话术B the base's layout, and the base twice runs once."""
+    from test_sim_determinism import assert_identical
+
+    sizes = {**SIZES, "customers": 2500, "months": 4, "reps": 2}
+    models = [wealth, apply_variant(wealth, "激进"), apply_variant(wealth, "话术B"), wealth]
+    arms = run_arms([(str(i), m) for i, m in enumerate(models)], **sizes)
+    for arm, model in zip(arms, models, strict=True):
+        assert_identical(arm.output, simulate(model, **sizes))
+    assert arms[3].output is not arms[0].output  # a copy, not the same arrays
+    assert arms[3].output.customers is not arms[0].output.customers
+
+
+def test_the_segment_all_counts_everyone_exposed(wealth) -> None:  # type: ignore[no-untyped-def]
+    """The "(all)" segment's outcomes are the run's own totals per arm: the per-segment
+    counters count the same customers and money."""
+    out = simulate(wealth, **SIZES)
+    members, values = segment_values(out)
+    assert np.array_equal(members[:, -1], _exposed(out))
+    pooled = arm_values(out)
+    for metric in ("aum_per_customer", "churn_rate", "revenue_per_customer"):
+        assert np.array_equal(values[metric][:, -1], pooled[metric]), metric
+
+
+def test_uplift_by_play_and_segment_separates_an_effect_from_none(tmp_path: Path) -> None:
+    model = model_of(tmp_path, TWO_RULES)
+    comparison = compare_arms(run_arms([("base", model), ("same", model)], **SIZES))
+    segments = {(u.group, u.metric): u for u in comparison.segment_uplift["base"] or []}
+    strong, none = segments["代发客户", "churn_rate"], segments["其他客户", "churn_rate"]
+    assert strong.interval is not None and none.interval is not None
+    # A response in the payroll segment cuts churn tenfold: its interval lies below zero and
+    # below the other segment's, which covers zero (no response, no effect there).
+    assert strong.interval.high < 0 and strong.interval.high < none.interval.low
+    assert none.interval.low <= 0 <= none.interval.high
+    plays = {(u.group, u.metric): u for u in comparison.play_uplift["base"] or []}
+    responded = plays["强挽留", "responders_per_eligible"]
+    assert responded.interval is not None and responded.interval.low > 0.5
+    nothing = plays["无效触达", "responders_per_eligible"]
+    assert (nothing.treatment, nothing.control, nothing.uplift) == (0.0, 0.0, 0.0)
+    assert nothing.interval is not None and (nothing.interval.low, nothing.interval.high) == (0, 0)
+    assert comparison.segment_uplift["base"] == comparison.segment_uplift["same"]
+
+
+def test_group_uplift_in_json_parquet_and_table_agree(tmp_path: Path) -> None:
+    path = tmp_path / "two.strat"
+    path.write_text(TWO_RULES, encoding="utf-8")
+    sizes = ["--customers", "2000", "--months", "4", "--reps", "3", "--seed", "4", "-q"]
+    code, text, err = run("compare", str(path), str(path), *sizes)
+    assert code == 0, err
+    out_dir = tmp_path / "cmp"
+    code, document, err = run(
+        "compare", str(path), str(path), *sizes, "--format", "json", "--out", str(out_dir)
+    )
+    assert code == 0, err
+    data = json.loads(document)
+    label = str(path)
+    for key, kind in (("uplift_by_segment", "segment"), ("uplift_by_play", "play")):
+        rows = data[key][label]
+        table = pd.read_parquet(out_dir / f"{key}.parquet")
+        mine = table[table["arm"] == label]
+        assert mine["uplift"].tolist() == [r["uplift"] for r in rows]
+        assert mine["low"].tolist() == [r["low"] for r in rows]
+        # The terminal table prints each row's numbers, in the JSON's order.
+        title = f"{label}: treatment vs control by {kind}"
+        block = text[text.index(title) :]
+        lines = [line for line in block.splitlines() if line.startswith("│")][: len(rows)]
+        for line, row in zip(lines, rows, strict=True):
+            unit = _unit_of(kind, row["metric"])
+            cells = [c.strip() for c in line.strip().strip("│").split("│")]
+            assert cells[-2] == format_value(row["uplift"], unit, difference=True), row
+            assert cells[-1] == _bounds(row, unit), row
