@@ -84,6 +84,8 @@ HEADLINE_METRICS: dict[str, tuple[str, str]] = {
 }
 UPLIFT_METRICS: dict[str, tuple[str, str]] = {
     "aum_per_customer": ("AUM per customer at the end", "money"),
+    # End minus start (增量): the arms' chance difference in starting AUM taken out.
+    "aum_added_per_customer": ("AUM added per customer", "money"),
     "churn_rate": ("churn rate within the horizon", "share"),
     "revenue_per_customer": ("revenue per customer", "money"),
 }
@@ -281,6 +283,11 @@ def uplift_values(
             return None
         arms[arm] = {
             "aum_per_customer": _ratio(_per_rep(rows[rows["step"] == steps], "aum", reps), exposed),
+            "aum_added_per_customer": _ratio(
+                _per_rep(rows[rows["step"] == steps], "aum", reps)
+                - _per_rep(rows[rows["step"] == 0], "aum", reps),
+                exposed,
+            ),
             "churn_rate": _ratio(_per_rep(rows[rows["step"] >= 1], "churned", reps), exposed),
             "revenue_per_customer": _ratio(_per_rep(rows, "revenue", reps), exposed),
         }
