@@ -36,6 +36,7 @@ import numpy as np
 
 from simulator.output import STAGES, RunOutput
 from simulator.summary import Interval, interval, t_quantile
+from strategy_dsl.checker.extras import METRICS
 from strategy_dsl.model import CheckedStrategy, ExpectationSpec, MetricRef
 
 __all__ = [
@@ -69,20 +70,10 @@ FUNNEL = frozenset(
     {"contacts", "responders", "response_rate", "suppressed", "cost", "revenue", "net_value"}
 )
 _FUNNEL_FIELD = {"contacts": "contacted", "responders": "responded"}
-# How values are shown (stratmap.tables.format_value): share (0…1), money, points (NPS), count.
-UNITS = {
-    "churn": "share",
-    "retention": "share",
-    "aum_growth": "share",
-    "response_rate": "share",
-    "cross_sell_rate": "share",
-    "aum": "money",
-    "revenue": "money",
-    "fee_income": "money",
-    "cost": "money",
-    "net_value": "money",
-    "nps": "points",
-}
+# How values are shown (stratmap.tables.format_value), from the checker's unit of each metric.
+_SHOWN_AS = {"share": "share", "money": "money", "score": "points", "number": "count"}
+UNITS = {name: _SHOWN_AS[unit] for name, unit in METRICS.items()}
+UNITS["products_per_customer"] = "ratio"  # a quotient such as 1.37, not a count
 _OPS = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,

@@ -38,6 +38,7 @@ from typing import Any
 
 from strategy_dsl import model as m
 from strategy_dsl import syntax as s
+from strategy_dsl.checker.extras import METRICS
 from strategy_dsl.checker.scope import BUILTIN_ATTRIBUTES
 
 __all__ = ["SECTIONS", "Change", "FieldChange", "StrategyDiff", "semantic_diff"]
@@ -634,20 +635,6 @@ def _nps(spec: m.NpsSpec, units: _Units) -> Fields:
     return found
 
 
-_METRIC_UNITS = {
-    "churn": "share",
-    "retention": "share",
-    "aum_growth": "share",
-    "response_rate": "share",
-    "cross_sell_rate": "share",
-    "aum": "money",
-    "revenue": "money",
-    "fee_income": "money",
-    "cost": "money",
-    "net_value": "money",
-}
-
-
 def _metric(ref: m.MetricRef, units: _Units) -> str:
     text = ref.name
     if ref.of is not None:
@@ -665,7 +652,7 @@ def _threshold(spec: m.ExpectationSpec, units: _Units) -> str:
     if isinstance(spec.threshold, m.MetricRef):
         text = _metric(spec.threshold, units)
     else:
-        unit = _METRIC_UNITS.get(spec.metric.name, "number")
+        unit = METRICS.get(spec.metric.name, "number")  # the checker's unit of each metric
         value = spec.threshold
         text = amount(value) if unit == "money" else pct(value) if unit == "share" else _num(value)
     if spec.per_steps is not None:

@@ -39,13 +39,7 @@ def _number(value: float | None) -> float | None:
 
 
 def _span(span: Any) -> dict[str, Any]:
-    return {
-        "file": span.file,
-        "line": span.line,
-        "column": span.column,
-        "end_line": span.end_line,
-        "end_column": span.end_column,
-    }
+    return span.model_dump()  # file, line, column, end_line, end_column
 
 
 def _metric_text(ref: MetricRef) -> str:
