@@ -1,104 +1,155 @@
-"""A plain NumPy reference of the simulator's step semantics (``docs/simulation.md``).
+"""A plain NumPy/Python reference of the simulator's step semantics (``docs/simulation.md``).
 
-Vectorised over customers, a Python loop over steps, and no simulator kernel: it reads the
-compiled tables of ``strategy_dsl.compile``, draws every random number with the NumPy side of
-``simulator.rng`` (bit-identical to the Numba side) and only borrows
-``simulator.population.synthesize`` to draw the same customers (initial population and
-arrivals). It covers the *baseline* of a step (phases 1, 2, 4 and 6 of "One step, in order"):
-market return and net flows, transactions, the lifecycle with its modifiers, deterministic
-arrivals, and the accounting of customers by arm, stage and tier, AUM in fen, churned,
-acquired and acquisition cost.
+It is written from the documented semantics, not from the kernels, and must agree with them
+exactly: integer counts to the unit, money to the fen. It draws every random number with the
+NumPy side of ``simulator.rng`` (bit-identical to the Numba side), reads the numbers of the
+strategy from ``compile_strategy(model)``'s tables (as the Arithmetic section of the docs
+says), but evaluates every *condition* (modifiers, segments, triggers, `when`, `on`, journey
+entries, channel `requires`, RFM) from the checked model's syntax tree, by its own
+interpreter: the compiled jump programs are never read. The only simulator code it runs is
+``simulator.population.synthesize`` (to draw the same customers: initial population and
+arrivals) and ``allocate``/``grow`` (empty arrays).
 
-Slice 2 adds ONE rule on one channel (phases 3 and 6–8 for it): maturity of its holdings,
-candidates by the rule's ``when`` (given as a ``Condition``), eligibility in order (suitability,
-product held, the channel's ``requires``, cooldown), the global control group and the rule's own
-holdout by keyed hash, the channel's capacity cut by the global ordering key (priority, then the
-``tiebreak`` permutation), reach and response Bernoullis, and on response the holding, inflow,
-fee, margin and contact cost, into the play's funnel, revenue and cost. Journeys, several plays,
-caps, budgets, fatigue, ``arbitrate by value``, ``on`` events, effects and models are outside it
-(``reference_run`` refuses them).
+What it covers (everything a step does):
 
-Lifecycle modifiers are compiled to jump programs that this reference does not interpret: the
-caller gives each modifier's condition as a plain function of the state (``Condition``), in the
-modifiers' declaration order, e.g. ``flag("payroll")`` or ``inactive(6)``.
+* baseline: market return and net flows, transactions (recency, ``txn_3m``), maturity of
+  holdings, the lifecycle with its modifiers and the response **effects** in force (they
+  expire after their `for`), churn; deterministic arrivals and referrals;
+* **models**: churn/stage labels by replaying the lifecycle with the future's transition
+  uniforms, latent response labels, scores with the declared separation, `MODEL top N%` with the
+  cutoff calibrated on all live customers;
+* decisions: tiers, RFM, segments, **triggers and events** (`entered`, `inactive`, `responded
+  to`, `every`, `matures`, `aum drop/rise`, `outflow/inflow`, `birthday`, `salary credited`);
+  **several rules** (`on` and `when`) and **journeys** (entry, waves due `after` steps, **stop
+  on response**, re-entry once left); eligibility in order (suitability, held, channel
+  `requires`, cooldown, **caps per customer / per channel / per rule**); the **global control
+  group and per-rule/journey holdouts**; **arbitration by priority or by expected value**
+  within the caps, **one offer per product**;
+* couplings: **budgets** (spend of the window) and **channel capacity**, cut by one global
+  order (key descending, then the customer's ``tiebreak`` draw, then play);
+* contact, reach, response with **fatigue** (the last 8 contacts in the window), purchase
+  (holding, inflow, fee), effects, responses;
+* accounting: customers by stage and tier, AUM, churned, acquired, revenue (fees and margins,
+  per play), cost, fee income, responders, products held, cross-sold, **NPS** (promoters and
+  detractors in millionths), contacts per channel, the funnel of every play, and the unserved
+  customers per segment and tier.
+
+Not covered: ``RunOutput.segment_outcomes``, traces, shards and ``customer_ids`` (other
+tests compare those runs with the whole one). Exercised on monthly steps only.
+
+Loops over customers are plain Python where the semantics are per customer (eligibility,
+arbitration, contact, NPS); conditions and the baseline are vectorised over customers.
+
+One point the docs leave open, decided as the kernels do: `aum drop` needs AUM above 0 at the
+earlier step and `aum rise` needs AUM to have grown, so a customer at 0 neither drops nor rises.
+
+``breakage`` names a deliberate error (``BREAKAGES``) for the tests that show a wrong reference
+is caught.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
 from simulator import rng
 from simulator.kernels import NO_MATURITY, make_tables
-from simulator.output import FUNNEL_FIELDS
-from simulator.population import State, allocate, synthesize
+from simulator.output import FUNNEL_FIELDS, UNSERVED_KINDS
+from simulator.population import State, allocate, grow, synthesize
 from strategy_dsl.compile import (
+    CAP_ALL,
+    CAP_CHANNEL,
+    CAP_PLAY,
     FAM_CONSTANT,
     FAM_LOGNORMAL,
     FAM_NORMAL,
     FAM_UNIFORM,
+    MODEL_STAGE,
     STAGE_CHURNED,
+    STAGE_INDEX,
     STAGE_NEW,
-    TRUE,
     CompiledStrategy,
+    compile_strategy,
 )
+from strategy_dsl.model import CheckedStrategy
 
 N_STAGES = 6
 N_ARMS = 2
+NEVER = -(10**9)  # a step that never happened
+RECENT = 8  # contacts remembered for fatigue and NPS (docs: "the last 8 contacts")
 
-# A lifecycle modifier's condition: (state, rows in use, step) → bool per row.
-Condition = Callable[[State, int, int], np.ndarray]
-
-
-def flag(compiled: CompiledStrategy, name: str) -> Condition:
-    """The condition ``when NAME`` of a custom yes/no attribute (a bit of ``flags``)."""
-    bit = np.uint32(1 << compiled.flags.index(name))
-
-    def holds(st: State, n: int, t: int) -> np.ndarray:
-        return (st.flags[:n] & bit) != 0
-
-    return holds
-
-
-def at_least(attribute: str, low: float) -> Condition:
-    """The condition ``ATTRIBUTE >= LOW`` of a built-in numeric field of the state (``aum``)."""
-
-    def holds(st: State, n: int, t: int) -> np.ndarray:
-        return getattr(st, attribute)[:n].astype(np.float64) >= low
-
-    return holds
-
-
-def inactive(steps: float) -> Condition:
-    """The condition ``inactive D`` (D in steps): t − last transaction ≥ D."""
-
-    def holds(st: State, n: int, t: int) -> np.ndarray:
-        return (t - st.last_txn[:n].astype(np.int64)) >= steps
-
-    return holds
+# Deliberate errors, each a one-line change of the semantics (tests/test_sim_reference.py
+# shows every one of them is caught).
+BREAKAGES = (
+    "ignore_caps",  # caps never suppress nor limit arbitration
+    "priority_ascending",  # arbitration takes the lowest priority first
+    "no_one_offer_per_product",  # two winners may offer the same product
+    "no_stop_on_response",  # journeys go on after a response
+    "capacity_without_tiebreak",  # capacity cut by customer id instead of the keyed tiebreak
+    "budget_without_window",  # a budget counts only this step's spend
+    "budget_first_fit",  # a budget skips a proposal that does not fit and goes on
+    "cooldown_inclusive",  # cooldown suppresses one step too long
+    "no_fatigue",  # responses ignore earlier contacts
+    "effects_never_expire",  # a response's effect stays for good
+    "holdout_ignored",  # a play's own holdout is treated
+    "value_ignores_cost",  # expected value without the contact cost
+    "nps_ignores_contacts",  # over-contact does not move NPS
+    "model_top_by_score_rank",  # `top N%` by a cutoff not calibrated on the labels
+    "cap_counts_this_step_late",  # caps ignore this step's earlier winners
+)
 
 
 @dataclass
 class ReferenceOutput:
-    """The baseline counters of one replication, indexed by step 0 … T (and, with a rule, its
-    funnel and the revenue)."""
+    """The counters of one replication, indexed by step 0 … T (``RunOutput`` without R)."""
 
     customers: np.ndarray  # (T+1, arm, stage, tier)
     aum_fen: np.ndarray  # (T+1, arm)
-    churned: np.ndarray  # (T+1, arm)
-    acquired: np.ndarray  # (T+1, arm)
-    cost_fen: np.ndarray  # (T+1, arm)
+    churned: np.ndarray
+    acquired: np.ndarray
+    cost_fen: np.ndarray
+    revenue_fen: np.ndarray  # fees + margin on held products
+    fee_income_fen: np.ndarray
+    responders: np.ndarray
+    products_held: np.ndarray
+    cross_sold: np.ndarray
+    promoters_ppm: np.ndarray
+    detractors_ppm: np.ndarray
     market_return: np.ndarray  # (T+1,)
     funnel: np.ndarray  # (T+1, play, arm, FUNNEL_FIELDS)
-    revenue_fen: np.ndarray  # (T+1, arm): fees + margin on held products
+    channel_contacts: np.ndarray  # (T+1, channel, arm)
+    unserved: np.ndarray  # (T+1, segment + (all), tier, arm, UNSERVED_KINDS)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def fen(amount: np.ndarray) -> np.ndarray:
+# Counters compared with ``RunOutput`` (same names, one replication).
+COUNTERS = (
+    "customers",
+    "aum_fen",
+    "churned",
+    "acquired",
+    "cost_fen",
+    "revenue_fen",
+    "fee_income_fen",
+    "responders",
+    "products_held",
+    "cross_sold",
+    "promoters_ppm",
+    "detractors_ppm",
+    "market_return",
+    "funnel",
+    "channel_contacts",
+    "unserved",
+)
+
+
+def fen(amount: np.ndarray | float) -> np.ndarray:
     """Money → whole fen, rounding half up: floor(x · 100 + 0.5)."""
-    return np.floor(amount * 100.0 + 0.5).astype(np.int64)
+    return np.floor(np.asarray(amount, dtype=np.float64) * 100.0 + 0.5).astype(np.int64)
 
 
 def whole(expected: float) -> int:
@@ -106,9 +157,40 @@ def whole(expected: float) -> int:
     return math.floor(expected + 1e-9)
 
 
+def normal_cdf(x: float) -> float:
+    """Φ(x) = erfc(−x/√2) / 2."""
+    if math.isinf(x):
+        return 0.0 if x < 0 else 1.0
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def top_cutoff(prevalence: float, d: float, share: float) -> float:
+    """The score c with (1 − π)(1 − Φ(c)) + π(1 − Φ(c − d)) = share: bisection down to adjacent
+    floats (the least c whose share above is at most ``share``)."""
+    if share >= 1.0:
+        return -math.inf
+    if share <= 0.0:
+        return math.inf
+
+    def above(c: float) -> float:
+        return (1 - prevalence) * 0.5 * math.erfc(c / math.sqrt(2.0)) + prevalence * 0.5 * (
+            math.erfc((c - d) / math.sqrt(2.0))
+        )
+
+    lo, hi = -40.0, 40.0 + d
+    while True:
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            return hi
+        if above(mid) > share:
+            lo = mid
+        else:
+            hi = mid
+
+
 def tier_of(tier_low: np.ndarray, aum: np.ndarray) -> np.ndarray:
     """The tier whose [low, next low) holds each AUM (the last tier whose low it reaches)."""
-    tier = np.zeros(aum.shape, dtype=np.int64)
+    tier = np.zeros(np.shape(aum), dtype=np.int64)
     for j in range(1, tier_low.size):
         tier[aum >= tier_low[j]] = j
     return tier
@@ -125,317 +207,940 @@ def market_return(c: CompiledStrategy, rk: np.uint64, t: int) -> float:
     return float(c.ret_mean + c.ret_sd * rng.inv_normal(np.array([u]))[0])
 
 
+def inflow(c: CompiledStrategy, product: int, u: float) -> float:
+    """The amount a purchase of ``product`` brings for uniform ``u`` (at least its minimum)."""
+    family = int(c.prod_inflow_family[product])
+    p1, p2 = float(c.prod_inflow_p1[product]), float(c.prod_inflow_p2[product])
+    if family == FAM_CONSTANT:
+        amount = p1
+    elif family == FAM_NORMAL:
+        amount = p1 + p2 * float(rng.inv_normal(np.array([u]))[0])
+    elif family == FAM_LOGNORMAL:
+        amount = p1 * float(rng.exp(np.array([p2 * float(rng.inv_normal(np.array([u]))[0])]))[0])
+    elif family == FAM_UNIFORM:
+        amount = p1 + (p2 - p1) * u
+    else:
+        amount = 0.0
+    return max(amount, float(c.prod_min[product]))
+
+
 def transition(
-    c: CompiledStrategy, stage: np.ndarray, u: np.ndarray, modbits: np.ndarray
+    c: CompiledStrategy,
+    stage: np.ndarray,
+    u: np.ndarray,
+    modbits: np.ndarray,
+    effbits: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The stage after the step: per current stage s, its targets in stage order take
-    consecutive intervals of [0, 1) of their modified chances (divided by their sum when it
-    exceeds 1 and the row is not known to stay within 1); beyond, the customer stays."""
-    trans_p, factors, masks = c.trans_p, c.mod_factor, c.mod_mask
+    """The stage after one step: per current stage s, p(s→k) = trans_p × the factors of the
+    modifiers in force (declaration order), then of the effects in force; the targets in stage
+    order take consecutive intervals of [0, 1), divided by their sum when it exceeds 1; beyond,
+    the customer stays."""
     out = stage.copy()
     for s in range(N_STAGES):
         rows = np.nonzero(stage == s)[0]
-        targets = [int(k) for k in c.trans_targets[s] if k >= 0]
+        targets = [k for k in range(N_STAGES) if k != s and c.trans_p[s, k] > 0]
         if rows.size == 0 or not targets:
             continue
-        hazards = []
+        chances = []
         for k in targets:
-            p = np.full(rows.size, float(trans_p[s, k]))
-            for m in range(factors.size):  # modifiers in declaration order
-                if masks[m, s, k] == 1:
+            p = np.full(rows.size, float(c.trans_p[s, k]))
+            for m in range(c.mod_factor.size):
+                if c.mod_mask[m, s, k] == 1:
                     on = (modbits[rows] >> np.uint64(m)) & np.uint64(1) == 1
-                    p = np.where(on, p * factors[m], p)
-            hazards.append(p)
-        if c.trans_single[s] != 1:
-            total = np.zeros(rows.size)
-            for p in hazards:
-                total = total + p
-            hazards = [np.where(total > 1.0, p / total, p) for p in hazards]
+                    p = np.where(on, p * c.mod_factor[m], p)
+            if effbits is not None:
+                for e in range(c.eff_factor.size):
+                    if c.eff_mask[e, s, k] == 1:
+                        on = (effbits[rows] >> np.uint64(e)) & np.uint64(1) == 1
+                        p = np.where(on, p * c.eff_factor[e], p)
+            chances.append(p)
+        total = np.zeros(rows.size)
+        for p in chances:
+            total = total + p
         cum = np.zeros(rows.size)
         done = np.zeros(rows.size, dtype=bool)
-        for k, p in zip(targets, hazards, strict=True):
-            cum = cum + p
+        for k, p in zip(targets, chances, strict=True):
+            cum = cum + np.where(total > 1.0, p / total, p)
             hit = ~done & (u[rows] < cum)
             out[rows[hit]] = k
             done |= hit
     return out
 
 
-def reference_run(
-    compiled: CompiledStrategy,
-    *,
-    customers: int,
-    steps: int,
-    seed: int,
-    rep: int = 0,
-    conditions: tuple[Condition, ...] = (),
-    when: Condition | None = None,
-    requires: Condition | None = None,
-) -> ReferenceOutput:
-    """One replication of a strategy of at most one rule, step by step, in plain NumPy.
-    ``compiled`` is ``compile_strategy(model)`` as written: arrivals are scaled here to
-    ``customers`` (as ``simulate`` does when a run replaces the population's size). With a rule,
-    ``when`` is its condition and ``requires`` its channel's (both given as functions of the
-    state, evaluated after the step's lifecycle; omitted: always)."""
-    c = compiled
-    _refuse_what_is_not_covered(c)
-    if len(conditions) != c.mod_factor.size:
-        raise ValueError(f"give one condition per lifecycle modifier ({c.mod_factor.size})")
-    tb = make_tables(c)
-    scale = customers / c.population_size if c.population_size > 0 else 1.0
-    per_step = [float(x) * scale for x in c.arr_per_step]
-    planned = sum(math.floor(rate * steps) for rate in per_step)
-    st = allocate(tb, customers + planned + 16)
-    rk = rng.replication_key(seed, rep)
-    synthesize(tb, st, 0, np.arange(customers, dtype=np.int64), rk, 0, -1)
-    rows, next_id = customers, customers
-    n_tiers = c.tier_low.size
-    out = ReferenceOutput(
-        customers=np.zeros((steps + 1, N_ARMS, N_STAGES, n_tiers), dtype=np.int64),
-        aum_fen=np.zeros((steps + 1, N_ARMS), dtype=np.int64),
-        churned=np.zeros((steps + 1, N_ARMS), dtype=np.int64),
-        acquired=np.zeros((steps + 1, N_ARMS), dtype=np.int64),
-        cost_fen=np.zeros((steps + 1, N_ARMS), dtype=np.int64),
-        market_return=np.zeros(steps + 1),
-        funnel=np.zeros((steps + 1, len(c.plays), N_ARMS, len(FUNNEL_FIELDS)), dtype=np.int64),
-        revenue_fen=np.zeros((steps + 1, N_ARMS), dtype=np.int64),
-    )
-    account(c, st, rows, 0, out)
-    days = int(c.step_days)
-    for t in range(1, steps + 1):
-        first_new = rows
-        for rate, stage, cost in zip(per_step, c.arr_stage, c.arr_cost_fen, strict=True):
-            count = whole(rate * t) - whole(rate * (t - 1))
+class _Book:
+    """What the reference remembers per customer beyond the drawn state: contacts (step, play,
+    channel), responses, journeys, effects, and the histories that events look back on."""
+
+    def __init__(self, c: CompiledStrategy, rows: int) -> None:
+        n_groups, n_journeys = c.group_holdout.size, c.journey_last_after.size
+        self.contacts: list[list[tuple[int, int, int]]] = [[] for _ in range(rows)]
+        self.last_resp = np.full((rows, max(n_groups, 1)), NEVER, dtype=np.int64)
+        self.last_resp_any = np.full(rows, NEVER, dtype=np.int64)
+        self.journey_start = np.full((rows, max(n_journeys, 1)), NEVER, dtype=np.int64)
+        self.effect_until = np.full((rows, max(c.eff_factor.size, 1)), NEVER, dtype=np.int64)
+        self.matured = np.zeros((rows, max(len(c.products), 1)), dtype=bool)
+        self.initial_aum = np.zeros(rows, dtype=np.float32)
+        self.first_step = np.zeros(rows, dtype=np.int64)  # arrival step (0: initial)
+        self.aum_at_decision: dict[int, np.ndarray] = {}  # step → float32 per row
+        self.flows: dict[int, np.ndarray] = {}  # step → float32 net flow per row
+        self.txns: dict[int, np.ndarray] = {}  # step → transactions per row (≤ 255)
+        self.past_txns: np.ndarray = np.zeros((rows, 0), dtype=np.int64)  # steps 0, −1, …
+
+    def grow(self, rows: int) -> None:
+        for name in ("last_resp", "journey_start", "effect_until", "matured"):
+            old = getattr(self, name)
+            fill = NEVER if old.dtype == np.int64 else False
+            new = np.full((rows, old.shape[1]), fill, dtype=old.dtype)
+            new[: old.shape[0]] = old
+            setattr(self, name, new)
+        for name, fill in (("last_resp_any", NEVER), ("initial_aum", 0), ("first_step", 0)):
+            old = getattr(self, name)
+            new = np.full(rows, fill, dtype=old.dtype)
+            new[: old.size] = old
+            setattr(self, name, new)
+        past = np.zeros((rows, self.past_txns.shape[1]), dtype=np.int64)
+        past[: self.past_txns.shape[0]] = self.past_txns
+        self.past_txns = past
+        self.contacts.extend([] for _ in range(rows - len(self.contacts)))
+
+
+@dataclass
+class _Proposal:
+    row: int
+    play: int
+    key: float  # priority, or expected value
+    tiebreak: int
+    verdict: str = "contact"  # contact | budget | capacity
+
+
+class Reference:
+    """One replication of a strategy, step by step."""
+
+    def __init__(
+        self,
+        model: CheckedStrategy,
+        *,
+        customers: int,
+        steps: int,
+        seed: int,
+        rep: int = 0,
+        breakage: str | None = None,
+    ) -> None:
+        if breakage is not None and breakage not in BREAKAGES:
+            raise ValueError(f"unknown breakage {breakage!r}; one of {', '.join(BREAKAGES)}")
+        self.model, self.breakage = model, breakage
+        compiled = compile_strategy(model)
+        self.tb = make_tables(compiled)
+        c = self.c = _plain(compiled)
+        self.customers, self.steps = customers, steps
+        self.rk = rng.replication_key(seed, rep)
+        self.days = int(c.step_days)
+        scale = customers / c.population_size if c.population_size > 0 else 1.0
+        self.arrival_rates = [float(x) * scale for x in c.arr_per_step]
+        planned = sum(math.floor(r * steps) for r in self.arrival_rates)
+        capacity = customers + planned + 16
+        self.st = allocate(self.tb, capacity)
+        self.book = _Book(c, capacity)
+        self.rows = 0
+        self.next_id = customers
+        self.referrals = 0.0
+        self.responded_last = 0
+        self.spend: list[dict[int, int]] = [{} for _ in range(c.group_holdout.size)]
+        self.n_plays = len(c.plays)
+        # Plays in priority order (higher first, ties in play order).
+        self.priority_order = sorted(
+            range(self.n_plays), key=lambda p: (-float(c.play_priority[p]), p)
+        )
+        if breakage == "priority_ascending":
+            self.priority_order = sorted(
+                range(self.n_plays), key=lambda p: (float(c.play_priority[p]), p)
+            )
+        self.caps_of = [self._find_caps(p) for p in range(self.n_plays)]
+        self.tops = self._model_tops()
+        self.txn_window = math.ceil(90 / self.days - 1e-9)
+        n_tiers, T = c.tier_low.size, steps + 1
+        self.out = ReferenceOutput(
+            customers=np.zeros((T, N_ARMS, N_STAGES, n_tiers), dtype=np.int64),
+            **{
+                name: np.zeros((T, N_ARMS), dtype=np.int64)
+                for name in COUNTERS
+                if name
+                not in ("customers", "market_return", "funnel", "channel_contacts", "unserved")
+            },
+            market_return=np.zeros(T),
+            funnel=np.zeros((T, self.n_plays, N_ARMS, len(FUNNEL_FIELDS)), dtype=np.int64),
+            channel_contacts=np.zeros((T, len(c.channels), N_ARMS), dtype=np.int64),
+            unserved=np.zeros(
+                (T, len(c.segments) + 1, n_tiers, N_ARMS, len(UNSERVED_KINDS)), dtype=np.int64
+            ),
+        )
+
+    # ------------------------------------------------------------------------ the run
+
+    def run(self) -> ReferenceOutput:
+        self._arrive(np.arange(self.customers, dtype=np.int64), 0, -1)
+        self.t = 0
+        self.tier = tier_of(self.c.tier_low, self.st.aum[: self.rows])
+        self._account(0, decided=False, responded=np.zeros(self.rows, dtype=bool))
+        for t in range(1, self.steps + 1):
+            self.t = t
+            first_new = self._arrivals(t)
+            self._baseline(t, first_new)
+            self._labels(t)
+            proposals = self._decide(t)
+            self._cut(t, proposals)
+            responded = self._serve(t, proposals)
+            self._account(t, decided=True, responded=responded)
+        return self.out
+
+    def _arrive(self, ids: np.ndarray, t: int, stage: int) -> None:
+        n = ids.size
+        if self.rows + n > self.st.cid.shape[0]:
+            size = (self.rows + n) * 2
+            self.st = grow(self.tb, self.st, size)
+            self.book.grow(size)
+        synthesize(self.tb, self.st, self.rows, ids, self.rk, t, stage)
+        new = slice(self.rows, self.rows + n)
+        self.book.initial_aum[new] = self.st.aum[new].astype(np.float32)
+        self.book.first_step[new] = t
+        if t == 0:
+            # Transactions before step 0 (k steps back), for txn_3m: what synthesis drew.
+            width = self.st.txn_ring.shape[1]
+            past = np.zeros((n, width), dtype=np.int64)
+            for k in range(width):
+                past[:, k] = self.st.txn_ring[new, (-k) % width]
+            self.book.past_txns = np.zeros((self.book.initial_aum.size, width), dtype=np.int64)
+            self.book.past_txns[new] = past
+        self.rows += n
+
+    def _arrivals(self, t: int) -> int:
+        """Arrivals of step t (the arrival lines, then referrals from last step's responders);
+        returns the first row that arrived (rows from there skip the baseline)."""
+        c, first_new = self.c, self.rows
+        lines = []
+        for rate, stage, cost in zip(self.arrival_rates, c.arr_stage, c.arr_cost_fen, strict=True):
+            lines.append((whole(rate * t) - whole(rate * (t - 1)), int(stage), int(cost)))
+        before = whole(self.referrals)
+        self.referrals += float(c.referral_per_step) * self.responded_last
+        lines.append((whole(self.referrals) - before, STAGE_NEW, 0))
+        for count, stage, cost in lines:
             if count <= 0:
                 continue
-            ids = np.arange(next_id, next_id + count, dtype=np.int64)
-            synthesize(tb, st, rows, ids, rk, t, int(stage))
-            arms = st.arm[rows : rows + count]
+            rows = slice(self.rows, self.rows + count)
+            self._arrive(np.arange(self.next_id, self.next_id + count, dtype=np.int64), t, stage)
+            self.next_id += count
+            arms = self.st.arm[rows]
             for arm in range(N_ARMS):
                 n = int(np.count_nonzero(arms == arm))
-                out.acquired[t, arm] += n
-                out.cost_fen[t, arm] += n * int(cost)
-            rows += count
-            next_id += count
-        r_t = market_return(c, rk, t)
-        out.market_return[t] = r_t
+                self.out.acquired[t, arm] += n
+                self.out.cost_fen[t, arm] += n * cost
+        return first_new
+
+    # ------------------------------------------------------------------------ baseline
+
+    def _baseline(self, t: int, first_new: int) -> None:
+        """Market and flows, transactions, maturity (rows before ``first_new``), then the
+        lifecycle with modifiers and effects in force; churn."""
+        c, st, book = self.c, self.st, self.book
+        r_t = market_return(c, self.rk, t)
+        self.out.market_return[t] = r_t
         old = np.nonzero(st.alive[:first_new] == 1)[0]
-        sk = rng.step_key(rng.customer_key(rk, st.cid[old]), t)
-        # 1. market and flows
+        sk = rng.step_key(rng.customer_key(self.rk, st.cid[old]), t)
         family = int(c.flow_family)
         if family == FAM_NORMAL:
-            u = rng.to_uniform(rng.draw(sk, rng.SLOT_FLOW))
-            f = c.flow_mean + c.flow_sd * rng.inv_normal(u)
+            f = c.flow_mean + c.flow_sd * rng.inv_normal(rng.to_uniform(rng.draw(sk, 0)))
         elif family == FAM_CONSTANT:
             f = np.full(old.size, float(c.flow_mean))
         else:
             f = np.zeros(old.size)
+        flows = np.zeros(self.rows, dtype=np.float32)
+        flows[old] = (st.aum[old] * f).astype(np.float32)
+        book.flows[t] = flows
         aum = st.aum[old] * ((1.0 + r_t) + f)
         st.aum[old] = np.where(aum > 0.0, aum, 0.0)
-        # 2. transactions
         rate = st.txn_rate[old].astype(np.float64) * c.txn_stage_factor[st.stage[old]]
-        n_txn = rng.poisson(rng.to_uniform(rng.draw(sk, rng.SLOT_TXN)), rate * days / 30.0)
+        u = rng.to_uniform(rng.draw(sk, rng.SLOT_TXN))
+        n_txn = rng.poisson(u, rate * self.days / 30.0)
         st.last_txn[old[n_txn > 0]] = t
-        # 3. maturity: a holding whose tenor ends now is released (the money stays in AUM)
-        for d in range(st.hold_amt.shape[1]):
+        txns = np.zeros(self.rows, dtype=np.int64)
+        txns[old] = np.minimum(n_txn, 255)
+        book.txns[t] = txns
+        book.matured[: self.rows] = False
+        for d in range(len(c.products)):
             ends = (st.hold_amt[old, d] > 0.0) & (st.hold_until[old, d].astype(np.int64) == t)
             st.hold_amt[old[ends], d] = 0.0
-        # 4. lifecycle: modifiers (conditions evaluated after this step's transactions)
-        modbits = np.zeros(rows, dtype=np.uint64)
-        for m, cond in enumerate(conditions):
-            on = cond(st, rows, t)
-            modbits[on] |= np.uint64(1) << np.uint64(m)
+            book.matured[old[ends], d] = True
+        # Lifecycle: the modifiers' conditions now (tier after the market), for every live row.
+        live = st.alive[: self.rows] == 1
+        self.tier = tier_of(c.tier_low, st.aum[: self.rows])
+        self.modbits = np.zeros(self.rows, dtype=np.uint64)
+        mods = self.model.lifecycle.modifiers if self.model.lifecycle else ()
+        for m, mod in enumerate(mods):
+            on = self.holds(mod.condition, event=False) & live
+            self.modbits[on] |= np.uint64(1) << np.uint64(m)
+        effbits = np.zeros(self.rows, dtype=np.uint64)
+        for e in range(c.eff_factor.size):
+            until = book.effect_until[: self.rows, e]
+            on = until >= t if self.breakage != "effects_never_expire" else until > NEVER
+            effbits[on] |= np.uint64(1) << np.uint64(e)
         u = rng.to_uniform(rng.draw(sk, rng.SLOT_TRANSITION))
         stage = st.stage[old].astype(np.int64)
-        nxt = transition(c, stage, u, modbits[old])
+        nxt = transition(c, stage, u, self.modbits[old], effbits[old])
         moved = old[nxt != stage]
         st.stage[moved] = nxt[nxt != stage]
         st.stage_since[moved] = t
         st.acquired[moved[st.stage[moved] == STAGE_NEW]] = t
         gone = old[nxt == STAGE_CHURNED]
         st.alive[gone] = 0
-        out.churned[t] = np.bincount(st.arm[gone], minlength=N_ARMS)
-        # 7-9. the rule: candidates, eligibility, holdouts, capacity, contact and response
-        if len(c.plays):
-            play_step(c, st, rows, t, rk, out, when, requires)
-        account(c, st, rows, t, out)
+        self.out.churned[t] = np.bincount(st.arm[gone], minlength=N_ARMS)
+
+    # ------------------------------------------------------------------------ models
+
+    def _model_tops(self) -> dict[tuple[str, float], tuple[int, float]]:
+        """(model, share) of every `top N%` in the strategy → (model index, separation d)."""
+        from strategy_dsl.model import ModelTop
+
+        found: dict[tuple[str, float], tuple[int, float]] = {}
+        for node in _conditions(self.model):
+            if isinstance(node, ModelTop):
+                m = self.c.models.index(node.model)
+                found[(node.model, node.share)] = (m, float(self.c.model_d[m]))
+        return found
+
+    def _labels(self, t: int) -> None:
+        """Each model's label per live row after the transition: a stage model replays the
+        lifecycle over t+1 … t+W with those steps' transition uniforms, today's modifiers and no
+        effects; a response model draws a latent Bernoulli(propensity). Then the cutoff of every
+        `top N%`, calibrated on the share of labels among all live customers."""
+        c, st = self.c, self.st
+        self.labels = np.zeros((len(c.models), self.rows), dtype=np.int64)
+        live = np.nonzero(st.alive[: self.rows] == 1)[0]
+        ck = rng.customer_key(self.rk, st.cid[live])
+        for m in range(len(c.models)):
+            if int(c.model_kind[m]) != MODEL_STAGE:
+                u = rng.to_uniform(rng.draw(rng.step_key(ck, t), rng.SLOT_MODEL_LABEL + m))
+                self.labels[m, live] = u < st.propensity[live].astype(np.float64)
+                continue
+            target = int(c.model_target[m])
+            s = st.stage[live].astype(np.int64)
+            y = np.zeros(live.size, dtype=bool)
+            for k in range(1, int(c.model_window[m]) + 1):
+                u = rng.to_uniform(rng.draw(rng.step_key(ck, t + k), rng.SLOT_TRANSITION))
+                going = s != STAGE_CHURNED
+                nxt = transition(c, s, u, self.modbits[live])
+                y |= going & (nxt == target) & (s != target)
+                s = np.where(going, nxt, s)
+            self.labels[m, live] = y
+        self.cutoffs: dict[tuple[str, float], tuple[float, float]] = {}
+        for key, (m, d) in self.tops.items():
+            prevalence = float(self.labels[m, live].sum()) / live.size if live.size else 0.0
+            if self.breakage == "model_top_by_score_rank":
+                prevalence = 0.0
+            cut = top_cutoff(prevalence, d, key[1])
+            self.cutoffs[key] = (normal_cdf(cut), normal_cdf(cut - d))
+
+    # ------------------------------------------------------------------------ conditions
+
+    def value(self, name: str) -> np.ndarray:
+        """Attribute ``name`` of every row at step t, as float64."""
+        st, t, n, d = self.st, self.t, self.rows, self.days
+        c = self.c
+        if name == "aum":
+            return st.aum[:n].copy()
+        if name == "age":
+            return st.age0[:n].astype(np.float64) + (t * d) / 360.0
+        if name == "stage":
+            return st.stage[:n].astype(np.float64)
+        if name == "risk_tolerance":
+            return st.risk[:n].astype(np.float64)
+        if name == "months_since_txn":
+            return ((t - st.last_txn[:n].astype(np.int64)) * d) / 30.0
+        if name == "tenure_months":
+            return ((t - st.acquired[:n].astype(np.int64)) * d) / 30.0
+        if name == "txn_3m":
+            total = np.zeros(n, dtype=np.int64)
+            for s in range(t - self.txn_window + 1, t + 1):
+                if s >= 1:
+                    total += _padded(self.book.txns.get(s), n).astype(np.int64)
+                else:
+                    total += np.where(self.book.first_step[:n] == 0, self.book.past_txns[:n, -s], 0)
+            return total.astype(np.float64)
+        if name == "txn_per_month":
+            return st.txn_rate[:n].astype(np.float64)
+        if name == "products_held":
+            return (st.hold_amt[:n] > 0.0).sum(axis=1).astype(np.float64)
+        if name == "propensity":
+            return st.propensity[:n].astype(np.float64)
+        if name in c.numbers:
+            return st.nums[:n, c.numbers.index(name)].astype(np.float64)
+        if name in c.categories:
+            return st.cats[:n, c.categories.index(name)].astype(np.float64)
+        raise ValueError(f"the reference does not know attribute `{name}`")
+
+    def holds(self, node: Any, event: bool) -> np.ndarray:
+        """Whether condition ``node`` (checked model) holds for every row at step t; ``event``:
+        read as an event (a trigger, an `on`, a journey's entry)."""
+        st, t, n, book = self.st, self.t, self.rows, self.book
+        kind = type(node).__name__
+        if kind == "All":
+            out = np.ones(n, dtype=bool)
+            for x in node.operands:
+                out &= self.holds(x, event)
+            return out
+        if kind == "Any":
+            out = np.zeros(n, dtype=bool)
+            for x in node.operands:
+                out |= self.holds(x, event)
+            return out
+        if kind == "Not":
+            return ~self.holds(node.operand, event)
+        if kind == "SegmentRef":
+            return self.holds(self.model.segments[node.name].condition, False)
+        if kind == "TriggerRef":
+            return self.holds(self.model.triggers[node.name].condition, True)
+        if kind == "TierRef":
+            return self.tier == self.c.tiers.index(node.name)
+        if kind == "AttributeFlag":
+            if node.attribute in self.c.flags:
+                bit = np.uint32(1 << self.c.flags.index(node.attribute))
+                return (st.flags[:n] & bit) != 0
+            return self.value(node.attribute) != 0.0
+        if kind == "AttributeCompare":
+            return _compare(self.value(node.attribute), node.op, float(node.value))
+        if kind == "AttributeRange":
+            v = self.value(node.attribute)
+            return (node.low <= v) & (v < node.high)
+        if kind == "AttributeIn":
+            v = self.value(node.attribute)
+            if node.attribute == "stage":
+                codes = [STAGE_INDEX[str(x)] for x in node.values if str(x) in STAGE_INDEX]
+            elif node.attribute in self.c.categories:
+                dist = self.model.population.attributes[node.attribute].distribution  # type: ignore[union-attr]
+                names = [str(name) for name, _ in dist.categories]
+                codes = [names.index(str(x)) for x in node.values if str(x) in names]
+            else:
+                codes = [float(x) for x in node.values]
+            return np.isin(v, np.array(codes, dtype=np.float64))
+        if kind == "ModelTop":
+            m, _ = self.tops[(node.model, node.share)]
+            low0, low1 = self.cutoffs[(node.model, node.share)]
+            u = rng.uniform(self.rk, st.cid[:n], t, rng.SLOT_MODEL_NOISE + m)
+            return u >= np.where(self.labels[m, :n] == 1, low1, low0)
+        if kind == "RfmQuadrant":
+            rfm = self.model.rfm
+            assert rfm is not None
+            out = np.ones(n, dtype=bool)
+            for axis, high in ((rfm.recency, node.recency), (rfm.frequency, node.frequency),
+                               (rfm.monetary, node.monetary)):  # fmt: skip
+                on = self.holds(axis, False)
+                out &= on if high else ~on
+            return out
+        if kind == "EnteredStage":
+            since = t - st.stage_since[:n].astype(np.int64)
+            here = st.stage[:n] == STAGE_INDEX[node.stage]
+            if event or node.within_steps is None:
+                return here & (since == 0)
+            return here & (since <= node.within_steps)
+        if kind == "Inactive":
+            idle = t - st.last_txn[:n].astype(np.int64)
+            if event:
+                return (idle >= node.steps) & (idle - 1 < node.steps)
+            return idle >= node.steps
+        if kind == "Every":
+            return np.full(n, t % max(1, node.steps) == 0)
+        if kind == "Matures":
+            return book.matured[:n, self.c.products.index(node.product)].copy()
+        if kind == "Holds":
+            return st.hold_amt[:n, self.c.products.index(node.product)] > 0.0
+        if kind == "RespondedTo":
+            last = book.last_resp[:n, self.c.groups.index(node.target)]
+            within = math.inf if node.within_steps is None else node.within_steps
+            if event:
+                return (last != NEVER) & (last == t - 1) & (within >= 1)
+            return (last != NEVER) & (t - last <= within)
+        if kind == "AumChange":
+            lag = max(1, math.floor(node.over_steps + 1e-9))
+            then = book.initial_aum[:n].astype(np.float64)
+            past = book.aum_at_decision.get(t - lag)
+            if past is not None:
+                seen = book.first_step[:n] <= t - lag
+                then = np.where(seen, _padded(past, n).astype(np.float64), then)
+            now = st.aum[:n]
+            # docs/simulation.md's table leaves out the cases of no AUM: a drop needs AUM then
+            # (from nothing there is nothing to lose) and a rise needs AUM to have grown, or a
+            # customer at 0 would both "drop" and "rise" every step (the kernels agree).
+            if node.direction == "drop":
+                return (then > 0.0) & (now <= then * (1.0 - node.share))
+            return (now >= then * (1.0 + node.share)) & (now > then)
+        if kind == "Flow":
+            window = 1.0 if node.within_steps is None else node.within_steps
+            total = np.zeros(n)
+            for k in range(max(1, math.ceil(window - 1e-9))):
+                f = _padded(book.flows.get(t - k), n).astype(np.float64)
+                total += -np.minimum(f, 0.0) if node.direction == "outflow" else np.maximum(f, 0.0)
+            return _compare(total, node.op, float(node.amount))
+        if kind == "Birthday":
+            return _in_step(st.birthday[:n].astype(np.int64), t, self.days, 360)
+        if kind == "SalaryCredited":
+            if "payroll" not in self.c.flags:
+                return np.zeros(n, dtype=bool)
+            bit = np.uint32(1 << self.c.flags.index("payroll"))
+            paid = _in_step(st.payday[:n].astype(np.int64), t, self.days, 30)
+            return ((st.flags[:n] & bit) != 0) & paid
+        raise ValueError(f"the reference does not know the condition {kind}")
+
+    # ------------------------------------------------------------------------ decisions
+
+    def _decide(self, t: int) -> dict[int, list[_Proposal]]:
+        """Candidates, eligibility, holdouts and arbitration for every live row; the funnel's
+        eligibility counts. Returns each row's winners in its arbitration order."""
+        c, st, book, model = self.c, self.st, self.book, self.model
+        n = self.rows
+        live = st.alive[:n] == 1
+        self.tier = tier_of(c.tier_low, st.aum[:n])
+        self.decision_tier = self.tier.copy()
+        self.segbits = [self.holds(s.condition, False) & live for s in model.segments.values()]
+        # Journeys: running, or entered now (their entry event while not running).
+        running = np.zeros((max(len(model.journeys), 1), n), dtype=bool)
+        for j, journey in enumerate(model.journeys):
+            start = book.journey_start[:n, j]
+            on = live & (start != NEVER) & (t - start <= int(c.journey_last_after[j]))
+            if int(c.journey_stop[j]) == 1 and self.breakage != "no_stop_on_response":
+                on &= ~(book.last_resp[:n, int(c.journey_group[j])] >= start)
+            enter = live & ~on & self.holds(journey.entry, True)
+            book.journey_start[np.nonzero(enter)[0], j] = t
+            running[j] = on | enter
+        candidates = np.zeros((self.n_plays, n), dtype=bool)
+        rules = list(model.rules)
+        for p in range(self.n_plays):
+            j = int(c.play_journey[p])
+            if j < 0:
+                rule = rules[p]
+                cand = live.copy()
+                if rule.on is not None:
+                    cand &= self.holds(rule.on, True)
+                if rule.when is not None:
+                    cand &= self.holds(rule.when, False)
+            else:
+                due = t - book.journey_start[:n, j] == int(c.play_after[p])
+                cand = running[j] & due
+                if model.journeys[j].when is not None:
+                    cand &= self.holds(model.journeys[j].when, False)
+            candidates[p] = cand
+        channel_ok = np.ones((len(c.channels), n), dtype=bool)
+        for ch, name in enumerate(c.channels):
+            requires = model.channels[name].requires
+            if requires is not None:
+                channel_ok[ch] = self.holds(requires, False)
+        book.aum_at_decision[t] = st.aum[:n].astype(np.float32)
+        # The keyed draws of the decisions, for every row at once: each play's own holdout (a
+        # static uniform per rule or journey) and the customer's tiebreak of the step.
+        ck = rng.customer_key(self.rk, st.cid[:n])
+        static = rng.step_key(ck, rng.STATIC_STEP)
+        self.holdout_u = [
+            rng.to_uniform(rng.draw(static, rng.SLOT_HOLDOUT + g))
+            for g in range(c.group_holdout.size)
+        ]
+        self.tiebreak = rng.draw(rng.step_key(ck, t), rng.SLOT_TIEBREAK)
+        self.eligible_any = np.zeros(n, dtype=bool)
+        winners: dict[int, list[_Proposal]] = {}
+        for i in np.nonzero(candidates.any(axis=0))[0]:
+            won = self._decide_customer(t, int(i), candidates[:, i], channel_ok[:, i])
+            if won:
+                winners[int(i)] = won
+        return winners
+
+    def _decide_customer(
+        self, t: int, i: int, candidate: np.ndarray, channel_ok: np.ndarray
+    ) -> list[_Proposal]:
+        c, st, funnel = self.c, self.st, self.out.funnel[t]
+        arm = int(st.arm[i])
+        contacts = self.book.contacts[i]
+        treated: list[int] = []
+        for p in self.priority_order:
+            if not candidate[p]:
+                continue
+            product, channel = int(c.play_product[p]), int(c.play_channel[p])
+            cooldown = int(c.play_cooldown[p])
+            last = max([s for s, q, _ in contacts if q == p], default=NEVER)
+            if self.breakage == "cooldown_inclusive":
+                cooling = cooldown > 0 and t - last <= cooldown
+            else:
+                cooling = cooldown > 0 and t - last < cooldown
+            if int(c.prod_risk[product]) > int(st.risk[i]):
+                reason = "suppressed_suitability"
+            elif st.hold_amt[i, product] > 0.0:
+                reason = "suppressed_held"
+            elif not channel_ok[channel]:
+                reason = "suppressed_channel"
+            elif cooling:
+                reason = "suppressed_cooldown"
+            elif any(self._cap_used(i, t, cap) >= int(c.cap_count[cap])
+                     for cap in self._caps_of(p)) and self.breakage != "ignore_caps":  # fmt: skip
+                reason = "suppressed_cap"
+            else:
+                reason = "eligible"
+            funnel[p, arm, FUNNEL_FIELDS.index(reason)] += 1
+            if reason != "eligible":
+                continue
+            self.eligible_any[i] = True
+            group = int(c.play_group[p])
+            share = float(c.group_holdout[group])
+            u = self.holdout_u[group][i]
+            held_out = share > 0.0 and u < share and self.breakage != "holdout_ignored"
+            if arm == 1 or held_out:
+                funnel[p, arm, FUNNEL_FIELDS.index("holdout")] += 1
+                continue
+            treated.append(p)
+        if not treated:
+            return []
+        earlier = self._recent(i, t)
+        keys = {p: self._key(i, p, earlier) for p in treated}
+        if int(c.arbitrate) == 1:  # by value, highest first; ties keep the priority order
+            treated.sort(key=lambda p: -keys[p])
+        taken: dict[int, int] = {}
+        products: set[int] = set()
+        won: list[_Proposal] = []
+        tiebreak = int(self.tiebreak[i])
+        for p in treated:
+            product = int(c.play_product[p])
+            ok = product not in products or self.breakage == "no_one_offer_per_product"
+            if self.breakage != "ignore_caps":
+                for cap in self._caps_of(p):
+                    now = taken.get(cap, 0) if self.breakage != "cap_counts_this_step_late" else 0
+                    if self._cap_used(i, t, cap) + now >= int(c.cap_count[cap]):
+                        ok = False
+            if not ok:
+                funnel[p, arm, FUNNEL_FIELDS.index("suppressed_arbitration")] += 1
+                continue
+            for cap in self._caps_of(p):
+                taken[cap] = taken.get(cap, 0) + 1
+            products.add(product)
+            won.append(_Proposal(i, p, keys[p], tiebreak))
+        return won
+
+    def _caps_of(self, p: int) -> list[int]:
+        """The caps that apply to play p: overall, its channel's, its own (a rule's)."""
+        return self.caps_of[p]
+
+    def _find_caps(self, p: int) -> list[int]:
+        c, channel = self.c, int(self.c.play_channel[p])
+        found = []
+        for cap in range(c.cap_scope.size):
+            scope, index = int(c.cap_scope[cap]), int(c.cap_index[cap])
+            mine = (
+                scope == CAP_ALL
+                or (scope == CAP_CHANNEL and index == channel)
+                or (scope == CAP_PLAY and index == p)
+            )
+            if mine:
+                found.append(cap)
+        return found
+
+    def _cap_used(self, i: int, t: int, cap: int) -> int:
+        """The customer's contacts that count for ``cap`` in its window ending now."""
+        window = float(self.c.cap_window[cap])
+        return sum(
+            1 for s, p, _ in self.book.contacts[i] if t - s < window and cap in self._caps_of(p)
+        )
+
+    def _recent(self, i: int, t: int) -> int:
+        """Contacts in the fatigue window among the last 8 remembered."""
+        c = self.c
+        if float(c.fatigue_rate) <= 0.0 or self.breakage == "no_fatigue":
+            return 0
+        window = float(c.fatigue_window)
+        return sum(1 for s, _, _ in self.book.contacts[i][-RECENT:] if t - s < window)
+
+    def _chance(self, i: int, p: int, earlier: int) -> float:
+        """p = min(1, max(0, response × propensity / mean × lift × fatigue))."""
+        c = self.c
+        mean = float(c.mean_propensity)
+        ratio = float(self.st.propensity[i]) / mean if mean > 0.0 else 1.0
+        rate = float(c.fatigue_rate)
+        fatigue = max(0.0, 1.0 - rate * earlier) if rate > 0.0 else 1.0
+        chance = ((float(c.play_response[p]) * ratio) * float(c.play_lift[p])) * fatigue
+        return min(max(chance, 0.0), 1.0)
+
+    def _key(self, i: int, p: int, earlier: int) -> float:
+        """The proposal's ordering key: priority, or its expected value."""
+        c = self.c
+        if int(c.arbitrate) == 0:
+            return float(c.play_priority[p])
+        channel = int(c.play_channel[p])
+        reach = float(c.chan_reach[channel]) * self._chance(i, p, earlier)
+        cost = int(c.chan_cost_fen[channel]) / 100.0
+        if self.breakage == "value_ignores_cost":
+            cost = 0.0
+        return reach * float(c.play_value_revenue[p]) - cost
+
+    # ------------------------------------------------------------------------ cuts
+
+    def _cut(self, t: int, winners: dict[int, list[_Proposal]]) -> None:
+        """Budgets, then channel capacities, over all proposals in one global order: key
+        descending, tiebreak ascending, play ascending."""
+        c = self.c
+        every = [x for won in winners.values() for x in won]
+        if self.breakage == "capacity_without_tiebreak":
+            every.sort(key=lambda x: (-x.key, int(self.st.cid[x.row]), x.play))
+        else:
+            every.sort(key=lambda x: (-x.key, x.tiebreak, x.play))
+        cost = c.chan_cost_fen[c.play_channel]
+        for g in range(c.group_holdout.size):
+            budget = int(c.group_budget_fen[g])
+            if budget < 0:
+                continue
+            window = float(c.group_budget_window[g])
+            if self.breakage == "budget_without_window":
+                window = 1.0
+            spent = sum(v for s, v in self.spend[g].items() if t - s < window)
+            remaining, total = max(budget - spent, 0), 0
+            full = False
+            for x in every:
+                if int(c.play_group[x.play]) != g:
+                    continue
+                if self.breakage == "budget_first_fit":  # skips what does not fit, goes on
+                    if total + int(cost[x.play]) > remaining:
+                        x.verdict = "budget"
+                    else:
+                        total += int(cost[x.play])
+                    continue
+                total += int(cost[x.play])
+                full = full or total > remaining  # accepted *while* the spend fits
+                if full:
+                    x.verdict = "budget"
+        for ch in range(len(c.channels)):
+            rate = float(c.chan_capacity[ch])
+            if rate < 0:
+                continue
+            allowed = whole(rate * t) - whole(rate * (t - 1))
+            for x in every:
+                if int(c.play_channel[x.play]) == ch and x.verdict == "contact":
+                    if allowed > 0:
+                        allowed -= 1
+                    else:
+                        x.verdict = "capacity"
+
+    # ------------------------------------------------------------------------ contacts
+
+    def _serve(self, t: int, winners: dict[int, list[_Proposal]]) -> np.ndarray:
+        """Each customer's proposals in arbitration order: cut ones counted, the others
+        contacted (cost, reach, response, purchase, effects). Returns who responded."""
+        c, st, book = self.c, self.st, self.book
+        funnel = self.out.funnel[t]
+        responded = np.zeros(self.rows, dtype=bool)
+        spend = np.zeros(c.group_holdout.size, dtype=np.int64)
+        for i, won in winners.items():
+            arm = int(st.arm[i])
+            sk = rng.step_key(rng.customer_key(self.rk, st.cid[i : i + 1]), t)
+            for x in won:
+                p = x.play
+                if x.verdict != "contact":
+                    funnel[p, arm, FUNNEL_FIELDS.index(f"suppressed_{x.verdict}")] += 1
+                    continue
+                channel, product = int(c.play_channel[p]), int(c.play_product[p])
+                cost = int(c.chan_cost_fen[channel])
+                earlier = self._recent(i, t)  # this step's earlier contacts included
+                funnel[p, arm, FUNNEL_FIELDS.index("contacted")] += 1
+                funnel[p, arm, FUNNEL_FIELDS.index("cost_fen")] += cost
+                self.out.cost_fen[t, arm] += cost
+                self.out.channel_contacts[t, channel, arm] += 1
+                spend[int(c.play_group[p])] += cost
+                book.contacts[i].append((t, p, channel))
+                if _u(sk, rng.SLOT_REACH + p) >= float(c.chan_reach[channel]):
+                    continue
+                funnel[p, arm, FUNNEL_FIELDS.index("reached")] += 1
+                if _u(sk, rng.SLOT_RESPONSE + p) >= self._chance(i, p, earlier):
+                    continue
+                funnel[p, arm, FUNNEL_FIELDS.index("responded")] += 1
+                responded[i] = True
+                amount = inflow(c, product, _u(sk, rng.SLOT_INFLOW + p))
+                st.aum[i] += amount
+                funnel[p, arm, FUNNEL_FIELDS.index("inflow_fen")] += int(fen(amount))
+                st.hold_amt[i, product] = np.float32(amount)
+                tenor = int(c.prod_tenor[product])
+                st.hold_until[i, product] = (
+                    min(t + tenor, NO_MATURITY - 1) if tenor > 0 else (NO_MATURITY)
+                )
+                st.hold_play[i, product] = p
+                fee = int(fen(amount * float(c.prod_fee[product])))
+                funnel[p, arm, FUNNEL_FIELDS.index("revenue_fen")] += fee
+                self.out.revenue_fen[t, arm] += fee
+                self.out.fee_income_fen[t, arm] += fee
+                start = int(c.play_effect_start[p])
+                for e in range(start, start + int(c.play_effect_count[p])):
+                    book.effect_until[i, e] = t + int(c.eff_steps[e])
+                book.last_resp[i, int(c.play_group[p])] = t
+                book.last_resp_any[i] = t
+        for g in range(c.group_holdout.size):
+            if int(c.group_budget_fen[g]) >= 0:
+                self.spend[g][t] = int(spend[g])
+        self.responded_last = int(responded.sum())
+        return responded
+
+    # ------------------------------------------------------------------------ accounting
+
+    def _account(self, t: int, decided: bool, responded: np.ndarray) -> None:
+        c, st, out, book = self.c, self.st, self.out, self.book
+        n = self.rows
+        alive = st.alive[:n]
+        counted = np.nonzero(alive >= 0)[0]
+        arm = st.arm[counted].astype(np.int64)
+        stage = np.where(alive[counted] == 0, STAGE_CHURNED, st.stage[counted]).astype(np.int64)
+        tier = tier_of(c.tier_low, st.aum[counted])
+        np.add.at(out.customers[t], (arm, stage, tier), 1)
+        live = np.nonzero(alive == 1)[0]
+        larm = st.arm[live].astype(np.int64)
+        out.aum_fen[t] = _by_arm(larm, fen(st.aum[live]))
+        held = st.hold_amt[live] > 0.0
+        out.products_held[t] = _by_arm(larm, held.sum(axis=1))
+        out.cross_sold[t] = _by_arm(larm, (held.sum(axis=1) >= 2).astype(np.int64))
+        out.responders[t] = _by_arm(larm, responded[live].astype(np.int64))
+        for d in range(len(c.products)):
+            rows = live[held[:, d]]
+            margin = fen(st.hold_amt[rows, d].astype(np.float64) * float(c.prod_margin[d]))
+            out.revenue_fen[t] += _by_arm(st.arm[rows], margin)
+            for p in range(self.n_plays):
+                mine = st.hold_play[rows, d] == p
+                col = FUNNEL_FIELDS.index("revenue_fen")
+                out.funnel[t, p, :, col] += _by_arm(st.arm[rows][mine], margin[mine])
+        if self.model.nps is not None:
+            # Customers never contacted and who never responded have the base shares.
+            base = self._nps(-1, t)
+            for i in live:
+                touched = bool(book.contacts[i]) or book.last_resp_any[i] != NEVER
+                promoters, detractors = self._nps(int(i), t) if touched else base
+                a = int(st.arm[i])
+                out.promoters_ppm[t, a] += math.floor(promoters * 1e6 + 0.5)
+                out.detractors_ppm[t, a] += math.floor(detractors * 1e6 + 0.5)
+        if not decided:
+            return
+        n_segments = len(c.segments)
+        for i in live:
+            if self.eligible_any[i]:
+                if book.contacts[i]:
+                    continue
+                kind = UNSERVED_KINDS.index("never_served")
+            else:
+                kind = UNSERVED_KINDS.index("no_play")
+            a, k = int(st.arm[i]), int(self.decision_tier[i])
+            for g in range(n_segments):
+                if self.segbits[g][i]:
+                    out.unserved[t, g, k, a, kind] += 1
+            out.unserved[t, n_segments, k, a, kind] += 1
+
+    def _nps(self, i: int, t: int) -> tuple[float, float]:
+        """P(promoter), P(detractor): base shares moved by extra contacts in a window and by a
+        recent response, clipped to [0, 1] with P(detractor) ≤ 1 − P(promoter)."""
+        nps = self.model.nps
+        assert nps is not None
+        promoters, detractors = float(self.c.nps_promoters), float(self.c.nps_detractors)
+        for s in range(self.c.nps_delta.size):
+            delta, steps = float(self.c.nps_delta[s]), float(self.c.nps_steps[s])
+            shift = 0.0
+            if int(self.c.nps_per_contact[s]) == 1:
+                if self.breakage == "nps_ignores_contacts":
+                    continue
+                recent = self.book.contacts[i][-RECENT:] if i >= 0 else []
+                extra = sum(1 for step, _, _ in recent if t - step < steps)
+                if extra > 1:
+                    shift = delta * (extra - 1)
+            else:
+                last = int(self.book.last_resp_any[i]) if i >= 0 else NEVER
+                if last != NEVER and t - last < steps:
+                    shift = delta
+            if int(self.c.nps_group[s]) == 0:
+                promoters += shift
+            else:
+                detractors += shift
+        promoters = min(max(promoters, 0.0), 1.0)
+        detractors = min(max(detractors, 0.0), 1.0 - promoters)
+        return promoters, detractors
+
+
+def reference_run(
+    model: CheckedStrategy,
+    *,
+    customers: int,
+    steps: int,
+    seed: int,
+    rep: int = 0,
+    breakage: str | None = None,
+) -> ReferenceOutput:
+    """One replication of ``model`` (arrivals scaled to ``customers`` as ``simulate`` does),
+    step by step, in plain NumPy/Python."""
+    return Reference(
+        model, customers=customers, steps=steps, seed=seed, rep=rep, breakage=breakage
+    ).run()
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def _plain(c: CompiledStrategy) -> Any:
+    """The compiled tables as plain attributes (``c.play_product``), quicker to read per
+    customer than the dataclass's lookups."""
+    values: dict[str, Any] = {**c.arrays, **c.scalars}
+    for item in fields(c):
+        if item.name not in ("arrays", "scalars"):
+            values[item.name] = getattr(c, item.name)
+    return SimpleNamespace(**values)
+
+
+def _u(sk: np.ndarray, slot: int) -> float:
+    """The customer's uniform of ``slot`` at the step of ``sk`` (one key)."""
+    return float(rng.to_uniform(rng.draw(sk, slot))[0])
+
+
+def _padded(values: np.ndarray | None, n: int) -> np.ndarray:
+    """``values`` for rows [0, n): rows that did not exist then count 0."""
+    out = np.zeros(n, dtype=np.float64 if values is None else values.dtype)
+    if values is not None:
+        out[: min(n, values.size)] = values[:n]
     return out
 
 
-def _refuse_what_is_not_covered(c: CompiledStrategy) -> None:
-    """A ``ValueError`` for a strategy beyond the reference: models, effects, journeys, more
-    than one play, caps, budgets, fatigue, ``arbitrate by value`` or an ``on`` event."""
-    if len(c.models) or c.eff_factor.size:
-        raise ValueError("the reference covers strategies without models or effects")
-    if len(c.plays) > 1 or any(kind != "rule" for kind in c.play_kinds):
-        raise ValueError("the reference covers at most one play, a rule")
-    if len(c.plays) and (
-        c.cap_scope.size
-        or int(c.group_budget_fen[0]) >= 0
-        or float(c.fatigue_rate) > 0.0
-        or int(c.arbitrate) != 0
-        or int(c.play_on[0]) != TRUE
-    ):
-        raise ValueError("the reference's rule has no caps, budget, fatigue, value or `on`")
-
-
-def _field(name: str) -> int:
-    """The funnel column of ``name`` (``simulator.output.FUNNEL_FIELDS``)."""
-    return FUNNEL_FIELDS.index(name)
-
-
-def _count(
-    funnel: np.ndarray, name: str, arm: np.ndarray, values: np.ndarray | None = None
-) -> None:
-    """Add to the funnel column ``name`` of each arm: one per row, or ``values`` summed."""
-    if values is None:
-        funnel[:, _field(name)] += np.bincount(arm, minlength=N_ARMS)
-    else:
-        funnel[:, _field(name)] += _sum_by_arm(arm, values)
-
-
-def play_step(
-    c: CompiledStrategy,
-    st: State,
-    rows: int,
-    t: int,
-    rk: np.uint64,
-    out: ReferenceOutput,
-    when: Condition | None,
-    requires: Condition | None,
-) -> None:
-    """Step t of the one rule (play 0) for the live customers: candidates, eligibility in order
-    (the first failure counted), holdouts, the capacity cut, contact, reach, response, purchase;
-    funnel, contact cost and fees into ``out`` (margins are counted by ``account``)."""
-    p, group = 0, int(c.play_group[0])
-    product, channel = int(c.play_product[0]), int(c.play_channel[0])
-    funnel = out.funnel[t, p]
-    live = np.nonzero(st.alive[:rows] == 1)[0]
-    cand = live if when is None else live[when(st, rows, t)[live]]
-    left = np.ones(cand.size, dtype=bool)
-    cooldown = int(c.play_cooldown[p])
-    reasons = {
-        "suppressed_suitability": int(c.prod_risk[product]) > st.risk[cand].astype(np.int64),
-        "suppressed_held": st.hold_amt[cand, product] > 0.0,
-        "suppressed_channel": (
-            np.zeros(cand.size, dtype=bool) if requires is None else ~requires(st, rows, t)[cand]
-        ),
-        "suppressed_cooldown": (cooldown > 0)
-        & (t - st.last_contact[cand, p].astype(np.int64) < cooldown),
+def _compare(value: np.ndarray, op: str, x: float) -> np.ndarray:
+    ops = {
+        "<": np.less,
+        "<=": np.less_equal,
+        ">": np.greater,
+        ">=": np.greater_equal,
+        "==": np.equal,
+        "!=": np.not_equal,
     }
-    arm = st.arm[cand].astype(np.int64)
-    for name, fails in reasons.items():
-        hit = left & fails
-        _count(funnel, name, arm[hit])
-        left &= ~hit
-    eligible = cand[left]
-    arm = st.arm[eligible].astype(np.int64)
-    _count(funnel, "eligible", arm)
-    share = float(c.group_holdout[group])
-    static = rng.step_key(rng.customer_key(rk, st.cid[eligible]), rng.STATIC_STEP)
-    held_out = share > 0.0 and rng.to_uniform(rng.draw(static, rng.SLOT_HOLDOUT + group)) < share
-    out_of_play = (arm == 1) | held_out
-    _count(funnel, "holdout", arm[out_of_play])
-    proposals = eligible[~out_of_play]
-    # capacity: one global order, priority (equal for one rule) then the tiebreak permutation
-    capacity = float(c.chan_capacity[channel])
-    if capacity >= 0:
-        allowed = whole(capacity * t) - whole(capacity * (t - 1))
-        if proposals.size > allowed:
-            key = rng.draw(
-                rng.step_key(rng.customer_key(rk, st.cid[proposals]), t), rng.SLOT_TIEBREAK
-            )
-            order = np.argsort(key, kind="stable")
-            cut = proposals[order[allowed:]]
-            _count(funnel, "suppressed_capacity", st.arm[cut].astype(np.int64))
-            proposals = np.sort(proposals[order[:allowed]])
-    contact(c, st, proposals, t, rk, out)
+    return ops[op](value, x)
 
 
-def contact(
-    c: CompiledStrategy, st: State, rows: np.ndarray, t: int, rk: np.uint64, out: ReferenceOutput
-) -> None:
-    """Contact ``rows`` with play 0: cost, cooldown stamp, reach, response and on response the
-    purchase (holding, inflow into AUM, fee)."""
-    p = 0
-    product, channel = int(c.play_product[p]), int(c.play_channel[p])
-    funnel = out.funnel[t, p]
-    arm = st.arm[rows].astype(np.int64)
-    cost = int(c.chan_cost_fen[channel])
-    _count(funnel, "contacted", arm)
-    _count(funnel, "cost_fen", arm, np.full(rows.size, cost, dtype=np.int64))
-    out.cost_fen[t] += np.bincount(arm, minlength=N_ARMS) * cost
-    st.last_contact[rows, p] = t
-    st.last_contact_any[rows] = t
-    sk = rng.step_key(rng.customer_key(rk, st.cid[rows]), t)
-    reached = rng.to_uniform(rng.draw(sk, rng.SLOT_REACH + p)) < float(c.chan_reach[channel])
-    rows, sk, arm = rows[reached], sk[reached], arm[reached]
-    _count(funnel, "reached", arm)
-    mean = float(c.mean_propensity)
-    propensity = st.propensity[rows].astype(np.float64)
-    ratio = propensity / mean if mean > 0.0 else np.ones(rows.size)
-    # ((response · ratio) · lift) · fatigue, fatigue 1 here (the slice refuses a fatigue rate)
-    chance = ((float(c.play_response[p]) * ratio) * float(c.play_lift[p])) * 1.0
-    chance = np.minimum(np.maximum(chance, 0.0), 1.0)
-    yes = rng.to_uniform(rng.draw(sk, rng.SLOT_RESPONSE + p)) < chance
-    rows, sk, arm = rows[yes], sk[yes], arm[yes]
-    _count(funnel, "responded", arm)
-    amount = inflow(c, product, rng.to_uniform(rng.draw(sk, rng.SLOT_INFLOW + p)))
-    st.aum[rows] += amount
-    _count(funnel, "inflow_fen", arm, fen(amount))
-    st.hold_amt[rows, product] = amount.astype(np.float32)
-    tenor = int(c.prod_tenor[product])
-    st.hold_until[rows, product] = min(t + tenor, NO_MATURITY - 1) if tenor > 0 else NO_MATURITY
-    st.hold_play[rows, product] = p
-    fee = fen(amount * float(c.prod_fee[product]))
-    _count(funnel, "revenue_fen", arm, fee)
-    out.revenue_fen[t] += _sum_by_arm(arm, fee)
-    group = int(c.play_group[p])
-    st.last_resp[rows, group] = t
-    st.last_resp_any[rows] = t
+def _in_step(day: np.ndarray, t: int, step_days: int, period: int) -> np.ndarray:
+    """Day ``day`` of a ``period``-day cycle falls in step t, which covers the days
+    [(t − 1)·d, t·d) since the start."""
+    first = ((t - 1) * step_days) % period
+    return (day - first) % period < step_days
 
 
-def inflow(c: CompiledStrategy, product: int, u: np.ndarray) -> np.ndarray:
-    """The amounts purchases of ``product`` bring for uniforms ``u`` (at least its minimum)."""
-    family = int(c.prod_inflow_family[product])
-    p1, p2 = float(c.prod_inflow_p1[product]), float(c.prod_inflow_p2[product])
-    if family == FAM_CONSTANT:
-        amount = np.full(u.size, p1)
-    elif family == FAM_NORMAL:
-        amount = p1 + p2 * rng.inv_normal(u)
-    elif family == FAM_LOGNORMAL:
-        amount = p1 * rng.exp(p2 * rng.inv_normal(u))
-    elif family == FAM_UNIFORM:
-        amount = p1 + (p2 - p1) * u
-    else:
-        amount = np.zeros(u.size)
-    return np.maximum(amount, float(c.prod_min[product]))
-
-
-def account(c: CompiledStrategy, st: State, rows: int, t: int, out: ReferenceOutput) -> None:
-    """Customers by arm, stage and tier (the churned in ``churned`` with their last tier), the
-    AUM of the live ones in fen, rounded per customer, and the margin of their open holdings
-    (into the revenue and the funnel of the play that sold each)."""
-    alive = st.alive[:rows]
-    counted = np.nonzero(alive >= 0)[0]
-    arm = st.arm[counted].astype(np.int64)
-    stage = np.where(alive[counted] == 0, STAGE_CHURNED, st.stage[counted]).astype(np.int64)
-    tier = tier_of(c.tier_low, st.aum[counted])
-    np.add.at(out.customers[t], (arm, stage, tier), 1)
-    live = np.nonzero(alive == 1)[0]
-    out.aum_fen[t] = _sum_by_arm(st.arm[live], fen(st.aum[live]))
-    for d in range(st.hold_amt.shape[1]):
-        held = live[st.hold_amt[live, d] > 0.0]
-        margin = fen(st.hold_amt[held, d].astype(np.float64) * float(c.prod_margin[d]))
-        by_arm = _sum_by_arm(st.arm[held], margin)
-        out.revenue_fen[t] += by_arm
-        for p in np.unique(st.hold_play[held, d]):
-            if p >= 0:
-                mine = st.hold_play[held, d] == p
-                col = _field("revenue_fen")
-                out.funnel[t, int(p), :, col] += _sum_by_arm(st.arm[held][mine], margin[mine])
-
-
-def _sum_by_arm(arm: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _by_arm(arm: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Exact integer sums of ``values`` per arm."""
+    arm = np.asarray(arm, dtype=np.int64)
     return np.array([int(values[arm == a].sum()) for a in range(N_ARMS)], dtype=np.int64)
+
+
+def _conditions(model: CheckedStrategy) -> list[Any]:
+    """Every condition node of the strategy (for the models' `top N%` it uses)."""
+    roots: list[Any] = [s.condition for s in model.segments.values()]
+    roots += [x.condition for x in model.triggers.values()]
+    roots += [r.when for r in model.rules] + [r.on for r in model.rules]
+    roots += [j.when for j in model.journeys] + [j.entry for j in model.journeys]
+    roots += [ch.requires for ch in model.channels.values()]
+    found = []
+    stack = [r for r in roots if r is not None]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(getattr(node, "operands", ()))
+        if hasattr(node, "operand"):
+            stack.append(node.operand)
+    return found
+
+
+__all__ = ["BREAKAGES", "COUNTERS", "Reference", "ReferenceOutput", "State", "reference_run"]
