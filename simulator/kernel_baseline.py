@@ -48,13 +48,17 @@ from simulator.kernels import (
 )
 from simulator.population import State
 from simulator.rng import (
+    POISSON_TERMS,
     SLOT_FLOW,
     SLOT_MODEL_LABEL,
     SLOT_TRANSITION,
     SLOT_TXN,
     nb_customer_key,
     nb_inv_normal,
+    nb_inv_normal_central,
     nb_poisson,
+    nb_poisson_sums,
+    nb_poisson_tabled,
     nb_step_key,
     nb_uniform,
 )
@@ -196,23 +200,47 @@ def effect_bits(tb: Tables, st: State, i: int, t: int) -> np.uint64:
     return bits
 
 
+# Transaction rates drawn as whole numbers (`poisson(…)`, the common case) below this many a
+# month read their Poisson running sums from a table built once per step; others search.
+TXN_RATES = 64
+
+
+@njit(cache=True)
+def transaction_sums(tb: Tables) -> np.ndarray:
+    """``sums[r * stages + s]``: ``nb_poisson_sums`` of the transactions of a step for a
+    customer with rate r a month in stage s — the mean worked out as ``market_and_behaviour``
+    does, so every draw gives the same count."""
+    stages = tb.txn_stage_factor.size
+    sums = np.empty((TXN_RATES * stages, POISSON_TERMS))
+    for r in range(TXN_RATES):
+        for s in range(stages):
+            rate = float(np.float32(r)) * tb.txn_stage_factor[s]
+            nb_poisson_sums(rate * tb.sc_i[SC_STEP_DAYS] / 30.0, sums[r * stages + s])
+    return sums
+
+
 @njit(cache=True, inline="always")
 def market_and_behaviour(
     tb: Tables,
     st: State,
     i: int,
     t: int,
-    sk: np.uint64,
+    draws: np.ndarray,
+    k: int,
     market_return: float,
     flow_slot: int,
     txn_slot: int,
+    txn_sums: np.ndarray,
 ) -> tuple[float, int]:
     """AUM moves with the market and the customer's net flow; transactions are drawn;
-    holdings mature. ``*_slot`` are the step's places in the rings (t mod their length).
-    Returns (net flow, transactions)."""
+    holdings mature. ``draws[:, k]`` are the row's uniforms (``step_draws``); ``*_slot`` the
+    step's places in the rings (t mod their length); ``txn_sums`` the Poisson running sums of
+    ``transaction_sums``. Returns (net flow, transactions)."""
     f = 0.0
     if tb.sc_i[SC_FLOW_FAMILY] == FAM_NORMAL:
-        f = tb.sc_f[SCF_FLOW_MEAN] + tb.sc_f[SCF_FLOW_SD] * nb_inv_normal(nb_uniform(sk, SLOT_FLOW))
+        u = draws[D_FLOW, k]
+        z = draws[D_FLOW_Z, k] if abs(u - 0.5) <= 0.425 else nb_inv_normal(u)
+        f = tb.sc_f[SCF_FLOW_MEAN] + tb.sc_f[SCF_FLOW_SD] * z
     elif tb.sc_i[SC_FLOW_FAMILY] == FAM_CONSTANT:
         f = tb.sc_f[SCF_FLOW_MEAN]
     old = st.aum[i]
@@ -221,8 +249,15 @@ def market_and_behaviour(
     st.aum[i] = new if new > 0.0 else 0.0
     if tb.sc_i[SC_FLOW_RING_LEN] > 0:
         st.flow_ring[i, flow_slot] = np.float32(flow)
-    rate = float(st.txn_rate[i]) * tb.txn_stage_factor[st.stage[i]]
-    n = nb_poisson(nb_uniform(sk, SLOT_TXN), rate * tb.sc_i[SC_STEP_DAYS] / 30.0)
+    stage = int(st.stage[i])
+    monthly = float(st.txn_rate[i])
+    lam = monthly * tb.txn_stage_factor[stage] * tb.sc_i[SC_STEP_DAYS] / 30.0
+    u = draws[D_TXN, k]
+    whole = int(monthly) if 0.0 <= monthly < TXN_RATES else -1
+    if whole >= 0 and float(whole) == monthly:
+        n = nb_poisson_tabled(u, lam, txn_sums[whole * tb.txn_stage_factor.size + stage])
+    else:
+        n = nb_poisson(u, lam)
     if n > 0:
         st.last_txn[i] = t
     if tb.sc_i[SC_TXN_RING_LEN] > 0:
@@ -236,6 +271,49 @@ def market_and_behaviour(
     return flow, n
 
 
+# Rows of a block's ``draws`` scratch (float64, (D_AHEAD + look-ahead, BLOCK)): the step's
+# uniforms of every row, drawn in loops without branches so that they run in vector registers
+# (the key mixing is most of a draw's cost); row D_AHEAD + w - 1 holds the transition uniform
+# of step t + w for the models' look-ahead.
+D_FLOW, D_FLOW_Z, D_TXN, D_TRANSITION, D_AHEAD = range(5)
+LOOK_AHEAD = 12  # look-ahead steps drawn in advance; longer windows draw the rest as they go
+
+
+@njit(cache=True)
+def look_ahead(tb: Tables) -> int:
+    """The steps of look-ahead drawn in advance: the longest stage model's window, at most
+    LOOK_AHEAD."""
+    steps = 0
+    for m in range(tb.model_i.shape[1]):
+        if tb.model_i[MO_KIND, m] == MODEL_STAGE:
+            steps = max(steps, tb.model_i[MO_WINDOW, m])
+    return min(steps, LOOK_AHEAD)
+
+
+# Numba's default checks every division for a zero divisor, a branch that keeps a loop out
+# of vector registers (five times slower here); the only division below, the inverse normal's
+# rational function, has a denominator above 0.002 for every uniform.
+@njit(cache=True, _nrt=False, error_model="numpy")
+def step_draws(
+    st: State, lo: int, n: int, t: int, rk: np.uint64, draws: np.ndarray, ahead: int
+) -> None:
+    """The uniforms of rows lo..lo+n-1 this step (slots flow, txn, transition; the transition
+    slot of the next ``ahead`` steps), and the flow's normal quantile where the central
+    branch of the inverse normal applies. Drawn for every row, live or not: no branches."""
+    for k in range(n):
+        sk = nb_step_key(nb_customer_key(rk, st.cid[lo + k]), t)
+        u = nb_uniform(sk, SLOT_FLOW)
+        draws[D_FLOW, k] = u
+        draws[D_FLOW_Z, k] = nb_inv_normal_central(u)
+        draws[D_TXN, k] = nb_uniform(sk, SLOT_TXN)
+        draws[D_TRANSITION, k] = nb_uniform(sk, SLOT_TRANSITION)
+    for w in range(1, ahead + 1):
+        row = draws[D_AHEAD + w - 1]
+        for k in range(n):
+            ck = nb_customer_key(rk, st.cid[lo + k])
+            row[k] = nb_uniform(nb_step_key(ck, t + w), SLOT_TRANSITION)
+
+
 @njit(cache=True, inline="always")
 def model_label(
     tb: Tables,
@@ -244,21 +322,27 @@ def model_label(
     i: int,
     t: int,
     m: int,
-    ck: np.uint64,
-    sk: np.uint64,
+    rk: np.uint64,
     modbits: np.uint64,
+    draws: np.ndarray,
+    row: int,
+    ahead: int,
 ) -> int:
     """1 if the customer reaches model m's target stage within its window without treatment
-    (the same future transition draws, today's modifiers); for response models, a latent
-    Bernoulli(propensity)."""
+    (the same future transition draws, today's modifiers: the first ``ahead`` of them in
+    ``draws[D_AHEAD:, row]``); for response models, a latent Bernoulli(propensity)."""
     if tb.model_i[MO_KIND, m] != MODEL_STAGE:
+        sk = nb_step_key(nb_customer_key(rk, st.cid[i]), t)
         return 1 if nb_uniform(sk, SLOT_MODEL_LABEL + m) < float(st.propensity[i]) else 0
     target = tb.model_i[MO_TARGET, m]
     s = int(st.stage[i])
-    for k in range(1, tb.model_i[MO_WINDOW, m] + 1):
+    for w in range(1, tb.model_i[MO_WINDOW, m] + 1):
         if s == STAGE_CHURNED:
             return 0
-        u = nb_uniform(nb_step_key(ck, t + k), SLOT_TRANSITION)
+        if w <= ahead:
+            u = draws[D_AHEAD + w - 1, row]
+        else:
+            u = nb_uniform(nb_step_key(nb_customer_key(rk, st.cid[i]), t + w), SLOT_TRANSITION)
         nxt = transition_tabled(tb, tab, s, u, modbits, ZERO)
         if nxt == target and s != target:
             return 1
@@ -282,6 +366,8 @@ def baseline_block(
     flags: np.ndarray,
     no_cutoffs: np.ndarray,
     tab: np.ndarray,
+    txn_sums: np.ndarray,
+    draws: np.ndarray,
     trace_row: int,
     trace_i: np.ndarray,
     trace_f: np.ndarray,
@@ -291,6 +377,8 @@ def baseline_block(
     modbits = bits[B_MODIFIERS]
     flow_slot = t % max(tb.sc_i[SC_FLOW_RING_LEN], 1)
     txn_slot = t % max(tb.sc_i[SC_TXN_RING_LEN], 1)
+    ahead = draws.shape[0] - D_AHEAD
+    step_draws(st, lo, n, t, rk, draws, ahead)
     for k in range(n):  # market, flows, transactions, maturity
         i = lo + k
         live[k] = st.alive[i] == 1
@@ -301,8 +389,9 @@ def baseline_block(
             trace_i[TR_STAGE_BEFORE] = st.stage[i]
             trace_f[TRF_AUM_START] = st.aum[i]
         if i < first_new:
-            sk = nb_step_key(nb_customer_key(rk, st.cid[i]), t)
-            flow, txns = market_and_behaviour(tb, st, i, t, sk, market_return, flow_slot, txn_slot)
+            flow, txns = market_and_behaviour(
+                tb, st, i, t, draws, k, market_return, flow_slot, txn_slot, txn_sums
+            )
             if i == trace_row:
                 trace_f[TRF_FLOW] = flow
                 trace_i[TR_TXN] = txns
@@ -318,11 +407,9 @@ def baseline_block(
         if not live[k]:
             continue
         i = lo + k
-        ck = nb_customer_key(rk, st.cid[i])
-        sk = nb_step_key(ck, t)
         if i < first_new:
             s = int(st.stage[i])
-            u = nb_uniform(sk, SLOT_TRANSITION)
+            u = draws[D_TRANSITION, k]
             nxt = transition_tabled(tb, tab, s, u, modbits[k], effect_bits(tb, st, i, t))
             if nxt != s:
                 st.stage[i] = nxt
@@ -340,7 +427,7 @@ def baseline_block(
         counts[C_LIVE] += 1
         labels = 0
         for m in range(tb.model_i.shape[1]):
-            y = model_label(tb, tab, st, i, t, m, ck, sk, modbits[k])
+            y = model_label(tb, tab, st, i, t, m, rk, modbits[k], draws, k, ahead)
             counts[C_LABELS + m] += y
             labels |= y << m
         st.labels[i] = labels
@@ -366,12 +453,15 @@ def baseline_step(
     blocks = (n_rows + BLOCK - 1) // BLOCK
     no_cutoffs = np.zeros((2, 0), dtype=np.float64)  # modifiers never name a model
     tab = chance_table(tb)
+    txn_sums = transaction_sums(tb)
+    ahead = look_ahead(tb)
     for b in prange(blocks):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
         ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)
         bits = np.zeros((N_BITS, BLOCK), dtype=np.uint64)
         flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
+        draws = np.empty((D_AHEAD + ahead, BLOCK), dtype=np.float64)
         baseline_block(
             tb, st, lo, hi, first_new, t, rk, market_return, counts[b], ints, bits, flags,
-            no_cutoffs, tab, trace_row, trace_i, trace_f,
+            no_cutoffs, tab, txn_sums, draws, trace_row, trace_i, trace_f,
         )  # fmt: skip

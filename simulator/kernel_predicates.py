@@ -378,14 +378,11 @@ def atom_block(
             on = st.stage[lo + k] == a and (since == 0 if event else since <= within)
             out[k] = here[k] & (on != negate)
             held += out[k]
-    elif op == OP_MODEL_TOP:
+    elif op == OP_MODEL_TOP:  # drawn for every row, without a branch: in vector registers
         slot = tb.prog_i[PI_B, pc]
         for k in range(n):
-            if here[k]:
-                out[k] = model_top(st, lo + k, t, rk, a, cutoffs, slot) != negate
-                held += out[k]
-            else:
-                out[k] = False
+            out[k] = here[k] & (model_top(st, lo + k, t, rk, a, cutoffs, slot) != negate)
+            held += out[k]
     elif op == OP_BIRTHDAY:
         days = tb.sc_i[SC_STEP_DAYS]
         first = first_day(t, days, 360)

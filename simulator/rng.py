@@ -333,6 +333,18 @@ def _poly(c: tuple[float, ...], r):
     ) * r + c[0]
 
 
+@njit(cache=True, inline="always")
+def nb_inv_normal_central(p: float) -> float:
+    """``nb_inv_normal(p)`` where |p − 0.5| ≤ 0.425 (its central branch, the same operations),
+    and a finite number of no meaning elsewhere: without a branch, so that a loop of these over
+    many uniforms runs in vector registers."""
+    q = p - 0.5
+    r = 0.180625 - q * q
+    num = ((((((A7 * r + A6) * r + A5) * r + A4) * r + A3) * r + A2) * r + A1) * r + A0
+    den = ((((((B7 * r + B6) * r + B5) * r + B4) * r + B3) * r + B2) * r + B1) * r + B0
+    return q * num / den
+
+
 @njit(cache=True)
 def nb_inv_normal(p: float) -> float:
     """The standard normal quantile of p in (0, 1)."""
@@ -404,6 +416,49 @@ def nb_poisson(u: float, lam: float) -> int:
         p = p * (lam * RECIPROCALS[k])
         cdf = cdf + p
     return k
+
+
+# The same draws from a table of running sums: a kernel that draws many Poisson numbers with
+# few distinct means (transactions: the customer's whole-number rate × a factor per stage)
+# works each mean's running sums out once, then finds k by counting the sums below u — no
+# exp and no dependent chain of multiplications per draw, the very same k.
+POISSON_TERMS = 32  # running sums kept per mean (a multiple of 8); a u beyond them searches on
+
+
+@njit(cache=True)
+def nb_poisson_sums(lam: float, out: np.ndarray) -> None:
+    """Fill ``out`` (float64, (POISSON_TERMS,)) with the running sums ``nb_poisson(u, lam)``
+    compares u with, computed by the same operations: +inf everywhere where it returns 0
+    without searching (lam ≤ 0), −inf where it does not search at all (the normal range)."""
+    if lam <= 0.0:
+        out[:] = np.inf
+        return
+    if lam > POISSON_NORMAL_ABOVE:
+        out[:] = -np.inf
+        return
+    p = nb_exp(-lam)
+    cdf = p
+    out[0] = cdf
+    for k in range(1, out.size):
+        p = p * (lam * RECIPROCALS[k])
+        cdf = cdf + p
+        out[k] = cdf
+
+
+@njit(cache=True, inline="always")
+def nb_poisson_tabled(u: float, lam: float, sums: np.ndarray) -> int:
+    """``nb_poisson(u, lam)`` given ``sums = nb_poisson_sums(lam)``. The sums never decrease
+    (each adds a term ≥ 0), so the number of them below u is the first k whose sum reaches u;
+    if u is beyond them all, the plain search decides."""
+    k = 0
+    for j in range(0, POISSON_TERMS, 8):  # eight sums at a time: compares without branches
+        if u > sums[j + 7]:
+            k = j + 8
+            continue
+        for q in range(j, j + 8):
+            k += np.int64(u > sums[q])
+        return k
+    return nb_poisson(u, lam)
 
 
 def poisson(u: np.ndarray, lam: np.ndarray | float) -> np.ndarray:
