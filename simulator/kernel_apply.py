@@ -116,6 +116,15 @@ ZERO = np.uint64(0)
 SO_MEMBERS, SO_CHURNED, SO_AUM, SO_REVENUE, SO_COST, SO_RESPONDERS = range(6)
 N_SEGMENT_OUTCOMES = 6
 
+# Columns of the per-row ledger (``_Shard.ledger`` in ``run``), kept beside the state like
+# ``seg_ever``: the accounting's memory of each customer, for measures a live test takes per
+# customer (``simulator.sizing_report``). Revenue to date in fen (fees at purchase and margins,
+# every step the customer was live; exact in a float64 below 2^53 fen); the AUM at the start of
+# this step's contacts (after the step's market and flows, before any purchase: the value a
+# bank snapshots when the model selects the customer).
+LEDGER_REVENUE_FEN, LEDGER_AUM_BEFORE_CONTACTS = range(2)
+N_LEDGER = 2
+
 
 @njit(cache=True, inline="always")
 def passes(mode: int, value: float, tie: np.uint64, v: float, h: np.uint64) -> bool:
@@ -399,6 +408,7 @@ def apply_block(
     trace_f: np.ndarray,
     seg_ever: np.ndarray,
     outcomes: np.ndarray,
+    ledger: np.ndarray,
 ) -> None:
     # Segment membership is recorded once and kept (intention to treat): a customer who
     # leaves a segment, churns or is moved by a treatment still counts in it. Bit G is
@@ -416,6 +426,7 @@ def apply_block(
         traced = i == trace_row
         responded = False
         revenue, cost = misc[arm, M_REVENUE], misc[arm, M_COST]
+        ledger[i, LEDGER_AUM_BEFORE_CONTACTS] = st.aum[i]
         if decided and st.winners[i] != ZERO:
             responded = serve(
                 tb, st, i, t, rk, thr_mode, thr_value, thr_tiebreak, plays, values, funnel, misc,
@@ -428,6 +439,7 @@ def apply_block(
         seg_ever[i] = ever
         revenue = misc[arm, M_REVENUE] - revenue
         cost = misc[arm, M_COST] - cost
+        ledger[i, LEDGER_REVENUE_FEN] += revenue
         count_member(ever, arm, outcomes, 0, fen(st.aum[i]), revenue, cost, int(responded))
 
 
@@ -452,13 +464,16 @@ def apply_step(
     trace_f: np.ndarray,
     seg_ever: np.ndarray,
     outcomes: np.ndarray,
+    ledger: np.ndarray,
 ) -> None:
     """Contacts and accounting of step t for rows [0, n_rows). Thresholds: ``thr_mode``
     (int64, (P, 2)), ``thr_value`` (float64, (P, 2)), ``thr_tiebreak`` (uint64, (P, 2)).
     Counters per block: ``funnel`` (int64, (blocks, P, 2, F)), ``cust`` (blocks, 2, S, K),
     ``misc`` (blocks, 2, N_MISC), ``unserved`` (blocks, G + 1, K, 2, U), ``chan``
     (blocks, C, 2), ``outcomes`` (blocks, G + 1, 2, N_SEGMENT_OUTCOMES). ``seg_ever`` (uint64,
-    (rows,)): the segments each row has been in, bit G for "(all)"; updated here. ``decided``
+    (rows,)): the segments each row has been in, bit G for "(all)"; updated here. ``ledger``
+    (float64, (rows, N_LEDGER)): each row's revenue to date and AUM before this step's
+    contacts (``LEDGER_*``); updated here. ``decided``
     is False at step 0 (accounting only)."""
     blocks = (n_rows + BLOCK - 1) // BLOCK
     n_plays = max(tb.play_i.shape[1], 1)
@@ -469,5 +484,5 @@ def apply_step(
         apply_block(
             tb, st, lo, hi, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
             funnel[b], cust[b], misc[b], unserved[b], chan[b], plays, values,
-            trace_row, trace_i, trace_f, seg_ever, outcomes[b],
+            trace_row, trace_i, trace_f, seg_ever, outcomes[b], ledger,
         )  # fmt: skip

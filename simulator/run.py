@@ -37,7 +37,7 @@ import numba
 import numpy as np
 
 from simulator import kernels as k
-from simulator.kernel_apply import apply_step
+from simulator.kernel_apply import N_LEDGER, apply_step
 from simulator.kernel_baseline import C_CHURNED, C_LABELS, C_LIVE, baseline_step
 from simulator.kernel_couplings import (
     binding,
@@ -83,6 +83,7 @@ HEADROOM = 1.05  # rows allocated beyond the initial population and the planned 
 GROWTH = 1.25  # rows added when arrivals outgrow a shard's arrays, as a share
 FIXED_OVERHEAD = 256 * 2**20  # the interpreter, NumPy, Numba and compiled kernels
 SEG_EVER_BYTES = 8  # per row: the segments a customer has been in (``_Shard.seg_ever``)
+LEDGER_BYTES = 8 * N_LEDGER  # per row: revenue to date, AUM before contacts (``_Shard.ledger``)
 
 
 class SimulationError(Exception):
@@ -188,7 +189,7 @@ def estimate_memory(
     n = compiled.population_size if customers is None else int(customers)
     steps = steps_of(compiled, months)
     rows = (n + expected_arrivals(compiled, steps)) * HEADROOM + k.BLOCK
-    state = (bytes_per_customer(tables) + SEG_EVER_BYTES) * rows
+    state = (bytes_per_customer(tables) + SEG_EVER_BYTES + LEDGER_BYTES) * rows
     gathered = 16 * rows
     out = _output_cells(compiled) * 8 * reps * (steps + 1)
     blocks = rows / k.BLOCK + 1
@@ -236,6 +237,7 @@ def simulate(
     strategy_hash: str = "",
     customer_ids: slice | None = None,
     observe: Callable[[int, int, list[State]], None] | None = None,
+    observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None,
 ) -> RunOutput:
     """Simulate ``model`` and return its counters.
 
@@ -248,10 +250,14 @@ def simulate(
     ``progress(done, total)`` is called after every step of every replication;
     ``observe(rep, t, states)`` too, with each shard's customer state (rows in use only): for
     tests and for reference implementations that follow customers one by one.
+    ``observe_ledger(rep, t, states, ledgers)`` likewise, with each shard's ledger beside its
+    state (float64, (rows, N_LEDGER): revenue to date in fen and AUM before the step's
+    contacts, columns ``kernel_apply.LEDGER_*``): per-customer measures for live-test sizing.
     """
     prepared = _prepare(
         model, customers, months, reps, seed, threads, shards, strategy_hash, customer_ids, observe
     )
+    prepared.run.observe_ledger = observe_ledger
     sizes, run, outputs = prepared.sizes, prepared.run, prepared.outputs
     numba.set_num_threads(sizes.threads)
     total = sizes.reps * sizes.steps
@@ -555,6 +561,8 @@ class _Shard:
     # Per row, the segments the customer has been in (bits; bit G "(all)"), kept beside the
     # state: the accounting's own memory, not a customer attribute (``kernel_apply``).
     seg_ever: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    # Per row, revenue to date and AUM before the step's contacts (``kernel_apply.LEDGER_*``).
+    ledger: np.ndarray = field(default_factory=lambda: np.zeros((0, N_LEDGER), np.float64))
 
 
 @dataclass
@@ -564,6 +572,7 @@ class _Run:
     ids: np.ndarray
     trace_id: int
     observe: Callable[[int, int, list[State]], None] | None = None
+    observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None
     tables: Any = field(init=False)
     parts: list[np.ndarray] = field(init=False)
     story: list[dict[str, Any]] = field(default_factory=list)
@@ -633,6 +642,7 @@ class _Run:
                 )
             shard.rows = shard.first_new = shard.ids.size
             shard.seg_ever = np.zeros(shard.state.cid.shape[0], dtype=np.uint64)
+            shard.ledger = np.zeros((shard.state.cid.shape[0], N_LEDGER), dtype=np.float64)
         loop = _Step(self, shards, outputs, rk, r, shared)
         loop.account(0, decided=False)
         self.notify(rep, 0, shards)
@@ -647,6 +657,9 @@ class _Run:
         if self.observe is not None:
             states = [State(*(a[: s.rows] for a in s.state)) for s in shards]
             self.observe(rep, t, states)
+        if self.observe_ledger is not None:
+            states = [State(*(a[: s.rows] for a in s.state)) for s in shards]
+            self.observe_ledger(rep, t, states, [s.ledger[: s.rows] for s in shards])
 
 
 class _Step:
@@ -705,6 +718,9 @@ class _Step:
                     seg_ever = np.zeros(rows, dtype=np.uint64)
                     seg_ever[: shard.seg_ever.size] = shard.seg_ever
                     shard.seg_ever = seg_ever
+                    ledger = np.zeros((rows, N_LEDGER), dtype=np.float64)
+                    ledger[: shard.ledger.shape[0]] = shard.ledger
+                    shard.ledger = ledger
                 self.draw_arrivals(s, shard, part, t, stage)
                 arms = shard.state.arm[shard.rows : shard.rows + part.size]
                 out = self.outputs[s]
@@ -819,7 +835,7 @@ class _Step:
             apply_step(
                 tb, shard.state, shard.rows, t, self.rk, *thresholds, decided,
                 funnel, cust, misc, unserved, chan, row, self.trace_i, self.trace_f,
-                shard.seg_ever, outcomes,
+                shard.seg_ever, outcomes, shard.ledger,
             )  # fmt: skip
             out, r = self.outputs[s], self.r
             misc = misc.sum(axis=0)

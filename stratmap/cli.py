@@ -71,7 +71,9 @@ examples:
 _SIZE_EXAMPLES = """\
 examples:
   stratmap size strategies/wealth_2026q1.strat
-        customers per arm and months to reach power for churn and AUM per customer
+        customers per arm and months to reach power for churn, AUM added and revenue
+  stratmap size wealth.strat --variant 话术B --variant-share 0.5 --rule 临界提升
+        also the response rate of base vs variant among the customers the rule contacted
   stratmap size wealth.strat --variant 激进 --alpha 0.05 --power 0.9 --method arcsine
   stratmap size wealth.strat --n 50k       power and minimum detectable effect at 50,000 treated
 """
@@ -248,15 +250,34 @@ def _add_size(commands: argparse._SubParsersAction) -> None:
         "size",
         help="size a live test: customers per arm, months to reach power, MDE",
         description="Check FILE, simulate it (or one of its variants), and size the live test "
-        "of treatment vs the control group for churn (a proportion) and AUM per customer (a "
-        "mean): baseline and variance from the simulated control arm, effect from the "
-        "simulated uplift, months from the simulated flow of eligible customers.",
+        "of treatment vs the control group for churn (a proportion), AUM added and revenue "
+        "per eligible customer (means): baseline and variance from the simulated customers, "
+        "effect from the simulated uplift, months from the simulated flow of eligible "
+        "customers. With --variant, also the response rate of base vs variant among "
+        "contacted customers (both simulated with common random numbers).",
         epilog=_SIZE_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_run_sizes(size)
     _add_repeated_runs(size)
-    size.add_argument("--variant", metavar="NAME", help="size this variant instead of the base")
+    size.add_argument(
+        "--variant",
+        metavar="NAME",
+        help="size this variant instead of the base, and its response rate against the base",
+    )
+    size.add_argument(
+        "--variant-share",
+        metavar="S",
+        default=None,
+        help="the variant's share of the base vs variant test (default 0.5: half each)",
+    )
+    size.add_argument(
+        "--rule",
+        metavar="R",
+        default=None,
+        help="measure the variant test's response rate on the customers this rule or journey "
+        "contacted (default: every contacted customer)",
+    )
     size.add_argument("--alpha", metavar="A", default="0.05", help="significance (default 0.05)")
     size.add_argument("--power", metavar="P", default="0.8", help="power (default 0.8)")
     size.add_argument(
@@ -265,7 +286,12 @@ def _add_size(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="z or arcsine for proportions, welch or normal for means (default: z, welch)",
     )
-    size.add_argument("--n", metavar="N", help="treated customers: power and MDE at this size")
+    size.add_argument(
+        "--n",
+        metavar="N",
+        help="customers in the treated arm (the variant's, in the variant test): power and MDE "
+        "at this size",
+    )
 
 
 # ------------------------------------------------------------------------------ paths

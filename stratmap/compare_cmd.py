@@ -6,8 +6,9 @@ with the same sizes and seed (common random numbers, ``simulator.compare``), and
 gives paired differences against the first, treatment vs control uplift and the sample-ratio
 check of every arm, and a ranking by net value.
 
-``size FILE [--variant NAME]`` runs one alternative and sizes its live test
-(``simulator.sizing_report``).
+``size FILE [--variant NAME]`` runs one alternative and sizes its treatment vs control live
+test; with a variant it runs the base too (common random numbers) and sizes the response rate
+of base vs variant among contacted customers (``simulator.sizing_report``).
 
 Mistakes cost nothing: sizes, α, power, variant names and the control group are checked before
 anything runs; each is a plain message with what to change, exit 2, no traceback. A strategy
@@ -191,13 +192,27 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_size(args: argparse.Namespace) -> int:
-    """`stratmap size FILE [--variant NAME] [--alpha A] [--power P] [--method M] [--n N]`."""
+    """`stratmap size FILE [--variant NAME [--variant-share S] [--rule R]] [--alpha A]
+    [--power P] [--method M] [--n N]`."""
     from stratmap.simulate_cmd import parse_count
 
     alpha = _probability("--alpha", args.alpha)
     power = _probability("--power", args.power)
     if power <= alpha:
         raise UsageError(f"--power {args.power} must be above --alpha {args.alpha}")
+    share_text = getattr(args, "variant_share", None)
+    if share_text is not None and not args.variant:
+        raise UsageError(
+            "--variant-share is the variant's share of a base vs variant test\n"
+            "help: name the variant with --variant NAME, or leave --variant-share out"
+        )
+    variant_share = 0.5 if share_text is None else _probability("--variant-share", share_text)
+    rule = getattr(args, "rule", None)
+    if rule is not None and not args.variant:
+        raise UsageError(
+            "--rule measures the response rate of a base vs variant test\n"
+            "help: name the variant with --variant NAME, or leave --rule out"
+        )
     n = None if args.n is None else parse_count("--n", args.n, low=2, high=10**12)
     sizes = requested_sizes(args)
     out_dir = Path(args.out) if args.out else None
@@ -222,26 +237,47 @@ def run_size(args: argparse.Namespace) -> int:
 
     from simulator import run as simulator_run
     from simulator.planning import PlanningError
-    from simulator.sizing_report import observe_eligible, size_report
+    from simulator.sizing_report import observe_eligible, rule_plays, size_report
 
     assert sizes.steps is not None
-    outcomes, observe = observe_eligible(sizes.steps)
+    # With a variant, the base runs too, with the same sizes and seed: common random numbers,
+    # so the response rates of base and variant differ by the variant alone.
+    alternatives = [model] if not args.variant else [base, model]
+    measured = [
+        None if rule is None else rule_plays(alternative, rule) for alternative in alternatives
+    ]
+    if rule is not None and None in measured:
+        names = ", ".join([*(r.name for r in base.rules), *(j.name for j in base.journeys)])
+        raise UsageError(
+            f"--rule {rule}: no rule or journey of that name; the strategy's: {names}\n"
+            "help: name the rule (or journey) whose contacts the variant changes"
+        )
+    runs = []
     progress = _Progress(_stderr_is_terminal() and not args.quiet, "simulating")
     try:
         with progress:
-            output = simulator_run.simulate(
-                model,
-                customers=sizes.customers,
-                months=sizes.months,
-                reps=sizes.reps,
-                seed=sizes.seed,
-                threads=sizes.threads,
-                progress=progress,
-                observe=observe,
-            )
+            for index, alternative in enumerate(alternatives):
+                outcomes, observe = observe_eligible(sizes.steps, measured[index])
+
+                def step_done(done: int, total: int, before: int = index) -> None:
+                    progress(before * total + done, len(alternatives) * total)
+
+                output = simulator_run.simulate(
+                    alternative,
+                    customers=sizes.customers,
+                    months=sizes.months,
+                    reps=sizes.reps,
+                    seed=sizes.seed,
+                    threads=sizes.threads,
+                    progress=step_done,
+                    observe_ledger=observe,
+                )
+                runs.append((output, outcomes))
     except simulator_run.SimulationError as exc:
         _error("size", exc.message, exc.hint)
         return EXIT_FINDINGS
+    output, outcomes = runs[-1]
+    base_output, base_outcomes = runs[0] if args.variant else (None, None)
     try:
         report = size_report(
             model,
@@ -252,6 +288,10 @@ def run_size(args: argparse.Namespace) -> int:
             method=args.method,
             n=n,
             variant=args.variant,
+            base_output=base_output,
+            base_outcomes=base_outcomes,
+            variant_share=variant_share,
+            rule=rule,
         )
     except PlanningError as exc:
         raise UsageError(f"{exc.message}\nhelp: {exc.hint}") from None
@@ -269,6 +309,11 @@ def run_size(args: argparse.Namespace) -> int:
         from stratmap.tables import make_console
 
         render_size(document, make_console(sys.stdout, color=_color(sys.stdout)))
+    response = report.metric("response_rate")
+    if args.variant and response.error is not None:
+        # The variant test was asked for and cannot be sized: say so, and fail.
+        _error("size", response.error, response.hint or "")
+        return EXIT_USAGE
     if not report.sized:
         failed = report.metrics[0]
         _error("size", f"no metric could be sized: {failed.error}", failed.hint)

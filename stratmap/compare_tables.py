@@ -192,7 +192,8 @@ def _count(value: float | None) -> str:
 
 
 def render_size(document: Mapping[str, Any], console: Console) -> None:
-    """The live-test design of every metric, with what it rests on."""
+    """The live-test design of every metric, with what it rests on: the treatment vs control
+    test, then the base vs variant test of the response rate (or why there is none)."""
     variant = f" (variant {document['variant']})" if document["variant"] else ""
     console.print(
         Text(
@@ -200,39 +201,109 @@ def render_size(document: Mapping[str, Any], console: Console) -> None:
             f"{document['power']:g}, two-sided; control group {document['control_share']:.1%} "
             f"(n_control/n_treatment = {document['ratio']:.4g}); eligible customers "
             f"{document['eligible_per_month']:,.0f} a month (first time eligible, over "
-            f"{document['horizon_months']:g} months, {document['replications']} replications)"
+            f"{document['horizon_months']:g} months, {document['replications']} replications"
+            f"{_scaled(document)})"
         )
     )
     n = document["n"]
-    metrics = document["metrics"]
+    metrics = [m for m in document["metrics"] if m["comparison"] == "treatment vs control"]
     # One column per metric, one row per quantity: narrow enough for a terminal.
-    table = _table("Live-test size", "", *(m["label"] for m in metrics))
-    rows: list[tuple[str, list[str]]] = [
-        ("method", [m["method_name"] for m in metrics]),
-        ("control (baseline)", [_cell(m, "baseline") for m in metrics]),
-        ("treatment", [_cell(m, "treatment") for m in metrics]),
-        ("effect to detect", [_cell(m, "effect", difference=True) for m in metrics]),
-        ("customers per arm (treated / control)", [_n(m) for m in metrics]),
-        ("months to reach power", [_months(m) for m in metrics]),
-        ("live-test 95% interval at that size", [_live(m) for m in metrics]),
-        ("control group's opportunity cost", [_money(m) for m in metrics]),
-    ]
+    table = _table(
+        "Live test: treatment vs control (模型组 vs 非模型组), customers from the step they "
+        "first became eligible",
+        "",
+        *(m["label"] for m in metrics),
+    )
+    rows = _design_rows(metrics, "treated / control", "control group's opportunity cost")
     if n is not None:
         rows.append((f"power at n = {n:,} treated", [_power(m) for m in metrics]))
         rows.append((f"MDE at n = {n:,} treated", [_mde(m) for m in metrics]))
     for name, cells in rows:
         _row(table, name, *cells)
     table.caption = (
-        "effect = treatment - control over the horizon, from the simulation; live-test "
+        "effect = treatment - control over the horizon, from the simulation; AUM added = AUM "
+        "at the end (0 after churn) - AUM when first eligible, before contacts; live-test "
         "interval: sampling uncertainty at the planned size (not the forecast's); opportunity "
         "cost: forecast net value uplift per treated customer x n_control"
     )
     console.print(table)
+    _notes(console, metrics)
+    for row in document["metrics"]:
+        if row["comparison"] == "variant vs base":
+            _render_variant_test(console, document, row)
+
+
+def _design_rows(
+    metrics: list[Mapping[str, Any]], arms: str, cost: str
+) -> list[tuple[str, list[str]]]:
+    first, second = arms.split(" / ")
+    return [
+        ("method", [m["method_name"] for m in metrics]),
+        (f"{second} (baseline)", [_cell(m, "baseline") for m in metrics]),
+        (first, [_cell(m, "treatment") for m in metrics]),
+        ("effect to detect", [_cell(m, "effect", difference=True) for m in metrics]),
+        (
+            "standard deviation per customer",
+            [_sd(m) if m["kind"] == "mean" else "-" for m in metrics],
+        ),
+        (f"customers per arm ({arms})", [_n(m) for m in metrics]),
+        ("months to reach power", [_months(m) for m in metrics]),
+        ("live-test 95% interval at that size", [_live(m) for m in metrics]),
+        (cost, [_money(m) for m in metrics]),
+    ]
+
+
+def _render_variant_test(
+    console: Console, document: Mapping[str, Any], row: Mapping[str, Any]
+) -> None:
+    test = document["variant_test"]
+    if test is None:
+        console.print(Text(f"{row['label']}: not sized: {row['error']}\nhelp: {row['hint']}"))
+        return
+    contacted = test["contacted_per_month"]
+    who = (
+        "contacted customers" if test["rule"] is None else f"the customers {test['rule']} contacted"
+    )
+    console.print(
+        Text(
+            f"Variant test: base vs {test['variant']} among {who}, "
+            f"{test['variant_share']:.0%} of the test on the variant (n_base/n_variant = "
+            f"{test['ratio']:.4g}); treated customers first contacted a month: base "
+            f"{contacted['base']:,.0f}, variant {contacted['variant']:,.0f} (common random "
+            f"numbers{_scaled(document)})"
+        )
+    )
+    table = _table("Live test: base vs variant", "", row["label"])
+    rows = _design_rows([row], "variant / base", "base arm's opportunity cost")
+    n = document["n"]
+    if n is not None:
+        rows.append((f"power at n = {n:,} on the variant", [_power(row)]))
+        rows.append((f"MDE at n = {n:,} on the variant", [_mde(row)]))
+    for name, cells in rows:
+        _row(table, name, *cells)
+    table.caption = (
+        "per contacted customer: responded at least once within the horizon; effect = variant "
+        "- base; opportunity cost: forecast net value (variant - base) per customer the base "
+        "contacts x n_base (negative: the variant loses value)"
+    )
+    console.print(table)
+    _notes(console, [row])
+
+
+def _scaled(document: Mapping[str, Any]) -> str:
+    """Where the flows were scaled from a smaller simulated population to the declared one."""
+    scale = document.get("population_scale", 1.0)
+    if scale == 1.0:
+        return ""
+    return f"; flows scaled x{scale:,.4g} from the simulated customers to the declared population"
+
+
+def _notes(console: Console, metrics: list[Mapping[str, Any]]) -> None:
     for row in metrics:
+        if row.get("note"):
+            console.print(Text(f"{row['label']}: {row['note']}"))
         if row["error"] is not None:
-            console.print(
-                Text(f"{row['metric']}: cannot size: {row['error']}\nhelp: {row['hint']}")
-            )
+            console.print(Text(f"{row['label']}: cannot size: {row['error']}\nhelp: {row['hint']}"))
 
 
 def _unit(row: Mapping[str, Any]) -> str:
@@ -247,6 +318,13 @@ def _n(row: Mapping[str, Any]) -> str:
     if row["error"] is not None:
         return "cannot size (below)"
     return f"{row['n_treatment']:,} / {row['n_control']:,}"
+
+
+def _sd(row: Mapping[str, Any]) -> str:
+    if row["sd_treatment"] is None or row["sd_control"] is None:
+        return "-"
+    first, second = (format_value(row[k], "money") for k in ("sd_treatment", "sd_control"))
+    return f"{first} / {second}"
 
 
 def _months(row: Mapping[str, Any]) -> str:
