@@ -457,7 +457,7 @@ def baseline_step(
     ahead = look_ahead(tb)
     for b in prange(blocks):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)
+        ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)  # incl. the walk row of kernel_predicates
         bits = np.zeros((N_BITS, BLOCK), dtype=np.uint64)
         flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
         draws = np.empty((D_AHEAD + ahead, BLOCK), dtype=np.float64)

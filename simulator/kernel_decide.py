@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from simulator.kernel_predicates import evaluate_block
+from simulator.kernel_predicates import SPARSE, evaluate_block, holds_at
 from simulator.kernels import (
     B_CANDIDATES,
     B_CHANNELS,
@@ -226,7 +226,18 @@ def audience(
         if waiting == 0:
             continue
         when = tb.play_i[PL_WHEN, p]
-        if evaluate_block(tb, st, lo, n, t, when, rk, ints, bits, cutoffs, pool, holds) > 0:
+        bit = ONE << np.uint64(p)
+        if waiting * SPARSE < n:
+            # Few rows wait (an `on` that fired, a wave due): `when` row by row for them only,
+            # stopping at the last, instead of passes over the whole block.
+            k = 0
+            while waiting > 0:
+                if pool[k]:
+                    waiting -= 1
+                    if holds_at(tb, st, lo, k, t, when, rk, ints, bits, cutoffs):
+                        bits[B_CANDIDATES, k] |= bit
+                k += 1
+        elif evaluate_block(tb, st, lo, n, t, when, rk, ints, bits, cutoffs, pool, holds) > 0:
             for k in range(n):
                 bits[B_CANDIDATES, k] |= np.uint64(holds[k]) << np.uint64(p)
 

@@ -26,10 +26,12 @@ from simulator.kernels import (
     PI_B,
     PI_C,
     PI_F,
+    PI_FIRST,
     PI_OP,
     PI_T,
     R_RFM,
     R_TIER,
+    R_WALK,
     SC_AUM_RING_LEN,
     SC_FLOW_RING_LEN,
     SC_PAYROLL_BIT,
@@ -76,6 +78,13 @@ from strategy_dsl.compile import (
     OP_TRIGGER,
     TRUE,
 )
+
+# A condition is walked a pass per atom (``walk_block``) when at least one row in SPARSE goes on
+# past its first atom and its program spans fewer than WALK_SPAN instructions; otherwise the
+# rows that go on are interpreted one by one (``follow_rows``).
+SPARSE = 8
+WALK_SPAN = 64
+WALK_TRUE, WALK_FALSE = 254, 255
 
 
 @njit(cache=True, inline="always")
@@ -128,6 +137,33 @@ def compare(value: float, op: int, x: float) -> bool:
     if op == 4:
         return value == x
     return value != x
+
+
+@njit(cache=True, inline="always")
+def outcomes_of(op: int) -> tuple[bool, bool, bool, bool]:
+    """For ``compare``'s operator ``op``: whether it holds when the value is below x, equal
+    to it, above it, or unordered with it (NaN)."""
+    if op == 0:
+        return True, False, False, False
+    if op == 1:
+        return True, True, False, False
+    if op == 2:
+        return False, False, True, False
+    if op == 3:
+        return False, True, True, False
+    if op == 4:
+        return False, True, False, False
+    return True, False, True, True
+
+
+@njit(cache=True, inline="always")
+def compare_flat(
+    value: float, x: float, below: bool, equal: bool, above: bool, unordered: bool
+) -> bool:
+    """``compare`` without a branch (the operator's ``outcomes_of``), so that a loop over a
+    block of rows runs in vector registers."""
+    lt, eq, gt = value < x, value == x, value > x
+    return (lt & below) | (eq & equal) | (gt & above) | (~(lt | eq | gt) & unordered)
 
 
 @njit(cache=True, inline="always")
@@ -389,21 +425,29 @@ def atom_block(
         for k in range(n):
             out[k] = here[k] & (in_step(st.birthday[lo + k], first, days, 360) != negate)
             held += out[k]
-    elif op == OP_SALARY:
-        for k in range(n):
-            out[k] = here[k] & (paid(tb, st, lo + k, t) != negate)
-            held += out[k]
-    elif op == OP_AUM_CHANGE:
+    elif op == OP_SALARY:  # ``paid`` for every row, without a branch
+        bit = tb.sc_i[SC_PAYROLL_BIT]
+        days = tb.sc_i[SC_STEP_DAYS]
+        first = first_day(t, days, 30)
+        if bit < 0:
+            for k in range(n):
+                out[k] = here[k] & negate
+                held += out[k]
+        else:
+            shift = np.uint32(bit)
+            for k in range(n):
+                payroll = (st.flags[lo + k] >> shift) & np.uint32(1) == np.uint32(1)
+                on = payroll & in_step(st.payday[lo + k], first, days, 30)
+                out[k] = here[k] & (on != negate)
+                held += out[k]
+    elif op == OP_AUM_CHANGE:  # for every row, without a branch
         ring = tb.sc_i[SC_AUM_RING_LEN]
         slot = (t - tb.prog_i[PI_B, pc]) % ring
         share = tb.prog_v[PF_X, pc]
         for k in range(n):
-            if here[k]:
-                out[k] = aum_changed(st.aum[lo + k], float(st.aum_ring[lo + k, slot]), a, share)
-                out[k] = out[k] != negate
-                held += out[k]
-            else:
-                out[k] = False
+            on = aum_changed(st.aum[lo + k], float(st.aum_ring[lo + k, slot]), a, share)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
     elif op == OP_FLOW:
         ring, count = tb.sc_i[SC_FLOW_RING_LEN], tb.prog_i[PI_C, pc]
         now = t % ring
@@ -415,25 +459,89 @@ def atom_block(
                 held += out[k]
             else:
                 out[k] = False
-    elif op == OP_COMPARE:
-        cmp, x = tb.prog_i[PI_B, pc], tb.prog_v[PF_X, pc]
-        for k in range(n):
-            if here[k]:
-                out[k] = compare(attribute(tb, st, lo + k, t, a), cmp, x) != negate
-                held += out[k]
-            else:
-                out[k] = False
-    elif op == OP_RANGE:
-        low, high = tb.prog_v[PF_X, pc], tb.prog_v[PF_Y, pc]
-        for k in range(n):
-            if here[k]:
-                value = attribute(tb, st, lo + k, t, a)
-                out[k] = (low <= value < high) != negate
-                held += out[k]
-            else:
-                out[k] = False
+    elif op in (OP_COMPARE, OP_RANGE):
+        held = bounds_block(tb, st, lo, n, t, pc, here, out, negate)
     else:
         held = atom_rows(tb, st, lo, n, t, pc, rk, ints, bits, cutoffs, here, out, negate)
+    return held
+
+
+@block_kernel
+def bounds_block(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    pc: int,
+    here: np.ndarray,
+    out: np.ndarray,
+    negate: bool,
+) -> int:
+    """``atom_block`` for an attribute compared with a number (``aum >= 50万``) or a range
+    (``aum in 45万 .. 50万``: low <= value < high): both as two bounds, the second always true
+    for a comparison. Every row below n is read, without a branch, and the attribute's loop
+    is chosen once per block, so that the loops run in vector registers; the values are
+    ``attribute``'s, expression for expression."""
+    code = tb.prog_i[PI_A, pc]
+    x, y = tb.prog_v[PF_X, pc], tb.prog_v[PF_Y, pc]
+    if tb.prog_i[PI_OP, pc] == OP_RANGE:
+        b1, e1, a1, u1 = outcomes_of(3)  # value >= low
+        b2, e2, a2, u2 = outcomes_of(0)  # value < high
+    else:
+        b1, e1, a1, u1 = outcomes_of(tb.prog_i[PI_B, pc])
+        b2, e2, a2, u2 = True, True, True, True
+    days = tb.sc_i[SC_STEP_DAYS]
+    held = 0
+    if code == ATTR_AUM:
+        for k in range(n):
+            value = st.aum[lo + k]
+            on = compare_flat(value, x, b1, e1, a1, u1) & compare_flat(value, y, b2, e2, a2, u2)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif code == ATTR_AGE:
+        years = (t * days) / 360.0
+        for k in range(n):
+            value = float(st.age0[lo + k]) + years
+            on = compare_flat(value, x, b1, e1, a1, u1) & compare_flat(value, y, b2, e2, a2, u2)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif code == ATTR_RISK:
+        for k in range(n):
+            value = float(st.risk[lo + k])
+            on = compare_flat(value, x, b1, e1, a1, u1) & compare_flat(value, y, b2, e2, a2, u2)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif code == ATTR_MONTHS_SINCE_TXN:
+        for k in range(n):
+            value = ((t - int(st.last_txn[lo + k])) * days) / 30.0
+            on = compare_flat(value, x, b1, e1, a1, u1) & compare_flat(value, y, b2, e2, a2, u2)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif code == ATTR_TXN_3M and tb.sc_i[SC_TXN_RING_LEN] == 3:  # monthly steps: unrolled
+        for k in range(n):
+            i = lo + k
+            total = int(st.txn_ring[i, 0]) + int(st.txn_ring[i, 1]) + int(st.txn_ring[i, 2])
+            value = float(total)
+            on = compare_flat(value, x, b1, e1, a1, u1) & compare_flat(value, y, b2, e2, a2, u2)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    elif code == ATTR_TXN_3M:
+        length = tb.sc_i[SC_TXN_RING_LEN]
+        for k in range(n):
+            total = 0
+            for j in range(length):
+                total += int(st.txn_ring[lo + k, j])
+            value = float(total)
+            on = compare_flat(value, x, b1, e1, a1, u1) & compare_flat(value, y, b2, e2, a2, u2)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    else:
+        for k in range(n):
+            value = attribute(tb, st, lo + k, t, code)
+            on = compare_flat(value, x, b1, e1, a1, u1) & compare_flat(value, y, b2, e2, a2, u2)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
     return held
 
 
@@ -470,7 +578,109 @@ def evaluate_block(
     if yes < 0 and no < 0:  # one atom: TRUE/FALSE or, negated, FALSE/TRUE
         return atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, yes == FALSE)
     atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, False)
-    return follow_rows(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out)
+    going = 0
+    for k in range(n):
+        going += mask[k] & ((yes >= 0) if out[k] else (no >= 0))
+    if going * SPARSE < n or entry - tb.prog_i[PI_FIRST, entry] >= WALK_SPAN:
+        return follow_rows(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out)
+    return walk_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out)
+
+
+@njit(cache=True, inline="always")
+def walk_code(entry: int, target: int) -> int:
+    """Where a jump to ``target`` leaves a row in ``walk_block``: the instruction's distance
+    below ``entry``, or WALK_TRUE / WALK_FALSE once the evaluation has ended."""
+    if target == TRUE:
+        return WALK_TRUE
+    if target < 0:
+        return WALK_FALSE
+    return entry - target
+
+
+@njit(cache=True, inline="always")
+def walk_bit(code: int) -> np.uint64:
+    if code < WALK_SPAN:
+        return np.uint64(1) << np.uint64(code)
+    return np.uint64(0)
+
+
+@block_kernel
+def walk_block(
+    tb: Tables,
+    st: State,
+    lo: int,
+    n: int,
+    t: int,
+    entry: int,
+    rk: np.uint64,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    cutoffs: np.ndarray,
+    mask: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """After the entry atom ran for the block (``out``), the rest of the program one atom at a
+    time for all the rows it reaches: as the jumps go to lower instructions, taking them in
+    decreasing order evaluates each row's atoms in the order ``follow_rows`` would, each as
+    one pass over the block (``atom_block``) rather than one interpreted atom per row."""
+    size = ints.shape[1]
+    scratch = ints[R_WALK].view(np.uint8)
+    where = scratch[:size]
+    here = scratch[size : 2 * size].view(np.bool_)
+    hits = scratch[2 * size : 3 * size].view(np.bool_)
+    yes = walk_code(entry, tb.prog_i[PI_T, entry])
+    no = walk_code(entry, tb.prog_i[PI_F, entry])
+    for k in range(n):
+        where[k] = (yes if out[k] else no) if mask[k] else WALK_FALSE
+    reached = walk_bit(yes) | walk_bit(no)
+    gap = 1
+    while reached != np.uint64(0):
+        bit = np.uint64(1) << np.uint64(gap)
+        if reached & bit != np.uint64(0):
+            reached ^= bit
+            for k in range(n):
+                here[k] = where[k] == gap
+            pc = entry - gap
+            atom_block(tb, st, lo, n, t, pc, rk, ints, bits, cutoffs, here, hits, False)
+            yes, no = walk_code(entry, tb.prog_i[PI_T, pc]), walk_code(entry, tb.prog_i[PI_F, pc])
+            for k in range(n):
+                where[k] = (yes if hits[k] else no) if here[k] else where[k]
+            reached |= walk_bit(yes) | walk_bit(no)
+        gap += 1
+    held = 0
+    for k in range(n):
+        out[k] = where[k] == WALK_TRUE
+        held += out[k]
+    return held
+
+
+@njit(cache=True, inline="always")
+def holds_at(
+    tb: Tables,
+    st: State,
+    lo: int,
+    k: int,
+    t: int,
+    entry: int,
+    rk: np.uint64,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    cutoffs: np.ndarray,
+) -> bool:
+    """The program from ``entry`` for the one row lo + k, atom by atom, short-circuiting: for
+    the few rows a sparse pool leaves, cheaper than a pass over the block."""
+    if entry < 0:
+        return entry == TRUE
+    i = lo + k
+    tier, rfm = ints[R_TIER, k], ints[R_RFM, k]
+    segbits, trigbits = bits[B_SEGMENTS, k], bits[B_TRIGGERS, k]
+    pc = entry
+    while pc >= 0:
+        if atom(tb, st, i, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs):
+            pc = tb.prog_i[PI_T, pc]
+        else:
+            pc = tb.prog_i[PI_F, pc]
+    return pc == TRUE
 
 
 @block_kernel
