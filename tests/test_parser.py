@@ -220,3 +220,18 @@ def test_syntax_errors_in_several_items_are_all_reported() -> None:
 def test_error_recovery_stops_at_a_bound() -> None:
     text = "".join(f"rule r{i} priority {{ }}\n" for i in range(50))
     assert len(parse_text(text, "t").diagnostics) == 10
+
+
+def test_expect_metrics_spelled_like_keywords_follow_any_line() -> None:
+    """`churn`, `cost` and `nps` are keywords elsewhere; after a line ending in a number they
+    still start a new expectation (docs/language.md, "Keywords")."""
+    text = (
+        "expect {\n  customers > 100\n  churn within 12 months < 40%\n  aum > 0\n"
+        "  cost <= 5\n  nps >= -100\n  nps >= 5\n}\n"
+    )
+    result = parse_text(text, "x.strat")
+    assert result.file is not None and not result.diagnostics
+    (block,) = result.file.items
+    assert [e.metric.name.text for e in block.settings] == [
+        "customers", "churn", "aum", "cost", "nps", "nps",
+    ]  # fmt: skip
