@@ -145,19 +145,15 @@ _TOTALS = {
     "net_value": "net_value",
     "net": "net_value",
 }
-_UPLIFTS = {
-    "aum": "aum_per_customer",
-    "aum_per_customer": "aum_per_customer",
+# Short names for the per-customer uplift metrics (simulator.compare.ARM_METRICS, whose own
+# names are accepted too). `aum` is the AUM added, as in `expect … aum uplift vs control`.
+_UPLIFT_ALIASES = {
+    "aum": "aum_added_per_customer",
     "churn": "churn_rate",
-    "churn_rate": "churn_rate",
     "responders": "responders_per_customer",
-    "responders_per_customer": "responders_per_customer",
     "revenue": "revenue_per_customer",
-    "revenue_per_customer": "revenue_per_customer",
     "cost": "cost_per_customer",
-    "cost_per_customer": "cost_per_customer",
     "net_value": "net_value_per_customer",
-    "net_value_per_customer": "net_value_per_customer",
 }
 _MULTIPLIERS = {"": 1.0, "k": 1e3, "m": 1e6, "万": 1e4, "亿": 1e8}
 _EXPRESSION = re.compile(
@@ -168,8 +164,9 @@ _EXPRESSION = re.compile(
 FAIL_ON_HELP = (
     'write METRIC OP VALUE, e.g. --fail-on "churn > +0.3pp", "net_value < -50万", '
     '"aum < -1%", "uplift.aum_per_customer < 0"; METRIC: aum, churn, responders, revenue, '
-    "cost, net_value, or uplift.<aum_per_customer | churn_rate | responders_per_customer | "
-    "revenue_per_customer | cost_per_customer | net_value_per_customer>; OP: > >= < <=; "
+    "cost, net_value, or uplift.<aum (the AUM added) | aum_added_per_customer | "
+    "aum_per_customer | churn_rate | responders_per_customer | revenue_per_customer | "
+    "cost_per_customer | net_value_per_customer>; OP: > >= < <=; "
     "VALUE: the change working - base, in pp for churn, % for a relative change, or an "
     "amount (50万, 1.5亿, 2000)"
 )
@@ -214,7 +211,7 @@ def parse_fail_on(expression: str) -> Threshold:
         raise bad("not METRIC OP VALUE")
     name = match["metric"].lower()
     uplift = name.startswith("uplift.")
-    table = _UPLIFTS if uplift else _TOTALS
+    table = {**_UPLIFT_ALIASES, **{m: m for m in ARM_METRICS}} if uplift else _TOTALS
     metric = table.get(name.removeprefix("uplift."))
     if metric is None:
         raise bad(f"unknown metric `{match['metric']}`")

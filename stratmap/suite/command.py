@@ -30,6 +30,7 @@ from stratmap.suite.report import FileResult
 if TYPE_CHECKING:
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.diagnostics import SourceMap
+    from stratmap.simulate_cmd import Sizes
     from stratmap.suite.runner import Job
 
 EXAMPLES = """\
@@ -121,27 +122,13 @@ def _junit_target(raw: str | None) -> Path | None:
     return path
 
 
-def _sizes(args: argparse.Namespace) -> tuple[int | None, int | None, int, int | None, int | None]:
-    from stratmap.simulate_cmd import (
-        DEFAULT_REPS,
-        MAX_CUSTOMERS,
-        MAX_MONTHS,
-        MAX_REPS,
-        MAX_SEED,
-        parse_count,
-    )
+def _sizes(args: argparse.Namespace) -> tuple[Sizes, int | None]:
+    """The sizes `simulate` would take from these options (validated the same way, by the same
+    code), and ``--jobs``."""
+    from stratmap.simulate_cmd import parse_count, requested_sizes
 
-    def given(option: str, value: str | None, low: int, high: int) -> int | None:
-        return None if value is None else parse_count(option, value, low=low, high=high)
-
-    reps = given("--reps", args.reps, 1, MAX_REPS)
-    return (
-        given("--customers", args.customers, 1, MAX_CUSTOMERS),
-        given("--months", args.months, 1, MAX_MONTHS),
-        DEFAULT_REPS if reps is None else reps,
-        given("--seed", args.seed, 0, MAX_SEED),
-        given("--jobs", args.jobs, 1, 256),
-    )
+    jobs = None if args.jobs is None else parse_count("--jobs", args.jobs, low=1, high=256)
+    return requested_sizes(args), jobs
 
 
 # ------------------------------------------------------------------------------ jobs
@@ -153,7 +140,7 @@ def _is_map(model) -> bool:
 
 def _jobs(
     report: CheckReport,
-    sizes: tuple[int | None, int | None, int, int | None, int | None],
+    sizes: Sizes,
     results: dict[str, FileResult],
     cache: Cache,
 ) -> list[tuple[Job, str]]:
@@ -162,7 +149,7 @@ def _jobs(
     from stratmap.simulate_cmd import MAX_SEED, strategy_hash
     from stratmap.suite.runner import Job
 
-    customers, months, reps, seed, _ = sizes
+    customers, months, reps, seed = sizes.customers, sizes.months, sizes.reps, sizes.seed
     jobs: list[tuple[Job, str]] = []
     for file, model in report.models.items():
         personas_only = file.endswith("_test.strat")
@@ -272,7 +259,7 @@ def run_test(args: argparse.Namespace) -> int:
     from stratmap.suite import report as render
 
     started = time.perf_counter()
-    sizes = _sizes(args)
+    sizes, jobs_wanted = _sizes(args)
     junit = _junit_target(args.junit)
     files = strategy_files(args.paths)  # usage errors first: missing paths, no .strat files
     cache = _cache(args)
@@ -285,7 +272,7 @@ def run_test(args: argparse.Namespace) -> int:
                 diagnostic = diagnostic.model_copy(update={"severity": Severity.ERROR})
             result.diagnostics.append(diagnostic)
     jobs = _jobs(report, sizes, results, cache)
-    workers = sizes[4] or _cores()
+    workers = jobs_wanted or _cores()
     with _Progress(len(jobs), enabled=args.format == "text" and not args.quiet) as progress:
         _run_jobs(jobs, workers, results, cache, progress, report.sources)
     ordered = [results[file] for file in sorted(results)]
