@@ -409,14 +409,17 @@ def apply_block(
     seg_ever: np.ndarray,
     outcomes: np.ndarray,
     ledger: np.ndarray,
+    select: np.ndarray,
+    want: int,
 ) -> None:
     # Segment membership is recorded once and kept (intention to treat): a customer who
     # leaves a segment, churns or is moved by a treatment still counts in it. Bit G is
     # "(all)", set for every live customer.
     everyone = ONE << np.uint64(tb.seg_pred.size)
+    chosen = select.size > 0
     for i in range(lo, hi):
         alive = st.alive[i]
-        if alive < 0:
+        if alive < 0 or (chosen and select[i] != want):
             continue
         arm = st.arm[i]
         if alive == 0:
@@ -465,8 +468,12 @@ def apply_step(
     seg_ever: np.ndarray,
     outcomes: np.ndarray,
     ledger: np.ndarray,
+    select: np.ndarray,
+    want: int,
 ) -> None:
-    """Contacts and accounting of step t for rows [0, n_rows). Thresholds: ``thr_mode``
+    """Contacts and accounting of step t for rows [0, n_rows) — only those whose
+    ``select`` (uint8, (rows,)) is ``want`` unless ``select`` is empty (variants run as
+    deltas split the base's accounting so: ``simulator.delta``). Thresholds: ``thr_mode``
     (int64, (P, 2)), ``thr_value`` (float64, (P, 2)), ``thr_tiebreak`` (uint64, (P, 2)).
     Counters per block: ``funnel`` (int64, (blocks, P, 2, F)), ``cust`` (blocks, 2, S, K),
     ``misc`` (blocks, 2, N_MISC), ``unserved`` (blocks, G + 1, K, 2, U), ``chan``
@@ -484,5 +491,5 @@ def apply_step(
         apply_block(
             tb, st, lo, hi, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
             funnel[b], cust[b], misc[b], unserved[b], chan[b], plays, values,
-            trace_row, trace_i, trace_f, seg_ever, outcomes[b], ledger,
+            trace_row, trace_i, trace_f, seg_ever, outcomes[b], ledger, select, want,
         )  # fmt: skip

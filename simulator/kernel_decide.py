@@ -255,21 +255,92 @@ def channels(
     bits: np.ndarray,
     flags: np.ndarray,
 ) -> None:
-    """Bit c of ``bits[B_CHANNELS]`` when channel c's `requires` holds (evaluated only for rows
-    with a candidate on c)."""
+    """Bit c of ``bits[B_CHANNELS]`` when channel c's `requires` holds, for the rows with a
+    candidate on any channel (not only on c: a variant that moves a play to another channel
+    reuses these bits, ``simulator.delta``)."""
     mask, holds = flags[L_MASK], flags[L_HOLDS]
+    waiting = 0
+    for k in range(n):
+        mask[k] = bits[B_CANDIDATES, k] != ZERO
+        waiting += mask[k]
+    if waiting == 0:
+        return
     for c in range(tb.chan_i.shape[1]):
-        on_channel = ZERO
-        for p in range(tb.play_i.shape[1]):
-            if tb.play_i[PL_CHANNEL, p] == c:
-                on_channel |= ONE << np.uint64(p)
-        for k in range(n):
-            mask[k] = bits[B_CANDIDATES, k] & on_channel != ZERO
         entry = tb.chan_i[CH_REQUIRES, c]
         evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, holds)
         for k in range(n):
             if holds[k]:
                 bits[B_CHANNELS, k] |= ONE << np.uint64(c)
+
+
+@njit(cache=True, inline="always")
+def choose(
+    tb: Tables,
+    st: State,
+    i: int,
+    t: int,
+    rk: np.uint64,
+    candidates: np.uint64,
+    channel_ok: np.uint64,
+    funnel: np.ndarray,
+    proposals: np.ndarray,
+    treated: np.ndarray,
+    values: np.ndarray,
+    per_cap: np.ndarray,
+    traced: bool,
+    trace_i: np.ndarray,
+) -> tuple[bool, np.uint64]:
+    """Row i's decision among its candidate plays (bits), given the channels whose
+    `requires` holds: eligibility in order, the control group and holdouts, arbitration.
+    Counts the funnel and the proposals; returns (eligible for some play, the winners)."""
+    n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
+    caps_used, caps_taken = per_cap[0], per_cap[1]
+    if traced:
+        trace_i[TR_PLAYS : TR_PLAYS + n_plays] = S_NONE
+    arm = st.arm[i]
+    eligible = False
+    winners = ZERO
+    if candidates == ZERO:
+        return eligible, winners
+    for c in range(n_caps):
+        start, count = tb.cap_i[CP_OFFSET, c], tb.cap_i[CP_COUNT, c]
+        caps_used[c] = count_within(st.ring, i, start, count, t, tb.cap_window[c])
+    static = nb_step_key(nb_customer_key(rk, st.cid[i]), STATIC_STEP)
+    n_treated = 0
+    for pos in range(n_plays):
+        p = tb.play_i[PL_ORDER, pos]
+        if (candidates >> np.uint64(p)) & ONE == ZERO:
+            continue
+        status = eligibility(tb, st, i, t, p, channel_ok, caps_used)
+        if status == S_WINNER:
+            eligible = True
+            funnel[p, arm, F_ELIGIBLE] += 1
+            group = tb.play_i[PL_GROUP, p]
+            share = tb.group_holdout[group]
+            held_out = share > 0.0 and (
+                nb_to_uniform(nb_draw(static, SLOT_HOLDOUT + group)) < share
+            )
+            if arm == 1 or held_out:
+                funnel[p, arm, F_HOLDOUT] += 1
+                status = S_CONTROL if arm == 1 else S_HOLDOUT
+            else:
+                treated[n_treated] = p
+                n_treated += 1
+        else:
+            funnel[p, arm, _FIELD_OF_STATUS[status]] += 1
+        if traced:
+            trace_i[TR_PLAYS + p] = status
+    if n_treated > 0:
+        winners = arbitrate(tb, st, i, t, treated, n_treated, values, caps_used, caps_taken)
+        for x in range(n_treated):
+            p = int(treated[x])
+            if (winners >> np.uint64(p)) & ONE == ONE:
+                proposals[p] += 1
+            else:
+                funnel[p, arm, F_ARBITRATION] += 1
+                if traced:
+                    trace_i[TR_PLAYS + p] = S_ARBITRATION
+    return eligible, winners
 
 
 @block_kernel
@@ -293,9 +364,7 @@ def decide_block(
     trace_i: np.ndarray,
 ) -> None:
     n = hi - lo
-    n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
     live = flags[L_LIVE]
-    caps_used, caps_taken = per_cap[0], per_cap[1]
     for k in range(n):
         i = lo + k
         st.winners[i] = ZERO
@@ -315,51 +384,14 @@ def decide_block(
             continue
         i = lo + k
         traced = i == trace_row
-        if traced:
-            trace_i[TR_PLAYS : TR_PLAYS + n_plays] = S_NONE
+        candidates, channel_ok = bits[B_CANDIDATES, k], bits[B_CHANNELS, k]
+        eligible, winners = choose(
+            tb, st, i, t, rk, candidates, channel_ok, funnel, proposals, treated, values,
+            per_cap, traced, trace_i,
+        )  # fmt: skip
+        st.winners[i] = winners
+        st.cands[i], st.chans[i] = candidates, channel_ok
         arm = st.arm[i]
-        eligible = False
-        candidates = bits[B_CANDIDATES, k]
-        if candidates != ZERO:
-            for c in range(n_caps):
-                start, count = tb.cap_i[CP_OFFSET, c], tb.cap_i[CP_COUNT, c]
-                caps_used[c] = count_within(st.ring, i, start, count, t, tb.cap_window[c])
-            static = nb_step_key(nb_customer_key(rk, st.cid[i]), STATIC_STEP)
-            n_treated = 0
-            for pos in range(n_plays):
-                p = tb.play_i[PL_ORDER, pos]
-                if (candidates >> np.uint64(p)) & ONE == ZERO:
-                    continue
-                status = eligibility(tb, st, i, t, p, bits[B_CHANNELS, k], caps_used)
-                if status == S_WINNER:
-                    eligible = True
-                    funnel[p, arm, F_ELIGIBLE] += 1
-                    group = tb.play_i[PL_GROUP, p]
-                    share = tb.group_holdout[group]
-                    held_out = share > 0.0 and (
-                        nb_to_uniform(nb_draw(static, SLOT_HOLDOUT + group)) < share
-                    )
-                    if arm == 1 or held_out:
-                        funnel[p, arm, F_HOLDOUT] += 1
-                        status = S_CONTROL if arm == 1 else S_HOLDOUT
-                    else:
-                        treated[n_treated] = p
-                        n_treated += 1
-                else:
-                    funnel[p, arm, _FIELD_OF_STATUS[status]] += 1
-                if traced:
-                    trace_i[TR_PLAYS + p] = status
-            if n_treated > 0:
-                winners = arbitrate(tb, st, i, t, treated, n_treated, values, caps_used, caps_taken)
-                for x in range(n_treated):
-                    p = int(treated[x])
-                    if (winners >> np.uint64(p)) & ONE == ONE:
-                        proposals[p] += 1
-                    else:
-                        funnel[p, arm, F_ARBITRATION] += 1
-                        if traced:
-                            trace_i[TR_PLAYS + p] = S_ARBITRATION
-                st.winners[i] = winners
         st.segbits[i] = bits[B_SEGMENTS, k]
         st.dec[i] = ints[R_TIER, k] | (128 if eligible else 0)
         if traced:
@@ -450,6 +482,66 @@ def decide_step(
         decide_block(
             tb, st, lo, hi, t, rk, cutoffs, funnel[b], proposals[b], ints, bits, flags,
             treated, values, per_cap, trace_row, trace_i,
+        )  # fmt: skip
+
+
+@block_kernel
+def choose_rows(
+    tb: Tables,
+    st: State,
+    rows: np.ndarray,
+    lo: int,
+    hi: int,
+    t: int,
+    rk: np.uint64,
+    winners: np.ndarray,
+    dec: np.ndarray,
+    funnel: np.ndarray,
+    proposals: np.ndarray,
+    treated: np.ndarray,
+    values: np.ndarray,
+    per_cap: np.ndarray,
+    trace_i: np.ndarray,
+) -> None:
+    for j in range(lo, hi):
+        i = rows[j]
+        eligible, chosen = choose(
+            tb, st, i, t, rk, st.cands[i], st.chans[i], funnel, proposals, treated, values,
+            per_cap, False, trace_i,
+        )  # fmt: skip
+        winners[j] = chosen
+        dec[j] = tier_of(tb, st.aum[i]) | (128 if eligible else 0)
+
+
+@njit(cache=True, parallel=True)
+def decide_again(
+    tb: Tables,
+    st: State,
+    rows: np.ndarray,
+    t: int,
+    rk: np.uint64,
+    winners: np.ndarray,
+    dec: np.ndarray,
+    funnel: np.ndarray,
+    proposals: np.ndarray,
+) -> None:
+    """The decisions of step t for the live ``rows`` (int64) of a state whose decision phase
+    has run (``st.cands``, ``st.chans``: their candidates and channels), under the tables
+    ``tb`` (a variant's whose candidates are the same: ``simulator.delta``). Writes nothing
+    to the state: row ``rows[j]``'s winners and ``dec`` go to ``winners[j]`` and ``dec[j]``;
+    the funnel (int64, (blocks, P, 2, F)) and proposals (int64, (blocks, P)) are counted per
+    block of ``rows``."""
+    blocks = (rows.size + BLOCK - 1) // BLOCK
+    n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
+    for b in prange(blocks):
+        lo, hi = b * BLOCK, min(rows.size, (b + 1) * BLOCK)
+        treated = np.zeros(max(n_plays, 1), dtype=np.int64)
+        values = np.zeros(max(n_plays, 1), dtype=np.float64)
+        per_cap = np.zeros((2, max(n_caps, 1)), dtype=np.int64)
+        trace_i = np.zeros(TR_PLAYS + max(n_plays, 1), dtype=np.int64)
+        choose_rows(
+            tb, st, rows, lo, hi, t, rk, winners, dec, funnel[b], proposals[b], treated,
+            values, per_cap, trace_i,
         )  # fmt: skip
 
 

@@ -120,6 +120,8 @@ FIELDS: tuple[tuple[str, type, str | int, str], ...] = (
     ("txn_ring", np.uint8, "txn_ring_len", "transactions of past steps (txn_3m)"),
     ("winners", np.uint64, 1, "scratch: plays the customer accepted this step (bits)"),
     ("segbits", np.uint64, 1, "scratch: segments this step (bits)"),
+    ("cands", np.uint64, 1, "scratch: plays the customer was a candidate for this step (bits)"),
+    ("chans", np.uint64, 1, "scratch: channels whose `requires` held this step (bits)"),
     ("dec", np.uint8, 1, "scratch: tier at decision | 128 if eligible for a play"),
 )
 State = namedtuple("State", [f[0] for f in FIELDS])

@@ -37,6 +37,7 @@ import numba
 import numpy as np
 
 from simulator import kernels as k
+from simulator.delta import MAX_TOGETHER, delta_compatible, run_together
 from simulator.kernel_apply import N_LEDGER, apply_step
 from simulator.kernel_baseline import C_CHURNED, C_LABELS, C_LIVE, baseline_step
 from simulator.kernel_couplings import (
@@ -333,6 +334,7 @@ def simulate_alternatives(
     shards: int = 1,
     progress: Callable[[int, int], None] | None = None,
     strategy_hash: str = "",
+    delta: bool = True,
 ) -> list[RunOutput]:
     """``[simulate(m, ...) for m in models]``, bit for bit, doing once what the alternatives
     share (common random numbers make it the same work):
@@ -343,12 +345,17 @@ def simulate_alternatives(
       population inputs agree (``population_signature``) and copied into each, and the
       arrivals of a step are drawn once and copied when their ids, stage and step agree.
 
+    - variants whose differences only change how contacts are decided and served run as
+      deltas of the first alternative (``simulator.delta``; ``delta=False`` runs them in
+      full): only the customers they may treat differently are simulated again.
+
     ``progress(done, total)`` counts steps over all alternatives simulated.
     """
     if not models:
         return []
-    # The one initial population kept for copying is counted against the first alternative.
-    extra = _population_bytes(models[0], customers) if len(models) > 1 else 0
+    # The initial population kept for copying, and the states of alternatives that step
+    # together (deltas), are counted against the first alternative.
+    extra = _population_bytes(models[0], customers) * len(models) if len(models) > 1 else 0
     prepared = [
         _prepare(
             model,
@@ -374,19 +381,38 @@ def simulate_alternatives(
     for alternative in distinct:
         groups.setdefault(_population_key(alternative), []).append(alternative)
     numba.set_num_threads(distinct[0].sizes.threads)
+    # Variants that differ from their group's first alternative only in how contacts are
+    # decided and served run beside it as deltas (``simulator.delta``).
+    together = {
+        id(group[0]): [a for a in group[1:] if delta and delta_compatible(group[0].run, a.run)][
+            :MAX_TOGETHER
+        ]
+        for group in groups.values()
+    }
     total = sum(a.sizes.reps * a.sizes.steps for a in distinct)
     done = 0
     for rep in range(distinct[0].sizes.reps):
         for group in groups.values():
             shared = _SharedDraws(group[0].run.initial_population(rep)) if len(group) > 1 else None
+            base, beside = group[0], together[id(group[0])]
             # The population is drawn in the first alternative's layout, which runs last and
             # takes it over in place; the others copy it.
-            for position, alternative in enumerate([*group[1:], group[0]]):
-                last = position == len(group) - 1
+            for alternative in group[1:]:
+                if any(alternative is a for a in beside):
+                    continue
                 alternative.run.replicate(
-                    rep, alternative.outputs, progress, done, total, shared=shared, take=last
+                    rep, alternative.outputs, progress, done, total, shared=shared
                 )
                 done += alternative.sizes.steps
+            if beside:
+                pairs = [(a.run, a.outputs) for a in beside]
+                run_together(base.run, base.outputs, pairs, rep, shared, progress, done, total)
+                done += base.sizes.steps * (1 + len(beside))
+            else:
+                base.run.replicate(
+                    rep, base.outputs, progress, done, total, shared=shared, take=True
+                )
+                done += base.sizes.steps
     finished = {id(a): a.finish() for a in distinct}
     results: list[RunOutput] = []
     for index, first in enumerate(same_as):
@@ -622,9 +648,26 @@ class _Run:
         """Replication ``rep``, written at index ``slot`` (default rep) of every output.
         With ``shared``, the initial population is copied from it (``take``: used in place,
         by the last alternative to run) and arrivals already drawn are copied too."""
-        tb, sizes = self.tables, self.sizes
+        loop = self.start(rep, outputs, slot, shared, take)
+        for t in range(1, self.sizes.steps + 1):
+            loop.step(t)
+            self.notify(rep, t, loop.shards)
+            if progress is not None:
+                progress(done + t, total)
+        self.arrived = loop.next_id - self.sizes.customers
+
+    def start(
+        self,
+        rep: int,
+        outputs: list[RunOutput],
+        slot: int | None = None,
+        shared: _SharedDraws | None = None,
+        take: bool = False,
+    ) -> _Step:
+        """Replication ``rep`` set up and accounted at step 0: its loop, ready for step 1."""
+        tb = self.tables
         r = rep if slot is None else slot
-        rk = replication_key(sizes.seed, rep)
+        rk = replication_key(self.sizes.seed, rep)
         for out in outputs:
             out.replication_seeds[r] = rk
         shards = [_Shard(part) for part in self.parts]
@@ -646,12 +689,7 @@ class _Run:
         loop = _Step(self, shards, outputs, rk, r, shared)
         loop.account(0, decided=False)
         self.notify(rep, 0, shards)
-        for t in range(1, sizes.steps + 1):
-            loop.step(t)
-            self.notify(rep, t, shards)
-            if progress is not None:
-                progress(done + t, total)
-        self.arrived = loop.next_id - sizes.customers
+        return loop
 
     def notify(self, rep: int, t: int, shards: list[_Shard]) -> None:
         if self.observe is not None:
@@ -750,38 +788,47 @@ class _Step:
     # -- one step ----------------------------------------------------------------------------
 
     def step(self, t: int) -> None:
-        tb, c = self.tb, self.c
         self.arrivals(t)
-        market = market_return(c, self.rk, t)
+        market = self.market(t)
+        found = self.baseline(t, market)
+        proposals = self.decide(t, self.cutoffs(t, found))
+        self.account(t, decided=True, thresholds=self.cuts(t, proposals))
+
+    def market(self, t: int) -> float:
+        market = market_return(self.c, self.rk, t)
         for out in self.outputs:
             out.market_return[self.r, t] = market
-        counts = []
-        for s, shard in enumerate(self.shards):
-            blocks = _blocks(shard.rows)
-            found = np.zeros((blocks, 3 + tb.model_i.shape[1]), dtype=np.int64)
-            row = self.trace_row(shard)
-            baseline_step(
-                tb, shard.state, shard.rows, shard.first_new, t, self.rk, market, found,
-                row, self.trace_i, self.trace_f,
+        return market
+
+    def baseline(self, t: int, market: float) -> list[np.ndarray]:
+        """The baseline phase of every shard; per shard, its counters (``C_*``)."""
+        found = []
+        for shard in self.shards:
+            counts = baseline_counts(
+                self.tb, shard.state, shard.rows, shard.first_new, t, self.rk, market,
+                self.trace_row(shard), self.trace_i, self.trace_f,
             )  # fmt: skip
-            found = found.sum(axis=0)
-            self.outputs[s].churned[self.r, t] += found[C_CHURNED : C_CHURNED + 2]
-            counts.append(found)
-        total = np.sum(counts, axis=0)
-        cutoffs = model_cutoffs(c, total[C_LIVE], total[C_LABELS:])
+            found.append(counts)
+        return found
+
+    def cutoffs(self, t: int, found: list[np.ndarray]) -> np.ndarray:
+        """Records the churned of each shard; the models' cutoffs from all shards' counts."""
+        for s, counts in enumerate(found):
+            self.outputs[s].churned[self.r, t] += counts[C_CHURNED : C_CHURNED + 2]
+        total = np.sum(found, axis=0)
+        return model_cutoffs(self.c, total[C_LIVE], total[C_LABELS:])
+
+    def decide(self, t: int, cutoffs: np.ndarray) -> list[np.ndarray]:
+        """The decision phase of every shard; per shard, its proposals per block and play."""
         proposals = []
         for s, shard in enumerate(self.shards):
-            blocks = _blocks(shard.rows)
-            funnel = np.zeros((blocks, len(c.plays), 2, k.N_FUNNEL), dtype=np.int64)
-            found = np.zeros((blocks, len(c.plays)), dtype=np.int64)
-            decide_step(
-                tb, shard.state, shard.rows, t, self.rk, cutoffs, funnel, found,
-                self.trace_row(shard), self.trace_i,
+            funnel, found = decide_counts(
+                self.tb, shard.state, shard.rows, t, self.rk, cutoffs, self.trace_row(shard),
+                self.trace_i,
             )  # fmt: skip
-            self.outputs[s].funnel[self.r, t] += funnel.sum(axis=0)
+            self.outputs[s].funnel[self.r, t] += funnel
             proposals.append(found)
-        thresholds = self.cuts(t, proposals)
-        self.account(t, decided=True, thresholds=thresholds)
+        return proposals
 
     def trace_row(self, shard: _Shard) -> int:
         if self.run.trace_id < 0:
@@ -791,9 +838,15 @@ class _Step:
 
     # -- capacity and budgets ----------------------------------------------------------------
 
-    def cuts(self, t: int, proposals: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    def cuts(
+        self,
+        t: int,
+        proposals: list[np.ndarray],
+        shards: list[tuple[State, int]] | None = None,
+    ) -> tuple[np.ndarray, ...]:
         """Per play, the budget and capacity thresholds of step t (see ``kernel_apply``):
-        keys are gathered only for the plays of a budget or channel that binds."""
+        keys are gathered only for the plays of a budget or channel that binds, from
+        ``shards`` (state, rows) — by default this run's own — whose ``proposals`` these are."""
         c = self.c
         per_play = np.sum([found.sum(axis=0) for found in proposals], axis=0)
         budgets, capacities = binding(c, t, per_play, self.spend)
@@ -808,62 +861,183 @@ class _Step:
         def fill(state: State, rows: int, *arrays: np.ndarray) -> None:
             gather(self.tb, state, rows, t, self.rk, *arrays)
 
-        shards = [(shard.state, shard.rows) for shard in self.shards]
+        if shards is None:
+            shards = [(shard.state, shard.rows) for shard in self.shards]
         keys = gather_keys(shards, proposals, wanted, fill)
         return cut(c, keys, budgets, capacities)
 
     # -- accounting ----------------------------------------------------------------------------
 
-    def account(self, t: int, decided: bool, thresholds: tuple | None = None) -> None:
-        c, tb = self.c, self.tb
-        n_plays = len(c.plays)
+    def account(
+        self,
+        t: int,
+        decided: bool,
+        thresholds: tuple | None = None,
+        classes: list[np.ndarray] | None = None,
+    ) -> list[dict[int, dict[str, np.ndarray]]]:
+        """Contacts and accounting of every shard, written to the outputs. Returns each
+        shard's counters (``apply_counts``) by class of row: with ``classes`` (per shard,
+        uint8 per row), the rows of each class are accounted on their own (variants run as
+        deltas need the base's counters over some rows: ``simulator.delta``); else every row
+        is of class 0."""
         if thresholds is None:
-            thresholds = _no_cuts(n_plays)
-        responders = 0
-        tiers, segments = len(c.tiers), len(c.segments) + 1
+            thresholds = _no_cuts(len(self.c.plays))
+        counted, by_class = [], []
         for s, shard in enumerate(self.shards):
-            blocks = _blocks(shard.rows)
-            funnel = np.zeros((blocks, n_plays, 2, k.N_FUNNEL), dtype=np.int64)
-            cust = np.zeros((blocks, 2, len(STAGES), tiers), dtype=np.int64)
-            misc = np.zeros((blocks, 2, k.N_MISC), dtype=np.int64)
-            unserved = np.zeros((blocks, segments, tiers, 2, len(UNSERVED_KINDS)), dtype=np.int64)
-            chan = np.zeros((blocks, len(c.channels), 2), dtype=np.int64)
-            outcomes = np.zeros((blocks, segments, 2, len(SEGMENT_OUTCOMES)), dtype=np.int64)
             row = self.trace_row(shard)
             if row >= 0 and decided is False:
                 self.trace_i[:] = 0
-            apply_step(
-                tb, shard.state, shard.rows, t, self.rk, *thresholds, decided,
-                funnel, cust, misc, unserved, chan, row, self.trace_i, self.trace_f,
-                shard.seg_ever, outcomes, shard.ledger,
-            )  # fmt: skip
-            out, r = self.outputs[s], self.r
-            misc = misc.sum(axis=0)
-            out.funnel[r, t] += funnel.sum(axis=0)
-            out.customers[r, t] = cust.sum(axis=0)
-            out.aum_fen[r, t] = misc[:, k.M_AUM]
-            out.promoters_ppm[r, t] = misc[:, k.M_PROMOTERS]
-            out.detractors_ppm[r, t] = misc[:, k.M_DETRACTORS]
-            out.revenue_fen[r, t] = misc[:, k.M_REVENUE]
-            out.cost_fen[r, t] += misc[:, k.M_COST]
-            out.fee_income_fen[r, t] = misc[:, k.M_FEES]
-            out.responders[r, t] = misc[:, k.M_RESPONDERS]
-            out.products_held[r, t] = misc[:, k.M_PRODUCTS]
-            out.cross_sold[r, t] = misc[:, k.M_CROSS_SOLD]
-            out.unserved[r, t] = unserved.sum(axis=0)
-            out.channel_contacts[r, t] = chan.sum(axis=0)
-            out.segment_outcomes[r, t] = outcomes.sum(axis=0)
-            responders += int(misc[:, k.M_RESPONDERS].sum())
+            select = None if classes is None else classes[s][: shard.rows]
+            present = [0] if select is None else np.nonzero(np.bincount(select))[0].tolist()
+            parts = {}
+            for want in present:
+                parts[want] = apply_counts(
+                    self.tb, self.c, shard.state, shard.rows, t, self.rk, thresholds, decided,
+                    shard.seg_ever, shard.ledger, row, self.trace_i, self.trace_f, select, want,
+                )  # fmt: skip
+            counts = _added(list(parts.values()))
+            counted.append(counts)
+            by_class.append(parts)
             if row >= 0 and not (self.run.story and self.run.story[-1]["stage"] == "churned"):
                 self.run.story.append(
                     _story(self.run, t, self.rk, self.trace_i, self.trace_f, shard, row)
                 )
             shard.first_new = shard.rows
+        self.record(t, counted)
+        return by_class
+
+    def record(self, t: int, counted: list[dict[str, np.ndarray]]) -> None:
+        """Write each shard's accounting counters to its output; the step's responders (for
+        referrals) and spend per budget."""
+        c, tb = self.c, self.tb
+        responders = 0
+        for s, counts in enumerate(counted):
+            write_counts(self.outputs[s], self.r, t, counts)
+            responders += int(counts["misc"][:, k.M_RESPONDERS].sum())
         self.responders = responders
         cost = sum(out.funnel[self.r, t, :, :, k.F_COST].sum(axis=1) for out in self.outputs)
         for g in range(tb.group_holdout.size):
             if c.group_budget_fen[g] >= 0:
                 self.spend[g][t] = int(cost[c.play_group == g].sum())
+
+
+# ------------------------------------------------------------------------------ the phases
+
+
+def _added(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Counters summed key by key."""
+    total = {key: value.copy() for key, value in parts[0].items()}
+    for part in parts[1:]:
+        for key, value in part.items():
+            total[key] += value
+    return total
+
+
+def baseline_counts(
+    tb: k.Tables,
+    state: State,
+    rows: int,
+    first_new: int,
+    t: int,
+    rk: np.uint64,
+    market: float,
+    trace_row: int = -1,
+    trace_i: np.ndarray | None = None,
+    trace_f: np.ndarray | None = None,
+) -> np.ndarray:
+    """``baseline_step`` over rows [0, rows) (rows from ``first_new`` arrived this step); its
+    counters (``C_*``) summed over blocks."""
+    trace_i = np.zeros(k.TRACE_INTS, dtype=np.int64) if trace_i is None else trace_i
+    trace_f = np.zeros(k.TRACE_FLOATS, dtype=np.float64) if trace_f is None else trace_f
+    found = np.zeros((_blocks(rows), 3 + tb.model_i.shape[1]), dtype=np.int64)
+    baseline_step(
+        tb, state, rows, first_new, t, rk, market, found, trace_row, trace_i, trace_f
+    )  # fmt: skip
+    return found.sum(axis=0)
+
+
+def decide_counts(
+    tb: k.Tables,
+    state: State,
+    rows: int,
+    t: int,
+    rk: np.uint64,
+    cutoffs: np.ndarray,
+    trace_row: int = -1,
+    trace_i: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``decide_step`` over rows [0, rows): the funnel counters (P, 2, F) summed over blocks,
+    and the proposals per block and play (for ``gather_keys``)."""
+    trace_i = np.zeros(k.TRACE_INTS, dtype=np.int64) if trace_i is None else trace_i
+    n_plays, blocks = tb.play_i.shape[1], _blocks(rows)
+    funnel = np.zeros((blocks, n_plays, 2, k.N_FUNNEL), dtype=np.int64)
+    found = np.zeros((blocks, n_plays), dtype=np.int64)
+    decide_step(tb, state, rows, t, rk, cutoffs, funnel, found, trace_row, trace_i)
+    return funnel.sum(axis=0), found
+
+
+def apply_counts(
+    tb: k.Tables,
+    c: CompiledStrategy,
+    state: State,
+    rows: int,
+    t: int,
+    rk: np.uint64,
+    thresholds: tuple,
+    decided: bool,
+    seg_ever: np.ndarray,
+    ledger: np.ndarray,
+    trace_row: int = -1,
+    trace_i: np.ndarray | None = None,
+    trace_f: np.ndarray | None = None,
+    select: np.ndarray | None = None,
+    want: int = 0,
+) -> dict[str, np.ndarray]:
+    """``apply_step`` over rows [0, rows) (those whose ``select`` is ``want``, if given):
+    its counters summed over blocks, by name."""
+    select = np.zeros(0, dtype=np.uint8) if select is None else select
+    trace_i = np.zeros(k.TRACE_INTS, dtype=np.int64) if trace_i is None else trace_i
+    trace_f = np.zeros(k.TRACE_FLOATS, dtype=np.float64) if trace_f is None else trace_f
+    blocks, n_plays = _blocks(rows), len(c.plays)
+    tiers, segments = len(c.tiers), len(c.segments) + 1
+    funnel = np.zeros((blocks, n_plays, 2, k.N_FUNNEL), dtype=np.int64)
+    cust = np.zeros((blocks, 2, len(STAGES), tiers), dtype=np.int64)
+    misc = np.zeros((blocks, 2, k.N_MISC), dtype=np.int64)
+    unserved = np.zeros((blocks, segments, tiers, 2, len(UNSERVED_KINDS)), dtype=np.int64)
+    chan = np.zeros((blocks, len(c.channels), 2), dtype=np.int64)
+    outcomes = np.zeros((blocks, segments, 2, len(SEGMENT_OUTCOMES)), dtype=np.int64)
+    apply_step(
+        tb, state, rows, t, rk, *thresholds, decided,
+        funnel, cust, misc, unserved, chan, trace_row, trace_i, trace_f,
+        seg_ever, outcomes, ledger, select, want,
+    )  # fmt: skip
+    return {
+        "funnel": funnel.sum(axis=0),
+        "cust": cust.sum(axis=0),
+        "misc": misc.sum(axis=0),
+        "unserved": unserved.sum(axis=0),
+        "chan": chan.sum(axis=0),
+        "outcomes": outcomes.sum(axis=0),
+    }
+
+
+def write_counts(out: RunOutput, r: int, t: int, counts: dict[str, np.ndarray]) -> None:
+    """One shard's accounting counters of step t into its output."""
+    misc = counts["misc"]
+    out.funnel[r, t] += counts["funnel"]
+    out.customers[r, t] = counts["cust"]
+    out.aum_fen[r, t] = misc[:, k.M_AUM]
+    out.promoters_ppm[r, t] = misc[:, k.M_PROMOTERS]
+    out.detractors_ppm[r, t] = misc[:, k.M_DETRACTORS]
+    out.revenue_fen[r, t] = misc[:, k.M_REVENUE]
+    out.cost_fen[r, t] += misc[:, k.M_COST]
+    out.fee_income_fen[r, t] = misc[:, k.M_FEES]
+    out.responders[r, t] = misc[:, k.M_RESPONDERS]
+    out.products_held[r, t] = misc[:, k.M_PRODUCTS]
+    out.cross_sold[r, t] = misc[:, k.M_CROSS_SOLD]
+    out.unserved[r, t] = counts["unserved"]
+    out.channel_contacts[r, t] = counts["chan"]
+    out.segment_outcomes[r, t] = counts["outcomes"]
 
 
 def _no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

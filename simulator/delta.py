@@ -1,0 +1,678 @@
+"""Variants run as deltas of their base: the customers a variant treats exactly as the base does
+are not simulated twice.
+
+Under common random numbers a variant and its base draw the same customers with the same
+numbers, and a customer whose state is the same in both at the start of a step, who is a
+candidate for no play and whose model scores fall on the same side of both arms' cutoffs, goes
+through that step the same way in both: the variant can take the base's result for them. Most
+customers are such customers at most steps (a variant changes a rule's response, a holdout, a
+cap: it touches the customers that rule reaches). So the base runs in full, and each variant
+runs its kernels only on a compact copy of the rows that may differ:
+
+* the baseline phase on the rows that have *diverged* (whose state differs from the base's);
+* the decisions and the contacts on those rows, plus the rows the base found a candidate for
+  (and, in a step whose model cutoffs differ between the arms, the rows whose score lands
+  between them);
+
+and every counter of the variant is the base's counter, minus the base's counter over the rows
+the variant ran itself (the base's kernels, run again on a compact copy of those rows), plus the
+variant's own counter over them. Counters are integers, so this is exact: the result is the one
+a separate ``simulate`` of the variant gives, bit for bit (``tests/test_compare.py``). After the
+contacts, a row the variant ran is compared with the base's, byte for byte; it stays (or
+becomes) diverged only if they differ. The variant's full-size state is kept up to date for its
+diverged rows only; for the others the base's row is the truth. The contact ring is the one
+field the variant always keeps itself, because a variant's caps can give it another layout.
+
+Only variants whose differences are confined to what decides and serves a contact (a play's
+response, lift, priority, value, cooldown, channel or product; holdouts; caps; channels' cost,
+capacity and reach; budgets; fatigue; arbitration) run as deltas: ``delta_compatible``. Any
+other difference (a segment, a rule's conditions, the lifecycle, fees, NPS, models, journeys)
+can change every customer, and such a variant runs in full.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numba import njit, prange
+
+from simulator import kernels as k
+from simulator.kernel_decide import decide_again
+from simulator.population import State, allocate
+from simulator.rng import SLOT_MODEL_NOISE, uniform
+
+if TYPE_CHECKING:
+    from simulator.run import _Run, _Shard, _Step
+
+CANDIDATE_BIT = 64  # State.dec: the row was a candidate for some play (kernel_decide)
+MAX_TOGETHER = 8  # variants beside one base (the base's rows are classed by a byte of bits)
+OWN_FIELD = "ring"  # kept by the variant for every row: its caps may lay it out differently
+# What decisions and contacts write (kernel_decide, kernel_apply), beside the variant's own
+# field and the per-step scratch (winners, candidates, channels): a row copied from the base
+# before its decisions can differ from it after its contacts in these only.
+WRITTEN = frozenset(
+    (
+        "aum",
+        "aum_ring",
+        "journey_start",
+        "segbits",
+        "dec",
+        "hold_amt",
+        "hold_until",
+        "hold_play",
+        "last_contact",
+        "last_contact_any",
+        "last_resp",
+        "last_resp_any",
+        "effect_until",
+        "seg_ever",
+        "ledger",
+    )
+)
+
+# What a delta variant may change: (Tables field, the rows of a packed field that may differ,
+# or None for the whole field).
+MAY_DIFFER: dict[str, tuple[int, ...] | None] = {
+    "play_f": None,
+    "play_i": (k.PL_PRODUCT, k.PL_CHANNEL, k.PL_COOLDOWN, k.PL_ORDER),
+    "group_holdout": None,
+    "cap_i": None,
+    "cap_window": None,
+    "chan_i": (k.CH_COST_FEN,),
+    "chan_f": None,
+    "sc_i": (k.SC_RING_LEN, k.SC_RECENT_OFFSET, k.SC_RECENT_LEN, k.SC_ARBITRATE),
+    "sc_f": (k.SCF_FATIGUE_RATE, k.SCF_FATIGUE_WINDOW),
+}
+# Compiled (driver-side) fields a delta variant may change: budgets are cut per arm.
+DRIVER_MAY_DIFFER = ("group_budget_fen",)
+
+
+def delta_compatible(base: _Run, variant: _Run) -> bool:
+    """Whether ``variant`` can run as a delta of ``base``: the same sizes and customers, the
+    same names, and tables that differ only where ``MAY_DIFFER`` allows."""
+    if base.sizes != variant.sizes or not np.array_equal(base.ids, variant.ids):
+        return False
+    c, d = base.compiled, variant.compiled
+    names = ("tiers", "segments", "triggers", "plays", "groups", "channels", "products", "models")
+    if any(getattr(c, n) != getattr(d, n) for n in names):
+        return False
+    a, b = base.tables, variant.tables
+    for name in k.Tables._fields:
+        x, y = getattr(a, name), getattr(b, name)
+        allowed = MAY_DIFFER.get(name, ())
+        if allowed is None:
+            continue  # the whole field may differ (its shape follows the names above)
+        if x.shape != y.shape or x.dtype != y.dtype:
+            return False
+        keep = np.ones(x.shape[0], dtype=bool)
+        keep[list(allowed)] = False
+        if not np.array_equal(x[keep], y[keep]):
+            return False
+    # What the driver reads beside the tables (arrivals, models' tops, the market).
+    in_tables = set(k.PLAIN) | {n for group in k.PACKED.values() for n in group}
+    for name, x in c.arrays.items():
+        if name in in_tables or name in DRIVER_MAY_DIFFER:
+            continue
+        y = d.arrays.get(name)
+        if y is None or x.shape != y.shape or not np.array_equal(x, y):
+            return False
+    scalars = {n: v for n, v in c.scalars.items() if n not in in_tables}
+    if scalars != {n: v for n, v in d.scalars.items() if n not in in_tables}:
+        return False
+    mine, theirs = allocate(a, 0), allocate(b, 0)
+    return all(
+        getattr(mine, f).shape[1:] == getattr(theirs, f).shape[1:]
+        for f in State._fields
+        if f != OWN_FIELD
+    )
+
+
+# ------------------------------------------------------------------------------ row copies
+
+
+def _bytes(array: np.ndarray) -> np.ndarray:
+    """A field as (rows, words per row) of the widest unsigned word its row's bytes divide
+    into: four compiled copy loops serve every dtype, and rows move a word at a time."""
+    rows = array.shape[0]
+    size = array.strides[0] if array.ndim > 1 else array.itemsize
+    if array.size == 0 and rows > 0:
+        return np.zeros((rows, 0), dtype=np.uint8)
+    word = 8 if size % 8 == 0 else 4 if size % 4 == 0 else 2 if size % 2 == 0 else 1
+    return array.reshape(rows, size // array.itemsize).view(WORDS[word])
+
+
+WORDS = {
+    8: np.dtype(np.uint64),
+    4: np.dtype(np.uint32),
+    2: np.dtype(np.uint16),
+    1: np.dtype(np.uint8),
+}
+PARALLEL_BYTES = 1 << 18  # copies smaller than this run on one thread: a parallel launch costs
+# tens of microseconds, more than copying a few thousand short rows
+
+
+def _take_rows(
+    dst: np.ndarray, src: np.ndarray, other: np.ndarray, idx: np.ndarray, use_other: np.ndarray
+) -> None:
+    """dst[k] = src[idx[k]], or other[idx[k]] where use_other[k]."""
+    width = src.shape[1]
+    for j in prange(idx.size):
+        r = idx[j]
+        if use_other[j]:
+            for c in range(width):
+                dst[j, c] = other[r, c]
+        else:
+            for c in range(width):
+                dst[j, c] = src[r, c]
+
+
+def _put_rows(dst: np.ndarray, src: np.ndarray, idx: np.ndarray, pick: np.ndarray) -> None:
+    """dst[idx[k]] = src[k] where pick[k]."""
+    width = src.shape[1]
+    for j in prange(idx.size):
+        if pick[j]:
+            r = idx[j]
+            for c in range(width):
+                dst[r, c] = src[j, c]
+
+
+def _same_rows(
+    equal: np.ndarray, mine: np.ndarray, at: np.ndarray, theirs: np.ndarray, idx: np.ndarray
+) -> None:
+    """equal[j] &= mine[at[j]] == theirs[idx[j]], word for word (where equal[j] holds)."""
+    width = mine.shape[1]
+    for j in prange(idx.size):
+        if equal[j]:
+            m, r = at[j], idx[j]
+            for c in range(width):
+                if mine[m, c] != theirs[r, c]:
+                    equal[j] = False
+                    break
+
+
+_KERNELS = {
+    name: (njit(cache=True)(f), njit(cache=True, parallel=True)(f))
+    for name, f in (("take", _take_rows), ("put", _put_rows), ("same", _same_rows))
+}
+
+
+def _run(name: str, rows: int, width: np.ndarray, *args: np.ndarray) -> None:
+    """Kernel ``name`` on one thread for a small copy, on all for a large one."""
+    serial, parallel = _KERNELS[name]
+    (parallel if rows * width.shape[1] * width.itemsize >= PARALLEL_BYTES else serial)(*args)
+
+
+def _take(
+    dst: np.ndarray, src: np.ndarray, other: np.ndarray, idx: np.ndarray, use_other: np.ndarray
+) -> None:
+    _run("take", idx.size, src, dst, src, other, idx, use_other)
+
+
+def _put(dst: np.ndarray, src: np.ndarray, idx: np.ndarray, pick: np.ndarray) -> None:
+    _run("put", idx.size, src, dst, src, idx, pick)
+
+
+def _same(
+    equal: np.ndarray, mine: np.ndarray, at: np.ndarray, theirs: np.ndarray, idx: np.ndarray
+) -> None:
+    _run("same", idx.size, mine, equal, mine, at, theirs, idx)
+
+
+@njit(cache=True, parallel=True)
+def _record_contacts(
+    tb: k.Tables, ring: np.ndarray, last_contact: np.ndarray, rows: np.ndarray, t: int
+) -> None:
+    """The contact ring entries ``kernel_apply.contact`` makes, under ``tb``, for every play
+    contacted at step t (``last_contact == t``) of each row: for rows the variant serves as
+    the base does, in its own ring."""
+    for j in prange(rows.size):
+        i = rows[j]
+        for p in range(last_contact.shape[1]):
+            if last_contact[i, p] != t:
+                continue
+            channel = tb.play_i[k.PL_CHANNEL, p]
+            for c in range(tb.cap_i.shape[1]):
+                if k.cap_applies(tb, c, p, channel):
+                    k.ring_insert(ring, i, tb.cap_i[k.CP_OFFSET, c], tb.cap_i[k.CP_COUNT, c], t)
+            if tb.sc_i[k.SC_RECENT_LEN] > 0:
+                k.ring_insert(ring, i, tb.sc_i[k.SC_RECENT_OFFSET], tb.sc_i[k.SC_RECENT_LEN], t)
+
+
+@dataclass
+class _Rows:
+    """A compact copy of some rows of a shard: their state, segments ever and ledger."""
+
+    idx: np.ndarray  # the rows, ascending
+    state: State
+    seg_ever: np.ndarray
+    ledger: np.ndarray
+
+
+def _copy_rows(
+    tables: k.Tables,
+    idx: np.ndarray,
+    source: _Shard,
+    other: _Shard | None = None,
+    from_other: np.ndarray | None = None,
+) -> _Rows:
+    """Rows ``idx`` of ``source`` (in ``tables``' layout); where ``from_other``, every field
+    but the variant's own is taken from ``other`` instead."""
+    n = idx.size
+    state = allocate(tables, n)
+    seg_ever = np.zeros(n, dtype=np.uint64)
+    ledger = np.zeros((n, source.ledger.shape[1]), dtype=np.float64)
+    nowhere = np.zeros(n, dtype=np.bool_)
+    use = nowhere if from_other is None else from_other
+    for dst, name, src in _fields(state, seg_ever, ledger, source):
+        theirs = src if other is None or name == OWN_FIELD else _field(other, name)
+        _take(_bytes(dst), _bytes(src), _bytes(theirs), idx, nowhere if theirs is src else use)
+    return _Rows(idx, state, seg_ever, ledger)
+
+
+def _field(shard: _Shard, name: str) -> np.ndarray:
+    if name == "seg_ever":
+        return shard.seg_ever
+    if name == "ledger":
+        return shard.ledger
+    return getattr(shard.state, name)
+
+
+def _fields(
+    state: State, seg_ever: np.ndarray, ledger: np.ndarray, shard: _Shard
+) -> list[tuple[np.ndarray, str, np.ndarray]]:
+    """(compact array, name, the shard's array) for every per-row array: the state's fields,
+    the segments ever and the ledger."""
+    pairs = [(getattr(state, f), f, getattr(shard.state, f)) for f in State._fields]
+    return [*pairs, (seg_ever, "seg_ever", shard.seg_ever), (ledger, "ledger", shard.ledger)]
+
+
+# ------------------------------------------------------------------------------ one variant
+
+
+@dataclass
+class Delta:
+    """A variant stepping beside its base (``run_together``): which rows have diverged, and
+    the compact rows of the current step."""
+
+    base: _Step
+    step: _Step
+    diverged: list[np.ndarray] = field(default_factory=list)
+    ran: int = 0  # rows the variant's kernels ran on, over all phases (for reports and tests)
+    theirs: list[np.ndarray] = field(default_factory=list)  # per shard: the base's rows to
+    # take out of its counters this step (bool per row)
+    _base_rows: list[_Rows | None] = field(default_factory=list)
+    _own_rows: list[tuple] = field(default_factory=list)
+    _again: list[tuple] = field(default_factory=list)
+    _alike: list[np.ndarray] = field(default_factory=list)
+    _decided: list[tuple] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.diverged = [np.zeros(0, dtype=bool) for _ in self.step.shards]
+
+    def _pair(self, s: int) -> tuple[_Shard, _Shard, np.ndarray]:
+        b, v = self.base.shards[s], self.step.shards[s]
+        rows = max(b.rows, v.rows)
+        if self.diverged[s].size < rows:
+            grown = np.zeros(max(rows, 2 * self.diverged[s].size), dtype=bool)
+            grown[: self.diverged[s].size] = self.diverged[s]
+            self.diverged[s] = grown
+        return b, v, self.diverged[s]
+
+    def arrived(self) -> None:
+        """After both arms' arrivals: a new row is the same as the base's if it is the same
+        customer, arrived at the same row (arrivals are drawn once for both arms, from keys of
+        their ids: ``_SharedDraws``); a variant with other referrals numbers later arrivals
+        differently, and rows only one arm has are diverged."""
+        for s in range(len(self.step.shards)):
+            b, v, diverged = self._pair(s)
+            lo = min(b.first_new, v.first_new)
+            hi = max(b.rows, v.rows)
+            if hi <= lo:
+                continue
+            n = min(b.rows, v.rows)
+            diverged[lo:hi] = True
+            if b.first_new == v.first_new:
+                diverged[lo:n] = v.state.cid[lo:n] != b.state.cid[lo:n]
+
+    # -- baseline ----------------------------------------------------------------------------
+
+    def before_baseline(self) -> None:
+        """Copies of the base's diverged rows before the base's baseline phase changes them."""
+        self._base_rows = []
+        for s in range(len(self.step.shards)):
+            b, _, diverged = self._pair(s)
+            idx = np.nonzero(diverged[: b.rows])[0]
+            self._base_rows.append(_copy_rows(self.base.tb, idx, b) if idx.size else None)
+
+    def baseline(self, t: int, market: float, base_found: list[np.ndarray]) -> list[np.ndarray]:
+        """The variant's baseline counters: the base's, minus its diverged rows', plus the
+        variant's own baseline over those rows (written back to the variant's state)."""
+        found = []
+        for s, counts in enumerate(base_found):
+            b, v, diverged = self._pair(s)
+            mine = self._base_rows[s]
+            if mine is not None:
+                first = int(np.searchsorted(mine.idx, b.first_new))
+                counts = counts - run_baseline(self.base, mine, first, t, market)
+            idx = np.nonzero(diverged[: v.rows])[0]
+            if idx.size == 0:
+                found.append(counts)
+                continue
+            own = _copy_rows(self.step.tb, idx, v)
+            first = int(np.searchsorted(idx, v.first_new))
+            ours = run_baseline(self.step, own, first, t, market)
+            _write_back(own, v, np.ones(idx.size, dtype=bool))
+            self.ran += idx.size
+            found.append(counts + ours)
+        return found
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def decide(self, t: int, cutoffs: np.ndarray, base_cutoffs: np.ndarray) -> None:
+        """The variant's decisions. A row that has not diverged has the base's facts and
+        candidates (the same state and conditions), unless a difference in the models'
+        cutoffs moves it across one: for such rows with a candidate only the choice among
+        the candidates is made again, from the base's state (``decide_again``). The diverged
+        and the moved rows are decided in full, on compact copies."""
+        self._again, self._decided = [], []
+        moved_any = not np.array_equal(cutoffs, base_cutoffs)
+        for s in range(len(self.step.shards)):
+            b, v, diverged = self._pair(s)
+            n = min(b.rows, v.rows)
+            live = b.state.alive[:n] == 1
+            moved = np.zeros(n, dtype=bool)
+            if moved_any:
+                moved = live & ~diverged[:n] & self._moved(b.state, n, t, cutoffs, base_cutoffs)
+            again = np.nonzero(live & (b.state.cands[:n] != 0) & ~diverged[:n] & ~moved)[0]
+            winners, dec, funnel = run_decide_again(self.step, b, v, again, t)
+            full = diverged[: v.rows].copy()
+            full[:n] |= moved
+            whole = np.nonzero(full)[0]
+            from_base = np.zeros(whole.size, dtype=bool)
+            inside = whole < n
+            from_base[inside] = moved[whole[inside]]
+            decided = _copy_rows(self.step.tb, whole, v, b, from_base)
+            funnel_full, found_full = run_decide(self.step, decided, t, cutoffs)
+            self.step.outputs[s].funnel[self.step.r, t] += funnel + funnel_full
+            self._again.append((again, winners, dec))
+            self._decided.append((decided, from_base, found_full, moved))
+            self.ran += again.size + whole.size
+
+    def cuts(self, t: int) -> tuple[np.ndarray, ...]:
+        """The variant's thresholds, from the keys of its proposals: those of the rows decided
+        again (read from the base's state with the variant's own ring) and of the rows
+        decided in full."""
+        shards, proposals = [], []
+        for s, ((again, winners, _), (decided, _, found, _)) in enumerate(
+            zip(self._again, self._decided, strict=True)
+        ):
+            proposing = np.nonzero(winners)[0]
+            keyed = _keyed_rows(
+                self.step.tb, self.base.shards[s], self.step.shards[s], again[proposing]
+            )
+            keyed.winners[:] = winners[proposing]
+            shards += [(keyed, proposing.size), (decided.state, decided.idx.size)]
+            proposals += [_proposals_per_block(keyed.winners, len(self.step.c.plays)), found]
+        return self.step.cuts(t, proposals, shards=shards)
+
+    def contacts(self, thresholds: tuple, base_thresholds: tuple) -> None:
+        """Which rows decided again the variant must serve itself: those whose decision
+        differs from the base's, and those accepting a play that is served differently (its
+        response, script, channel or cut differ); the others are served as the base serves
+        them. The rows the base's counters give up are marked (``theirs``)."""
+        served_alike = _served_alike(
+            self.base.tb, self.step.tb, self.step.c, thresholds, base_thresholds
+        )
+        self._own_rows, self.theirs, self._alike = [], [], []
+        for s, ((again, winners, dec), (decided, from_base, _, moved)) in enumerate(
+            zip(self._again, self._decided, strict=True)
+        ):
+            b, v, diverged = self._pair(s)
+            n = min(b.rows, v.rows)
+            base_winners = b.state.winners[again]
+            differs = (winners != base_winners) | (dec != b.state.dec[again])
+            differs |= (winners & ~served_alike) != 0
+            kept = again[differs]
+            self._alike.append(again[~differs & (winners != 0)])
+            chosen = _copy_rows(self.step.tb, kept, v, b, np.ones(kept.size, dtype=bool))
+            chosen.state.winners[:] = winners[differs]
+            chosen.state.dec[:] = dec[differs]
+            self._own_rows.append((chosen, decided, from_base))
+            theirs = diverged[: b.rows].copy()
+            theirs[:n] |= moved
+            theirs[kept] = True
+            self.theirs.append(theirs)
+            self.ran += kept.size
+
+    def _moved(
+        self, state: State, n: int, t: int, cutoffs: np.ndarray, base_cutoffs: np.ndarray
+    ) -> np.ndarray:
+        """Rows whose place in some model's top differs between the two arms' cutoffs."""
+        c = self.step.c
+        moved = np.zeros(n, dtype=bool)
+        labels = state.labels[:n]
+        for q in range(c.top_model.size):
+            if np.array_equal(cutoffs[:, q], base_cutoffs[:, q]):
+                continue
+            m = int(c.top_model[q])
+            u = uniform(self.step.rk, state.cid[:n].astype(np.uint64), t, SLOT_MODEL_NOISE + m)
+            y = (labels >> m) & 1
+            moved |= (u >= cutoffs[y, q]) != (u >= base_cutoffs[y, q])
+        return moved
+
+    # -- contacts and accounting -------------------------------------------------------------
+
+    def apply(
+        self,
+        t: int,
+        thresholds: tuple,
+        base_counted: list[dict[int, dict[str, np.ndarray]]],
+        bit: int,
+    ) -> None:
+        """The variant's accounting: the base's counters, minus the base's over the rows the
+        variant ran (the classes of rows with this variant's ``bit``), plus the variant's own
+        over them; then which of those rows are still the same."""
+        counted = []
+        for s, by_class in enumerate(base_counted):
+            b, v, diverged = self._pair(s)
+            chosen, decided, from_base = self._own_rows[s]
+            ours = [run_apply(self.step, rows, t, thresholds) for rows in (chosen, decided)]
+            mine = [counts for cls, counts in by_class.items() if cls >> bit & 1]
+            counted.append(
+                {
+                    key: sum(c[key] for c in by_class.values())
+                    - sum(c[key] for c in mine)
+                    + ours[0][key]
+                    + ours[1][key]
+                    for key in ours[0]
+                }
+            )
+            self.ran += chosen.idx.size + decided.idx.size
+            self._settle(chosen, np.ones(chosen.idx.size, dtype=bool), b, v, diverged)
+            self._settle(decided, from_base, b, v, diverged)
+            alike = self._alike[s]
+            if alike.size:  # served as the base served them: their contacts, in our ring
+                _record_contacts(self.step.tb, v.state.ring, b.state.last_contact, alike, t)
+            v.first_new = v.rows
+        self.step.record(t, counted)
+        self._own_rows, self._again, self._decided = [], [], []
+
+    def _settle(
+        self, rows: _Rows, common: np.ndarray, b: _Shard, v: _Shard, diverged: np.ndarray
+    ) -> None:
+        """After the contacts, compare the ``common`` rows the variant ran (copied from the
+        base this step: only what decisions and contacts write can differ) with the base's;
+        those that differ, and the others, are diverged and written to the variant's state.
+        Every row keeps the variant's own field."""
+        idx = rows.idx
+        equal = common.copy()
+        at = np.nonzero(equal)[0]
+        if at.size:
+            check = np.ones(at.size, dtype=bool)
+            for mine, name, theirs in _fields(rows.state, rows.seg_ever, rows.ledger, b):
+                if name in WRITTEN:
+                    _same(check, _bytes(mine), at, _bytes(theirs), idx[at])
+            equal[at] = check
+        diverged[idx] = ~equal
+        _write_back(rows, v, ~equal)
+
+
+def _keyed_rows(tables: k.Tables, base: _Shard, own: _Shard, idx: np.ndarray) -> State:
+    """A compact state with what the keys of proposals read (``kernel_decide.gather``): the
+    customer id and propensity from the base, the contact ring from the variant."""
+    state = allocate(tables, idx.size)
+    state.cid[:] = base.state.cid[idx]
+    state.propensity[:] = base.state.propensity[idx]
+    state.ring[:] = own.state.ring[idx]
+    return state
+
+
+def _served_alike(
+    a: k.Tables, b: k.Tables, c: object, thresholds: tuple, base_thresholds: tuple
+) -> np.uint64:
+    """Bits of the plays a contact is served the same way in both arms: the same play and
+    channel tables, the same fatigue and ordering, the same cuts this step."""
+    n_plays = a.play_f.shape[1]
+    if not (np.array_equal(a.sc_f, b.sc_f) and a.sc_i[k.SC_ARBITRATE] == b.sc_i[k.SC_ARBITRATE]):
+        return np.uint64(0)
+    bits = 0
+    for p in range(n_plays):
+        ch = int(a.play_i[k.PL_CHANNEL, p])
+        alike = (
+            np.array_equal(a.play_f[:, p], b.play_f[:, p])
+            and np.array_equal(a.play_i[:, p], b.play_i[:, p])
+            and np.array_equal(a.chan_i[:, ch], b.chan_i[:, ch])
+            and np.array_equal(a.chan_f[:, ch], b.chan_f[:, ch])
+            and all(
+                np.array_equal(x[p], y[p]) for x, y in zip(thresholds, base_thresholds, strict=True)
+            )
+        )
+        bits |= int(alike) << p
+    return np.uint64(bits)
+
+
+def _proposals_per_block(winners: np.ndarray, n_plays: int) -> np.ndarray:
+    """Winners per block of compact rows and play (``gather_keys``' offsets)."""
+    n = winners.size
+    blocks = max(1, (n + k.BLOCK - 1) // k.BLOCK)
+    found = np.zeros((blocks, n_plays), dtype=np.int64)
+    if n == 0:
+        return found
+    block = np.arange(n) // k.BLOCK
+    for p in range(n_plays):
+        hit = (winners >> np.uint64(p)) & np.uint64(1) == 1
+        found[:, p] = np.bincount(block[hit], minlength=blocks)
+    return found
+
+
+def _write_back(rows: _Rows, shard: _Shard, pick: np.ndarray) -> None:
+    """Rows ``pick`` of ``rows`` into the shard, whole; the variant's own field for all."""
+    everything = np.ones(pick.size, dtype=bool)
+    some = bool(pick.any())
+    for src, name, dst in _fields(rows.state, rows.seg_ever, rows.ledger, shard):
+        if some or name == OWN_FIELD:
+            _put(_bytes(dst), _bytes(src), rows.idx, everything if name == OWN_FIELD else pick)
+
+
+# ------------------------------------------------------------------------------ kernels on rows
+
+
+def run_baseline(step: _Step, rows: _Rows, first_new: int, t: int, market: float) -> np.ndarray:
+    from simulator.run import baseline_counts
+
+    return baseline_counts(
+        step.tb, rows.state, rows.idx.size, first_new, t, step.rk, market
+    )  # fmt: skip
+
+
+def run_decide_again(
+    step: _Step, base: _Shard, own: _Shard, rows: np.ndarray, t: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``decide_again`` for ``rows`` of the base's state under the variant's tables (the
+    variant's own contact ring): winners, dec and the funnel, summed."""
+    n_plays = len(step.c.plays)
+    blocks = max(1, (rows.size + k.BLOCK - 1) // k.BLOCK)
+    winners = np.zeros(rows.size, dtype=np.uint64)
+    dec = np.zeros(rows.size, dtype=np.uint8)
+    funnel = np.zeros((blocks, n_plays, 2, k.N_FUNNEL), dtype=np.int64)
+    found = np.zeros((blocks, n_plays), dtype=np.int64)
+    if rows.size:
+        state = base.state._replace(ring=own.state.ring)
+        decide_again(step.tb, state, rows, t, step.rk, winners, dec, funnel, found)
+    return winners, dec, funnel.sum(axis=0)
+
+
+def run_decide(
+    step: _Step, rows: _Rows, t: int, cutoffs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    from simulator.run import decide_counts
+
+    return decide_counts(step.tb, rows.state, rows.idx.size, t, step.rk, cutoffs)
+
+
+def run_apply(step: _Step, rows: _Rows, t: int, thresholds: tuple) -> dict[str, np.ndarray]:
+    from simulator.run import apply_counts
+
+    return apply_counts(
+        step.tb, step.c, rows.state, rows.idx.size, t, step.rk, thresholds, True,
+        rows.seg_ever, rows.ledger,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def run_together(
+    base: _Run,
+    base_outputs: list,
+    variants: list[tuple[_Run, list]],
+    rep: int,
+    shared: object,
+    progress: Callable[[int, int], None] | None,
+    done: int,
+    total: int,
+) -> list[Delta]:
+    """Replication ``rep`` of ``base`` and of its delta ``variants`` (each with its outputs),
+    step by step together: each phase of the base, then the same phase of every variant over
+    its compact rows. The base takes the shared population in place; the variants copy it."""
+    loops = [run.start(rep, outputs, shared=shared, take=False) for run, outputs in variants]
+    b = base.start(rep, base_outputs, shared=shared, take=True)
+    deltas = [Delta(b, loop) for loop in loops]
+    for t in range(1, base.sizes.steps + 1):
+        b.arrivals(t)
+        for d in deltas:
+            d.step.arrivals(t)
+            d.arrived()
+        market = b.market(t)
+        for d in deltas:
+            d.step.market(t)
+            d.before_baseline()
+        found = b.baseline(t, market)
+        found_v = [d.baseline(t, market, found) for d in deltas]
+        cutoffs = b.cutoffs(t, found)
+        cutoffs_v = [d.step.cutoffs(t, f) for d, f in zip(deltas, found_v, strict=True)]
+        proposals = b.decide(t, cutoffs)
+        for d, mine in zip(deltas, cutoffs_v, strict=True):
+            d.decide(t, mine, cutoffs)
+        thresholds = b.cuts(t, proposals)
+        thresholds_v = [d.cuts(t) for d in deltas]
+        for d, mine in zip(deltas, thresholds_v, strict=True):
+            d.contacts(mine, thresholds)
+        classes = []
+        for s, shard in enumerate(b.shards):
+            cls = np.zeros(shard.rows, dtype=np.uint8)
+            for bit, d in enumerate(deltas):
+                cls |= d.theirs[s][: shard.rows].astype(np.uint8) << np.uint8(bit)
+            classes.append(cls)
+        counted = b.account(t, decided=True, thresholds=thresholds, classes=classes)
+        for bit, (d, mine) in enumerate(zip(deltas, thresholds_v, strict=True)):
+            d.apply(t, mine, counted, bit)
+        if progress is not None:
+            progress(done + t * (1 + len(deltas)), total)
+    base.arrived = b.next_id - base.sizes.customers
+    for (run, _), d in zip(variants, deltas, strict=True):
+        run.arrived = d.step.next_id - run.sizes.customers
+    return deltas
