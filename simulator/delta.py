@@ -40,12 +40,18 @@ import numpy as np
 from numba import njit, prange
 
 from simulator import kernels as k
-from simulator.kernel_decide import decide_again
+from simulator.kernel_decide import decide_again, decide_again_serial
 from simulator.population import State, allocate
-from simulator.rng import SLOT_MODEL_NOISE, uniform
+from simulator.rng import SLOT_MODEL_NOISE, nb_customer_key, nb_step_key, nb_uniform
 
 if TYPE_CHECKING:
     from simulator.run import _Run, _Shard, _Step
+
+
+def rows_from(state: State, first: int) -> State:
+    """The state from row ``first`` on, as views (the kernels run on any rows [0, n))."""
+    return state if first == 0 else State(*(array[first:] for array in state))
+
 
 CANDIDATE_BIT = 64  # State.dec: the row was a candidate for some play (kernel_decide)
 MAX_TOGETHER = 8  # variants beside one base (the base's rows are classed by a byte of bits)
@@ -150,6 +156,7 @@ WORDS = {
     2: np.dtype(np.uint16),
     1: np.dtype(np.uint8),
 }
+PARALLEL_ROWS = 4096  # rows below which a kernel here runs on one thread
 PARALLEL_BYTES = 1 << 18  # copies smaller than this run on one thread: a parallel launch costs
 # tens of microseconds, more than copying a few thousand short rows
 
@@ -221,14 +228,17 @@ def _same(
     _run("same", idx.size, mine, equal, mine, at, theirs, idx)
 
 
-@njit(cache=True, parallel=True)
-def _record_contacts(
-    tb: k.Tables, ring: np.ndarray, last_contact: np.ndarray, rows: np.ndarray, t: int
+@k.block_kernel
+def _record_contacts_block(
+    tb: k.Tables,
+    ring: np.ndarray,
+    last_contact: np.ndarray,
+    rows: np.ndarray,
+    lo: int,
+    hi: int,
+    t: int,
 ) -> None:
-    """The contact ring entries ``kernel_apply.contact`` makes, under ``tb``, for every play
-    contacted at step t (``last_contact == t``) of each row: for rows the variant serves as
-    the base does, in its own ring."""
-    for j in prange(rows.size):
+    for j in range(lo, hi):
         i = rows[j]
         for p in range(last_contact.shape[1]):
             if last_contact[i, p] != t:
@@ -239,6 +249,50 @@ def _record_contacts(
                     k.ring_insert(ring, i, tb.cap_i[k.CP_OFFSET, c], tb.cap_i[k.CP_COUNT, c], t)
             if tb.sc_i[k.SC_RECENT_LEN] > 0:
                 k.ring_insert(ring, i, tb.sc_i[k.SC_RECENT_OFFSET], tb.sc_i[k.SC_RECENT_LEN], t)
+
+
+def _record_contacts_rows(
+    tb: k.Tables, ring: np.ndarray, last_contact: np.ndarray, rows: np.ndarray, t: int
+) -> None:
+    """The contact ring entries ``kernel_apply.contact`` makes, under ``tb``, for every play
+    contacted at step t (``last_contact == t``) of each row: for rows the variant serves as
+    the base does, in its own ring."""
+    for b in prange((rows.size + k.BLOCK - 1) // k.BLOCK):
+        lo, hi = b * k.BLOCK, min(rows.size, (b + 1) * k.BLOCK)
+        _record_contacts_block(tb, ring, last_contact, rows, lo, hi, t)
+
+
+_RECORD = (
+    njit(cache=True)(_record_contacts_rows),
+    njit(cache=True, parallel=True)(_record_contacts_rows),
+)
+
+
+def _record_contacts(
+    tb: k.Tables, ring: np.ndarray, last_contact: np.ndarray, rows: np.ndarray, t: int
+) -> None:
+    _RECORD[rows.size >= PARALLEL_ROWS](tb, ring, last_contact, rows, t)
+
+
+@njit(cache=True, parallel=True)
+def _moved_rows(
+    moved: np.ndarray,
+    cid: np.ndarray,
+    labels: np.ndarray,
+    rk: np.uint64,
+    t: int,
+    m: int,
+    q: int,
+    cutoffs: np.ndarray,
+    base_cutoffs: np.ndarray,
+) -> None:
+    """moved[i] |= row i's noise uniform of model m (``kernel_predicates.model_top``) is in
+    the top q under one arm's cutoffs and not the other's."""
+    for i in prange(moved.size):
+        y = (labels[i] >> m) & 1
+        u = nb_uniform(nb_step_key(nb_customer_key(rk, cid[i]), t), SLOT_MODEL_NOISE + m)
+        if (u >= cutoffs[y, q]) != (u >= base_cutoffs[y, q]):
+            moved[i] = True
 
 
 @dataclass
@@ -264,6 +318,8 @@ def _copy_rows(
     state = allocate(tables, n)
     seg_ever = np.zeros(n, dtype=np.uint64)
     ledger = np.zeros((n, source.ledger.shape[1]), dtype=np.float64)
+    if n == 0:
+        return _Rows(idx, state, seg_ever, ledger)
     nowhere = np.zeros(n, dtype=np.bool_)
     use = nowhere if from_other is None else from_other
     for dst, name, src in _fields(state, seg_ever, ledger, source):
@@ -307,7 +363,9 @@ class Delta:
     _own_rows: list[tuple] = field(default_factory=list)
     _again: list[tuple] = field(default_factory=list)
     _alike: list[np.ndarray] = field(default_factory=list)
+    _alike_plays: np.uint64 | None = None
     _decided: list[tuple] = field(default_factory=list)
+    _tails: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.diverged = [np.zeros(0, dtype=bool) for _ in self.step.shards]
@@ -339,13 +397,20 @@ class Delta:
 
     # -- baseline ----------------------------------------------------------------------------
 
-    def before_baseline(self) -> None:
-        """Copies of the base's diverged rows before the base's baseline phase changes them."""
-        self._base_rows = []
+    def before_baseline(self) -> list[int]:
+        """Where each shard's tail of diverged rows starts (every row from there on has
+        diverged: the arrivals after the arms' referrals first differed), and copies of the
+        base's other diverged rows before the base's baseline phase changes them. Returns
+        the tails' first rows, where the base splits its baseline (``_Step.baseline``)."""
+        self._base_rows, self._tails = [], []
         for s in range(len(self.step.shards)):
-            b, _, diverged = self._pair(s)
-            idx = np.nonzero(diverged[: b.rows])[0]
+            b, v, diverged = self._pair(s)
+            same = np.nonzero(~diverged[: max(b.rows, v.rows)])[0]
+            tail = int(same[-1]) + 1 if same.size else 0
+            self._tails.append(tail)
+            idx = np.nonzero(diverged[: min(tail, b.rows)])[0]
             self._base_rows.append(_copy_rows(self.base.tb, idx, b) if idx.size else None)
+        return self._tails
 
     def baseline(self, t: int, market: float, base_found: list[np.ndarray]) -> list[np.ndarray]:
         """The variant's baseline counters: the base's, minus its diverged rows', plus the
@@ -353,11 +418,17 @@ class Delta:
         found = []
         for s, counts in enumerate(base_found):
             b, v, diverged = self._pair(s)
+            tail = self._tails[s]
+            counts = counts - sum(c for lo, c in self.base.parts_found[s] if lo >= tail)
             mine = self._base_rows[s]
             if mine is not None:
                 first = int(np.searchsorted(mine.idx, b.first_new))
                 counts = counts - run_baseline(self.base, mine, first, t, market)
-            idx = np.nonzero(diverged[: v.rows])[0]
+            if v.rows > tail:  # the tail runs in place, in the variant's own state
+                first = min(max(v.first_new - tail, 0), v.rows - tail)
+                counts = counts + run_baseline_from(self.step, v, tail, first, t, market)
+                self.ran += v.rows - tail
+            idx = np.nonzero(diverged[: min(tail, v.rows)])[0]
             if idx.size == 0:
                 found.append(counts)
                 continue
@@ -388,46 +459,68 @@ class Delta:
                 moved = live & ~diverged[:n] & self._moved(b.state, n, t, cutoffs, base_cutoffs)
             again = np.nonzero(live & (b.state.cands[:n] != 0) & ~diverged[:n] & ~moved)[0]
             winners, dec, funnel = run_decide_again(self.step, b, v, again, t)
-            full = diverged[: v.rows].copy()
-            full[:n] |= moved
+            tail = self._tails[s]
+            full = diverged[: min(tail, v.rows)].copy()
+            full[: min(n, tail)] |= moved[:tail]
             whole = np.nonzero(full)[0]
             from_base = np.zeros(whole.size, dtype=bool)
             inside = whole < n
             from_base[inside] = moved[whole[inside]]
             decided = _copy_rows(self.step.tb, whole, v, b, from_base)
             funnel_full, found_full = run_decide(self.step, decided, t, cutoffs)
-            self.step.outputs[s].funnel[self.step.r, t] += funnel + funnel_full
+            own_tail = _Rows(
+                np.arange(tail, max(tail, v.rows)),
+                rows_from(v.state, tail),
+                v.seg_ever[tail:],
+                v.ledger[tail:],
+            )
+            funnel_tail, found_tail = run_decide(self.step, own_tail, t, cutoffs)
+            self.step.outputs[s].funnel[self.step.r, t] += funnel + funnel_full + funnel_tail
             self._again.append((again, winners, dec))
-            self._decided.append((decided, from_base, found_full, moved))
-            self.ran += again.size + whole.size
+            self._decided.append((decided, from_base, found_full, moved, own_tail, found_tail))
+            self.ran += again.size + whole.size + own_tail.idx.size
 
     def cuts(self, t: int) -> tuple[np.ndarray, ...]:
         """The variant's thresholds, from the keys of its proposals: those of the rows decided
         again (read from the base's state with the variant's own ring) and of the rows
         decided in full."""
-        shards, proposals = [], []
-        for s, ((again, winners, _), (decided, _, found, _)) in enumerate(
-            zip(self._again, self._decided, strict=True)
-        ):
-            proposing = np.nonzero(winners)[0]
-            keyed = _keyed_rows(
-                self.step.tb, self.base.shards[s], self.step.shards[s], again[proposing]
-            )
-            keyed.winners[:] = winners[proposing]
-            shards += [(keyed, proposing.size), (decided.state, decided.idx.size)]
-            proposals += [_proposals_per_block(keyed.winners, len(self.step.c.plays)), found]
-        return self.step.cuts(t, proposals, shards=shards)
+        proposals = []
+        for (_, winners, _), decided in zip(self._again, self._decided, strict=True):
+            proposing = winners[winners != 0]
+            found, found_tail = decided[2], decided[5]
+            proposals += [_proposals_per_block(proposing, len(self.step.c.plays))]
+            proposals += [found, found_tail]
+
+        def keyed() -> list[tuple[State, int]]:  # only where a cut binds
+            shards = []
+            for s, ((again, winners, _), decided) in enumerate(
+                zip(self._again, self._decided, strict=True)
+            ):
+                proposing = np.nonzero(winners)[0]
+                base, own = self.base.shards[s], self.step.shards[s]
+                rows = _keyed_rows(self.step.tb, base, own, again[proposing])
+                rows.winners[:] = winners[proposing]
+                shards += [(rows, proposing.size)]
+                shards += [(part.state, part.idx.size) for part in (decided[0], decided[4])]
+            return shards
+
+        return self.step.cuts(t, proposals, shards=keyed)
 
     def contacts(self, thresholds: tuple, base_thresholds: tuple) -> None:
         """Which rows decided again the variant must serve itself: those whose decision
         differs from the base's, and those accepting a play that is served differently (its
         response, script, channel or cut differ); the others are served as the base serves
         them. The rows the base's counters give up are marked (``theirs``)."""
-        served_alike = _served_alike(
-            self.base.tb, self.step.tb, self.step.c, thresholds, base_thresholds
-        )
+        if self._alike_plays is None:
+            self._alike_plays = _served_alike(self.base.tb, self.step.tb)
+        served_alike = self._alike_plays
+        cut_otherwise = np.zeros(len(self.step.c.plays), dtype=bool)  # this step
+        for mine, theirs in zip(thresholds, base_thresholds, strict=True):
+            cut_otherwise |= (mine != theirs).any(axis=1)
+        for p in np.nonzero(cut_otherwise)[0]:
+            served_alike &= ~(np.uint64(1) << np.uint64(p))
         self._own_rows, self.theirs, self._alike = [], [], []
-        for s, ((again, winners, dec), (decided, from_base, _, moved)) in enumerate(
+        for s, ((again, winners, dec), (decided, from_base, _, moved, tail, _)) in enumerate(
             zip(self._again, self._decided, strict=True)
         ):
             b, v, diverged = self._pair(s)
@@ -440,7 +533,7 @@ class Delta:
             chosen = _copy_rows(self.step.tb, kept, v, b, np.ones(kept.size, dtype=bool))
             chosen.state.winners[:] = winners[differs]
             chosen.state.dec[:] = dec[differs]
-            self._own_rows.append((chosen, decided, from_base))
+            self._own_rows.append((chosen, decided, from_base, tail))
             theirs = diverged[: b.rows].copy()
             theirs[:n] |= moved
             theirs[kept] = True
@@ -453,14 +546,12 @@ class Delta:
         """Rows whose place in some model's top differs between the two arms' cutoffs."""
         c = self.step.c
         moved = np.zeros(n, dtype=bool)
-        labels = state.labels[:n]
         for q in range(c.top_model.size):
-            if np.array_equal(cutoffs[:, q], base_cutoffs[:, q]):
-                continue
-            m = int(c.top_model[q])
-            u = uniform(self.step.rk, state.cid[:n].astype(np.uint64), t, SLOT_MODEL_NOISE + m)
-            y = (labels >> m) & 1
-            moved |= (u >= cutoffs[y, q]) != (u >= base_cutoffs[y, q])
+            if not np.array_equal(cutoffs[:, q], base_cutoffs[:, q]):
+                m = int(c.top_model[q])
+                _moved_rows(
+                    moved, state.cid, state.labels, self.step.rk, t, m, q, cutoffs, base_cutoffs
+                )
         return moved
 
     # -- contacts and accounting -------------------------------------------------------------
@@ -478,19 +569,18 @@ class Delta:
         counted = []
         for s, by_class in enumerate(base_counted):
             b, v, diverged = self._pair(s)
-            chosen, decided, from_base = self._own_rows[s]
-            ours = [run_apply(self.step, rows, t, thresholds) for rows in (chosen, decided)]
+            chosen, decided, from_base, tail = self._own_rows[s]
+            ours = [run_apply(self.step, rows, t, thresholds) for rows in (chosen, decided, tail)]
             mine = [counts for cls, counts in by_class.items() if cls >> bit & 1]
             counted.append(
                 {
                     key: sum(c[key] for c in by_class.values())
                     - sum(c[key] for c in mine)
-                    + ours[0][key]
-                    + ours[1][key]
+                    + sum(c[key] for c in ours)
                     for key in ours[0]
                 }
             )
-            self.ran += chosen.idx.size + decided.idx.size
+            self.ran += chosen.idx.size + decided.idx.size + tail.idx.size
             self._settle(chosen, np.ones(chosen.idx.size, dtype=bool), b, v, diverged)
             self._settle(decided, from_base, b, v, diverged)
             alike = self._alike[s]
@@ -530,25 +620,24 @@ def _keyed_rows(tables: k.Tables, base: _Shard, own: _Shard, idx: np.ndarray) ->
     return state
 
 
-def _served_alike(
-    a: k.Tables, b: k.Tables, c: object, thresholds: tuple, base_thresholds: tuple
-) -> np.uint64:
-    """Bits of the plays a contact is served the same way in both arms: the same play and
-    channel tables, the same fatigue and ordering, the same cuts this step."""
-    n_plays = a.play_f.shape[1]
-    if not (np.array_equal(a.sc_f, b.sc_f) and a.sc_i[k.SC_ARBITRATE] == b.sc_i[k.SC_ARBITRATE]):
+def _served_alike(a: k.Tables, b: k.Tables) -> np.uint64:
+    """Bits of the plays a contact is served the same way in both arms' tables: the same
+    play and channel, the same fatigue and ordering of proposals (cuts are compared step
+    by step)."""
+    if not (
+        np.array_equal(a.sc_f, b.sc_f)
+        and a.sc_i[k.SC_ARBITRATE] == b.sc_i[k.SC_ARBITRATE]
+        and a.sc_i[k.SC_RECENT_LEN] == b.sc_i[k.SC_RECENT_LEN]
+    ):
         return np.uint64(0)
     bits = 0
-    for p in range(n_plays):
+    for p in range(a.play_f.shape[1]):
         ch = int(a.play_i[k.PL_CHANNEL, p])
         alike = (
             np.array_equal(a.play_f[:, p], b.play_f[:, p])
             and np.array_equal(a.play_i[:, p], b.play_i[:, p])
             and np.array_equal(a.chan_i[:, ch], b.chan_i[:, ch])
             and np.array_equal(a.chan_f[:, ch], b.chan_f[:, ch])
-            and all(
-                np.array_equal(x[p], y[p]) for x, y in zip(thresholds, base_thresholds, strict=True)
-            )
         )
         bits |= int(alike) << p
     return np.uint64(bits)
@@ -564,7 +653,8 @@ def _proposals_per_block(winners: np.ndarray, n_plays: int) -> np.ndarray:
     block = np.arange(n) // k.BLOCK
     for p in range(n_plays):
         hit = (winners >> np.uint64(p)) & np.uint64(1) == 1
-        found[:, p] = np.bincount(block[hit], minlength=blocks)
+        if hit.any():
+            found[:, p] = np.bincount(block[hit], minlength=blocks)
     return found
 
 
@@ -588,6 +678,18 @@ def run_baseline(step: _Step, rows: _Rows, first_new: int, t: int, market: float
     )  # fmt: skip
 
 
+def run_baseline_from(
+    step: _Step, shard: _Shard, first: int, first_new: int, t: int, market: float
+) -> np.ndarray:
+    """The baseline phase, in place, of the shard's rows from ``first`` on."""
+    from simulator.run import baseline_counts
+
+    rows = shard.rows - first
+    return baseline_counts(
+        step.tb, rows_from(shard.state, first), rows, first_new, t, step.rk, market
+    )  # fmt: skip
+
+
 def run_decide_again(
     step: _Step, base: _Shard, own: _Shard, rows: np.ndarray, t: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -601,7 +703,8 @@ def run_decide_again(
     found = np.zeros((blocks, n_plays), dtype=np.int64)
     if rows.size:
         state = base.state._replace(ring=own.state.ring)
-        decide_again(step.tb, state, rows, t, step.rk, winners, dec, funnel, found)
+        kernel = decide_again if rows.size >= PARALLEL_ROWS else decide_again_serial
+        kernel(step.tb, state, rows, t, step.rk, winners, dec, funnel, found)
     return winners, dec, funnel.sum(axis=0)
 
 
@@ -610,11 +713,18 @@ def run_decide(
 ) -> tuple[np.ndarray, np.ndarray]:
     from simulator.run import decide_counts
 
+    if rows.idx.size == 0:
+        n_plays = len(step.c.plays)
+        return np.zeros((n_plays, 2, k.N_FUNNEL), np.int64), np.zeros((1, n_plays), np.int64)
+
     return decide_counts(step.tb, rows.state, rows.idx.size, t, step.rk, cutoffs)
 
 
 def run_apply(step: _Step, rows: _Rows, t: int, thresholds: tuple) -> dict[str, np.ndarray]:
-    from simulator.run import apply_counts
+    from simulator.run import apply_counters, apply_counts
+
+    if rows.idx.size == 0:
+        return {key: value.sum(axis=0) for key, value in apply_counters(step.c, 1).items()}
 
     return apply_counts(
         step.tb, step.c, rows.state, rows.idx.size, t, step.rk, thresholds, True,
@@ -647,10 +757,12 @@ def run_together(
             d.step.arrivals(t)
             d.arrived()
         market = b.market(t)
+        starts: list[list[int]] = [[] for _ in b.shards]
         for d in deltas:
             d.step.market(t)
-            d.before_baseline()
-        found = b.baseline(t, market)
+            for s, tail in enumerate(d.before_baseline()):
+                starts[s].append(tail)
+        found = b.baseline(t, market, starts)
         found_v = [d.baseline(t, market, found) for d in deltas]
         cutoffs = b.cutoffs(t, found)
         cutoffs_v = [d.step.cutoffs(t, f) for d, f in zip(deltas, found_v, strict=True)]

@@ -513,8 +513,7 @@ def choose_rows(
         dec[j] = tier_of(tb, st.aum[i]) | (128 if eligible else 0)
 
 
-@njit(cache=True, parallel=True)
-def decide_again(
+def _decide_again(
     tb: Tables,
     st: State,
     rows: np.ndarray,
@@ -543,6 +542,11 @@ def decide_again(
             tb, st, rows, lo, hi, t, rk, winners, dec, funnel[b], proposals[b], treated,
             values, per_cap, trace_i,
         )  # fmt: skip
+
+
+# One thread for a few rows (a parallel launch costs more than their decisions), all for many.
+decide_again = njit(cache=True, parallel=True)(_decide_again)
+decide_again_serial = njit(cache=True)(_decide_again)
 
 
 @njit(cache=True, inline="always")

@@ -37,7 +37,7 @@ import numba
 import numpy as np
 
 from simulator import kernels as k
-from simulator.delta import MAX_TOGETHER, delta_compatible, run_together
+from simulator.delta import MAX_TOGETHER, delta_compatible, rows_from, run_together
 from simulator.kernel_apply import N_LEDGER, apply_step
 from simulator.kernel_baseline import C_CHURNED, C_LABELS, C_LIVE, baseline_step
 from simulator.kernel_couplings import (
@@ -722,6 +722,7 @@ class _Step:
         self.spend: list[dict[int, int]] = [{} for _ in range(self.tb.group_holdout.size)]
         self.trace_i = np.zeros(k.TRACE_INTS, dtype=np.int64)
         self.trace_f = np.zeros(k.TRACE_FLOATS, dtype=np.float64)
+        self.parts_found: list[list[tuple[int, np.ndarray]]] = []
 
     # -- arrivals ----------------------------------------------------------------------------
 
@@ -800,15 +801,29 @@ class _Step:
             out.market_return[self.r, t] = market
         return market
 
-    def baseline(self, t: int, market: float) -> list[np.ndarray]:
-        """The baseline phase of every shard; per shard, its counters (``C_*``)."""
-        found = []
-        for shard in self.shards:
-            counts = baseline_counts(
-                self.tb, shard.state, shard.rows, shard.first_new, t, self.rk, market,
-                self.trace_row(shard), self.trace_i, self.trace_f,
-            )  # fmt: skip
-            found.append(counts)
+    def baseline(
+        self, t: int, market: float, starts: list[list[int]] | None = None
+    ) -> list[np.ndarray]:
+        """The baseline phase of every shard; per shard, its counters (``C_*``). With
+        ``starts`` (per shard, rows), each shard runs in parts beginning at those rows, and
+        ``self.parts_found[s]`` keeps each part's (first row, counters): what variants run
+        as deltas take out of the base's counters for the rows they run themselves."""
+        found, self.parts_found = [], []
+        for s, shard in enumerate(self.shards):
+            splits = starts[s] if starts else []
+            bounds = sorted({0, shard.rows, *(min(r, shard.rows) for r in splits)})
+            bounds = bounds if len(bounds) > 1 else [0, 0]
+            parts = []
+            for lo, hi in itertools.pairwise(bounds):
+                counts = baseline_counts(
+                    self.tb, rows_from(shard.state, lo), hi - lo,
+                    min(max(shard.first_new - lo, 0), hi - lo), t, self.rk, market,
+                    self.trace_row(shard) - lo if self.trace_row(shard) >= lo else -1,
+                    self.trace_i, self.trace_f,
+                )  # fmt: skip
+                parts.append((lo, counts))
+            found.append(np.sum([c for _, c in parts], axis=0))
+            self.parts_found.append(parts)
         return found
 
     def cutoffs(self, t: int, found: list[np.ndarray]) -> np.ndarray:
@@ -842,11 +857,12 @@ class _Step:
         self,
         t: int,
         proposals: list[np.ndarray],
-        shards: list[tuple[State, int]] | None = None,
+        shards: Callable[[], list[tuple[State, int]]] | None = None,
     ) -> tuple[np.ndarray, ...]:
         """Per play, the budget and capacity thresholds of step t (see ``kernel_apply``):
-        keys are gathered only for the plays of a budget or channel that binds, from
-        ``shards`` (state, rows) — by default this run's own — whose ``proposals`` these are."""
+        keys are gathered only for the plays of a budget or channel that binds, from the
+        (state, rows) pairs ``shards()`` gives — by default this run's own shards — whose
+        ``proposals`` these are."""
         c = self.c
         per_play = np.sum([found.sum(axis=0) for found in proposals], axis=0)
         budgets, capacities = binding(c, t, per_play, self.spend)
@@ -861,9 +877,8 @@ class _Step:
         def fill(state: State, rows: int, *arrays: np.ndarray) -> None:
             gather(self.tb, state, rows, t, self.rk, *arrays)
 
-        if shards is None:
-            shards = [(shard.state, shard.rows) for shard in self.shards]
-        keys = gather_keys(shards, proposals, wanted, fill)
+        pairs = [(s.state, s.rows) for s in self.shards] if shards is None else shards()
+        keys = gather_keys(pairs, proposals, wanted, fill)
         return cut(c, keys, budgets, capacities)
 
     # -- accounting ----------------------------------------------------------------------------
@@ -998,26 +1013,29 @@ def apply_counts(
     select = np.zeros(0, dtype=np.uint8) if select is None else select
     trace_i = np.zeros(k.TRACE_INTS, dtype=np.int64) if trace_i is None else trace_i
     trace_f = np.zeros(k.TRACE_FLOATS, dtype=np.float64) if trace_f is None else trace_f
-    blocks, n_plays = _blocks(rows), len(c.plays)
-    tiers, segments = len(c.tiers), len(c.segments) + 1
-    funnel = np.zeros((blocks, n_plays, 2, k.N_FUNNEL), dtype=np.int64)
-    cust = np.zeros((blocks, 2, len(STAGES), tiers), dtype=np.int64)
-    misc = np.zeros((blocks, 2, k.N_MISC), dtype=np.int64)
-    unserved = np.zeros((blocks, segments, tiers, 2, len(UNSERVED_KINDS)), dtype=np.int64)
-    chan = np.zeros((blocks, len(c.channels), 2), dtype=np.int64)
-    outcomes = np.zeros((blocks, segments, 2, len(SEGMENT_OUTCOMES)), dtype=np.int64)
+    counters = apply_counters(c, _blocks(rows))
     apply_step(
-        tb, state, rows, t, rk, *thresholds, decided,
-        funnel, cust, misc, unserved, chan, trace_row, trace_i, trace_f,
-        seg_ever, outcomes, ledger, select, want,
+        tb, state, rows, t, rk, *thresholds, decided, counters["funnel"], counters["cust"],
+        counters["misc"], counters["unserved"], counters["chan"], trace_row, trace_i, trace_f,
+        seg_ever, counters["outcomes"], ledger, select, want,
     )  # fmt: skip
+    return {key: value.sum(axis=0) for key, value in counters.items()}
+
+
+def apply_counters(c: CompiledStrategy, blocks: int) -> dict[str, np.ndarray]:
+    """``apply_step``'s counters, zero, per block."""
+    n_plays, tiers, segments = len(c.plays), len(c.tiers), len(c.segments) + 1
+
+    def zeros(*shape: int) -> np.ndarray:
+        return np.zeros((blocks, *shape), dtype=np.int64)
+
     return {
-        "funnel": funnel.sum(axis=0),
-        "cust": cust.sum(axis=0),
-        "misc": misc.sum(axis=0),
-        "unserved": unserved.sum(axis=0),
-        "chan": chan.sum(axis=0),
-        "outcomes": outcomes.sum(axis=0),
+        "funnel": zeros(n_plays, 2, k.N_FUNNEL),
+        "cust": zeros(2, len(STAGES), tiers),
+        "misc": zeros(2, k.N_MISC),
+        "unserved": zeros(segments, tiers, 2, len(UNSERVED_KINDS)),
+        "chan": zeros(len(c.channels), 2),
+        "outcomes": zeros(segments, 2, len(SEGMENT_OUTCOMES)),
     }
 
 
