@@ -139,12 +139,14 @@ def run_arms(
     threads: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     strategy_hash: str = "",
+    delta: bool = True,
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
     numbers): the same counters as one ``simulate`` per alternative, bit for bit, with what
     they share done once (``simulator.run.simulate_alternatives``: the synthetic population
-    and arrivals of each replication; identical alternatives run once).
-    ``progress(done, total)`` counts steps over all alternatives."""
+    and arrivals of each replication; identical alternatives run once; variants that only
+    change how contacts are decided and served run as deltas of the base unless ``delta``
+    is False). ``progress(done, total)`` counts steps over all alternatives."""
     from simulator.run import simulate_alternatives
 
     outputs = simulate_alternatives(
@@ -156,6 +158,7 @@ def run_arms(
         threads=threads,
         progress=progress,
         strategy_hash=strategy_hash,
+        delta=delta,
     )
     return [
         Arm(label, model, output)
