@@ -364,6 +364,7 @@ class Delta:
     _again: list[tuple] = field(default_factory=list)
     _alike: list[np.ndarray] = field(default_factory=list)
     _alike_plays: np.uint64 | None = None
+    _choice: tuple[bool, np.uint64, tuple[np.ndarray, np.ndarray]] | None = None
     _decided: list[tuple] = field(default_factory=list)
     _tails: list[int] = field(default_factory=list)
 
@@ -458,7 +459,12 @@ class Delta:
             if moved_any:
                 moved = live & ~diverged[:n] & self._moved(b.state, n, t, cutoffs, base_cutoffs)
             again = np.nonzero(live & (b.state.cands[:n] != 0) & ~diverged[:n] & ~moved)[0]
-            winners, dec, funnel = run_decide_again(self.step, b, v, again, t)
+            # Of those, the rows whose choice may differ are chosen again under our tables;
+            # the others choose as the base did.
+            redo = self._redo(b, v, again, t)
+            winners, dec = b.state.winners[again], b.state.dec[again]
+            mine, mine_dec, funnel = run_decide_again(self.step, b, v, again[redo], t)
+            winners[redo], dec[redo] = mine, mine_dec
             tail = self._tails[s]
             full = diverged[: min(tail, v.rows)].copy()
             full[: min(n, tail)] |= moved[:tail]
@@ -475,7 +481,17 @@ class Delta:
                 v.ledger[tail:],
             )
             funnel_tail, found_tail = run_decide(self.step, own_tail, t, cutoffs)
-            self.step.outputs[s].funnel[self.step.r, t] += funnel + funnel_full + funnel_tail
+            # Our decision funnel: the base's, less its own over the rows we decided
+            # ourselves (its choice, made again from its state), plus ours over them.
+            ours = np.zeros(max(b.rows, v.rows), dtype=bool)
+            ours[again[redo]] = True
+            ours[: min(tail, v.rows)] |= full
+            ours[tail:] = True
+            theirs = np.nonzero(ours[: b.rows] & (b.state.alive[: b.rows] == 1))[0]
+            theirs = theirs[b.state.cands[theirs] != 0]
+            _, _, funnel_base = run_decide_again(self.base, b, b, theirs, t)
+            total = self.base.decide_funnel[s] - funnel_base + funnel + funnel_full + funnel_tail
+            self.step.outputs[s].funnel[self.step.r, t] += total
             self._again.append((again, winners, dec))
             self._decided.append((decided, from_base, found_full, moved, own_tail, found_tail))
             self.ran += again.size + whole.size + own_tail.idx.size
@@ -539,6 +555,36 @@ class Delta:
             theirs[kept] = True
             self.theirs.append(theirs)
             self.ran += kept.size
+
+    def _redo(self, b: _Shard, v: _Shard, rows: np.ndarray, t: int) -> np.ndarray:
+        """Which of ``rows`` (same state, same candidates) may choose otherwise here: all of
+        them if the arms order or value proposals differently; else those with a candidate
+        play whose eligibility or holdout differs, and those a cap could stop in either arm
+        (its window's contacts plus the candidates it covers exceed it)."""
+        if self._choice is None:
+            self._choice = _choice_differences(self.base.tb, self.step.tb)
+        everything, plays, (base_caps, own_caps) = self._choice
+        if everything:
+            return np.ones(rows.size, dtype=bool)
+        cands = b.state.cands[rows]
+        redo = (cands & plays) != 0
+        candidates = _popcount(cands)
+        arms = ((self.base.tb, b.state.ring, base_caps), (self.step.tb, v.state.ring, own_caps))
+        for tb, ring, caps in arms:
+            # A cap over one step counts no contact yet when decisions are made (they are
+            # recorded with the contacts): it can stop a row only with more candidates than
+            # its count. Longer windows are read from the ring.
+            check = np.zeros(rows.size, dtype=bool)
+            for c in np.nonzero(caps)[0]:
+                if tb.cap_window[c] <= 1.0:
+                    check |= candidates > tb.cap_i[k.CP_COUNT, c]
+                else:
+                    check |= candidates > 0
+            check &= ~redo
+            if check.any():
+                at = np.nonzero(check)[0]
+                redo[at] |= _caps_may_bind(tb, ring, b.state.cands, rows[at], t, caps)
+        return redo
 
     def _moved(
         self, state: State, n: int, t: int, cutoffs: np.ndarray, base_cutoffs: np.ndarray
@@ -608,6 +654,123 @@ class Delta:
             equal[at] = check
         diverged[idx] = ~equal
         _write_back(rows, v, ~equal)
+
+
+def _choice_differences(
+    a: k.Tables, b: k.Tables
+) -> tuple[bool, np.uint64, tuple[np.ndarray, np.ndarray]]:
+    """How two arms' tables differ for the choice among a row's candidates
+    (``kernel_decide.choose``): (whether proposals are ordered or valued differently, so that
+    every choice may differ; the bits of plays whose eligibility or holdout differs; each
+    arm's caps the other does not have)."""
+    order = not (
+        np.array_equal(a.play_i[k.PL_ORDER], b.play_i[k.PL_ORDER])
+        and a.sc_i[k.SC_ARBITRATE] == b.sc_i[k.SC_ARBITRATE]
+    )
+    if not order and a.sc_i[k.SC_ARBITRATE] == 1:  # by value: what a proposal is worth
+        order = not (
+            np.array_equal(a.play_f, b.play_f)
+            and np.array_equal(a.chan_i, b.chan_i)
+            and np.array_equal(a.chan_f[k.CHF_REACH], b.chan_f[k.CHF_REACH])
+            and np.array_equal(a.sc_f, b.sc_f)
+            and a.sc_i[k.SC_RECENT_LEN] == b.sc_i[k.SC_RECENT_LEN]
+        )
+    plays = 0
+    for p in range(a.play_i.shape[1]):
+        rows = (k.PL_PRODUCT, k.PL_CHANNEL, k.PL_COOLDOWN, k.PL_GROUP)
+        group = int(a.play_i[k.PL_GROUP, p])
+        if any(a.play_i[r, p] != b.play_i[r, p] for r in rows) or (
+            a.group_holdout[group] != b.group_holdout[group]
+        ):
+            plays |= 1 << p
+    return order, np.uint64(plays), (_unmatched_caps(a, b), _unmatched_caps(b, a))
+
+
+def _popcount(bits: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (SWAR)."""
+    m1, m2 = np.uint64(0x5555555555555555), np.uint64(0x3333333333333333)
+    m4, h01 = np.uint64(0x0F0F0F0F0F0F0F0F), np.uint64(0x0101010101010101)
+    x = bits.astype(np.uint64)
+    x = x - ((x >> np.uint64(1)) & m1)
+    x = (x & m2) + ((x >> np.uint64(2)) & m2)
+    x = (x + (x >> np.uint64(4))) & m4
+    return ((x * h01) >> np.uint64(56)).astype(np.int64)
+
+
+def _unmatched_caps(a: k.Tables, b: k.Tables) -> np.ndarray:
+    """The caps of ``a`` that ``b`` does not have as well (the same scope, channel or play,
+    count and window), as bools: a cap both arms have counts the same contacts in both, and
+    stops a row in both or in neither."""
+
+    def signature(tb: k.Tables, c: int) -> tuple:
+        scope, index = int(tb.cap_i[k.CP_SCOPE, c]), int(tb.cap_i[k.CP_INDEX, c])
+        return scope, index, int(tb.cap_i[k.CP_COUNT, c]), float(tb.cap_window[c])
+
+    theirs = [signature(b, c) for c in range(b.cap_i.shape[1])]
+    unmatched = np.zeros(a.cap_i.shape[1], dtype=np.bool_)
+    for c in range(a.cap_i.shape[1]):
+        mine = signature(a, c)
+        if mine in theirs:
+            theirs.remove(mine)
+        else:
+            unmatched[c] = True
+    return unmatched
+
+
+@k.block_kernel
+def _caps_block(
+    tb: k.Tables,
+    ring: np.ndarray,
+    cands: np.ndarray,
+    rows: np.ndarray,
+    lo: int,
+    hi: int,
+    t: int,
+    caps: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    for j in range(lo, hi):
+        i = rows[j]
+        candidates = cands[i]
+        for c in range(tb.cap_i.shape[1]):
+            if not caps[c]:
+                continue
+            covered = 0
+            for p in range(tb.play_i.shape[1]):
+                held = (candidates >> np.uint64(p)) & np.uint64(1) == np.uint64(1)
+                if held and k.cap_applies(tb, c, p, tb.play_i[k.PL_CHANNEL, p]):
+                    covered += 1
+            start, count = tb.cap_i[k.CP_OFFSET, c], tb.cap_i[k.CP_COUNT, c]
+            used = k.count_within(ring, i, start, count, t, tb.cap_window[c])
+            if used + covered > count:
+                out[j] = True
+                break
+
+
+@njit(cache=True, parallel=True)
+def _caps_may_bind_rows(
+    tb: k.Tables,
+    ring: np.ndarray,
+    cands: np.ndarray,
+    rows: np.ndarray,
+    t: int,
+    caps: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    for b in prange((rows.size + k.BLOCK - 1) // k.BLOCK):
+        lo, hi = b * k.BLOCK, min(rows.size, (b + 1) * k.BLOCK)
+        _caps_block(tb, ring, cands, rows, lo, hi, t, caps, out)
+
+
+def _caps_may_bind(
+    tb: k.Tables, ring: np.ndarray, cands: np.ndarray, rows: np.ndarray, t: int, caps: np.ndarray
+) -> np.ndarray:
+    """Rows one of the ``caps`` (bools) of ``tb`` could stop at step t: the contacts in its
+    window (``ring``) plus the candidates it covers exceed its count
+    (``kernel_decide.eligibility`` and ``arbitrate`` never stop a row otherwise)."""
+    out = np.zeros(rows.size, dtype=bool)
+    _caps_may_bind_rows(tb, ring, cands, rows, t, caps, out)
+    return out
 
 
 def _keyed_rows(tables: k.Tables, base: _Shard, own: _Shard, idx: np.ndarray) -> State:

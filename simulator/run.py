@@ -723,6 +723,7 @@ class _Step:
         self.trace_i = np.zeros(k.TRACE_INTS, dtype=np.int64)
         self.trace_f = np.zeros(k.TRACE_FLOATS, dtype=np.float64)
         self.parts_found: list[list[tuple[int, np.ndarray]]] = []
+        self.decide_funnel: list[np.ndarray] = []  # per shard, the last decision phase's
 
     # -- arrivals ----------------------------------------------------------------------------
 
@@ -835,13 +836,14 @@ class _Step:
 
     def decide(self, t: int, cutoffs: np.ndarray) -> list[np.ndarray]:
         """The decision phase of every shard; per shard, its proposals per block and play."""
-        proposals = []
+        proposals, self.decide_funnel = [], []
         for s, shard in enumerate(self.shards):
             funnel, found = decide_counts(
                 self.tb, shard.state, shard.rows, t, self.rk, cutoffs, self.trace_row(shard),
                 self.trace_i,
             )  # fmt: skip
             self.outputs[s].funnel[self.r, t] += funnel
+            self.decide_funnel.append(funnel)
             proposals.append(found)
         return proposals
 
