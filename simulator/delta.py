@@ -156,6 +156,7 @@ WORDS = {
     2: np.dtype(np.uint16),
     1: np.dtype(np.uint8),
 }
+MIN_RUN = 512  # diverged rows in a block this long run in place rather than on copies
 PARALLEL_ROWS = 4096  # rows below which a kernel here runs on one thread
 PARALLEL_BYTES = 1 << 18  # copies smaller than this run on one thread: a parallel launch costs
 # tens of microseconds, more than copying a few thousand short rows
@@ -366,7 +367,8 @@ class Delta:
     _alike_plays: np.uint64 | None = None
     _choice: tuple[bool, np.uint64, tuple[np.ndarray, np.ndarray]] | None = None
     _decided: list[tuple] = field(default_factory=list)
-    _tails: list[int] = field(default_factory=list)
+    _runs: list[list[tuple[int, int]]] = field(default_factory=list)
+    _scattered: list[np.ndarray] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.diverged = [np.zeros(0, dtype=bool) for _ in self.step.shards]
@@ -398,38 +400,47 @@ class Delta:
 
     # -- baseline ----------------------------------------------------------------------------
 
-    def before_baseline(self) -> list[int]:
-        """Where each shard's tail of diverged rows starts (every row from there on has
-        diverged: the arrivals after the arms' referrals first differed), and copies of the
-        base's other diverged rows before the base's baseline phase changes them. Returns
-        the tails' first rows, where the base splits its baseline (``_Step.baseline``)."""
-        self._base_rows, self._tails = [], []
+    def before_baseline(self) -> list[list[int]]:
+        """Where each shard's runs of diverged rows lie (blocks of at least ``MIN_RUN`` rows,
+        such as the arrivals of a step after the arms' referrals differed: they run in
+        place, in the variant's own state), and copies of the base's other diverged rows
+        before the base's baseline phase changes them. Returns the runs' bounds, where the
+        base splits its baseline (``_Step.baseline``)."""
+        self._base_rows, self._runs, self._scattered = [], [], []
+        bounds = []
         for s in range(len(self.step.shards)):
             b, v, diverged = self._pair(s)
-            same = np.nonzero(~diverged[: max(b.rows, v.rows)])[0]
-            tail = int(same[-1]) + 1 if same.size else 0
-            self._tails.append(tail)
-            idx = np.nonzero(diverged[: min(tail, b.rows)])[0]
+            top = max(b.rows, v.rows)
+            runs = _runs(diverged[:top], MIN_RUN)
+            scattered = diverged[:top].copy()
+            for lo, hi in runs:
+                scattered[lo:hi] = False
+            self._runs.append(runs)
+            self._scattered.append(scattered)
+            bounds.append([x for run in runs for x in run])
+            idx = np.nonzero(scattered[: b.rows])[0]
             self._base_rows.append(_copy_rows(self.base.tb, idx, b) if idx.size else None)
-        return self._tails
+        return bounds
 
     def baseline(self, t: int, market: float, base_found: list[np.ndarray]) -> list[np.ndarray]:
         """The variant's baseline counters: the base's, minus its diverged rows', plus the
-        variant's own baseline over those rows (written back to the variant's state)."""
+        variant's own baseline over those rows (runs in place, the others on copies written
+        back to the variant's state)."""
         found = []
         for s, counts in enumerate(base_found):
-            b, v, diverged = self._pair(s)
-            tail = self._tails[s]
-            counts = counts - sum(c for lo, c in self.base.parts_found[s] if lo >= tail)
+            b, v, _ = self._pair(s)
+            for lo, hi in self._runs[s]:
+                counts = counts - sum(c for x, c in self.base.parts_found[s] if lo <= x < hi)
+                if v.rows > lo:
+                    end = min(hi, v.rows)
+                    first = min(max(v.first_new - lo, 0), end - lo)
+                    counts = counts + run_baseline_from(self.step, v, lo, end, first, t, market)
+                    self.ran += end - lo
             mine = self._base_rows[s]
             if mine is not None:
                 first = int(np.searchsorted(mine.idx, b.first_new))
                 counts = counts - run_baseline(self.base, mine, first, t, market)
-            if v.rows > tail:  # the tail runs in place, in the variant's own state
-                first = min(max(v.first_new - tail, 0), v.rows - tail)
-                counts = counts + run_baseline_from(self.step, v, tail, first, t, market)
-                self.ran += v.rows - tail
-            idx = np.nonzero(diverged[: min(tail, v.rows)])[0]
+            idx = np.nonzero(self._scattered[s][: v.rows])[0]
             if idx.size == 0:
                 found.append(counts)
                 continue
@@ -465,36 +476,34 @@ class Delta:
             winners, dec = b.state.winners[again], b.state.dec[again]
             mine, mine_dec, funnel = run_decide_again(self.step, b, v, again[redo], t)
             winners[redo], dec[redo] = mine, mine_dec
-            tail = self._tails[s]
-            full = diverged[: min(tail, v.rows)].copy()
-            full[: min(n, tail)] |= moved[:tail]
+            full = self._scattered[s][: v.rows].copy()
+            full[:n] |= moved
             whole = np.nonzero(full)[0]
             from_base = np.zeros(whole.size, dtype=bool)
             inside = whole < n
             from_base[inside] = moved[whole[inside]]
             decided = _copy_rows(self.step.tb, whole, v, b, from_base)
             funnel_full, found_full = run_decide(self.step, decided, t, cutoffs)
-            own_tail = _Rows(
-                np.arange(tail, max(tail, v.rows)),
-                rows_from(v.state, tail),
-                v.seg_ever[tail:],
-                v.ledger[tail:],
-            )
-            funnel_tail, found_tail = run_decide(self.step, own_tail, t, cutoffs)
+            runs = [_view(v, lo, min(hi, v.rows)) for lo, hi in self._runs[s] if lo < v.rows]
+            decided_runs = [run_decide(self.step, rows, t, cutoffs) for rows in runs]
+            funnel_tail = sum((f for f, _ in decided_runs), np.zeros_like(funnel))
+            found_tail = [found for _, found in decided_runs]
             # Our decision funnel: the base's, less its own over the rows we decided
             # ourselves (its choice, made again from its state), plus ours over them.
             ours = np.zeros(max(b.rows, v.rows), dtype=bool)
             ours[again[redo]] = True
-            ours[: min(tail, v.rows)] |= full
-            ours[tail:] = True
+            ours[: v.rows] |= full
+            ours |= self._scattered[s][: ours.size]  # rows only the base has, too
+            for lo, hi in self._runs[s]:
+                ours[lo:hi] = True
             theirs = np.nonzero(ours[: b.rows] & (b.state.alive[: b.rows] == 1))[0]
             theirs = theirs[b.state.cands[theirs] != 0]
             _, _, funnel_base = run_decide_again(self.base, b, b, theirs, t)
             total = self.base.decide_funnel[s] - funnel_base + funnel + funnel_full + funnel_tail
             self.step.outputs[s].funnel[self.step.r, t] += total
             self._again.append((again, winners, dec))
-            self._decided.append((decided, from_base, found_full, moved, own_tail, found_tail))
-            self.ran += again.size + whole.size + own_tail.idx.size
+            self._decided.append((decided, from_base, found_full, moved, runs, found_tail))
+            self.ran += again.size + whole.size + sum(rows.idx.size for rows in runs)
 
     def cuts(self, t: int) -> tuple[np.ndarray, ...]:
         """The variant's thresholds, from the keys of its proposals: those of the rows decided
@@ -503,9 +512,9 @@ class Delta:
         proposals = []
         for (_, winners, _), decided in zip(self._again, self._decided, strict=True):
             proposing = winners[winners != 0]
-            found, found_tail = decided[2], decided[5]
+            found, found_runs = decided[2], decided[5]
             proposals += [_proposals_per_block(proposing, len(self.step.c.plays))]
-            proposals += [found, found_tail]
+            proposals += [found, *found_runs]
 
         def keyed() -> list[tuple[State, int]]:  # only where a cut binds
             shards = []
@@ -517,7 +526,7 @@ class Delta:
                 rows = _keyed_rows(self.step.tb, base, own, again[proposing])
                 rows.winners[:] = winners[proposing]
                 shards += [(rows, proposing.size)]
-                shards += [(part.state, part.idx.size) for part in (decided[0], decided[4])]
+                shards += [(part.state, part.idx.size) for part in (decided[0], *decided[4])]
             return shards
 
         return self.step.cuts(t, proposals, shards=keyed)
@@ -536,7 +545,7 @@ class Delta:
         for p in np.nonzero(cut_otherwise)[0]:
             served_alike &= ~(np.uint64(1) << np.uint64(p))
         self._own_rows, self.theirs, self._alike = [], [], []
-        for s, ((again, winners, dec), (decided, from_base, _, moved, tail, _)) in enumerate(
+        for s, ((again, winners, dec), (decided, from_base, _, moved, runs, _)) in enumerate(
             zip(self._again, self._decided, strict=True)
         ):
             b, v, diverged = self._pair(s)
@@ -549,7 +558,7 @@ class Delta:
             chosen = _copy_rows(self.step.tb, kept, v, b, np.ones(kept.size, dtype=bool))
             chosen.state.winners[:] = winners[differs]
             chosen.state.dec[:] = dec[differs]
-            self._own_rows.append((chosen, decided, from_base, tail))
+            self._own_rows.append((chosen, decided, from_base, runs))
             theirs = diverged[: b.rows].copy()
             theirs[:n] |= moved
             theirs[kept] = True
@@ -615,8 +624,8 @@ class Delta:
         counted = []
         for s, by_class in enumerate(base_counted):
             b, v, diverged = self._pair(s)
-            chosen, decided, from_base, tail = self._own_rows[s]
-            ours = [run_apply(self.step, rows, t, thresholds) for rows in (chosen, decided, tail)]
+            chosen, decided, from_base, runs = self._own_rows[s]
+            ours = [run_apply(self.step, rows, t, thresholds) for rows in (chosen, decided, *runs)]
             mine = [counts for cls, counts in by_class.items() if cls >> bit & 1]
             counted.append(
                 {
@@ -626,7 +635,7 @@ class Delta:
                     for key in ours[0]
                 }
             )
-            self.ran += chosen.idx.size + decided.idx.size + tail.idx.size
+            self.ran += chosen.idx.size + decided.idx.size + sum(r.idx.size for r in runs)
             self._settle(chosen, np.ones(chosen.idx.size, dtype=bool), b, v, diverged)
             self._settle(decided, from_base, b, v, diverged)
             alike = self._alike[s]
@@ -814,9 +823,10 @@ def _proposals_per_block(winners: np.ndarray, n_plays: int) -> np.ndarray:
     if n == 0:
         return found
     block = np.arange(n) // k.BLOCK
+    present = int(np.bitwise_or.reduce(winners))
     for p in range(n_plays):
-        hit = (winners >> np.uint64(p)) & np.uint64(1) == 1
-        if hit.any():
+        if present >> p & 1:
+            hit = (winners >> np.uint64(p)) & np.uint64(1) == 1
             found[:, p] = np.bincount(block[hit], minlength=blocks)
     return found
 
@@ -842,15 +852,31 @@ def run_baseline(step: _Step, rows: _Rows, first_new: int, t: int, market: float
 
 
 def run_baseline_from(
-    step: _Step, shard: _Shard, first: int, first_new: int, t: int, market: float
+    step: _Step, shard: _Shard, first: int, end: int, first_new: int, t: int, market: float
 ) -> np.ndarray:
-    """The baseline phase, in place, of the shard's rows from ``first`` on."""
+    """The baseline phase, in place, of the shard's rows [first, end) (``first_new``
+    counted from ``first``)."""
     from simulator.run import baseline_counts
 
-    rows = shard.rows - first
     return baseline_counts(
-        step.tb, rows_from(shard.state, first), rows, first_new, t, step.rk, market
+        step.tb, rows_from(shard.state, first), end - first, first_new, t, step.rk, market
     )  # fmt: skip
+
+
+def _view(shard: _Shard, lo: int, hi: int) -> _Rows:
+    """Rows [lo, hi) of a shard, in place (views): kernels run on rows [0, hi - lo)."""
+    return _Rows(
+        np.arange(lo, hi), rows_from(shard.state, lo), shard.seg_ever[lo:], shard.ledger[lo:]
+    )
+
+
+def _runs(flags: np.ndarray, least: int) -> list[tuple[int, int]]:
+    """The [lo, hi) runs of True in ``flags`` at least ``least`` long."""
+    if flags.size == 0:
+        return []
+    edges = np.diff(np.concatenate(([0], flags.view(np.int8), [0])))
+    starts, ends = np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]
+    return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True) if b - a >= least]
 
 
 def run_decide_again(
@@ -923,8 +949,8 @@ def run_together(
         starts: list[list[int]] = [[] for _ in b.shards]
         for d in deltas:
             d.step.market(t)
-            for s, tail in enumerate(d.before_baseline()):
-                starts[s].append(tail)
+            for s, bounds in enumerate(d.before_baseline()):
+                starts[s] += bounds
         found = b.baseline(t, market, starts)
         found_v = [d.baseline(t, market, found) for d in deltas]
         cutoffs = b.cutoffs(t, found)
