@@ -65,6 +65,8 @@ __all__ = [
     "arm_values",
     "compare_arms",
     "metric_values",
+    "play_customer_uplift",
+    "play_customer_values",
     "play_uplift",
     "play_values",
     "run_arms",
@@ -263,11 +265,22 @@ def segment_values(out: RunOutput) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     segment over the horizon, and ``SEGMENT_METRICS`` per such customer (NaN where an arm had
     none): AUM and churn at the end of the horizon, responses, revenue and contact cost from
     the step each customer was first in the segment."""
-    outcomes = np.asarray(out.segment_outcomes, dtype=np.int64)  # (R, T+1, G, A, O)
+    return _outcome_values(out.segment_outcomes, out.steps)
+
+
+def play_customer_values(out: RunOutput) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``segment_values`` for the customers ever eligible for each play (R, P, 2): the
+    eligible of both arms, the control group's and the play's holdout included (intention
+    to treat), followed from the step they were first eligible to the end."""
+    return _outcome_values(out.play_outcomes, out.steps)
+
+
+def _outcome_values(counters: np.ndarray, steps: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    outcomes = np.asarray(counters, dtype=np.int64)  # (R, T+1, G, A, O)
     if outcomes.shape[1] == 0:
         empty = np.zeros((outcomes.shape[0], 0, 2), dtype=np.int64)
         return empty, {name: empty.astype(np.float64) for name in SEGMENT_METRICS}
-    end = outcomes[:, out.steps]
+    end = outcomes[:, steps]
     flows = outcomes.sum(axis=1)
     column = {name: i for i, name in enumerate(SEGMENT_OUTCOMES)}
     members = end[..., column["members"]]
@@ -377,6 +390,7 @@ class Comparison:
     # Per arm label; None without a control group. Defaults keep older constructors working.
     play_uplift: dict[str, list[GroupUplift] | None] = field(default_factory=dict)
     segment_uplift: dict[str, list[GroupUplift] | None] = field(default_factory=dict)
+    play_customer_uplift: dict[str, list[GroupUplift] | None] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document (schema ``stratmap.compare/1``)."""
@@ -398,6 +412,7 @@ class Comparison:
             },
             "uplift_by_play": _groups_dict(self.play_uplift),
             "uplift_by_segment": _groups_dict(self.segment_uplift),
+            "uplift_by_play_customers": _groups_dict(self.play_customer_uplift),
             "sample_ratio": {label: _srm_dict(check) for label, check in self.srm.items()},
             "ranking": [_rank_dict(row) for row in self.ranking],
             "notes": list(self.notes),
@@ -432,6 +447,7 @@ class Comparison:
             "uplift": uplift,
             "uplift_by_play": by_play,
             "uplift_by_segment": by_segment,
+            "uplift_by_play_customers": _groups_frame(self.play_customer_uplift),
             "sample_ratio": srm,
             "ranking": ranking,
         }
@@ -619,6 +635,16 @@ def segment_uplift(out: RunOutput) -> list[GroupUplift] | None:
     return _group_uplifts(out.segments, ["segment"] * len(out.segments), members, values)
 
 
+def play_customer_uplift(out: RunOutput) -> list[GroupUplift] | None:
+    """Per play, treatment − control of ``SEGMENT_METRICS`` per customer ever eligible for
+    it (AUM and churn at the end among them), within each replication; ``None`` without a
+    control customer or without the counters (an output built by hand)."""
+    if not (_exposed(out)[:, 1] > 0).any() or np.asarray(out.play_outcomes).shape[1] == 0:
+        return None
+    members, values = play_customer_values(out)
+    return _group_uplifts(out.plays, out.play_kinds, members, values)
+
+
 def sample_ratio(out: RunOutput, control_share: float) -> SampleRatioCheck | None:
     """The SRM check of the run's arm sizes against the declared global ``control`` share;
     ``None`` when the strategy declares no control group (nothing to check)."""
@@ -655,6 +681,7 @@ def compare_arms(arms: Sequence[Arm]) -> Comparison:
     uplifts = {arm.label: uplift(arm.output) for arm in arms}
     by_play = {arm.label: play_uplift(arm.output) for arm in arms}
     by_segment = {arm.label: segment_uplift(arm.output) for arm in arms}
+    by_play_customers = {arm.label: play_customer_uplift(arm.output) for arm in arms}
     srm = {arm.label: sample_ratio(arm.output, arm.model.policy.control) for arm in arms}
     for label, rows in uplifts.items():
         if rows is None:
@@ -679,6 +706,7 @@ def compare_arms(arms: Sequence[Arm]) -> Comparison:
         notes=tuple(notes),
         play_uplift=by_play,
         segment_uplift=by_segment,
+        play_customer_uplift=by_play_customers,
     )
 
 

@@ -76,6 +76,7 @@ WRITTEN = frozenset(
         "effect_until",
         "seg_ever",
         "ledger",
+        "play_ever",
     )
 )
 
@@ -474,8 +475,9 @@ class Delta:
             # the others choose as the base did.
             redo = self._redo(b, v, again, t)
             winners, dec = b.state.winners[again], b.state.dec[again]
-            mine, mine_dec, funnel = run_decide_again(self.step, b, v, again[redo], t)
-            winners[redo], dec[redo] = mine, mine_dec
+            elig = b.state.elig[again]
+            mine, mine_dec, mine_elig, funnel = run_decide_again(self.step, b, v, again[redo], t)
+            winners[redo], dec[redo], elig[redo] = mine, mine_dec, mine_elig
             full = self._scattered[s][: v.rows].copy()
             full[:n] |= moved
             whole = np.nonzero(full)[0]
@@ -498,10 +500,10 @@ class Delta:
                 ours[lo:hi] = True
             theirs = np.nonzero(ours[: b.rows] & (b.state.alive[: b.rows] == 1))[0]
             theirs = theirs[b.state.cands[theirs] != 0]
-            _, _, funnel_base = run_decide_again(self.base, b, b, theirs, t)
+            *_, funnel_base = run_decide_again(self.base, b, b, theirs, t)
             total = self.base.decide_funnel[s] - funnel_base + funnel + funnel_full + funnel_tail
             self.step.outputs[s].funnel[self.step.r, t] += total
-            self._again.append((again, winners, dec))
+            self._again.append((again, winners, dec, elig))
             self._decided.append((decided, from_base, found_full, moved, runs, found_tail))
             self.ran += again.size + whole.size + sum(rows.idx.size for rows in runs)
 
@@ -510,7 +512,7 @@ class Delta:
         again (read from the base's state with the variant's own ring) and of the rows
         decided in full."""
         proposals = []
-        for (_, winners, _), decided in zip(self._again, self._decided, strict=True):
+        for (_, winners, *_), decided in zip(self._again, self._decided, strict=True):
             proposing = winners[winners != 0]
             found, found_runs = decided[2], decided[5]
             proposals += [_proposals_per_block(proposing, len(self.step.c.plays))]
@@ -518,7 +520,7 @@ class Delta:
 
         def keyed() -> list[tuple[State, int]]:  # only where a cut binds
             shards = []
-            for s, ((again, winners, _), decided) in enumerate(
+            for s, ((again, winners, *_), decided) in enumerate(
                 zip(self._again, self._decided, strict=True)
             ):
                 proposing = np.nonzero(winners)[0]
@@ -545,19 +547,20 @@ class Delta:
         for p in np.nonzero(cut_otherwise)[0]:
             served_alike &= ~(np.uint64(1) << np.uint64(p))
         self._own_rows, self.theirs, self._alike = [], [], []
-        for s, ((again, winners, dec), (decided, from_base, _, moved, runs, _)) in enumerate(
+        for s, ((again, winners, dec, elig), (decided, from_base, _, moved, runs, _)) in enumerate(
             zip(self._again, self._decided, strict=True)
         ):
             b, v, diverged = self._pair(s)
             n = min(b.rows, v.rows)
             base_winners = b.state.winners[again]
             differs = (winners != base_winners) | (dec != b.state.dec[again])
-            differs |= (winners & ~served_alike) != 0
+            differs |= (elig != b.state.elig[again]) | ((winners & ~served_alike) != 0)
             kept = again[differs]
             self._alike.append(again[~differs & (winners != 0)])
             chosen = _copy_rows(self.step.tb, kept, v, b, np.ones(kept.size, dtype=bool))
             chosen.state.winners[:] = winners[differs]
             chosen.state.dec[:] = dec[differs]
+            chosen.state.elig[:] = elig[differs]
             self._own_rows.append((chosen, decided, from_base, runs))
             theirs = diverged[: b.rows].copy()
             theirs[:n] |= moved
@@ -881,20 +884,22 @@ def _runs(flags: np.ndarray, least: int) -> list[tuple[int, int]]:
 
 def run_decide_again(
     step: _Step, base: _Shard, own: _Shard, rows: np.ndarray, t: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``decide_again`` for ``rows`` of the base's state under the variant's tables (the
-    variant's own contact ring): winners, dec and the funnel, summed."""
+    variant's own contact ring): winners, dec, the plays eligible for and the funnel,
+    summed."""
     n_plays = len(step.c.plays)
     blocks = max(1, (rows.size + k.BLOCK - 1) // k.BLOCK)
     winners = np.zeros(rows.size, dtype=np.uint64)
     dec = np.zeros(rows.size, dtype=np.uint8)
+    elig = np.zeros(rows.size, dtype=np.uint64)
     funnel = np.zeros((blocks, n_plays, 2, k.N_FUNNEL), dtype=np.int64)
     found = np.zeros((blocks, n_plays), dtype=np.int64)
     if rows.size:
         state = base.state._replace(ring=own.state.ring)
         kernel = decide_again if rows.size >= PARALLEL_ROWS else decide_again_serial
-        kernel(step.tb, state, rows, t, step.rk, winners, dec, funnel, found)
-    return winners, dec, funnel.sum(axis=0)
+        kernel(step.tb, state, rows, t, step.rk, winners, dec, elig, funnel, found)
+    return winners, dec, elig, funnel.sum(axis=0)
 
 
 def run_decide(

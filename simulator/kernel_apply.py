@@ -411,6 +411,7 @@ def apply_block(
     ledger: np.ndarray,
     select: np.ndarray,
     want: int,
+    play_outcomes: np.ndarray,
 ) -> None:
     # Segment membership is recorded once and kept (intention to treat): a customer who
     # leaves a segment, churns or is moved by a treatment still counts in it. Bit G is
@@ -425,6 +426,7 @@ def apply_block(
         if alive == 0:
             cust[arm, STAGE_CHURNED, tier_of(tb, st.aum[i])] += 1
             count_member(seg_ever[i], arm, outcomes, 1, 0, 0, 0, 0)
+            count_member(st.play_ever[i], arm, play_outcomes, 1, 0, 0, 0, 0)
             continue
         traced = i == trace_row
         responded = False
@@ -444,6 +446,13 @@ def apply_block(
         cost = misc[arm, M_COST] - cost
         ledger[i, LEDGER_REVENUE_FEN] += revenue
         count_member(ever, arm, outcomes, 0, fen(st.aum[i]), revenue, cost, int(responded))
+        # Likewise per play, for the customers ever eligible for it (the control arm's and
+        # the play's holdout included: intention to treat).
+        plays_ever = st.play_ever[i] | (st.elig[i] if decided else ZERO)
+        st.play_ever[i] = plays_ever
+        count_member(
+            plays_ever, arm, play_outcomes, 0, fen(st.aum[i]), revenue, cost, int(responded)
+        )
 
 
 @njit(cache=True, parallel=True)
@@ -470,6 +479,7 @@ def apply_step(
     ledger: np.ndarray,
     select: np.ndarray,
     want: int,
+    play_outcomes: np.ndarray,
 ) -> None:
     """Contacts and accounting of step t for rows [0, n_rows) — only those whose
     ``select`` (uint8, (rows,)) is ``want`` unless ``select`` is empty (variants run as
@@ -492,4 +502,5 @@ def apply_step(
             tb, st, lo, hi, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
             funnel[b], cust[b], misc[b], unserved[b], chan[b], plays, values,
             trace_row, trace_i, trace_f, seg_ever, outcomes[b], ledger, select, want,
+            play_outcomes[b],
         )  # fmt: skip

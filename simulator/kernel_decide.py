@@ -289,10 +289,11 @@ def choose(
     per_cap: np.ndarray,
     traced: bool,
     trace_i: np.ndarray,
-) -> tuple[bool, np.uint64]:
+) -> tuple[bool, np.uint64, np.uint64]:
     """Row i's decision among its candidate plays (bits), given the channels whose
     `requires` holds: eligibility in order, the control group and holdouts, arbitration.
-    Counts the funnel and the proposals; returns (eligible for some play, the winners)."""
+    Counts the funnel and the proposals; returns (eligible for some play, the winners, the
+    plays it was eligible for: before the control group and holdouts)."""
     n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
     caps_used, caps_taken = per_cap[0], per_cap[1]
     if traced:
@@ -300,8 +301,9 @@ def choose(
     arm = st.arm[i]
     eligible = False
     winners = ZERO
+    eligible_for = ZERO
     if candidates == ZERO:
-        return eligible, winners
+        return eligible, winners, eligible_for
     for c in range(n_caps):
         start, count = tb.cap_i[CP_OFFSET, c], tb.cap_i[CP_COUNT, c]
         caps_used[c] = count_within(st.ring, i, start, count, t, tb.cap_window[c])
@@ -314,6 +316,7 @@ def choose(
         status = eligibility(tb, st, i, t, p, channel_ok, caps_used)
         if status == S_WINNER:
             eligible = True
+            eligible_for |= ONE << np.uint64(p)
             funnel[p, arm, F_ELIGIBLE] += 1
             group = tb.play_i[PL_GROUP, p]
             share = tb.group_holdout[group]
@@ -340,7 +343,7 @@ def choose(
                 funnel[p, arm, F_ARBITRATION] += 1
                 if traced:
                     trace_i[TR_PLAYS + p] = S_ARBITRATION
-    return eligible, winners
+    return eligible, winners, eligible_for
 
 
 @block_kernel
@@ -385,11 +388,12 @@ def decide_block(
         i = lo + k
         traced = i == trace_row
         candidates, channel_ok = bits[B_CANDIDATES, k], bits[B_CHANNELS, k]
-        eligible, winners = choose(
+        eligible, winners, eligible_for = choose(
             tb, st, i, t, rk, candidates, channel_ok, funnel, proposals, treated, values,
             per_cap, traced, trace_i,
         )  # fmt: skip
         st.winners[i] = winners
+        st.elig[i] = eligible_for
         st.cands[i], st.chans[i] = candidates, channel_ok
         arm = st.arm[i]
         st.segbits[i] = bits[B_SEGMENTS, k]
@@ -496,6 +500,7 @@ def choose_rows(
     rk: np.uint64,
     winners: np.ndarray,
     dec: np.ndarray,
+    elig: np.ndarray,
     funnel: np.ndarray,
     proposals: np.ndarray,
     treated: np.ndarray,
@@ -505,11 +510,12 @@ def choose_rows(
 ) -> None:
     for j in range(lo, hi):
         i = rows[j]
-        eligible, chosen = choose(
+        eligible, chosen, eligible_for = choose(
             tb, st, i, t, rk, st.cands[i], st.chans[i], funnel, proposals, treated, values,
             per_cap, False, trace_i,
         )  # fmt: skip
         winners[j] = chosen
+        elig[j] = eligible_for
         dec[j] = tier_of(tb, st.aum[i]) | (128 if eligible else 0)
 
 
@@ -521,13 +527,15 @@ def _decide_again(
     rk: np.uint64,
     winners: np.ndarray,
     dec: np.ndarray,
+    elig: np.ndarray,
     funnel: np.ndarray,
     proposals: np.ndarray,
 ) -> None:
     """The decisions of step t for the live ``rows`` (int64) of a state whose decision phase
     has run (``st.cands``, ``st.chans``: their candidates and channels), under the tables
     ``tb`` (a variant's whose candidates are the same: ``simulator.delta``). Writes nothing
-    to the state: row ``rows[j]``'s winners and ``dec`` go to ``winners[j]`` and ``dec[j]``;
+    to the state: row ``rows[j]``'s winners, ``dec`` and ``elig`` go to ``winners[j]``,
+    ``dec[j]`` and ``elig[j]``;
     the funnel (int64, (blocks, P, 2, F)) and proposals (int64, (blocks, P)) are counted per
     block of ``rows``."""
     blocks = (rows.size + BLOCK - 1) // BLOCK
@@ -539,7 +547,7 @@ def _decide_again(
         per_cap = np.zeros((2, max(n_caps, 1)), dtype=np.int64)
         trace_i = np.zeros(TR_PLAYS + max(n_plays, 1), dtype=np.int64)
         choose_rows(
-            tb, st, rows, lo, hi, t, rk, winners, dec, funnel[b], proposals[b], treated,
+            tb, st, rows, lo, hi, t, rk, winners, dec, elig, funnel[b], proposals[b], treated,
             values, per_cap, trace_i,
         )  # fmt: skip
 

@@ -109,6 +109,10 @@ class RunOutput:
     segment_outcomes: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 0, 0, 2, len(SEGMENT_OUTCOMES)), np.int64)
     )
+    # (R, T+1, P, A, O) the same for the customers ever eligible for each play
+    play_outcomes: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0, 0, 2, len(SEGMENT_OUTCOMES)), np.int64)
+    )
 
     def merge(self, other: RunOutput) -> RunOutput:
         """Counters of two shards of the same run (same seed, disjoint customers) added."""
@@ -131,6 +135,7 @@ class RunOutput:
                 "products_held",
                 "cross_sold",
                 "segment_outcomes",
+                "play_outcomes",
             )
         }
         merged = RunOutput(**{**self.__dict__, **summed})

@@ -122,6 +122,8 @@ FIELDS: tuple[tuple[str, type, str | int, str], ...] = (
     ("segbits", np.uint64, 1, "scratch: segments this step (bits)"),
     ("cands", np.uint64, 1, "scratch: plays the customer was a candidate for this step (bits)"),
     ("chans", np.uint64, 1, "scratch: channels whose `requires` held this step (bits)"),
+    ("elig", np.uint64, 1, "scratch: plays the customer was eligible for this step (bits)"),
+    ("play_ever", np.uint64, 1, "plays the customer has ever been eligible for (bits)"),
     ("dec", np.uint8, 1, "scratch: tier at decision | 128 if eligible for a play"),
 )
 State = namedtuple("State", [f[0] for f in FIELDS])

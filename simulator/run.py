@@ -202,7 +202,7 @@ def _output_cells(compiled: CompiledStrategy) -> int:
     plays, segments = len(compiled.plays), len(compiled.segments) + 1
     tiers, channels = len(compiled.tiers), len(compiled.channels)
     funnel = plays * 2 * len(FUNNEL_FIELDS)
-    outcomes = segments * 2 * len(SEGMENT_OUTCOMES)
+    outcomes = (segments + plays) * 2 * len(SEGMENT_OUTCOMES)
     return (
         funnel + 2 * len(STAGES) * tiers + segments * tiers * 2 * 2 + channels * 2 + 2 * 16
     ) + outcomes
@@ -1019,7 +1019,7 @@ def apply_counts(
     apply_step(
         tb, state, rows, t, rk, *thresholds, decided, counters["funnel"], counters["cust"],
         counters["misc"], counters["unserved"], counters["chan"], trace_row, trace_i, trace_f,
-        seg_ever, counters["outcomes"], ledger, select, want,
+        seg_ever, counters["outcomes"], ledger, select, want, counters["play_outcomes"],
     )  # fmt: skip
     return {key: value.sum(axis=0) for key, value in counters.items()}
 
@@ -1038,6 +1038,7 @@ def apply_counters(c: CompiledStrategy, blocks: int) -> dict[str, np.ndarray]:
         "unserved": zeros(segments, tiers, 2, len(UNSERVED_KINDS)),
         "chan": zeros(len(c.channels), 2),
         "outcomes": zeros(segments, 2, len(SEGMENT_OUTCOMES)),
+        "play_outcomes": zeros(n_plays, 2, len(SEGMENT_OUTCOMES)),
     }
 
 
@@ -1058,6 +1059,7 @@ def write_counts(out: RunOutput, r: int, t: int, counts: dict[str, np.ndarray]) 
     out.unserved[r, t] = counts["unserved"]
     out.channel_contacts[r, t] = counts["chan"]
     out.segment_outcomes[r, t] = counts["outcomes"]
+    out.play_outcomes[r, t] = counts["play_outcomes"]
 
 
 def _no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -1115,6 +1117,7 @@ def _empty_output(
         products_held=zeros(R, T, A),
         cross_sold=zeros(R, T, A),
         segment_outcomes=zeros(R, T, G, A, len(SEGMENT_OUTCOMES)),
+        play_outcomes=zeros(R, T, P, A, len(SEGMENT_OUTCOMES)),
         market_return=np.zeros((R, T), dtype=np.float64),
     )
 

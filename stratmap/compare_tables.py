@@ -105,6 +105,9 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
     for label, rows in document.get("uplift_by_play", {}).items():
         if rows:
             console.print(_group_table(label, rows, "play", reps))
+    for label, rows in document.get("uplift_by_play_customers", {}).items():
+        if rows:
+            console.print(_group_table(label, rows, "play_customers", reps))
     for label, check in document["sample_ratio"].items():
         verdict = "no control group: nothing to check" if check is None else check["verdict"]
         console.print(Text(f"sample ratio, {label}: {verdict}"))
@@ -144,8 +147,10 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
 def _group_table(label: str, rows: list[Mapping[str, Any]], kind: str, reps: int) -> Table:
     """Treatment vs control within each play or segment: one row per metric, the group's name
     and its exposed customers (mean per replication) on its first row."""
-    if kind == "segment":
+    if kind in ("segment", "play_customers"):
         title = f"{label}: treatment vs control by segment (per customer ever in the segment)"
+        if kind == "play_customers":
+            title = f"{label}: treatment vs control by play (per customer ever eligible)"
         exposed = "customers"
         units = {name: unit for name, (_, unit) in SEGMENT_METRICS.items()}
         labels = {name: text for name, (text, _) in SEGMENT_METRICS.items()}
@@ -154,8 +159,9 @@ def _group_table(label: str, rows: list[Mapping[str, Any]], kind: str, reps: int
         exposed = "eligible"
         units = {name: unit for name, (_, unit, _) in PLAY_METRICS.items()}
         labels = {name: text for name, (text, _, _) in PLAY_METRICS.items()}
+    heading = "play" if kind == "play_customers" else kind
     table = _table(
-        title, kind, f"{exposed} (T / C)", "metric", "treatment", "control", "uplift",
+        title, heading, f"{exposed} (T / C)", "metric", "treatment", "control", "uplift",
         "95% interval",
     )  # fmt: skip
     previous = None
@@ -165,7 +171,7 @@ def _group_table(label: str, rows: list[Mapping[str, Any]], kind: str, reps: int
         first = row["group"] != previous
         previous = row["group"]
         unit = units[row["metric"]]
-        name = f"{row['group']} ({row['kind']})" if kind == "play" else row["group"]
+        name = f"{row['group']} ({row['kind']})" if kind != "segment" else row["group"]
         _row(
             table,
             name if first else "",

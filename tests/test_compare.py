@@ -26,6 +26,7 @@ from simulator.compare import (
     sample_ratio,
     segment_values,
 )
+from simulator.output import SEGMENT_OUTCOMES
 from simulator.planning import sample_ratio_check
 from simulator.run import simulate
 from strategy_dsl.variants import apply_variant
@@ -264,6 +265,41 @@ def test_uplift_by_play_and_segment_separates_an_effect_from_none(tmp_path: Path
     assert (nothing.treatment, nothing.control, nothing.uplift) == (0.0, 0.0, 0.0)
     assert nothing.interval is not None and (nothing.interval.low, nothing.interval.high) == (0, 0)
     assert comparison.segment_uplift["base"] == comparison.segment_uplift["same"]
+    # Per play, among the customers ever eligible for it: the play with the effect cuts their
+    # churn, the play without one leaves it where the control group has it.
+    customers = {(u.group, u.metric): u for u in comparison.play_customer_uplift["base"] or []}
+    strong, none = customers["强挽留", "churn_rate"], customers["无效触达", "churn_rate"]
+    assert strong.interval is not None and none.interval is not None
+    assert strong.interval.high < 0 and strong.interval.high < none.interval.low
+    assert none.interval.low <= 0 <= none.interval.high
+
+
+def test_play_outcomes_count_every_customer_ever_eligible(tmp_path: Path) -> None:
+    """The customers ever eligible for each play, counted by the accounting kernel, against
+    the eligibility the decision kernel records each step, followed customer by customer."""
+    model = model_of(tmp_path, TWO_RULES)
+    ever: dict[int, int] = {}
+    churned: dict[int, bool] = {}
+
+    def follow(rep: int, t: int, states: list) -> None:
+        for st in states:
+            live = st.alive == 1
+            for cid, bits, alive in zip(
+                st.cid.tolist(), st.elig.tolist(), live.tolist(), strict=True
+            ):
+                if t > 0 and alive:
+                    ever[cid] = ever.get(cid, 0) | bits
+            for cid, alive in zip(st.cid.tolist(), st.alive.tolist(), strict=True):
+                churned[cid] = alive == 0
+
+    out = simulate(model, customers=1500, months=6, reps=1, seed=5, observe=follow)
+    members = out.play_outcomes[0, out.steps, :, :, 0].sum(axis=1)
+    column = list(SEGMENT_OUTCOMES).index("churned")
+    gone = out.play_outcomes[0, out.steps, :, :, column].sum(axis=1)
+    for p in range(len(out.plays)):
+        mine = [cid for cid, bits in ever.items() if bits >> p & 1]
+        assert members[p] == len(mine) > 0, out.plays[p]
+        assert gone[p] == sum(churned[cid] for cid in mine), out.plays[p]
 
 
 def test_group_uplift_in_json_parquet_and_table_agree(tmp_path: Path) -> None:
@@ -279,15 +315,21 @@ def test_group_uplift_in_json_parquet_and_table_agree(tmp_path: Path) -> None:
     assert code == 0, err
     data = json.loads(document)
     label = str(path)
-    for key, kind in (("uplift_by_segment", "segment"), ("uplift_by_play", "play")):
+    groups = (
+        ("uplift_by_segment", "segment", "segment"),
+        ("uplift_by_play", "play", "play"),
+        ("uplift_by_play_customers", "segment", "play"),  # printed after the table by play
+    )
+    for key, kind, heading in groups:
         rows = data[key][label]
         table = pd.read_parquet(out_dir / f"{key}.parquet")
         mine = table[table["arm"] == label]
         assert mine["uplift"].tolist() == [r["uplift"] for r in rows]
         assert mine["low"].tolist() == [r["low"] for r in rows]
         # The terminal table prints each row's numbers, in the JSON's order.
-        title = f"{label}: treatment vs control by {kind}"
-        block = text[text.index(title) :]
+        title = f"{label}: treatment vs control by {heading}"
+        at = text.rindex(title) if key.endswith("customers") else text.index(title)
+        block = text[at:]
         lines = [line for line in block.splitlines() if line.startswith("│")][: len(rows)]
         for line, row in zip(lines, rows, strict=True):
             unit = _unit_of(kind, row["metric"])
