@@ -53,7 +53,6 @@ def rows_from(state: State, first: int) -> State:
     return state if first == 0 else State(*(array[first:] for array in state))
 
 
-CANDIDATE_BIT = 64  # State.dec: the row was a candidate for some play (kernel_decide)
 MAX_TOGETHER = 8  # variants beside one base (the base's rows are classed by a byte of bits)
 OWN_FIELD = "ring"  # kept by the variant for every row: its caps may lay it out differently
 # What decisions and contacts write (kernel_decide, kernel_apply), beside the variant's own
