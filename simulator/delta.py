@@ -41,7 +41,7 @@ from numba import njit, prange
 
 from simulator import kernels as k
 from simulator.kernel_decide import decide_again, decide_again_serial
-from simulator.population import State, allocate
+from simulator.population import State, allocate, zeros
 from simulator.rng import SLOT_MODEL_NOISE, nb_customer_key, nb_step_key, nb_uniform
 
 if TYPE_CHECKING:
@@ -317,8 +317,8 @@ def _copy_rows(
     but the variant's own is taken from ``other`` instead."""
     n = idx.size
     state = allocate(tables, n)
-    seg_ever = np.zeros(n, dtype=np.uint64)
-    ledger = np.zeros((n, source.ledger.shape[1]), dtype=np.float64)
+    seg_ever = zeros(n, dtype=np.uint64)
+    ledger = zeros((n, source.ledger.shape[1]), dtype=np.float64)
     if n == 0:
         return _Rows(idx, state, seg_ever, ledger)
     nowhere = np.zeros(n, dtype=np.bool_)

@@ -273,9 +273,10 @@ def market_and_behaviour(
 
 # Rows of a block's ``draws`` scratch (float64, (D_AHEAD + look-ahead, BLOCK)): the step's
 # uniforms of every row, drawn in loops without branches so that they run in vector registers
-# (the key mixing is most of a draw's cost); row D_AHEAD + w - 1 holds the transition uniform
-# of step t + w for the models' look-ahead.
-D_FLOW, D_FLOW_Z, D_TXN, D_TRANSITION, D_AHEAD = range(5)
+# (the key mixing is most of a draw's cost); row D_KEY holds each row's customer key (read as
+# uint64), mixed once for all the row's draws; row D_AHEAD + w - 1 the transition uniform of
+# step t + w for the models' look-ahead.
+D_FLOW, D_FLOW_Z, D_TXN, D_TRANSITION, D_KEY, D_AHEAD = range(6)
 LOOK_AHEAD = 12  # look-ahead steps drawn in advance; longer windows draw the rest as they go
 
 
@@ -300,8 +301,11 @@ def step_draws(
     """The uniforms of rows lo..lo+n-1 this step (slots flow, txn, transition; the transition
     slot of the next ``ahead`` steps), and the flow's normal quantile where the central
     branch of the inverse normal applies. Drawn for every row, live or not: no branches."""
+    keys = draws[D_KEY].view(np.uint64)
     for k in range(n):
-        sk = nb_step_key(nb_customer_key(rk, st.cid[lo + k]), t)
+        ck = nb_customer_key(rk, st.cid[lo + k])
+        keys[k] = ck
+        sk = nb_step_key(ck, t)
         u = nb_uniform(sk, SLOT_FLOW)
         draws[D_FLOW, k] = u
         draws[D_FLOW_Z, k] = nb_inv_normal_central(u)
@@ -310,8 +314,7 @@ def step_draws(
     for w in range(1, ahead + 1):
         row = draws[D_AHEAD + w - 1]
         for k in range(n):
-            ck = nb_customer_key(rk, st.cid[lo + k])
-            row[k] = nb_uniform(nb_step_key(ck, t + w), SLOT_TRANSITION)
+            row[k] = nb_uniform(nb_step_key(keys[k], t + w), SLOT_TRANSITION)
 
 
 @njit(cache=True, inline="always")

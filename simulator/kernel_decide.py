@@ -53,7 +53,9 @@ from simulator.kernels import (
     PL_PRODUCT,
     PL_WHEN,
     PR_RISK,
+    R_DUE,
     R_JOURNEYS,
+    R_MEMBERS,
     R_RFM,
     R_TIER,
     S_ARBITRATION,
@@ -121,6 +123,10 @@ def eligibility(
     cooldown = tb.play_i[PL_COOLDOWN, p]
     if cooldown > 0 and t - int(st.last_contact[i, p]) < cooldown:
         return S_COOLDOWN
+    if caps_used[0] < 0:  # the rings are read once a play gets this far (``choose``)
+        for c in range(tb.cap_i.shape[1]):
+            start, count = tb.cap_i[CP_OFFSET, c], tb.cap_i[CP_COUNT, c]
+            caps_used[c] = count_within(st.ring, i, start, count, t, tb.cap_window[c])
     for c in range(tb.cap_i.shape[1]):
         if cap_applies(tb, c, p, channel) and caps_used[c] >= tb.cap_i[CP_COUNT, c]:
             return S_CAP
@@ -206,7 +212,11 @@ def audience(
             if holds[k]:
                 st.journey_start[lo + k, j] = t
                 ints[R_JOURNEYS, k] |= 1 << j
+    members, due = ints[R_MEMBERS], ints[R_DUE]
+    listed, n_members = -1, 0
     for p in range(tb.play_i.shape[1]):
+        when = tb.play_i[PL_WHEN, p]
+        bit = ONE << np.uint64(p)
         if tb.play_i[PL_KIND, p] == PLAY_RULE:
             on = tb.play_i[PL_ON, p]
             if on == TRUE:
@@ -216,19 +226,34 @@ def audience(
                 pool = mask
                 waiting = evaluate_block(tb, st, lo, n, t, on, rk, ints, bits, cutoffs, live, mask)
         else:
+            # A wave: the rows of its journey are listed once for all its waves (a journey
+            # holds few customers), and the wave is due for those it entered `after` ago.
             j, after = tb.play_i[PL_JOURNEY, p], tb.play_i[PL_AFTER, p]
-            pool = mask
+            if j != listed:
+                listed, n_members = j, 0
+                for k in range(n):  # without a branch: k is kept when the row is a member
+                    members[n_members] = k
+                    n_members += live[k] & ((ints[R_JOURNEYS, k] >> j) & 1 == 1)
             waiting = 0
+            for x in range(n_members):
+                k = members[x]
+                due[waiting] = k
+                waiting += t - int(st.journey_start[lo + k, j]) == after
+            if waiting * SPARSE < n:
+                for x in range(waiting):
+                    k = due[x]
+                    if holds_at(tb, st, lo, k, t, when, rk, ints, bits, cutoffs):
+                        bits[B_CANDIDATES, k] |= bit
+                continue
+            pool = mask
             for k in range(n):
-                due = live[k] and (ints[R_JOURNEYS, k] >> j) & 1 == 1
-                mask[k] = due and t - int(st.journey_start[lo + k, j]) == after
-                waiting += mask[k]
+                mask[k] = False
+            for x in range(waiting):
+                mask[due[x]] = True
         if waiting == 0:
             continue
-        when = tb.play_i[PL_WHEN, p]
-        bit = ONE << np.uint64(p)
         if waiting * SPARSE < n:
-            # Few rows wait (an `on` that fired, a wave due): `when` row by row for them only,
+            # Few rows wait (an `on` that fired): `when` row by row for them only,
             # stopping at the last, instead of passes over the whole block.
             k = 0
             while waiting > 0:
@@ -294,7 +319,7 @@ def choose(
     `requires` holds: eligibility in order, the control group and holdouts, arbitration.
     Counts the funnel and the proposals; returns (eligible for some play, the winners, the
     plays it was eligible for: before the control group and holdouts)."""
-    n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
+    n_plays = tb.play_i.shape[1]
     caps_used, caps_taken = per_cap[0], per_cap[1]
     if traced:
         trace_i[TR_PLAYS : TR_PLAYS + n_plays] = S_NONE
@@ -304,10 +329,10 @@ def choose(
     eligible_for = ZERO
     if candidates == ZERO:
         return eligible, winners, eligible_for
-    for c in range(n_caps):
-        start, count = tb.cap_i[CP_OFFSET, c], tb.cap_i[CP_COUNT, c]
-        caps_used[c] = count_within(st.ring, i, start, count, t, tb.cap_window[c])
-    static = nb_step_key(nb_customer_key(rk, st.cid[i]), STATIC_STEP)
+    # Contacts within each cap's window: counted by ``eligibility`` for the first play that
+    # passes suitability, holdings, channel and cooldown (most candidates do not).
+    caps_used[0] = -1
+    static = ZERO  # the customer's static key: mixed for the first holdout draw
     n_treated = 0
     for pos in range(n_plays):
         p = tb.play_i[PL_ORDER, pos]
@@ -320,9 +345,11 @@ def choose(
             funnel[p, arm, F_ELIGIBLE] += 1
             group = tb.play_i[PL_GROUP, p]
             share = tb.group_holdout[group]
-            held_out = share > 0.0 and (
-                nb_to_uniform(nb_draw(static, SLOT_HOLDOUT + group)) < share
-            )
+            held_out = False
+            if share > 0.0 and arm == 0:  # the control arm is never treated: no draw
+                if static == ZERO:
+                    static = nb_step_key(nb_customer_key(rk, st.cid[i]), STATIC_STEP)
+                held_out = nb_to_uniform(nb_draw(static, SLOT_HOLDOUT + group)) < share
             if arm == 1 or held_out:
                 funnel[p, arm, F_HOLDOUT] += 1
                 status = S_CONTROL if arm == 1 else S_HOLDOUT

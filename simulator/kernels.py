@@ -58,8 +58,9 @@ U_NO_PLAY, U_NEVER_SERVED = UNSERVED_KINDS.index("no_play"), UNSERVED_KINDS.inde
 # Scratch rows of a block (allocated by the parallel wrappers, one set per block): facts per
 # customer as int64 (``ints``), as bit sets (``bits``, uint64) and as flags (``flags``, bool).
 # Row R_WALK is scratch of ``kernel_predicates.walk_block``, which reads it as bytes: where each
-# row is in a condition's program, and two bool masks.
-R_TIER, R_RFM, R_JOURNEYS, R_WALK, N_INTS = 0, 1, 2, 3, 4
+# row is in a condition's program, and two bool masks. Rows R_MEMBERS and R_DUE list the rows
+# (k) of a block in a journey and those whose wave is due (``kernel_decide.audience``).
+R_TIER, R_RFM, R_JOURNEYS, R_WALK, R_MEMBERS, R_DUE, N_INTS = 0, 1, 2, 3, 4, 5, 6
 B_SEGMENTS, B_TRIGGERS, B_CANDIDATES, B_CHANNELS, B_MODIFIERS, N_BITS = 0, 1, 2, 3, 4, 5
 L_LIVE, L_MASK, L_HOLDS, N_FLAGS = 0, 1, 2, 3
 

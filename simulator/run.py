@@ -66,6 +66,7 @@ from simulator.population import (
     grow,
     sizes_of,
     synthesize,
+    zeros,
 )
 from simulator.rng import replication_key
 from strategy_dsl.compile import (
@@ -684,8 +685,8 @@ class _Run:
                     shared.population[s], shard.state, 0, shard.ids.size, template=self.template()
                 )
             shard.rows = shard.first_new = shard.ids.size
-            shard.seg_ever = np.zeros(shard.state.cid.shape[0], dtype=np.uint64)
-            shard.ledger = np.zeros((shard.state.cid.shape[0], N_LEDGER), dtype=np.float64)
+            shard.seg_ever = zeros(shard.state.cid.shape[0], dtype=np.uint64)
+            shard.ledger = zeros((shard.state.cid.shape[0], N_LEDGER), dtype=np.float64)
         loop = _Step(self, shards, outputs, rk, r, shared)
         loop.account(0, decided=False)
         self.notify(rep, 0, shards)
@@ -755,10 +756,10 @@ class _Step:
                 if shard.rows + part.size > shard.state.cid.shape[0]:
                     rows = int((shard.rows + part.size) * GROWTH) + k.BLOCK
                     shard.state = grow(tb, shard.state, rows)
-                    seg_ever = np.zeros(rows, dtype=np.uint64)
+                    seg_ever = zeros(rows, dtype=np.uint64)
                     seg_ever[: shard.seg_ever.size] = shard.seg_ever
                     shard.seg_ever = seg_ever
-                    ledger = np.zeros((rows, N_LEDGER), dtype=np.float64)
+                    ledger = zeros((rows, N_LEDGER), dtype=np.float64)
                     ledger[: shard.ledger.shape[0]] = shard.ledger
                     shard.ledger = ledger
                 self.draw_arrivals(s, shard, part, t, stage)
