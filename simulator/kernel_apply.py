@@ -350,12 +350,12 @@ def account(
     else:
         kind = U_NO_PLAY
     tier = dec & 127
-    n_segments = tb.seg_pred.size
     segbits = st.segbits[i]
-    for g in range(n_segments):
-        if (segbits >> np.uint64(g)) & ONE == ONE:
-            unserved[g, tier, arm, kind] += 1
-    unserved[n_segments, tier, arm, kind] += 1
+    while segbits != ZERO:  # one pass per segment the row is in (``count_member``)
+        low = segbits & (~segbits + ONE)
+        unserved[_BIT_INDEX[(low * _DE_BRUIJN) >> np.uint64(58)], tier, arm, kind] += 1
+        segbits ^= low
+    unserved[tb.seg_pred.size, tier, arm, kind] += 1
 
 
 @njit(cache=True, inline="always")

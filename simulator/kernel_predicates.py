@@ -218,10 +218,10 @@ def flow_total(
         if j < 0:
             j += length
         amount = float(ring[i, j])
-        if direction == 0 and amount < 0.0:
-            total -= amount
-        elif direction == 1 and amount > 0.0:
-            total += amount
+        if direction == 0:  # selects, not branches: the block's loop runs in vector registers
+            total += -amount if amount < 0.0 else 0.0
+        else:
+            total += amount if amount > 0.0 else 0.0
     return total
 
 
@@ -451,14 +451,13 @@ def atom_block(
     elif op == OP_FLOW:
         ring, count = tb.sc_i[SC_FLOW_RING_LEN], tb.prog_i[PI_C, pc]
         now = t % ring
-        cmp, x = tb.prog_i[PI_B, pc], tb.prog_v[PF_X, pc]
-        for k in range(n):
-            if here[k]:
-                total = flow_total(st.flow_ring, lo + k, now, ring, count, a)
-                out[k] = compare(total, cmp, x) != negate
-                held += out[k]
-            else:
-                out[k] = False
+        below, equal, above, unordered = outcomes_of(tb.prog_i[PI_B, pc])
+        x = tb.prog_v[PF_X, pc]
+        for k in range(n):  # for every row, without a branch
+            total = flow_total(st.flow_ring, lo + k, now, ring, count, a)
+            on = compare_flat(total, x, below, equal, above, unordered)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
     elif op in (OP_COMPARE, OP_RANGE):
         held = bounds_block(tb, st, lo, n, t, pc, here, out, negate)
     else:

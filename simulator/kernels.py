@@ -264,9 +264,8 @@ def fen(amount: float) -> int:
 def tier_of(tb: Tables, aum: float) -> int:
     """The tier whose [low, next low) holds ``aum`` (tiers are sorted by AUM)."""
     k = 0
-    for j in range(1, tb.tier_low.size):
-        if aum >= tb.tier_low[j]:
-            k = j
+    for j in range(1, tb.tier_low.size):  # sorted: the count of lows reached, without a branch
+        k += aum >= tb.tier_low[j]
     return k
 
 
