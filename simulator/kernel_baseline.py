@@ -385,7 +385,10 @@ def baseline_block(
     for k in range(n):  # market, flows, transactions, maturity
         i = lo + k
         live[k] = st.alive[i] == 1
-        modbits[k] = ZERO
+        for r in range(N_INTS):  # the scratch comes uninitialised: facts conditions may read
+            ints[r, k] = 0
+        for r in range(N_BITS):
+            bits[r, k] = ZERO
         if not live[k]:
             continue
         if i == trace_row:
@@ -460,9 +463,9 @@ def baseline_step(
     ahead = look_ahead(tb)
     for b in prange(blocks):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)  # incl. the walk row of kernel_predicates
-        bits = np.zeros((N_BITS, BLOCK), dtype=np.uint64)
-        flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
+        ints = np.empty((N_INTS, BLOCK), dtype=np.int64)  # cleared row by row: baseline_block
+        bits = np.empty((N_BITS, BLOCK), dtype=np.uint64)
+        flags = np.empty((N_FLAGS, BLOCK), dtype=np.bool_)
         draws = np.empty((D_AHEAD + ahead, BLOCK), dtype=np.float64)
         baseline_block(
             tb, st, lo, hi, first_new, t, rk, market_return, counts[b], ints, bits, flags,

@@ -395,12 +395,15 @@ def decide_block(
 ) -> None:
     n = hi - lo
     live = flags[L_LIVE]
-    for k in range(n):
+    for k in range(n):  # the scratch comes uninitialised: the facts OR-ed into start empty
         i = lo + k
         st.winners[i] = ZERO
         live[k] = st.alive[i] == 1
-        if live[k]:
-            ints[R_TIER, k] = tier_of(tb, st.aum[i])
+        ints[R_TIER, k] = tier_of(tb, st.aum[i]) if live[k] else 0
+        ints[R_RFM, k] = 0
+        ints[R_JOURNEYS, k] = 0
+        for r in range(N_BITS):
+            bits[r, k] = ZERO
     facts(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
     ring = tb.sc_i[SC_AUM_RING_LEN]
     if ring > 0:  # the AUM the `aum drop/rise` events of later steps compare with
@@ -504,9 +507,9 @@ def decide_step(
     n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
     for b in prange(blocks):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        ints = np.zeros((N_INTS, BLOCK), dtype=np.int64)
-        bits = np.zeros((N_BITS, BLOCK), dtype=np.uint64)
-        flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
+        ints = np.empty((N_INTS, BLOCK), dtype=np.int64)  # cleared row by row: decide_block
+        bits = np.empty((N_BITS, BLOCK), dtype=np.uint64)
+        flags = np.empty((N_FLAGS, BLOCK), dtype=np.bool_)
         treated = np.zeros(max(n_plays, 1), dtype=np.int64)
         values = np.zeros(max(n_plays, 1), dtype=np.float64)
         per_cap = np.zeros((2, max(n_caps, 1)), dtype=np.int64)
