@@ -201,6 +201,42 @@ def allocate(tb: Tables, rows: int) -> State:
     return State(**arrays)
 
 
+@njit(cache=True)
+def _keep_rows(words: np.ndarray, keep: np.ndarray, rows: int) -> None:
+    """Rows ``keep[0], keep[1], …`` of ``words`` (2-D, C order) moved to rows 0, 1, …, and
+    rows keep.size..rows-1 cleared. ``keep`` increases, so every row moves towards the top
+    and one pass in order never overwrites a row still to be moved: in place, no copy."""
+    width = words.shape[1]
+    for j in range(keep.size):
+        i = keep[j]
+        if i != j:
+            for c in range(width):
+                words[j, c] = words[i, c]
+    for j in range(keep.size, rows):
+        for c in range(width):
+            words[j, c] = 0
+
+
+def _as_words(a: np.ndarray) -> np.ndarray:
+    """A C-ordered array seen as (rows, words): the widest unsigned words its rows divide
+    into, so that every field moves through one of four compiled ``_keep_rows``."""
+    flat = a.reshape(a.shape[0], -1).view(np.uint8)
+    for dtype in (np.uint64, np.uint32, np.uint16):
+        if flat.shape[1] % np.dtype(dtype).itemsize == 0:
+            return flat.view(dtype)
+    return flat
+
+
+def keep_rows(arrays: list[np.ndarray] | State, keep: np.ndarray, rows: int) -> None:
+    """Rows ``keep`` (int64, increasing, below ``rows``) of every array moved to the top in
+    order, and the rows after them up to ``rows`` cleared (state fields: as ``allocate`` left
+    them, with ``alive`` = -1)."""
+    for a in arrays:
+        _keep_rows(_as_words(a), keep, rows)
+    if isinstance(arrays, State):
+        arrays.alive[keep.size : rows] = -1
+
+
 def grow(tb: Tables, st: State, rows: int) -> State:
     """A state with room for ``rows`` customers holding ``st``'s rows first."""
     bigger = allocate(tb, rows)

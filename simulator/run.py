@@ -64,6 +64,7 @@ from simulator.population import (
     allocate,
     bytes_per_customer,
     grow,
+    keep_rows,
     sizes_of,
     synthesize,
     zeros,
@@ -82,6 +83,11 @@ if TYPE_CHECKING:
 MAX_CUSTOMERS = 2**40
 MAX_REPS = 100_000
 HEADROOM = 1.05  # rows allocated beyond the initial population and the planned arrivals
+# Churned customers are retired (their rows removed, their counts kept: ``_Step.retire``) once
+# they are this share of a shard's rows: the passes over a block cost as much for a churned
+# row as for a live one, and moving the rows up costs about a pass.
+RETIRE_SHARE = 0.125
+RETIRE_AT_LEAST = k.BLOCK  # churned rows: fewer are not worth a pass
 GROWTH = 1.25  # rows added when arrivals outgrow a shard's arrays, as a share
 FIXED_OVERHEAD = 256 * 2**20  # the interpreter, NumPy, Numba and compiled kernels
 SEG_EVER_BYTES = 8  # per row: the segments a customer has been in (``_Shard.seg_ever``)
@@ -590,6 +596,8 @@ class _Shard:
     seg_ever: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     # Per row, revenue to date and AUM before the step's contacts (``kernel_apply.LEDGER_*``).
     ledger: np.ndarray = field(default_factory=lambda: np.zeros((0, N_LEDGER), np.float64))
+    # What the retired (churned, removed) customers add to every step's accounting counters.
+    retired: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -796,6 +804,33 @@ class _Step:
         found = self.baseline(t, market)
         proposals = self.decide(t, self.cutoffs(t, found))
         self.account(t, decided=True, thresholds=self.cuts(t, proposals))
+        self.retire(t)
+
+    def retire(self, t: int) -> None:
+        """Remove the churned customers of a shard once they are ``RETIRE_SHARE`` of its
+        rows. A churned customer's accounting is the same every step (counted as churned in
+        its stage and tier, in its segments and plays ever: ``kernel_apply.apply_block``), so
+        it is counted once more here, at step t, into the shard's ``retired`` counters, which
+        every later step adds; the rows left keep their order. The counters are integers:
+        the outputs are the same to the bit. Not where rows are watched (``observe``, traces)
+        or matched with another run's (variants run as deltas, which do not call ``step``)."""
+        run = self.run
+        if run.observe is not None or run.observe_ledger is not None or run.trace_id >= 0:
+            return
+        for shard in self.shards:
+            churned = shard.state.alive[: shard.rows] == 0
+            count = int(np.count_nonzero(churned))
+            if count < max(RETIRE_AT_LEAST, RETIRE_SHARE * shard.rows):
+                continue
+            counts = apply_counts(
+                self.tb, self.c, shard.state, shard.rows, t, self.rk, _no_cuts(len(self.c.plays)),
+                True, shard.seg_ever, shard.ledger, select=churned.view(np.uint8), want=1,
+            )  # fmt: skip
+            shard.retired = counts if shard.retired is None else _added([shard.retired, counts])
+            keep = np.nonzero(~churned)[0]
+            keep_rows(shard.state, keep, shard.rows)
+            keep_rows([shard.seg_ever, shard.ledger], keep, shard.rows)
+            shard.rows = shard.first_new = keep.size
 
     def market(self, t: int) -> float:
         market = market_return(self.c, self.rk, t)
@@ -914,6 +949,8 @@ class _Step:
                     shard.seg_ever, shard.ledger, row, self.trace_i, self.trace_f, select, want,
                 )  # fmt: skip
             counts = _added(list(parts.values()))
+            if shard.retired is not None:
+                counts = _added([counts, shard.retired])
             counted.append(counts)
             by_class.append(parts)
             if row >= 0 and not (self.run.story and self.run.story[-1]["stage"] == "churned"):

@@ -1,0 +1,94 @@
+"""Churned customers are retired: their rows are removed from a shard's state once they are a
+share of it, and their accounting is carried by the shard's ``retired`` counters
+(``simulator.run._Step.retire``). The outputs must not change by a bit, whatever the shards and
+threads; the row mover (``population.keep_rows``) is checked against NumPy's indexing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sim_support import bundled
+from test_sim_determinism import assert_identical
+
+import simulator.run as run_module
+from simulator.output import RunOutput
+from simulator.population import State, keep_rows
+from simulator.run import simulate
+
+SIZES = {"customers": 5000, "months": 14, "reps": 2, "seed": 7}
+BUNDLED = ["wealth_2026q1.strat", "churn_winback.strat", "mgm_referral.strat", "nba_by_value.strat"]
+
+
+def _run(
+    model: object, monkeypatch: pytest.MonkeyPatch, share: float, **kwargs: object
+) -> tuple[RunOutput, int]:
+    """The run with churned customers retired once they are ``share`` of a shard's rows
+    (every step for a small share; never for inf); and how many times rows were removed."""
+    monkeypatch.setattr(run_module, "RETIRE_SHARE", share)
+    monkeypatch.setattr(run_module, "RETIRE_AT_LEAST", 1)
+    moves = []
+    real = run_module.keep_rows
+
+    def counting(arrays: object, keep: np.ndarray, rows: int) -> None:
+        moves.append(rows - keep.size)
+        real(arrays, keep, rows)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "keep_rows", counting)
+    out = simulate(model, **{**SIZES, **kwargs})  # type: ignore[arg-type]
+    return out, len(moves)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_retiring_churned_customers_changes_no_output(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = bundled(name)
+    kept, never = _run(model, monkeypatch, math.inf, threads=1)
+    assert never == 0
+    retired, moves = _run(model, monkeypatch, 0.0, threads=2)
+    assert moves >= SIZES["months"]  # rows moved at (almost) every step of both replications
+    assert kept.churned.sum() > 0
+    assert_identical(kept, retired)
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_retiring_now_and_then_with_shards(shards: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = bundled("wealth_2026q1.strat")
+    kept, _ = _run(model, monkeypatch, math.inf, threads=1)
+    retired, moves = _run(model, monkeypatch, 0.02, threads=2, shards=shards)
+    assert moves > 0
+    assert_identical(kept, retired)
+
+
+def test_nothing_is_retired_where_rows_are_watched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An observer sees every customer, churned ones included, at every step."""
+    model = bundled("wealth_2026q1.strat")
+    churned_rows: list[int] = []
+
+    def observe(rep: int, t: int, states: list[State]) -> None:
+        churned_rows.append(int(np.count_nonzero(states[0].alive == 0)))
+
+    monkeypatch.setattr(run_module, "RETIRE_SHARE", 0.0)
+    monkeypatch.setattr(run_module, "RETIRE_AT_LEAST", 1)
+    simulate(model, customers=3000, months=6, observe=observe)
+    assert churned_rows[-1] > churned_rows[1] > 0
+
+
+@pytest.mark.parametrize(
+    ("dtype", "width"),
+    [(np.int8, 1), (np.int16, 1), (np.float32, 3), (np.uint8, 3), (np.int16, 15), (np.float64, 2),
+     (np.uint64, 1), (np.int16, 0), (np.float32, 5)],
+)  # fmt: skip
+def test_keep_rows_matches_numpy_indexing(dtype: type, width: int) -> None:
+    rng = np.random.default_rng(width)
+    rows, capacity = 1000, 1200
+    shape = (capacity,) if width == 1 and dtype != np.float32 else (capacity, width)
+    a = (rng.random(shape) * 100).astype(dtype)
+    before = a.copy()
+    keep = np.sort(rng.choice(rows, size=617, replace=False)).astype(np.int64)
+    keep_rows([a], keep, rows)
+    assert np.array_equal(a[: keep.size], before[keep])
+    assert not a[keep.size : rows].any()  # cleared, as a fresh allocation
+    assert np.array_equal(a[rows:], before[rows:])  # beyond the rows in use: untouched
