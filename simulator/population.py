@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -201,7 +202,7 @@ def allocate(tb: Tables, rows: int) -> State:
     return State(**arrays)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _keep_rows(words: np.ndarray, keep: np.ndarray, rows: int) -> None:
     """Rows ``keep[0], keep[1], …`` of ``words`` (2-D, C order) moved to rows 0, 1, …, and
     rows keep.size..rows-1 cleared. ``keep`` increases, so every row moves towards the top
@@ -227,12 +228,20 @@ def _as_words(a: np.ndarray) -> np.ndarray:
     return flat
 
 
-def keep_rows(arrays: list[np.ndarray] | State, keep: np.ndarray, rows: int) -> None:
+def keep_rows(
+    arrays: list[np.ndarray] | State, keep: np.ndarray, rows: int, threads: int = 1
+) -> None:
     """Rows ``keep`` (int64, increasing, below ``rows``) of every array moved to the top in
     order, and the rows after them up to ``rows`` cleared (state fields: as ``allocate`` left
-    them, with ``alive`` = -1)."""
-    for a in arrays:
-        _keep_rows(_as_words(a), keep, rows)
+    them, with ``alive`` = -1). The arrays are independent: ``threads`` move them at once
+    (the mover releases the GIL)."""
+    words = [_as_words(a) for a in arrays]
+    if threads > 1 and len(words) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda w: _keep_rows(w, keep, rows), words))
+    else:
+        for w in words:
+            _keep_rows(w, keep, rows)
     if isinstance(arrays, State):
         arrays.alive[keep.size : rows] = -1
 

@@ -828,8 +828,9 @@ class _Step:
             )  # fmt: skip
             shard.retired = counts if shard.retired is None else _added([shard.retired, counts])
             keep = np.nonzero(~churned)[0]
-            keep_rows(shard.state, keep, shard.rows)
-            keep_rows([shard.seg_ever, shard.ledger], keep, shard.rows)
+            threads = self.run.sizes.threads
+            keep_rows(shard.state, keep, shard.rows, threads)
+            keep_rows([shard.seg_ever, shard.ledger], keep, shard.rows, threads)
             shard.rows = shard.first_new = keep.size
 
     def market(self, t: int) -> float:

@@ -31,9 +31,9 @@ def _run(
     moves = []
     real = run_module.keep_rows
 
-    def counting(arrays: object, keep: np.ndarray, rows: int) -> None:
+    def counting(arrays: object, keep: np.ndarray, rows: int, threads: int = 1) -> None:
         moves.append(rows - keep.size)
-        real(arrays, keep, rows)  # type: ignore[arg-type]
+        real(arrays, keep, rows, threads)  # type: ignore[arg-type]
 
     monkeypatch.setattr(run_module, "keep_rows", counting)
     out = simulate(model, **{**SIZES, **kwargs})  # type: ignore[arg-type]
@@ -88,7 +88,10 @@ def test_keep_rows_matches_numpy_indexing(dtype: type, width: int) -> None:
     a = (rng.random(shape) * 100).astype(dtype)
     before = a.copy()
     keep = np.sort(rng.choice(rows, size=617, replace=False)).astype(np.int64)
+    b = before.copy()
     keep_rows([a], keep, rows)
+    keep_rows([b[:, None] if b.ndim == 1 else b, b.copy()], keep, rows, threads=2)
     assert np.array_equal(a[: keep.size], before[keep])
+    assert np.array_equal(b, a)  # the same, several arrays at once on two threads
     assert not a[keep.size : rows].any()  # cleared, as a fresh allocation
     assert np.array_equal(a[rows:], before[rows:])  # beyond the rows in use: untouched
