@@ -453,6 +453,16 @@ def atom_block(
         now = t % ring
         below, equal, above, unordered = outcomes_of(tb.prog_i[PI_B, pc])
         x = tb.prog_v[PF_X, pc]
+        if count == 1:  # the flow of this step alone (`within 1 month`, monthly): no loop
+            sign = -1.0 if a == 0 else 1.0
+            column = st.flow_ring[:, now]
+            for k in range(n):
+                amount = sign * float(column[lo + k])
+                total = amount if amount > 0.0 else 0.0
+                on = compare_flat(total, x, below, equal, above, unordered)
+                out[k] = here[k] & (on != negate)
+                held += out[k]
+            return held
         for k in range(n):  # for every row, without a branch
             total = flow_total(st.flow_ring, lo + k, now, ring, count, a)
             on = compare_flat(total, x, below, equal, above, unordered)
