@@ -10,15 +10,11 @@ second `stratmap simulate` of a small file in a new process in ≤ 3 s.
 
 The sizes (and threads) can be overridden by environment variables for quick runs.
 
-Measured on the shared 2-core development machine (CPU time, which other processes' load
-does not count; the wall clock there varies by 2× from run to run): about 265 ns of CPU per
-customer-step (median of 4 runs, 247–281), so about 7.5 million customer-steps per second on
-two uncontended cores, below the 20 million target. Before the decision kernel walked
-conditions a pass per atom, it was about 290 ns (289–317, runs alternated with these) — then
-baseline ≈ 62, decisions ≈ 138, accounting ≈ 46, synthesis ≈ 20. The decision kernel alone
-(`decide_step`, one thread, the state of step 6 at 1,000,000 customers) went from ≈ 88 to
-≈ 70 ns per row. The baseline was ≈ 102 ns before its draws were vectorised and its Poisson
-counts tabled.
+Measured on the shared 2-core development machine: about 9.0 million customer-steps per second
+(4.0 s for 1,000,000 × 36 on 2 threads, 7.9 s of CPU), below the 20 million target; a run took
+5.0–5.3 s before churned customers were retired and the decision kernel's last round of work,
+in runs alternated with these (docs/simulation.md, Performance). Peak memory 0.5 GiB; a new
+process with cached kernels about 1.3 s.
 """
 
 from __future__ import annotations
