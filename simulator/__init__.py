@@ -12,3 +12,7 @@ couples customers, computed between the phases: capacity and budget cuts, model 
 docs/simulation.md. Nothing here is imported by ``strategy_dsl``; the kernels import only the
 table format from ``strategy_dsl.compile``.
 """
+
+from simulator.kernel_cache import install
+
+install()  # before any kernel is defined: caches follow every kernel source (kernel_cache)

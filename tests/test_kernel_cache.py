@@ -1,0 +1,55 @@
+"""The kernels' disk caches are stamped with one digest of every kernel source
+(``simulator.kernel_cache``): an edit of a module whose constants or helpers other kernels
+inline recompiles them all, instead of loading their stale machine code."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from simulator import kernel_cache
+from simulator.kernel_apply import apply_step
+from simulator.kernel_decide import decide_step
+from simulator.population import synthesize
+
+
+def test_every_kernel_module_is_cached_under_the_digest_of_all_sources() -> None:
+    independent = hashlib.sha256()
+    for path in kernel_cache.KERNEL_SOURCES:
+        independent.update(path.name.encode() + path.read_bytes())
+    for kernel in (decide_step, apply_step, synthesize):
+        locator = kernel._cache._impl._locator
+        assert type(locator).__name__ == "KernelSourcesLocator"
+        assert locator.get_source_stamp() == independent.digest()
+        assert Path(locator.get_cache_path()).name == "__pycache__"
+
+
+def test_the_digest_changes_with_any_one_source(tmp_path: Path) -> None:
+    paths = []
+    for k, source in enumerate(kernel_cache.KERNEL_SOURCES[:3]):
+        copy = tmp_path / f"{k}_{source.name}"
+        copy.write_bytes(source.read_bytes())
+        paths.append(copy)
+    before = kernel_cache.sources_digest(tuple(paths))
+    assert kernel_cache.sources_digest(tuple(paths)) == before
+    paths[1].write_bytes(paths[1].read_bytes().replace(b"BLOCK", b"BLOCK ", 1) + b"\n")
+    assert kernel_cache.sources_digest(tuple(paths)) != before
+
+
+@njit(cache=True)
+def _elsewhere(x: np.ndarray) -> float:
+    return float(x.sum())
+
+
+def test_functions_outside_the_kernels_keep_numbas_own_locator() -> None:
+    assert _elsewhere(np.ones(3)) == 3.0
+    locator = _elsewhere._cache._impl._locator
+    assert type(locator).__name__ != "KernelSourcesLocator"
+    assert kernel_cache.install()  # idempotent: installed once, by simulator/__init__
+    from numba.core import caching
+
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    assert impl._locator_classes.count(kernel_cache.KernelSourcesLocator) == 1
