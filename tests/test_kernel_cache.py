@@ -37,6 +37,8 @@ def test_the_digest_changes_with_any_one_source(tmp_path: Path) -> None:
     assert kernel_cache.sources_digest(tuple(paths)) == before
     paths[1].write_bytes(paths[1].read_bytes().replace(b"BLOCK", b"BLOCK ", 1) + b"\n")
     assert kernel_cache.sources_digest(tuple(paths)) != before
+    missing = (*paths, tmp_path / "gone.py")  # an unreadable source is no crash
+    assert kernel_cache.sources_digest(missing) != kernel_cache.sources_digest(tuple(paths))
 
 
 @njit(cache=True)
