@@ -42,14 +42,24 @@ def one_run(root: Path, args: argparse.Namespace) -> tuple[float, int]:
     script = ONE_RUN.format(
         root=str(root), customers=args.customers, months=args.months, threads=args.threads
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], cwd=root, check=True, capture_output=True, text=True
-    )
-    seconds, steps = done.stdout.split()
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, check=True, capture_output=True)
+    seconds, steps = done.stdout.decode().split()
     return float(seconds), int(steps)
 
 
 def main() -> None:
+    try:
+        compare(parse())
+    except subprocess.CalledProcessError as failed:
+        said = (failed.stderr or b"").decode(errors="replace").strip().splitlines()
+        reason = said[-1] if said else f"exit {failed.returncode}"
+        print(
+            f"ab_revisions: {' '.join(map(str, failed.cmd[:3]))}… failed: {reason}", file=sys.stderr
+        )
+        raise SystemExit(2) from None
+
+
+def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("revision", help="the earlier revision (a commit, tag or branch)")
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -57,6 +67,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    for name in ("customers", "months", "threads", "rounds"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, not {getattr(args, name)}")
+    return args
+
+
+def compare(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         earlier = Path(tmp) / "earlier"
         subprocess.run(
