@@ -31,7 +31,6 @@ from simulator.kernels import (
     R_TIER,
     SC_FLOW_FAMILY,
     SC_FLOW_RING_LEN,
-    SC_STEP_DAYS,
     SC_TXN_RING_LEN,
     SCF_FLOW_MEAN,
     SCF_FLOW_SD,
@@ -44,11 +43,12 @@ from simulator.kernels import (
     TRF_FLOW,
     Tables,
     block_kernel,
+    draw_transactions,
     tier_of,
+    transaction_sums,
 )
 from simulator.population import State
 from simulator.rng import (
-    POISSON_TERMS,
     SLOT_FLOW,
     SLOT_MODEL_LABEL,
     SLOT_TRANSITION,
@@ -56,9 +56,6 @@ from simulator.rng import (
     nb_customer_key,
     nb_inv_normal,
     nb_inv_normal_central,
-    nb_poisson,
-    nb_poisson_sums,
-    nb_poisson_tabled,
     nb_step_key,
     nb_uniform,
 )
@@ -200,25 +197,6 @@ def effect_bits(tb: Tables, st: State, i: int, t: int) -> np.uint64:
     return bits
 
 
-# Transaction rates drawn as whole numbers (`poisson(…)`, the common case) below this many a
-# month read their Poisson running sums from a table built once per step; others search.
-TXN_RATES = 64
-
-
-@njit(cache=True)
-def transaction_sums(tb: Tables) -> np.ndarray:
-    """``sums[r * stages + s]``: ``nb_poisson_sums`` of the transactions of a step for a
-    customer with rate r a month in stage s — the mean worked out as ``market_and_behaviour``
-    does, so every draw gives the same count."""
-    stages = tb.txn_stage_factor.size
-    sums = np.empty((TXN_RATES * stages, POISSON_TERMS))
-    for r in range(TXN_RATES):
-        for s in range(stages):
-            rate = float(np.float32(r)) * tb.txn_stage_factor[s]
-            nb_poisson_sums(rate * tb.sc_i[SC_STEP_DAYS] / 30.0, sums[r * stages + s])
-    return sums
-
-
 @njit(cache=True, inline="always")
 def market_and_behaviour(
     tb: Tables,
@@ -249,15 +227,7 @@ def market_and_behaviour(
     st.aum[i] = new if new > 0.0 else 0.0
     if tb.sc_i[SC_FLOW_RING_LEN] > 0:
         st.flow_ring[i, flow_slot] = np.float32(flow)
-    stage = int(st.stage[i])
-    monthly = float(st.txn_rate[i])
-    lam = monthly * tb.txn_stage_factor[stage] * tb.sc_i[SC_STEP_DAYS] / 30.0
-    u = draws[D_TXN, k]
-    whole = int(monthly) if 0.0 <= monthly < TXN_RATES else -1
-    if whole >= 0 and float(whole) == monthly:
-        n = nb_poisson_tabled(u, lam, txn_sums[whole * tb.txn_stage_factor.size + stage])
-    else:
-        n = nb_poisson(u, lam)
+    n = draw_transactions(tb, txn_sums, draws[D_TXN, k], float(st.txn_rate[i]), int(st.stage[i]))
     if n > 0:
         st.last_txn[i] = t
     if tb.sc_i[SC_TXN_RING_LEN] > 0:

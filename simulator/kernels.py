@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from simulator.output import FUNNEL_FIELDS, UNSERVED_KINDS
+from simulator.rng import POISSON_TERMS, nb_poisson, nb_poisson_sums, nb_poisson_tabled
 from strategy_dsl.compile import NEVER_STEP, CompiledStrategy
 
 BLOCK = 2048  # customers per block: the unit of parallel work and of partial counters
@@ -338,3 +339,36 @@ def proposal_value(tb: Tables, play: int, propensity: float, earlier: int) -> fl
     channel = tb.play_i[PL_CHANNEL, play]
     p = tb.chan_f[CHF_REACH, channel] * response_chance(tb, play, propensity, earlier)
     return p * tb.play_f[PLF_VALUE_REVENUE, play] - tb.chan_i[CH_COST_FEN, channel] / 100.0
+
+
+# Transaction rates drawn as whole numbers (`poisson(…)`, the common case) below this many a
+# month read their Poisson running sums from a table built once per kernel call; others search.
+TXN_RATES = 64
+
+
+@njit(cache=True)
+def transaction_sums(tb: Tables) -> np.ndarray:
+    """``sums[r * stages + s]``: ``nb_poisson_sums`` of the transactions of a step for a
+    customer with rate r a month in stage s — the mean worked out as ``draw_transactions``
+    does, so every draw gives the same count."""
+    stages = tb.txn_stage_factor.size
+    sums = np.empty((TXN_RATES * stages, POISSON_TERMS))
+    for r in range(TXN_RATES):
+        for s in range(stages):
+            rate = float(np.float32(r)) * tb.txn_stage_factor[s]
+            nb_poisson_sums(rate * tb.sc_i[SC_STEP_DAYS] / 30.0, sums[r * stages + s])
+    return sums
+
+
+@njit(cache=True, inline="always")
+def draw_transactions(
+    tb: Tables, txn_sums: np.ndarray, u: float, monthly: float, stage: int
+) -> int:
+    """A step's transactions for a customer with ``monthly`` transactions a month in
+    ``stage``, from uniform u: Poisson with the stage's factor, read from ``txn_sums``
+    (``transaction_sums``) when the rate is a whole number below TXN_RATES."""
+    lam = monthly * tb.txn_stage_factor[stage] * tb.sc_i[SC_STEP_DAYS] / 30.0
+    whole = int(monthly) if 0.0 <= monthly < TXN_RATES else -1
+    if whole >= 0 and float(whole) == monthly:
+        return nb_poisson_tabled(u, lam, txn_sums[whole * tb.txn_stage_factor.size + stage])
+    return nb_poisson(u, lam)

@@ -40,8 +40,11 @@ from simulator.kernels import (
     SCF_CONTROL_SHARE,
     Tables,
     block_kernel,
+    draw_transactions,
+    transaction_sums,
 )
 from simulator.rng import (
+    POISSON_TERMS,
     SLOT_ATTRIBUTE,
     SLOT_BIRTHDAY,
     SLOT_CONTROL,
@@ -54,8 +57,10 @@ from simulator.rng import (
     nb_draw,
     nb_exp,
     nb_inv_normal,
+    nb_inv_normal_central,
     nb_log,
-    nb_poisson,
+    nb_poisson_sums,
+    nb_poisson_tabled,
     nb_step_key,
     nb_to_uniform,
 )
@@ -256,39 +261,143 @@ def grow(tb: Tables, st: State, rows: int) -> State:
 
 
 # ------------------------------------------------------------------------------ drawing
+#
+# A block of customers is drawn a field at a time, not a customer at a time: each attribute is
+# one loop over the block with its family's branch taken once, so that the key mixing and the
+# draws run in vector registers (a customer at a time, every attribute cost a walk through the
+# family and target branches). Each value is computed by the same operations as for one
+# customer alone: the fields do not depend on the order they are drawn in.
+
+# Rows of the scratch (float64, (N_SCRATCH, BLOCK)) a block is drawn with: the customers' step-0
+# and static keys (read as uint64), an attribute's uniforms and values, and the tenure and
+# months since the last transaction drawn by the population (-1: not drawn).
+Y_KEY, Y_STATIC, Y_UNIFORM, Y_VALUE, Y_TENURE, Y_RECENCY, N_SCRATCH = range(7)
+CENTRAL = 0.425  # |u − 0.5| up to which the inverse normal takes its central branch
+
+
+@njit(cache=True)
+def attribute_sums(tb: Tables) -> np.ndarray:
+    """Per attribute, the Poisson running sums of its mean (``nb_poisson_sums``; only the
+    `poisson` rows are read)."""
+    sums = np.empty((max(tb.attr_i.shape[1], 1), POISSON_TERMS))
+    for a in range(tb.attr_i.shape[1]):
+        nb_poisson_sums(tb.attr_f[ATF_P1, a], sums[a])
+    return sums
 
 
 @njit(cache=True, inline="always")
-def draw_value(tb: Tables, sk: np.uint64, a: int) -> float:
-    """Attribute row ``a`` of the population table, drawn with the customer's step-0 key."""
+def normal_quantiles(u: np.ndarray, out: np.ndarray, n: int) -> None:
+    """``out[k] = nb_inv_normal(u[k])``: the central branch for every k without a branch,
+    then the tails where they apply."""
+    for k in range(n):
+        out[k] = nb_inv_normal_central(u[k])
+    for k in range(n):
+        if abs(u[k] - 0.5) > CENTRAL:
+            out[k] = nb_inv_normal(u[k])
+
+
+@block_kernel
+def draw_attribute(
+    tb: Tables, a: int, keys: np.ndarray, n: int, u: np.ndarray, out: np.ndarray, sums: np.ndarray
+) -> None:
+    """Attribute row ``a`` of the population table for the customers whose step-0 keys are
+    ``keys[:n]``, clamped, into ``out[:n]`` (``u``: scratch). ``sums``: the attribute's row of
+    ``attribute_sums``."""
     base = SLOT_ATTRIBUTE + 64 * tb.attr_i[AT_SLOT, a]
     family = tb.attr_i[AT_FAMILY, a]
     p1, p2 = tb.attr_f[ATF_P1, a], tb.attr_f[ATF_P2, a]
-    u = nb_to_uniform(nb_draw(sk, base))
+    for k in range(n):
+        u[k] = nb_to_uniform(nb_draw(keys[k], base))
     if family == FAM_CONSTANT:
-        value = p1
+        for k in range(n):
+            out[k] = p1
     elif family == FAM_NORMAL:
-        value = p1 + p2 * nb_inv_normal(u)
+        normal_quantiles(u, out, n)
+        for k in range(n):
+            out[k] = p1 + p2 * out[k]
     elif family == FAM_LOGNORMAL:
-        value = p1 * nb_exp(p2 * nb_inv_normal(u))
+        normal_quantiles(u, out, n)
+        for k in range(n):
+            out[k] = p1 * nb_exp(p2 * out[k])
     elif family == FAM_POISSON:
-        value = float(nb_poisson(u, p1))
+        for k in range(n):
+            out[k] = float(nb_poisson_tabled(u[k], p1, sums))
     elif family == FAM_UNIFORM:
-        value = p1 + (p2 - p1) * u
+        for k in range(n):
+            out[k] = p1 + (p2 - p1) * u[k]
     elif family == FAM_BETA:
-        value = nb_beta(sk, base + 1, p1, p2)
+        for k in range(n):
+            out[k] = nb_beta(keys[k], base + 1, p1, p2)
     elif family == FAM_BERNOULLI:
-        value = 1.0 if u < p1 else 0.0
+        for k in range(n):
+            out[k] = 1.0 if u[k] < p1 else 0.0
     elif family == FAM_CATEGORICAL:
+        # The first category whose running share exceeds u: the shares never decrease, so
+        # it is the number of them u reaches (the last category if it reaches them all).
         start, count = tb.attr_i[AT_CS, a], tb.attr_i[AT_CN, a]
-        value = float(tb.cat_code[start + count - 1])
-        for k in range(start, start + count):
-            if u < tb.cat_cum[k]:
-                value = float(tb.cat_code[k])
-                break
+        for k in range(n):
+            reached = 0
+            for j in range(start, start + count):
+                reached += u[k] >= tb.cat_cum[j]
+            out[k] = float(tb.cat_code[start + min(reached, count - 1)])
     else:
-        value = 0.0
-    return min(max(value, tb.attr_f[ATF_LO, a]), tb.attr_f[ATF_HI, a])
+        for k in range(n):
+            out[k] = 0.0
+    low, high = tb.attr_f[ATF_LO, a], tb.attr_f[ATF_HI, a]
+    for k in range(n):
+        out[k] = min(max(out[k], low), high)
+
+
+@block_kernel
+def store_attribute(
+    tb: Tables,
+    st: State,
+    row: int,
+    n: int,
+    t: int,
+    a: int,
+    values: np.ndarray,
+    tenure: np.ndarray,
+    recency: np.ndarray,
+) -> None:
+    """The values of attribute ``a`` into its field of rows row..row+n-1 (tenure and months
+    since the last transaction into the scratch ``tenure``/``recency``: they set steps)."""
+    target = tb.attr_i[AT_TARGET, a]
+    if target == ATTR_AUM:
+        for k in range(n):
+            st.aum[row + k] = max(values[k], 0.0)
+    elif target == ATTR_AGE:
+        years = (t * tb.sc_i[SC_STEP_DAYS]) / 360.0  # age at step 0 of one arriving at t
+        for k in range(n):
+            st.age0[row + k] = np.float32(values[k] - years)
+    elif target == ATTR_STAGE:
+        for k in range(n):
+            st.stage[row + k] = np.int8(values[k])
+    elif target == ATTR_RISK:
+        for k in range(n):
+            st.risk[row + k] = np.int8(values[k])
+    elif target == ATTR_TXN_PER_MONTH:
+        for k in range(n):
+            st.txn_rate[row + k] = np.float32(max(values[k], 0.0))
+    elif target == ATTR_PROPENSITY:
+        for k in range(n):
+            st.propensity[row + k] = np.float32(max(values[k], 0.0))
+    elif target == ATTR_TENURE:
+        for k in range(n):
+            tenure[k] = max(values[k], 0.0)
+    elif target == ATTR_MONTHS_SINCE_TXN:
+        for k in range(n):
+            recency[k] = max(values[k], 0.0)
+    elif target >= ATTR_FLAG:
+        bit = np.uint32(1) << np.uint32(target - ATTR_FLAG)
+        for k in range(n):
+            st.flags[row + k] |= bit * np.uint32(values[k] != 0.0)
+    elif target >= ATTR_CATEGORY:
+        for k in range(n):
+            st.cats[row + k, target - ATTR_CATEGORY] = np.uint8(values[k])
+    elif target >= ATTR_NUMBER:
+        for k in range(n):
+            st.nums[row + k, target - ATTR_NUMBER] = np.float32(values[k])
 
 
 @njit(cache=True, inline="always")
@@ -302,44 +411,12 @@ def geometric(u: float, stay: float) -> int:
 
 
 @njit(cache=True, inline="always")
-def synthesize_row(
-    tb: Tables, st: State, i: int, cid: int, rk: np.uint64, t: int, arrival_stage: int
-) -> None:
-    """Draw customer ``cid`` into row ``i``: the initial population (t = 0, arrival_stage -1)
-    or an arrival at step t in ``arrival_stage``."""
-    ck = nb_customer_key(rk, cid)
-    sk = nb_step_key(ck, 0)
+def clear_row(st: State, i: int, cid: int) -> None:
+    """Row i as a new customer ``cid`` has it before its attributes are drawn."""
     st.cid[i] = cid
     st.alive[i] = 1
     st.stage[i] = 3
-    tenure, recency = -1.0, -1.0
     st.flags[i] = np.uint32(0)
-    for a in range(tb.attr_i.shape[1]):
-        value = draw_value(tb, sk, a)
-        target = tb.attr_i[AT_TARGET, a]
-        if target == ATTR_AUM:
-            st.aum[i] = max(value, 0.0)
-        elif target == ATTR_AGE:
-            st.age0[i] = np.float32(value - (t * tb.sc_i[SC_STEP_DAYS]) / 360.0)
-        elif target == ATTR_STAGE:
-            st.stage[i] = np.int8(value)
-        elif target == ATTR_RISK:
-            st.risk[i] = np.int8(value)
-        elif target == ATTR_TXN_PER_MONTH:
-            st.txn_rate[i] = np.float32(max(value, 0.0))
-        elif target == ATTR_PROPENSITY:
-            st.propensity[i] = np.float32(max(value, 0.0))
-        elif target == ATTR_TENURE:
-            tenure = max(value, 0.0)
-        elif target == ATTR_MONTHS_SINCE_TXN:
-            recency = max(value, 0.0)
-        elif target >= ATTR_FLAG:
-            if value != 0.0:
-                st.flags[i] |= np.uint32(1) << np.uint32(target - ATTR_FLAG)
-        elif target >= ATTR_CATEGORY:
-            st.cats[i, target - ATTR_CATEGORY] = np.uint8(value)
-        elif target >= ATTR_NUMBER:
-            st.nums[i, target - ATTR_NUMBER] = np.float32(value)
     for k in range(st.hold_amt.shape[1]):
         st.hold_amt[i, k] = 0.0
         st.hold_until[i, k] = NEVER_STEP
@@ -358,46 +435,49 @@ def synthesize_row(
     st.winners[i] = np.uint64(0)
     st.segbits[i] = np.uint64(0)
     st.dec[i] = 0
-    static = nb_step_key(ck, STATIC_STEP)
-    st.arm[i] = (
-        1 if nb_to_uniform(nb_draw(static, SLOT_CONTROL)) < tb.sc_f[SCF_CONTROL_SHARE] else 0
-    )
-    st.birthday[i] = int(nb_to_uniform(nb_draw(static, SLOT_BIRTHDAY)) * 360)
-    st.payday[i] = int(nb_to_uniform(nb_draw(static, SLOT_PAYDAY)) * 30)
-    if arrival_stage >= 0:
-        # An arrival opens its account at step t: that is its first activity.
-        st.stage[i] = arrival_stage
-        st.stage_since[i] = t
-        st.acquired[i] = t
-        st.last_txn[i] = t
-    else:
-        stage = int(st.stage[i])
-        stay = 1.0 - tb.leave_p[stage]
-        age = geometric(nb_to_uniform(nb_draw(sk, SLOT_STAGE_AGE)), stay)
-        st.stage_since[i] = -age
-        st.acquired[i] = (
-            -age
-            if tenure < 0
-            else -min(int(tenure * 30.0 / tb.sc_i[SC_STEP_DAYS] + 0.5), STAGE_AGE_CAP)
-        )
-        st.last_txn[i] = _initial_last_txn(tb, st, i, sk, recency)
-        if stage == STAGE_CHURNED:
-            st.alive[i] = 0
-    for k in range(tb.sc_i[SC_AUM_RING_LEN]):
-        st.aum_ring[i, k] = np.float32(st.aum[i])
 
 
 @njit(cache=True, inline="always")
-def _initial_last_txn(tb: Tables, st: State, i: int, sk: np.uint64, recency: float) -> int:
+def initial_history(
+    tb: Tables,
+    st: State,
+    i: int,
+    sk: np.uint64,
+    tenure: float,
+    recency: float,
+    txn_sums: np.ndarray,
+) -> None:
+    """An initial customer's past: steps in its stage (geometric with the chance of leaving
+    it), tenure, transactions of the past steps and the last one (``initial_last_txn``)."""
+    stage = int(st.stage[i])
+    stay = 1.0 - tb.leave_p[stage]
+    age = geometric(nb_to_uniform(nb_draw(sk, SLOT_STAGE_AGE)), stay)
+    st.stage_since[i] = -age
+    st.acquired[i] = (
+        -age
+        if tenure < 0
+        else -min(int(tenure * 30.0 / tb.sc_i[SC_STEP_DAYS] + 0.5), STAGE_AGE_CAP)
+    )
+    st.last_txn[i] = initial_last_txn(tb, st, i, sk, recency, txn_sums)
+    if stage == STAGE_CHURNED:
+        st.alive[i] = 0
+
+
+@njit(cache=True, inline="always")
+def initial_last_txn(
+    tb: Tables, st: State, i: int, sk: np.uint64, recency: float, txn_sums: np.ndarray
+) -> int:
     """Transactions of the steps before step 0 (k = 0, 1, … steps back, slot past_txn + k),
     drawn from the customer's rate until the txn_3m history is filled and a transaction is
     found, at most PAST_TXN_WALK steps back (then geometric): they give recency, unless the
     population draws months_since_txn."""
-    lam = float(st.txn_rate[i]) * tb.txn_stage_factor[st.stage[i]] * tb.sc_i[SC_STEP_DAYS] / 30.0
+    monthly, stage = float(st.txn_rate[i]), int(st.stage[i])
+    lam = monthly * tb.txn_stage_factor[stage] * tb.sc_i[SC_STEP_DAYS] / 30.0
     last = -1
     walk = max(PAST_TXN_WALK, tb.sc_i[SC_TXN_RING_LEN])
     for k in range(walk):
-        n = nb_poisson(nb_to_uniform(nb_draw(sk, SLOT_PAST_TXN + k)), lam)
+        u = nb_to_uniform(nb_draw(sk, SLOT_PAST_TXN + k))
+        n = draw_transactions(tb, txn_sums, u, monthly, stage)
         if k < tb.sc_i[SC_TXN_RING_LEN]:
             st.txn_ring[i, (-k) % tb.sc_i[SC_TXN_RING_LEN]] = min(n, 255)
         if n > 0 and last < 0:
@@ -423,8 +503,12 @@ def synthesize(
     the initial population, else the arrival stage at step ``t``."""
     n = ids.size
     blocks = (n + BLOCK - 1) // BLOCK
+    sums = attribute_sums(tb)
+    txn_sums = transaction_sums(tb)
     for b in prange(blocks):
-        synthesize_block(tb, st, first_row, ids, b * BLOCK, min(n, (b + 1) * BLOCK), rk, t, stage)
+        scratch = np.empty((N_SCRATCH, BLOCK), dtype=np.float64)
+        lo, hi = b * BLOCK, min(n, (b + 1) * BLOCK)
+        synthesize_block(tb, st, first_row, ids, lo, hi, rk, t, stage, scratch, sums, txn_sums)
 
 
 @block_kernel
@@ -438,6 +522,40 @@ def synthesize_block(
     rk: np.uint64,
     t: int,
     stage: int,
+    scratch: np.ndarray,
+    sums: np.ndarray,
+    txn_sums: np.ndarray,
 ) -> None:
-    for k in range(lo, hi):
-        synthesize_row(tb, st, first_row + k, ids[k], rk, t, stage)
+    """Customers ids[lo:hi] into rows first_row + lo.. (``synthesize``)."""
+    n, row = hi - lo, first_row + lo
+    keys, static = scratch[Y_KEY].view(np.uint64), scratch[Y_STATIC].view(np.uint64)
+    tenure, recency = scratch[Y_TENURE], scratch[Y_RECENCY]
+    for k in range(n):
+        ck = nb_customer_key(rk, ids[lo + k])
+        keys[k] = nb_step_key(ck, 0)
+        static[k] = nb_step_key(ck, STATIC_STEP)
+        tenure[k] = -1.0
+        recency[k] = -1.0
+    for k in range(n):
+        clear_row(st, row + k, ids[lo + k])
+    for a in range(tb.attr_i.shape[1]):
+        draw_attribute(tb, a, keys, n, scratch[Y_UNIFORM], scratch[Y_VALUE], sums[a])
+        store_attribute(tb, st, row, n, t, a, scratch[Y_VALUE], tenure, recency)
+    control = tb.sc_f[SCF_CONTROL_SHARE]
+    for k in range(n):
+        i = row + k
+        st.arm[i] = 1 if nb_to_uniform(nb_draw(static[k], SLOT_CONTROL)) < control else 0
+        st.birthday[i] = int(nb_to_uniform(nb_draw(static[k], SLOT_BIRTHDAY)) * 360)
+        st.payday[i] = int(nb_to_uniform(nb_draw(static[k], SLOT_PAYDAY)) * 30)
+    for k in range(n):
+        i = row + k
+        if stage >= 0:
+            # An arrival opens its account at step t: that is its first activity.
+            st.stage[i] = stage
+            st.stage_since[i] = t
+            st.acquired[i] = t
+            st.last_txn[i] = t
+        else:
+            initial_history(tb, st, i, keys[k], tenure[k], recency[k], txn_sums)
+        for j in range(tb.sc_i[SC_AUM_RING_LEN]):
+            st.aum_ring[i, j] = np.float32(st.aum[i])

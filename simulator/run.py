@@ -446,12 +446,13 @@ _CONSTANT_WIDTHS = ("products", "plays", "groups", "journeys", "ring_len", "effe
 
 
 def population_signature(tables: k.Tables) -> bytes:
-    """What the synthesis of a customer reads (``population.synthesize_row`` and
-    ``_initial_last_txn``): the population's attribute tables, the lifecycle's chances of
-    leaving each stage, transactions by stage, the step length, the history rings, the global
-    control share, and the widths of the drawn fields. Two strategies with the same signature
-    draw the same customers from the same keys, bit for bit (``tests/test_compare.py`` holds
-    every bundled variant to it); keep this list in step with those kernels."""
+    """What the synthesis of a customer reads (``population.synthesize_block``,
+    ``draw_attribute`` and ``initial_history``): the population's attribute tables, the
+    lifecycle's chances of leaving each stage, transactions by stage, the step length, the
+    history rings, the global control share, and the widths of the drawn fields. Two
+    strategies with the same signature draw the same customers from the same keys, bit for
+    bit (``tests/test_compare.py`` holds every bundled variant to it); keep this list in step
+    with those kernels."""
     sc_i = np.asarray(
         [tables.sc_i[SC_STEP_DAYS], tables.sc_i[SC_AUM_RING_LEN], tables.sc_i[SC_TXN_RING_LEN]]
     )
