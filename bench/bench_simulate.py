@@ -24,10 +24,13 @@ import resource
 import subprocess
 import sys
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import simulator.run as run_module
 from simulator.kernels import make_tables
 from simulator.population import bytes_per_customer, layout
 from simulator.run import estimate_memory, simulate
@@ -77,6 +80,70 @@ def test_throughput(benchmark, wealth) -> None:
         f"{THREADS} uncontended cores; peak RSS {peak / 2**30:.2f} GiB, estimated "
         f"{estimate_memory(wealth, customers=CUSTOMERS, months=MONTHS) / 2**30:.2f} GiB"
     )
+
+
+# The driver's calls into the kernels, by phase of the step (docs/simulation.md, Performance).
+PHASES = {
+    "synthesize": "synthesis: initial population and arrivals",
+    "baseline_step": "baseline: market, flows, transactions, lifecycle, model labels",
+    "decide_step": "decisions: conditions, candidates, eligibility, arbitration",
+    "gather_keys": "capacity and budget cuts",
+    "binding": "capacity and budget cuts",
+    "cut": "capacity and budget cuts",
+    "apply_step": "contacts, responses and accounting",
+}
+RETIRE = "retiring churned customers (their last count, moving rows)"
+
+
+class PhaseClock:
+    """Wall time spent in each phase, exclusive of the phases called inside it."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._inner: list[float] = []
+
+    def wrap(self, phase: str, function: Callable) -> Callable:
+        def timed(*args: object, **kwargs: object) -> object:
+            started = time.perf_counter()
+            self._inner.append(0.0)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                elapsed = time.perf_counter() - started
+                self.seconds[phase] += elapsed - self._inner.pop()
+                if self._inner:
+                    self._inner[-1] += elapsed
+
+        return timed
+
+
+def test_where_the_time_goes(benchmark, wealth, monkeypatch) -> None:
+    """The same run as ``test_throughput``, timed by phase: each kernel runs on all threads,
+    so its wall time × threads is the CPU it costs, printed per customer-step."""
+    clock = PhaseClock()
+    for name, phase in PHASES.items():
+        monkeypatch.setattr(run_module, name, clock.wrap(phase, getattr(run_module, name)))
+    retire = run_module._Step.retire
+    monkeypatch.setattr(run_module._Step, "retire", clock.wrap(RETIRE, retire))
+    started = time.perf_counter()
+    out = benchmark.pedantic(
+        run_module.simulate,
+        args=(wealth,),
+        kwargs={"customers": CUSTOMERS, "months": MONTHS, "reps": 1, "threads": THREADS},
+        rounds=1,
+        iterations=1,
+    )
+    wall = time.perf_counter() - started
+    customer_steps = CUSTOMERS * out.steps
+    clock.seconds["the driver (Python) and results"] = wall - sum(clock.seconds.values())
+    print(f"\nwhere the time goes: {CUSTOMERS:,} × {out.steps} steps, {wall:.2f} s on {THREADS}")
+    print(f"  {'phase':64s} {'wall s':>7s} {'ns CPU per customer-step':>25s}")
+    for phase, seconds in sorted(clock.seconds.items(), key=lambda item: -item[1]):
+        per_step = seconds * THREADS * 1e9 / customer_steps
+        print(f"  {phase:64s} {seconds:7.2f} {per_step:25.1f}")
+    benchmark.extra_info.update({phase: round(s, 3) for phase, s in clock.seconds.items()})
+    assert all(s >= 0 for p, s in clock.seconds.items() if p != "the driver (Python) and results")
+    assert sum(clock.seconds.values()) == pytest.approx(wall)
 
 
 def test_memory_per_customer(benchmark, wealth) -> None:
