@@ -208,24 +208,25 @@ def allocate(tb: Tables, rows: int) -> State:
 
 
 @njit(cache=True, nogil=True)
-def _keep_rows(words: np.ndarray, keep: np.ndarray, rows: int) -> None:
-    """Rows ``keep[0], keep[1], …`` of ``words`` (2-D, C order) moved to rows 0, 1, …, and
-    rows keep.size..rows-1 cleared. ``keep`` increases, so every row moves towards the top
-    and one pass in order never overwrites a row still to be moved: in place, no copy."""
+def _fill_rows(
+    words: np.ndarray, targets: np.ndarray, sources: np.ndarray, kept: int, rows: int
+) -> None:
+    """Row ``sources[j]`` of ``words`` (2-D, C order) copied to row ``targets[j]`` for every j,
+    then rows kept..rows-1 cleared. Every target is below ``kept`` and every source at or
+    above it, so no copy reads a row another has written."""
     width = words.shape[1]
-    for j in range(keep.size):
-        i = keep[j]
-        if i != j:
-            for c in range(width):
-                words[j, c] = words[i, c]
-    for j in range(keep.size, rows):
+    for j in range(targets.size):
+        i, to = sources[j], targets[j]
+        for c in range(width):
+            words[to, c] = words[i, c]
+    for j in range(kept, rows):
         for c in range(width):
             words[j, c] = 0
 
 
 def _as_words(a: np.ndarray) -> np.ndarray:
     """A C-ordered array seen as (rows, words): the widest unsigned words its rows divide
-    into, so that every field moves through one of four compiled ``_keep_rows``."""
+    into, so that every field moves through one of four compiled ``_fill_rows``."""
     flat = a.reshape(a.shape[0], -1).view(np.uint8)
     for dtype in (np.uint64, np.uint32, np.uint16):
         if flat.shape[1] % np.dtype(dtype).itemsize == 0:
@@ -233,22 +234,28 @@ def _as_words(a: np.ndarray) -> np.ndarray:
     return flat
 
 
-def keep_rows(
-    arrays: list[np.ndarray] | State, keep: np.ndarray, rows: int, threads: int = 1
-) -> None:
-    """Rows ``keep`` (int64, increasing, below ``rows``) of every array moved to the top in
-    order, and the rows after them up to ``rows`` cleared (state fields: as ``allocate`` left
-    them, with ``alive`` = -1). The arrays are independent: ``threads`` move them at once
-    (the mover releases the GIL)."""
+def remove_rows(
+    arrays: list[np.ndarray] | State, gone: np.ndarray, rows: int, threads: int = 1
+) -> int:
+    """Remove the rows where ``gone`` (bool, (rows,)) from every array, and return how many
+    rows are left (``kept``): the rows kept beyond the first ``kept`` fill the gaps below it,
+    lowest first, and rows kept..rows-1 are cleared (state fields: as ``allocate`` left them,
+    with ``alive`` = -1). Only as many rows move as were removed below ``kept``; the order of
+    the rows is not kept. The arrays are independent: ``threads`` move them at once (the mover
+    releases the GIL)."""
+    kept = rows - int(np.count_nonzero(gone[:rows]))
+    targets = np.flatnonzero(gone[:kept])
+    sources = kept + np.flatnonzero(~gone[kept:rows])
     words = [_as_words(a) for a in arrays]
     if threads > 1 and len(words) > 1:
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda w: _keep_rows(w, keep, rows), words))
+            list(pool.map(lambda w: _fill_rows(w, targets, sources, kept, rows), words))
     else:
         for w in words:
-            _keep_rows(w, keep, rows)
+            _fill_rows(w, targets, sources, kept, rows)
     if isinstance(arrays, State):
-        arrays.alive[keep.size : rows] = -1
+        arrays.alive[kept:rows] = -1
+    return kept
 
 
 def grow(tb: Tables, st: State, rows: int) -> State:

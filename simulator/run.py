@@ -64,7 +64,7 @@ from simulator.population import (
     allocate,
     bytes_per_customer,
     grow,
-    keep_rows,
+    remove_rows,
     sizes_of,
     synthesize,
     zeros,
@@ -812,9 +812,12 @@ class _Step:
         rows. A churned customer's accounting is the same every step (counted as churned in
         its stage and tier, in its segments and plays ever: ``kernel_apply.apply_block``), so
         it is counted once more here, at step t, into the shard's ``retired`` counters, which
-        every later step adds; the rows left keep their order. The counters are integers:
-        the outputs are the same to the bit. Not where rows are watched (``observe``, traces)
-        or matched with another run's (variants run as deltas, which do not call ``step``)."""
+        every later step adds. The rows kept fill the gaps (``population.remove_rows``), which
+        moves only as many rows as were removed but not in order: nothing depends on the order
+        of the rows (every output is a sum of integers; capacity and budgets are cut by a
+        global key). The outputs are the same to the bit. Not where rows are watched
+        (``observe``, traces) or matched with another run's (variants run as deltas, which do
+        not call ``step``)."""
         run = self.run
         if run.observe is not None or run.observe_ledger is not None or run.trace_id >= 0:
             return
@@ -828,11 +831,10 @@ class _Step:
                 True, shard.seg_ever, shard.ledger, select=churned.view(np.uint8), want=1,
             )  # fmt: skip
             shard.retired = counts if shard.retired is None else _added([shard.retired, counts])
-            keep = np.nonzero(~churned)[0]
             threads = self.run.sizes.threads
-            keep_rows(shard.state, keep, shard.rows, threads)
-            keep_rows([shard.seg_ever, shard.ledger], keep, shard.rows, threads)
-            shard.rows = shard.first_new = keep.size
+            remove_rows(shard.state, churned, shard.rows, threads)
+            remove_rows([shard.seg_ever, shard.ledger], churned, shard.rows, threads)
+            shard.rows = shard.first_new = shard.rows - count
 
     def market(self, t: int) -> float:
         market = market_return(self.c, self.rk, t)

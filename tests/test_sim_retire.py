@@ -1,7 +1,7 @@
 """Churned customers are retired: their rows are removed from a shard's state once they are a
 share of it, and their accounting is carried by the shard's ``retired`` counters
 (``simulator.run._Step.retire``). The outputs must not change by a bit, whatever the shards and
-threads; the row mover (``population.keep_rows``) is checked against NumPy's indexing."""
+threads; the row mover (``population.remove_rows``) is checked against NumPy's indexing."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from test_sim_determinism import assert_identical
 
 import simulator.run as run_module
 from simulator.output import RunOutput
-from simulator.population import State, keep_rows
+from simulator.population import State, remove_rows
 from simulator.run import simulate
 
 SIZES = {"customers": 5000, "months": 14, "reps": 2, "seed": 7}
@@ -29,13 +29,13 @@ def _run(
     monkeypatch.setattr(run_module, "RETIRE_SHARE", share)
     monkeypatch.setattr(run_module, "RETIRE_AT_LEAST", 1)
     moves = []
-    real = run_module.keep_rows
+    real = run_module.remove_rows
 
-    def counting(arrays: object, keep: np.ndarray, rows: int, threads: int = 1) -> None:
-        moves.append(rows - keep.size)
-        real(arrays, keep, rows, threads)  # type: ignore[arg-type]
+    def counting(arrays: object, gone: np.ndarray, rows: int, threads: int = 1) -> int:
+        moves.append(int(np.count_nonzero(gone)))
+        return real(arrays, gone, rows, threads)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(run_module, "keep_rows", counting)
+    monkeypatch.setattr(run_module, "remove_rows", counting)
     out = simulate(model, **{**SIZES, **kwargs})  # type: ignore[arg-type]
     return out, len(moves)
 
@@ -81,17 +81,26 @@ def test_nothing_is_retired_where_rows_are_watched(monkeypatch: pytest.MonkeyPat
     [(np.int8, 1), (np.int16, 1), (np.float32, 3), (np.uint8, 3), (np.int16, 15), (np.float64, 2),
      (np.uint64, 1), (np.int16, 0), (np.float32, 5)],
 )  # fmt: skip
-def test_keep_rows_matches_numpy_indexing(dtype: type, width: int) -> None:
+def test_remove_rows_matches_numpy_indexing(dtype: type, width: int) -> None:
     rng = np.random.default_rng(width)
     rows, capacity = 1000, 1200
     shape = (capacity,) if width == 1 and dtype != np.float32 else (capacity, width)
     a = (rng.random(shape) * 100).astype(dtype)
     before = a.copy()
-    keep = np.sort(rng.choice(rows, size=617, replace=False)).astype(np.int64)
+    gone = np.zeros(rows, dtype=bool)
+    gone[rng.choice(rows, size=383, replace=False)] = True
     b = before.copy()
-    keep_rows([a], keep, rows)
-    keep_rows([b[:, None] if b.ndim == 1 else b, b.copy()], keep, rows, threads=2)
-    assert np.array_equal(a[: keep.size], before[keep])
+    kept = remove_rows([a], gone, rows)
+    assert kept == rows - 383
+    assert remove_rows([b[:, None] if b.ndim == 1 else b, b.copy()], gone, rows, threads=2) == kept
+    # The rows kept below ``kept`` stay where they are; those above fill the gaps in order.
+    stay = np.flatnonzero(~gone[:kept])
+    assert np.array_equal(a[stay], before[stay])
+    holes, movers = np.flatnonzero(gone[:kept]), kept + np.flatnonzero(~gone[kept:])
+    assert np.array_equal(a[holes], before[movers])
+    assert sorted(r.tobytes() for r in a[:kept]) == sorted(
+        r.tobytes() for r in before[:rows][~gone]
+    )
     assert np.array_equal(b, a)  # the same, several arrays at once on two threads
-    assert not a[keep.size : rows].any()  # cleared, as a fresh allocation
+    assert not a[kept:rows].any()  # cleared, as a fresh allocation
     assert np.array_equal(a[rows:], before[rows:])  # beyond the rows in use: untouched
