@@ -13,9 +13,9 @@ The sizes (and threads) can be overridden by environment variables for quick run
 Measured on the shared 2-core development machine: about 10 million customer-steps per second
 (3.5–3.6 s for 1,000,000 × 36 on 2 threads), below the 20 million target; revision e8b1aef,
 before synthesis a field at a time and retirement that fills gaps, ran 3.8–3.9 s in runs
-alternated with these (`python bench/ab_revisions.py e8b1aef`). Peak memory 0.5 GiB; a new process with cached
-kernels about 1.3 s. ``-k where`` prints where the time goes, phase by phase
-(docs/simulation.md, Performance).
+alternated with these (`python bench/ab_revisions.py e8b1aef`). Peak memory 0.5 GiB; a new
+process with cached kernels about 1.3 s. ``-k where`` prints where the time goes, phase by
+phase (docs/simulation.md, Performance).
 """
 
 from __future__ import annotations
@@ -53,15 +53,20 @@ def wealth() -> object:
     return model
 
 
-def test_throughput(benchmark, wealth) -> None:
-    cpu = time.process_time()
-    out = benchmark.pedantic(
-        simulate,
-        args=(wealth,),
+def simulate_once(benchmark, model) -> object:
+    """One timed run of the benchmark's size (``simulator.run.simulate`` as patched, if so)."""
+    return benchmark.pedantic(
+        run_module.simulate,
+        args=(model,),
         kwargs={"customers": CUSTOMERS, "months": MONTHS, "reps": 1, "threads": THREADS},
         rounds=1,
         iterations=1,
     )
+
+
+def test_throughput(benchmark, wealth) -> None:
+    cpu = time.process_time()
+    out = simulate_once(benchmark, wealth)
     cpu = time.process_time() - cpu
     customer_steps = CUSTOMERS * out.steps
     per_second = customer_steps / benchmark.stats.stats.mean
@@ -127,13 +132,7 @@ def test_where_the_time_goes(benchmark, wealth, monkeypatch) -> None:
     retire = run_module._Step.retire
     monkeypatch.setattr(run_module._Step, "retire", clock.wrap(RETIRE, retire))
     started = time.perf_counter()
-    out = benchmark.pedantic(
-        run_module.simulate,
-        args=(wealth,),
-        kwargs={"customers": CUSTOMERS, "months": MONTHS, "reps": 1, "threads": THREADS},
-        rounds=1,
-        iterations=1,
-    )
+    out = simulate_once(benchmark, wealth)
     wall = time.perf_counter() - started
     customer_steps = CUSTOMERS * out.steps
     clock.seconds["the driver (Python) and results"] = wall - sum(clock.seconds.values())
