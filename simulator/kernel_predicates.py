@@ -226,6 +226,31 @@ def flow_total(
 
 
 @njit(cache=True, inline="always")
+def flow_column(
+    column: np.ndarray,
+    lo: int,
+    n: int,
+    sign: float,
+    x: float,
+    outcome: tuple[bool, bool, bool, bool],
+    here: np.ndarray,
+    out: np.ndarray,
+    negate: bool,
+) -> int:
+    """``atom_block`` for an outflow (sign -1) or inflow (+1) of one step compared with x, the
+    step's flows being ``column[lo + k]``; returns how many hold."""
+    below, equal, above, unordered = outcome
+    held = 0
+    for k in range(n):
+        amount = sign * float(column[lo + k])
+        total = amount if amount > 0.0 else 0.0
+        on = compare_flat(total, x, below, equal, above, unordered)
+        out[k] = here[k] & (on != negate)
+        held += out[k]
+    return held
+
+
+@njit(cache=True, inline="always")
 def first_day(t: int, step_days: int, period: int) -> int:
     return ((t - 1) * step_days) % period
 
@@ -451,18 +476,16 @@ def atom_block(
     elif op == OP_FLOW:
         ring, count = tb.sc_i[SC_FLOW_RING_LEN], tb.prog_i[PI_C, pc]
         now = t % ring
-        below, equal, above, unordered = outcomes_of(tb.prog_i[PI_B, pc])
+        outcome = outcomes_of(tb.prog_i[PI_B, pc])
+        below, equal, above, unordered = outcome
         x = tb.prog_v[PF_X, pc]
         if count == 1:  # the flow of this step alone (`within 1 month`, monthly): no loop
             sign = -1.0 if a == 0 else 1.0
+            if ring == 1:  # the only flow kept: one contiguous column, in vector registers
+                column = st.flow_ring.reshape(st.flow_ring.size)
+                return flow_column(column, lo, n, sign, x, outcome, here, out, negate)
             column = st.flow_ring[:, now]
-            for k in range(n):
-                amount = sign * float(column[lo + k])
-                total = amount if amount > 0.0 else 0.0
-                on = compare_flat(total, x, below, equal, above, unordered)
-                out[k] = here[k] & (on != negate)
-                held += out[k]
-            return held
+            return flow_column(column, lo, n, sign, x, outcome, here, out, negate)
         for k in range(n):  # for every row, without a branch
             total = flow_total(st.flow_ring, lo + k, now, ring, count, a)
             on = compare_flat(total, x, below, equal, above, unordered)

@@ -300,9 +300,10 @@ nps {
 """
 
 # Several rules arbitrated by expected value: a churn model's `top 15%` (with a tier test), an
-# RFM quadrant (txn_3m, months_since_txn), a categorical `in`, events of AUM drop, outflow,
-# maturity, birthday, salary and `responded to`; `holds`; a rule cap; a budget over a year (its
-# window spans steps); a journey without `stop when responded`, entered again once left.
+# RFM quadrant (txn_3m, months_since_txn), a categorical `in`, events of AUM drop, outflow
+# (over one step and over three), maturity, birthday, salary and `responded to`; `holds`; a
+# rule cap; a budget over a year (its window spans steps); a journey without `stop when
+# responded`, entered again once left.
 VALUE = """\
 population 客户 {
   size 1500
@@ -356,6 +357,7 @@ model 流失模型 {
 
 trigger 资产下滑 = aum drop 15% over 2 months
 trigger 大额转出 = outflow >= 1万 within 1 month
+trigger 持续转出 = outflow >= 3万 within 3 months  # keeps 3 steps: 大额转出 reads one of them
 trigger 生日 = birthday
 trigger 发薪 = salary credited
 trigger 理财到期 = matures 稳健理财
@@ -416,7 +418,7 @@ rule 挽留 priority 90 {
 }
 
 rule 下滑外呼 priority 70 {
-  on 资产下滑 or 大额转出
+  on 资产下滑 or 大额转出 or 持续转出
   offer 稳健理财 via 外呼
   response 15%
   cooldown 2 months
