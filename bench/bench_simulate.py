@@ -11,9 +11,10 @@ second `stratmap simulate` of a small file in a new process in ≤ 3 s.
 The sizes (and threads) can be overridden by environment variables for quick runs.
 
 Measured on the shared 2-core development machine: about 10 million customer-steps per second
-(3.5–3.6 s for 1,000,000 × 36 on 2 threads), below the 20 million target; revision e8b1aef,
-before synthesis a field at a time and retirement that fills gaps, ran 3.8–3.9 s in runs
-alternated with these (`python bench/ab_revisions.py e8b1aef`). Peak memory 0.5 GiB; a new
+(3.3–3.6 s for 1,000,000 × 36 on 2 threads), below the 20 million target; revision e8b1aef,
+before synthesis a field at a time, retirement that fills gaps and contiguous one-step flows,
+was 4–8% slower in runs alternated with these (`python bench/ab_revisions.py e8b1aef`, two
+runs of five rounds). Peak memory 0.5 GiB; a new
 process with cached kernels about 1.3 s. ``-k where`` prints where the time goes, phase by
 phase (docs/simulation.md, Performance).
 """
