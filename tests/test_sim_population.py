@@ -80,23 +80,6 @@ population 客户 {
 lifecycle {
   mature -> churned 1%
 }
-
-product 存款 {
-  kind deposit
-  risk R1
-  inflow ~ constant(0)
-}
-
-channel 短信 {
-  cost 0.05 per contact
-  reach 100%
-}
-
-rule 涨 priority 2 {
-  when has_app and score > 600 and level == A and bonus >= 3
-  offer 存款 via 短信
-  response 1%
-}
 """
 
 RK = np.uint64(0x9E3779B97F4A7C15)
