@@ -7,7 +7,8 @@ population, then start in the arrival's stage at their arrival step.
 
 ``layout(tables)`` lists every per-customer field with its dtype and width; ``bytes_per_customer``
 sums it (docs/simulation.md shows the table for the bundled strategies). Rows are allocated for
-the initial population and grow as customers arrive; a churned customer keeps its row.
+the initial population and grow as customers arrive; churned customers' rows are removed now
+and then (``remove_rows``, called by ``simulator.run``) and reused by later arrivals.
 """
 
 from __future__ import annotations

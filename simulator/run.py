@@ -832,9 +832,9 @@ class _Step:
             )  # fmt: skip
             shard.retired = counts if shard.retired is None else _added([shard.retired, counts])
             threads = self.run.sizes.threads
-            remove_rows(shard.state, churned, shard.rows, threads)
             remove_rows([shard.seg_ever, shard.ledger], churned, shard.rows, threads)
-            shard.rows = shard.first_new = shard.rows - count
+            kept = remove_rows(shard.state, churned, shard.rows, threads)
+            shard.rows = shard.first_new = kept
 
     def market(self, t: int) -> float:
         market = market_return(self.c, self.rk, t)
