@@ -607,9 +607,13 @@ def evaluate_block(
             held += out[k]
         return held
     yes, no = tb.prog_i[PI_T, entry], tb.prog_i[PI_F, entry]
-    if yes < 0 and no < 0:  # one atom: TRUE/FALSE or, negated, FALSE/TRUE
-        return atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, yes == FALSE)
-    atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, False)
+    one_atom = yes < 0 and no < 0  # TRUE/FALSE or, negated, FALSE/TRUE
+    # ``negate`` is always a computed bool: a literal False would be typed Literal[bool] and
+    # compile a second copy of atom_block and its callees (20 s of the first run's compile).
+    negate = one_atom and yes == FALSE
+    held = atom_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out, negate)
+    if one_atom:
+        return held
     going = 0
     for k in range(n):
         going += mask[k] & ((yes >= 0) if out[k] else (no >= 0))
@@ -666,6 +670,7 @@ def walk_block(
         where[k] = (yes if out[k] else no) if mask[k] else WALK_FALSE
     reached = walk_bit(yes) | walk_bit(no)
     gap = 1
+    negate = gap < 0  # False, computed: see evaluate_block
     while reached != np.uint64(0):
         bit = np.uint64(1) << np.uint64(gap)
         if reached & bit != np.uint64(0):
@@ -673,7 +678,7 @@ def walk_block(
             for k in range(n):
                 here[k] = where[k] == gap
             pc = entry - gap
-            atom_block(tb, st, lo, n, t, pc, rk, ints, bits, cutoffs, here, hits, False)
+            atom_block(tb, st, lo, n, t, pc, rk, ints, bits, cutoffs, here, hits, negate)
             yes, no = walk_code(entry, tb.prog_i[PI_T, pc]), walk_code(entry, tb.prog_i[PI_F, pc])
             for k in range(n):
                 where[k] = (yes if hits[k] else no) if here[k] else where[k]
