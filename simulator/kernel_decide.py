@@ -217,6 +217,7 @@ def audience(
     for p in range(tb.play_i.shape[1]):
         when = tb.play_i[PL_WHEN, p]
         bit = ONE << np.uint64(p)
+        listed_due = False  # the waiting rows are due[:waiting], not the rows of pool
         if tb.play_i[PL_KIND, p] == PLAY_RULE:
             on = tb.play_i[PL_ON, p]
             if on == TRUE:
@@ -239,29 +240,29 @@ def audience(
                 k = members[x]
                 due[waiting] = k
                 waiting += t - int(st.journey_start[lo + k, j]) == after
-            if waiting * SPARSE < n:
-                for x in range(waiting):
-                    k = due[x]
-                    if holds_at(tb, st, lo, k, t, when, rk, ints, bits, cutoffs):
-                        bits[B_CANDIDATES, k] |= bit
-                continue
             pool = mask
-            for k in range(n):
-                mask[k] = False
-            for x in range(waiting):
-                mask[due[x]] = True
+            listed_due = waiting * SPARSE < n
+            if not listed_due:
+                for k in range(n):
+                    mask[k] = False
+                for x in range(waiting):
+                    mask[due[x]] = True
         if waiting == 0:
             continue
         if waiting * SPARSE < n:
-            # Few rows wait (an `on` that fired): `when` row by row for them only,
-            # stopping at the last, instead of passes over the whole block.
-            k = 0
-            while waiting > 0:
-                if pool[k]:
-                    waiting -= 1
-                    if holds_at(tb, st, lo, k, t, when, rk, ints, bits, cutoffs):
-                        bits[B_CANDIDATES, k] |= bit
-                k += 1
+            # Few rows wait (an `on` that fired, a wave due for a few): `when` row by row for
+            # them only, instead of passes over the whole block. One call site of the inlined
+            # ``holds_at`` for both kinds: each copy of it is seconds of the first compile.
+            k = -1
+            for x in range(waiting):
+                if listed_due:
+                    k = due[x]
+                else:  # the next row of the pool
+                    k += 1
+                    while not pool[k]:
+                        k += 1
+                if holds_at(tb, st, lo, k, t, when, rk, ints, bits, cutoffs):
+                    bits[B_CANDIDATES, k] |= bit
         elif evaluate_block(tb, st, lo, n, t, when, rk, ints, bits, cutoffs, pool, holds) > 0:
             for k in range(n):
                 bits[B_CANDIDATES, k] |= np.uint64(holds[k]) << np.uint64(p)
