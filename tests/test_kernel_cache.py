@@ -4,6 +4,7 @@ inline recompiles them all, instead of loading their stale machine code."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 from pathlib import Path
 
@@ -55,3 +56,38 @@ def test_functions_outside_the_kernels_keep_numbas_own_locator() -> None:
 
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
     assert impl._locator_classes.count(kernel_cache.KernelSourcesLocator) == 1
+
+
+def compiled_kernels(tree: ast.Module) -> set[str]:
+    """The functions of a module that Numba compiles as functions of their own: decorated with
+    ``block_kernel`` or ``njit(...)`` but not ``inline="always"`` (those are inlined into
+    their callers as Numba IR, where a constant argument is just a constant)."""
+    names = set()
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef):
+            continue
+        for decorator in node.decorator_list:
+            text = ast.unparse(decorator)
+            own = text == "block_kernel" or text.startswith("njit")
+            if own and "inline='always'" not in text:
+                names.add(node.name)
+    return names
+
+
+def test_no_kernel_is_handed_a_literal_bool() -> None:
+    """A constant True or False handed to a compiled function is typed ``Literal[bool]`` and
+    compiles a copy of it (and of everything it calls) beside the copy for ``bool``: two call
+    sites doing so once cost 20 s of the first run's compile (docs/simulation.md)."""
+    trees = {path.name: ast.parse(path.read_text()) for path in kernel_cache.KERNEL_SOURCES}
+    kernels = set().union(*(compiled_kernels(tree) for tree in trees.values()))
+    assert {"atom_block", "evaluate_block", "baseline_block"} <= kernels
+    literal_calls = [
+        f"{name}:{node.lineno} {ast.unparse(node)[:60]}"
+        for name, tree in trees.items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in kernels
+        and any(isinstance(a, ast.Constant) and isinstance(a.value, bool) for a in node.args)
+    ]
+    assert literal_calls == []
