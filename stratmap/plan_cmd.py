@@ -304,21 +304,30 @@ def _repo_relative(raw: str, root: Path) -> str:
 def _materialise(base: _Base, into: Path) -> list[str]:
     """Write every ``.strat`` file of the base revision into ``into`` with the repository's
     layout (imports resolve as they did at REV); the repository-relative paths written."""
-    listed = _git(["ls-tree", "-r", "-z", "--name-only", "--full-name", base.commit], base.root)
-    names = [n for n in listed.decode("utf-8").split("\0") if n.endswith(".strat")]
-    if not names:
+    # NUL-delimited listing, and blobs asked for by object id: a committed file name may hold
+    # any byte but NUL (a newline included), and one in the request to `cat-file --batch`
+    # (newline-delimited) would shift every answer after it onto the wrong file.
+    listed = _git(["ls-tree", "-r", "-z", "--full-name", base.commit], base.root)
+    blobs = []
+    for entry in listed.split(b"\0"):
+        meta, tab, raw_name = entry.partition(b"\t")
+        fields = meta.split()
+        name = os.fsdecode(raw_name)
+        if tab and len(fields) == 3 and fields[1] == b"blob" and name.endswith(".strat"):
+            blobs.append((name, fields[2]))
+    if not blobs:
         return []
     # One `git cat-file --batch` for all files: one process, however large the library.
-    request = "".join(f"{base.commit}:{name}\n" for name in names).encode("utf-8")
+    request = b"".join(oid + b"\n" for _, oid in blobs)
     stream = _git(["cat-file", "--batch"], base.root, stdin=request)
     offset = 0
     written = []
-    for name in names:
+    for name, _ in blobs:
         end = stream.index(b"\n", offset)
         header = stream[offset:end].split()
         offset = end + 1
         if len(header) < 3 or header[1] != b"blob":
-            continue  # a submodule or a missing object: nothing to read
+            continue  # a missing object: nothing to read
         size = int(header[2])
         target = into / name
         target.parent.mkdir(parents=True, exist_ok=True)

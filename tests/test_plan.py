@@ -471,6 +471,21 @@ def test_text_tables_line_up_in_terminal_columns(library: Path) -> None:
         assert wcswidth(line) == widths[-1], line
 
 
+def test_a_committed_file_name_with_a_newline_does_not_shift_the_other_maps(
+    tmp_path: Path,
+) -> None:
+    # Git allows any byte but NUL in a name. A newline in a name sent to `cat-file --batch`
+    # (newline-delimited) split the request in two and every later blob went to the wrong
+    # file: every map was reported "added".
+    text = wealth_text()
+    renamed, _ = change(text, STRATEGY_NAME, '"换行演练"')
+    repo = make_repo(tmp_path / "repo", {"a\nb.strat": renamed, WEALTH: text})
+    code, out, err = plan(repo, "--base", "HEAD", *SIZES, "--format", "json", "-q")
+    assert code == 0, err
+    statuses = {m["file"]: m["status"] for m in json.loads(out)["maps"]}
+    assert statuses == {"strategies/a\nb.strat": "unchanged", f"strategies/{WEALTH}": "unchanged"}
+
+
 # ------------------------------------------------------------------------------ exit codes
 
 
