@@ -102,6 +102,30 @@ def test_cache_serves_unchanged_maps(library: Path, capsys, monkeypatch) -> None
         main(["test", "good.strat", "--reps", "2"])
 
 
+def test_a_cached_verdict_is_reported_where_the_file_is_now(
+    library: Path, capsys, monkeypatch
+) -> None:
+    # The key is the content, not the path: the same map copied elsewhere is served from the
+    # cache, and its failure must point at the copy (and quote its line), not at the original.
+    _run(capsys, "bad.strat", "--reps", "2")
+    (library / "moved").mkdir()
+    shutil.copy(library / "bad.strat", library / "moved" / "copy.strat")
+    (library / "bad.strat").unlink()
+    import stratmap.suite.runner as runner
+
+    def refuse(job):
+        raise AssertionError(f"{job.file} simulated although cached")
+
+    monkeypatch.setattr(runner, "run_job", refuse)
+    code, out, _ = _run(capsys, "moved", "--reps", "2")
+    assert code == 1 and "(cached)" in out
+    assert "--> moved/copy.strat:13:3" in out
+    assert "13 |   churn within 6 months < 0.1%" in out
+    assert "bad.strat" not in out
+    code, out, _ = _run(capsys, "moved", "--reps", "2", "--format", "json")
+    assert "bad.strat" not in out and "moved/copy.strat" in out
+
+
 def test_no_cache_simulates_again(library: Path, capsys) -> None:
     _run(capsys, ".", "--reps", "2")
     code, out, _ = _run(capsys, ".", "--reps", "2", "--no-cache")

@@ -11,6 +11,11 @@ leaves no half-written entry. An entry is trusted only if it parses, names the s
 key it is stored under, and its payload's checksum matches: anything else (a truncated file,
 an edited number, a different key) is ignored, reported, and rebuilt. A cache directory that
 cannot be created or written is reported once and the run goes on without a cache.
+
+The key holds no path (moving or copying a map keeps its record), but a record points at
+files: where each expectation was written. So an entry also stores the files the record was
+made from, and a record served for the same content under other paths is moved onto the
+files of the map being tested: a verdict is reported where the file is now.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -86,6 +92,20 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def relocate(value: Any, moved: Mapping[str, str]) -> Any:
+    """``value`` (a record, or any part of it) with every ``file`` entry renamed by ``moved``."""
+    if isinstance(value, dict):
+        return {
+            key: moved.get(item, item)
+            if key == "file" and isinstance(item, str)
+            else relocate(item, moved)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [relocate(item, moved) for item in value]
+    return value
+
+
 @dataclass
 class Cache:
     """A directory of entries, or a disabled cache (``directory`` None). ``notes`` collects
@@ -111,8 +131,11 @@ class Cache:
         assert self.directory is not None
         return self.directory / f"{key}.json"
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The record stored under ``key``, or None when absent or not to be trusted."""
+    def get(self, key: str, files: Sequence[str]) -> dict[str, Any] | None:
+        """The record stored under ``key``, or None when absent or not to be trusted, with its
+        file paths moved onto ``files`` (the map's source files now, imports first: the same
+        contents in the same order as those the record was made from, since the key holds
+        their hash)."""
         if self.directory is None:
             return None
         path = self._path(key)
@@ -131,19 +154,29 @@ class Cache:
                 and entry.get("key") == key
                 and isinstance(entry.get("record"), dict)
                 and entry.get("checksum") == _checksum(entry["record"])
+                and isinstance(entry.get("files"), list)
+                and len(entry["files"]) == len(files)
+                and all(isinstance(name, str) for name in entry["files"])
             )
         except ValueError:
             trusted = False
         if not trusted:
             self.notes.append(f"ignored corrupt cache entry {path.name}; rebuilt it")
             return None
-        return entry["record"]
+        return relocate(entry["record"], dict(zip(entry["files"], files, strict=True)))
 
-    def put(self, key: str, record: dict[str, Any]) -> None:
-        """Store ``record`` atomically; a failure to write disables the cache with a note."""
+    def put(self, key: str, record: dict[str, Any], files: Sequence[str]) -> None:
+        """Store ``record``, made from ``files`` (the map's source files, imports first),
+        atomically; a failure to write disables the cache with a note."""
         if self.directory is None:
             return
-        entry = {"schema": SCHEMA, "key": key, "checksum": _checksum(record), "record": record}
+        entry = {
+            "schema": SCHEMA,
+            "key": key,
+            "files": list(files),
+            "checksum": _checksum(record),
+            "record": record,
+        }
         text = json.dumps(entry, ensure_ascii=False, allow_nan=True, indent=1)
         try:
             write_atomically(self._path(key), text)

@@ -170,7 +170,7 @@ def _jobs(
                 "simulate": simulate,
             },
         )
-        record = cache.get(key)
+        record = cache.get(key, model.source_files)
         if record is not None:
             result.record, result.cached = record, True
             continue
@@ -232,7 +232,7 @@ def _run_jobs(
         _quote_sources(record, sources)
         results[job.file].record = record
         if not record.get("error"):
-            cache.put(key, record)
+            cache.put(key, record, job.model.source_files)
         progress(job.file)
 
     if workers == 1:
