@@ -36,12 +36,19 @@ import numpy as np
 
 from simulator.output import STAGES, RunOutput
 from simulator.summary import Interval, interval, t_quantile
-from strategy_dsl.checker.extras import METRICS
+from strategy_dsl.checker.extras import (
+    CONTACT_METRICS,
+    FLOW_METRICS,
+    FUNNEL_METRICS,
+    METRICS,
+    PLAY_KINDS,
+)
 from strategy_dsl.model import CheckedStrategy, ExpectationSpec, MetricRef
 
 __all__ = [
     "ExpectationResult",
     "MeasureError",
+    "UnsupportedMetric",
     "evaluate",
     "one_sided_bound",
     "variants_needed",
@@ -53,22 +60,9 @@ _LIVE = [i for i, stage in enumerate(STAGES) if stage != "churned"]
 STOCKS = frozenset(
     {"aum", "customers", "retention", "nps", "products_per_customer", "cross_sell_rate"}
 )
-FLOWS = frozenset(
-    {
-        "revenue",
-        "fee_income",
-        "cost",
-        "net_value",
-        "contacts",
-        "responders",
-        "suppressed",
-        "acquired",
-    }
-)
+FLOWS = FLOW_METRICS
 # Metrics measured from a play's funnel, so `of` a channel / rule / journey / product applies.
-FUNNEL = frozenset(
-    {"contacts", "responders", "response_rate", "suppressed", "cost", "revenue", "net_value"}
-)
+FUNNEL = FUNNEL_METRICS
 _FUNNEL_FIELD = {"contacts": "contacted", "responders": "responded"}
 # How values are shown (stratmap.tables.format_value), from the checker's unit of each metric.
 _SHOWN_AS = {"share": "share", "money": "money", "score": "points", "number": "count"}
@@ -91,6 +85,11 @@ class MeasureError(Exception):
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.message, self.hint = message, hint
+
+
+class UnsupportedMetric(MeasureError):
+    """A metric the simulation does not measure as qualified, whatever the run: `check`
+    reports each of these as E0417 before anything is simulated."""
 
 
 @dataclass(frozen=True)
@@ -281,13 +280,13 @@ class _Measure:
             promoters = self._sum(out.promoters_ppm, w.end, w.end).astype(np.float64)
             detractors = self._sum(out.detractors_ppm, w.end, w.end).astype(np.float64)
             return 100.0 * _ratio((promoters - detractors) / 1e6, self.live(w.end))
-        raise MeasureError(f"`{name}` is not a metric the simulator measures")
+        raise UnsupportedMetric(f"`{name}` is not a metric the simulator measures")
 
     def _of(self, ref: MetricRef, w: _Window) -> np.ndarray:
         name, kind = ref.name, ref.of_kind
         if kind == "tier":
             if name != "customers":
-                raise MeasureError(
+                raise UnsupportedMetric(
                     f"`{name}` is not measured per tier",
                     f"per tier the simulator counts `customers`; write `customers of {ref.of}`",
                 )
@@ -295,12 +294,12 @@ class _Measure:
             cells = np.asarray(self.out.customers)[:, w.end, self.arms][:, :, _LIVE, tier]
             return cells.reshape(cells.shape[0], -1).sum(axis=1).astype(np.float64)
         if kind == "segment":
-            raise MeasureError(
+            raise UnsupportedMetric(
                 f"`{name}` is not measured per segment",
                 "measure the rule or journey that serves the segment: `… of RULE`",
             )
         if name not in FUNNEL:
-            raise MeasureError(
+            raise UnsupportedMetric(
                 f"`{name}` is not measured per {kind}",
                 f"per {kind} the simulator measures " + ", ".join(sorted(FUNNEL)),
             )
@@ -322,8 +321,10 @@ _PER_CUSTOMER = FLOWS | {"aum", "customers"}
 
 def _arm_value(model: CheckedStrategy, out: RunOutput, ref: MetricRef, w: _Window, arm: int):
     measure = _Measure(model, out, arm)
-    if ref.name in ("contacts", "response_rate", "suppressed") or ref.of is not None:
-        raise MeasureError(
+    # Per arm, an outcome of the arm's customers: not contacts, which the control group never
+    # gets. Tier membership is an outcome: the customers in the tier at the end of the window.
+    if ref.name in CONTACT_METRICS or ref.of_kind in PLAY_KINDS:
+        raise UnsupportedMetric(
             f"`{ref.name}{' of ' + ref.of if ref.of else ''}` has no control-group counterpart "
             "(the control group is never contacted)",
             "measure an outcome: aum, churn, revenue, cost, net_value, responders, nps, …",
@@ -368,7 +369,7 @@ def _per_rep(
             values = values - _Measure(model, other, None).value(ref, w)
     if per_steps is not None:
         if ref.name not in FLOWS:
-            raise MeasureError(
+            raise UnsupportedMetric(
                 f"`{ref.name}` is not a flow; `per` divides a sum over time",
                 "drop `per …`, or measure a flow such as cost, revenue or contacts",
             )
@@ -405,7 +406,9 @@ def _judge(model: CheckedStrategy, runs: Mapping[str | None, RunOutput], spec: E
     bound = None
     if spec.confidence is not None:
         if spec.op in ("==", "!="):
-            raise MeasureError("a confidence applies to <, <=, > or >=", "drop `with … confidence`")
+            raise UnsupportedMetric(
+                "a confidence applies to <, <=, > or >=", "drop `with … confidence`"
+            )
         if finite.size < 2:
             raise MeasureError(
                 "a confidence bound needs at least 2 replications",

@@ -1006,6 +1006,35 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         ```
         """,
     ),
+    (
+        "E0417",
+        "expectation the simulation cannot measure",
+        "An `expect` line asks for a metric in a way the simulation does not measure, so "
+        "`stratmap test` could never judge it: a metric `of` a segment; per tier anything but "
+        "`customers`; per channel, rule, journey or product a metric that is not measured from "
+        "the plays (contacts, responders, response_rate, suppressed, cost, revenue, "
+        "net_value); `uplift vs control` of contacts, a response rate, suppressions or one "
+        "play's funnel (the control group is never contacted); `per PERIOD` on a metric that "
+        "is not a sum over time; or a confidence on `==` or `!=`.\n\n"
+        "Per tier, `customers of TIER uplift vs control` is measured: the customers in the tier "
+        "at the end of the window per exposed customer of each arm, treatment minus control.",
+        """
+        tier 大众 when aum < 50万
+        tier 财富 when aum >= 50万
+        expect {
+          churn of 财富 < 5%
+        }
+        """,
+        """
+        Measure what the simulation counts per tier, the customers in it:
+
+        ```strat
+        expect {
+          customers of 财富 uplift vs control > 0
+        }
+        ```
+        """,
+    ),
     # ------------------------------------------------------------------ compliance
     (
         "E0501",
@@ -1181,11 +1210,11 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
     (
         "T0102",
         "expectation cannot be measured",
-        "The expectation names a metric in a way the simulation cannot measure: uplift against "
-        "a control group when the policy has none, a metric per tier or segment that the "
-        "simulator does not count that way, `per month` on a metric that is not a flow, a window "
-        "longer than the run, or a confidence with a single replication. It counts as a failure: "
-        "a promise nobody can check is not kept.",
+        "The expectation cannot be measured on the runs `stratmap test` made: uplift against "
+        "a control group when the policy has none, a window longer than the run, a ratio with "
+        "nothing to divide by in every replication, or a confidence with a single replication. "
+        "It counts as a failure: a promise nobody can check is not kept. (What the simulation "
+        "cannot measure on any run is E0417, reported by `stratmap check`.)",
         """
         strategy "临界提升" {
           horizon 12 months
@@ -1347,7 +1376,7 @@ outputs link each diagnostic here, to the anchor named after its code (`#e0204`)
 | E0101–E0103 | imports |
 | E0201–E0212 | names: declared once, every use resolves |
 | E0301–E0309 | values and units |
-| E0401–E0416 | structure and consistency |
+| E0401–E0417 | structure and consistency |
 | E0501 | compliance (suitability, 适当性) |
 | E0900 | the formatter (`stratmap fmt`) |
 | W0101–W0104 | warnings |

@@ -295,6 +295,22 @@ CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         {"main.strat": "expect {\n  churm within 12 months < 8%\n}\n"},
         [("E0414", "churm")],
     ),
+    "E0417 a metric per segment": (
+        {"main.strat": "segment 大 = aum >= 50万\nexpect {\n  churn of 大 < 5%\n}\n"},
+        [("E0417", "churn")],
+    ),
+    "E0417 contacts have no control counterpart": (
+        {"main.strat": "expect {\n  contacts uplift vs control > 0\n}\n"},
+        [("E0417", "contacts")],
+    ),
+    "E0417 per month on a stock": (
+        {"main.strat": "expect {\n  aum > 0 per month\n}\n"},
+        [("E0417", "aum")],
+    ),
+    "E0417 a confidence on equality": (
+        {"main.strat": "expect {\n  aum == 0 with 95% confidence\n}\n"},
+        [("E0417", "with")],
+    ),
     "E0415 transition to the same stage": (
         {"main.strat": "lifecycle {\n  mature -> mature 90%, declining 3%\n}\n"},
         [("E0415", "mature#2")],

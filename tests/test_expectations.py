@@ -9,6 +9,7 @@ coverage on simulated data with a known mean.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,12 @@ import pytest
 from scipy import stats
 from sim_support import HEADER, LIFECYCLE, POPULATION, model_of
 
-from simulator.expectations import evaluate, one_sided_bound, variants_needed
+from simulator.expectations import UnsupportedMetric, evaluate, one_sided_bound, variants_needed
 from simulator.results import all_tables
 from simulator.run import simulate
 from simulator.summary import headline_values, uplift_values
+from strategy_dsl.checker import check_paths
+from strategy_dsl.checker.extras import METRICS
 from strategy_dsl.variants import apply_variant
 
 PLAYS = """\
@@ -206,20 +209,153 @@ def test_a_strategy_against_itself_is_exactly_zero(tmp_path: Path, base_run) -> 
     assert result.per_rep == (0.0,) * 4 and result.passed
 
 
-@pytest.mark.parametrize(
-    ("line", "needle"),
-    [
-        ("customers of 外呼 > 0", "not measured per channel"),
-        ("aum > 0 per month", "not a flow"),
-        ("contacts uplift vs control > 0", "no control-group counterpart"),
-        ("churn within 24 months < 10%", "longer than the run"),
-    ],
-)
-def test_what_cannot_be_measured_says_why(tmp_path, base_run, line: str, needle: str) -> None:
-    (result,) = _judge(tmp_path, base_run, line)
+def test_what_cannot_be_measured_on_this_run_says_why(tmp_path, base_run) -> None:
+    (result,) = _judge(tmp_path, base_run, "churn within 24 months < 10%")
     assert not result.passed and result.error is not None
-    assert needle in result.error.message
+    assert "longer than the run" in result.error.message
     assert result.error.hint
+
+
+# ------------------------------------------------------------------------------ check = test
+
+# Every way to qualify a metric, held to one verdict by `check` and by the simulation: what
+# `check` accepts is measured on a run (no T0102 after minutes of simulation), what it rejects
+# (E0417) the simulation cannot measure either.
+COMBINATIONS = """tier 大众 when aum < 10万
+tier 财富 when aum >= 10万
+trigger 下滑 = entered declining within 30 days
+journey 挽回 on 下滑 {
+  wave 1 after 0 days via 外呼 offer 理财 response 10%
+}
+"""
+OF_NAMES = {
+    None: None,
+    "channel": "外呼",
+    "rule": "提升",
+    "journey": "挽回",
+    "product": "理财",
+    "segment": "临界",
+    "tier": "财富",
+}
+
+
+def _combinations() -> list[tuple[str, str | None, str | None, str | None, bool]]:
+    return [
+        (name, of_kind, uplift, variant, per)
+        for name in METRICS
+        for of_kind in OF_NAMES
+        for uplift in (None, "control", "强")
+        for variant in (None, "强")
+        for per in (False, True)
+    ]
+
+
+def _line(name: str, of_kind: str | None, uplift: str | None, variant: str | None, per: bool):
+    metric = name + (f" of {OF_NAMES[of_kind]}" if of_kind else "")
+    metric += f" in {variant}" if variant else ""
+    metric += f" uplift vs {uplift}" if uplift else ""
+    threshold = "0%" if METRICS[name] == "share" else "0"
+    return f"{metric} >= {threshold}" + (" per month" if per else "")
+
+
+def test_check_and_the_simulation_agree_on_what_can_be_measured(tmp_path: Path) -> None:
+    combinations = _combinations()
+    lines = [_line(*combination) for combination in combinations]
+    text = HEADER + POPULATION + LIFECYCLE + PLAYS + COMBINATIONS
+    first = text.count("\n") + 2  # the line of the first expectation
+    path = tmp_path / "all.strat"
+    path.write_text(text + "expect {\n" + "\n".join(lines) + "\n}\n", encoding="utf-8")
+    errors = [d for d in check_paths([path]).diagnostics if d.is_error]
+    assert {d.code for d in errors} <= {"E0417"}, [(d.code, d.message) for d in errors]
+    rejected = {d.span.line - first for d in errors}
+    assert all(d.hint for d in errors)
+    accepted = [c for i, c in enumerate(combinations) if i not in rejected]
+    assert 0 < len(rejected) < len(combinations)
+    assert ("customers", "tier", "control", None, False) in accepted  # the issue's expectation
+
+    model = model_of(
+        tmp_path, text + "expect {\n" + "\n".join(_line(*c) for c in accepted) + "\n}\n"
+    )
+    sizes = {"customers": 2000, "months": 3, "reps": 2, "seed": 5}
+    runs = {None: simulate(model, **sizes), "强": simulate(apply_variant(model, "强"), **sizes)}
+    failed = [
+        (_line(*c), r.error.message)
+        for c, r in zip(accepted, evaluate(model, runs), strict=True)
+        if r.error is not None
+    ]
+    assert failed == []  # everything `check` accepts is measured
+
+    # What `check` rejects, asked of the simulation all the same, is refused as unmeasurable.
+    template = model.expectations[0]
+    specs = []
+    for index in sorted(rejected):
+        name, of_kind, uplift, variant, per = combinations[index]
+        ref = replace(
+            template.metric,
+            name=name,
+            of=OF_NAMES[of_kind],
+            of_kind=of_kind,
+            within_steps=None,
+            uplift_vs=uplift,
+            variant=variant,
+        )
+        specs.append(
+            replace(
+                template,
+                metric=ref,
+                op=">=",
+                threshold=0.0,
+                per_steps=1.0 if per else None,
+                confidence=None,
+            )
+        )
+    results = evaluate(replace(model, expectations=tuple(specs)), runs)
+    refused = [isinstance(r.error, UnsupportedMetric) for r in results]
+    assert all(refused), [
+        _line(*combinations[i]) for i, ok in zip(sorted(rejected), refused, strict=True) if not ok
+    ]
+
+
+def test_a_confidence_on_equality_is_rejected_by_check(tmp_path: Path, base_run) -> None:
+    path = tmp_path / "eq.strat"
+    text = HEADER + POPULATION + LIFECYCLE + PLAYS + "expect {\n  aum == 0 with 95% confidence\n}\n"
+    path.write_text(text, encoding="utf-8")
+    (error,) = [d for d in check_paths([path]).diagnostics if d.is_error]
+    assert error.code == "E0417" and "<, <=, > or >=" in error.message
+    model, out = base_run
+    template = _model(tmp_path, "expect {\n  aum > 0 with 95% confidence\n}\n").expectations[0]
+    spec = replace(template, op="==")
+    (result,) = evaluate(replace(model, expectations=(spec,)), {None: out})
+    assert isinstance(result.error, UnsupportedMetric)
+
+
+def test_tier_membership_uplift_is_the_share_of_each_arm_in_the_tier(tmp_path: Path) -> None:
+    text = HEADER + POPULATION + LIFECYCLE + PLAYS + COMBINATIONS
+    model = model_of(tmp_path, text + "expect {\n  customers of 财富 uplift vs control >= 0\n}\n")
+    out = simulate(model, customers=2000, months=3, reps=3, seed=2)
+    (result,) = evaluate(model, {None: out})
+    assert result.error is None
+    # Independently, from the tidy population table: live customers in the tier at the
+    # horizon per exposed customer of each arm (live at step 0 plus arrivals).
+    tables = all_tables(out)
+    population = tables["population"]
+    live = population[population["stage"] != "churned"]
+    acquired = (
+        tables["totals"].query("step >= 1").groupby(["rep", "arm"], observed=True)["acquired"].sum()
+    )
+    expected = []
+    for rep in range(3):
+        share = {}
+        for arm in ("treatment", "control"):
+            rows = live[(live["rep"] == rep) & (live["arm"] == arm)]
+            in_tier = rows[(rows["step"] == out.steps) & (rows["tier"] == "财富")][
+                "customers"
+            ].sum()
+            exposed = rows[rows["step"] == 0]["customers"].sum() + acquired.get((rep, arm), 0)
+            share[arm] = in_tier / exposed
+        expected.append(share["treatment"] - share["control"])
+    np.testing.assert_allclose(result.per_rep, expected)
+    assert result.interval is not None
 
 
 def test_no_control_group(tmp_path: Path) -> None:

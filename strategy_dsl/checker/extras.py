@@ -41,6 +41,32 @@ METRICS: dict[str, str] = {
     "nps": SCORE,  # % promoters − % detractors, as a score
 }
 OF_KINDS = ("channel", "rule", "journey", "product", "segment", "tier")
+# What the simulation can measure, and so what an expectation may ask for (E0417): `check`
+# promises no more than `stratmap test` measures (tests/test_expectations.py holds the two to
+# the same verdict for every combination).
+# Sums over time: `per PERIOD` divides them by the window's length.
+FLOW_METRICS = frozenset(
+    {
+        "revenue",
+        "fee_income",
+        "cost",
+        "net_value",
+        "contacts",
+        "responders",
+        "suppressed",
+        "acquired",
+    }
+)
+# Measured from the plays' funnels, so they can be restricted `of` a channel, rule, journey or
+# the plays offering a product.
+FUNNEL_METRICS = frozenset(
+    {"contacts", "responders", "response_rate", "suppressed", "cost", "revenue", "net_value"}
+)
+PLAY_KINDS = ("channel", "rule", "journey", "product")
+# Per tier the simulation counts customers (the tier at the end of the window).
+TIER_METRICS = frozenset({"customers"})
+# Contacts the control group never gets: they have no treatment − control difference.
+CONTACT_METRICS = frozenset({"contacts", "response_rate", "suppressed"})
 SUPPRESSION_REASONS = (
     "cooldown",
     "holdout",
@@ -76,8 +102,50 @@ def _variant(ctx: Context, name: s.Name, extra: tuple[str, ...] = ()) -> None:
     )
 
 
-def metric(ctx: Context, node: s.Metric) -> str | None:
-    """The unit of a metric's values, or None when the metric is unknown."""
+def unmeasurable(
+    name: str, of_kind: str | None, versus_control: bool, per: bool
+) -> tuple[str, str, str] | None:
+    """Why the simulation cannot measure metric ``name`` `of` a declaration of ``of_kind``
+    (None: the whole book), `uplift vs control` or not, divided `per` a period or not: the
+    message, a short label and a hint; None when it can."""
+    if of_kind == "segment":
+        return (
+            f"`{name}` is not measured per segment",
+            "not measured per segment",
+            "measure the rule or journey that serves the segment: `… of RULE`",
+        )
+    if of_kind == "tier" and name not in TIER_METRICS:
+        return (
+            f"`{name}` is not measured per tier",
+            "not measured per tier",
+            "per tier the simulation counts `customers` (in the tier at the end of the window)",
+        )
+    if of_kind in PLAY_KINDS and name not in FUNNEL_METRICS:
+        return (
+            f"`{name}` is not measured per {of_kind}",
+            f"not measured per {of_kind}",
+            f"per {of_kind} the simulation measures " + ", ".join(sorted(FUNNEL_METRICS)),
+        )
+    if versus_control and (name in CONTACT_METRICS or of_kind in PLAY_KINDS):
+        return (
+            f"`{name}`{' of a ' + of_kind if of_kind else ''} has no control-group counterpart "
+            "(the control group is never contacted)",
+            "no control-group counterpart",
+            "measure an outcome per customer of each arm: aum, churn, revenue, net_value, "
+            "responders, customers of a tier, …",
+        )
+    if per and name not in FLOW_METRICS:
+        return (
+            f"`{name}` is not a flow; `per` divides a sum over time",
+            "not a flow",
+            "drop `per …`, or measure a flow: " + ", ".join(sorted(FLOW_METRICS)),
+        )
+    return None
+
+
+def metric(ctx: Context, node: s.Metric, per: bool = False) -> str | None:
+    """The unit of a metric's values, or None when the metric is unknown. A metric the
+    simulation cannot measure as qualified (``unmeasurable``) is E0417."""
     unit = METRICS.get(node.name.text)
     if unit is None:
         ctx.error(
@@ -89,6 +157,8 @@ def metric(ctx: Context, node: s.Metric) -> str | None:
             or "the metrics are " + ", ".join(METRICS),
         )
     once = Once(ctx)
+    of_kind: str | None = None
+    versus_control = False
     for qualifier in node.qualifiers:
         kind = type(qualifier)
         word = {
@@ -100,15 +170,21 @@ def metric(ctx: Context, node: s.Metric) -> str | None:
         if not once.first(kind, qualifier, word):
             continue
         if kind is s.MetricOf:
-            ctx.resolve(
+            decl = ctx.resolve(
                 qualifier.name, OF_KINDS, "E0209", "channel, rule, journey, product or segment"
             )
+            of_kind = None if decl is None else decl.kind
         elif kind is s.MetricWithin:
             units.duration(ctx, qualifier.duration, units.WINDOW)
         elif kind is s.MetricUplift:
             _variant(ctx, qualifier.baseline, ("control",))
+            versus_control = qualifier.baseline.text == "control"
         else:
             _variant(ctx, qualifier.variant)
+    problem = None if unit is None else unmeasurable(node.name.text, of_kind, versus_control, per)
+    if problem is not None:
+        message, label, hint = problem
+        ctx.error("E0417", message, node.span, label=label, hint=hint)
     return unit
 
 
@@ -121,10 +197,11 @@ def _threshold(ctx: Context, number: s.Number, unit: str) -> None:
 
 def expect(ctx: Context, item: s.Expect) -> None:
     for expectation in item.settings:
-        unit = metric(ctx, expectation.metric)
+        per = expectation.per is not None
+        unit = metric(ctx, expectation.metric, per)
         threshold = expectation.threshold
         if type(threshold) is s.Metric:
-            other = metric(ctx, threshold)
+            other = metric(ctx, threshold, per)
             if unit is not None and other is not None and unit != other:
                 ctx.error(
                     "E0309",
@@ -139,7 +216,15 @@ def expect(ctx: Context, item: s.Expect) -> None:
         if expectation.per is not None:
             units.per_time(ctx, expectation.per, "this metric")
         confidence = expectation.confidence
-        if (
+        if confidence is not None and expectation.op in ("==", "!="):
+            ctx.error(
+                "E0417",
+                f"a confidence applies to <, <=, > or >=, not `{expectation.op}`",
+                confidence.span,
+                label="a bound needs a side",
+                hint="drop `with … confidence`, or compare with <, <=, > or >=",
+            )
+        elif (
             confidence is not None
             and units.share(ctx, confidence.level, "a confidence level")
             and not 0 < confidence.level.value < 100
