@@ -103,6 +103,11 @@ class SimulationError(Exception):
         self.hint = hint
 
 
+class UnknownCustomer(SimulationError):
+    """``trace_customer`` of an id that is not in the run: the caller asked for nobody (a
+    usage error), not a strategy the simulator cannot run."""
+
+
 # ------------------------------------------------------------------------------ sizes
 
 
@@ -569,14 +574,14 @@ def trace_customer(
     compiled = _compiled(model, customers)
     sizes = _sizes(compiled, customers, months, rep + 1, seed, threads, 1)
     if not isinstance(customer_id, (int, np.integer)) or customer_id < 0:
-        raise SimulationError(f"customer {customer_id!r} is not a customer id", "ids start at 0")
+        raise UnknownCustomer(f"customer {customer_id!r} is not a customer id", "ids start at 0")
     numba.set_num_threads(sizes.threads)
     run = _Run(compiled, sizes, np.arange(sizes.customers, dtype=np.int64), trace_id=customer_id)
     outputs = [_empty_output(compiled, RunSizes(**{**sizes.__dict__, "reps": 1}), "", 0)]
     run.replicate(rep, outputs, None, 0, sizes.steps, slot=0)
     if not run.story:
         last = sizes.customers + run.arrived - 1
-        raise SimulationError(
+        raise UnknownCustomer(
             f"customer {customer_id} is not in this run",
             f"ids run from 0 to {last:,} (the initial population, then arrivals in order)",
         )
@@ -1215,6 +1220,7 @@ def _story(
 
 __all__ = [
     "SimulationError",
+    "UnknownCustomer",
     "estimate_memory",
     "model_scores",
     "population_signature",

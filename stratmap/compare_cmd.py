@@ -34,8 +34,10 @@ from stratmap.simulate_cmd import (
     _one_file,
     _Progress,
     _stderr_is_terminal,
+    check_memory,
     checked_model,
     complete_sizes,
+    out_dir_of,
     requested_sizes,
     resolve_threads,
     strategy_hash,
@@ -111,7 +113,7 @@ def run_compare(args: argparse.Namespace) -> int:
         raise UsageError(
             "--variant applies to one file's variants; compare two files without --variant"
         )
-    out_dir = Path(args.out) if args.out else None
+    out_dir = out_dir_of(args)
     if out_dir is not None:
         _check_out_dir(out_dir, args.out)
     paths = [_one_file(raw) for raw in args.files]
@@ -145,6 +147,10 @@ def run_compare(args: argparse.Namespace) -> int:
     description = f"comparing {len(alternatives)} × {sizes.customers:,} customers"
     progress = _Progress(_stderr_is_terminal() and not args.quiet, description)
     try:
+        # As `simulate` does, before anything runs: a run that cannot fit is a usage error
+        # (exit 2). Inside the try: estimating compiles the strategies, which may refuse one.
+        models = [model for _, model in alternatives]
+        check_memory(models[0], sizes, simulator_run.estimate_memory, models[1:])
         with progress:
             arms = run_arms(
                 alternatives,
@@ -215,7 +221,7 @@ def run_size(args: argparse.Namespace) -> int:
         )
     n = None if args.n is None else parse_count("--n", args.n, low=2, high=10**12)
     sizes = requested_sizes(args)
-    out_dir = Path(args.out) if args.out else None
+    out_dir = out_dir_of(args)
     if out_dir is not None:
         _check_out_dir(out_dir, args.out)
     path = _one_file(args.file)
@@ -255,6 +261,8 @@ def run_size(args: argparse.Namespace) -> int:
     runs = []
     progress = _Progress(_stderr_is_terminal() and not args.quiet, "simulating")
     try:
+        # The alternatives run one after the other: the peak is one run's.
+        check_memory(model, sizes, simulator_run.estimate_memory)
         with progress:
             for index, alternative in enumerate(alternatives):
                 outcomes, observe = observe_eligible(sizes.steps, measured[index])

@@ -27,7 +27,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -205,28 +205,52 @@ def results_memory(model: CheckedStrategy, sizes: Sizes) -> int:
     return int(cells * 8 * 3)
 
 
-def check_memory(model: CheckedStrategy, sizes: Sizes, estimate: Callable[..., int]) -> None:
-    """``UsageError`` with the estimate and a hint when the run will not fit in memory."""
-    needed = int(
-        estimate(
-            model,
-            customers=sizes.customers,
-            months=sizes.months,
-            reps=sizes.reps,
-            threads=sizes.threads,
+def check_memory(
+    model: CheckedStrategy,
+    sizes: Sizes,
+    estimate: Callable[..., int],
+    others: Sequence[CheckedStrategy] = (),
+) -> None:
+    """``UsageError`` with the estimate and a hint when the run will not fit in memory: the
+    run of ``model``, and of ``others`` beside it (`compare` and `size` hold every
+    alternative's state and results at once)."""
+    needed = sum(
+        int(
+            estimate(
+                alternative,
+                customers=sizes.customers,
+                months=sizes.months,
+                reps=sizes.reps,
+                threads=sizes.threads,
+            )
         )
-    ) + results_memory(model, sizes)
+        + results_memory(alternative, sizes)
+        for alternative in (model, *others)
+    )
     available = available_memory()
     if available is None or needed <= available * MEMORY_HEADROOM:
         return
     reps = f"{sizes.reps} replication{'s' if sizes.reps != 1 else ''}"
+    runs = f"{len(others) + 1} alternatives of " if others else ""
     raise UsageError(
-        f"{sizes.customers:,} customers × {sizes.horizon()} × {reps} needs about "
+        f"{runs}{sizes.customers:,} customers × {sizes.horizon()} × {reps} needs about "
         f"{_bytes(needed)} of memory; {_bytes(available)} is available\n"
         "help: simulate fewer customers (--customers): every customer's state is held at once, "
         "so memory grows with the population (and arrivals over the horizon); rates and "
         "per-customer uplift are estimated as well on a smaller population"
     )
+
+
+def out_dir_of(args: argparse.Namespace) -> Path | None:
+    """``--out DIR`` as a path, None without ``--out``. An empty DIR is a usage error: it
+    names no directory, and must not pass for no ``--out`` (a run whose results vanish)."""
+    if args.out is None:
+        return None
+    if not args.out.strip():
+        raise UsageError(
+            f"--out {args.out!r}: an empty path; name the results directory, e.g. --out runs/q1"
+        )
+    return Path(args.out)
 
 
 # ------------------------------------------------------------------------------ the strategy
@@ -396,7 +420,7 @@ def run_simulate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     sizes = requested_sizes(args)
     path = _one_file(args.file)
-    out_dir = Path(args.out) if args.out else None
+    out_dir = out_dir_of(args)
     model = checked_model(args, path)
     if model is None:
         return EXIT_FINDINGS
@@ -523,7 +547,9 @@ def run_trace(args: argparse.Namespace) -> int:
         )
     except simulator_run.SimulationError as exc:
         _error("trace", getattr(exc, "message", str(exc)), getattr(exc, "hint", None))
-        return EXIT_FINDINGS
+        # No such customer is a usage error (exit 2), like any other bad option value.
+        unknown = isinstance(exc, simulator_run.UnknownCustomer)
+        return EXIT_USAGE if unknown else EXIT_FINDINGS
     if args.format == "json":
         document = {
             "schema": "stratmap.trace/1",

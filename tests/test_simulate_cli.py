@@ -66,11 +66,15 @@ class FakeCore:
             super().__init__(message)
             self.message, self.hint = message, hint
 
+    class UnknownCustomer(SimulationError):
+        pass
+
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.memory = 1024**2  # bytes the fake says a run needs
         self.fail: str | None = None
         self.fail_compile: str | None = None
+        self.unknown: str | None = None  # trace: the customer is not in the run
         self.records: list[dict[str, Any]] = [
             {
                 "step": 1,
@@ -101,6 +105,7 @@ class FakeCore:
     def module(self) -> types.ModuleType:
         module = types.ModuleType("simulator.run")
         module.SimulationError = self.SimulationError  # type: ignore[attr-defined]
+        module.UnknownCustomer = self.UnknownCustomer  # type: ignore[attr-defined]
         module.simulate = self.simulate  # type: ignore[attr-defined]
         module.estimate_memory = self.estimate_memory  # type: ignore[attr-defined]
         module.trace_customer = self.trace_customer  # type: ignore[attr-defined]
@@ -125,6 +130,8 @@ class FakeCore:
 
     def trace_customer(self, model: object, customer: int, rep: int, **kwargs: Any) -> Any:
         self.calls.append({"customer": customer, "rep": rep, **kwargs})
+        if self.unknown:
+            raise self.UnknownCustomer(self.unknown, "ids run from 0 to 199,999")
         if self.fail:
             raise self.SimulationError(self.fail, "pick a customer below the population size")
         return self.records
@@ -375,9 +382,15 @@ def test_trace_bad_input(fake_core: FakeCore) -> None:
     code, _, err = run("trace", str(WEALTH), "--customer", "-1")
     assert code == 2 and "--customer -1: must be at least 0" in err
     assert run("trace", str(WEALTH))[0] == 2  # --customer is required
-    fake_core.fail = "customer 10000000 is not in a population of 200,000"
+    # A customer the run does not have is a usage error like any other bad value (exit 2);
+    # a strategy the simulator refuses is a finding (exit 1).
+    fake_core.unknown = "customer 10000000 is not in this run"
     code, _, err = run("trace", str(WEALTH), "--customer", "10000000")
-    assert code == 1 and "not in a population" in err and "help:" in err
+    assert code == 2 and "not in this run" in err and "help: ids run from 0" in err
+    fake_core.unknown = None
+    fake_core.fail = "a segment the simulator cannot evaluate"
+    code, _, err = run("trace", str(WEALTH), "--customer", "1")
+    assert code == 1 and "cannot evaluate" in err and "help:" in err
 
 
 # ------------------------------------------------------------------------------ pieces
