@@ -49,6 +49,7 @@ from simulator.planning import (
     forecast_interval,
     sample_ratio_check,
 )
+from simulator.results import typed_table
 
 if TYPE_CHECKING:
     from strategy_dsl.model import CheckedStrategy
@@ -59,6 +60,7 @@ __all__ = [
     "FORECAST_LABEL",
     "PLAY_METRICS",
     "SEGMENT_METRICS",
+    "TABLE_SCHEMAS",
     "Arm",
     "Comparison",
     "GroupUplift",
@@ -419,38 +421,94 @@ class Comparison:
         }
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """The same numbers as ``to_dict`` as flat tables (for Parquet)."""
-        differences = pd.DataFrame(
-            [
-                {"variant": label, **_difference_dict(d)}
-                for label, rows in self.differences.items()
-                for d in rows
-            ]
-        )
-        uplift = pd.DataFrame(
-            [
+        """The same numbers as ``to_dict`` as flat tables (for Parquet), with the columns and
+        types of ``TABLE_SCHEMAS`` (docs/results.md), whatever the data."""
+        rows = {
+            # The JSON's `variant` (its value) is `variant_value` here: `variant` names it.
+            "differences": [
+                {"variant": label, **_difference_dict(d, value="variant_value")}
+                for label, found in self.differences.items()
+                for d in found
+            ],
+            "uplift": [
                 {"arm": label, **_uplift_dict(u)}
-                for label, rows in self.uplift.items()
-                for u in rows or []
-            ]
-        )
-        srm = pd.DataFrame(
-            [{"arm": label, **(_srm_dict(check) or {})} for label, check in self.srm.items()]
-        )
-        ranking = pd.DataFrame([_rank_dict(row) for row in self.ranking])
-        by_play, by_segment = _groups_frame(self.play_uplift), _groups_frame(self.segment_uplift)
-        for frame in (differences, uplift, srm):
-            for column in [c for c in frame.columns if frame[c].map(type).eq(list).any()]:
-                frame[column] = frame[column].map(lambda v: None if v is None else list(v))
-        return {
-            "differences": differences,
-            "uplift": uplift,
-            "uplift_by_play": by_play,
-            "uplift_by_segment": by_segment,
-            "uplift_by_play_customers": _groups_frame(self.play_customer_uplift),
-            "sample_ratio": srm,
-            "ranking": ranking,
+                for label, found in self.uplift.items()
+                for u in found or []
+            ],
+            "uplift_by_play": _group_rows(self.play_uplift),
+            "uplift_by_segment": _group_rows(self.segment_uplift),
+            "uplift_by_play_customers": _group_rows(self.play_customer_uplift),
+            "sample_ratio": [
+                {"arm": label, **(_srm_dict(check) or {})} for label, check in self.srm.items()
+            ],
+            "ranking": [_rank_dict(row) for row in self.ranking],
         }
+        return {name: typed_table(rows[name], schema) for name, schema in TABLE_SCHEMAS.items()}
+
+
+_INTERVAL_COLUMNS = {
+    "low": "float64",
+    "high": "float64",
+    "method": "string",
+    "uncertainty": "string",
+}
+_GROUP_COLUMNS = {
+    "arm": "string",
+    "group": "string",
+    "kind": "string",
+    "metric": "string",
+    "exposed_treatment": "float64",
+    "exposed_control": "float64",
+    "treatment": "float64",
+    "control": "float64",
+    "uplift": "float64",
+    **_INTERVAL_COLUMNS,
+}
+# The columns and pandas dtypes of each table `compare --out` writes (docs/results.md).
+TABLE_SCHEMAS: dict[str, dict[str, str]] = {
+    "differences": {
+        "variant": "string",
+        "metric": "string",
+        "base": "float64",
+        "variant_value": "float64",
+        "difference": "float64",
+        **_INTERVAL_COLUMNS,
+    },
+    "uplift": {
+        "arm": "string",
+        "metric": "string",
+        "treatment": "float64",
+        "control": "float64",
+        "uplift": "float64",
+        **_INTERVAL_COLUMNS,
+    },
+    "uplift_by_play": _GROUP_COLUMNS,
+    "uplift_by_segment": _GROUP_COLUMNS,
+    "uplift_by_play_customers": _GROUP_COLUMNS,
+    "sample_ratio": {
+        "arm": "string",
+        "treatment": "Int64",
+        "control": "Int64",
+        "declared_control_share": "float64",
+        "observed_control_share": "float64",
+        "chi_square": "float64",
+        "p_value": "float64",
+        "mismatch": "boolean",
+        "verdict": "string",
+    },
+    "ranking": {
+        "rank": "Int64",
+        "arm": "string",
+        "net_value": "float64",
+        "cost": "float64",
+        "net_per_cost": "float64",
+        "budget": "float64",
+        "net_per_budget": "float64",
+        "difference_vs_base": "float64",
+        "difference_low": "float64",
+        "difference_high": "float64",
+    },
+}
 
 
 def _interval_dict(interval: Interval | None) -> dict[str, Any]:
@@ -470,11 +528,11 @@ def _clean(value: float | None) -> float | None:
     return float(value)
 
 
-def _difference_dict(d: Difference) -> dict[str, Any]:
+def _difference_dict(d: Difference, value: str = "variant") -> dict[str, Any]:
     return {
         "metric": d.metric,
         "base": _clean(d.base),
-        "variant": _clean(d.variant),
+        value: _clean(d.variant),
         "difference": _clean(d.difference),
         **_interval_dict(d.interval),
     }
@@ -513,10 +571,10 @@ def _groups_dict(
     }
 
 
-def _groups_frame(groups: dict[str, list[GroupUplift] | None]) -> pd.DataFrame:
-    columns = ["arm", *_group_dict(GroupUplift("", "", "", 0, 0, 0, 0, None))]
-    rows = [{"arm": label, **_group_dict(u)} for label, rows in groups.items() for u in rows or []]
-    return pd.DataFrame(rows, columns=columns)
+def _group_rows(groups: dict[str, list[GroupUplift] | None]) -> list[dict[str, Any]]:
+    return [
+        {"arm": label, **_group_dict(u)} for label, found in groups.items() for u in found or []
+    ]
 
 
 def _srm_dict(check: SampleRatioCheck | None) -> dict[str, Any] | None:

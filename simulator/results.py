@@ -26,7 +26,8 @@ channels        rep, step, channel, arm, contacts, reached, responded, cost, rev
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,7 @@ __all__ = [
     "population_table",
     "suppression_table",
     "totals_table",
+    "typed_table",
     "unserved_table",
 ]
 
@@ -56,6 +58,17 @@ TABLE_NAMES = ("population", "totals", "funnel", "suppression", "unserved", "cha
 FEN_PER_UNIT = 100
 _MONEY_FIELDS = {"cost_fen": "cost", "revenue_fen": "revenue", "inflow_fen": "inflow"}
 _LIVE_STAGES = [i for i, stage in enumerate(STAGES) if stage != "churned"]
+
+
+def typed_table(rows: Sequence[Mapping[str, Any]], schema: Mapping[str, str]) -> pd.DataFrame:
+    """``rows`` (dicts) as a table with exactly the columns of ``schema``, in its order, each of
+    its pandas dtype: "string", "float64", "Int64" or "boolean" (missing values are <NA> or
+    NaN). A report's file then has the same columns and types whatever the data: a column
+    that is empty in this run (no control group, one replication) is not written as nulls of
+    no type, nor an integer column as floats (docs/results.md documents them)."""
+    columns = list(schema)
+    frame = pd.DataFrame(list(rows), columns=columns)
+    return frame.astype(dict(schema))
 
 
 def _money(fen: np.ndarray) -> np.ndarray:

@@ -75,6 +75,7 @@ if TYPE_CHECKING:
     from strategy_dsl.model import CheckedStrategy
 
 __all__ = [
+    "SIZING_COLUMNS",
     "EligibleOutcomes",
     "MetricSizing",
     "SizeReport",
@@ -350,6 +351,20 @@ def _clean(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return float(value)
+
+
+# The columns and pandas dtypes of `sizing.parquet` (`size --out`, docs/results.md): one row
+# per metric, ``metric_dict``'s keys.
+SIZING_COLUMNS: dict[str, str] = {
+    **dict.fromkeys(("metric", "label", "kind", "comparison", "method", "method_name"), "string"),
+    **dict.fromkeys(("baseline", "treatment", "effect", "sd_control", "sd_treatment"), "float64"),
+    "n_treatment": "Int64",
+    "n_control": "Int64",
+    **dict.fromkeys(("months_to_reach", "live_test_low", "live_test_high"), "float64"),
+    "live_test_uncertainty": "string",
+    **dict.fromkeys(("power_at_n", "mde_at_n", "opportunity_cost"), "float64"),
+    **dict.fromkeys(("note", "error", "hint"), "string"),
+}
 
 
 def metric_dict(m: MetricSizing) -> dict[str, Any]:

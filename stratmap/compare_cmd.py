@@ -306,9 +306,10 @@ def run_size(args: argparse.Namespace) -> int:
     document = report.to_dict()
     written = True
     if out_dir is not None:
-        import pandas as pd
+        from simulator.results import typed_table
+        from simulator.sizing_report import SIZING_COLUMNS
 
-        metrics = pd.DataFrame(document["metrics"])
+        metrics = typed_table(document["metrics"], SIZING_COLUMNS)
         written = _write_out(out_dir, {"sizing": metrics}, document, "size")
     if args.format == "json":
         _print_json(document)

@@ -314,8 +314,9 @@ def test_size_command_json_text_and_parquet_agree(tmp_path: Path) -> None:
     assert data["variant_test"] is None
     table = pd.read_parquet(out_dir / "sizing.parquet")
     assert table["metric"].tolist() == list(rows)
+    assert str(table["n_treatment"].dtype) == "Int64"  # counts stay integers, <NA> if unsized
     for column in ("n_treatment", "effect", "sd_control", "months_to_reach", "opportunity_cost"):
-        assert table[column].tolist() == pytest.approx(
+        assert table[column].astype("float64").tolist() == pytest.approx(
             [math.nan if m[column] is None else m[column] for m in data["metrics"]], nan_ok=True
         )
     code, text, err = run("size", WEALTH, *SIZES, "--n", "20k")

@@ -1,0 +1,166 @@
+"""Every file `--out` writes (`simulate`, `compare`, `size`) has exactly the columns and types
+docs/results.md documents for it, read from the page itself: the page and the code cannot
+drift apart. A Parquet file's columns and types must equal its table on the page; a
+`summary.json`'s top-level keys must equal its table of keys; a file the page does not
+document (or a documented one that is not written) fails.
+
+The runs are tiny (2,000 customers, 3 months); `compare` also runs with one replication, where
+every interval is missing, so that no column changes type with the data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from stratmap.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "docs" / "results.md"
+WEALTH = str(ROOT / "strategies" / "wealth_2026q1.strat")
+TINY = ["--customers", "2k", "--months", "3", "--seed", "9", "-q"]
+
+# Per command: its arguments, the page's section documenting its tables, and the section
+# holding its summary.json keys.
+RUNS = {
+    "simulate": (["simulate", WEALTH, "--reps", "2"], "The results directory", "`summary.json`"),
+    "compare": (["compare", WEALTH, "--reps", "2"], "`stratmap compare FILE --out DIR`", None),
+    "compare_one_rep": (
+        ["compare", WEALTH, "--reps", "1"],
+        "`stratmap compare FILE --out DIR`",
+        None,
+    ),
+    "size": (["size", WEALTH, "--reps", "2"], "`stratmap size FILE --out DIR`", None),
+}
+
+
+def _section(title: str) -> str:
+    """The text of the page's `## TITLE` section, up to the next `## `."""
+    text = PAGE.read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match is not None, f"docs/results.md has no section `## {title}`"
+    return match[1]
+
+
+def _rows(table: str) -> list[list[str]]:
+    lines = [line for line in table.strip().splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+
+
+def _names(cell: str) -> list[str]:
+    return [name.strip().strip("`") for name in cell.split(",")]
+
+
+def documented_tables(section: str) -> dict[str, dict[str, str]]:
+    """``{file: {column: type}}`` from each `### `NAME`` (or `NAME.parquet`) heading of the
+    section followed by a `| column | type | meaning |` table."""
+    found = {}
+    for match in re.finditer(r"^###+ `(\w+?)(?:\.parquet)?`\n(.*?)(?=^#|\Z)", section, re.M | re.S):
+        name, body = match[1], match[2]
+        table = re.search(r"^\| column \| type \|.*?(?=^[^|]|\Z)", body, re.M | re.S)
+        if table is None:
+            continue
+        columns: dict[str, str] = {}
+        for cells in _rows(table[0]):
+            for column in _names(cells[0]):
+                assert column not in columns, f"{name}: `{column}` documented twice"
+                columns[column] = cells[1]
+        found[f"{name}.parquet"] = columns
+    return found
+
+
+def documented_keys(section: str) -> set[str]:
+    """The top-level keys of a `| key | meaning |` table: each name up to its first `.` or
+    `[` (`run.seed` → run, `plays[]` → plays); in a row that starts with a dotted name, an
+    undotted name after it is a sibling (`run.customers`, `steps` → run)."""
+    table = re.search(r"^\| key \| meaning \|.*?(?=^[^|]|\Z)", section, re.M | re.S)
+    assert table is not None, "no `| key | meaning |` table"
+    keys = set()
+    for cells in _rows(table[0]):
+        names = _names(cells[0])
+        nested = "." in names[0]
+        keys.update(re.split(r"[.\[]", name)[0] for name in names if "." in name or not nested)
+    return keys
+
+
+def parquet_type(kind: pa.DataType) -> str:
+    """A Parquet column's type in the page's words."""
+    if pa.types.is_dictionary(kind):
+        return "categorical"
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return "string"
+    if pa.types.is_boolean(kind):
+        return "bool"
+    return {"int64": "int64", "double": "float64"}.get(str(kind), str(kind))
+
+
+def run(*argv: str) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("out")
+    found = {}
+    for name, (argv, _, _) in RUNS.items():
+        code, err = run(*argv, *TINY, "--out", str(root / name))
+        assert code == 0, err
+        found[name] = root / name
+    return found
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_every_file_written_is_documented_with_its_columns_and_types(
+    name: str, written: dict[str, Path]
+) -> None:
+    _, tables_at, _ = RUNS[name]
+    documented = documented_tables(_section(tables_at))
+    files = sorted(p.name for p in written[name].iterdir())
+    parquet = [f for f in files if f.endswith(".parquet")]
+    assert [f for f in files if f not in parquet] == ["summary.json"]
+    assert sorted(documented) == parquet
+    for file in parquet:
+        schema = pq.read_schema(written[name] / file)
+        actual = {field.name: parquet_type(field.type) for field in schema}
+        assert actual == documented[file], file
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_summary_keys_are_documented(name: str, written: dict[str, Path]) -> None:
+    _, tables_at, summary_at = RUNS[name]
+    section = (
+        _section(summary_at) if summary_at else _section(tables_at).split("### `summary.json`")[1]
+    )
+    summary = json.loads((written[name] / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary) == documented_keys(section)
+
+
+def test_differences_name_each_variant(written: dict[str, Path]) -> None:
+    # Two variants: each row says which variant it measures, and holds the numbers the
+    # JSON document holds for that variant.
+    differences = pd.read_parquet(written["compare"] / "differences.parquet")
+    summary = json.loads((written["compare"] / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary["differences"]) == {"激进", "话术B"}
+    assert set(differences["variant"]) == set(summary["differences"])
+    assert not differences.duplicated(["variant", "metric"]).any()
+    for label, rows in summary["differences"].items():
+        mine = differences[differences["variant"] == label].set_index("metric")
+        for row in rows:
+            assert mine.loc[row["metric"], "variant_value"] == pytest.approx(row["variant"])
+            assert mine.loc[row["metric"], "base"] == pytest.approx(row["base"])
+
+
+def test_the_page_documents_each_column_once() -> None:
+    for title in ("The results directory", "`stratmap compare FILE --out DIR`"):
+        assert documented_tables(_section(title))  # parses, with no column listed twice
