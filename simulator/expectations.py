@@ -42,6 +42,7 @@ from strategy_dsl.checker.extras import (
     FUNNEL_METRICS,
     METRICS,
     PLAY_KINDS,
+    metric_unit,
 )
 from strategy_dsl.model import CheckedStrategy, ExpectationSpec, MetricRef
 
@@ -427,6 +428,8 @@ def evaluate(
     results = []
     for spec in model.expectations:
         unit = UNITS.get(spec.metric.name, "count")
+        if metric_unit(spec.metric.name, spec.metric.uplift_vs == "control") == "share":
+            unit = "share"  # `customers uplift vs control`: per exposed customer of each arm
         threshold = 0.0 if isinstance(spec.threshold, MetricRef) else float(spec.threshold)
         try:
             values, mean, bound, threshold, passed = _judge(model, runs, spec)

@@ -331,7 +331,9 @@ def test_a_confidence_on_equality_is_rejected_by_check(tmp_path: Path, base_run)
 
 def test_tier_membership_uplift_is_the_share_of_each_arm_in_the_tier(tmp_path: Path) -> None:
     text = HEADER + POPULATION + LIFECYCLE + PLAYS + COMBINATIONS
-    model = model_of(tmp_path, text + "expect {\n  customers of 财富 uplift vs control >= 0\n}\n")
+    model = model_of(
+        tmp_path, text + "expect {\n  customers of 财富 uplift vs control >= -0.5%\n}\n"
+    )
     out = simulate(model, customers=2000, months=3, reps=3, seed=2)
     (result,) = evaluate(model, {None: out})
     assert result.error is None
@@ -356,6 +358,7 @@ def test_tier_membership_uplift_is_the_share_of_each_arm_in_the_tier(tmp_path: P
         expected.append(share["treatment"] - share["control"])
     np.testing.assert_allclose(result.per_rep, expected)
     assert result.interval is not None
+    assert result.unit == "share"  # customers per exposed customer: written `> 0.5%`
 
 
 def test_no_control_group(tmp_path: Path) -> None:

@@ -102,6 +102,15 @@ def _variant(ctx: Context, name: s.Name, extra: tuple[str, ...] = ()) -> None:
     )
 
 
+def metric_unit(name: str, versus_control: bool) -> str | None:
+    """The unit of a metric's values (None for an unknown metric): ``METRICS``'s, except that
+    `customers … uplift vs control` counts customers per exposed customer of each arm, a
+    share (`> 0.5%`)."""
+    if name == "customers" and versus_control:
+        return SHARE
+    return METRICS.get(name)
+
+
 def unmeasurable(
     name: str, of_kind: str | None, versus_control: bool, per: bool
 ) -> tuple[str, str, str] | None:
@@ -185,7 +194,7 @@ def metric(ctx: Context, node: s.Metric, per: bool = False) -> str | None:
     if problem is not None:
         message, label, hint = problem
         ctx.error("E0417", message, node.span, label=label, hint=hint)
-    return unit
+    return None if unit is None else metric_unit(node.name.text, versus_control)
 
 
 def _threshold(ctx: Context, number: s.Number, unit: str) -> None:
