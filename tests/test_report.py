@@ -119,6 +119,19 @@ def test_a_comparison_shows_variants_side_by_side(runs: dict[str, Path]) -> None
 # ------------------------------------------------------------------------------ the HTML file
 
 
+def test_an_interval_clear_of_zero_is_marked(runs: dict[str, Path]) -> None:
+    summary = json.loads((runs["sim"] / "summary.json").read_text(encoding="utf-8"))
+    clear = [
+        row
+        for row in summary["uplift"].values()
+        if row["low"] is not None and (row["low"] > 0 or row["high"] < 0)
+    ]
+    assert clear  # the control arm earns no play revenue: that uplift is clear of zero
+    _, html = _report(runs, "sim")
+    assert html.count('<tr class="up">') + html.count('<tr class="down">') == len(clear)
+    assert "built-in method" not in html
+
+
 def test_the_page_is_self_contained(runs: dict[str, Path]) -> None:
     code, html = _report(runs, "sim")
     assert code == 0
@@ -231,11 +244,15 @@ def test_a_table_without_a_column_the_report_reads_is_refused(
     assert "totals.parquet has no column `acquired`" in err
 
 
-def test_html_needs_an_output_file(runs: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_needs_an_output_file(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert "needs -o FILE" in _error(capsys, str(runs["sim"]))
 
 
-def test_results_without_a_map_still_report_with_a_note(runs: dict[str, Path], tmp_path: Path) -> None:
+def test_results_without_a_map_still_report_with_a_note(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
     older = tmp_path / "older"
     older.mkdir()
     for file in runs["sim"].iterdir():

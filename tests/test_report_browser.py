@@ -110,7 +110,9 @@ class Visit:
 
 
 @pytest.fixture(scope="module", params=["sim", "cmp"])
-def visit(request: pytest.FixtureRequest, browser: Any, reports: dict[str, Path]) -> Iterator[Visit]:
+def visit(
+    request: pytest.FixtureRequest, browser: Any, reports: dict[str, Path]
+) -> Iterator[Visit]:
     opened = Visit(browser, reports[request.param])
     opened.name = request.param  # type: ignore[attr-defined]
     yield opened
@@ -133,7 +135,10 @@ def test_every_chart_renders_non_empty(visit: Visit) -> None:
         box = chart.bounding_box()
         assert box and box["width"] > 200 and box["height"] > 200, name
         # Plotly drew traces: lines, bars or filled areas with a real geometry.
-        marks = chart.locator(".scatterlayer .trace path.js-line, .scatterlayer .trace path.js-fill, .barlayer .point path")
+        marks = chart.locator(
+            ".scatterlayer .trace path.js-line, .scatterlayer .trace path.js-fill, "
+            ".barlayer .point path"
+        )
         assert marks.count() > 0, name
         geometry = marks.first.get_attribute("d") or ""
         assert len(geometry) > 8, name

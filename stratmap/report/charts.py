@@ -144,7 +144,7 @@ def aum_fan(totals: pd.DataFrame, groups: list[str], step_unit: str, *, key: str
     for index, (name, rows) in enumerate(frame.groupby(groups, observed=True, sort=False)):
         label = _label(name, groups)
         stats = band(rows, ["step"], "per_customer")
-        hue = _ARM_COLOURS.get(str(name), colour(index)) if groups == ["arm"] else colour(index)
+        hue = _hue(name, groups, index)
         dash = "dot" if "control" in (name if isinstance(name, tuple) else (name,)) else None
         traces += _fan(stats, label, hue, scale, **({"dash": dash} if dash else {}))
         ends.append((label, float(stats["mean"].iloc[-1])))
@@ -228,7 +228,7 @@ def survival(totals: pd.DataFrame, groups: list[str], step_unit: str) -> Chart:
     for index, (name, rows) in enumerate(frame.groupby(groups, observed=True, sort=False)):
         label = _label(name, groups)
         stats = band(rows, ["step"], "survival")
-        hue = _ARM_COLOURS.get(str(name), colour(index)) if groups == ["arm"] else colour(index)
+        hue = _hue(name, groups, index)
         traces += _fan(stats, label, hue, 0.01, 2)
         ends.append((label, float(stats["mean"].iloc[-1])))
     return Chart(
@@ -249,42 +249,67 @@ def survival(totals: pd.DataFrame, groups: list[str], step_unit: str) -> Chart:
 def tiers(
     population: pd.DataFrame, groups: list[str], step_unit: str, tier_order: list[str]
 ) -> Chart:
-    """Each tier's share of live customers over time, per arm (or alternative)."""
+    """Each tier's share of live customers over time, one panel per tier (each with its own
+    scale: a tier of 0.1% moves as visibly as one of 50%), a line per arm (or alternative)."""
     live = population[population["stage"] != "churned"]
     per = live.groupby(["rep", *groups, "step", "tier"], observed=True)["customers"].sum()
     shares = (per / per.groupby(["rep", *groups, "step"], observed=True).transform("sum")).rename(
         "share"
     )
     means = shares.groupby([*groups, "tier", "step"], observed=True).mean().reset_index()
+    tiers_shown = [t for t in tier_order if t in set(means["tier"].astype(str))]
+    keys = list(means[groups].drop_duplicates().itertuples(index=False, name=None))
     traces = []
-    order = {t: i for i, t in enumerate(tier_order)}
-    dashes = ["solid", "dot", "dash", "dashdot", "longdash"]
-    names = [
-        _label(key, groups)
-        for key in means[groups].drop_duplicates().itertuples(index=False, name=None)
-    ]
-    for (key, tier), rows in means.groupby([*groups, "tier"], observed=True, sort=False):
-        label = _label(key if len(groups) > 1 else (key,), groups)
-        traces.append(
+    annotations = []
+    panel_layout: dict[str, Any] = {}
+    for panel, tier in enumerate(tiers_shown, start=1):
+        suffix = "" if panel == 1 else str(panel)
+        for index, key in enumerate(keys):
+            mask = means["tier"].astype(str) == tier
+            for group, value in zip(groups, key, strict=True):
+                mask &= means[group].astype(str) == str(value)
+            rows = means[mask]
+            label = _label(key, groups)
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": label,
+                    "legendgroup": label,
+                    "showlegend": panel == 1,
+                    "x": rows["step"].tolist(),
+                    "y": _rounded(rows["share"] * 100, 3),
+                    "xaxis": f"x{suffix}",
+                    "yaxis": f"y{suffix}",
+                    "line": {
+                        "color": _hue(key, groups, index),
+                        "dash": "dot" if "control" in key else "solid",
+                    },
+                }
+            )
+        panel_layout[f"xaxis{suffix}"] = {"title": {"text": step_label(step_unit)}}
+        panel_layout[f"yaxis{suffix}"] = {"ticksuffix": "%", "rangemode": "tozero"}
+        annotations.append(
             {
-                "type": "scatter",
-                "mode": "lines",
-                "name": f"{tier} · {label}",
-                "x": rows["step"].tolist(),
-                "y": _rounded(rows["share"] * 100, 2),
-                "line": {
-                    "color": colour(order.get(str(tier), 0)),
-                    "dash": dashes[names.index(label) % len(dashes)],
-                },
+                "text": tier,
+                "xref": f"x{suffix} domain",
+                "yref": f"y{suffix} domain",
+                "x": 0.5,
+                "y": 1.08,
+                "showarrow": False,
+                "font": {"size": 13},
             }
         )
     top = tier_order[-2] if len(tier_order) >= 2 else (tier_order[0] if tier_order else "")
-    end = means[(means["tier"] == top) & (means["step"] == means["step"].max())]
-    start = means[(means["tier"] == top) & (means["step"] == 0)]
     parts = []
-    for (_, row_end), (_, row_start) in zip(end.iterrows(), start.iterrows(), strict=False):
-        label = _label(tuple(row_end[g] for g in groups), groups)
-        parts.append(f"{row_start['share']:.2%} → {row_end['share']:.2%} in {label}")
+    for key in keys:
+        mask = means["tier"].astype(str) == top
+        for group, value in zip(groups, key, strict=True):
+            mask &= means[group].astype(str) == str(value)
+        rows = means[mask].sort_values("step")
+        if len(rows):
+            start, end = rows["share"].iloc[0], rows["share"].iloc[-1]
+            parts.append(f"{start:.2%} → {end:.2%} in {_label(key, groups)}")
     reading = (
         f"Share of live customers in {top}: " + "; ".join(parts) + "."
         if parts
@@ -297,13 +322,21 @@ def tiers(
         {
             "data": traces,
             "layout": layout(
-                x_title=step_label(step_unit),
-                y_title="share of live customers (%)",
-                yaxis={"type": "log", "title": {"text": "share of live customers (%, log)"}},
-                height=360,
+                grid={"rows": 1, "columns": max(len(tiers_shown), 1), "pattern": "independent"},
+                annotations=annotations,
+                margin={"l": 48, "r": 16, "t": 32, "b": 48},
+                **panel_layout,
             ),
         },
     )
+
+
+def _hue(key: Any, groups: list[str], index: int) -> str:
+    """The arm's own colour when the chart is per arm, else the palette's."""
+    values = key if isinstance(key, tuple) else (key,)
+    if groups == ["arm"]:
+        return _ARM_COLOURS.get(str(values[0]), colour(index))
+    return colour(index)
 
 
 def _label(key: Any, groups: list[str]) -> str:
@@ -350,7 +383,11 @@ def play_funnel(per_play: pd.DataFrame) -> Chart:
             "data": traces,
             "layout": layout(
                 x_title="customer-steps over the horizon (log)",
-                xaxis={"type": "log", "title": {"text": "customer-steps over the horizon (log)"}},
+                xaxis={
+                    "type": "log",
+                    "dtick": 1,
+                    "title": {"text": "customer-steps over the horizon (log)"},
+                },
                 yaxis={"autorange": "reversed", "automargin": True},
                 barmode="group",
                 height=max(320, 60 + 56 * len(plays)),
@@ -533,24 +570,39 @@ def cost_per_responder(channels: pd.DataFrame, currency: str) -> Chart:
 # ------------------------------------------------------------------------------ comparison
 
 
-def net_by_alternative(ranking: pd.DataFrame, currency: str) -> Chart:
-    """Net value of every alternative (the ranking), with its interval when the ranking has
-    one."""
-    scale, unit = money_scale(float(ranking["net_value"].abs().max()))
+def paired_differences(differences: pd.DataFrame, metric: str, label: str, currency: str) -> Chart:
+    """One metric's paired difference (variant − base) per variant, with its 95% interval."""
+    rows = differences[differences["metric"] == metric]
+    scale, unit = money_scale(float(rows[["difference", "low", "high"]].abs().max().max() or 0))
     trace: dict[str, Any] = {
         "type": "bar",
-        "x": [str(a) for a in ranking["arm"]],
-        "y": _rounded(ranking["net_value"] / scale, 2),
-        "marker": {"color": [colour(i) for i in range(len(ranking))]},
-        "name": "net value",
+        "x": [str(v) for v in rows["variant"]],
+        "y": _rounded(rows["difference"] / scale, 2),
+        "marker": {"color": [colour(i + 1) for i in range(len(rows))]},
+        "name": label,
     }
-    first = ranking.iloc[0]
+    if rows["low"].notna().all():
+        trace["error_y"] = {
+            "type": "data",
+            "symmetric": False,
+            "array": _rounded((rows["high"] - rows["difference"]) / scale, 2),
+            "arrayminus": _rounded((rows["difference"] - rows["low"]) / scale, 2),
+        }
+    parts = []
+    for row in rows.to_dict("records"):
+        low, high = row.get("low"), row.get("high")
+        where = (
+            "clear of zero"
+            if low is not None and high is not None and (low > 0 or high < 0)
+            else "not clear of zero"
+        )
+        parts.append(f"{row['variant']} {money(row['difference'], signed=True)} ({where})")
     return Chart(
-        "net-by-alternative",
-        "Net value per alternative 方案净值",
-        f"{first['arm']} ranks first with {money(first['net_value'])} {currency} net value.",
+        f"difference-{metric}",
+        f"{label}: variant − base 方案差异",
+        "Paired difference against the base, common random numbers: " + "; ".join(parts) + ".",
         {
             "data": [trace],
-            "layout": layout(y_title=f"net value ({currency} {unit})", hovermode="closest"),
+            "layout": layout(y_title=f"{currency} {unit}", hovermode="closest"),
         },
     )

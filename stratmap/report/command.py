@@ -101,10 +101,14 @@ def _size(count: int) -> str:
 
 
 def _emit(results: Any, output: Path | None, form: str, quiet: bool, started: float) -> None:
-    from stratmap.report.markdown import render_markdown
-    from stratmap.report.render import render_html
+    if form == "html":
+        from stratmap.report.render import render_html
 
-    document = render_html(results) if form == "html" else render_markdown(results)
+        document = render_html(results)
+    else:
+        from stratmap.report.markdown import render_markdown
+
+        document = render_markdown(results)
     if output is None:
         sys.stdout.write(document)
         return

@@ -7,7 +7,6 @@ escaped, so a name cannot break the table or inject markup into the comment.
 
 from __future__ import annotations
 
-from simulator.compare import COMPARE_METRICS
 from stratmap.report.inputs import Results
 from stratmap.report.pages import HEADLINE
 from stratmap.tables import format_value, money
@@ -82,6 +81,8 @@ KEY_DIFFERENCES = ("final_aum", "churn_rate", "responders", "revenue", "cost", "
 
 
 def _comparison(results: Results) -> list[str]:
+    from simulator.compare import COMPARE_METRICS  # brings SciPy: only for a comparison
+
     summary = results.summary
     lines = [
         f"Base **{_text(summary.get('base'))}** against "

@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.compare import ARM_METRICS, COMPARE_METRICS
 from simulator.summary import interval, play_values
 from stratmap.report import charts
 from stratmap.report.inputs import Results
@@ -155,21 +154,28 @@ def _overview(results: Results) -> Page:
                 "control": _cell(row["control"], row["unit"]),
                 "uplift": _cell(row["mean"], row["unit"], difference=True),
                 "interval": _interval(row["low"], row["high"], row["unit"], difference=True),
-                "clear": _clear_of_zero(row["low"], row["high"]),
+                "tone": _clear_of_zero(row["low"], row["high"]),
             }
             for row in uplift.values()
             if row
         ]
     else:
         page.context.update(_comparison_overview(results))
-        ranking = results.tables["ranking"]
-        if len(ranking):
-            page.charts.append(charts.net_by_alternative(ranking, results.currency))
+        differences = results.tables["differences"]
+        if len(differences) and (differences["metric"] == "net_value").any():
+            page.charts.append(
+                charts.paired_differences(
+                    differences, "net_value", "Net value 净值", results.currency
+                )
+            )
     page.context["notes"] = [str(n) for n in summary.get("notes", [])]
     return page
 
 
 def _comparison_overview(results: Results) -> dict[str, Any]:
+    # Here, not at the top: simulator.compare brings SciPy, which a simulation's report skips.
+    from simulator.compare import ARM_METRICS, COMPARE_METRICS
+
     summary = results.summary
     variants = list(summary.get("differences", {}))
     by_metric: dict[str, dict[str, Any]] = {}
@@ -184,7 +190,7 @@ def _comparison_overview(results: Results) -> dict[str, Any]:
                 "value": _cell(row.get("variant"), unit),
                 "difference": _cell(row.get("difference"), unit, difference=True),
                 "interval": _interval(row.get("low"), row.get("high"), unit, difference=True),
-                "clear": _clear_of_zero(row.get("low"), row.get("high")),
+                "tone": _clear_of_zero(row.get("low"), row.get("high")),
             }
     uplift_rows = []
     for arm, rows in (summary.get("uplift") or {}).items():
@@ -198,7 +204,7 @@ def _comparison_overview(results: Results) -> dict[str, Any]:
                     "control": _cell(row.get("control"), unit),
                     "uplift": _cell(row.get("uplift"), unit, difference=True),
                     "interval": _interval(row.get("low"), row.get("high"), unit, difference=True),
-                    "clear": _clear_of_zero(row.get("low"), row.get("high")),
+                    "tone": _clear_of_zero(row.get("low"), row.get("high")),
                 }
             )
     ranking = [
