@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import time
 from pathlib import Path
 
@@ -285,3 +286,23 @@ def test_an_unwritable_report_path_is_refused_before_the_run(
     argv = ["simulate", str(runs["strategy"]), *SIZES, "--report", str(tmp_path / "no" / "r.html")]
     assert main(argv) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ the docs
+
+
+def test_the_report_commands_in_the_docs_run(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every `stratmap report` line of docs/report.md, on this module's results directories."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "report.md").read_text("utf-8")
+    blocks = re.findall(r"^```sh\n(.*?)^```", text, re.M | re.S)
+    lines = [line for block in blocks for line in block.splitlines()]
+    commands = [line for line in lines if line.startswith("stratmap report ")]
+    assert len(commands) >= 3
+    for line in commands:
+        argv = shlex.split(line.split(">")[0])[1:]
+        argv = [{"runs/q1": str(runs["sim"]), "runs/cmp": str(runs["cmp"])}.get(a, a) for a in argv]
+        argv = [str(tmp_path / a) if a.endswith((".html", ".md")) else a for a in argv]
+        assert main(argv) == 0, line
+    assert "| variant | metric |" in capsys.readouterr().out

@@ -488,52 +488,67 @@ def play_value(per_play: pd.DataFrame, currency: str) -> Chart:
 def channel_load(
     channels: pd.DataFrame, capacities: dict[str, float | None], step_unit: str, reps: int
 ) -> Chart:
-    """Contacts per step per channel, against the channel's capacity (dashed)."""
+    """Each channel's contacts per step as a share of its capacity (100%: the channel is full),
+    so a channel of 3,000 visits and one of 2 million pushes read on one scale; channels
+    without a capacity are named in the reading."""
     per = channels.groupby(["channel", "step"], observed=True)["contacts"].sum() / max(reps, 1)
     per = per.reset_index()
     per = per[per["step"] >= 1]
     traces = []
     busiest = None
+    unlimited = []
+    steps: list[int] = sorted(per["step"].unique().tolist())
     for index, (name, rows) in enumerate(per.groupby("channel", observed=True, sort=False)):
-        hue = colour(index)
+        capacity = capacities.get(str(name))
+        if not capacity:
+            unlimited.append(str(name))
+            continue
+        use = rows["contacts"] / capacity
         traces.append(
             {
                 "type": "scatter",
                 "mode": "lines+markers",
                 "name": str(name),
                 "x": rows["step"].tolist(),
-                "y": _rounded(rows["contacts"], 0),
-                "line": {"color": hue},
+                "y": _rounded(use * 100, 2),
+                "customdata": _rounded(rows["contacts"], 0),
+                "hovertemplate": "%{y}% of capacity (%{customdata} contacts)",
+                "line": {"color": colour(index)},
             }
         )
-        capacity = capacities.get(str(name))
-        if capacity:
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines",
-                    "name": f"{name} capacity 产能",
-                    "x": rows["step"].tolist(),
-                    "y": [round(capacity, 0)] * len(rows),
-                    "line": {"color": hue, "dash": "dash", "width": 1},
-                }
-            )
-            use = float(rows["contacts"].max()) / capacity
-            if busiest is None or use > busiest[1]:
-                busiest = (str(name), use)
+        if busiest is None or float(use.max()) > busiest[1]:
+            busiest = (str(name), float(use.max()))
+    if steps:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "capacity 产能 (100%)",
+                "x": [steps[0], steps[-1]],
+                "y": [100, 100],
+                "line": {"color": "#c92a2a", "dash": "dash", "width": 1},
+                "hoverinfo": "skip",
+            }
+        )
     reading = (
         f"The busiest channel against its capacity is {busiest[0]}, at up to {busiest[1]:.0%} "
         "of it in a step."
         if busiest
         else "No channel declares a capacity."
     )
+    if unlimited:
+        reading += " Without a capacity: " + ", ".join(unlimited) + "."
     return Chart(
         "channel-load",
         "Contacts against capacity 渠道产能",
         reading,
         {
             "data": traces,
-            "layout": layout(x_title=step_label(step_unit), y_title="contacts per step"),
+            "layout": layout(
+                x_title=step_label(step_unit),
+                y_title="contacts ÷ capacity (%)",
+                yaxis={"ticksuffix": "%", "rangemode": "tozero"},
+            ),
         },
     )
 

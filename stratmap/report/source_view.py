@@ -39,7 +39,7 @@ class StratLexer(RegexLexer):
         "root": [
             (r"#[^\n]*", Comment.Single),
             (r'"(\\\\|\\"|[^"\\])*"', String.Double),
-            (r"\d[\d_,]*(\.\d+)?\s?(万|亿|k|m|%|pp)?", Number),
+            (r"\d[\d_,]*(\.\d+)?(\s?(万|亿|k|m|%|pp)(?![\w]))?", Number),
             (words(_keywords(), prefix=r"(?<![\w])", suffix=r"(?![\w])"), Keyword),
             (r"[^\W\d]\w*", Name),
             (r"(>=|<=|==|!=|->|\.\.|[<>~=x+\-*/])", Operator),
