@@ -43,13 +43,31 @@ def _missing() -> str | None:
     return None
 
 
+def _verdict(reason: str | None, ci: str | None) -> str | None:
+    """What a missing browser means: nothing when it is there; a failure under CI (which must
+    run these tests); elsewhere a skip that says why."""
+    if reason is None:
+        return None
+    if ci:
+        return f"fail: CI must run the browser tests: {reason}"
+    return f"skip: browser tests skipped: {reason}"
+
+
+def test_a_missing_browser_fails_under_ci_and_skips_elsewhere() -> None:
+    assert _verdict("no Chromium", "1") == "fail: CI must run the browser tests: no Chromium"
+    assert _verdict("no Chromium", None) == "skip: browser tests skipped: no Chromium"
+    assert _verdict("no Chromium", "") == "skip: browser tests skipped: no Chromium"
+    assert _verdict(None, "1") is None
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    reason = _missing()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests: {reason}")
-        pytest.skip(f"browser tests skipped: {reason}")
+    verdict = _verdict(_missing(), os.environ.get("CI"))
+    if verdict is not None:
+        kind, message = verdict.split(": ", 1)
+        if kind == "fail":
+            pytest.fail(message)
+        pytest.skip(message)
     from playwright.sync_api import sync_playwright
 
     executable = CHROMIUM if CHROMIUM.is_file() else Path(str(shutil.which("chromium")))
