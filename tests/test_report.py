@@ -285,7 +285,7 @@ def test_an_unwritable_report_path_is_refused_before_the_run(
 ) -> None:
     argv = ["simulate", str(runs["strategy"]), *SIZES, "--report", str(tmp_path / "no" / "r.html")]
     assert main(argv) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert "--report " in (err := capsys.readouterr().err) and "does not exist" in err
 
 
 # ------------------------------------------------------------------------------ the docs
@@ -306,3 +306,13 @@ def test_the_report_commands_in_the_docs_run(
         argv = [str(tmp_path / a) if a.endswith((".html", ".md")) else a for a in argv]
         assert main(argv) == 0, line
     assert "| variant | metric |" in capsys.readouterr().out
+
+
+def test_a_comparison_of_two_files_reports(runs: dict[str, Path], tmp_path: Path) -> None:
+    # Two maps with different plays: the stacked tables' play names are no longer one
+    # categorical (this once failed drawing the suppression chart).
+    other = Path(__file__).resolve().parents[1] / "strategies" / "stock_mot.strat"
+    out = tmp_path / "two.html"
+    argv = ["compare", str(other), str(runs["strategy"]), *SIZES, "--report", str(out)]
+    assert main(argv) == 0
+    assert "suppression" in out.read_text(encoding="utf-8")

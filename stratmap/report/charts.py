@@ -405,14 +405,15 @@ def suppression(suppressed: pd.DataFrame, reps: int, play_order: list[str]) -> C
     for index, (reason, rows) in enumerate(sums.groupby("reason", observed=True, sort=False)):
         if rows["count"].sum() == 0:
             continue
-        rows = rows.set_index("play").reindex(play_order, fill_value=0)
+        counts = rows.set_index(rows["play"].astype(str))["count"]
+        counts = counts.reindex(play_order, fill_value=0)
         traces.append(
             {
                 "type": "bar",
                 "orientation": "h",
                 "name": str(reason),
                 "y": play_order,
-                "x": _rounded(rows["count"], 1),
+                "x": _rounded(counts, 1),
                 "marker": {"color": colour(index)},
             }
         )

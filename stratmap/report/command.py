@@ -85,14 +85,16 @@ def _write_atomically(path: Path, content: str) -> None:
         raise
 
 
-def _check_output(raw: str) -> Path:
+def _check_output(raw: str, option: str = "-o") -> Path:
     path = Path(raw)
     if path.is_dir():
-        raise UsageError(f"-o {raw}: a directory; name the file to write, e.g. {raw}/report.html")
+        raise UsageError(
+            f"{option} {raw}: a directory; name the file to write, e.g. {raw}/report.html"
+        )
     if not path.parent.is_dir():
-        raise UsageError(f"-o {raw}: the folder {path.parent} does not exist")
+        raise UsageError(f"{option} {raw}: the folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"-o {raw}: cannot write in {path.parent}")
+        raise UsageError(f"{option} {raw}: cannot write in {path.parent}")
     return path
 
 
@@ -147,7 +149,7 @@ def run_report(args: argparse.Namespace) -> int:
 def check_report_option(args: argparse.Namespace) -> Path | None:
     """``--report FILE`` validated before a run (exit 2 on a path that cannot be written)."""
     raw = getattr(args, "report", None)
-    return None if raw is None else _check_output(raw)
+    return None if raw is None else _check_output(raw, "--report")
 
 
 def write_run_report(
