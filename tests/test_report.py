@@ -155,7 +155,7 @@ def test_user_text_is_escaped_in_the_html(runs: dict[str, Path]) -> None:
     assert body.count("<script") == 3  # the figures, Plotly, the dashboard: nothing else
 
 
-def test_the_report_of_the_bundled_example_takes_under_5_s(runs: dict[str, Path]) -> None:
+def test_the_report_of_the_wealth_map_takes_under_5_s(runs: dict[str, Path]) -> None:
     started = time.perf_counter()
     code, html = _report(runs, "sim")
     elapsed = time.perf_counter() - started
@@ -184,6 +184,8 @@ def test_markdown_summary_for_a_pull_request(
     assert "| 激进 | net value" in text
     assert "Expectations" in text
     assert "<script" not in text and len(text.splitlines()) < 60
+    # The folder's name is markup: escaped in the expectations' source paths.
+    assert "<i>" not in text and "&lt;i&gt;maps&lt;/i&gt;" in text
 
 
 def test_markdown_of_a_simulation_has_the_headline_and_uplift(

@@ -1,10 +1,10 @@
 """The report's pages: which page a kind of results gets, and what each page shows.
 
-A page is one entry of ``PAGES``: an id (its anchor and its template, ``pages/<id>.html.j2``),
-a title, and a builder that returns the page's charts and tables, or ``None`` when the results
-have nothing for it (a comparison without per-step series has no trends page; results without
-``map.json`` have no map). Pages for later kinds of results (back-test, review) are added the
-same way: one builder, one template.
+``PAGES`` lists the page builders in page order. A builder returns a ``Page`` (an id, which
+is its anchor and names its template ``pages/<id>.html.j2``, a title, its charts and what its
+template shows), or ``None`` when the results have nothing for it (a comparison without
+per-step series has no trends page; results without ``map.json`` have no map). Pages for later
+kinds of results (back-test, review) are added the same way: one builder, one template.
 """
 
 from __future__ import annotations
