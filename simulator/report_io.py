@@ -95,11 +95,16 @@ def _write_summary(path: Path, summary: Mapping[str, Any]) -> None:
 
 
 def write_results(
-    out_dir: Path, tables: Mapping[str, pd.DataFrame], summary: Mapping[str, Any]
+    out_dir: Path,
+    tables: Mapping[str, pd.DataFrame],
+    summary: Mapping[str, Any],
+    documents: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Write ``NAME.parquet`` for every table and ``summary.json`` into ``out_dir``, atomically
     (see the module docstring). The summary is written with a ``files`` entry added: for each
-    table its file name, row count and columns. Returns ``out_dir``."""
+    table its file name, row count and columns. ``documents`` are further JSON files by name
+    (``map.json``, the strategy map the report draws), written in the same staging directory.
+    Returns ``out_dir``."""
     out_dir = Path(out_dir)
     check_replaceable(out_dir)
     parent = out_dir.parent
@@ -116,6 +121,10 @@ def write_results(
                 "rows": len(frame),
                 "columns": [str(column) for column in frame.columns],
             }
+        for file_name, document in (documents or {}).items():
+            if Path(file_name).name != file_name or file_name == SUMMARY_FILE:
+                raise ValueError(f"not a document name: {file_name!r}")
+            _write_summary(staging / file_name, document)
         _write_summary(staging / SUMMARY_FILE, {**summary, "files": files})
         _fsync_directory(staging)
         _move_into_place(staging, out_dir)

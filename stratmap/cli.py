@@ -138,10 +138,12 @@ def _parser() -> argparse.ArgumentParser:
     _add_compare(commands)
     _add_size(commands)
     from stratmap.plan_cmd import add_plan_parser
+    from stratmap.report.command import add_parser as _add_report
     from stratmap.suite.command import add_parser as _add_test
 
     _add_test(commands)
     add_plan_parser(commands)
+    _add_report(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -175,6 +177,12 @@ def _add_run_sizes(command: argparse.ArgumentParser, *, file: bool = True) -> No
     command.add_argument("-q", "--quiet", action="store_true", help="no notes on stderr")
 
 
+def _add_report_option(command: argparse.ArgumentParser) -> None:
+    from stratmap.report.command import add_report_option
+
+    add_report_option(command)
+
+
 def _add_simulate(commands: argparse._SubParsersAction) -> None:
     simulate = commands.add_parser(
         "simulate",
@@ -189,6 +197,7 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     )
     _add_run_sizes(simulate)
     _add_repeated_runs(simulate, "write the results directory (replaces earlier results)")
+    _add_report_option(simulate)
 
 
 def _add_trace(commands: argparse._SubParsersAction) -> None:
@@ -243,6 +252,7 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     )
     _add_run_sizes(compare, file=False)
     _add_repeated_runs(compare)
+    _add_report_option(compare)
 
 
 def _add_size(commands: argparse._SubParsersAction) -> None:
@@ -498,6 +508,12 @@ def _run_plan(args: argparse.Namespace) -> int:
     return run_plan(args)
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from stratmap.report.command import run_report
+
+    return run_report(args)
+
+
 def _run_test(args: argparse.Namespace) -> int:
     from stratmap.suite.command import run_test
 
@@ -514,6 +530,7 @@ _COMMANDS = {
     "size": _run_size,
     "test": _run_test,
     "plan": _run_plan,
+    "report": _run_report,
 }
 
 

@@ -85,11 +85,17 @@ def _known_variants(model: CheckedStrategy, names: list[str]) -> None:
         )
 
 
-def _write_out(out_dir: Path, tables: dict[str, Any], document: dict[str, Any], name: str) -> bool:
+def _write_out(
+    out_dir: Path,
+    tables: dict[str, Any],
+    document: dict[str, Any],
+    name: str,
+    documents: dict[str, Any] | None = None,
+) -> bool:
     from simulator import report_io
 
     try:
-        report_io.write_results(out_dir, tables, document)
+        report_io.write_results(out_dir, tables, document, documents)
     except (OSError, report_io.NotAResultsDirectory) as exc:
         _error(name, f"could not write {out_dir}: {exc}", "nothing was written there")
         return False
@@ -116,6 +122,9 @@ def run_compare(args: argparse.Namespace) -> int:
     out_dir = out_dir_of(args)
     if out_dir is not None:
         _check_out_dir(out_dir, args.out)
+    from stratmap.report.command import check_report_option
+
+    check_report_option(args)
     paths = [_one_file(raw) for raw in args.files]
     models = []
     for path in paths:
@@ -171,7 +180,18 @@ def run_compare(args: argparse.Namespace) -> int:
         "strategy": {"name": base.strategy.name, "file": str(paths[0])},
         "customers": sizes.customers,
     }
-    written = out_dir is None or _write_out(out_dir, comparison.tables(), document, "compare")
+    tables, strategy_map = comparison.tables(), None
+    if out_dir is not None or args.report:
+        from stratmap.report.series import alternative_tables
+        from stratmap.report.strategy_map import MAP_FILE, map_document
+
+        tables.update(alternative_tables(arms))
+        # Variants' runs by name, for the expectations that read them (`in 激进`).
+        runs = {None: arms[0].output, **{arm.label: arm.output for arm in arms[1:]}}
+        strategy_map = map_document(base, runs)
+    written = out_dir is None or _write_out(
+        out_dir, tables, document, "compare", {MAP_FILE: strategy_map}
+    )
     if args.format == "json":
         _print_json(document)
     else:
@@ -181,6 +201,11 @@ def run_compare(args: argparse.Namespace) -> int:
         render_comparison(
             document, make_console(sys.stdout, color=_color(sys.stdout)), base.strategy.currency
         )
+    if args.report:
+        from stratmap.report.command import write_run_report
+
+        if write_run_report(args, document, tables, strategy_map) != EXIT_CLEAN:
+            written = False
     if not written:
         return EXIT_USAGE
     if not args.quiet:

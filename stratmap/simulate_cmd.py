@@ -431,6 +431,9 @@ def run_simulate(args: argparse.Namespace) -> int:
 
     if out_dir is not None:
         _check_out_dir(out_dir, args.out)
+    from stratmap.report.command import check_report_option
+
+    check_report_option(args)
     from simulator import run as simulator_run
     from simulator.results import all_tables
     from simulator.summary import build_summary
@@ -473,14 +476,24 @@ def run_simulate(args: argparse.Namespace) -> int:
     )
     summary["timings"]["summarise_s"] = round(time.perf_counter() - simulated, 4)
     written = True
+    strategy_map = None
+    if out_dir is not None or args.report:
+        from stratmap.report.strategy_map import MAP_FILE, map_document
+
+        strategy_map = map_document(model, {None: output})
     if out_dir is not None:
         try:
-            report_io.write_results(out_dir, tables, summary)
+            report_io.write_results(out_dir, tables, summary, {MAP_FILE: strategy_map})
         except (OSError, report_io.NotAResultsDirectory) as exc:
             # The numbers are still printed below: a run of minutes is not thrown away.
             _error("simulate", f"could not write {out_dir}: {exc}", "nothing was written there")
             written = False
     _print_summary(args, summary, out_dir if written else None)
+    if args.report:
+        from stratmap.report.command import write_run_report
+
+        if write_run_report(args, summary, tables, strategy_map) != EXIT_CLEAN:
+            written = False
     if not written:
         return EXIT_USAGE
     if not args.quiet:

@@ -26,6 +26,7 @@ __all__ = [
     "format_value",
     "make_console",
     "money",
+    "money_scale",
     "render_summary",
     "summary_tables",
     "trace_table",
@@ -66,15 +67,25 @@ def _fixed(value: float, digits: int, *, signed: bool = False, grouped: bool = T
     return f"+{text}" if signed and shown > 0 else text
 
 
+def money_scale(size: float) -> tuple[float, str]:
+    """The unit amounts of about ``size`` are written in: ``(1e8, "亿")`` from 10⁸,
+    ``(1e4, "万")`` from 10⁵ (up to 99,999 in full), else ``(1.0, "")``. ``money`` writes one
+    amount with it; a chart's axis uses it for all its amounts."""
+    size = abs(size)
+    if size >= 1e8:
+        return 1e8, "亿"
+    if size >= 1e5:
+        return 1e4, "万"
+    return 1.0, ""
+
+
 def money(value: float, *, signed: bool = False) -> str:
     """Amounts as a Chinese bank writes them: up to 99,999 in full (below 100 with fen), then
     in 万 (10⁴) with one decimal, from 10⁸ in 亿 with two."""
-    size = abs(value)
-    if size >= 1e8:
-        return _fixed(value / 1e8, 2, signed=signed) + "亿"
-    if size >= 1e5:
-        return _fixed(value / 1e4, 1, signed=signed) + "万"
-    if size >= 100 or value == 0:
+    scale, unit = money_scale(value)
+    if unit:
+        return _fixed(value / scale, 2 if unit == "亿" else 1, signed=signed) + unit
+    if abs(value) >= 100 or value == 0:
         return _fixed(value, 0, signed=signed)
     return _fixed(value, 2, signed=signed)
 

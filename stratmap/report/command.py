@@ -1,0 +1,176 @@
+"""`stratmap report RESULTS_DIR -o report.html` and the ``--report FILE`` option of `simulate`
+and `compare` (docs/report.md).
+
+Exit codes: 0 the report was written; 2 the results cannot be reported on (no such directory,
+a file missing, another version's results) or the output cannot be written: a plain message
+and a hint, nothing half-written (the file is written beside its target and renamed over it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from stratmap.cli import EXIT_CLEAN, EXIT_USAGE, UsageError
+
+__all__ = [
+    "add_parser",
+    "add_report_option",
+    "check_report_option",
+    "run_report",
+    "write_run_report",
+]
+
+_EXAMPLES = """\
+examples:
+  stratmap simulate strategies/wealth_2026q1.strat --customers 20k --months 12 --out runs/q1
+  stratmap report runs/q1 -o q1.html
+        the 策略管理看板 of that run: one HTML file, opens offline, can be mailed
+  stratmap report runs/cmp --format markdown > comment.md
+        a compact summary with the key deltas, for a pull-request comment
+  stratmap simulate wealth.strat --out runs/q1 --report q1.html
+        simulate and write the report in one go (compare takes --report too)
+"""
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="the 策略管理看板 (strategy dashboard): one offline HTML file of a results directory",
+        description="Read the results directory `simulate --out` or `compare --out` wrote and "
+        "write the 策略管理看板: one self-contained HTML file (charts, the strategy map as a "
+        "grid, expectations, the map's source), or with --format markdown a summary for a "
+        "pull-request comment.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("results", metavar="RESULTS_DIR", help="a results directory")
+    report.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write the report (required for html; markdown goes to stdout without it)",
+    )
+    report.add_argument(
+        "--format", choices=["html", "markdown"], default="html", help="output (default: html)"
+    )
+    report.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+
+
+def add_report_option(command: argparse.ArgumentParser) -> None:
+    """``--report FILE`` for `simulate` and `compare`."""
+    command.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write the 策略管理看板 (self-contained HTML) of this run to FILE",
+    )
+
+
+def _write_atomically(path: Path, content: str) -> None:
+    """Write beside the target and rename over it: a reader (or a crash) finds the old file
+    or the new one, never half of either."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(content)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _check_output(raw: str, option: str = "-o") -> Path:
+    path = Path(raw)
+    if path.is_dir():
+        raise UsageError(
+            f"{option} {raw}: a directory; name the file to write, e.g. {raw}/report.html"
+        )
+    if not path.parent.is_dir():
+        raise UsageError(f"{option} {raw}: the folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {raw}: cannot write in {path.parent}")
+    return path
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"
+
+
+def _emit(results: Any, output: Path | None, form: str, quiet: bool, started: float) -> None:
+    if form == "html":
+        from stratmap.report.render import render_html
+
+        document = render_html(results)
+    else:
+        from stratmap.report.markdown import render_markdown
+
+        document = render_markdown(results)
+    if output is None:
+        sys.stdout.write(document)
+        return
+    _write_atomically(output, document)
+    if not quiet:
+        print(
+            f"Wrote the {form} report of {results.origin} to {output} "
+            f"({_size(len(document.encode('utf-8')))}) in {time.perf_counter() - started:.1f} s.",
+            file=sys.stderr,
+        )
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from stratmap.report.inputs import ReportInputError, load_results
+
+    started = time.perf_counter()
+    if args.format == "html" and not args.output:
+        raise UsageError(
+            "an HTML report needs -o FILE (e.g. -o report.html); --format markdown prints to stdout"
+        )
+    output = _check_output(args.output) if args.output else None
+    try:
+        results = load_results(Path(args.results))
+    except ReportInputError as exc:
+        print(f"stratmap report: error: {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f"help: {exc.hint}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        _emit(results, output, args.format, args.quiet, started)
+    except OSError as exc:
+        raise UsageError(f"-o {args.output}: could not write: {exc}") from None
+    return EXIT_CLEAN
+
+
+def check_report_option(args: argparse.Namespace) -> Path | None:
+    """``--report FILE`` validated before a run (exit 2 on a path that cannot be written)."""
+    raw = getattr(args, "report", None)
+    return None if raw is None else _check_output(raw, "--report")
+
+
+def write_run_report(
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+    tables: dict[str, Any],
+    strategy_map: dict[str, Any] | None,
+) -> int:
+    """After `simulate` or `compare`: the report of the run just made, to ``--report FILE``."""
+    from stratmap.report.inputs import ReportInputError, results_from_run
+
+    started = time.perf_counter()
+    output = Path(args.report)
+    try:
+        results = results_from_run(summary, tables, strategy_map)
+        results.origin = str(args.out) if getattr(args, "out", None) else "this run"
+        _emit(results, output, "html", args.quiet, started)
+    except (ReportInputError, OSError) as exc:
+        print(
+            f"stratmap {args.command}: error: could not write --report {output}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return EXIT_CLEAN

@@ -1,0 +1,202 @@
+"""Reading a results directory for the report, or taking a run's results still in memory.
+
+What a report needs from each kind of directory is named here, so that a directory with a
+file missing, a table without a column the report reads, or one written by another version of
+the results format is refused with one plain message (``ReportInputError``: the command exits
+2), never a traceback half-way through drawing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from stratmap.report.strategy_map import MAP_FILE, MAP_SCHEMA
+
+__all__ = ["KINDS", "ReportInputError", "Results", "load_results", "results_from_run"]
+
+SUMMARY_FILE = "summary.json"
+
+# Schema of summary.json → the kind of results, and the tables (with the columns the report
+# reads) each kind must have. Optional tables are drawn when present.
+KINDS = {"stratmap.simulation/1": "simulation", "stratmap.compare/1": "comparison"}
+_SERIES = {
+    "totals": ["rep", "step", "arm", "customers", "aum", "acquired", "churned"],
+    "population": ["rep", "step", "arm", "stage", "tier", "customers"],
+}
+_REQUIRED = {
+    "simulation": {
+        **_SERIES,
+        "funnel": ["rep", "step", "play", "kind", "channel", "arm", "eligible", "contacted"],
+        "suppression": ["rep", "step", "play", "arm", "reason", "count"],
+        "channels": ["rep", "step", "channel", "arm", "contacts", "responded", "cost"],
+    },
+    "comparison": {
+        "differences": ["variant", "metric", "difference", "low", "high"],
+        "ranking": ["rank", "arm", "net_value"],
+    },
+}
+_OPTIONAL = {
+    "simulation": {},
+    "comparison": {name: [*cols, "alternative"] for name, cols in _SERIES.items()},
+}
+
+
+class ReportInputError(Exception):
+    """Results the report cannot read: ``message`` says what, ``hint`` what to do."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+@dataclass
+class Results:
+    """One run's results: its kind, ``summary.json``, the tables, and ``map.json`` when the
+    run wrote one (older directories have none: the map, expectations and source pages are
+    then left out)."""
+
+    kind: str
+    summary: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+    strategy_map: dict[str, Any] | None
+    origin: str  # the directory, or "this run"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def currency(self) -> str:
+        run = self.summary.get("run") or {}
+        if run.get("currency"):
+            return str(run["currency"])
+        return str((self.strategy_map or {}).get("currency") or "CNY")
+
+    @property
+    def step_unit(self) -> str:
+        run = self.summary.get("run") or self.summary.get("horizon") or {}
+        return str(run.get("step_unit") or "month")
+
+    @property
+    def strategy_name(self) -> str:
+        return str((self.summary.get("strategy") or {}).get("name") or "")
+
+
+def _check_tables(kind: str, tables: Mapping[str, pd.DataFrame], where: str) -> None:
+    for required, columns in [*_REQUIRED[kind].items(), *_OPTIONAL[kind].items()]:
+        if required not in tables:
+            if required in _OPTIONAL[kind]:
+                continue
+            raise ReportInputError(
+                f"{where}: the {kind} results have no `{required}` table ({required}.parquet)",
+                "the directory is incomplete: write it again with `stratmap "
+                + ("simulate" if kind == "simulation" else "compare")
+                + " FILE --out DIR`",
+            )
+        absent = [c for c in columns if c not in tables[required].columns]
+        if absent:
+            raise ReportInputError(
+                f"{where}: {required}.parquet has no column " + ", ".join(f"`{c}`" for c in absent),
+                "it was written by another version of Stratmap; write it again with this one",
+            )
+
+
+def _kind(summary: Mapping[str, Any], where: str) -> str:
+    schema = summary.get("schema")
+    if schema not in KINDS:
+        wrote = summary.get("tool_version")
+        by = f" (written by stratmap {wrote})" if wrote else ""
+        raise ReportInputError(
+            f"{where}: results of schema `{schema}`{by}; this version reports on "
+            + " and ".join(f"`{s}`" for s in KINDS),
+            "write the results again with this version (`stratmap simulate … --out DIR`), or "
+            "report on them with the version that wrote them",
+        )
+    return KINDS[schema]
+
+
+def _read_json(path: Path, shown: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportInputError(
+            f"{shown}: cannot be read as JSON ({exc})",
+            "the directory is damaged: write it again with `stratmap simulate … --out DIR`",
+        ) from None
+
+
+def _check_map(document: Any, shown: str) -> dict[str, Any]:
+    if not isinstance(document, dict) or document.get("schema") != MAP_SCHEMA:
+        schema = document.get("schema") if isinstance(document, dict) else None
+        raise ReportInputError(
+            f"{shown}: a map of schema `{schema}`; this version reads `{MAP_SCHEMA}`",
+            "write the results again with this version of Stratmap",
+        )
+    return document
+
+
+def load_results(directory: Path) -> Results:
+    """The results in ``directory`` (as ``simulate --out`` or ``compare --out`` wrote them)."""
+    shown = str(directory)
+    if not directory.is_dir():
+        what = "not a directory" if directory.exists() else "no such directory"
+        raise ReportInputError(
+            f"{shown}: {what}",
+            "pass the directory `stratmap simulate FILE --out DIR` or `compare --out` wrote",
+        )
+    summary_path = directory / SUMMARY_FILE
+    if not summary_path.is_file():
+        raise ReportInputError(
+            f"{shown}: not a results directory (no {SUMMARY_FILE})",
+            "write one with `stratmap simulate FILE --out DIR` (or `compare … --out DIR`)",
+        )
+    summary = _read_json(summary_path, f"{shown}/{SUMMARY_FILE}")
+    if not isinstance(summary, dict):
+        raise ReportInputError(f"{shown}/{SUMMARY_FILE}: not a results summary (not an object)")
+    kind = _kind(summary, f"{shown}/{SUMMARY_FILE}")
+    tables: dict[str, pd.DataFrame] = {}
+    for name, entry in (summary.get("files") or {}).items():
+        file_name = str(entry.get("file", f"{name}.parquet")) if isinstance(entry, dict) else ""
+        path = directory / file_name
+        if not file_name or Path(file_name).name != file_name or not path.is_file():
+            raise ReportInputError(
+                f"{shown}: {file_name or name} is listed in {SUMMARY_FILE} but missing",
+                "the directory is incomplete: write it again with `stratmap "
+                + ("simulate" if kind == "simulation" else "compare")
+                + " FILE --out DIR`",
+            )
+        try:
+            tables[name] = pd.read_parquet(path, engine="pyarrow")
+        except Exception as exc:  # pyarrow raises several kinds for a damaged file
+            raise ReportInputError(
+                f"{shown}/{file_name}: cannot be read as Parquet ({type(exc).__name__}: {exc})",
+                "the file is damaged: write the results again",
+            ) from None
+    _check_tables(kind, tables, shown)
+    strategy_map = None
+    map_path = directory / MAP_FILE
+    notes = []
+    if map_path.is_file():
+        strategy_map = _check_map(
+            _read_json(map_path, f"{shown}/{MAP_FILE}"), f"{shown}/{MAP_FILE}"
+        )
+    else:
+        notes.append(
+            f"{shown} has no {MAP_FILE} (written by an earlier version): the strategy map, "
+            "expectations and source pages are left out"
+        )
+    return Results(kind, summary, tables, strategy_map, shown, notes)
+
+
+def results_from_run(
+    summary: dict[str, Any],
+    tables: Mapping[str, pd.DataFrame],
+    strategy_map: dict[str, Any] | None,
+) -> Results:
+    """A run's results still in memory (``simulate --report`` without ``--out``)."""
+    kind = _kind(summary, "this run")
+    _check_tables(kind, tables, "this run")
+    return Results(kind, summary, dict(tables), strategy_map, "this run")

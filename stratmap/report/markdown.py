@@ -1,0 +1,151 @@
+"""The report as Markdown for a pull-request comment: the headline with intervals, the uplift
+of treatment vs control, a comparison's key paired differences and ranking, the expectations.
+
+Names from the strategy are written inside code spans or table cells with ``|`` and backticks
+escaped, so a name cannot break the table or inject markup into the comment.
+"""
+
+from __future__ import annotations
+
+from stratmap.report.inputs import Results
+from stratmap.report.pages import HEADLINE
+from stratmap.tables import format_value, money
+
+__all__ = ["render_markdown"]
+
+
+def _text(value: object) -> str:
+    """A cell: pipes, backticks, angle brackets and newlines can neither end the cell nor
+    become markup."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())
+
+
+def _interval(low: float | None, high: float | None, unit: str, *, difference: bool = False) -> str:
+    if low is None or high is None:
+        return "-"
+    low_text = format_value(low, unit, difference=difference)
+    return f"[{low_text}, {format_value(high, unit, difference=difference)}]"
+
+
+def _mark(low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return ""
+    return " ▲" if low > 0 else " ▼" if high < 0 else ""
+
+
+def _simulation(results: Results) -> list[str]:
+    summary = results.summary
+    run = summary.get("run", {})
+    lines = [
+        f"{run.get('customers', 0):,} customers × {run.get('steps')} {run.get('step_unit')}s × "
+        f"{run.get('reps')} replications, seed {run.get('seed')}; 95% intervals over "
+        "replications.",
+        "",
+        "| metric | forecast | 95% interval |",
+        "|---|---:|---:|",
+    ]
+    metrics = summary.get("metrics", {})
+    for name in HEADLINE:
+        if name in metrics:
+            m = metrics[name]
+            lines.append(
+                f"| {_text(m['label'])} | {format_value(m['mean'], m['unit'])} | "
+                f"{_interval(m['low'], m['high'], m['unit'])} |"
+            )
+    uplift = [row for row in (summary.get("uplift") or {}).values() if row]
+    if uplift:
+        lines += [
+            "",
+            "**模型组 vs 非模型组** (treatment vs control, per exposed customer; ▲/▼ the "
+            "interval is clear of zero)",
+            "",
+            "| metric | treatment | control | uplift | 95% interval |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in uplift:
+            unit = row["unit"]
+            lines.append(
+                f"| {_text(row['label'])} | {format_value(row['treatment'], unit)} | "
+                f"{format_value(row['control'], unit)} | "
+                f"{format_value(row['mean'], unit, difference=True)}"
+                f"{_mark(row['low'], row['high'])} | "
+                f"{_interval(row['low'], row['high'], unit, difference=True)} |"
+            )
+    return lines
+
+
+# The deltas a reviewer reads first; the HTML report has them all.
+KEY_DIFFERENCES = ("final_aum", "churn_rate", "responders", "revenue", "cost", "net_value")
+
+
+def _comparison(results: Results) -> list[str]:
+    from simulator.compare import COMPARE_METRICS  # brings SciPy: only for a comparison
+
+    summary = results.summary
+    lines = [
+        f"Base **{_text(summary.get('base'))}** against "
+        + ", ".join(f"**{_text(v)}**" for v in summary.get("differences", {}))
+        + f"; {summary.get('replications')} replications, common random numbers; "
+        "paired differences with 95% intervals (▲/▼ clear of zero).",
+        "",
+        "| variant | metric | base | variant | difference | 95% interval |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for variant, rows in summary.get("differences", {}).items():
+        for row in rows:
+            if row["metric"] not in KEY_DIFFERENCES:
+                continue
+            label, unit = COMPARE_METRICS[row["metric"]]
+            lines.append(
+                f"| {_text(variant)} | {_text(label)} | "
+                f"{format_value(row.get('base'), unit)} | "
+                f"{format_value(row.get('variant'), unit)} | "
+                f"{format_value(row.get('difference'), unit, difference=True)}"
+                f"{_mark(row.get('low'), row.get('high'))} | "
+                f"{_interval(row.get('low'), row.get('high'), unit, difference=True)} |"
+            )
+    ranking = summary.get("ranking", [])
+    if ranking:
+        lines += ["", "| rank | alternative | net value |", "|---:|---|---:|"]
+        for row in ranking:
+            net = row.get("net_value")
+            lines.append(
+                f"| {row.get('rank')} | {_text(row.get('arm'))} | "
+                f"{'-' if net is None else money(net)} |"
+            )
+    return lines
+
+
+def _expectations(results: Results) -> list[str]:
+    records = (results.strategy_map or {}).get("expectations") or []
+    if not records:
+        return []
+    sources = {s["file"]: s["text"].splitlines() for s in results.strategy_map.get("sources", [])}
+    passed = sum(r["status"] == "pass" for r in records)
+    lines = ["", f"**Expectations**: {passed} of {len(records)} hold", ""]
+    for record in records:
+        source = record.get("source") or {}
+        text_lines = sources.get(source.get("file"), [])
+        line = int(source.get("line", 0))
+        text = text_lines[line - 1].split("#", 1)[0].strip() if 0 < line <= len(text_lines) else ""
+        mark = {"pass": "✅", "fail": "❌"}.get(record["status"], "➖")
+        unit = record.get("unit", "count")
+        measured = (
+            f" — measured {format_value(record.get('value'), unit)}"
+            if record.get("value") is not None
+            else f" — {_text(record.get('error') or record['status'])}"
+        )
+        lines.append(f"- {mark} {_text(text)}{measured} ({_text(source.get('file'))}:{line})")
+    return lines
+
+
+def render_markdown(results: Results) -> str:
+    title = _text(results.strategy_name or "Stratmap")
+    kind = "forecast" if results.kind == "simulation" else "comparison"
+    lines = [f"### 策略管理看板 · {title} ({kind})", ""]
+    lines += _simulation(results) if results.kind == "simulation" else _comparison(results)
+    lines += _expectations(results)
+    lines += ["", f"<sub>{_text(results.currency)} · money in 万/亿 · stratmap report</sub>", ""]
+    return "\n".join(lines)

@@ -1,0 +1,42 @@
+"""Helpers for the report tests: one small simulation and one small comparison of the bundled
+wealth map, written once per test module, with a script text that is markup
+(``<script>alert(1)</script>``) and a folder name with angle brackets, so every page shows
+strategy text that must be escaped."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from stratmap.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+WEALTH = ROOT / "strategies" / "wealth_2026q1.strat"
+XSS = "<script>alert(1)</script>"
+# Small enough to run in about a second once the kernels are compiled.
+SIZES = ["--customers", "2k", "--months", "6", "--reps", "2", "-q"]
+
+
+def hostile_map(folder: Path) -> Path:
+    """The wealth map in a folder named with markup, its maturity talk track's text an XSS
+    attempt (the map still checks: a script's text is any string)."""
+    home = folder / "<i>maps</i>"
+    shutil.copytree(ROOT / "strategies" / "common", home / "common")
+    text = WEALTH.read_text(encoding="utf-8")
+    original = 'text "您好,您持有的理财即将到期,我们为您准备了……"'
+    assert original in text
+    path = home / "wealth.strat"
+    path.write_text(text.replace(original, f'text "{XSS}"'), encoding="utf-8")
+    return path
+
+
+def simulate_dir(folder: Path, strategy: Path) -> Path:
+    out = folder / "sim"
+    assert main(["simulate", str(strategy), *SIZES, "--out", str(out)]) == 0
+    return out
+
+
+def compare_dir(folder: Path, strategy: Path) -> Path:
+    out = folder / "cmp"
+    assert main(["compare", str(strategy), "--variant", "激进", *SIZES, "--out", str(out)]) == 0
+    return out
