@@ -1141,6 +1141,110 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         Remove the import, or use what it declares.
         """,
     ),
+    (
+        "W0105",
+        "a setting that switches the play off",
+        "The setting is valid, but it makes a rule, a journey wave, a channel or the whole map do "
+        "nothing: `response 0%` (nobody ever responds, the contacts only cost), `reach 0%` (no "
+        "contact through the channel arrives), `budget 0` or `max 0 contacts` (nobody is ever "
+        "contacted), `holdout 100%` (every eligible customer is held out) or `control 100%` (no "
+        "customer is treated, so the strategy is never applied). The forecast would faithfully "
+        "report a strategy that does nothing, which is almost never what was meant.\n\n"
+        "To switch a play off on purpose, delete it, or compare with and without it in a "
+        "`variant`.",
+        """
+        channel 外呼 {
+          cost 8 per contact
+        }
+        product 存单 {
+          kind deposit
+          risk R1
+        }
+        rule 到期续存 {
+          offer 存单 via 外呼
+          response 0%
+          holdout 100%
+        }
+        policy {
+          control 100%
+        }
+        """,
+        """
+        Give the value that was meant:
+
+        ```strat
+        rule 到期续存 {
+          offer 存单 via 外呼
+          response 4%
+          holdout 5%
+        }
+        policy {
+          control 10%
+        }
+        ```
+        """,
+    ),
+    (
+        "W0106",
+        "timed after the horizon",
+        "The strategy is forecast over its `horizon`, and this happens after it: a journey "
+        "wave sent later than the horizon never reaches anyone in the forecast, and a product "
+        "whose tenor is longer than the horizon never matures in it (its `matures` event never "
+        "fires). Usually a unit slipped (`after 2 years` for `2 "
+        "weeks`), or the horizon is too short for the plays.",
+        """
+        strategy "新户百日" {
+          horizon 6 months
+        }
+        channel 短信 {
+          cost 0.05 per contact
+        }
+        product 三年存单 {
+          kind deposit
+          risk R1
+          tenor 36 months
+        }
+        journey 蜜月期 on entered new {
+          wave 1 after 0 days via 短信 offer 三年存单 response 1%
+          wave 2 after 1 year via 短信 offer 三年存单 response 1%
+        }
+        """,
+        """
+        Bring the wave forward (or fix its unit), and forecast over a horizon that holds what the
+        strategy does:
+
+        ```strat
+        strategy "新户百日" {
+          horizon 36 months
+        }
+        ```
+        """,
+    ),
+    (
+        "W0107",
+        "implausible script lift",
+        "A script's `lift` multiplies the response of every play that uses it: `lift 1.3` means "
+        "30% more responses than the play's own rate. Real scripts move responses by tens of "
+        "percent, so a lift above 5 is almost certainly a typo (`lift 1000` for `lift 1.0`, or a "
+        "percentage written as a multiplier), and it would make the forecast meaningless.",
+        """
+        channel 外呼 {
+          cost 8 per contact
+        }
+        script 到期提醒话术 on 外呼 {
+          lift 1000
+        }
+        """,
+        """
+        Write the multiplier:
+
+        ```strat
+        script 到期提醒话术 on 外呼 {
+          lift 1.3
+        }
+        ```
+        """,
+    ),
     # ------------------------------------------------------------------ stratmap test
     (
         "T0101",
@@ -1350,7 +1454,7 @@ outputs link each diagnostic here, to the anchor named after its code (`#e0204`)
 | E0401–E0416 | structure and consistency |
 | E0501 | compliance (suitability, 适当性) |
 | E0900 | the formatter (`stratmap fmt`) |
-| W0101–W0104 | warnings |
+| W0101–W0107 | warnings |
 """
 
 

@@ -16,6 +16,7 @@ from strategy_dsl.checker import conditions as c
 from strategy_dsl.checker import plays, units
 from strategy_dsl.checker.blocks import model_settings
 from strategy_dsl.checker.context import Context, Once, suggestion_hint
+from strategy_dsl.checker.effective import in_variant
 from strategy_dsl.checker.scope import BOOLEAN, DEFERRED, MONEY, NUMBER, SHARE
 
 SCORE = "score"  # a plain score such as NPS (-100..100): bare numbers
@@ -173,20 +174,28 @@ _OVERRIDE_CHECKS = {
 
 
 def variant(ctx: Context, item: s.Variant) -> None:
-    once = Once(ctx)
+    """Each override's own settings, reported as the variant's. Their durations and rates are
+    not recorded for the step checks here: the checker checks the variant's effective
+    strategy, merged settings included, as a whole (``checker.effective``)."""
+    own = Context(ctx.scope, ctx.path)
+    once = Once(own)
     for override in item.overrides:
         name = override.name
         if not once.first((override.kind, name and name.text), override, override.kind):
             continue
         if name is not None:
             kinds, code, what = _OVERRIDE_TARGETS[override.kind]
-            ctx.resolve(name, kinds, code, what)
+            own.resolve(name, kinds, code, what)
         if override.kind == "journey":
-            plays.journey_settings(ctx, override.settings)
+            plays.journey_settings(own, override.settings, whole=False)
         elif override.kind == "model":
-            model_settings(ctx, override.settings)
+            model_settings(own, override.settings)
         else:
-            plays.settings(ctx, override.settings, _OVERRIDE_CHECKS[override.kind])
+            plays.settings(own, override.settings, _OVERRIDE_CHECKS[override.kind])
+    ctx.uses |= own.uses
+    ctx.deferred.extend(own.deferred)
+    for diagnostic in own.diagnostics:
+        ctx.report(in_variant(diagnostic, item))
 
 
 # ------------------------------------------------------------------------------ personas
