@@ -60,8 +60,10 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "unexpected character",
         "The file contains a character that cannot start anything in the language. Most often "
         "it is full-width punctuation typed with a Chinese input method (`，` `：` `（` `）`) or "
-        "a curly quote (`“` `”`) pasted from Word or WeChat. Names may be Chinese, but the "
-        "punctuation of the language is always half-width.",
+        "a curly quote (`“` `”`) pasted from Word or WeChat, or a full-width space (U+3000). "
+        "Names may be Chinese, but the punctuation of the language is always half-width. A "
+        "colon after a segment's or trigger's name (`segment 高净值：…`) is told to be `=`, and "
+        "a rate with a slash (`3万/月`) to be written with `per` (`3万 per month`).",
         """
         lifecycle {
           new -> growing 20%，churned 3%
@@ -83,7 +85,12 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "Every word and symbol here is valid on its own, but this one cannot come at this point. "
         "The message says what was found and what could have come instead. Common causes are a "
         "missing `via` between a product and its channel, a setting written in the wrong block, "
-        "or a `{` or `}` too many or too few further up.",
+        "or a `{` or `}` too many or too few further up (when a block is left open, the error "
+        "is at the next block and a note points at the open one).\n\n"
+        "The `help:` line says what was meant for the slips strategists make most: a number "
+        "and its unit apart (`40 万` for `40万`), `w` for 万 (`40w`), a range with a dash "
+        "(`40万 - 50万` for `40万 .. 50万`), a rate with a slash (`3万/月` for `3万 per month`, "
+        "E0001), and `且` `或` `非` for `and` `or` `not`.",
         """
         rule 临界提升 priority 80 {
           when 临界财富
@@ -147,7 +154,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "binary file",
         "The file contains NUL bytes, so it is not a text file: often a spreadsheet or Word file "
         'that was renamed to `.strat`, or a file that Windows Notepad saved as "Unicode" (which '
-        "means UTF-16).",
+        "means UTF-16). A UTF-16 file is recognised as such: the message then says so.",
         """
         # 策略图谱.strat is really an .xlsx workbook renamed, or was saved by Notepad as
         # "Unicode" (UTF-16), which puts a NUL byte after every English letter.
