@@ -1115,6 +1115,9 @@ class _Builder:
     def given_event(self, meta, children):
         return s.GivenEvent(span=self._span(meta), trigger=self._name(children[0]))
 
+    def given_top(self, meta, children):
+        return s.GivenTop(span=self._span(meta), model=self._name(children[0]), share=children[1])
+
     def persona_expect(self, meta, children):
         return s.PersonaExpect(span=self._span(meta), outcome=children[0])
 

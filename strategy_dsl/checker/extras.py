@@ -201,7 +201,33 @@ def variant(ctx: Context, item: s.Variant) -> None:
 # ------------------------------------------------------------------------------ personas
 
 
+def _given_declared(ctx: Context, item: s.GivenAttribute) -> bool:
+    """E0212 for `given NAME` where NAME is a segment, tier or model rather than an attribute:
+    a persona gives facts, so the hint says which facts (a segment defined by a model's top
+    share is given as that top share)."""
+    decl = ctx.scope.names.get(item.attribute.text)
+    if decl is None or decl.kind not in ("segment", "tier", "model") or item.value is not None:
+        return False
+    name = item.attribute.text
+    if decl.kind == "model":
+        hint = f"give the model's top share the customer is in, e.g. `given {name} top 10%`"
+    elif decl.kind == "tier":
+        hint = f"give the tier as an attribute: `given tier {name}`"
+    else:
+        expr = ctx.scope.expand(name)
+        if type(expr) is s.Top:
+            hint = f"give the fact that puts the customer in it: `given {expr.model.text} top "
+            hint += f"{expr.share.text}`"
+        else:
+            hint = f"give the facts that put the customer in `{name}` (the attributes its "
+            "definition tests, e.g. `given aum 48万, risk_tolerance C3`)"
+    ctx.wrong_kind(item.attribute, decl, "customer attribute or fact", hint)
+    return True
+
+
 def _given_attribute(ctx: Context, item: s.GivenAttribute) -> None:
+    if _given_declared(ctx, item):
+        return
     attribute = ctx.attribute(item.attribute)
     if attribute is None:
         return
@@ -229,6 +255,7 @@ _GIVEN = {
         units.duration(ctx, x.ago, units.SCHEDULE),
     ),
     s.GivenEvent: lambda ctx, x: ctx.resolve(x.trigger, ("trigger",), "E0205", "trigger"),
+    s.GivenTop: lambda ctx, x: c.model_top(ctx, x.model, x.share),
 }
 
 
@@ -237,6 +264,8 @@ def _given_key(item: s.Node) -> tuple[str, str]:
         return ("attribute", item.attribute.text)
     if type(item) is s.GivenStage:
         return ("attribute", "stage")
+    if type(item) is s.GivenTop:
+        return ("top", item.model.text)
     name = getattr(item, "product", None) or getattr(item, "rule", None) or item.trigger
     return (type(item).__name__, name.text)
 
