@@ -219,19 +219,11 @@ class _Run:
         base = list(ctx.diagnostics)
         for item in file.syntax.items:
             if type(item) is s.Variant:
-                found = self._variant(file, item, base, ctx.durations, ctx.rates)
-                result.diagnostics.extend(found)
+                result.diagnostics.extend(self._variant(file, item, base))
         result.diagnostics.extend(usage.unused(file, self.declarations(file), ctx.uses))
         return result
 
-    def _variant(
-        self,
-        file: SourceFile,
-        variant: s.Variant,
-        base: list[Diagnostic],
-        base_durations: list[tuple[s.Duration, str, float]],
-        base_rates: list[tuple[s.Per, float]],
-    ) -> list[Diagnostic]:
+    def _variant(self, file: SourceFile, variant: s.Variant, base: list[Diagnostic]) -> list:
         """What is wrong with the strategy ``variant`` makes of the base: every file of
         ``file``'s scope that sees an overridden item is checked again with the overrides
         merged in (``effective``), and what the base does not have is the variant's."""
@@ -271,11 +263,6 @@ class _Run:
                 _logic(ctx, mine, everyone)
             known = base if current is file else self.check(current).diagnostics
             found.extend(effective.for_variant(ctx.diagnostics, known, overrides))
-            if current is file:  # durations and rates against the step, as `entry` does
-                step = self.step(file)
-                fit = units.check_against_step(ctx.durations, ctx.rates, step)
-                known = units.check_against_step(base_durations, base_rates, step)
-                found.extend(effective.for_variant(fit, known, overrides))
         return found
 
     # -- entries ---------------------------------------------------------------------------
@@ -334,9 +321,10 @@ class _Run:
         known = self.fitted.get(key)
         if known is None:
             checked = self.check(file)
-            known = self.fitted[key] = units.check_against_step(
-                checked.durations, checked.rates, step
-            )
+            found = units.check_against_step(checked.durations, checked.rates, step)
+            assert file.syntax is not None
+            variants = [i for i in file.syntax.items if type(i) is s.Variant]
+            known = self.fitted[key] = effective.named_after_variants(found, variants)
         return known
 
     def lowering(self, entry: SourceFile) -> Lowering:

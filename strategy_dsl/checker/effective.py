@@ -24,7 +24,14 @@ from strategy_dsl.checker.plays import same_setting
 from strategy_dsl.checker.scope import Decl, Scope, head
 from strategy_dsl.diagnostics import Diagnostic, Related, Span
 
-__all__ = ["Overrides", "for_variant", "in_variant", "merged", "overrides_of"]
+__all__ = [
+    "Overrides",
+    "for_variant",
+    "in_variant",
+    "merged",
+    "named_after_variants",
+    "overrides_of",
+]
 
 # Override kind -> the declaration kind it names.
 _KINDS = ("rule", "journey", "channel", "script", "product", "model")
@@ -137,6 +144,17 @@ def in_variant(diagnostic: Diagnostic, variant: s.Variant) -> Diagnostic:
     return diagnostic.model_copy(
         update={"message": f"in variant `{variant.name.text}`: {diagnostic.message}"}
     )
+
+
+def named_after_variants(found: list[Diagnostic], variants: list[s.Variant]) -> list[Diagnostic]:
+    """``found``, each finding inside a variant's block named after that variant."""
+    if not variants:
+        return found
+    named = []
+    for diagnostic in found:
+        owner = next((v for v in variants if _inside(diagnostic.span, v.span)), None)
+        named.append(diagnostic if owner is None else in_variant(diagnostic, owner))
+    return named
 
 
 def for_variant(

@@ -174,9 +174,8 @@ _OVERRIDE_CHECKS = {
 
 
 def variant(ctx: Context, item: s.Variant) -> None:
-    """Each override's own settings, reported as the variant's. Their durations and rates are
-    not recorded for the step checks here: the checker checks the variant's effective
-    strategy, merged settings included, as a whole (``checker.effective``)."""
+    """Each override's own settings, reported as the variant's (the checker then checks the
+    variant's effective strategy as a whole: ``checker.effective``)."""
     own = Context(ctx.scope, ctx.path)
     once = Once(own)
     for override in item.overrides:
@@ -194,6 +193,8 @@ def variant(ctx: Context, item: s.Variant) -> None:
             plays.settings(own, override.settings, _OVERRIDE_CHECKS[override.kind])
     ctx.uses |= own.uses
     ctx.deferred.extend(own.deferred)
+    ctx.durations.extend(own.durations)  # fitted to each entry's step, named by `_Run.fit`
+    ctx.rates.extend(own.rates)
     for diagnostic in own.diagnostics:
         ctx.report(in_variant(diagnostic, item))
 
