@@ -234,3 +234,22 @@ def test_a_variant_may_restate_one_wave(tmp_path: Path) -> None:
     base = model.journeys[0].waves
     assert [w.number for w in waves] == [1, 2]
     assert waves[0] == base[0] and waves[1].response == 0.04 and waves[1] != base[1]
+
+
+def test_a_library_variant_is_fitted_to_the_importing_strategys_step(tmp_path: Path) -> None:
+    """A declaration library has no step of its own: the durations of its variants are
+    fitted to the step of each strategy that imports it, and named after the variant."""
+    (tmp_path / "lib.strat").write_text(
+        "channel 短信 {\n  cost 0.05 per contact\n}\nproduct 存单 {\n  kind deposit\n"
+        "  risk R1\n}\nrule 续存 {\n  offer 存单 via 短信\n  response 3%\n}\n"
+        "variant 慢一点 {\n  rule 续存 { cooldown 45 days }\n}\n",
+        encoding="utf-8",
+    )
+    main = tmp_path / "main.strat"
+    main.write_text(
+        'strategy "月" {\n  horizon 12 months\n  step month\n}\nimport "lib.strat"\n',
+        encoding="utf-8",
+    )
+    found = [d for d in check_paths([main], root=tmp_path).diagnostics if d.code == "E0303"]
+    assert [(d.span.file.endswith("lib.strat"), d.span.line) for d in found] == [(True, 13)]
+    assert found[0].message.startswith("in variant `慢一点`: ")
