@@ -10,8 +10,10 @@ The pipeline, per run:
 3. ``_Run.check``: every item of every file against that file's scope, one function per item
    kind (``ITEM_CHECKS``: ``blocks``, ``population``, ``plays``, ``extras``, with
    ``conditions`` and ``units`` beneath them): names, units, structure, conditions and events
-   (E02xx–E04xx); then ``compliance`` (E0501, W0102, W0103) and ``usage`` (W0101, W0104).
-   Each file is checked once, however many files import it.
+   (E02xx–E04xx); then ``compliance`` (E0501, W0102, W0103); then each ``variant``'s
+   effective strategy, the files that see an overridden item checked again with the overrides
+   merged in (``effective``: what the base does not already report is the variant's); then
+   ``usage`` (W0101, W0104). Each file is checked once, however many files import it.
 4. ``_Run.entry``, per entry file: durations and rates against the entry's step (E0303,
    E0307), attributes a shared file borrows from the entry's population; then, when the entry
    and everything it imports are free of errors, ``lower`` builds its checked model.
