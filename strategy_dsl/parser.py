@@ -166,7 +166,6 @@ def read_source(path: Path, display: str | None = None) -> tuple[str | None, Dia
 # Full-width punctuation typed with a Chinese input method, and what the language expects.
 _FULL_WIDTH = {
     "，": ("comma", ","),
-    "：": ("colon", ":"),
     "；": ("semicolon", ";"),
     "（": ("parenthesis", "("),
     "）": ("parenthesis", ")"),
@@ -294,6 +293,15 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
                 label="a segment or trigger is defined with `=`",
                 hint="write `segment NAME = condition` (or `trigger NAME = event`), e.g. "
                 "`segment 临界财富 = aum in 45万 .. 50万`",
+            )
+        if char in ("：", ":"):
+            return error(
+                "E0001",
+                f"unexpected character `{char}`",
+                span,
+                label="the language has no colon",
+                hint="write a setting and its value with a space, e.g. `response 6%` (and "
+                "`segment NAME = …` for a segment)",
             )
         if char == "/":
             rate = _rate_hint(text, exc.pos_in_stream)

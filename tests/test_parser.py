@@ -274,3 +274,11 @@ def test_a_utf16_file_is_called_utf16(encoding: str) -> None:
     text, diag = decode_source("segment 临界 = aum >= 5万\n".encode(encoding), "u.strat")
     assert text is None and diag is not None and diag.code == "E0005"
     assert "UTF-16" in diag.message and "UTF-8" in (diag.hint or "")
+
+
+@pytest.mark.parametrize("colon", ["：", ":"])
+def test_a_colon_is_not_told_to_be_a_colon(colon: str) -> None:
+    """The language has no `:`, so a full-width colon is not told to be typed as one."""
+    diag = parse_text(f"rule R {{\n  response{colon} 6%\n}}\n", "t.strat").diagnostics[0]
+    assert diag.code == "E0001" and diag.hint is not None
+    assert "`response 6%`" in diag.hint and "type the ASCII colon" not in diag.hint
