@@ -7,7 +7,8 @@
 A persona runs through the simulator's own decision kernel (``kernel_decide.decide_step``:
 facts, audience, channels, eligibility, arbitration) on a one-row customer state built from the
 persona's facts, with the randomness of the decision switched off: the persona is in the
-treatment arm, outside every play's holdout, and in no model's top share. Nothing here decides
+treatment arm, outside every play's holdout, and in no model's top share unless its facts put it
+in one (`given 流失模型 top 10%`). Nothing here decides
 anything itself; it only builds the row, calls the kernel and reads the statuses the kernel
 traces for that row (``kernels.S_*``). So a persona's decision is exactly the decision a
 simulated customer with the same facts gets in the step the persona describes.
@@ -24,6 +25,8 @@ The semantics (docs/ci.md, "Persona tests"):
   contact caps and fatigue too; for a journey, its first wave came D steps ago and every wave
   due since then was received on time. `event T`: trigger T fires in this step (the kernel's
   forced-trigger bits, ``SC_FORCED_TRIGGERS``, which are 0 in every simulation).
+* `M top S`: the customer is in model M's top S of scores, so in every top share of M of at
+  least S (`top 10%` and `top 20%` hold, `top 5%` does not); every other model's top misses it.
 * Channel capacity and play budgets are shared by many customers; for one customer they never
   bind, so `suppressed … by capacity | budget | holdout | control` cannot hold.
 
@@ -341,6 +344,7 @@ class _Facts:
     received: tuple[tuple[str, int], ...]
     events: tuple[str, ...]
     given: frozenset[str] = field(default_factory=frozenset)  # attributes the persona gives
+    tops: tuple[tuple[str, float], ...] = ()  # (model, share): in that model's top share
     notes: list[str] = field(default_factory=list)  # facts kept differently than written
 
 
@@ -460,6 +464,7 @@ class _Bench:
             tuple(persona.received),
             tuple(persona.events),
             frozenset(persona.attributes) | ({"stage"} if persona.stage else set()),
+            tuple(persona.tops),
         )
         if tier is not None:
             problem = self._tier(facts, str(tier), "aum" in given)
@@ -684,6 +689,19 @@ class _Bench:
 
     # -- deciding -----------------------------------------------------------------------------
 
+    def _cutoffs(self, tops: Sequence[tuple[str, float]]) -> np.ndarray:
+        """The model cutoffs for a persona: a top slot of a model the persona is in the top
+        share of, for a share at least as large, lets every score through (cutoff 0)."""
+        if not tops:
+            return self.cutoffs
+        given = dict(tops)
+        cutoffs = self.cutoffs.copy()
+        for slot, (model, share) in enumerate(zip(self.c.top_model, self.c.top_share, strict=True)):
+            within = given.get(self.c.models[int(model)])
+            if within is not None and float(share) >= within - 1e-12:
+                cutoffs[:, slot] = 0.0
+        return np.ascontiguousarray(cutoffs)
+
     def decide(self, facts: _Facts) -> Decision:
         tb, c = self.tb, self.c
         st = self.row(facts)
@@ -699,7 +717,8 @@ class _Bench:
         funnel = np.zeros((1, n_plays, 2, k.N_FUNNEL), dtype=np.int64)
         proposals = np.zeros((1, n_plays), dtype=np.int64)
         trace = np.zeros(k.TRACE_INTS, dtype=np.int64)
-        decide_step(tables, st, 1, self.t, self.rk, self.cutoffs, funnel, proposals, 0, trace)
+        cutoffs = self._cutoffs(facts.tops)
+        decide_step(tables, st, 1, self.t, self.rk, cutoffs, funnel, proposals, 0, trace)
         plays = []
         for p, name in enumerate(c.plays):
             code = int(trace[k.TR_PLAYS + p])

@@ -60,8 +60,10 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "unexpected character",
         "The file contains a character that cannot start anything in the language. Most often "
         "it is full-width punctuation typed with a Chinese input method (`，` `：` `（` `）`) or "
-        "a curly quote (`“` `”`) pasted from Word or WeChat. Names may be Chinese, but the "
-        "punctuation of the language is always half-width.",
+        "a curly quote (`“` `”`) pasted from Word or WeChat, or a full-width space (U+3000). "
+        "Names may be Chinese, but the punctuation of the language is always half-width. A "
+        "colon after a segment's or trigger's name (`segment 高净值：…`) is told to be `=`, and "
+        "a rate with a slash (`3万/月`) to be written with `per` (`3万 per month`).",
         """
         lifecycle {
           new -> growing 20%，churned 3%
@@ -83,7 +85,12 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "Every word and symbol here is valid on its own, but this one cannot come at this point. "
         "The message says what was found and what could have come instead. Common causes are a "
         "missing `via` between a product and its channel, a setting written in the wrong block, "
-        "or a `{` or `}` too many or too few further up.",
+        "or a `{` or `}` too many or too few further up (when a block is left open, the error "
+        "is at the next block and a note points at the open one).\n\n"
+        "The `help:` line says what was meant for the slips strategists make most: a number "
+        "and its unit apart (`40 万` for `40万`), `w` for 万 (`40w`), a range with a dash "
+        "(`40万 - 50万` for `40万 .. 50万`), a rate with a slash (`3万/月` for `3万 per month`, "
+        "E0001), and `且` `或` `非` for `and` `or` `not`.",
         """
         rule 临界提升 priority 80 {
           when 临界财富
@@ -147,7 +154,7 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "binary file",
         "The file contains NUL bytes, so it is not a text file: often a spreadsheet or Word file "
         'that was renamed to `.strat`, or a file that Windows Notepad saved as "Unicode" (which '
-        "means UTF-16).",
+        "means UTF-16). A UTF-16 file is recognised as such: the message then says so.",
         """
         # 策略图谱.strat is really an .xlsx workbook renamed, or was saved by Notepad as
         # "Unicode" (UTF-16), which puts a NUL byte after every English letter.
@@ -1170,6 +1177,110 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         Remove the import, or use what it declares.
         """,
     ),
+    (
+        "W0105",
+        "a setting that switches the play off",
+        "The setting is valid, but it makes a rule, a journey wave, a channel or the whole map do "
+        "nothing: `response 0%` (nobody ever responds, the contacts only cost), `reach 0%` (no "
+        "contact through the channel arrives), `budget 0` or `max 0 contacts` (nobody is ever "
+        "contacted), `holdout 100%` (every eligible customer is held out) or `control 100%` (no "
+        "customer is treated, so the strategy is never applied). The forecast would faithfully "
+        "report a strategy that does nothing, which is almost never what was meant.\n\n"
+        "To switch a play off on purpose, delete it, or compare with and without it in a "
+        "`variant`.",
+        """
+        channel 外呼 {
+          cost 8 per contact
+        }
+        product 存单 {
+          kind deposit
+          risk R1
+        }
+        rule 到期续存 {
+          offer 存单 via 外呼
+          response 0%
+          holdout 100%
+        }
+        policy {
+          control 100%
+        }
+        """,
+        """
+        Give the value that was meant:
+
+        ```strat
+        rule 到期续存 {
+          offer 存单 via 外呼
+          response 4%
+          holdout 5%
+        }
+        policy {
+          control 10%
+        }
+        ```
+        """,
+    ),
+    (
+        "W0106",
+        "timed after the horizon",
+        "The strategy is forecast over its `horizon`, and this happens after it: a journey "
+        "wave sent later than the horizon never reaches anyone in the forecast, and a product "
+        "whose tenor is longer than the horizon never matures in it (its `matures` event never "
+        "fires). Usually a unit slipped (`after 2 years` for `2 "
+        "weeks`), or the horizon is too short for the plays.",
+        """
+        strategy "新户百日" {
+          horizon 6 months
+        }
+        channel 短信 {
+          cost 0.05 per contact
+        }
+        product 三年存单 {
+          kind deposit
+          risk R1
+          tenor 36 months
+        }
+        journey 蜜月期 on entered new {
+          wave 1 after 0 days via 短信 offer 三年存单 response 1%
+          wave 2 after 1 year via 短信 offer 三年存单 response 1%
+        }
+        """,
+        """
+        Bring the wave forward (or fix its unit), and forecast over a horizon that holds what the
+        strategy does:
+
+        ```strat
+        strategy "新户百日" {
+          horizon 36 months
+        }
+        ```
+        """,
+    ),
+    (
+        "W0107",
+        "implausible script lift",
+        "A script's `lift` multiplies the response of every play that uses it: `lift 1.3` means "
+        "30% more responses than the play's own rate. Real scripts move responses by tens of "
+        "percent, so a lift above 5 is almost certainly a typo (`lift 1000` for `lift 1.0`, or a "
+        "percentage written as a multiplier), and it would make the forecast meaningless.",
+        """
+        channel 外呼 {
+          cost 8 per contact
+        }
+        script 到期提醒话术 on 外呼 {
+          lift 1000
+        }
+        """,
+        """
+        Write the multiplier:
+
+        ```strat
+        script 到期提醒话术 on 外呼 {
+          lift 1.3
+        }
+        ```
+        """,
+    ),
     # ------------------------------------------------------------------ stratmap test
     (
         "T0101",
@@ -1379,7 +1490,7 @@ outputs link each diagnostic here, to the anchor named after its code (`#e0204`)
 | E0401–E0417 | structure and consistency |
 | E0501 | compliance (suitability, 适当性) |
 | E0900 | the formatter (`stratmap fmt`) |
-| W0101–W0104 | warnings |
+| W0101–W0107 | warnings |
 """
 
 

@@ -569,6 +569,7 @@ class PersonaSpec:
     events: tuple[str, ...]
     outcomes: tuple[Outcome, ...]
     span: Span
+    tops: tuple[tuple[str, float], ...] = ()  # (model, share): in that model's top share
 
 
 @_model

@@ -83,6 +83,15 @@ def decode_source(data: bytes, path: str) -> tuple[str | None, Diagnostic | None
             "map into several files joined with `import`",
         )
     nul = data.find(b"\x00")
+    if nul >= 0 and _utf16(data):
+        return None, error(
+            "E0005",
+            "this file is UTF-16 text, not UTF-8",
+            _span_at(path, 1, 1, 0),
+            label="UTF-16",
+            hint="save the file as UTF-8 (in Notepad: Save As, Encoding: UTF-8), or convert it "
+            f"with `iconv -f UTF-16 -t UTF-8 {path}`",
+        )
     if nul >= 0:
         line, column = _position_of_offset(data, nul)
         return None, error(
@@ -116,6 +125,27 @@ def decode_source(data: bytes, path: str) -> tuple[str | None, Diagnostic | None
         )
 
 
+def _utf16(data: bytes) -> bool:
+    """Whether ``data`` is UTF-16 text: a byte-order mark, or (Windows tools often write
+    none) NUL bytes in every other position of mostly-ASCII text, and it decodes."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    else:
+        head = data[:400]
+        even, odd = head[0::2], head[1::2]
+        if odd.count(0) >= 0.8 * len(odd) > 0:
+            encoding = "utf-16-le"
+        elif even.count(0) >= 0.8 * len(even) > 0:
+            encoding = "utf-16-be"
+        else:
+            return False
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def read_source(path: Path, display: str | None = None) -> tuple[str | None, Diagnostic | None]:
     shown = display or str(path)
     try:
@@ -136,7 +166,6 @@ def read_source(path: Path, display: str | None = None) -> tuple[str | None, Dia
 # Full-width punctuation typed with a Chinese input method, and what the language expects.
 _FULL_WIDTH = {
     "，": ("comma", ","),
-    "：": ("colon", ":"),
     "；": ("semicolon", ";"),
     "（": ("parenthesis", "("),
     "）": ("parenthesis", ")"),
@@ -150,7 +179,14 @@ _FULL_WIDTH = {
     "｝": ("brace", "}"),
     "。": ("full stop", "."),
     "～": ("tilde", "~"),
+    "\u3000": ("space", " "),
 }
+
+# Chinese words for the logic keywords, as a strategist may type them.
+_LOGIC_WORDS = {"且": "and", "并且": "and", "和": "and", "或": "or", "或者": "or", "非": "not"}
+# Chinese time words after `/` in a rate (`3万/月`), and the `per` unit they mean.
+_PER_WORDS = {"月": "month", "年": "year", "天": "day", "日": "day", "周": "week", "星期": "week"}
+_PER_WORDS.update({w: w for w in ("month", "year", "day", "week", "contact", "customer")})
 
 _TERMINAL_WORDS = {
     "NAME": "a name",
@@ -248,14 +284,47 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
                 hint='end the string with `"` on the same line',
             )
         shown = repr(char)[1:-1] if not char.isprintable() else char
-        if char in _FULL_WIDTH:
-            name, ascii_char = _FULL_WIDTH[char]
+        line_text = text.split("\n")[exc.line - 1]
+        if char in ("：", ":") and re.match(r"\s*(segment|trigger)\b", line_text):
             return error(
                 "E0001",
                 f"unexpected character `{char}`",
                 span,
+                label="a segment or trigger is defined with `=`",
+                hint="write `segment NAME = condition` (or `trigger NAME = event`), e.g. "
+                "`segment 临界财富 = aum in 45万 .. 50万`",
+            )
+        if char in ("：", ":"):
+            return error(
+                "E0001",
+                f"unexpected character `{char}`",
+                span,
+                label="the language has no colon",
+                hint="write a setting and its value with a space, e.g. `response 6%` (and "
+                "`segment NAME = …` for a segment)",
+            )
+        if char == "/":
+            rate = _rate_hint(text, exc.pos_in_stream)
+            if rate is not None:
+                return error(
+                    "E0001",
+                    "unexpected character `/`",
+                    span,
+                    label="a rate is written with `per`",
+                    hint=rate,
+                )
+        if char in _FULL_WIDTH:
+            name, ascii_char = _FULL_WIDTH[char]
+            shown_char = "　(U+3000)" if char == "\u3000" else char
+            return error(
+                "E0001",
+                f"unexpected character `{shown_char}`",
+                span,
                 label=f"a full-width {name}",
-                hint=f"type the ASCII {name} `{ascii_char}` (switch the input method "
+                hint="replace it with an ordinary space (a full-width space is typed with the "
+                "Chinese input method)"
+                if char == "\u3000"
+                else f"type the ASCII {name} `{ascii_char}` (switch the input method "
                 "to half-width)",
             )
         return error(
@@ -277,8 +346,33 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
     )
     expected = _expected_words(exc.expected)
     hint = None
+    related: tuple[Related, ...] = ()
     value = str(token)
-    if "a name" in expected and value in _keywords():
+    start = token.start_pos or 0
+    before = text[:start]
+    previous = re.search(r"(\S+)\s*$", before)
+    previous_word = previous.group(1) if previous else ""
+    number_before = re.search(r"(\d[\d_.]*(?:万|亿|[kKmM])?)(\s*)$", before)
+    opens_item = token.column == 1 and _ITEM_START.match(value) is not None
+    unclosed = _unclosed_brace(before, path) if opens_item else None
+    if unclosed is not None:
+        hint = "the block above is never closed: add its `}` before this line"
+        related = (unclosed,)
+    elif value in _LOGIC_WORDS or previous_word in _LOGIC_WORDS:
+        word = value if value in _LOGIC_WORDS else previous_word
+        hint = f"write `{_LOGIC_WORDS[word]}` for `{word}`: the language's logic words are "
+        hint += "`and`, `or` and `not`"
+    elif number_before and value in ("万", "亿") and number_before.group(2):
+        amount = number_before.group(1)
+        hint = f"write the number and its unit together: `{amount}{value}`"
+    elif number_before and not number_before.group(2) and value in ("w", "W"):
+        # 40w: the pinyin initial of 万, common in chat and spreadsheets.
+        hint = f"`{value}` is not a number suffix; write `{number_before.group(1)}万`"
+    elif number_before and value == "-" and "`..`" in expected:
+        after = re.match(r"-\s*(\S+)", text[start:])
+        upper = after.group(1) if after else "50万"
+        hint = f"a range is written with `..`: `{number_before.group(1)} .. {upper}`"
+    elif "a name" in expected and value in _keywords():
         hint = f"`{value}` is a keyword here; choose another name (Chinese names are fine)"
     elif "a number" in expected and token.type == "NAME":
         hint = "a number is needed here, e.g. `6%`, `5万` or `3 months`"
@@ -288,7 +382,21 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
         span,
         label=f"expected {_expected_phrase(expected)}",
         hint=hint,
+        related=related,
     )
+
+
+def _rate_hint(text: str, position: int) -> str | None:
+    """For `3万/月`: the `per` form of a rate written with a slash, when it is one."""
+    amount = re.search(r"(\d[\d_.]*(?:万|亿|[kKmM])?%?)\s*$", text[:position])
+    unit = re.match(r"/\s*([^\W\d]+)", text[position:])
+    if amount is None or unit is None:
+        return None
+    word = unit.group(1)
+    per = _PER_WORDS.get(word) or _PER_WORDS.get(word[:1])
+    if per is None:
+        return None
+    return f"write `{amount.group(1)} per {per}`"
 
 
 # A line that starts a top-level item, where a parse can resume after a syntax error.
@@ -1014,6 +1122,9 @@ class _Builder:
 
     def given_event(self, meta, children):
         return s.GivenEvent(span=self._span(meta), trigger=self._name(children[0]))
+
+    def given_top(self, meta, children):
+        return s.GivenTop(span=self._span(meta), model=self._name(children[0]), share=children[1])
 
     def persona_expect(self, meta, children):
         return s.PersonaExpect(span=self._span(meta), outcome=children[0])

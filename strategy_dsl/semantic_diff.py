@@ -701,6 +701,8 @@ def _persona(spec: m.PersonaSpec, units: _Units) -> Fields:
     received = ", ".join(f"{play} {units.steps(ago)} ago" for play, ago in spec.received)
     _field(found, "received", spec.received, received or "none")
     _field(found, "events", spec.events, ", ".join(spec.events) or "none")
+    tops = ", ".join(f"{model} top {pct(share)}" for model, share in spec.tops)
+    _field(found, "top", spec.tops, tops or "none")
     outcomes = []
     for outcome in spec.outcomes:
         text = outcome.kind if outcome.play is None else f"{outcome.kind} {outcome.play}"

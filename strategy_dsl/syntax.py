@@ -706,7 +706,15 @@ class GivenEvent(Node):
     trigger: Name
 
 
-GivenItem = Union[GivenAttribute, GivenStage, GivenHolding, GivenReceived, GivenEvent]  # noqa: UP007
+class GivenTop(Node):
+    """``流失模型 top 10%`` in a persona: the customer is in the model's top 10% (and so in
+    any larger top share of that model, and in no smaller one)."""
+
+    model: Name
+    share: Number
+
+
+GivenItem = Union[GivenAttribute, GivenStage, GivenHolding, GivenReceived, GivenEvent, GivenTop]  # noqa: UP007
 
 
 class Given(Node):

@@ -11,9 +11,10 @@ defaults and conversions are exactly those of the base declaration. It does so b
 syntax, not specs: the base item's settings with every setting the override restates replaced
 (the "same setting" of the checker's E0407: one `response`, one `effect` per transition, one
 `max … per customer` per window and channel, and for journeys one wave per number), then
-lowering the merged item whole. The merged item is also put through the checker's own item
-check, so a combination that is only wrong together (a new offer channel that no longer
-matches the rule's script, say) is refused with the checker's diagnostic.
+lowering the merged item whole (``checker.effective.merged``, the merge the checker checks each
+variant's effective strategy with). The merged item is also put through the checker's own item
+check, a safety net: `check` already reports a combination that is only wrong together (a new
+offer channel that no longer matches the rule's script, say) as the variant's error.
 
 The model does not keep the syntax of the base items, so the entry file and its imports are
 read again (``model.source_files``) and their scope rebuilt; a file edited since the model was
@@ -33,8 +34,8 @@ from strategy_dsl import model as m
 from strategy_dsl import syntax as s
 from strategy_dsl.checker import ITEM_CHECKS, _Run
 from strategy_dsl.checker.context import Context
+from strategy_dsl.checker.effective import merged
 from strategy_dsl.checker.lower import _Lower, lower
-from strategy_dsl.checker.plays import _key as setting_key
 from strategy_dsl.checker.scope import Scope
 from strategy_dsl.checker.units import check_against_step
 from strategy_dsl.library import Library
@@ -92,14 +93,12 @@ def apply_variant(model: m.CheckedStrategy, name: str) -> m.CheckedStrategy:
         if override.kind == "policy":
             base = sources.scope.blocks.get("policy")
             item = base if isinstance(base, s.Policy) else s.Policy(span=override.span, settings=())
-            merged = _merged(item, override)
-            changed["policy"] = sources.lower(merged, _Lower.policy)
+            changed["policy"] = sources.lower(merged(item, override), _Lower.policy)
             continue
         field = _FIELDS[override.kind]
         assert override.target is not None  # every kind but the policy names its target
         decl = sources.scope.names[override.target]
-        merged = _merged(decl.node, override)
-        spec = sources.lower(merged, _LOWERINGS[override.kind])
+        spec = sources.lower(merged(decl.node, override), _LOWERINGS[override.kind])
         current = changed.get(field, getattr(model, field))
         if isinstance(current, dict):
             changed[field] = {**current, spec.name: spec}
@@ -116,26 +115,6 @@ _LOWERINGS = {
     "product": _Lower.product,
     "model": _Lower.model,
 }
-
-
-def _identity(setting: s.Node) -> object:
-    """What makes an override setting replace a base setting: the checker's notion of "the
-    same setting" (E0407), and for a journey's waves their number."""
-    if type(setting) is s.Wave:
-        return (s.Wave, int(setting.number.value))
-    return setting_key(setting)
-
-
-def _merged(item: Any, override: m.Override) -> Any:
-    """``item`` (syntax) with the override's settings replacing the same settings, in the
-    base's order; settings new to the item follow. Waves stay ordered by number."""
-    replacing = {_identity(x): x for x in override.settings}
-    settings = [replacing.pop(_identity(x), x) for x in item.settings]
-    settings.extend(x for x in override.settings if _identity(x) in replacing)
-    if any(type(x) is s.Wave for x in settings):
-        waves = sorted((x for x in settings if type(x) is s.Wave), key=lambda w: w.number.value)
-        settings = [x for x in settings if type(x) is not s.Wave] + waves
-    return item.model_copy(update={"settings": tuple(settings)})
 
 
 @dataclass
@@ -176,10 +155,10 @@ class _Sources:
             lower(lowering), lowering.scopes[entry.key], lowering.step, entry.display, entry.syntax
         )
 
-    def lower(self, merged: Any, build: Any) -> Any:
-        """Check ``merged`` as the checker checks a base item, then lower it."""
+    def lower(self, item: Any, build: Any) -> Any:
+        """Check the merged ``item`` as the checker checks a base item, then lower it."""
         ctx = Context(self.scope, self.display)
-        ITEM_CHECKS[type(merged)](ctx, merged)
+        ITEM_CHECKS[type(item)](ctx, item)
         found = [d for d in ctx.diagnostics if d.is_error]
         found += [d for d in check_against_step(ctx.durations, ctx.rates, self.step) if d.is_error]
         if found:
@@ -190,4 +169,4 @@ class _Sources:
                 f"{first.message} ({where})",
                 first.hint or "change the variant so that the merged settings check",
             )
-        return build(_Lower(self.scope, self.step, self.scope.attributes), merged)
+        return build(_Lower(self.scope, self.step, self.scope.attributes), item)

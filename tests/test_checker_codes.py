@@ -360,6 +360,41 @@ CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         },
         [("W0104", '"common/channels.strat"')],
     ),
+    # Valid settings that switch a play off, reach past the horizon, or cannot be meant.
+    "W0105 settings that switch plays off": (
+        {
+            "main.strat": HEADER
+            + OFFERS.replace("cost 8 per contact", "cost 8 per contact\n  reach 0%")
+            + "rule 续存 {\n  offer 理财 via 外呼\n  response 0%\n  holdout 100%\n"
+            "  budget 0 per month\n}\n"
+            "journey 旅程 on entered new {\n  wave 1 via 外呼 offer 理财 response 0%\n}\n"
+            "policy {\n  max 0 contacts per customer per month\n"
+            "  max 0 外呼 per customer per month\n  control 100%\n}\n"
+        },
+        [
+            ("W0105", "0%"),
+            ("W0105", "0%#2"),
+            ("W0105", "100%"),
+            ("W0105", "0 per month"),
+            ("W0105", "0%#4"),  # the third `0%` is in `100%`
+            ("W0105", "0 contacts"),
+            ("W0105", "0 外呼"),
+            ("W0105", "100%#2"),
+        ],
+    ),
+    "W0106 after the horizon": (
+        {
+            "main.strat": HEADER
+            + OFFERS.replace("risk R1", "risk R1\n  tenor 3 years")
+            + "journey 旅程 on entered new {\n  wave 1 via 外呼 offer 理财 response 2%\n"
+            "  wave 2 after 13 months via 外呼 offer 理财 response 1%\n}\n"
+        },
+        [("W0106", "3 years"), ("W0106", "13 months")],
+    ),
+    "W0107 implausible lift": (
+        {"main.strat": HEADER + OFFERS + "script 话术 on 外呼 {\n  lift 1000\n}\n"},
+        [("W0107", "1000"), ("W0101", "话术"), ("W0101", "理财")],
+    ),
     # ------------------------------------------------------------------ imports
     "E0101 import not found": (
         {

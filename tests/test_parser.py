@@ -235,3 +235,50 @@ def test_expect_metrics_spelled_like_keywords_follow_any_line() -> None:
     assert [e.metric.name.text for e in block.settings] == [
         "customers", "churn", "aum", "cost", "nps", "nps",
     ]  # fmt: skip
+
+
+# Issue 14, section 7: the mistakes strategists make get a message that says what was meant.
+@pytest.mark.parametrize(
+    ("text", "code", "meant"),
+    [
+        ("segment A = aum >= 40 万\n", "E0002", "`40万`"),
+        ("segment A = aum >= 40w\n", "E0002", "`40万`"),
+        ("segment A = aum in 40万 - 50万\n", "E0002", "`40万 .. 50万`"),
+        ("rule R {\n  budget 3万/月\n}\n", "E0001", "`3万 per month`"),
+        ("segment A = aum >= 40万\u3000and age > 60\n", "E0001", "full-width space"),
+        ("segment A = aum >= 40万 且 age > 60\n", "E0002", "`and` for `且`"),
+        ("segment A = aum < 5万 或 age > 60\n", "E0002", "`or` for `或`"),
+        ("segment A = 非 payroll\n", "E0002", "`not` for `非`"),
+        ("segment A ： aum >= 40万\n", "E0001", "`segment NAME = condition`"),
+        ("segment A: aum >= 40万\n", "E0001", "`segment NAME = condition`"),
+    ],
+)
+def test_a_strategists_slip_gets_a_hint_that_says_what_was_meant(
+    text: str, code: str, meant: str
+) -> None:
+    diag = parse_text(text, "t.strat").diagnostics[0]
+    assert diag.code == code
+    assert meant in f"{diag.label} {diag.hint}", (diag.label, diag.hint)
+
+
+def test_a_block_left_open_mid_file_is_pointed_at() -> None:
+    result = parse_text("rule R {\n  response 3%\n\nrule S {\n  response 2%\n}\n", "t.strat")
+    diag = result.diagnostics[0]
+    assert (diag.code, diag.span.line) == ("E0002", 4)  # reported at the next block …
+    assert [r.span.line for r in diag.related] == [1]  # … and at the block left open
+    assert diag.hint is not None and "never closed" in diag.hint
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_called_utf16(encoding: str) -> None:
+    text, diag = decode_source("segment 临界 = aum >= 5万\n".encode(encoding), "u.strat")
+    assert text is None and diag is not None and diag.code == "E0005"
+    assert "UTF-16" in diag.message and "UTF-8" in (diag.hint or "")
+
+
+@pytest.mark.parametrize("colon", ["：", ":"])
+def test_a_colon_is_not_told_to_be_a_colon(colon: str) -> None:
+    """The language has no `:`, so a full-width colon is not told to be typed as one."""
+    diag = parse_text(f"rule R {{\n  response{colon} 6%\n}}\n", "t.strat").diagnostics[0]
+    assert diag.code == "E0001" and diag.hint is not None
+    assert "`response 6%`" in diag.hint and "type the ASCII colon" not in diag.hint

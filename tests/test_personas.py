@@ -703,3 +703,80 @@ def test_the_documented_example_passes(tmp_path: Path) -> None:
         (r.name, [o.message for o in r.outcomes]) for r in results
     ]
     assert np.all([not r.warnings for r in results])
+
+
+# ------------------------------------------------------------------------------ model top shares
+
+WINBACK = """\
+model 流失模型 {
+  predicts churn within 3 months
+  auc 0.75
+}
+segment 高流失风险 = 流失模型 top 10%
+channel 外呼 {
+  cost 8 per contact
+}
+product 存单 {
+  kind deposit
+  risk R1
+}
+rule 挽回 priority 90 {
+  when 高流失风险
+  offer 存单 via 外呼
+  response 6%
+}
+rule 前五挽回 priority 80 {
+  when 流失模型 top 5%
+  offer 存单 via 外呼
+  response 8%
+}
+"""
+
+
+def test_a_persona_can_be_in_a_models_top_share(tmp_path: Path) -> None:
+    """Issue 14, section 7: model-flagged customers are what win-back rules target, so a
+    persona reaches them with `given MODEL top SHARE` (in every top of that model at least as
+    large, in no smaller one)."""
+    personas = """\
+    persona 高风险 {
+      given 流失模型 top 10%
+      expect gets 挽回 via 外呼
+      expect never 前五挽回
+    }
+    persona 最高风险 {
+      given 流失模型 top 5%
+      expect gets 挽回
+      expect suppressed 前五挽回 by priority  # a candidate: in the top 5% as well
+    }
+    persona 前两成 {
+      given 流失模型 top 20%
+      expect gets nothing
+    }
+    persona 未被模型标记 {
+      given stage mature
+      expect gets nothing
+    }
+    """
+    model = model_of(tmp_path, HEADER + POPULATION + WINBACK + textwrap.dedent(personas))
+    results = run_personas(model)
+    failed = [
+        f"{r.name}: {o.text} — {o.message}" for r in results for o in r.outcomes if not o.passed
+    ]
+    assert not failed, "\n".join(failed)
+    assert [r.name for r in results] == ["高风险", "最高风险", "前两成", "未被模型标记"]
+
+
+def test_a_segment_given_as_a_fact_gets_a_hint_with_the_fact(tmp_path: Path) -> None:
+    """`given 高流失风险` names a segment: the hint gives the fact that puts a customer in it,
+    not what was already written."""
+    path = tmp_path / "main.strat"
+    text = (
+        HEADER
+        + POPULATION
+        + WINBACK
+        + "persona 某客户 {\n  given 高流失风险\n  expect gets 挽回\n}\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    (diag,) = [d for d in check_paths([path]).diagnostics if d.is_error]
+    assert diag.code == "E0212"
+    assert diag.hint is not None and "`given 流失模型 top 10%`" in diag.hint

@@ -10,8 +10,10 @@ The pipeline, per run:
 3. ``_Run.check``: every item of every file against that file's scope, one function per item
    kind (``ITEM_CHECKS``: ``blocks``, ``population``, ``plays``, ``extras``, with
    ``conditions`` and ``units`` beneath them): names, units, structure, conditions and events
-   (E02xx–E04xx); then ``compliance`` (E0501, W0102, W0103) and ``usage`` (W0101, W0104).
-   Each file is checked once, however many files import it.
+   (E02xx–E04xx); then ``compliance`` (E0501, W0102, W0103); then each ``variant``'s
+   effective strategy, the files that see an overridden item checked again with the overrides
+   merged in (``effective``: what the base does not already report is the variant's); then
+   ``usage`` (W0101, W0104). Each file is checked once, however many files import it.
 4. ``_Run.entry``, per entry file: durations and rates against the entry's step (E0303,
    E0307), attributes a shared file borrows from the entry's population; then, when the entry
    and everything it imports are free of errors, ``lower`` builds its checked model.
@@ -31,6 +33,7 @@ from strategy_dsl.checker import (
     blocks,
     compliance,
     conditions,
+    effective,
     extras,
     plays,
     population,
@@ -107,6 +110,10 @@ def _unique_sorted(found: list[Diagnostic]) -> list[Diagnostic]:
 
 # ------------------------------------------------------------------------------ per item
 
+# Items that describe the map rather than being part of what a bank deploys: a variant's
+# effective strategy is checked without them (its expectations and personas are the base's).
+_NOT_DEPLOYED = (s.Variant, s.Persona, s.Expect)
+
 ITEM_CHECKS: dict[type, Callable[[Context, s.Node], None]] = {
     s.StrategyHeader: blocks.header,
     s.Import: lambda ctx, item: None,  # followed by the library
@@ -130,6 +137,20 @@ ITEM_CHECKS: dict[type, Callable[[Context, s.Node], None]] = {
     s.Variant: extras.variant,
     s.Persona: extras.persona,
 }
+
+
+def _logic(ctx: Context, mine: list[compliance.Play], everyone: list[compliance.Play]) -> None:
+    """Suitability for every play (a name that does not resolve is an unknown fact to the
+    solver, so a proof can still be found in the rest); dead and shadowed plays only for
+    plays whose own conditions are free of errors, so as not to pile warnings on a line
+    that is already wrong. ``everyone``: the plays in scope, ``mine`` last."""
+    reasoner = Reasoner(ctx.scope.expand)
+    sound = [p for p in mine if id(p.when) not in ctx.broken and id(p.on) not in ctx.broken]
+    for play in mine:
+        compliance.suitability(ctx, play, reasoner)
+    for play in sound:
+        compliance.never_holds(ctx, play, reasoner)
+    compliance.shadowing(ctx, sound, everyone, reasoner)
 
 
 @dataclass
@@ -193,25 +214,58 @@ class _Run:
             if type(i) is s.Rule or type(i) is s.Journey
         ]
         if result.plays:
-            self._logic(file, ctx, result.plays)
+            everyone = [
+                p for f in closure(file)[:-1] if f.syntax is not None for p in self.check(f).plays
+            ] + result.plays
+            _logic(ctx, result.plays, everyone)
+        base = list(ctx.diagnostics)
+        for item in file.syntax.items:
+            if type(item) is s.Variant:
+                result.diagnostics.extend(self._variant(file, item, base))
         result.diagnostics.extend(usage.unused(file, self.declarations(file), ctx.uses))
         return result
 
-    def _logic(self, file: SourceFile, ctx: Context, mine: list[compliance.Play]) -> None:
-        """Suitability for every play (a name that does not resolve is an unknown fact to the
-        solver, so a proof can still be found in the rest); dead and shadowed plays only for
-        plays whose own conditions are free of errors, so as not to pile warnings on a line
-        that is already wrong."""
-        reasoner = Reasoner(ctx.scope.expand)
-        sound = [p for p in mine if id(p.when) not in ctx.broken and id(p.on) not in ctx.broken]
-        for play in mine:
-            compliance.suitability(ctx, play, reasoner)
-        for play in sound:
-            compliance.never_holds(ctx, play, reasoner)
-        everyone = [
-            p for f in closure(file)[:-1] if f.syntax is not None for p in self.check(f).plays
-        ] + mine
-        compliance.shadowing(ctx, sound, everyone, reasoner)
+    def _variant(self, file: SourceFile, variant: s.Variant, base: list[Diagnostic]) -> list:
+        """What is wrong with the strategy ``variant`` makes of the base: every file of
+        ``file``'s scope that sees an overridden item is checked again with the overrides
+        merged in (``effective``), and what the base does not have is the variant's."""
+        overrides = effective.overrides_of(variant, self.scope(file))
+        files = [f for f in closure(file) if f.syntax is not None]
+        syntax = {
+            f.key: effective.effective_syntax(f.syntax, overrides, f is file)  # type: ignore[arg-type]
+            for f in files
+        }
+        changed = {f.key for f in files if syntax[f.key] is not f.syntax}
+        if not changed:  # it names nothing that resolves: its own check says so
+            return []
+        decls = {
+            f.key: (
+                file_declarations(syntax[f.key].items, f.display)[0]
+                if f.key in changed
+                else self.declarations(f)
+            )
+            for f in files
+        }
+        found: list[Diagnostic] = []
+        plays_of: dict[Path, list[compliance.Play]] = {}
+        for current in files:  # dependencies first, so their plays are known for shadowing
+            scope_files = [f for f in closure(current) if f.syntax is not None]
+            if not any(f.key in changed for f in scope_files):
+                plays_of[current.key] = self.check(current).plays
+                continue
+            scope = Scope([(f.display, syntax[f.key], decls[f.key]) for f in scope_files])
+            ctx = Context(scope, current.display)
+            items = [i for i in syntax[current.key].items if type(i) not in _NOT_DEPLOYED]
+            for item in items:
+                ITEM_CHECKS[type(item)](ctx, item)
+            mine = [compliance.play_of(i) for i in items if type(i) in (s.Rule, s.Journey)]
+            plays_of[current.key] = mine
+            if mine:
+                everyone = [p for f in scope_files[:-1] for p in plays_of[f.key]] + mine
+                _logic(ctx, mine, everyone)
+            known = base if current is file else self.check(current).diagnostics
+            found.extend(effective.for_variant(ctx.diagnostics, known, overrides))
+        return found
 
     # -- entries ---------------------------------------------------------------------------
 
@@ -269,9 +323,10 @@ class _Run:
         known = self.fitted.get(key)
         if known is None:
             checked = self.check(file)
-            known = self.fitted[key] = units.check_against_step(
-                checked.durations, checked.rates, step
-            )
+            found = units.check_against_step(checked.durations, checked.rates, step)
+            assert file.syntax is not None
+            variants = [i for i in file.syntax.items if type(i) is s.Variant]
+            known = self.fitted[key] = effective.named_after_variants(found, variants)
         return known
 
     def lowering(self, entry: SourceFile) -> Lowering:

@@ -350,8 +350,13 @@ def _in_set(ctx: Context, expr: s.InSet, place: Place) -> bool:
 
 
 def _top(ctx: Context, expr: s.Top, place: Place) -> bool:
-    ctx.resolve(expr.model, ("model",), "E0211", "model")
-    share = expr.share
+    model_top(ctx, expr.model, expr.share)
+    return False
+
+
+def model_top(ctx: Context, model: s.Name, share: s.Number) -> None:
+    """`MODEL top SHARE`, in a condition or a persona's facts."""
+    ctx.resolve(model, ("model",), "E0211", "model")
     if not share.percent and share.value != 0:
         units.share(ctx, share, "a model's `top` share")
     elif not 0 < share.value <= 100:
@@ -362,7 +367,6 @@ def _top(ctx: Context, expr: s.Top, place: Place) -> bool:
             label="out of range",
             hint="pick the top share of the model's scores, e.g. `top 10%`",
         )
-    return False
 
 
 def _rfm(ctx: Context, expr: s.RfmQuadrant, place: Place) -> bool:

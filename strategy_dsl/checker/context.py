@@ -51,6 +51,11 @@ class Context:
         self.errors += 1
         self.diagnostics.append(error(code, message, span, label, hint, related))
 
+    def report(self, diagnostic: Diagnostic) -> None:
+        """A diagnostic found elsewhere (a sub-check) reported as this file's."""
+        self.errors += diagnostic.is_error
+        self.diagnostics.append(diagnostic)
+
     def warning(
         self,
         code: str,

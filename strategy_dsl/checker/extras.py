@@ -16,6 +16,7 @@ from strategy_dsl.checker import conditions as c
 from strategy_dsl.checker import plays, units
 from strategy_dsl.checker.blocks import model_settings
 from strategy_dsl.checker.context import Context, Once, suggestion_hint
+from strategy_dsl.checker.effective import in_variant
 from strategy_dsl.checker.scope import BOOLEAN, DEFERRED, MONEY, NUMBER, SHARE
 
 SCORE = "score"  # a plain score such as NPS (-100..100): bare numbers
@@ -267,26 +268,61 @@ _OVERRIDE_CHECKS = {
 
 
 def variant(ctx: Context, item: s.Variant) -> None:
-    once = Once(ctx)
+    """Each override's own settings, reported as the variant's (the checker then checks the
+    variant's effective strategy as a whole: ``checker.effective``)."""
+    own = Context(ctx.scope, ctx.path)
+    once = Once(own)
     for override in item.overrides:
         name = override.name
         if not once.first((override.kind, name and name.text), override, override.kind):
             continue
         if name is not None:
             kinds, code, what = _OVERRIDE_TARGETS[override.kind]
-            ctx.resolve(name, kinds, code, what)
+            own.resolve(name, kinds, code, what)
         if override.kind == "journey":
-            plays.journey_settings(ctx, override.settings)
+            plays.journey_settings(own, override.settings, whole=False)
         elif override.kind == "model":
-            model_settings(ctx, override.settings)
+            model_settings(own, override.settings)
         else:
-            plays.settings(ctx, override.settings, _OVERRIDE_CHECKS[override.kind])
+            plays.settings(own, override.settings, _OVERRIDE_CHECKS[override.kind])
+    ctx.uses |= own.uses
+    ctx.deferred.extend(own.deferred)
+    ctx.durations.extend(own.durations)  # fitted to each entry's step, named by `_Run.fit`
+    ctx.rates.extend(own.rates)
+    for diagnostic in own.diagnostics:
+        ctx.report(in_variant(diagnostic, item))
 
 
 # ------------------------------------------------------------------------------ personas
 
 
+def _given_declared(ctx: Context, item: s.GivenAttribute) -> bool:
+    """E0212 for `given NAME` where NAME is a segment, tier or model rather than an attribute:
+    a persona gives facts, so the hint says which facts (a segment defined by a model's top
+    share is given as that top share)."""
+    decl = ctx.scope.names.get(item.attribute.text)
+    if decl is None or decl.kind not in ("segment", "tier", "model") or item.value is not None:
+        return False
+    name = item.attribute.text
+    if decl.kind == "model":
+        hint = f"give the model's top share the customer is in, e.g. `given {name} top 10%`"
+    elif decl.kind == "tier":
+        hint = f"give the tier as an attribute: `given tier {name}`"
+    else:
+        expr = ctx.scope.expand(name)
+        if type(expr) is s.Top:
+            hint = f"give the fact that puts the customer in it: `given {expr.model.text} top "
+            hint += f"{expr.share.text}`"
+        else:
+            hint = f"give the facts that put the customer in `{name}` (the attributes its "
+            "definition tests, e.g. `given aum 48万, risk_tolerance C3`)"
+    ctx.wrong_kind(item.attribute, decl, "customer attribute or fact", hint)
+    return True
+
+
 def _given_attribute(ctx: Context, item: s.GivenAttribute) -> None:
+    if _given_declared(ctx, item):
+        return
     attribute = ctx.attribute(item.attribute)
     if attribute is None:
         return
@@ -314,6 +350,7 @@ _GIVEN = {
         units.duration(ctx, x.ago, units.SCHEDULE),
     ),
     s.GivenEvent: lambda ctx, x: ctx.resolve(x.trigger, ("trigger",), "E0205", "trigger"),
+    s.GivenTop: lambda ctx, x: c.model_top(ctx, x.model, x.share),
 }
 
 
@@ -322,6 +359,8 @@ def _given_key(item: s.Node) -> tuple[str, str]:
         return ("attribute", item.attribute.text)
     if type(item) is s.GivenStage:
         return ("attribute", "stage")
+    if type(item) is s.GivenTop:
+        return ("top", item.model.text)
     name = getattr(item, "product", None) or getattr(item, "rule", None) or item.trigger
     return (type(item).__name__, name.text)
 

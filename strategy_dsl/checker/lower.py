@@ -436,6 +436,7 @@ class _Lower(ConditionLowering):
     def persona(self, item: s.Persona) -> m.PersonaSpec:
         attributes: dict[str, float | str | bool] = {}
         stage, holdings, received, events, outcomes = None, [], [], [], []
+        tops: list[tuple[str, float]] = []
         for setting in item.settings:
             if type(setting) is s.PersonaExpect:
                 outcomes.append(_outcome(setting.outcome))
@@ -451,6 +452,8 @@ class _Lower(ConditionLowering):
                     holdings.append(fact.product.text)
                 elif kind is s.GivenReceived:
                     received.append((fact.rule.text, self.steps(fact.ago)))
+                elif kind is s.GivenTop:
+                    tops.append((fact.model.text, fact.share.fraction))
                 else:
                     events.append(fact.trigger.text)
         if stage is None and isinstance(attributes.get("stage"), str):
@@ -464,6 +467,7 @@ class _Lower(ConditionLowering):
             tuple(events),
             tuple(outcomes),
             item.span,
+            tuple(tops),
         )
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from strategy_dsl import syntax as s
 from strategy_dsl.checker import conditions as c
-from strategy_dsl.checker import units
+from strategy_dsl.checker import plausible, units
 from strategy_dsl.checker.blocks import hazard_target
 from strategy_dsl.checker.context import Context, Once, suggestion_hint
 from strategy_dsl.checker.population import distribution
@@ -65,7 +65,7 @@ WORDS: dict[type, str] = {
 }
 
 
-def _key(setting: s.Node) -> object:
+def same_setting(setting: s.Node) -> object:
     """What makes two settings "the same setting" for E0407."""
     kind = type(setting)
     if kind is s.Effect:
@@ -88,7 +88,7 @@ def settings(ctx: Context, items: Sequence[s.Node], checks: dict[type, Callable]
     """Check each setting once (E0407 for a repeat); the ``Once`` tells what was given."""
     once = Once(ctx)
     for setting in items:
-        if once.first(_key(setting), setting, _word(setting)):
+        if once.first(same_setting(setting), setting, _word(setting)):
             checks[type(setting)](ctx, setting)
     return once
 
@@ -144,6 +144,13 @@ def _kind(ctx: Context, setting: s.Kind) -> None:
 def _tenor(ctx: Context, setting: s.Tenor) -> None:
     if units.duration(ctx, setting.duration, units.SCHEDULE) == 0:
         units.in_range(ctx, setting.duration.amount, "a tenor", above=0)
+    plausible.beyond_horizon(
+        ctx,
+        setting.duration,
+        "a tenor of",
+        "the product never matures in the forecast (its `matures` event never fires): "
+        "lengthen the `horizon`, or check the tenor's unit",
+    )
 
 
 def _margin(ctx: Context, setting: s.Margin) -> None:
@@ -185,7 +192,16 @@ CHANNEL: dict[type, Callable] = {
         units.per_unit(ctx, x.per, "contact", "a channel's cost"),
     ),
     s.Capacity: _capacity,
-    s.Reach: lambda ctx, x: units.share(ctx, x.share, "reach"),
+    s.Reach: lambda ctx, x: (
+        units.share(ctx, x.share, "reach")
+        and plausible.switched_off(
+            ctx,
+            x.share,
+            "a reach",
+            "means no contact through this channel ever arrives",
+            "give the share of contacts that reach the customer, e.g. `reach 60%`",
+        )
+    ),
     s.Requires: lambda ctx, x: c.check_condition(ctx, x.condition, c.REQUIRES),
 }
 
@@ -198,7 +214,9 @@ def channel(ctx: Context, item: s.Channel) -> None:
 
 
 SCRIPT: dict[type, Callable] = {
-    s.Lift: lambda ctx, x: units.amount(ctx, x.factor, "a lift", above=0),
+    s.Lift: lambda ctx, x: (
+        units.amount(ctx, x.factor, "a lift", above=0) and plausible.lift(ctx, x.factor)
+    ),
     s.ScriptText: lambda ctx, x: None,
 }
 
@@ -227,7 +245,14 @@ def _effect(ctx: Context, setting: s.Effect) -> None:
 
 
 def _budget(ctx: Context, setting: s.Budget) -> None:
-    units.amount(ctx, setting.amount, "a budget", minimum=0)
+    if units.amount(ctx, setting.amount, "a budget", minimum=0):
+        plausible.switched_off(
+            ctx,
+            setting.amount,
+            "a budget",
+            "means the play never contacts anyone",
+            "give the budget per period, e.g. `budget 50万 per month`, or remove it for none",
+        )
     units.per_time(ctx, setting.per, "a budget")
 
 
@@ -236,14 +261,36 @@ def _rule_cap(ctx: Context, setting: s.RuleCap) -> None:
     units.per_time(ctx, setting.per, "a contact cap")
 
 
+def _response(ctx: Context, rate: s.Number) -> None:
+    if units.share(ctx, rate, "a response rate"):
+        plausible.switched_off(
+            ctx,
+            rate,
+            "a response rate",
+            "means no customer ever responds: the play only costs contacts",
+            "give the expected response, e.g. `response 4%`",
+        )
+
+
+def _holdout(ctx: Context, setting: s.Holdout) -> None:
+    if units.share(ctx, setting.share, "a holdout"):
+        plausible.everyone(
+            ctx,
+            setting.share,
+            "a holdout",
+            "holds every eligible customer out: the play never contacts anyone",
+            "a holdout is a small share kept back to measure the play, e.g. `holdout 5%`",
+        )
+
+
 RULE: dict[type, Callable] = {
     s.When: lambda ctx, x: c.check_condition(ctx, x.condition, c.WHEN),
     s.On: lambda ctx, x: c.check_condition(ctx, x.event, c.ON),
     s.Offer: _offer,
-    s.Response: lambda ctx, x: units.share(ctx, x.rate, "a response rate"),
+    s.Response: lambda ctx, x: _response(ctx, x.rate),
     s.Effect: _effect,
     s.Cooldown: lambda ctx, x: units.duration(ctx, x.duration, units.SCHEDULE),
-    s.Holdout: lambda ctx, x: units.share(ctx, x.share, "a holdout"),
+    s.Holdout: _holdout,
     s.Budget: _budget,
     s.RuleCap: _rule_cap,
     s.SuitableOnly: lambda ctx, x: None,
@@ -260,12 +307,24 @@ def rule(ctx: Context, item: s.Rule) -> None:
 
 # ------------------------------------------------------------------------------ journeys
 
+
+def _wave_after(ctx: Context, setting: s.WaveAfter) -> None:
+    if units.duration(ctx, setting.duration, units.SCHEDULE) is not None:
+        plausible.beyond_horizon(
+            ctx,
+            setting.duration,
+            "a wave sent after",
+            "no customer ever gets the wave in the forecast: bring it forward, or lengthen "
+            "the `horizon`",
+        )
+
+
 WAVE: dict[type, Callable] = {
-    s.WaveAfter: lambda ctx, x: units.duration(ctx, x.duration, units.SCHEDULE),
+    s.WaveAfter: _wave_after,
     s.WaveChannel: lambda ctx, x: None,  # resolved with the script, below
     s.WaveScript: lambda ctx, x: None,
     s.WaveOffer: lambda ctx, x: _product(ctx, x.product),
-    s.WaveResponse: lambda ctx, x: units.share(ctx, x.rate, "a response rate"),
+    s.WaveResponse: lambda ctx, x: _response(ctx, x.rate),
     s.Effect: _effect,
 }
 
@@ -327,12 +386,20 @@ JOURNEY: dict[type, Callable] = {
 }
 
 
-def journey_settings(ctx: Context, items: Sequence[s.Node]) -> Once:
+def journey_settings(ctx: Context, items: Sequence[s.Node], *, whole: bool = True) -> Once:
+    """A journey's settings; ``whole=False`` for a variant's, which restates only the waves
+    it changes: each is checked on its own, and their numbering and order in the merged
+    journey (the variant's effective strategy)."""
     once = Once(ctx)
     for setting in items:
-        if type(setting) is s.Wave or once.first(_key(setting), setting, _word(setting)):
+        if type(setting) is s.Wave or once.first(same_setting(setting), setting, _word(setting)):
             JOURNEY[type(setting)](ctx, setting)
-    waves(ctx, items)
+    if whole:
+        waves(ctx, items)
+    else:
+        for wave in (w for w in items if type(w) is s.Wave):
+            if once.first((s.Wave, wave.number.value), wave, f"wave {wave.number.text}"):
+                _wave(ctx, wave)
     return once
 
 
@@ -371,8 +438,33 @@ def _channel_cap(ctx: Context, setting: s.ChannelCap) -> None:
 
 
 def _cap(ctx: Context, setting: s.ContactCap | s.ChannelCap) -> None:
-    units.amount(ctx, setting.count, "a contact cap", minimum=0, integer=True)
+    if units.amount(ctx, setting.count, "a contact cap", minimum=0, integer=True):
+        where = (
+            f"no contact via `{setting.channel.text}`"
+            if type(setting) is s.ChannelCap
+            else "no contact at all"
+        )
+        plausible.switched_off(
+            ctx,
+            setting.count,
+            "a contact cap",
+            f"allows {where}: every play it covers is suppressed",
+            "give the most contacts a customer may get, e.g. `max 4 contacts per customer per "
+            "month`",
+        )
     units.per_time(ctx, setting.per, "a contact cap")
+
+
+def _control(ctx: Context, setting: s.Control) -> None:
+    if units.share(ctx, setting.share, "the control group"):
+        plausible.everyone(
+            ctx,
+            setting.share,
+            "a control group",
+            "leaves no treated customers: the strategy is never applied",
+            "the control group is the share kept untreated to measure the whole map, e.g. "
+            "`control 10%`",
+        )
 
 
 POLICY: dict[type, Callable] = {
@@ -383,7 +475,7 @@ POLICY: dict[type, Callable] = {
         units.share(ctx, x.drop, "fatigue"),
         units.duration(ctx, x.window, units.WINDOW),
     ),
-    s.Control: lambda ctx, x: units.share(ctx, x.share, "the control group"),
+    s.Control: _control,
 }
 
 

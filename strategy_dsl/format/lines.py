@@ -206,6 +206,7 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     s.GivenHolding: lambda n: f"holds {n.product.text}",
     s.GivenReceived: lambda n: f"received {n.rule.text} {duration(n.ago)} ago",
     s.GivenEvent: lambda n: f"event {n.trigger.text}",
+    s.GivenTop: lambda n: f"{n.model.text} top {n.share.text}",
     s.PersonaExpect: lambda n: "expect " + setting(n.outcome),
     s.Gets: lambda n: f"gets {n.rule.text}" + _optional("via ", n.channel, lambda x: x.text),
     s.GetsNothing: lambda n: "gets nothing",
