@@ -142,6 +142,7 @@ NOT_IN_VARIANT: dict[str, str] = {
     "E0415": "the lifecycle cannot be overridden in a variant",
     "E0404": "the population (the only place for `categorical`) cannot be overridden",
     "E0414": "`expect` is the base's: a variant holds no expectations",
+    "E0417": "`expect` is the base's: a variant holds no expectations",
     "E0900": "raised by `stratmap fmt`, not by the checker",
     # Found by `stratmap test` on simulated numbers and personas, which run each variant.
     "T0101": "found by `stratmap test` on simulated numbers, not by `check`",
