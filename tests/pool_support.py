@@ -1,0 +1,24 @@
+"""Work functions for the worker-pool tests (a spawned worker imports them by name)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+
+def echo(job: str) -> str:
+    return f"done {job}"
+
+
+def die_on_oom(job: str) -> str:
+    """Stands in for a map the out-of-memory killer ends: the worker dies by SIGKILL."""
+    if job == "huge":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return f"done {job}"
+
+
+def hang(job: str) -> str:
+    print(os.getpid(), flush=True)  # the worker's pid, for the test to watch
+    time.sleep(600)
+    return job
