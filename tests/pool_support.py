@@ -22,3 +22,7 @@ def hang(job: str) -> str:
     print(os.getpid(), flush=True)  # the worker's pid, for the test to watch
     time.sleep(600)
     return job
+
+
+def fail(job: str) -> str:
+    raise ValueError(f"a bug while running {job}")

@@ -471,6 +471,13 @@ def test_a_worker_killed_by_sigkill_is_named_and_the_others_finish() -> None:
     assert "ran out of memory" in message and "--jobs 1" in hint
 
 
+def test_an_exception_in_a_worker_is_raised_in_the_parent() -> None:
+    import pool_support
+
+    with pytest.raises(Exception, match="ValueError: a bug while running x"):
+        pool.run_in_workers(["x"], pool_support.fail, 2, print, print)
+
+
 _PARENT_OF_WORKERS = """
 import sys
 from stratmap import signals

@@ -47,7 +47,15 @@ def _serve(connection: Connection, parent_pid: int, work: Callable[[Any], Any]) 
             return
         if job is None:
             return
-        connection.send(work(job))
+        try:
+            outcome: tuple[bool, Any] = (True, work(job))
+        except Exception as exc:  # a bug in the work: re-raised in the parent, as a pool would
+            outcome = (False, _Raised(f"{type(exc).__name__}: {exc}"))
+        connection.send(outcome)
+
+
+class _Raised(Exception):
+    """An exception raised by ``work`` in a worker (carried as text: it may not pickle)."""
 
 
 @dataclass
@@ -86,7 +94,8 @@ def run_in_workers(
 ) -> None:
     """Run ``work(job)`` for every job in at most ``workers`` processes, in the order given;
     ``on_result`` (or, for a job whose worker died, ``on_death`` with its exit code) is
-    called in the parent as each finishes. ``work`` must be a module-level function."""
+    called in the parent as each finishes. ``work`` must be a module-level function; an
+    exception it raises is raised here (and the workers stopped)."""
     context = multiprocessing.get_context("spawn")
     pending = deque(jobs)
     pool: list[_Worker[Job]] = []
@@ -118,10 +127,12 @@ def run_in_workers(
                 assert job is not None
                 if worker.connection in ready:
                     try:
-                        result = worker.connection.recv()
+                        finished, result = worker.connection.recv()
                     except (EOFError, OSError):
-                        result = _DIED
-                    if result is not _DIED:
+                        finished, result = False, _DIED
+                    if isinstance(result, _Raised):
+                        raise result
+                    if finished:
                         on_result(job, result)
                         give(worker)
                         continue
