@@ -247,11 +247,7 @@ def write_text(path: Path, text: str) -> None:
             os.close(fd)
         with signals_deferred():
             if in_place:
-                with open(target, "r+b") as handle:
-                    handle.write(data)
-                    handle.truncate()
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                _rewrite_in_place(target, data)
                 os.unlink(temporary)
             else:
                 os.replace(temporary, target)
@@ -266,6 +262,25 @@ def write_text(path: Path, text: str) -> None:
             os.unlink(temporary)
         raise
     _fsync_folder(target.parent)
+
+
+def _rewrite_in_place(target: Path, data: bytes) -> None:
+    """Overwrite ``target``'s bytes with ``data``, keeping its inode; if that fails half way (a
+    disk that fills as the file grows), its previous bytes are written back, which fit."""
+    with open(target, "r+b") as handle:
+        previous = handle.read()
+        try:
+            handle.seek(0)
+            handle.write(data)
+            handle.truncate()
+            handle.flush()
+            os.fsync(handle.fileno())
+        except OSError:
+            handle.seek(0)
+            handle.write(previous)
+            handle.truncate()
+            handle.flush()
+            raise
 
 
 @contextlib.contextmanager

@@ -639,3 +639,25 @@ def test_a_dead_worker_is_reported_against_its_map(tmp_path: Path) -> None:
     text = json.dumps(document, ensure_ascii=False)
     assert "cannot simulate `财富`" in text and "ran out of memory" in text
     assert textwrap.shorten(hint, 30)[:10] in text
+
+
+def test_a_failed_rewrite_in_place_puts_the_previous_text_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = tmp_path / "a.strat"
+    first.write_text("short\n", encoding="utf-8")
+    os.link(first, tmp_path / "b.strat")  # two links: rewritten in place
+    real_fsync = os.fsync
+    calls = []
+
+    def full_on_second(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 2:  # the temporary's fsync passes, the in-place one fails
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(safe_write.os, "fsync", full_on_second)
+    with pytest.raises(OSError, match="No space left"):
+        safe_write.write_text(first, "a much longer text than before\n" * 10)
+    assert (tmp_path / "b.strat").read_text(encoding="utf-8") == "short\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.strat", "b.strat"]
