@@ -26,3 +26,13 @@ def hang(job: str) -> str:
 
 def fail(job: str) -> str:
     raise ValueError(f"a bug while running {job}")
+
+
+def run_job_out_of_memory_on_bad(job):  # type: ignore[no-untyped-def]
+    """`stratmap test`'s job, except that the worker running `bad.strat` is killed as the
+    out-of-memory killer kills (SIGKILL)."""
+    from stratmap.suite.runner import run_job
+
+    if job.file.endswith("bad.strat"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return run_job(job)

@@ -181,6 +181,22 @@ def test_github_annotations(library: Path, capsys) -> None:
     assert "T0101" in out
 
 
+def test_a_worker_killed_by_the_oom_killer_fails_its_map_alone(
+    library: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pool_support
+
+    from stratmap.suite import runner
+
+    monkeypatch.setattr(runner, "run_job", pool_support.run_job_out_of_memory_on_bad)
+    code, out, err = _run(capsys, ".", "--reps", "2", "--no-cache", "--jobs", "2")
+    assert code == 1, out + err
+    assert "internal error" not in err
+    assert re.search(r"T0301.*cannot simulate `好`.*killed \(SIGKILL\).*ran out of memory", out)
+    assert "bad.strat" in out and "--jobs 1" in out
+    assert re.search(r"good\.strat \.\.\.", out)  # the other map ran and passed
+
+
 def test_parallel_jobs_give_the_same_numbers(library: Path, capsys) -> None:
     _, one, _ = _run(capsys, ".", "--reps", "2", "--no-cache", "--jobs", "1", "--format", "json")
     _, two, _ = _run(capsys, ".", "--reps", "2", "--no-cache", "--jobs", "2", "--format", "json")
