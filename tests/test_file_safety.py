@@ -291,12 +291,6 @@ def test_a_scratch_directory_is_removed_on_sigterm_and_swept_after_a_kill(
         assert [p.name for p in tmp_path.iterdir()] == [d.name]
 
 
-def test_plan_puts_its_checkout_in_a_scratch_directory() -> None:
-    source = (REPO / "stratmap" / "plan_cmd.py").read_text(encoding="utf-8")
-    assert 'scratch_directory(Path(tempfile.gettempdir()), "stratmap-plan")' in source
-    assert "TemporaryDirectory" not in source
-
-
 def test_fmt_writes_through_a_symlink_and_keeps_hard_links_mode_and_owner(
     tmp_path: Path,
 ) -> None:
