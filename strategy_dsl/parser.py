@@ -128,8 +128,11 @@ def read_source(path: Path, display: str | None = None) -> tuple[str | None, Dia
     shown = display or str(path)
     try:
         data = read_user_file(path, MAX_FILE_BYTES)
-    except FileTooLarge:
-        return None, _too_large(shown, f"more than {MAX_FILE_BYTES / 1e6:.1f} MB")
+    except FileTooLarge as exc:
+        size = (
+            f"more than {MAX_FILE_BYTES / 1e6:.1f}" if exc.size is None else f"{exc.size / 1e6:.1f}"
+        )
+        return None, _too_large(shown, f"{size} MB")
     except NotARegularFile as exc:
         return None, error(
             "E0008",

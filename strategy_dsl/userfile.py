@@ -39,11 +39,13 @@ class NotARegularFile(UserFileError):
 
 
 class FileTooLarge(UserFileError):
-    """More bytes than the caller's bound."""
+    """More bytes than the caller's bound. ``size`` is the file's size when ``stat`` knew it,
+    else None (a file that grew while it was read, or one whose size ``stat`` does not tell)."""
 
-    def __init__(self, path: Path | str, limit: int) -> None:
+    def __init__(self, path: Path | str, limit: int, size: int | None = None) -> None:
         super().__init__(path, f"larger than {limit:,} bytes")
         self.limit = limit
+        self.size = size
 
 
 def _kind(mode: int) -> str:
@@ -76,9 +78,9 @@ def read_user_file(path: Path | str, limit: int) -> bytes:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     fd = os.open(path, flags)
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):  # replaced between the stat and the open
-            raise _refuse(path, mode)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):  # replaced between the stat and the open
+            raise _refuse(path, info.st_mode)
         chunks: list[bytes] = []
         left = limit + 1
         while left > 0:
@@ -91,5 +93,5 @@ def read_user_file(path: Path | str, limit: int) -> bytes:
         os.close(fd)
     data = b"".join(chunks)
     if len(data) > limit:
-        raise FileTooLarge(path, limit)
+        raise FileTooLarge(path, limit, info.st_size if info.st_size > limit else None)
     return data
