@@ -36,3 +36,8 @@ def run_job_out_of_memory_on_bad(job):  # type: ignore[no-untyped-def]
     if job.file.endswith("bad.strat"):
         os.kill(os.getpid(), signal.SIGKILL)
     return run_job(job)
+
+
+def hang_job(job):  # type: ignore[no-untyped-def]
+    """`stratmap test`'s job, blocked forever (as a worker blocked on a full pipe would be)."""
+    return hang(job.file)
