@@ -1,30 +1,36 @@
-"""Write a run's results directory: one Parquet file per table and ``summary.json``, atomically.
+"""Write a run's results directory: one Parquet file per table, ``summary.json`` and
+``manifest.json``, atomically, and replace only a directory Stratmap itself wrote.
 
-Everything is written into a hidden temporary sibling of the target (``.NAME.XXXX.tmp`` in the
-same parent, so the final rename never crosses a file system), each file flushed to disk, and
-only then renamed into place. So:
+Everything is written into a hidden temporary sibling of the target
+(``.NAME.<pid>-<hex>.tmp``, ``strategy_dsl.safe_write``: same parent, so no rename crosses a
+file system), each file flushed to disk, the manifest last, and only then moved into place:
 
-- an interrupted or failed write (an exception, Ctrl-C, a full disk) removes its temporary
-  directory and leaves no ``NAME`` at all, or the previous ``NAME`` untouched;
-- an existing ``NAME`` is replaced only after the new one is complete: the old one is renamed
-  aside (``.NAME.XXXX.old``), the new one renamed into place, then the old one deleted. A
-  reader may find ``NAME`` missing for the instant between the two renames, but never finds
-  a mixture of two runs or a half-written file. If the second rename fails the old directory is
-  put back;
-- only a hard kill (SIGKILL, power loss) can leave a hidden ``.NAME.*.tmp`` or ``.NAME.*.old``
-  directory behind; ``NAME`` itself is never half-written.
+- an interrupted or failed write (an exception, Ctrl-C, SIGTERM, a full disk) removes its
+  temporary directory and leaves ``NAME`` as it was (absent, or the previous results);
+- an existing ``NAME`` is swapped with the new directory in one atomic step where the system
+  can (Linux ``renameat2(RENAME_EXCHANGE)``), then the old one deleted: ``NAME`` holds the old
+  results or the new ones at every instant. Elsewhere the old one is renamed aside
+  (``.NAME.<pid>-<hex>.old``) and the new one renamed into place, SIGINT and SIGTERM held back
+  between the two renames; a hard kill in that instant leaves ``NAME`` missing and the old
+  results aside, and the next run that names ``NAME`` puts them back before anything else
+  (``recover``);
+- whatever a hard kill left (``.NAME.*.tmp``, ``.NAME.*.old`` of a dead process) is removed by
+  the next run that names ``NAME``.
 
-An existing ``NAME`` is replaced only when it is empty or is itself a results directory (it
-holds ``summary.json``): a mistyped ``--out ~`` must not delete someone's home directory.
-``check_replaceable`` lets the command line refuse before it spends minutes simulating.
+An existing ``NAME`` is replaced only when it is an empty directory or a results directory:
+it holds ``manifest.json`` and nothing but the files that manifest lists (results written
+before manifests existed are recognised by ``summary.json``'s ``files`` entry the same way).
+Anything else in it, a file named ``summary.json`` included, is a user's, and a mistyped
+``--out ~`` must not delete someone's home directory. ``check_replaceable`` lets the command
+line refuse before it spends minutes simulating.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,34 +39,112 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from strategy_dsl import safe_write
+from strategy_dsl.userfile import read_user_file
+
 __all__ = [
+    "MANIFEST_FILE",
+    "MANIFEST_SCHEMA",
     "SUMMARY_FILE",
     "NotAResultsDirectory",
     "check_replaceable",
     "read_results",
+    "recover",
     "write_results",
 ]
 
 SUMMARY_FILE = "summary.json"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_SCHEMA = "stratmap.results-manifest/1"
+# A manifest or summary larger than this is not one Stratmap wrote (summaries are kilobytes).
+_MAX_LISTING_BYTES = 64 * 1024 * 1024
 
 
 class NotAResultsDirectory(Exception):
     """The output path exists and is not something ``write_results`` may replace."""
 
 
+def recover(out_dir: Path) -> None:
+    """Finish what a killed replace of ``out_dir`` left: put the previous results back when
+    ``NAME`` is missing and they were moved aside, then remove the temporaries of dead runs."""
+    out_dir = Path(out_dir)
+    parent = out_dir.parent
+    if not os.path.lexists(out_dir):
+        aside = [
+            parent / entry
+            for entry in _listing(parent)
+            if (found := safe_write.is_temporary(entry, out_dir.name)) is not None
+            and found["kind"] == "old"
+            and not safe_write.owner_alive(int(found["pid"]))
+        ]
+        if aside:
+            newest = max(aside, key=lambda path: path.lstat().st_mtime)
+            os.rename(newest, out_dir)
+    safe_write.sweep(parent, out_dir.name)
+
+
+def _listing(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _listed_files(out_dir: Path) -> set[str] | None:
+    """The files a results directory's manifest (or, before manifests, its summary) says
+    Stratmap wrote there; None when it has neither, or they are not Stratmap's."""
+    for name in (MANIFEST_FILE, SUMMARY_FILE):
+        try:
+            document = json.loads(read_user_file(out_dir / name, _MAX_LISTING_BYTES))
+        except (OSError, ValueError, RecursionError):
+            continue
+        if not isinstance(document, dict):
+            continue
+        if name == MANIFEST_FILE and document.get("schema") == MANIFEST_SCHEMA:
+            files = document.get("files")
+            if isinstance(files, list) and all(isinstance(f, str) for f in files):
+                return {*files, MANIFEST_FILE}
+        if name == SUMMARY_FILE and isinstance(document.get("files"), dict):
+            entries = document["files"].values()
+            if all(isinstance(e, dict) and isinstance(e.get("file"), str) for e in entries):
+                return {*(e["file"] for e in entries), SUMMARY_FILE}
+    return None
+
+
 def check_replaceable(out_dir: Path) -> None:
     """Raise ``NotAResultsDirectory`` unless ``out_dir`` is absent, an empty directory, or a
-    results directory written before (it holds ``summary.json``)."""
-    if not out_dir.exists() and not out_dir.is_symlink():
+    directory holding only the files Stratmap wrote there (see the module docstring). What an
+    interrupted replace left is recovered first (``recover``)."""
+    out_dir = Path(out_dir)
+    recover(out_dir)
+    if not os.path.lexists(out_dir):
         return
     if out_dir.is_symlink() or not out_dir.is_dir():
         raise NotAResultsDirectory(f"{out_dir} exists and is not a directory")
-    if (out_dir / SUMMARY_FILE).is_file() or not any(out_dir.iterdir()):
+    present = os.listdir(out_dir)
+    if not present:
         return
-    raise NotAResultsDirectory(
-        f"{out_dir} is a directory that holds other files (no {SUMMARY_FILE}); "
-        "results replace only an empty directory or earlier results"
+    listed = _listed_files(out_dir)
+    if listed is None:
+        raise NotAResultsDirectory(
+            f"{out_dir} is a directory that Stratmap did not write (no {MANIFEST_FILE}); "
+            "results replace only an empty directory or earlier results\n"
+            "help: name a new directory with --out, or empty this one yourself"
+        )
+    foreign = sorted(
+        entry
+        for entry in present
+        if entry not in listed or not stat.S_ISREG(os.lstat(out_dir / entry).st_mode)
     )
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise NotAResultsDirectory(
+            f"{out_dir} holds earlier results and also {shown}, which Stratmap did not write "
+            f"(not in its {MANIFEST_FILE}); replacing it would delete them\n"
+            "help: move those elsewhere, or name a new directory with --out"
+        )
 
 
 def _fsync_directory(path: Path) -> None:
@@ -86,8 +170,12 @@ def _write_table(path: Path, frame: pd.DataFrame) -> None:
 
 
 def _write_summary(path: Path, summary: Mapping[str, Any]) -> None:
+    _write_json(path, summary)
+
+
+def _write_json(path: Path, document: Mapping[str, Any]) -> None:
     # allow_nan=False: JSON has no NaN; the summary builder turns missing numbers into null.
-    text = json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+    text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         handle.write(text)
         handle.flush()
@@ -109,7 +197,7 @@ def write_results(
     check_replaceable(out_dir)
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    staging = _sibling(out_dir, "tmp")
+    staging = safe_write.temporary_name(parent, out_dir.name)
     staging.mkdir()  # os.mkdir honours the umask; tempfile.mkdtemp would leave it 0700
     try:
         files = {}
@@ -126,6 +214,9 @@ def write_results(
                 raise ValueError(f"not a document name: {file_name!r}")
             _write_summary(staging / file_name, document)
         _write_summary(staging / SUMMARY_FILE, {**summary, "files": files})
+        # Last: a directory with a manifest is complete, and Stratmap's to replace.
+        written = [*(entry["file"] for entry in files.values()), SUMMARY_FILE]
+        _write_json(staging / MANIFEST_FILE, {"schema": MANIFEST_SCHEMA, "files": written})
         _fsync_directory(staging)
         _move_into_place(staging, out_dir)
     except BaseException:
@@ -135,33 +226,46 @@ def write_results(
     return out_dir
 
 
-def _sibling(out_dir: Path, kind: str) -> Path:
-    """A hidden, unused name beside ``out_dir``: ``.NAME.<random>.tmp`` (or ``.old``)."""
-    while True:
-        candidate = out_dir.parent / f".{out_dir.name}.{secrets.token_hex(6)}.{kind}"
-        if not candidate.exists() and not candidate.is_symlink():
-            return candidate
-
-
 def _move_into_place(staging: Path, out_dir: Path) -> None:
-    if not out_dir.exists():
+    """``staging`` becomes ``out_dir``; the previous ``out_dir``, if any, is deleted. No signal
+    splits the renames (they are held back and delivered after); see the module docstring for
+    what a hard kill leaves."""
+    aside: Path | None = None
+    try:
+        with safe_write.signals_deferred():
+            aside = _swap(staging, out_dir)
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def _swap(staging: Path, out_dir: Path) -> Path | None:
+    """Put ``staging`` at ``out_dir``; return where the previous results now are (to delete)."""
+    if not os.path.lexists(out_dir):
         os.rename(staging, out_dir)
-        return
-    old = _sibling(out_dir, "old")
+        return None
+    if safe_write.exchange(staging, out_dir):
+        return staging  # now holds the previous results
+    old = safe_write.temporary_name(out_dir.parent, out_dir.name, "old")
     os.rename(out_dir, old)
     try:
         os.rename(staging, out_dir)
     except BaseException:
-        os.rename(old, out_dir)  # put the previous results back
+        # Decide from what is on disk, not from where the exception came: if the new results
+        # did reach NAME, they stay; otherwise the old ones go back.
+        if not os.path.lexists(out_dir):
+            os.rename(old, out_dir)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
         raise
-    shutil.rmtree(old, ignore_errors=True)
+    return old
 
 
 def read_results(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The tables and the summary of a results directory, as ``write_results`` wrote them
     (categorical columns come back categorical)."""
     out_dir = Path(out_dir)
-    summary = json.loads((out_dir / SUMMARY_FILE).read_text(encoding="utf-8"))
+    summary = json.loads(read_user_file(out_dir / SUMMARY_FILE, _MAX_LISTING_BYTES))
     tables = {
         name: pd.read_parquet(out_dir / entry["file"], engine="pyarrow")
         for name, entry in summary.get("files", {}).items()

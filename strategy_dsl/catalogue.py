@@ -206,7 +206,9 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "cannot read file",
         "The file is named on the command line or found in a folder, but it could not be opened: "
         "it was deleted during the run, it is a broken link, it is a folder, or you do not have "
-        "permission to read it. The message carries the system's own reason.",
+        "permission to read it. The message carries the system's own reason. A named pipe "
+        "(FIFO), a socket or a device is refused without being read: reading one could block "
+        "forever or never end (`/dev/zero`).",
         """
         # stratmap check strategies/
         # where strategies/old.strat is a link to a file that no longer exists

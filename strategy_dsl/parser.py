@@ -25,6 +25,7 @@ from lark.exceptions import (
 
 from strategy_dsl import syntax as s
 from strategy_dsl.diagnostics import Diagnostic, Related, Span, error
+from strategy_dsl.userfile import FileTooLarge, NotARegularFile, read_user_file
 
 GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "strategy.lark"
 
@@ -71,17 +72,21 @@ def _position_of_offset(data: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
+def _too_large(path: str, size: str) -> Diagnostic:
+    return error(
+        "E0006",
+        f"file is too large ({size})",
+        _span_at(path, 1, 1, 0),
+        label="too large to be a strategy file",
+        hint=f"strategy files are limited to {MAX_FILE_BYTES // (1024 * 1024)} MB; split the "
+        "map into several files joined with `import`",
+    )
+
+
 def decode_source(data: bytes, path: str) -> tuple[str | None, Diagnostic | None]:
     """Bytes → text, or the diagnostic that says why the bytes are not a strategy file."""
     if len(data) > MAX_FILE_BYTES:
-        return None, error(
-            "E0006",
-            f"file is too large ({len(data) / 1e6:.1f} MB)",
-            _span_at(path, 1, 1, 0),
-            label="too large to be a strategy file",
-            hint=f"strategy files are limited to {MAX_FILE_BYTES // (1024 * 1024)} MB; split the "
-            "map into several files joined with `import`",
-        )
+        return None, _too_large(path, f"{len(data) / 1e6:.1f} MB")
     nul = data.find(b"\x00")
     if nul >= 0 and _utf16(data):
         return None, error(
@@ -147,9 +152,24 @@ def _utf16(data: bytes) -> bool:
 
 
 def read_source(path: Path, display: str | None = None) -> tuple[str | None, Diagnostic | None]:
+    """The text of the strategy file at ``path``, or the diagnostic that says why it cannot be
+    read. Only a regular file is read, and never more than ``MAX_FILE_BYTES`` (a FIFO or
+    ``/dev/zero`` would otherwise hang the command: ``strategy_dsl.userfile``)."""
     shown = display or str(path)
     try:
-        data = path.read_bytes()
+        data = read_user_file(path, MAX_FILE_BYTES)
+    except FileTooLarge as exc:
+        size = (
+            f"more than {MAX_FILE_BYTES / 1e6:.1f}" if exc.size is None else f"{exc.size / 1e6:.1f}"
+        )
+        return None, _too_large(shown, f"{size} MB")
+    except NotARegularFile as exc:
+        return None, error(
+            "E0008",
+            f"cannot read `{shown}`: {exc.reason}",
+            _span_at(shown, 1, 1, 0),
+            hint="name a `.strat` file; pipes, devices and sockets are not read",
+        )
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return None, error(

@@ -6,8 +6,10 @@ Exit codes (documented in docs/cli.md; tests pin them):
        reformatted with `fmt --check`, files that do not parse, a strategy `simulate` or
        `trace` cannot run as written
     2  usage error: bad arguments, paths that do not exist, no strategy files found, sizes
-       that make no sense or do not fit in memory
+       that make no sense or do not fit in memory, a bad COLUMNS; output that cannot be
+       written (a read-only folder, a full disk, a directory Stratmap did not write)
     3  internal error: a bug in stratmap (reported without a traceback unless STRATMAP_DEBUG=1)
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM); 141 stdout's reader left (`| head`)
 
 Heavy modules are imported inside the commands, so that `stratmap check` starts fast.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from stratmap import __version__
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_READER_LEFT = 141  # 128 + SIGPIPE: what a Unix tool's shell reports when `| head` left
 
 _CHECK_EXAMPLES = """\
 examples:
@@ -367,25 +370,6 @@ def _run_check(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------ fmt
 
 
-def _write_atomically(path: Path, content: str) -> None:
-    """Write to a temporary file beside the target, then rename over it: a reader (or a
-    crash) sees the old file or the new one, never half of either."""
-    import tempfile
-
-    mode = path.stat().st_mode & 0o7777
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _run_fmt(args: argparse.Namespace) -> int:
     import difflib
 
@@ -397,6 +381,7 @@ def _run_fmt(args: argparse.Namespace) -> int:
     files = strategy_files(args.paths)
     sources = SourceMap()
     failed: list = []
+    unwritable: list[str] = []
     changed = unchanged = 0
     for path in files:
         shown = str(path)
@@ -425,19 +410,46 @@ def _run_fmt(args: argparse.Namespace) -> int:
         elif args.check:
             print(f"would reformat {shown}", file=sys.stderr)
         else:
-            _write_atomically(path, result.output)
+            problem = _write_formatted(path, result.output)
+            if problem is not None:
+                changed -= 1
+                unwritable.append(problem)
     if failed:
         sys.stderr.write(
             text_render.render_text(failed, sources, color=text_render.should_color(sys.stderr))
         )
+    for problem in unwritable:
+        print(f"stratmap fmt: error: {problem}", file=sys.stderr)
     if not args.quiet:
         print(
-            _fmt_summary(changed, unchanged, len(failed), dry=args.check or args.diff),
+            _fmt_summary(
+                changed, unchanged, len(failed) + len(unwritable), dry=args.check or args.diff
+            ),
             file=sys.stderr,
         )
+    if unwritable:
+        return EXIT_USAGE
     if failed or (changed and (args.check or args.diff)):
         return EXIT_FINDINGS
     return EXIT_CLEAN
+
+
+def _write_formatted(path: Path, text: str) -> str | None:
+    """Write the formatted text through to the file (links, mode and owner kept:
+    ``strategy_dsl.safe_write.write_text``); the message when it cannot be written."""
+    from strategy_dsl import safe_write
+
+    target = Path(os.path.realpath(path))
+    safe_write.sweep(target.parent, target.name)  # what a killed `fmt` left beside it
+    try:
+        safe_write.write_text(path, text)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return (
+            f"cannot write {path}: {reason}; the file is unchanged\n"
+            "help: check that you may write the file and its folder, and that the disk has room"
+        )
+    return None
 
 
 def _plural(count: int, word: str) -> str:
@@ -535,20 +547,45 @@ _COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from stratmap import signals, terminal
+
+    terminal.prepare_streams()
     args = _parser().parse_args(argv)
+    with signals.sigterm_as_interrupt():  # SIGTERM cleans up like Ctrl-C
+        return _main(args)
+
+
+def _main(args: argparse.Namespace) -> int:
+    from stratmap import signals, terminal
+
     try:
-        return _COMMANDS[args.command](args)
+        try:
+            terminal.columns()  # a bad COLUMNS is refused now, not after the work
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # a full disk or a closed pipe fails here, not at exit
+        return code
     except UsageError as exc:
         print(f"stratmap {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except signals.Terminated:
+        print("terminated", file=sys.stderr)
+        return signals.EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # `stratmap check … | head`: the reader left; nothing more to say.
-        sys.stderr.close()
-        return EXIT_CLEAN
+        return signals.EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: never a traceback
+        if terminal.reader_left(exc):
+            # `stratmap check … | head`: the reader left; stop quietly, as a Unix tool does
+            # when SIGPIPE ends it.
+            terminal.silence_stdout()
+            return EXIT_READER_LEFT
+        failure = terminal.output_failure(exc)
+        if failure is not None:
+            terminal.silence_stdout()
+            print(f"stratmap {args.command}: error: {failure}", file=sys.stderr)
+            return EXIT_USAGE
         if os.environ.get("STRATMAP_DEBUG"):
             raise
         print(

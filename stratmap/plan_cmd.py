@@ -45,6 +45,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strategy_dsl import safe_write
 from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError
 
 if TYPE_CHECKING:
@@ -709,7 +710,10 @@ def run_plan(args: argparse.Namespace) -> int:
     raw_paths = list(args.paths) or DEFAULT_PATHS
     relative = [_repo_relative(raw, base.root) for raw in raw_paths]
 
-    with tempfile.TemporaryDirectory(prefix="stratmap-plan-") as temporary:
+    # The checkout of the base revision: removed on the way out (SIGTERM included), and one a
+    # hard kill left is removed by the next `plan` (strategy_dsl.safe_write).
+    scratch = safe_write.scratch_directory(Path(tempfile.gettempdir()), "stratmap-plan")
+    with scratch as temporary:
         snapshot = Path(temporary).resolve()
         _materialise(base, snapshot)
         working_paths, base_paths = [], []

@@ -550,6 +550,9 @@ def run_trace(args: argparse.Namespace) -> int:
     from simulator import run as simulator_run
 
     try:
+        # The whole population is simulated for one replication: the same memory check as
+        # `simulate` (estimating compiles the strategy, which may refuse it).
+        check_memory(model, replace(sizes, reps=1), simulator_run.estimate_memory)
         records = simulator_run.trace_customer(
             model,
             customer,

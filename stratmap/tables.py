@@ -14,13 +14,14 @@ in percent, uplift of a share in percentage points, NPS in signed points.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from stratmap.terminal import columns as terminal_columns
 
 __all__ = [
     "format_value",
@@ -44,7 +45,7 @@ def make_console(stream: TextIO, *, color: bool) -> Console:
         terminal = bool(stream.isatty())
     except (AttributeError, ValueError):
         terminal = False
-    width = None if terminal else int(os.environ.get("COLUMNS", "0") or 0) or PIPE_WIDTH
+    width = None if terminal else terminal_columns() or PIPE_WIDTH  # validated by cli.main
     return Console(
         file=stream,
         width=width,

@@ -17,6 +17,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -501,6 +503,31 @@ def test_a_change_that_cannot_move_the_forecast_is_not_simulated(tmp_path: Path)
     assert found["status"] == "changed" and found["forecast"] is None
     assert "not simulated" in found["note"]
     assert json.loads(out)["verdicts"] == []
+
+
+def test_the_base_checkout_is_removed_and_one_a_killed_plan_left_is_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from strategy_dsl import safe_write
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    left = scratch / f".stratmap-plan.{ended.pid}-0123456789ab.tmp"  # a SIGKILL'd plan's
+    (left / "strategies").mkdir(parents=True)
+    past = time.time() - safe_write.STALE_AFTER_S - 10
+    os.utime(left, (past, past))
+    mine = scratch / "stratmap-plan-notes.txt"
+    mine.write_text("not Stratmap's")
+    repo = make_repo(tmp_path / "repo", {WEALTH: wealth_text()})
+    code, _, err = plan(repo, "--base", "HEAD", *SIZES, "--format", "json")
+    assert code == 0, err
+    ours = [p.name for p in scratch.iterdir() if "stratmap-plan" in p.name]
+    assert ours == ["stratmap-plan-notes.txt"]  # no checkout left, the user's file kept
 
 
 def test_a_map_that_does_not_check_in_the_working_tree_exits_one(tmp_path: Path) -> None:

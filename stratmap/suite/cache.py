@@ -6,11 +6,14 @@ The key is a sha256 over the strategy's files (its text and every import, in ord
 the tool's own source code (so that a development install never serves a record computed by
 different code under the same version number). An unchanged map is not simulated again.
 
-Entries are written atomically (a temporary file renamed into place), so an interrupted run
-leaves no half-written entry. An entry is trusted only if it parses, names the schema and the
-key it is stored under, and its payload's checksum matches: anything else (a truncated file,
-an edited number, a different key) is ignored, reported, and rebuilt. A cache directory that
-cannot be created or written is reported once and the run goes on without a cache.
+Entries are written atomically (``strategy_dsl.safe_write``: a temporary file renamed into
+place), so an interrupted run leaves no half-written entry, and the temporaries a killed run
+left are removed when the cache is opened. An entry is read only if it is a regular file of at
+most ``MAX_ENTRY_BYTES`` (``strategy_dsl.userfile``: a FIFO or a device cannot hang a run), and
+trusted only if it parses, names the schema and the key it is stored under, and its payload's
+checksum matches: anything else (a truncated file, an edited number, a different key, JSON
+nested too deep to parse) is ignored, reported, and rebuilt. A cache directory that cannot be
+created or written is reported once and the run goes on without a cache.
 
 The key holds no path (moving or copying a map keeps its record), but a record points at
 files: where each expectation was written. So an entry also stores the files the record was
@@ -20,10 +23,8 @@ files of the map being tested: a verdict is reported where the file is now.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,11 +32,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from strategy_dsl import safe_write
+from strategy_dsl.userfile import read_user_file
 from stratmap import __version__
 
 SCHEMA = "stratmap.test-cache/1"
 DEFAULT_DIR = ".stratmap-cache"
 ENV_DIR = "STRATMAP_CACHE_DIR"
+# A record holds a few hundred numbers per map; an entry far beyond this is not one of ours.
+MAX_ENTRY_BYTES = 64 * 1024 * 1024
 
 
 @lru_cache(maxsize=1)
@@ -71,27 +76,6 @@ def _checksum(payload: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, renamed into
-    place: a reader sees the old file or the new one, never half of it."""
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
-    ) as handle:
-        name = handle.name
-        try:
-            handle.write(text)
-        except BaseException:
-            handle.close()
-            os.unlink(name)
-            raise
-    try:
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
-
-
 def relocate(value: Any, moved: Mapping[str, str]) -> Any:
     """``value`` (a record, or any part of it) with every ``file`` entry renamed by ``moved``."""
     if isinstance(value, dict):
@@ -125,6 +109,7 @@ class Cache:
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             return cls(None, [f"cache disabled: {directory} cannot be written ({reason})"])
+        safe_write.sweep(directory)  # temporaries a killed run left
         return cls(directory)
 
     def _path(self, key: str) -> Path:
@@ -140,11 +125,12 @@ class Cache:
             return None
         path = self._path(key)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_user_file(path, MAX_ENTRY_BYTES).decode("utf-8")
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError) as exc:
-            self.notes.append(f"ignored unreadable cache entry {path.name}: {exc}")
+            reason = getattr(exc, "strerror", None) or str(exc)
+            self.notes.append(f"ignored unreadable cache entry {path.name} ({reason}); rebuilt it")
             return None
         try:
             entry = json.loads(text)
@@ -158,7 +144,7 @@ class Cache:
                 and len(entry["files"]) == len(files)
                 and all(isinstance(name, str) for name in entry["files"])
             )
-        except ValueError:
+        except (ValueError, RecursionError):  # any shape of corruption, however deep
             trusted = False
         if not trusted:
             self.notes.append(f"ignored corrupt cache entry {path.name}; rebuilt it")
@@ -179,7 +165,10 @@ class Cache:
         }
         text = json.dumps(entry, ensure_ascii=False, allow_nan=True, indent=1)
         try:
-            write_atomically(self._path(key), text)
+            path = self._path(key)
+            if path.is_symlink() or (path.exists() and not path.is_file()):
+                path.unlink()  # a FIFO or link in our place: replace the entry, not its target
+            safe_write.write_text(path, text)
         except OSError as exc:
             self.notes.append(f"cache disabled: could not write {self.directory} ({exc})")
             self.directory = None

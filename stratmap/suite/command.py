@@ -19,12 +19,12 @@ import argparse
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from strategy_dsl.safe_write import write_text
 from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError, strategy_files
-from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key, write_atomically
+from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key
 from stratmap.suite.report import FileResult
 
 if TYPE_CHECKING:
@@ -239,15 +239,22 @@ def _run_jobs(
         for job, key in jobs:
             done(job, key, run_job(job))
         return
-    import multiprocessing
+    from stratmap.suite.pool import describe_death, run_in_workers
+    from stratmap.suite.runner import failed_record
 
-    # spawn: a fresh interpreter per worker, so no thread pool or lock is inherited mid-use.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(run_job, job): (job, key) for job, key in jobs}
-        for future in as_completed(futures):
-            job, key = futures[future]
-            done(job, key, future.result())
+    keys = {id(job): key for job, key in jobs}
+
+    def died(job: Job, exitcode: int | None) -> None:
+        message, hint = describe_death(exitcode)
+        done(job, keys[id(job)], failed_record(job, message, hint))
+
+    run_in_workers(
+        [job for job, _ in jobs],
+        run_job,
+        workers,
+        lambda job, record: done(job, keys[id(job)], record),
+        died,
+    )
 
 
 # ------------------------------------------------------------------------------ the command
@@ -287,7 +294,7 @@ def run_test(args: argparse.Namespace) -> int:
     else:
         _print_text(ordered, report, seconds, args)
     if junit is not None:
-        write_atomically(junit, render.render_junit(ordered, report.sources, seconds))
+        write_text(junit, render.render_junit(ordered, report.sources, seconds))
     failed = any(result.failed for result in ordered)
     return EXIT_FINDINGS if failed else EXIT_CLEAN
 

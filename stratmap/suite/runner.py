@@ -153,21 +153,7 @@ def run_job(job: Job) -> dict[str, Any]:
     from strategy_dsl.variants import apply_variant
 
     started = time.perf_counter()
-    record: dict[str, Any] = {
-        "file": job.file,
-        "strategy": job.model.strategy.name,
-        "hash": job.strategy_hash,
-        "seed": job.seed,
-        "reps": job.reps,
-        "customers": job.customers,
-        "months": job.months,
-        "expectations": [],
-        "personas": [],
-        "coverage": {},
-        "persona_reached": [],
-        "error": None,
-        "hint": None,
-    }
+    record = _record(job)
     try:
         record["personas"], record["persona_reached"] = _personas(job)
         if job.simulate:
@@ -193,3 +179,27 @@ def run_job(job: Job) -> dict[str, Any]:
         record["hint"] = getattr(exc, "hint", None) or None
     record["seconds"] = round(time.perf_counter() - started, 3)
     return record
+
+
+def _record(job: Job) -> dict[str, Any]:
+    """A job's record before anything ran: what it is, no results, no error."""
+    return {
+        "file": job.file,
+        "strategy": job.model.strategy.name,
+        "hash": job.strategy_hash,
+        "seed": job.seed,
+        "reps": job.reps,
+        "customers": job.customers,
+        "months": job.months,
+        "expectations": [],
+        "personas": [],
+        "coverage": {},
+        "persona_reached": [],
+        "error": None,
+        "hint": None,
+    }
+
+
+def failed_record(job: Job, error: str, hint: str | None) -> dict[str, Any]:
+    """The record of a job that could not run at all (its worker process died)."""
+    return {**_record(job), "error": error, "hint": hint}
