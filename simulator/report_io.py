@@ -210,12 +210,13 @@ def write_results(
                 "columns": [str(column) for column in frame.columns],
             }
         for file_name, document in (documents or {}).items():
-            if Path(file_name).name != file_name or file_name == SUMMARY_FILE:
+            if Path(file_name).name != file_name or file_name in (SUMMARY_FILE, MANIFEST_FILE):
                 raise ValueError(f"not a document name: {file_name!r}")
             _write_summary(staging / file_name, document)
         _write_summary(staging / SUMMARY_FILE, {**summary, "files": files})
         # Last: a directory with a manifest is complete, and Stratmap's to replace.
-        written = [*(entry["file"] for entry in files.values()), SUMMARY_FILE]
+        # The documents too: a directory holding a map.json is still Stratmap's to replace.
+        written = [*(entry["file"] for entry in files.values()), *(documents or {}), SUMMARY_FILE]
         _write_json(staging / MANIFEST_FILE, {"schema": MANIFEST_SCHEMA, "files": written})
         _fsync_directory(staging)
         _move_into_place(staging, out_dir)

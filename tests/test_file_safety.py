@@ -409,20 +409,23 @@ def _within(seconds: float, function, *args):
     return result[0]
 
 
+FILES = ["map.strat"]  # the files a cached record was made from
+
+
 def test_a_fifo_or_a_deep_json_as_cache_entry_is_ignored_and_rebuilt(tmp_path: Path) -> None:
     cache = Cache.open(tmp_path)
     os.mkfifo(tmp_path / f"{'a' * 64}.json")
-    assert _within(10, cache.get, "a" * 64) is None
+    assert _within(10, cache.get, "a" * 64, FILES) is None
     deep = "[" * 100_000 + "]" * 100_000
     shapes = [deep, "[]", "3", '{"schema": 1}', "\x00\xff", '{"record": []}']
     for number, text in enumerate(shapes):
         key = f"{number:064d}"
         (tmp_path / f"{key}.json").write_text(text, encoding="latin-1")
-        assert cache.get(key) is None
-        cache.put(key, {"n": number})  # rebuilt
-        assert cache.get(key) == {"n": number}
-    cache.put("a" * 64, {"n": "fifo"})
-    assert cache.get("a" * 64) == {"n": "fifo"}
+        assert cache.get(key, FILES) is None
+        cache.put(key, {"n": number}, FILES)  # rebuilt
+        assert cache.get(key, FILES) == {"n": number}
+    cache.put("a" * 64, {"n": "fifo"}, FILES)
+    assert cache.get("a" * 64, FILES) == {"n": "fifo"}
     assert len(cache.notes) == len(shapes) + 1 and all("rebuilt" in n for n in cache.notes)
 
 
@@ -435,7 +438,7 @@ def test_a_full_disk_leaves_no_cache_entry_and_no_temporary(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(safe_write.os, "write", full)
-    cache.put("b" * 64, {"n": 1})
+    cache.put("b" * 64, {"n": 1}, FILES)
     assert list(tmp_path.iterdir()) == []
     assert cache.directory is None and "No space left" in cache.notes[0]
 

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from report_support import SIZES, XSS, compare_dir, hostile_map, simulate_dir
 
 from stratmap.cli import main
 from stratmap.report.inputs import load_results
 from stratmap.report.pages import build_pages
 from stratmap.report.render import plotly_js, render_html
 from stratmap.report.strategy_map import EVERY_STEP, EVERYONE, MAP_FILE
-from tests.report_support import SIZES, XSS, compare_dir, hostile_map, simulate_dir
 
 
 @pytest.fixture(scope="module")

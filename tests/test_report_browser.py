@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_support import ROOT, XSS, compare_dir, hostile_map, simulate_dir
 
 from stratmap.cli import main
-from tests.report_support import ROOT, XSS, compare_dir, hostile_map, simulate_dir
 
 CHROMIUM = Path("/usr/bin/chromium")
 BUILD = ROOT / "build"
