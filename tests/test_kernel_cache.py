@@ -12,16 +12,16 @@ import numpy as np
 from numba import njit
 
 from simulator import kernel_cache
-from simulator.kernel_apply import apply_step
-from simulator.kernel_decide import decide_step
-from simulator.population import synthesize
+from simulator.kernel_apply import apply_blocks
+from simulator.kernel_decide import decide_blocks
+from simulator.population import synthesize_blocks
 
 
 def test_every_kernel_module_is_cached_under_the_digest_of_all_sources() -> None:
     independent = hashlib.sha256()
     for path in kernel_cache.KERNEL_SOURCES:
         independent.update(path.name.encode() + path.read_bytes())
-    for kernel in (decide_step, apply_step, synthesize):
+    for kernel in (decide_blocks, apply_blocks, synthesize_blocks):
         locator = kernel._cache._impl._locator
         assert type(locator).__name__ == "KernelSourcesLocator"
         assert locator.get_source_stamp() == independent.digest()
@@ -68,7 +68,7 @@ def compiled_kernels(tree: ast.Module) -> set[str]:
             continue
         for decorator in node.decorator_list:
             text = ast.unparse(decorator)
-            own = text == "block_kernel" or text.startswith("njit")
+            own = text in ("block_kernel", "thread_kernel") or text.startswith("njit")
             if own and "inline='always'" not in text:
                 names.add(node.name)
     return names
@@ -80,7 +80,7 @@ def test_no_kernel_is_handed_a_literal_bool() -> None:
     sites doing so once cost 20 s of the first run's compile (docs/simulation.md)."""
     trees = {path.name: ast.parse(path.read_text()) for path in kernel_cache.KERNEL_SOURCES}
     kernels = set().union(*(compiled_kernels(tree) for tree in trees.values()))
-    assert {"atom_block", "evaluate_block", "baseline_block"} <= kernels
+    assert {"atom_block", "evaluate_block", "baseline_block", "decide_blocks"} <= kernels
     literal_calls = [
         f"{name}:{node.lineno} {ast.unparse(node)[:60]}"
         for name, tree in trees.items()
@@ -91,3 +91,17 @@ def test_no_kernel_is_handed_a_literal_bool() -> None:
         and any(isinstance(a, ast.Constant) and isinstance(a.value, bool) for a in node.args)
     ]
     assert literal_calls == []
+
+
+def test_no_kernel_is_compiled_for_parallel_loops() -> None:
+    """``parallel=True`` (a ``prange``) compiles the loop body as a gufunc and optimises
+    everything it calls twice more: about half of the first run's compile before the phases
+    ran on ``kernels.on_threads`` (docs/simulation.md, Performance)."""
+    parallel = []
+    for path in kernel_cache.KERNEL_SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "parallel":
+                parallel.append(f"{path.name}:{node.value.lineno} parallel=")
+            if isinstance(node, ast.Name) and node.id == "prange":
+                parallel.append(f"{path.name}:{node.lineno} prange")
+    assert parallel == []
