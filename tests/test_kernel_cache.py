@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,8 @@ from simulator import kernel_cache
 from simulator.kernel_apply import apply_blocks
 from simulator.kernel_decide import decide_blocks
 from simulator.population import synthesize_blocks
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_kernel_module_is_cached_under_the_digest_of_all_sources() -> None:
@@ -55,7 +60,8 @@ def test_functions_outside_the_kernels_keep_numbas_own_locator() -> None:
     from numba.core import caching
 
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
-    assert impl._locator_classes.count(kernel_cache.KernelSourcesLocator) == 1
+    for locator in kernel_cache.LOCATORS:
+        assert impl._locator_classes.count(locator) == 1
 
 
 def compiled_kernels(tree: ast.Module) -> set[str]:
@@ -105,3 +111,69 @@ def test_no_kernel_is_compiled_for_parallel_loops() -> None:
             if isinstance(node, ast.Name) and node.id == "prange":
                 parallel.append(f"{path.name}:{node.lineno} prange")
     assert parallel == []
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+LOCATOR_OF_DECIDE = """
+from simulator.kernel_decide import decide_blocks
+from simulator.kernel_apply import apply_blocks
+locator = decide_blocks._cache._impl._locator
+print(type(locator).__name__, locator.get_cache_path())
+print(type(apply_blocks._cache._impl._locator).__name__)
+"""
+
+
+def test_an_unwritable_numba_cache_dir_warns_once_and_keeps_the_installations_stamp(
+    tmp_path: Path,
+) -> None:
+    """NUMBA_CACHE_DIR that cannot be written made Numba's own locators write entries stamped
+    per file into the installation's cache, which the next ordinary run found stale (a first
+    `compare` then compiled for 90 s): the kernels stay with the installation's digest-stamped
+    cache, with one warning."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    done = run_python(LOCATOR_OF_DECIDE, {"NUMBA_CACHE_DIR": str(blocked / "cache")})
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.split()[0] == "KernelSourcesLocator"
+    assert Path(first.split()[1]) == REPO / "simulator" / "__pycache__"
+    assert second == "KernelSourcesLocator"
+    assert done.stderr.count("warning: NUMBA_CACHE_DIR") == 1
+    assert "cannot be written" in done.stderr
+
+
+def test_a_writable_numba_cache_dir_holds_the_kernels_under_the_digest(tmp_path: Path) -> None:
+    done = run_python(LOCATOR_OF_DECIDE, {"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    name, path = done.stdout.splitlines()[0].split()
+    assert name == "KernelSourcesUserDirLocator"
+    assert Path(path).is_relative_to(tmp_path)
+    assert "warning" not in done.stderr
+
+
+COMPILE_ONE = """
+from simulator.rng import nb_log
+print(nb_log(2.0))
+"""
+
+
+def test_a_compile_is_announced_once_and_a_cache_hit_not_at_all(tmp_path: Path) -> None:
+    """The first run's compile says what it is doing on stderr; a run that loads the kernels
+    from the disk cache says nothing."""
+    first = run_python(COMPILE_ONE, {"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("compiling the simulation kernels (once per installation") == 1
+    again = run_python(COMPILE_ONE, {"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    assert again.stderr == ""
