@@ -177,3 +177,43 @@ def test_a_compile_is_announced_once_and_a_cache_hit_not_at_all(tmp_path: Path) 
     assert again.returncode == 0, again.stderr
     assert again.stdout == first.stdout
     assert again.stderr == ""
+
+
+def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
+    """The first run's two processes compile each phase's driver over no rows
+    (``kernel_warmup``): with the argument types a run passes, else the run would compile
+    its own copy after waiting for them. Each driver ends with one signature."""
+    from sim_support import bundled
+
+    from simulator import kernel_warmup
+    from simulator.kernel_baseline import baseline_blocks
+    from simulator.kernel_predicates import evaluate_block
+    from simulator.kernels import make_tables
+    from simulator.run import simulate
+    from strategy_dsl.compile import compile_strategy
+
+    model = bundled("wealth_2026q1.strat")
+    simulate(model, customers=3000, months=3, reps=1, seed=5)
+    compiled = compile_strategy(model)
+    tables = make_tables(compiled)
+    kernel_warmup.compile_the_rest(compiled, tables)
+    kernel_warmup.compile_decisions(compiled, tables)
+    drivers = (evaluate_block, synthesize_blocks, baseline_blocks, decide_blocks, apply_blocks)
+    assert {d.py_func.__name__: len(d.signatures) for d in drivers} == {
+        d.py_func.__name__: 1 for d in drivers
+    }
+
+
+def test_no_warm_up_where_the_cache_is_warm(monkeypatch) -> None:
+    """A run that finds the kernels in the disk cache starts no helper process."""
+    from simulator import kernel_warmup
+
+    started = []
+    monkeypatch.setattr(kernel_warmup.subprocess, "Popen", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(kernel_warmup, "_started", set())
+    from sim_support import bundled
+
+    from simulator.run import simulate
+
+    simulate(bundled("wealth_2026q1.strat"), customers=500, months=1, reps=1)
+    assert started == []
