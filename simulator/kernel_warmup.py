@@ -104,19 +104,36 @@ def compile_the_rest(compiled: Any, tables: Any) -> None:
 
 
 def compile_decisions(compiled: Any, tables: Any) -> None:
-    """The helper's share: the contacts and accounting, then the decision kernels (over no
-    rows), once the run has put the condition interpreter in the cache (it compiles that
-    first)."""
+    """The helper's share: the contacts and accounting, what only later commands call
+    (`compare`'s decisions again, the capacity cuts' keys, retiring rows, a trace's tier),
+    while the run compiles the condition interpreter; then the decision kernels, once the
+    interpreter is in the cache (all over no rows)."""
     from simulator import run
     from simulator.kernel_apply import N_LEDGER
+    from simulator.kernel_decide import decide_again, gather
     from simulator.kernel_predicates import evaluate_block
-    from simulator.population import allocate
+    from simulator.kernels import N_FUNNEL, tier_of
+    from simulator.population import allocate, remove_rows
 
     st = allocate(tables, 1)
+    rk = np.uint64(0)
     seg_ever = np.zeros(1, dtype=np.uint64)
     ledger = np.zeros((1, N_LEDGER), dtype=np.float64)
-    no_cuts = run.no_cuts(len(compiled.plays))
-    run.apply_counts(tables, compiled, st, 0, 0, np.uint64(0), no_cuts, True, seg_ever, ledger)
+    n_plays = len(compiled.plays)
+    run.apply_counts(tables, compiled, st, 0, 0, rk, run.no_cuts(n_plays), True, seg_ever, ledger)
+    none = np.zeros(0, dtype=np.int64)
+    decide_again(
+        tables, st, none, 0, rk, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint8),
+        np.zeros(0, dtype=np.uint64), np.zeros((0, n_plays, 2, N_FUNNEL), dtype=np.int64),
+        np.zeros((0, n_plays), dtype=np.int64),
+    )  # fmt: skip
+    gather(
+        tables, st, 0, 0, rk, np.zeros(n_plays, dtype=np.int64),
+        np.zeros((0, n_plays), dtype=np.int64), np.zeros(0, dtype=np.float64),
+        np.zeros(0, dtype=np.uint64),
+    )  # fmt: skip
+    remove_rows(allocate(tables, 1), np.zeros(1, dtype=np.bool_), 1)
+    tier_of(tables, 0.0)
     waited = 0.0
     while _cold(evaluate_block) and waited < HELPER_WAIT_S:
         time.sleep(0.25)

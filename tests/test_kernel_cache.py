@@ -182,23 +182,30 @@ def test_a_compile_is_announced_once_and_a_cache_hit_not_at_all(tmp_path: Path) 
 def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
     """The first run's two processes compile each phase's driver over no rows
     (``kernel_warmup``): with the argument types a run passes, else the run would compile
-    its own copy after waiting for them. Each driver ends with one signature."""
+    its own copy after waiting for them. Each driver ends with one signature, after a
+    simulation and a comparison (whose variant decides again: ``choose_blocks``)."""
     from sim_support import bundled
 
     from simulator import kernel_warmup
     from simulator.kernel_baseline import baseline_blocks
+    from simulator.kernel_decide import choose_blocks
     from simulator.kernel_predicates import evaluate_block
     from simulator.kernels import make_tables
-    from simulator.run import simulate
+    from simulator.run import simulate, simulate_alternatives
     from strategy_dsl.compile import compile_strategy
+    from strategy_dsl.variants import apply_variant
 
     model = bundled("wealth_2026q1.strat")
     simulate(model, customers=3000, months=3, reps=1, seed=5)
+    simulate_alternatives([model, apply_variant(model, "激进")], customers=3000, months=3)
     compiled = compile_strategy(model)
     tables = make_tables(compiled)
     kernel_warmup.compile_the_rest(compiled, tables)
     kernel_warmup.compile_decisions(compiled, tables)
-    drivers = (evaluate_block, synthesize_blocks, baseline_blocks, decide_blocks, apply_blocks)
+    drivers = (
+        evaluate_block, synthesize_blocks, baseline_blocks, decide_blocks, apply_blocks,
+        choose_blocks,
+    )  # fmt: skip
     assert {d.py_func.__name__: len(d.signatures) for d in drivers} == {
         d.py_func.__name__: 1 for d in drivers
     }
