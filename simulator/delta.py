@@ -369,6 +369,24 @@ def _fields(
     return [*pairs, (seg_ever, "seg_ever", shard.seg_ever), (ledger, "ledger", shard.ledger)]
 
 
+def compile_kernels(tables: k.Tables) -> None:
+    """Compile this module's kernels for ``tables``' state layout, over no rows (the first
+    run's helper process: ``simulator.kernel_warmup``), so that a first `compare` finds them
+    in the disk cache."""
+    state = allocate(tables, 1)
+    none, no = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
+    arrays = [getattr(state, f) for f in State._fields]
+    arrays += [zeros(1, dtype=np.uint64), zeros((1, 2), dtype=np.float64)]
+    for words in {_bytes(a).dtype: _bytes(a) for a in arrays}.values():
+        _take_rows(0, 0, words, words, words, none, no)
+        _put_rows(0, 0, words, words, none, no)
+        _same_rows(0, 0, no, words, none, words, none)
+    cutoffs = np.zeros((2, 1), dtype=np.float64)
+    _moved_rows(0, 0, no, state.cid, state.labels, np.uint64(0), 0, 0, 0, cutoffs, cutoffs)
+    _record_contacts(tables, state.ring, state.last_contact, none, 0)
+    _caps_may_bind(tables, state.ring, state.cands, none, 0, np.zeros(1, dtype=np.bool_))
+
+
 # ------------------------------------------------------------------------------ one variant
 
 

@@ -105,10 +105,11 @@ def compile_the_rest(compiled: Any, tables: Any) -> None:
 
 def compile_decisions(compiled: Any, tables: Any) -> None:
     """The helper's share: the contacts and accounting, what only later commands call
-    (`compare`'s decisions again, the capacity cuts' keys, retiring rows, a trace's tier),
+    (`compare`'s decisions again and row copies, the capacity cuts' keys, retiring rows, a
+    trace's tier),
     while the run compiles the condition interpreter; then the decision kernels, once the
     interpreter is in the cache (all over no rows)."""
-    from simulator import run
+    from simulator import delta, run
     from simulator.kernel_apply import N_LEDGER
     from simulator.kernel_decide import decide_again, gather
     from simulator.kernel_predicates import evaluate_block
@@ -134,6 +135,7 @@ def compile_decisions(compiled: Any, tables: Any) -> None:
     )  # fmt: skip
     remove_rows(allocate(tables, 1), np.zeros(1, dtype=np.bool_), 1)
     tier_of(tables, 0.0)
+    delta.compile_kernels(tables)
     waited = 0.0
     while _cold(evaluate_block) and waited < HELPER_WAIT_S:
         time.sleep(0.25)
