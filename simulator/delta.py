@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simulator import kernels as k
 from simulator.kernel_decide import decide_again, decide_again_serial
@@ -162,12 +162,19 @@ PARALLEL_BYTES = 1 << 18  # copies smaller than this run on one thread: a parall
 # tens of microseconds, more than copying a few thousand short rows
 
 
+@njit(cache=True, nogil=True)
 def _take_rows(
-    dst: np.ndarray, src: np.ndarray, other: np.ndarray, idx: np.ndarray, use_other: np.ndarray
+    lo: int,
+    hi: int,
+    dst: np.ndarray,
+    src: np.ndarray,
+    other: np.ndarray,
+    idx: np.ndarray,
+    use_other: np.ndarray,
 ) -> None:
-    """dst[k] = src[idx[k]], or other[idx[k]] where use_other[k]."""
+    """dst[k] = src[idx[k]], or other[idx[k]] where use_other[k], for k in [lo, hi)."""
     width = src.shape[1]
-    for j in prange(idx.size):
+    for j in range(lo, hi):
         r = idx[j]
         if use_other[j]:
             for c in range(width):
@@ -177,22 +184,33 @@ def _take_rows(
                 dst[j, c] = src[r, c]
 
 
-def _put_rows(dst: np.ndarray, src: np.ndarray, idx: np.ndarray, pick: np.ndarray) -> None:
-    """dst[idx[k]] = src[k] where pick[k]."""
+@njit(cache=True, nogil=True)
+def _put_rows(
+    lo: int, hi: int, dst: np.ndarray, src: np.ndarray, idx: np.ndarray, pick: np.ndarray
+) -> None:
+    """dst[idx[k]] = src[k] where pick[k], for k in [lo, hi)."""
     width = src.shape[1]
-    for j in prange(idx.size):
+    for j in range(lo, hi):
         if pick[j]:
             r = idx[j]
             for c in range(width):
                 dst[r, c] = src[j, c]
 
 
+@njit(cache=True, nogil=True)
 def _same_rows(
-    equal: np.ndarray, mine: np.ndarray, at: np.ndarray, theirs: np.ndarray, idx: np.ndarray
+    lo: int,
+    hi: int,
+    equal: np.ndarray,
+    mine: np.ndarray,
+    at: np.ndarray,
+    theirs: np.ndarray,
+    idx: np.ndarray,
 ) -> None:
-    """equal[j] &= mine[at[j]] == theirs[idx[j]], word for word (where equal[j] holds)."""
+    """equal[j] &= mine[at[j]] == theirs[idx[j]], word for word (where equal[j] holds), for
+    j in [lo, hi)."""
     width = mine.shape[1]
-    for j in prange(idx.size):
+    for j in range(lo, hi):
         if equal[j]:
             m, r = at[j], idx[j]
             for c in range(width):
@@ -201,16 +219,14 @@ def _same_rows(
                     break
 
 
-_KERNELS = {
-    name: (njit(cache=True)(f), njit(cache=True, parallel=True)(f))
-    for name, f in (("take", _take_rows), ("put", _put_rows), ("same", _same_rows))
-}
+_KERNELS = {"take": _take_rows, "put": _put_rows, "same": _same_rows}
 
 
 def _run(name: str, rows: int, width: np.ndarray, *args: np.ndarray) -> None:
     """Kernel ``name`` on one thread for a small copy, on all for a large one."""
-    serial, parallel = _KERNELS[name]
-    (parallel if rows * width.shape[1] * width.itemsize >= PARALLEL_BYTES else serial)(*args)
+    kernel = _KERNELS[name]
+    threads = 0 if rows * width.shape[1] * width.itemsize >= PARALLEL_BYTES else 1
+    k.on_threads(lambda lo, hi: kernel(lo, hi, *args), rows, threads)
 
 
 def _take(
@@ -252,31 +268,38 @@ def _record_contacts_block(
                 k.ring_insert(ring, i, tb.sc_i[k.SC_RECENT_OFFSET], tb.sc_i[k.SC_RECENT_LEN], t)
 
 
+@k.thread_kernel
 def _record_contacts_rows(
-    tb: k.Tables, ring: np.ndarray, last_contact: np.ndarray, rows: np.ndarray, t: int
+    tb: k.Tables,
+    ring: np.ndarray,
+    last_contact: np.ndarray,
+    rows: np.ndarray,
+    t: int,
+    b0: int,
+    b1: int,
 ) -> None:
-    """The contact ring entries ``kernel_apply.contact`` makes, under ``tb``, for every play
-    contacted at step t (``last_contact == t``) of each row: for rows the variant serves as
-    the base does, in its own ring."""
-    for b in prange((rows.size + k.BLOCK - 1) // k.BLOCK):
+    for b in range(b0, b1):
         lo, hi = b * k.BLOCK, min(rows.size, (b + 1) * k.BLOCK)
         _record_contacts_block(tb, ring, last_contact, rows, lo, hi, t)
-
-
-_RECORD = (
-    njit(cache=True)(_record_contacts_rows),
-    njit(cache=True, parallel=True)(_record_contacts_rows),
-)
 
 
 def _record_contacts(
     tb: k.Tables, ring: np.ndarray, last_contact: np.ndarray, rows: np.ndarray, t: int
 ) -> None:
-    _RECORD[rows.size >= PARALLEL_ROWS](tb, ring, last_contact, rows, t)
+    """The contact ring entries ``kernel_apply.contact`` makes, under ``tb``, for every play
+    contacted at step t (``last_contact == t``) of each row: for rows the variant serves as
+    the base does, in its own ring."""
+    k.on_threads(
+        lambda b0, b1: _record_contacts_rows(tb, ring, last_contact, rows, t, b0, b1),
+        k.blocks_of(rows.size),
+        0 if rows.size >= PARALLEL_ROWS else 1,
+    )
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _moved_rows(
+    lo: int,
+    hi: int,
     moved: np.ndarray,
     cid: np.ndarray,
     labels: np.ndarray,
@@ -288,8 +311,8 @@ def _moved_rows(
     base_cutoffs: np.ndarray,
 ) -> None:
     """moved[i] |= row i's noise uniform of model m (``kernel_predicates.model_top``) is in
-    the top q under one arm's cutoffs and not the other's."""
-    for i in prange(moved.size):
+    the top q under one arm's cutoffs and not the other's, for rows i in [lo, hi)."""
+    for i in range(lo, hi):
         y = (labels[i] >> m) & 1
         u = nb_uniform(nb_step_key(nb_customer_key(rk, cid[i]), t), SLOT_MODEL_NOISE + m)
         if (u >= cutoffs[y, q]) != (u >= base_cutoffs[y, q]):
@@ -344,6 +367,24 @@ def _fields(
     the segments ever and the ledger."""
     pairs = [(getattr(state, f), f, getattr(shard.state, f)) for f in State._fields]
     return [*pairs, (seg_ever, "seg_ever", shard.seg_ever), (ledger, "ledger", shard.ledger)]
+
+
+def compile_kernels(tables: k.Tables) -> None:
+    """Compile this module's kernels for ``tables``' state layout, over no rows (the first
+    run's helper process: ``simulator.kernel_warmup``), so that a first `compare` finds them
+    in the disk cache."""
+    state = allocate(tables, 1)
+    none, no = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
+    arrays = [getattr(state, f) for f in State._fields]
+    arrays += [zeros(1, dtype=np.uint64), zeros((1, 2), dtype=np.float64)]
+    for words in {_bytes(a).dtype: _bytes(a) for a in arrays}.values():
+        _take_rows(0, 0, words, words, words, none, no)
+        _put_rows(0, 0, words, words, none, no)
+        _same_rows(0, 0, no, words, none, words, none)
+    cutoffs = np.zeros((2, 1), dtype=np.float64)
+    _moved_rows(0, 0, no, state.cid, state.labels, np.uint64(0), 0, 0, 0, cutoffs, cutoffs)
+    _record_contacts(tables, state.ring, state.last_contact, none, 0)
+    _caps_may_bind(tables, state.ring, state.cands, none, 0, np.zeros(1, dtype=np.bool_))
 
 
 # ------------------------------------------------------------------------------ one variant
@@ -606,8 +647,11 @@ class Delta:
         for q in range(c.top_model.size):
             if not np.array_equal(cutoffs[:, q], base_cutoffs[:, q]):
                 m = int(c.top_model[q])
-                _moved_rows(
-                    moved, state.cid, state.labels, self.step.rk, t, m, q, cutoffs, base_cutoffs
+                args = (moved, state.cid, state.labels, self.step.rk, t, m, q)
+                k.on_threads(
+                    lambda lo, hi, args=args: _moved_rows(lo, hi, *args, cutoffs, base_cutoffs),
+                    n,
+                    0 if n >= PARALLEL_ROWS else 1,
                 )
         return moved
 
@@ -758,7 +802,7 @@ def _caps_block(
                 break
 
 
-@njit(cache=True, parallel=True)
+@k.thread_kernel
 def _caps_may_bind_rows(
     tb: k.Tables,
     ring: np.ndarray,
@@ -767,8 +811,10 @@ def _caps_may_bind_rows(
     t: int,
     caps: np.ndarray,
     out: np.ndarray,
+    b0: int,
+    b1: int,
 ) -> None:
-    for b in prange((rows.size + k.BLOCK - 1) // k.BLOCK):
+    for b in range(b0, b1):
         lo, hi = b * k.BLOCK, min(rows.size, (b + 1) * k.BLOCK)
         _caps_block(tb, ring, cands, rows, lo, hi, t, caps, out)
 
@@ -780,7 +826,10 @@ def _caps_may_bind(
     window (``ring``) plus the candidates it covers exceed its count
     (``kernel_decide.eligibility`` and ``arbitrate`` never stop a row otherwise)."""
     out = np.zeros(rows.size, dtype=bool)
-    _caps_may_bind_rows(tb, ring, cands, rows, t, caps, out)
+    k.on_threads(
+        lambda b0, b1: _caps_may_bind_rows(tb, ring, cands, rows, t, caps, out, b0, b1),
+        k.blocks_of(rows.size),
+    )
     return out
 
 

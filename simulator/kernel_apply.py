@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simulator.kernel_decide import tiebreak
 from simulator.kernels import (
@@ -78,13 +78,17 @@ from simulator.kernels import (
     U_NO_PLAY,
     Tables,
     block_kernel,
+    blocks_of,
     cap_applies,
     count_within,
     earlier_contacts,
     fen,
+    inlined,
+    on_threads,
     proposal_value,
     response_chance,
     ring_insert,
+    thread_kernel,
     tier_of,
 )
 from simulator.population import State
@@ -467,7 +471,6 @@ def apply_block(
         )
 
 
-@njit(cache=True, parallel=True)
 def apply_step(
     tb: Tables,
     st: State,
@@ -504,13 +507,59 @@ def apply_step(
     (float64, (rows, N_LEDGER)): each row's revenue to date and AUM before this step's
     contacts (``LEDGER_*``); updated here. ``decided``
     is False at step 0 (accounting only)."""
-    blocks = (n_rows + BLOCK - 1) // BLOCK
     n_plays = max(tb.play_i.shape[1], 1)
-    for b in prange(blocks):
+
+    def run_blocks(b0: int, b1: int) -> None:
+        apply_blocks(
+            tb, st, b0, b1, n_rows, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
+            funnel, cust, misc, unserved, chan, trace_row, trace_i, trace_f, seg_ever,
+            outcomes, ledger, select, want, play_outcomes,
+            np.empty(n_plays, dtype=np.int64),  # cleared block by block: apply_blocks
+            np.empty(n_plays, dtype=np.float64),
+        )  # fmt: skip
+
+    on_threads(run_blocks, blocks_of(n_rows))
+
+
+_apply_block = inlined(apply_block)
+
+
+@thread_kernel
+def apply_blocks(
+    tb: Tables,
+    st: State,
+    b0: int,
+    b1: int,
+    n_rows: int,
+    t: int,
+    rk: np.uint64,
+    thr_mode: np.ndarray,
+    thr_value: np.ndarray,
+    thr_tiebreak: np.ndarray,
+    decided: bool,
+    funnel: np.ndarray,
+    cust: np.ndarray,
+    misc: np.ndarray,
+    unserved: np.ndarray,
+    chan: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+    trace_f: np.ndarray,
+    seg_ever: np.ndarray,
+    outcomes: np.ndarray,
+    ledger: np.ndarray,
+    select: np.ndarray,
+    want: int,
+    play_outcomes: np.ndarray,
+    plays: np.ndarray,
+    values: np.ndarray,
+) -> None:
+    """Blocks [b0, b1) of ``apply_step``, on one thread's scratch."""
+    for b in range(b0, b1):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        plays = np.zeros(n_plays, dtype=np.int64)
-        values = np.zeros(n_plays, dtype=np.float64)
-        apply_block(
+        plays[:] = 0
+        values[:] = 0.0
+        _apply_block(
             tb, st, lo, hi, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
             funnel[b], cust[b], misc[b], unserved[b], chan[b], plays, values,
             trace_row, trace_i, trace_f, seg_ever, outcomes[b], ledger, select, want,

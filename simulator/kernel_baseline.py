@@ -14,7 +14,7 @@ The kernel keeps the labels (``st.labels``); `top N%` compares u with the driver
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simulator.kernel_predicates import evaluate_block
 from simulator.kernels import (
@@ -43,7 +43,11 @@ from simulator.kernels import (
     TRF_FLOW,
     Tables,
     block_kernel,
+    blocks_of,
     draw_transactions,
+    inlined,
+    on_threads,
+    thread_kernel,
     tier_of,
     transaction_sums,
 )
@@ -409,7 +413,6 @@ def baseline_block(
         st.labels[i] = labels
 
 
-@njit(cache=True, parallel=True)
 def baseline_step(
     tb: Tables,
     st: State,
@@ -426,18 +429,54 @@ def baseline_step(
     """Baseline behaviour of step ``t`` for rows [0, first_new) and model scores for every
     live row in [0, n_rows) (rows from ``first_new`` arrived this step). ``counts`` (int64,
     (blocks, 3 + M)): churned per arm, customers scored, labels per model."""
-    blocks = (n_rows + BLOCK - 1) // BLOCK
     no_cutoffs = np.zeros((2, 0), dtype=np.float64)  # modifiers never name a model
     tab = chance_table(tb)
     txn_sums = transaction_sums(tb)
     ahead = look_ahead(tb)
-    for b in prange(blocks):
+
+    def run_blocks(b0: int, b1: int) -> None:
+        baseline_blocks(
+            tb, st, b0, b1, n_rows, first_new, t, rk, market_return, counts, trace_row,
+            trace_i, trace_f, no_cutoffs, tab, txn_sums,
+            np.empty((N_INTS, BLOCK), dtype=np.int64),  # cleared row by row: baseline_block
+            np.empty((N_BITS, BLOCK), dtype=np.uint64),
+            np.empty((N_FLAGS, BLOCK), dtype=np.bool_),
+            np.empty((D_AHEAD + ahead, BLOCK), dtype=np.float64),
+        )  # fmt: skip
+
+    on_threads(run_blocks, blocks_of(n_rows))
+
+
+_baseline_block = inlined(baseline_block)
+
+
+@thread_kernel
+def baseline_blocks(
+    tb: Tables,
+    st: State,
+    b0: int,
+    b1: int,
+    n_rows: int,
+    first_new: int,
+    t: int,
+    rk: np.uint64,
+    market_return: float,
+    counts: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+    trace_f: np.ndarray,
+    no_cutoffs: np.ndarray,
+    tab: np.ndarray,
+    txn_sums: np.ndarray,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    flags: np.ndarray,
+    draws: np.ndarray,
+) -> None:
+    """Blocks [b0, b1) of ``baseline_step``, on one thread's scratch."""
+    for b in range(b0, b1):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        ints = np.empty((N_INTS, BLOCK), dtype=np.int64)  # cleared row by row: baseline_block
-        bits = np.empty((N_BITS, BLOCK), dtype=np.uint64)
-        flags = np.empty((N_FLAGS, BLOCK), dtype=np.bool_)
-        draws = np.empty((D_AHEAD + ahead, BLOCK), dtype=np.float64)
-        baseline_block(
+        _baseline_block(
             tb, st, lo, hi, first_new, t, rk, market_return, counts[b], ints, bits, flags,
             no_cutoffs, tab, txn_sums, draws, trace_row, trace_i, trace_f,
         )  # fmt: skip

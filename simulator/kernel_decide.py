@@ -12,7 +12,7 @@ ordering keys of the proposals on a binding channel or budget: ``gather`` collec
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simulator.kernel_predicates import SPARSE, evaluate_block, holds_at
 from simulator.kernels import (
@@ -81,10 +81,14 @@ from simulator.kernels import (
     TR_TRIGGERS,
     Tables,
     block_kernel,
+    blocks_of,
     cap_applies,
     count_within,
     earlier_contacts,
+    inlined,
+    on_threads,
     proposal_value,
+    thread_kernel,
     tier_of,
 )
 from simulator.population import State
@@ -487,7 +491,6 @@ def arbitrate(
     return winners
 
 
-@njit(cache=True, parallel=True)
 def decide_step(
     tb: Tables,
     st: State,
@@ -504,17 +507,53 @@ def decide_step(
     model top slot, the least noise uniform in the top for label 0 and for label 1.
     ``funnel`` (int64, (blocks, P, 2, F)) and ``proposals`` (int64, (blocks, P)) are this
     kernel's counters, per block. Writes ``st.winners``, ``st.segbits`` and ``st.dec``."""
-    blocks = (n_rows + BLOCK - 1) // BLOCK
-    n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
-    for b in prange(blocks):
+    n_plays, n_caps = max(tb.play_i.shape[1], 1), max(tb.cap_i.shape[1], 1)
+
+    def run_blocks(b0: int, b1: int) -> None:
+        decide_blocks(
+            tb, st, b0, b1, n_rows, t, rk, cutoffs, funnel, proposals, trace_row, trace_i,
+            np.empty((N_INTS, BLOCK), dtype=np.int64),  # cleared row by row: decide_block
+            np.empty((N_BITS, BLOCK), dtype=np.uint64),
+            np.empty((N_FLAGS, BLOCK), dtype=np.bool_),
+            np.empty(n_plays, dtype=np.int64),  # cleared block by block: decide_blocks
+            np.empty(n_plays, dtype=np.float64),
+            np.empty((2, n_caps), dtype=np.int64),
+        )  # fmt: skip
+
+    on_threads(run_blocks, blocks_of(n_rows))
+
+
+_decide_block = inlined(decide_block)
+
+
+@thread_kernel
+def decide_blocks(
+    tb: Tables,
+    st: State,
+    b0: int,
+    b1: int,
+    n_rows: int,
+    t: int,
+    rk: np.uint64,
+    cutoffs: np.ndarray,
+    funnel: np.ndarray,
+    proposals: np.ndarray,
+    trace_row: int,
+    trace_i: np.ndarray,
+    ints: np.ndarray,
+    bits: np.ndarray,
+    flags: np.ndarray,
+    treated: np.ndarray,
+    values: np.ndarray,
+    per_cap: np.ndarray,
+) -> None:
+    """Blocks [b0, b1) of ``decide_step``, on one thread's scratch."""
+    for b in range(b0, b1):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        ints = np.empty((N_INTS, BLOCK), dtype=np.int64)  # cleared row by row: decide_block
-        bits = np.empty((N_BITS, BLOCK), dtype=np.uint64)
-        flags = np.empty((N_FLAGS, BLOCK), dtype=np.bool_)
-        treated = np.zeros(max(n_plays, 1), dtype=np.int64)
-        values = np.zeros(max(n_plays, 1), dtype=np.float64)
-        per_cap = np.zeros((2, max(n_caps, 1)), dtype=np.int64)
-        decide_block(
+        treated[:] = 0
+        values[:] = 0.0
+        per_cap[:] = 0
+        _decide_block(
             tb, st, lo, hi, t, rk, cutoffs, funnel[b], proposals[b], ints, bits, flags,
             treated, values, per_cap, trace_row, trace_i,
         )  # fmt: skip
@@ -550,7 +589,7 @@ def choose_rows(
         dec[j] = tier_of(tb, st.aum[i]) | (128 if eligible else 0)
 
 
-def _decide_again(
+def decide_again(
     tb: Tables,
     st: State,
     rows: np.ndarray,
@@ -561,6 +600,7 @@ def _decide_again(
     elig: np.ndarray,
     funnel: np.ndarray,
     proposals: np.ndarray,
+    threads: int = 0,
 ) -> None:
     """The decisions of step t for the live ``rows`` (int64) of a state whose decision phase
     has run (``st.cands``, ``st.chans``: their candidates and channels), under the tables
@@ -568,24 +608,59 @@ def _decide_again(
     to the state: row ``rows[j]``'s winners, ``dec`` and ``elig`` go to ``winners[j]``,
     ``dec[j]`` and ``elig[j]``;
     the funnel (int64, (blocks, P, 2, F)) and proposals (int64, (blocks, P)) are counted per
-    block of ``rows``."""
-    blocks = (rows.size + BLOCK - 1) // BLOCK
-    n_plays, n_caps = tb.play_i.shape[1], tb.cap_i.shape[1]
-    for b in prange(blocks):
+    block of ``rows``. On ``threads`` threads (0: Numba's count)."""
+    n_plays, n_caps = max(tb.play_i.shape[1], 1), max(tb.cap_i.shape[1], 1)
+
+    def run_blocks(b0: int, b1: int) -> None:
+        choose_blocks(
+            tb, st, rows, b0, b1, t, rk, winners, dec, elig, funnel, proposals,
+            np.empty(n_plays, dtype=np.int64),  # cleared block by block: choose_blocks
+            np.empty(n_plays, dtype=np.float64),
+            np.empty((2, n_caps), dtype=np.int64),
+            np.empty(TR_PLAYS + n_plays, dtype=np.int64),
+        )  # fmt: skip
+
+    on_threads(run_blocks, blocks_of(rows.size), threads)
+
+
+def decide_again_serial(*args: object) -> None:
+    """``decide_again`` on one thread (a parallel launch costs more than a few rows)."""
+    decide_again(*args, threads=1)  # type: ignore[arg-type]
+
+
+_choose_rows = inlined(choose_rows)
+
+
+@thread_kernel
+def choose_blocks(
+    tb: Tables,
+    st: State,
+    rows: np.ndarray,
+    b0: int,
+    b1: int,
+    t: int,
+    rk: np.uint64,
+    winners: np.ndarray,
+    dec: np.ndarray,
+    elig: np.ndarray,
+    funnel: np.ndarray,
+    proposals: np.ndarray,
+    treated: np.ndarray,
+    values: np.ndarray,
+    per_cap: np.ndarray,
+    trace_i: np.ndarray,
+) -> None:
+    """Blocks [b0, b1) of ``decide_again``'s ``rows``, on one thread's scratch."""
+    for b in range(b0, b1):
         lo, hi = b * BLOCK, min(rows.size, (b + 1) * BLOCK)
-        treated = np.zeros(max(n_plays, 1), dtype=np.int64)
-        values = np.zeros(max(n_plays, 1), dtype=np.float64)
-        per_cap = np.zeros((2, max(n_caps, 1)), dtype=np.int64)
-        trace_i = np.zeros(TR_PLAYS + max(n_plays, 1), dtype=np.int64)
-        choose_rows(
+        treated[:] = 0
+        values[:] = 0.0
+        per_cap[:] = 0
+        trace_i[:] = 0
+        _choose_rows(
             tb, st, rows, lo, hi, t, rk, winners, dec, elig, funnel[b], proposals[b], treated,
             values, per_cap, trace_i,
         )  # fmt: skip
-
-
-# One thread for a few rows (a parallel launch costs more than their decisions), all for many.
-decide_again = njit(cache=True, parallel=True)(_decide_again)
-decide_again_serial = njit(cache=True)(_decide_again)
 
 
 @njit(cache=True, inline="always")
@@ -622,7 +697,6 @@ def gather_block(
                 pos[p] += 1
 
 
-@njit(cache=True, parallel=True)
 def gather(
     tb: Tables,
     st: State,
@@ -637,8 +711,37 @@ def gather(
     """The ordering keys (value, tiebreak) of every proposal of a ``wanted`` play (int64,
     (P,)), written from ``offsets[block, play]`` (int64, (blocks, P)) into ``out_value``
     (float64) and ``out_tiebreak`` (uint64)."""
-    blocks = (n_rows + BLOCK - 1) // BLOCK
-    for b in prange(blocks):
-        pos = offsets[b].copy()
+
+    def run_blocks(b0: int, b1: int) -> None:
+        gather_blocks(
+            tb, st, b0, b1, n_rows, t, rk, wanted, offsets, out_value, out_tiebreak,
+            np.empty(offsets.shape[1], dtype=np.int64),
+        )  # fmt: skip
+
+    on_threads(run_blocks, blocks_of(n_rows))
+
+
+_gather_block = inlined(gather_block)
+
+
+@thread_kernel
+def gather_blocks(
+    tb: Tables,
+    st: State,
+    b0: int,
+    b1: int,
+    n_rows: int,
+    t: int,
+    rk: np.uint64,
+    wanted: np.ndarray,
+    offsets: np.ndarray,
+    out_value: np.ndarray,
+    out_tiebreak: np.ndarray,
+    pos: np.ndarray,
+) -> None:
+    """Blocks [b0, b1) of ``gather``."""
+    for b in range(b0, b1):
+        for p in range(pos.size):  # an element at a time: a slice copy would allocate
+            pos[p] = offsets[b, p]
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        gather_block(tb, st, lo, hi, t, rk, wanted, pos, out_value, out_tiebreak)
+        _gather_block(tb, st, lo, hi, t, rk, wanted, pos, out_value, out_tiebreak)

@@ -10,18 +10,23 @@ The kernels are split by phase of the step (docs/simulation.md):
 * ``simulator.kernel_apply`` — capacity and budget cuts, contact, reach, response, purchase,
   effects, NPS and accounting.
 
-Every kernel is ``@njit(parallel=True, cache=True)`` with ``prange`` over blocks of ``BLOCK``
-customers (rows); each block runs a ``block_kernel`` (compiled without reference counting) and
-writes integer counters of its own, which the driver sums: integer sums do not depend on the
-order, so threads and shards give the same bits. Money is counted in fen (int64). Conditions are
+Every phase runs over blocks of ``BLOCK`` customers (rows): ``on_threads`` hands each thread a
+contiguous range of blocks, which a ``thread_kernel`` (compiled without reference counting,
+releasing the GIL) runs block by block; each block writes integer counters of its own, which
+the driver sums: integer sums do not depend on the order, so threads and shards give the same
+bits. Money is counted in fen (int64). Conditions are
 evaluated one condition at a time for a whole block (``kernel_predicates.evaluate_block``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import namedtuple
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -36,6 +41,43 @@ BLOCK = 2048  # customers per block: the unit of parallel work and of partial co
 # of an array from the table or state tuples was an atomic increment and decrement of a count
 # all threads share, a hundred times slower than the work itself and no faster on two threads.
 block_kernel = njit(cache=True, _nrt=False)
+
+# A phase's driver: one call per thread runs a range of blocks, on scratch the thread's Python
+# caller allocated, with the GIL released (``on_threads``). These replaced ``prange`` loops:
+# Numba's parallel lowering compiled the loop body as a gufunc and optimised every kernel a
+# phase calls twice more (in the gufunc's module, then in the wrapper's), about half of the
+# first run's compile time. The phase's own block kernel is inlined into its driver
+# (``inlined``), so that it is compiled and optimised once.
+thread_kernel = njit(cache=True, nogil=True, _nrt=False)
+
+
+def inlined(kernel: Callable) -> Callable:
+    """A copy of the block kernel ``kernel`` that Numba inlines into its caller (a driver)."""
+    return njit(inline="always")(kernel.py_func)
+
+
+def blocks_of(rows: int) -> int:
+    return (rows + BLOCK - 1) // BLOCK
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="stratmap-blocks")
+
+
+def on_threads(run_blocks: Callable[[int, int], None], blocks: int, threads: int = 0) -> None:
+    """``run_blocks(b0, b1)`` for contiguous ranges of ``blocks`` blocks, one range per thread
+    (``threads``, else Numba's thread count, as ``numba.set_num_threads`` left it), at once:
+    ``run_blocks`` calls a ``thread_kernel``, which releases the GIL."""
+    threads = max(1, min(threads or numba.get_num_threads(), blocks))
+    if threads == 1:
+        run_blocks(0, blocks)
+        return
+    bounds = [blocks * s // threads for s in range(threads + 1)]
+    pool = _pool(threads)
+    for done in [pool.submit(run_blocks, bounds[s], bounds[s + 1]) for s in range(threads)]:
+        done.result()
+
 
 # Funnel field indices (simulator.output.FUNNEL_FIELDS).
 F = {name: i for i, name in enumerate(FUNNEL_FIELDS)}

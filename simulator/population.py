@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from simulator.kernels import (
     AT_CN,
@@ -42,6 +42,9 @@ from simulator.kernels import (
     Tables,
     block_kernel,
     draw_transactions,
+    inlined,
+    on_threads,
+    thread_kernel,
     transaction_sums,
 )
 from simulator.rng import (
@@ -503,20 +506,19 @@ def initial_last_txn(
     return -min(walk + int(nb_log(u) / -lam), STAGE_AGE_CAP)
 
 
-@njit(cache=True, parallel=True)
 def synthesize(
     tb: Tables, st: State, first_row: int, ids: np.ndarray, rk: np.uint64, t: int, stage: int
 ) -> None:
     """Draw customers ``ids`` (int64, (n,)) into rows first_row.. of ``st``; ``stage`` -1 for
     the initial population, else the arrival stage at step ``t``."""
-    n = ids.size
-    blocks = (n + BLOCK - 1) // BLOCK
     sums = attribute_sums(tb)
     txn_sums = transaction_sums(tb)
-    for b in prange(blocks):
+
+    def run_blocks(b0: int, b1: int) -> None:
         scratch = np.empty((N_SCRATCH, BLOCK), dtype=np.float64)
-        lo, hi = b * BLOCK, min(n, (b + 1) * BLOCK)
-        synthesize_block(tb, st, first_row, ids, lo, hi, rk, t, stage, scratch, sums, txn_sums)
+        synthesize_blocks(tb, st, first_row, ids, b0, b1, rk, t, stage, scratch, sums, txn_sums)
+
+    on_threads(run_blocks, (ids.size + BLOCK - 1) // BLOCK)
 
 
 @block_kernel
@@ -567,3 +569,28 @@ def synthesize_block(
             initial_history(tb, st, i, keys[k], tenure[k], recency[k], txn_sums)
         for j in range(tb.sc_i[SC_AUM_RING_LEN]):
             st.aum_ring[i, j] = np.float32(st.aum[i])
+
+
+_synthesize_block = inlined(synthesize_block)
+
+
+@thread_kernel
+def synthesize_blocks(
+    tb: Tables,
+    st: State,
+    first_row: int,
+    ids: np.ndarray,
+    b0: int,
+    b1: int,
+    rk: np.uint64,
+    t: int,
+    stage: int,
+    scratch: np.ndarray,
+    sums: np.ndarray,
+    txn_sums: np.ndarray,
+) -> None:
+    """Blocks [b0, b1) of ``synthesize``'s ``ids``, on one thread's scratch."""
+    n = ids.size
+    for b in range(b0, b1):
+        lo, hi = b * BLOCK, min(n, (b + 1) * BLOCK)
+        _synthesize_block(tb, st, first_row, ids, lo, hi, rk, t, stage, scratch, sums, txn_sums)

@@ -50,6 +50,7 @@ from simulator.kernel_couplings import (
     whole,
 )
 from simulator.kernel_decide import decide_step, gather
+from simulator.kernel_warmup import warm_up
 from simulator.kernels import SC_AUM_RING_LEN, SC_STEP_DAYS, SC_TXN_RING_LEN, SCF_CONTROL_SHARE
 from simulator.output import (
     ARMS,
@@ -622,6 +623,7 @@ class _Run:
 
     def __post_init__(self) -> None:
         self.tables = k.make_tables(self.compiled)
+        warm_up(self.compiled, self.tables)  # the first run's compile, on two cores
         bounds = np.linspace(0, self.ids.size, self.sizes.shards + 1).astype(np.int64)
         self.parts = [self.ids[a:b] for a, b in itertools.pairwise(bounds)]
 
@@ -832,7 +834,7 @@ class _Step:
             if count < max(RETIRE_AT_LEAST, RETIRE_SHARE * shard.rows):
                 continue
             counts = apply_counts(
-                self.tb, self.c, shard.state, shard.rows, t, self.rk, _no_cuts(len(self.c.plays)),
+                self.tb, self.c, shard.state, shard.rows, t, self.rk, no_cuts(len(self.c.plays)),
                 True, shard.seg_ever, shard.ledger, select=churned.view(np.uint8), want=1,
             )  # fmt: skip
             shard.retired = counts if shard.retired is None else _added([shard.retired, counts])
@@ -919,7 +921,7 @@ class _Step:
         for ch in capacities:
             wanted[c.play_channel == ch] = 1
         if not wanted.any():
-            return _no_cuts(len(c.plays))
+            return no_cuts(len(c.plays))
 
         def fill(state: State, rows: int, *arrays: np.ndarray) -> None:
             gather(self.tb, state, rows, t, self.rk, *arrays)
@@ -943,7 +945,7 @@ class _Step:
         deltas need the base's counters over some rows: ``simulator.delta``); else every row
         is of class 0."""
         if thresholds is None:
-            thresholds = _no_cuts(len(self.c.plays))
+            thresholds = no_cuts(len(self.c.plays))
         counted, by_class = [], []
         for s, shard in enumerate(self.shards):
             row = self.trace_row(shard)
@@ -1109,7 +1111,8 @@ def write_counts(out: RunOutput, r: int, t: int, counts: dict[str, np.ndarray]) 
     out.play_outcomes[r, t] = counts["play_outcomes"]
 
 
-def _no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Thresholds that cut no proposal (``apply_step``'s ``thr_*``)."""
     return (
         np.zeros((n_plays, 2), dtype=np.int64),
         np.zeros((n_plays, 2), dtype=np.float64),

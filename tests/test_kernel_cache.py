@@ -6,22 +6,27 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 from numba import njit
 
 from simulator import kernel_cache
-from simulator.kernel_apply import apply_step
-from simulator.kernel_decide import decide_step
-from simulator.population import synthesize
+from simulator.kernel_apply import apply_blocks
+from simulator.kernel_decide import decide_blocks
+from simulator.population import synthesize_blocks
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_kernel_module_is_cached_under_the_digest_of_all_sources() -> None:
     independent = hashlib.sha256()
     for path in kernel_cache.KERNEL_SOURCES:
         independent.update(path.name.encode() + path.read_bytes())
-    for kernel in (decide_step, apply_step, synthesize):
+    for kernel in (decide_blocks, apply_blocks, synthesize_blocks):
         locator = kernel._cache._impl._locator
         assert type(locator).__name__ == "KernelSourcesLocator"
         assert locator.get_source_stamp() == independent.digest()
@@ -55,7 +60,8 @@ def test_functions_outside_the_kernels_keep_numbas_own_locator() -> None:
     from numba.core import caching
 
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
-    assert impl._locator_classes.count(kernel_cache.KernelSourcesLocator) == 1
+    for locator in kernel_cache.LOCATORS:
+        assert impl._locator_classes.count(locator) == 1
 
 
 def compiled_kernels(tree: ast.Module) -> set[str]:
@@ -68,7 +74,7 @@ def compiled_kernels(tree: ast.Module) -> set[str]:
             continue
         for decorator in node.decorator_list:
             text = ast.unparse(decorator)
-            own = text == "block_kernel" or text.startswith("njit")
+            own = text in ("block_kernel", "thread_kernel") or text.startswith("njit")
             if own and "inline='always'" not in text:
                 names.add(node.name)
     return names
@@ -80,7 +86,7 @@ def test_no_kernel_is_handed_a_literal_bool() -> None:
     sites doing so once cost 20 s of the first run's compile (docs/simulation.md)."""
     trees = {path.name: ast.parse(path.read_text()) for path in kernel_cache.KERNEL_SOURCES}
     kernels = set().union(*(compiled_kernels(tree) for tree in trees.values()))
-    assert {"atom_block", "evaluate_block", "baseline_block"} <= kernels
+    assert {"atom_block", "evaluate_block", "baseline_block", "decide_blocks"} <= kernels
     literal_calls = [
         f"{name}:{node.lineno} {ast.unparse(node)[:60]}"
         for name, tree in trees.items()
@@ -91,3 +97,130 @@ def test_no_kernel_is_handed_a_literal_bool() -> None:
         and any(isinstance(a, ast.Constant) and isinstance(a.value, bool) for a in node.args)
     ]
     assert literal_calls == []
+
+
+def test_no_kernel_is_compiled_for_parallel_loops() -> None:
+    """``parallel=True`` (a ``prange``) compiles the loop body as a gufunc and optimises
+    everything it calls twice more: about half of the first run's compile before the phases
+    ran on ``kernels.on_threads`` (docs/simulation.md, Performance)."""
+    parallel = []
+    for path in kernel_cache.KERNEL_SOURCES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "parallel":
+                parallel.append(f"{path.name}:{node.value.lineno} parallel=")
+            if isinstance(node, ast.Name) and node.id == "prange":
+                parallel.append(f"{path.name}:{node.lineno} prange")
+    assert parallel == []
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env, "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+LOCATOR_OF_DECIDE = """
+from simulator.kernel_decide import decide_blocks
+from simulator.kernel_apply import apply_blocks
+locator = decide_blocks._cache._impl._locator
+print(type(locator).__name__, locator.get_cache_path())
+print(type(apply_blocks._cache._impl._locator).__name__)
+"""
+
+
+def test_an_unwritable_numba_cache_dir_warns_once_and_keeps_the_installations_stamp(
+    tmp_path: Path,
+) -> None:
+    """NUMBA_CACHE_DIR that cannot be written made Numba's own locators write entries stamped
+    per file into the installation's cache, which the next ordinary run found stale (a first
+    `compare` then compiled for 90 s): the kernels stay with the installation's digest-stamped
+    cache, with one warning."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a directory")
+    done = run_python(LOCATOR_OF_DECIDE, {"NUMBA_CACHE_DIR": str(blocked / "cache")})
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()
+    assert first.split()[0] == "KernelSourcesLocator"
+    assert Path(first.split()[1]) == REPO / "simulator" / "__pycache__"
+    assert second == "KernelSourcesLocator"
+    assert done.stderr.count("warning: NUMBA_CACHE_DIR") == 1
+    assert "cannot be written" in done.stderr
+
+
+def test_a_writable_numba_cache_dir_holds_the_kernels_under_the_digest(tmp_path: Path) -> None:
+    done = run_python(LOCATOR_OF_DECIDE, {"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    name, path = done.stdout.splitlines()[0].split()
+    assert name == "KernelSourcesUserDirLocator"
+    assert Path(path).is_relative_to(tmp_path)
+    assert "warning" not in done.stderr
+
+
+COMPILE_ONE = """
+from simulator.rng import nb_log
+print(nb_log(2.0))
+"""
+
+
+def test_a_compile_is_announced_once_and_a_cache_hit_not_at_all(tmp_path: Path) -> None:
+    """The first run's compile says what it is doing on stderr; a run that loads the kernels
+    from the disk cache says nothing."""
+    first = run_python(COMPILE_ONE, {"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count("compiling the simulation kernels (once per installation") == 1
+    again = run_python(COMPILE_ONE, {"NUMBA_CACHE_DIR": str(tmp_path)})
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == first.stdout
+    assert again.stderr == ""
+
+
+def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
+    """The first run's two processes compile each phase's driver over no rows
+    (``kernel_warmup``): with the argument types a run passes, else the run would compile
+    its own copy after waiting for them. Each driver ends with one signature, after a
+    simulation and a comparison (whose variant decides again: ``choose_blocks``)."""
+    from sim_support import bundled
+
+    from simulator import kernel_warmup
+    from simulator.kernel_baseline import baseline_blocks
+    from simulator.kernel_decide import choose_blocks
+    from simulator.kernel_predicates import evaluate_block
+    from simulator.kernels import make_tables
+    from simulator.run import simulate, simulate_alternatives
+    from strategy_dsl.compile import compile_strategy
+    from strategy_dsl.variants import apply_variant
+
+    model = bundled("wealth_2026q1.strat")
+    simulate(model, customers=3000, months=3, reps=1, seed=5)
+    simulate_alternatives([model, apply_variant(model, "激进")], customers=3000, months=3)
+    compiled = compile_strategy(model)
+    tables = make_tables(compiled)
+    kernel_warmup.compile_the_rest(compiled, tables)
+    kernel_warmup.compile_decisions(compiled, tables)
+    drivers = (
+        evaluate_block, synthesize_blocks, baseline_blocks, decide_blocks, apply_blocks,
+        choose_blocks,
+    )  # fmt: skip
+    assert {d.py_func.__name__: len(d.signatures) for d in drivers} == {
+        d.py_func.__name__: 1 for d in drivers
+    }
+
+
+def test_no_warm_up_where_the_cache_is_warm(monkeypatch) -> None:
+    """A run that finds the kernels in the disk cache starts no helper process."""
+    from simulator import kernel_warmup
+
+    started = []
+    monkeypatch.setattr(kernel_warmup.subprocess, "Popen", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(kernel_warmup, "_started", set())
+    from sim_support import bundled
+
+    from simulator.run import simulate
+
+    simulate(bundled("wealth_2026q1.strat"), customers=500, months=1, reps=1)
+    assert started == []

@@ -1,0 +1,161 @@
+"""The first run's compile on two cores at once.
+
+Numba compiles under one lock per process, so a run that finds the disk cache empty
+(``simulator.kernel_cache``) compiles every kernel one after the other. ``warm_up`` splits that
+work: this process compiles the condition interpreter (``evaluate_block``), synthesis and the
+baseline; a helper process compiles the contacts and accounting, then the decisions, the
+largest tree (it waits for the interpreter, which the decisions call too, rather than
+compiling it a second time). Each calls the phases' drivers over no rows at all, with
+arguments built as the run builds them, so that what is compiled is what the run calls
+(tests/test_kernel_cache.py checks it). Both write the disk cache; the run then loads the
+helper's kernels from it. Where the cache is warm, one core is all there is, or anything goes
+wrong in the helper, the run compiles what it needs as before: the helper only saves time.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HELPER_WAIT_S = 900  # the longest the run waits for the helper before compiling on its own
+_started: set[bytes] = set()
+
+
+def _cold(kernel: Any) -> bool:
+    """Whether the disk cache holds no machine code of ``kernel`` under the current digest."""
+    try:
+        return not kernel._cache._cache_file._load_index()
+    except Exception:  # another Numba's private cache API: compile as usual
+        return False
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def warm_up(compiled: Any, tables: Any) -> None:
+    """Compile the kernels on two processes if the disk cache does not hold them (once per
+    process; nothing at all when it does)."""
+    from simulator.kernel_decide import decide_blocks
+
+    key = kernel_cache_key()
+    if key in _started or _cores() < 2 or not _cold(decide_blocks):
+        return
+    _started.add(key)
+    with tempfile.TemporaryDirectory(prefix="stratmap-warmup-") as tmp:
+        inputs = Path(tmp) / "tables.pickle"
+        inputs.write_bytes(pickle.dumps((compiled, tables)))
+        try:
+            helper = subprocess.Popen(
+                [sys.executable, "-m", "simulator.kernel_warmup", str(inputs)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+            )
+        except OSError:
+            return
+        try:
+            compile_the_rest(compiled, tables)
+            helper.wait(timeout=HELPER_WAIT_S)
+        except Exception:  # only time is at stake: the run compiles what it needs
+            pass
+        finally:
+            if helper.poll() is None:
+                helper.kill()
+                helper.wait()
+
+
+def kernel_cache_key() -> bytes:
+    from simulator.kernel_cache import kernel_sources_digest
+
+    return kernel_sources_digest()
+
+
+def compile_the_rest(compiled: Any, tables: Any) -> None:
+    """The run's share: the condition interpreter, then synthesis and the baseline (each over
+    no rows)."""
+    from simulator import run
+    from simulator.kernel_predicates import evaluate_block
+    from simulator.kernels import BLOCK, N_BITS, N_FLAGS, N_INTS
+    from simulator.population import allocate, synthesize
+
+    st = allocate(tables, 1)
+    rk = np.uint64(0)
+    cutoffs = _cutoffs(compiled)
+    flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
+    evaluate_block(
+        tables, st, 0, 0, 0, -1, rk, np.zeros((N_INTS, BLOCK), dtype=np.int64),
+        np.zeros((N_BITS, BLOCK), dtype=np.uint64), cutoffs, flags[0], flags[1],
+    )  # fmt: skip
+    synthesize(tables, st, 0, np.zeros(0, dtype=np.int64), rk, 0, -1)
+    run.baseline_counts(tables, st, 0, 0, 0, rk, 0.0)
+
+
+def compile_decisions(compiled: Any, tables: Any) -> None:
+    """The helper's share: the contacts and accounting, what only later commands call
+    (`compare`'s decisions again and row copies, the capacity cuts' keys, retiring rows, a
+    trace's tier),
+    while the run compiles the condition interpreter; then the decision kernels, once the
+    interpreter is in the cache (all over no rows)."""
+    from simulator import delta, run
+    from simulator.kernel_apply import N_LEDGER
+    from simulator.kernel_decide import decide_again, gather
+    from simulator.kernel_predicates import evaluate_block
+    from simulator.kernels import N_FUNNEL, tier_of
+    from simulator.population import allocate, remove_rows
+
+    st = allocate(tables, 1)
+    rk = np.uint64(0)
+    seg_ever = np.zeros(1, dtype=np.uint64)
+    ledger = np.zeros((1, N_LEDGER), dtype=np.float64)
+    n_plays = len(compiled.plays)
+    run.apply_counts(tables, compiled, st, 0, 0, rk, run.no_cuts(n_plays), True, seg_ever, ledger)
+    none = np.zeros(0, dtype=np.int64)
+    decide_again(
+        tables, st, none, 0, rk, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint8),
+        np.zeros(0, dtype=np.uint64), np.zeros((0, n_plays, 2, N_FUNNEL), dtype=np.int64),
+        np.zeros((0, n_plays), dtype=np.int64),
+    )  # fmt: skip
+    gather(
+        tables, st, 0, 0, rk, np.zeros(n_plays, dtype=np.int64),
+        np.zeros((0, n_plays), dtype=np.int64), np.zeros(0, dtype=np.float64),
+        np.zeros(0, dtype=np.uint64),
+    )  # fmt: skip
+    remove_rows(allocate(tables, 1), np.zeros(1, dtype=np.bool_), 1)
+    tier_of(tables, 0.0)
+    delta.compile_kernels(tables)
+    waited = 0.0
+    while _cold(evaluate_block) and waited < HELPER_WAIT_S:
+        time.sleep(0.25)
+        waited += 0.25
+    run.decide_counts(tables, st, 0, 0, np.uint64(0), _cutoffs(compiled))
+
+
+def _cutoffs(compiled: Any) -> np.ndarray:
+    return np.zeros((2, compiled.top_model.size), dtype=np.float64)
+
+
+def main(argv: list[str]) -> int:
+    """The helper process: ``python -m simulator.kernel_warmup TABLES.pickle``."""
+    from simulator import kernel_cache
+
+    kernel_cache.announcing = False  # the run has said it
+    compiled, tables = pickle.loads(Path(argv[0]).read_bytes())
+    compile_decisions(compiled, tables)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
