@@ -293,7 +293,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
 
 # A line that starts a top-level item, where a parse can resume after a syntax error.
 _ITEM_START = re.compile(
-    r"^(strategy|import|population|acquisition|lifecycle|market|tier|rfm|segment|model|"
+    r"^(strategy|import|population|acquisition|lifecycle|market|book|tier|rfm|segment|model|"
     r"trigger|product|channel|script|rule|journey|policy|nps|expect|variant|persona)\b",
     re.M,
 )
@@ -600,6 +600,36 @@ class _Builder:
             distribution=children[1],
             per=children[2],
         )
+
+    def book(self, meta, children):
+        return s.Book(span=self._span(meta), settings=tuple(children))
+
+    def balance(self, meta, children):
+        return s.Balance(
+            span=self._span(meta),
+            name=self._name(children[0]),
+            kind=str(children[1]),
+            rate=children[2],
+            per=children[3],
+        )
+
+    def lifetime(self, meta, children):
+        return s.Lifetime(
+            span=self._span(meta), duration=children[0], rate=children[1], per=children[2]
+        )
+
+    def balance_kind(self, meta, children):
+        return str(children[0])
+
+    def book_share(self, meta, children):
+        return s.BookShare(
+            span=self._span(meta), balance=self._name(children[0]), share=children[1]
+        )
+
+    def split(self, meta, children):
+        tier = self._name(children[0]) if not isinstance(children[0], s.BookShare) else None
+        shares = tuple(child for child in children if isinstance(child, s.BookShare))
+        return s.Split(span=self._span(meta), tier=tier, shares=shares)
 
     # audiences ----------------------------------------------------------------
     def tier(self, meta, children):
