@@ -501,6 +501,7 @@ class _Compiler:
             [self.cond(self.model.triggers[k].condition, event) for k in self.triggers]
         )
         arrays["tier_low"] = _f([t.low for t in self.model.tiers] or [-math.inf])
+        arrays["model_persistence"] = _f([self.model.models[m].persistence for m in self.models])
 
     def _book(self, arrays: dict[str, np.ndarray], scalars: dict[str, float]) -> None:
         """``book_rate`` (B,): what each balance type earns per step; ``book_share`` (K, B):

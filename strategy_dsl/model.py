@@ -379,6 +379,8 @@ class ModelSpec:
     within_steps: float
     auc: float
     span: Span
+    # The correlation of a customer's score noise between any two steps (0: redrawn each step)
+    persistence: float = 0.0
 
 
 @_model

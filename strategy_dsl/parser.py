@@ -658,6 +658,9 @@ class _Builder:
     def auc(self, meta, children):
         return s.Auc(span=self._span(meta), value=children[0])
 
+    def persistence(self, meta, children):
+        return s.Persistence(span=self._span(meta), value=children[0])
+
     def trigger(self, meta, children):
         return s.Trigger(span=self._span(meta), name=self._name(children[0]), expr=children[1])
 

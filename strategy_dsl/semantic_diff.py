@@ -527,6 +527,8 @@ def _model(spec: m.ModelSpec, units: _Units) -> Fields:
         f"{spec.predicts} within {units.steps(spec.within_steps)}",
     )
     _field(found, "auc", spec.auc, _num(spec.auc))
+    if spec.persistence:
+        _field(found, "persistence", spec.persistence, pct(spec.persistence))
     return found
 
 

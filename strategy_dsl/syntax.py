@@ -404,9 +404,15 @@ class Auc(Node):
     value: Number
 
 
+class Persistence(Node):
+    """`persistence 90%`: the correlation of a customer's score noise between two steps."""
+
+    value: Number
+
+
 class Model(Node):
     name: Name
-    settings: tuple[Predicts | Auc, ...]
+    settings: tuple[Predicts | Auc | Persistence, ...]
 
 
 class Trigger(Node):
@@ -710,7 +716,8 @@ class Override(Node):
         | ScriptSetting
         | ProductSetting
         | Predicts
-        | Auc,
+        | Auc
+        | Persistence,
         ...,
     ]
 

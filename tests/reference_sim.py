@@ -103,6 +103,7 @@ BREAKAGES = (
     "book_default_split_everywhere",  # a tier's own split of the book is ignored
     "book_rate_per_month_as_year",  # a balance's yearly rate earned in full every month
     "sizes_not_scaled",  # capacities and budgets kept at the declared size's
+    "score_noise_redrawn",  # a model's `persistence` ignored: its score noise redrawn each step
 )
 
 
@@ -554,12 +555,14 @@ class Reference:
                 s = np.where(going, nxt, s)
             self.labels[m, live] = y
         self.cutoffs: dict[tuple[str, float], tuple[float, float]] = {}
+        self.score_cutoffs: dict[tuple[str, float], tuple[float, float]] = {}
         for key, (m, d) in self.tops.items():
             prevalence = float(self.labels[m, live].sum()) / live.size if live.size else 0.0
             if self.breakage == "model_top_by_score_rank":
                 prevalence = 0.0
             cut = top_cutoff(prevalence, d, key[1])
             self.cutoffs[key] = (normal_cdf(cut), normal_cdf(cut - d))
+            self.score_cutoffs[key] = (cut, cut - d)
 
     # ------------------------------------------------------------------------ conditions
 
@@ -647,7 +650,17 @@ class Reference:
             m, _ = self.tops[(node.model, node.share)]
             low0, low1 = self.cutoffs[(node.model, node.share)]
             u = rng.uniform(self.rk, st.cid[:n], t, rng.SLOT_MODEL_NOISE + m)
-            return u >= np.where(self.labels[m, :n] == 1, low1, low0)
+            rho = self.model.models[node.model].persistence
+            if self.breakage == "score_noise_redrawn":
+                rho = 0.0
+            if rho <= 0.0:
+                return u >= np.where(self.labels[m, :n] == 1, low1, low0)
+            # A persistent score: the customer's own term (fixed for the run) and this step's
+            # innovation, weighted so that the noise stays N(0, 1) with correlation rho.
+            a = rng.uniform(self.rk, st.cid[:n], rng.STATIC_STEP, rng.SLOT_MODEL_PERSISTENT + m)
+            z = math.sqrt(rho) * rng.inv_normal(a) + math.sqrt(1.0 - rho) * rng.inv_normal(u)
+            cut0, cut1 = self.score_cutoffs[(node.model, node.share)]
+            return z >= np.where(self.labels[m, :n] == 1, cut1, cut0)
         if kind == "RfmQuadrant":
             rfm = self.model.rfm
             assert rfm is not None

@@ -321,6 +321,27 @@ CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         {"main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 78\n}\n"},
         [("E0412", "78")],
     ),
+    "E0304 persistence above 100%": (
+        {
+            "main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 0.78\n"
+            "  persistence 120%\n}\n"
+        },
+        [("E0304", "120%")],
+    ),
+    "E0301 persistence without %": (
+        {
+            "main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 0.78\n"
+            "  persistence 0.9\n}\n"
+        },
+        [("E0301", "0.9")],
+    ),
+    "E0407 persistence twice": (
+        {
+            "main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 0.78\n"
+            "  persistence 80%\n  persistence 90%\n}\n"
+        },
+        [("E0407", "persistence#2")],
+    ),
     "E0412 top share out of range": (
         {
             "main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 0.78\n}\n"

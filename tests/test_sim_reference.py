@@ -371,6 +371,7 @@ segment 一线城市 = city in (一线)
 model 流失模型 {
   predicts churn within 3 months
   auc 0.8
+  persistence 80%
 }
 
 trigger 资产下滑 = aum drop 15% over 2 months
@@ -705,6 +706,7 @@ MUTANTS = {
     "book_default_split_everywhere": "multi",
     "book_rate_per_month_as_year": "multi",
     "sizes_not_scaled": "multi",
+    "score_noise_redrawn": "value",
 }
 
 

@@ -262,6 +262,9 @@ def model_settings(ctx: Context, settings: tuple[s.Node, ...]) -> Once:
         if type(setting) is s.Predicts:
             if once.first(s.Predicts, setting, "predicts"):
                 _predicts(ctx, setting)
+        elif type(setting) is s.Persistence:
+            if once.first(s.Persistence, setting, "persistence"):
+                units.share(ctx, setting.value, "a score's persistence")
         elif once.first(s.Auc, setting, "auc"):
             _auc(ctx, setting)  # type: ignore[arg-type]
     return once

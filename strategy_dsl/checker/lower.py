@@ -256,6 +256,7 @@ class _Lower(ConditionLowering):
             self.window(predicts.within),
             given[s.Auc].value.value,
             item.span,
+            given[s.Persistence].value.fraction if s.Persistence in given else 0.0,
         )
 
     def product(self, item: s.Product) -> m.ProductSpec:

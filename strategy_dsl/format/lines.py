@@ -155,6 +155,7 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     # model
     s.Predicts: lambda n: f"predicts {n.event.text} within {duration(n.within)}",
     s.Auc: lambda n: f"auc {n.value.text}",
+    s.Persistence: lambda n: f"persistence {n.value.text}",
     # product
     s.Kind: lambda n: f"kind {n.value.text}",
     s.Risk: lambda n: f"risk {n.level.text}",
