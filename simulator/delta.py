@@ -41,8 +41,8 @@ from numba import njit
 
 from simulator import kernels as k
 from simulator.kernel_decide import decide_again, decide_again_serial
+from simulator.kernel_predicates import in_top
 from simulator.population import State, allocate, zeros
-from simulator.rng import SLOT_MODEL_NOISE, nb_customer_key, nb_step_key, nb_uniform
 
 if TYPE_CHECKING:
     from simulator.run import _Run, _Shard, _Step
@@ -314,8 +314,7 @@ def _moved_rows(
     the top q under one arm's cutoffs and not the other's, for rows i in [lo, hi)."""
     for i in range(lo, hi):
         y = (labels[i] >> m) & 1
-        u = nb_uniform(nb_step_key(nb_customer_key(rk, cid[i]), t), SLOT_MODEL_NOISE + m)
-        if (u >= cutoffs[y, q]) != (u >= base_cutoffs[y, q]):
+        if in_top(rk, cid[i], t, m, y, cutoffs, q) != in_top(rk, cid[i], t, m, y, base_cutoffs, q):
             moved[i] = True
 
 

@@ -263,6 +263,8 @@ class _Measure:
             return fen / FEN  # from integer fen: net value is exact to the fen
         if name == "fee_income":
             return self._sum(self.optional("fee_income_fen", "fee income"), 1, w.end) / FEN
+        if name == "book_revenue":
+            return self._sum(self.optional("book_revenue_fen", "book revenue"), 1, w.end) / FEN
         if name == "contacts":
             return self.funnel("contacted", w, None)
         if name == "responders":

@@ -33,6 +33,8 @@ from simulator.kernels import (
     F_RESPONDED,
     F_REVENUE,
     M_AUM,
+    M_BOOK_BY_STAGE,
+    M_BOOK_REVENUE,
     M_COST,
     M_CROSS_SOLD,
     M_DETRACTORS,
@@ -320,8 +322,17 @@ def account(
     """Count row i (alive) at the end of step t."""
     arm = st.arm[i]
     aum = st.aum[i]
-    cust[arm, st.stage[i], tier_of(tb, aum)] += 1
+    tier = tier_of(tb, aum)
+    cust[arm, st.stage[i], tier] += 1
     misc[arm, M_AUM] += fen(aum)
+    if t > 0 and tb.book_rate.size > 0:  # the book earns from step 1, on every live customer
+        earned = 0.0
+        for b in range(tb.book_rate.size):
+            earned += aum * tb.book_share[tier, b] * tb.book_rate[b]
+        book = fen(earned)
+        misc[arm, M_REVENUE] += book
+        misc[arm, M_BOOK_REVENUE] += book
+        misc[arm, M_BOOK_BY_STAGE + st.stage[i]] += book
     products = 0
     for d in range(st.hold_amt.shape[1]):
         amount = st.hold_amt[i, d]

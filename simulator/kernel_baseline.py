@@ -429,7 +429,7 @@ def baseline_step(
     """Baseline behaviour of step ``t`` for rows [0, first_new) and model scores for every
     live row in [0, n_rows) (rows from ``first_new`` arrived this step). ``counts`` (int64,
     (blocks, 3 + M)): churned per arm, customers scored, labels per model."""
-    no_cutoffs = np.zeros((2, 0), dtype=np.float64)  # modifiers never name a model
+    no_cutoffs = np.zeros((5, 0), dtype=np.float64)  # modifiers never name a model
     tab = chance_table(tb)
     txn_sums = transaction_sums(tb)
     ahead = look_ahead(tb)

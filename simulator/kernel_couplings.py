@@ -13,8 +13,24 @@ from collections.abc import Callable
 
 import numpy as np
 
+from simulator.kernel_predicates import (
+    CUT_PERSISTENCE,
+    CUT_U0,
+    CUT_U1,
+    CUT_Z0,
+    CUT_Z1,
+    N_CUTOFF_ROWS,
+)
 from simulator.population import State
-from simulator.rng import SLOT_MARKET_RETURN, SLOT_MODEL_NOISE, global_uniform, inv_normal, uniform
+from simulator.rng import (
+    SLOT_MARKET_RETURN,
+    SLOT_MODEL_NOISE,
+    SLOT_MODEL_PERSISTENT,
+    STATIC_STEP,
+    global_uniform,
+    inv_normal,
+    uniform,
+)
 from strategy_dsl.compile import FAM_CONSTANT, FAM_NORMAL, CompiledStrategy
 
 # Threshold modes of a cut, per play (see ``kernel_apply``).
@@ -48,13 +64,15 @@ def model_cutoffs(c: CompiledStrategy, live: int, labels: np.ndarray) -> np.ndar
     label 0 (row 0) or 1 (row 1) in the top. With binormal scores d·y + Φ⁻¹(u) around labels of
     prevalence π (all shards together), the score cutoff c solves
     (1 - π)·(1 - Φ(c)) + π·(1 - Φ(c - d)) = share, and score ≥ c ⇔ u ≥ Φ(c - d·y)."""
-    cutoffs = np.zeros((2, c.top_model.size), dtype=np.float64)
+    cutoffs = np.zeros((N_CUTOFF_ROWS, c.top_model.size), dtype=np.float64)
     for q in range(c.top_model.size):
         m = int(c.top_model[q])
         d = float(c.model_d[m])
         prevalence = float(labels[m]) / live if live > 0 else 0.0
         cut = model_cutoff(prevalence, d, float(c.top_share[q]))
-        cutoffs[0, q], cutoffs[1, q] = normal_cdf(cut), normal_cdf(cut - d)
+        cutoffs[CUT_U0, q], cutoffs[CUT_U1, q] = normal_cdf(cut), normal_cdf(cut - d)
+        cutoffs[CUT_Z0, q], cutoffs[CUT_Z1, q] = cut, cut - d
+        cutoffs[CUT_PERSISTENCE, q] = float(c.model_persistence[m])
     return cutoffs
 
 
@@ -89,13 +107,17 @@ def model_cutoff(prevalence: float, separation: float, share: float) -> float:
 
 
 def model_scores(c: CompiledStrategy, st: State, rk: np.uint64, t: int) -> np.ndarray:
-    """(rows, M) the models' scores d·y + Φ⁻¹(u) at step t, from the labels the kernel kept
-    and the noise uniforms (slot model_noise + m), computed on the NumPy side."""
+    """(rows, M) the models' scores d·y + z at step t, from the labels the kernel kept and the
+    noise (``kernel_predicates.in_top``), computed on the NumPy side."""
     scores = np.zeros((st.cid.size, len(c.models)))
     for m in range(len(c.models)):
         y = (st.labels.astype(np.int64) >> m) & 1
-        u = uniform(rk, st.cid, t, SLOT_MODEL_NOISE + m)
-        scores[:, m] = float(c.model_d[m]) * y + inv_normal(u)
+        z = inv_normal(uniform(rk, st.cid, t, SLOT_MODEL_NOISE + m))
+        rho = float(c.model_persistence[m])
+        if rho > 0.0:
+            own = inv_normal(uniform(rk, st.cid, STATIC_STEP, SLOT_MODEL_PERSISTENT + m))
+            z = math.sqrt(rho) * own + math.sqrt(1.0 - rho) * z
+        scores[:, m] = float(c.model_d[m]) * y + z
     return scores
 
 

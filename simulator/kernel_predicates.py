@@ -14,6 +14,8 @@ condition per block, and everything called per customer is inlined.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -41,7 +43,15 @@ from simulator.kernels import (
     block_kernel,
 )
 from simulator.population import State
-from simulator.rng import SLOT_MODEL_NOISE, nb_customer_key, nb_step_key, nb_uniform
+from simulator.rng import (
+    SLOT_MODEL_NOISE,
+    SLOT_MODEL_PERSISTENT,
+    STATIC_STEP,
+    nb_customer_key,
+    nb_inv_normal,
+    nb_step_key,
+    nb_uniform,
+)
 from strategy_dsl.compile import (
     ATTR_AGE,
     ATTR_AUM,
@@ -78,6 +88,10 @@ from strategy_dsl.compile import (
     OP_TRIGGER,
     TRUE,
 )
+
+# Rows of the model cutoffs (``kernel_couplings.model_cutoffs``), per top slot: the least noise
+# uniform in the top for label 0 and 1; the score cutoffs c and c − d; the model's persistence.
+CUT_U0, CUT_U1, CUT_Z0, CUT_Z1, CUT_PERSISTENCE, N_CUTOFF_ROWS = 0, 1, 2, 3, 4, 5
 
 # A condition is walked a pass per atom (``walk_block``) when at least one row in SPARSE goes on
 # past its first atom and its program spans fewer than WALK_SPAN instructions; otherwise the
@@ -191,11 +205,28 @@ def in_step(day: int, first: int, step_days: int, period: int) -> bool:
 def model_top(
     st: State, i: int, t: int, rk: np.uint64, model: int, cutoffs: np.ndarray, slot: int
 ) -> bool:
-    """Row i is in model's top share (cutoff slot ``slot``): its score d·y + Φ⁻¹(u) is above
-    the cutoff c, i.e. its noise uniform u is at least Φ(c - d·y) = ``cutoffs[y, slot]``."""
+    """Row i is in model's top share (cutoff slot ``slot``): its score d·y + z is above the
+    cutoff c (``in_top``)."""
     y = (st.labels[i] >> model) & 1
-    u = nb_uniform(nb_step_key(nb_customer_key(rk, st.cid[i]), t), SLOT_MODEL_NOISE + model)
-    return u >= cutoffs[y, slot]
+    return in_top(rk, st.cid[i], t, model, y, cutoffs, slot)
+
+
+@njit(cache=True, inline="always")
+def in_top(
+    rk: np.uint64, cid: np.uint64, t: int, model: int, y: int, cutoffs: np.ndarray, slot: int
+) -> bool:
+    """The score noise z is redrawn each step (persistence 0): z = Φ⁻¹(u), and z ≥ c − d·y
+    is u ≥ Φ(c − d·y) = ``cutoffs[y, slot]``, no Φ⁻¹ needed. With persistence ρ > 0,
+    z = √ρ·Φ⁻¹(a) + √(1 − ρ)·Φ⁻¹(u), a the customer's static uniform: compared with the score
+    cutoff c − d·y = ``cutoffs[CUT_Z0 + y, slot]``."""
+    ck = nb_customer_key(rk, cid)
+    u = nb_uniform(nb_step_key(ck, t), SLOT_MODEL_NOISE + model)
+    rho = cutoffs[CUT_PERSISTENCE, slot]
+    if rho <= 0.0:
+        return u >= cutoffs[y, slot]
+    a = nb_uniform(nb_step_key(ck, STATIC_STEP), SLOT_MODEL_PERSISTENT + model)
+    z = math.sqrt(rho) * nb_inv_normal(a) + math.sqrt(1.0 - rho) * nb_inv_normal(u)
+    return z >= cutoffs[CUT_Z0 + y, slot]
 
 
 @njit(cache=True, inline="always")

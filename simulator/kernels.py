@@ -110,7 +110,9 @@ L_LIVE, L_MASK, L_HOLDS, N_FLAGS = 0, 1, 2, 3
 # Per-arm totals per step (``misc`` counters), beside the funnel.
 M_AUM, M_PROMOTERS, M_DETRACTORS, M_REVENUE, M_COST = 0, 1, 2, 3, 4
 M_FEES, M_RESPONDERS, M_PRODUCTS, M_CROSS_SOLD, M_CHURNED, M_ACQUIRED = 5, 6, 7, 8, 9, 10
-N_MISC = 11
+M_BOOK_REVENUE = 11  # revenue on the book's balances (part of M_REVENUE)
+M_BOOK_BY_STAGE = 12  # + stage: the same by the customer's lifecycle stage (value beyond)
+N_MISC = 12 + 6
 
 # Play status codes, for traces (per play and step).
 S_NONE, S_SUITABILITY, S_HELD, S_CHANNEL, S_COOLDOWN, S_CAP = 0, 1, 2, 3, 4, 5
@@ -264,6 +266,8 @@ PLAIN = (
     "seg_order",
     "trig_pred",
     "tier_low",
+    "book_rate",
+    "book_share",
     "eff_factor",
     "eff_steps",
     "eff_mask",

@@ -85,7 +85,7 @@ class RunOutput:
     acquired: np.ndarray  # arrived during the step
     promoters_ppm: np.ndarray  # sum over live customers of P(promoter) in millionths
     detractors_ppm: np.ndarray
-    revenue_fen: np.ndarray  # all revenue in the step (margin on held products + fees)
+    revenue_fen: np.ndarray  # all revenue in the step (the book, margin on held products, fees)
     cost_fen: np.ndarray  # contact cost + acquisition cost in the step
     # (R, T+1, P, A, F) the funnel of every play
     funnel: np.ndarray
@@ -97,6 +97,14 @@ class RunOutput:
     # Added by the run loop (defaults: empty, for outputs built by hand).
     # (R, T+1, A) fees alone (中收), part of revenue_fen
     fee_income_fen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))
+    # (R, T+1, A) revenue on the book's balances (every live customer, from step 1), part of
+    # revenue_fen; zero without a `book`
+    book_revenue_fen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))
+    # (R, T+1, A, S) the same by the customer's lifecycle stage (for the value beyond the horizon)
+    book_by_stage_fen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 6), np.int64))
+    # (S,) a customer's value beyond the horizon per unit of book revenue in a step, by stage
+    # (``simulator.customer_value``); empty without a `lifetime` in the book
+    value_annuity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     # (R, T+1, A) customers who responded to at least one play in the step
     responders: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))
     # (R, T+1, A) products held, summed over live customers (产品持有数)
@@ -131,6 +139,8 @@ class RunOutput:
                 "unserved",
                 "channel_contacts",
                 "fee_income_fen",
+                "book_revenue_fen",
+                "book_by_stage_fen",
                 "responders",
                 "products_held",
                 "cross_sold",

@@ -391,7 +391,9 @@ class _Bench:
         shares = np.asarray(compiled.top_share, dtype=np.float64)
         # Every model's top share misses the persona, except a top of 100% (everyone).
         row = np.where(shares >= 1.0, 0.0, _NOT_IN_TOP)
-        self.cutoffs = np.ascontiguousarray(np.vstack([row, row]))
+        # (Persistence row 0: the uniform test decides, for a persona as for any customer.)
+        zeros = np.zeros_like(row)
+        self.cutoffs = np.ascontiguousarray(np.vstack([row, row, zeros, zeros, zeros]))
         groups = np.asarray(compiled.play_group, dtype=np.int64)
         self.owners = tuple(compiled.groups[int(g)] for g in groups)
         self.population = model.population.attributes if model.population else {}

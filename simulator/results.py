@@ -15,7 +15,8 @@ The tables (docs/results.md lists every column):
 population      rep, step, arm, stage, tier, customers
 totals          rep, step, arm, customers, aum, churned, acquired, revenue, cost, net_value,
                 promoters, detractors, promoters_share, detractors_share, nps; when the run
-                has them: fee_income, responders, products_held, cross_sold, market_return
+                has them: fee_income, book_revenue, responders, products_held, cross_sold,
+                market_return; with a book's `lifetime`: customer_value
 funnel          rep, step, play, kind, channel, arm, eligible, holdout, suppressed_<reason>…,
                 contacted, reached, responded, cost, revenue, inflow
 suppression     rep, step, play, kind, channel, arm, reason, count
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulator.customer_value import customer_value
 from simulator.output import (
     ARMS,
     FUNNEL_FIELDS,
@@ -155,13 +157,21 @@ def totals_table(out: RunOutput) -> pd.DataFrame:
 
 def _optional_totals(out: RunOutput, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
     """Counters the run loop adds beyond the core contract, as columns when present (a run
-    built by hand leaves them empty): fee income (中收), customers who responded to at least
-    one play, products held (产品持有数), customers holding two or more (交叉销售), and the
-    step's market return, common to both arms."""
+    built by hand leaves them empty): fee income (中收), revenue on the book's balances,
+    customers who responded to at least one play, products held (产品持有数), customers holding
+    two or more (交叉销售), the step's market return, common to both arms, and with a book's
+    `lifetime` the value beyond the horizon of the customers live at the end of the step."""
     columns: dict[str, np.ndarray] = {}
     fees = np.asarray(getattr(out, "fee_income_fen", np.zeros(0)))
     if fees.shape == shape:
         columns["fee_income"] = _money(fees.reshape(-1))
+    book = np.asarray(getattr(out, "book_revenue_fen", np.zeros(0)))
+    if book.shape == shape:
+        columns["book_revenue"] = _money(book.reshape(-1))
+    annuity = np.asarray(getattr(out, "value_annuity", np.zeros(0)))
+    by_stage = np.asarray(getattr(out, "book_by_stage_fen", np.zeros(0)))
+    if annuity.size and by_stage.shape == (*shape, annuity.size):
+        columns["customer_value"] = customer_value(by_stage, annuity).reshape(-1)
     for name in ("responders", "products_held", "cross_sold"):
         counts = np.asarray(getattr(out, name, np.zeros(0)))
         if counts.shape == shape:

@@ -72,6 +72,7 @@ SLOT_CONTROL = 0  # global control group (非模型组)
 SLOT_HOLDOUT = 256  # + rule/journey index: the play's own holdout
 SLOT_BIRTHDAY = 1  # day of the 360-day year
 SLOT_PAYDAY = 2  # day of the 30-day month salary is credited
+SLOT_MODEL_PERSISTENT = 16  # + model index: the customer's own term of a persistent score
 # Global (customer GLOBAL_CUSTOMER):
 SLOT_MARKET_RETURN = 0  # the step's market return, common to all customers
 
@@ -92,6 +93,7 @@ SLOTS: dict[str, tuple[str, int]] = {
     "holdout+g": ("static", SLOT_HOLDOUT),
     "birthday": ("static", SLOT_BIRTHDAY),
     "payday": ("static", SLOT_PAYDAY),
+    "model_persistent+m": ("static", SLOT_MODEL_PERSISTENT),
     "market_return": ("global", SLOT_MARKET_RETURN),
 }
 

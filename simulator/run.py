@@ -37,6 +37,7 @@ import numba
 import numpy as np
 
 from simulator import kernels as k
+from simulator.customer_value import survival_annuity
 from simulator.delta import MAX_TOGETHER, delta_compatible, rows_from, run_together
 from simulator.kernel_apply import N_LEDGER, apply_step
 from simulator.kernel_baseline import C_CHURNED, C_LABELS, C_LIVE, baseline_step
@@ -130,10 +131,13 @@ def steps_of(compiled: CompiledStrategy, months: int | None) -> int:
 
 
 def _compiled(model: CheckedStrategy, customers: int | None = None) -> CompiledStrategy:
-    """The compiled strategy, with arrivals scaled to ``customers`` when the run replaces the
-    population's size: `arrivals 3000 per month` is written for the declared 200k customers,
-    and a 20k-customer rehearsal of the same bank must see 300 a month, or new customers would
-    swamp the book and every per-customer figure with it."""
+    """The compiled strategy, with the sizes of the bank scaled to ``customers`` when the run
+    replaces the population's size: `arrivals 3000 per month` is written for the declared 200k
+    customers, and a 20k-customer rehearsal of the same bank must see 300 a month, or new
+    customers would swamp the book and every per-customer figure with it. Channel capacities
+    and play budgets scale alike (a rehearsal at a tenth of the size has a tenth of the call
+    centre and of the budget), or constraints that bind at full size would never bind; the
+    factor is said in the run's notes. Budgets are rounded to the fen, half up."""
     try:
         compiled = compile_strategy(model)
     except CompileError as exc:
@@ -143,7 +147,15 @@ def _compiled(model: CheckedStrategy, customers: int | None = None) -> CompiledS
         return compiled
     scale = int(customers) / declared
     arrays = {**compiled.arrays, "arr_per_step": compiled.arrays["arr_per_step"] * scale}
-    return replace(compiled, arrays=arrays)
+    capacity, budget = compiled.arrays["chan_capacity"], compiled.arrays["group_budget_fen"]
+    arrays["chan_capacity"] = np.where(capacity >= 0, capacity * scale, capacity)
+    scaled = np.floor(budget.astype(np.float64) * scale + 0.5).astype(np.int64)
+    arrays["group_budget_fen"] = np.where(budget >= 0, scaled, budget)
+    note = (
+        f"sizes scaled x{scale:.6g} to {int(customers):,} customers (the population declares "
+        f"{declared:,}): arrivals, channel capacities and budgets"
+    )
+    return replace(compiled, arrays=arrays, notes=(*compiled.notes, note))
 
 
 def _sizes(
@@ -1102,6 +1114,8 @@ def write_counts(out: RunOutput, r: int, t: int, counts: dict[str, np.ndarray]) 
     out.revenue_fen[r, t] = misc[:, k.M_REVENUE]
     out.cost_fen[r, t] += misc[:, k.M_COST]
     out.fee_income_fen[r, t] = misc[:, k.M_FEES]
+    out.book_revenue_fen[r, t] = misc[:, k.M_BOOK_REVENUE]
+    out.book_by_stage_fen[r, t] = misc[:, k.M_BOOK_BY_STAGE : k.M_BOOK_BY_STAGE + len(STAGES)]
     out.responders[r, t] = misc[:, k.M_RESPONDERS]
     out.products_held[r, t] = misc[:, k.M_PRODUCTS]
     out.cross_sold[r, t] = misc[:, k.M_CROSS_SOLD]
@@ -1122,6 +1136,14 @@ def no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _blocks(rows: int) -> int:
     return max(1, (rows + k.BLOCK - 1) // k.BLOCK)
+
+
+def _value_annuity(compiled: CompiledStrategy) -> np.ndarray:
+    """Per stage, the discounted survival over the book's `lifetime` (empty without one)."""
+    steps = int(compiled.scalars.get("lifetime_steps", -1))
+    if steps < 0:
+        return np.zeros(0, dtype=np.float64)
+    return survival_annuity(compiled.trans_p, steps, float(compiled.scalars["discount_per_step"]))
 
 
 def _empty_output(
@@ -1163,6 +1185,9 @@ def _empty_output(
         unserved=zeros(R, T, G, K, A, len(UNSERVED_KINDS)),
         channel_contacts=zeros(R, T, C, A),
         fee_income_fen=zeros(R, T, A),
+        book_revenue_fen=zeros(R, T, A),
+        book_by_stage_fen=zeros(R, T, A, S),
+        value_annuity=_value_annuity(compiled),
         responders=zeros(R, T, A),
         products_held=zeros(R, T, A),
         cross_sold=zeros(R, T, A),

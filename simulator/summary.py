@@ -71,8 +71,13 @@ HEADLINE_METRICS: dict[str, tuple[str, str]] = {
     "churn_rate": ("churn rate within the horizon", "share"),
     "churn_rate_12m": ("churn rate within 12 months", "share"),
     "revenue": ("revenue", "money"),
+    # Present when the strategy has a `book`:
+    "book_revenue": ("of which book revenue (every balance, both arms)", "money"),
     "cost": ("cost (contacts and acquisition)", "money"),
     "net_value": ("net value (revenue - cost)", "money"),
+    # Present when the book has a `lifetime`:
+    "customer_value": ("value beyond the horizon of the customers live at the end", "money"),
+    "net_value_beyond": ("net value including the customers' value at the end", "money"),
     "contacts": ("contacts made", "count"),
     "responses": ("responses", "count"),
     # Present when the run counts them (totals' optional columns):
@@ -88,6 +93,15 @@ UPLIFT_METRICS: dict[str, tuple[str, str]] = {
     "aum_added_per_customer": ("AUM added per customer", "money"),
     "churn_rate": ("churn rate within the horizon", "share"),
     "revenue_per_customer": ("revenue per customer", "money"),
+    # The control arm's revenue per customer scaled to the treatment arm: treatment −
+    # scaled control is the revenue the plays added (incremental revenue).
+    "revenue_scaled": ("revenue, control scaled to the treatment arm", "money"),
+    "net_value_scaled": ("net value, control scaled to the treatment arm", "money"),
+    # Present when the book has a `lifetime`:
+    "net_value_beyond_scaled": (
+        "net value with the value at the end, control scaled to the treatment arm",
+        "money",
+    ),
 }
 PLAY_MEASURES: dict[str, tuple[str, str]] = {
     "contacted": ("contacted", "count"),
@@ -247,8 +261,13 @@ def headline_values(
     if steps >= twelve:
         values["churn_rate_12m"] = _churn_rate(totals, twelve, reps)
     values["revenue"] = _per_rep(totals, "revenue", reps)
+    if "book_revenue" in totals and (totals["book_revenue"] != 0).any():
+        values["book_revenue"] = _per_rep(totals, "book_revenue", reps)
     values["cost"] = _per_rep(totals, "cost", reps)
     values["net_value"] = _per_rep(totals, "net_value", reps)
+    if "customer_value" in totals:
+        values["customer_value"] = _per_rep(last, "customer_value", reps)
+        values["net_value_beyond"] = values["net_value"] + values["customer_value"]
     values["contacts"] = _per_rep(funnel, "contacted", reps)
     values["responses"] = _per_rep(funnel, "responded", reps)
     if "responders" in totals:
@@ -291,6 +310,18 @@ def uplift_values(
             "churn_rate": _ratio(_per_rep(rows[rows["step"] >= 1], "churned", reps), exposed),
             "revenue_per_customer": _ratio(_per_rep(rows, "revenue", reps), exposed),
         }
+        arms[arm]["exposed"] = exposed
+        arms[arm]["net_value_per_customer"] = _ratio(_per_rep(rows, "net_value", reps), exposed)
+        if "customer_value" in totals:
+            value = _per_rep(rows[rows["step"] == steps], "customer_value", reps)
+            arms[arm]["beyond_per_customer"] = _ratio(value, exposed)
+    treated = arms["treatment"]["exposed"]
+    for parts in arms.values():
+        parts["revenue_scaled"] = parts["revenue_per_customer"] * treated
+        parts["net_value_scaled"] = parts["net_value_per_customer"] * treated
+        if "beyond_per_customer" in parts:
+            beyond = parts["net_value_per_customer"] + parts["beyond_per_customer"]
+            parts["net_value_beyond_scaled"] = beyond * treated
     return {
         name: {
             "treatment": arms["treatment"][name],
@@ -298,6 +329,7 @@ def uplift_values(
             "uplift": arms["treatment"][name] - arms["control"][name],
         }
         for name in UPLIFT_METRICS
+        if name in arms["treatment"]
     }
 
 

@@ -504,6 +504,31 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         ```
         """,
     ),
+    (
+        "E0213",
+        "unknown balance type",
+        "A `split` of the `book` names a balance type that the book does not declare with "
+        "`balance NAME margin|fee RATE per year`. Often a typo or a balance declared in another "
+        "variant of the file.",
+        """
+        book {
+          balance 活期 margin 1.6% per year
+          balance 定期 margin 0.9% per year
+          split 活期 40%, 定期存款 60%
+        }
+        """,
+        """
+        Name a declared balance, or declare the one you mean:
+
+        ```strat
+        book {
+          balance 活期 margin 1.6% per year
+          balance 定期 margin 0.9% per year
+          split 活期 40%, 定期 60%
+        }
+        ```
+        """,
+    ),
     # ------------------------------------------------------------------ values and units
     (
         "E0301",
@@ -743,8 +768,9 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
     ),
     (
         "E0404",
-        "categorical shares do not sum to 100%",
-        "A `categorical` distribution splits all customers into groups, so its shares must add "
+        "shares do not sum to 100%",
+        "A `categorical` distribution splits all customers into groups, and a `split` of the "
+        "`book` spreads all of a customer's AUM over balance types, so their shares must add "
         "up to exactly 100%. The message gives the total.",
         """
         population 零售客户 {
@@ -1487,7 +1513,7 @@ outputs link each diagnostic here, to the anchor named after its code (`#e0204`)
 |---|---|
 | E0001–E0008 | reading and parsing a file |
 | E0101–E0103 | imports |
-| E0201–E0212 | names: declared once, every use resolves |
+| E0201–E0213 | names: declared once, every use resolves |
 | E0301–E0309 | values and units |
 | E0401–E0417 | structure and consistency |
 | E0501 | compliance (suitability, 适当性) |

@@ -416,6 +416,7 @@ class _Compiler:
         self._models(arrays)
         self._population(arrays, scalars)
         self._world(arrays, scalars)
+        self._book(arrays, scalars)
         # Each condition is a run of instructions whose jumps go to lower indices: its first
         # instruction is the least one reachable from its entry.
         first = []
@@ -500,6 +501,31 @@ class _Compiler:
             [self.cond(self.model.triggers[k].condition, event) for k in self.triggers]
         )
         arrays["tier_low"] = _f([t.low for t in self.model.tiers] or [-math.inf])
+        arrays["model_persistence"] = _f([self.model.models[m].persistence for m in self.models])
+
+    def _book(self, arrays: dict[str, np.ndarray], scalars: dict[str, float]) -> None:
+        """``book_rate`` (B,): what each balance type earns per step; ``book_share`` (K, B):
+        the share of a tier's AUM in each type (the default split for a tier without its
+        own). No book: B = 0, and the kernels add no book revenue. ``lifetime_steps`` (−1:
+        none) and ``discount_per_step`` value customers beyond the horizon
+        (``simulator.customer_value``)."""
+        book = self.model.book
+        tiers = self.tiers or ("(all)",)
+        lifetime = book.lifetime_steps if book is not None else None
+        # Not kernel tables: the value beyond the horizon is computed from the run's counters.
+        scalars["lifetime_steps"] = -1 if lifetime is None else lifetime
+        scalars["discount_per_step"] = book.discount_per_step if book else 0.0
+        if book is None:
+            arrays["book_rate"] = _f()
+            arrays["book_share"] = np.zeros((len(tiers), 0), dtype=np.float64)
+            return
+        names = [b.name for b in book.balances]
+        arrays["book_rate"] = _f([b.rate_per_step for b in book.balances])
+        rows = []
+        for tier in tiers:
+            split = book.splits.get(tier, book.splits.get(None, {}))
+            rows.append([split.get(name, 0.0) for name in names])
+        arrays["book_share"] = np.asarray(rows, dtype=np.float64).reshape(len(tiers), len(names))
 
     def _plays(self, arrays: dict[str, np.ndarray], scalars: dict[str, float]) -> None:
         model = self.model

@@ -326,6 +326,30 @@ class MarketSpec:
 
 
 @_model
+class BalanceSpec:
+    """A balance type of the book and what it earns per step (a fraction of the balance)."""
+
+    name: str
+    kind: str  # margin (a spread: 净利差) | fee (中收)
+    rate_per_step: float
+    span: Span
+
+
+@_model
+class BookSpec:
+    """Every customer's AUM split across balance types (``splits``: tier name → balance →
+    share; the key None is the split of every tier without its own)."""
+
+    balances: tuple[BalanceSpec, ...]
+    splits: dict[str | None, dict[str, float]]
+    span: Span
+    # `lifetime`: the value horizon in steps and the discount rate per step (compounded:
+    # (1 + yearly)^(step days / 360) − 1); None without a `lifetime` line
+    lifetime_steps: int | None = None
+    discount_per_step: float = 0.0
+
+
+@_model
 class TierSpec:
     name: str
     low: float  # inclusive
@@ -355,6 +379,8 @@ class ModelSpec:
     within_steps: float
     auc: float
     span: Span
+    # The correlation of a customer's score noise between any two steps (0: redrawn each step)
+    persistence: float = 0.0
 
 
 @_model
@@ -595,3 +621,4 @@ class CheckedStrategy:
     variants: dict[str, VariantSpec]
     personas: dict[str, PersonaSpec]
     source_files: tuple[str, ...]
+    book: BookSpec | None = None  # none: no revenue on balances outside products

@@ -421,7 +421,7 @@ def _rate_hint(text: str, position: int) -> str | None:
 
 # A line that starts a top-level item, where a parse can resume after a syntax error.
 _ITEM_START = re.compile(
-    r"^(strategy|import|population|acquisition|lifecycle|market|tier|rfm|segment|model|"
+    r"^(strategy|import|population|acquisition|lifecycle|market|book|tier|rfm|segment|model|"
     r"trigger|product|channel|script|rule|journey|policy|nps|expect|variant|persona)\b",
     re.M,
 )
@@ -729,6 +729,36 @@ class _Builder:
             per=children[2],
         )
 
+    def book(self, meta, children):
+        return s.Book(span=self._span(meta), settings=tuple(children))
+
+    def balance(self, meta, children):
+        return s.Balance(
+            span=self._span(meta),
+            name=self._name(children[0]),
+            kind=str(children[1]),
+            rate=children[2],
+            per=children[3],
+        )
+
+    def lifetime(self, meta, children):
+        return s.Lifetime(
+            span=self._span(meta), duration=children[0], rate=children[1], per=children[2]
+        )
+
+    def balance_kind(self, meta, children):
+        return str(children[0])
+
+    def book_share(self, meta, children):
+        return s.BookShare(
+            span=self._span(meta), balance=self._name(children[0]), share=children[1]
+        )
+
+    def split(self, meta, children):
+        tier = self._name(children[0]) if not isinstance(children[0], s.BookShare) else None
+        shares = tuple(child for child in children if isinstance(child, s.BookShare))
+        return s.Split(span=self._span(meta), tier=tier, shares=shares)
+
     # audiences ----------------------------------------------------------------
     def tier(self, meta, children):
         return s.Tier(span=self._span(meta), name=self._name(children[0]), when=children[1])
@@ -755,6 +785,9 @@ class _Builder:
 
     def auc(self, meta, children):
         return s.Auc(span=self._span(meta), value=children[0])
+
+    def persistence(self, meta, children):
+        return s.Persistence(span=self._span(meta), value=children[0])
 
     def trigger(self, meta, children):
         return s.Trigger(span=self._span(meta), name=self._name(children[0]), expr=children[1])

@@ -51,6 +51,7 @@ SECTIONS: tuple[tuple[str, bool], ...] = (
     ("acquisition", False),
     ("lifecycle", False),
     ("market", False),
+    ("book", False),
     ("tier", True),
     ("rfm", False),
     ("segment", True),
@@ -477,6 +478,20 @@ def _market(spec: m.MarketSpec, units: _Units) -> Fields:
     return found
 
 
+def _book(spec: m.BookSpec, units: _Units) -> Fields:
+    found: Fields = {}
+    for balance in spec.balances:
+        text = f"{balance.kind} {units.per_year(balance.rate_per_step)}"
+        _field(found, f"balance {balance.name}", (balance.kind, balance.rate_per_step), text)
+    for tier, shares in spec.splits.items():
+        text = ", ".join(f"{name} {pct(share)}" for name, share in shares.items())
+        _field(found, "split" if tier is None else f"split in {tier}", shares, text)
+    if spec.lifetime_steps is not None:
+        text = f"{spec.lifetime_steps} steps, discount {units.per_year(spec.discount_per_step)}"
+        _field(found, "lifetime", (spec.lifetime_steps, spec.discount_per_step), text)
+    return found
+
+
 def _tier(spec: m.TierSpec, units: _Units) -> Fields:
     if math.isinf(spec.high):
         text = f"aum >= {amount(spec.low)}"
@@ -512,6 +527,8 @@ def _model(spec: m.ModelSpec, units: _Units) -> Fields:
         f"{spec.predicts} within {units.steps(spec.within_steps)}",
     )
     _field(found, "auc", spec.auc, _num(spec.auc))
+    if spec.persistence:
+        _field(found, "persistence", spec.persistence, pct(spec.persistence))
     return found
 
 
@@ -749,6 +766,7 @@ def _single(model: m.CheckedStrategy, kind: str, units: _Units) -> Fields | None
         "acquisition": (model.acquisition, _acquisition),
         "lifecycle": (model.lifecycle, _lifecycle),
         "market": (model.market, _market),
+        "book": (model.book, _book),
         "rfm": (model.rfm, _rfm),
         "policy": (model.policy, _policy),
         "nps": (model.nps, _nps),

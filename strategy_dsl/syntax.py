@@ -292,7 +292,43 @@ class Acquisition(Node):
     settings: tuple[Arrivals | Referral, ...]
 
 
-# ------------------------------------------------------------------------------ lifecycle, market
+# --------------------------------------------------------------------- lifecycle, market, book
+
+
+class Balance(Node):
+    """`balance 活期 margin 1.5% per year`: a balance type and the rate it earns (``kind``
+    `margin` for a spread, `fee` for 中收; both are book revenue)."""
+
+    name: Name
+    kind: Literal["margin", "fee"]
+    rate: Number
+    per: Per
+
+
+class BookShare(Node):
+    balance: Name
+    share: Number
+
+
+class Split(Node):
+    """`split [in TIER] 活期 40%, 定期 60%`: how AUM is spread over balance types (``tier``
+    None: every tier without a split of its own)."""
+
+    tier: Name | None
+    shares: tuple[BookShare, ...]
+
+
+class Lifetime(Node):
+    """`lifetime 5 years discount 8% per year`: how far beyond the horizon a customer's future
+    margin is valued, and the rate it is discounted at."""
+
+    duration: Duration
+    rate: Number
+    per: Per
+
+
+class Book(Node):
+    settings: tuple[Balance | Split | Lifetime, ...]
 
 
 class TransitionTarget(Node):
@@ -368,9 +404,15 @@ class Auc(Node):
     value: Number
 
 
+class Persistence(Node):
+    """`persistence 90%`: the correlation of a customer's score noise between two steps."""
+
+    value: Number
+
+
 class Model(Node):
     name: Name
-    settings: tuple[Predicts | Auc, ...]
+    settings: tuple[Predicts | Auc | Persistence, ...]
 
 
 class Trigger(Node):
@@ -674,7 +716,8 @@ class Override(Node):
         | ScriptSetting
         | ProductSetting
         | Predicts
-        | Auc,
+        | Auc
+        | Persistence,
         ...,
     ]
 
@@ -757,6 +800,7 @@ Item = Union[  # noqa: UP007
     Acquisition,
     Lifecycle,
     Market,
+    Book,
     Tier,
     Rfm,
     Segment,

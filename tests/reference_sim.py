@@ -100,6 +100,10 @@ BREAKAGES = (
     "nps_ignores_contacts",  # over-contact does not move NPS
     "model_top_by_score_rank",  # `top N%` by a cutoff not calibrated on the labels
     "cap_counts_this_step_late",  # caps ignore this step's earlier winners
+    "book_default_split_everywhere",  # a tier's own split of the book is ignored
+    "book_rate_per_month_as_year",  # a balance's yearly rate earned in full every month
+    "sizes_not_scaled",  # capacities and budgets kept at the declared size's
+    "score_noise_redrawn",  # a model's `persistence` ignored: its score noise redrawn each step
 )
 
 
@@ -112,8 +116,10 @@ class ReferenceOutput:
     churned: np.ndarray
     acquired: np.ndarray
     cost_fen: np.ndarray
-    revenue_fen: np.ndarray  # fees + margin on held products
+    revenue_fen: np.ndarray  # fees + margin on held products + the book
     fee_income_fen: np.ndarray
+    book_revenue_fen: np.ndarray  # revenue on the book's balances
+    book_by_stage_fen: np.ndarray  # (T+1, arm, stage) the same by lifecycle stage
     responders: np.ndarray
     products_held: np.ndarray
     cross_sold: np.ndarray
@@ -135,6 +141,8 @@ COUNTERS = (
     "cost_fen",
     "revenue_fen",
     "fee_income_fen",
+    "book_revenue_fen",
+    "book_by_stage_fen",
     "responders",
     "products_held",
     "cross_sold",
@@ -337,6 +345,13 @@ class Reference:
         self.days = int(c.step_days)
         scale = customers / c.population_size if c.population_size > 0 else 1.0
         self.arrival_rates = [float(x) * scale for x in c.arr_per_step]
+        # Capacities and budgets are the bank's sizes too: scaled alike (budgets to the fen).
+        if breakage == "sizes_not_scaled":
+            scale = 1.0
+        self.capacity = [x * scale if x >= 0 else x for x in map(float, c.chan_capacity)]
+        self.budget = [
+            math.floor(b * scale + 0.5) if b >= 0 else b for b in map(int, c.group_budget_fen)
+        ]
         planned = sum(math.floor(r * steps) for r in self.arrival_rates)
         capacity = customers + planned + 16
         self.st = allocate(self.tb, capacity)
@@ -365,8 +380,16 @@ class Reference:
                 name: np.zeros((T, N_ARMS), dtype=np.int64)
                 for name in COUNTERS
                 if name
-                not in ("customers", "market_return", "funnel", "channel_contacts", "unserved")
+                not in (
+                    "customers",
+                    "book_by_stage_fen",
+                    "market_return",
+                    "funnel",
+                    "channel_contacts",
+                    "unserved",
+                )
             },
+            book_by_stage_fen=np.zeros((T, N_ARMS, N_STAGES), dtype=np.int64),
             market_return=np.zeros(T),
             funnel=np.zeros((T, self.n_plays, N_ARMS, len(FUNNEL_FIELDS)), dtype=np.int64),
             channel_contacts=np.zeros((T, len(c.channels), N_ARMS), dtype=np.int64),
@@ -532,12 +555,14 @@ class Reference:
                 s = np.where(going, nxt, s)
             self.labels[m, live] = y
         self.cutoffs: dict[tuple[str, float], tuple[float, float]] = {}
+        self.score_cutoffs: dict[tuple[str, float], tuple[float, float]] = {}
         for key, (m, d) in self.tops.items():
             prevalence = float(self.labels[m, live].sum()) / live.size if live.size else 0.0
             if self.breakage == "model_top_by_score_rank":
                 prevalence = 0.0
             cut = top_cutoff(prevalence, d, key[1])
             self.cutoffs[key] = (normal_cdf(cut), normal_cdf(cut - d))
+            self.score_cutoffs[key] = (cut, cut - d)
 
     # ------------------------------------------------------------------------ conditions
 
@@ -625,7 +650,17 @@ class Reference:
             m, _ = self.tops[(node.model, node.share)]
             low0, low1 = self.cutoffs[(node.model, node.share)]
             u = rng.uniform(self.rk, st.cid[:n], t, rng.SLOT_MODEL_NOISE + m)
-            return u >= np.where(self.labels[m, :n] == 1, low1, low0)
+            rho = self.model.models[node.model].persistence
+            if self.breakage == "score_noise_redrawn":
+                rho = 0.0
+            if rho <= 0.0:
+                return u >= np.where(self.labels[m, :n] == 1, low1, low0)
+            # A persistent score: the customer's own term (fixed for the run) and this step's
+            # innovation, weighted so that the noise stays N(0, 1) with correlation rho.
+            a = rng.uniform(self.rk, st.cid[:n], rng.STATIC_STEP, rng.SLOT_MODEL_PERSISTENT + m)
+            z = math.sqrt(rho) * rng.inv_normal(a) + math.sqrt(1.0 - rho) * rng.inv_normal(u)
+            cut0, cut1 = self.score_cutoffs[(node.model, node.share)]
+            return z >= np.where(self.labels[m, :n] == 1, cut1, cut0)
         if kind == "RfmQuadrant":
             rfm = self.model.rfm
             assert rfm is not None
@@ -887,7 +922,7 @@ class Reference:
             every.sort(key=lambda x: (-x.key, x.tiebreak, x.play))
         cost = c.chan_cost_fen[c.play_channel]
         for g in range(c.group_holdout.size):
-            budget = int(c.group_budget_fen[g])
+            budget = self.budget[g]
             if budget < 0:
                 continue
             window = float(c.group_budget_window[g])
@@ -910,7 +945,7 @@ class Reference:
                 if full:
                     x.verdict = "budget"
         for ch in range(len(c.channels)):
-            rate = float(c.chan_capacity[ch])
+            rate = self.capacity[ch]
             if rate < 0:
                 continue
             allowed = whole(rate * t) - whole(rate * (t - 1))
@@ -980,6 +1015,25 @@ class Reference:
 
     # ------------------------------------------------------------------------ accounting
 
+    def _book_revenue(self, aum: np.ndarray, tier: np.ndarray) -> np.ndarray:
+        """Each live customer's revenue on the book in fen: Σ over balance types (in the
+        book's order) of AUM × the tier's share × the type's rate per step, rounded once. Read
+        from the checked model (not the compiled tables): a tier without its own split takes
+        the default one; a yearly rate earns step days / 360 of it per step."""
+        book, days = self.model.book, self.days
+        tiers = [x.name for x in self.model.tiers] or [None]
+        if self.breakage == "book_default_split_everywhere":
+            tiers = [None] * len(tiers)
+        earned = np.zeros(aum.size)
+        for balance in book.balances:
+            rate = balance.rate_per_step
+            if self.breakage == "book_rate_per_month_as_year":
+                rate = rate * 360 / days
+            splits = [book.splits.get(k, book.splits.get(None, {})) for k in tiers]
+            share = np.array([split.get(balance.name, 0.0) for split in splits])
+            earned = earned + aum * share[tier] * rate
+        return fen(earned)
+
     def _account(self, t: int, decided: bool, responded: np.ndarray) -> None:
         c, st, out, book = self.c, self.st, self.out, self.book
         n = self.rows
@@ -1004,6 +1058,11 @@ class Reference:
                 mine = st.hold_play[rows, d] == p
                 col = FUNNEL_FIELDS.index("revenue_fen")
                 out.funnel[t, p, :, col] += _by_arm(st.arm[rows][mine], margin[mine])
+        if t > 0 and self.model.book is not None:
+            earned = self._book_revenue(st.aum[live], tier[alive[counted] == 1])
+            out.revenue_fen[t] += _by_arm(larm, earned)
+            out.book_revenue_fen[t] += _by_arm(larm, earned)
+            np.add.at(out.book_by_stage_fen[t], (larm, st.stage[live].astype(np.int64)), earned)
         if self.model.nps is not None:
             # Customers never contacted and who never responded have the base shares.
             base = self._nps(-1, t)

@@ -22,6 +22,7 @@ channel 外呼 {
   cost 8 per contact
 }
 """
+BOOK_BALANCES = "book {\n  balance 活期 margin 1.6% per year\n  balance 定期 margin 0.9% per year\n"
 HEADER = """\
 strategy "示例" {
   horizon 12 months
@@ -203,6 +204,53 @@ CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         },
         [("E0404", "categorical")],
     ),
+    "E0404 book split": (
+        {"main.strat": BOOK_BALANCES + "  split 活期 40%, 定期 50%\n}\n"},
+        [("E0404", "split")],
+    ),
+    "E0213 unknown balance type": (
+        {"main.strat": BOOK_BALANCES + "  split 活期 40%, 定期存款 60%\n}\n"},
+        [("E0213", "定期存款")],
+    ),
+    "E0407 balance given twice in a split": (
+        {"main.strat": BOOK_BALANCES + "  split 活期 40%, 活期 60%\n}\n"},
+        [("E0407", "活期#3")],
+    ),
+    "E0407 two default splits": (
+        {
+            "main.strat": BOOK_BALANCES
+            + "  split 活期 40%, 定期 60%\n  split 活期 50%, 定期 50%\n}\n"
+        },
+        [("E0407", "split#2")],
+    ),
+    "E0408 a tier without a split": (
+        {
+            "main.strat": "tier 大众 when aum < 50万\ntier 财富 when aum >= 50万\n"
+            + BOOK_BALANCES
+            + "  split in 财富 活期 40%, 定期 60%\n}\n"
+        },
+        [("E0408", "book")],
+    ),
+    "E0408 a book without balances": (
+        {"main.strat": "book {\n}\n"},
+        [("E0408", "book")],
+    ),
+    "E0204 split in an unknown tier": (
+        {
+            "main.strat": "tier 大众 when aum < 50万\ntier 财富 when aum >= 50万\n"
+            + BOOK_BALANCES
+            + "  split 活期 40%, 定期 60%\n  split in 财付 活期 20%, 定期 80%\n}\n"
+        },
+        [("E0204", "财付")],
+    ),
+    "E0307 book rate per contact": (
+        {"main.strat": "book {\n  balance 活期 margin 1.6% per contact\n  split 活期 100%\n}\n"},
+        [("E0307", "contact")],
+    ),
+    "E0301 book rate without %": (
+        {"main.strat": "book {\n  balance 活期 margin 0.016 per year\n  split 活期 100%\n}\n"},
+        [("E0301", "0.016")],
+    ),
     "E0405 waves out of order": (
         {
             "main.strat": OFFERS + "trigger 新户 = entered new within 100 days\n"
@@ -272,6 +320,27 @@ CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
     "E0412 AUC as a percentage number": (
         {"main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 78\n}\n"},
         [("E0412", "78")],
+    ),
+    "E0304 persistence above 100%": (
+        {
+            "main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 0.78\n"
+            "  persistence 120%\n}\n"
+        },
+        [("E0304", "120%")],
+    ),
+    "E0301 persistence without %": (
+        {
+            "main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 0.78\n"
+            "  persistence 0.9\n}\n"
+        },
+        [("E0301", "0.9")],
+    ),
+    "E0407 persistence twice": (
+        {
+            "main.strat": "model 流失模型 {\n  predicts churn within 3 months\n  auc 0.78\n"
+            "  persistence 80%\n  persistence 90%\n}\n"
+        },
+        [("E0407", "persistence#2")],
     ),
     "E0412 top share out of range": (
         {

@@ -446,6 +446,11 @@ def test_uplift_is_treatment_minus_control_per_replication() -> None:
     assert churn["uplift"] == pytest.approx([10 / 94 - 1 / 10, 9 / 94 - 2 / 10])
     revenue = uplift["revenue_per_customer"]
     assert revenue["uplift"] == pytest.approx([1200.01 / 94 - 60 / 10, 1000 / 94 - 60 / 10])
+    # Incremental revenue: treatment revenue − the control arm's per customer × 94 treated.
+    scaled = uplift["revenue_scaled"]
+    assert scaled["treatment"] == pytest.approx([1200.01, 1000])
+    assert scaled["uplift"] == pytest.approx([1200.01 - 60 / 10 * 94, 1000 - 60 / 10 * 94])
+    assert "net_value_scaled" in uplift and "net_value_beyond_scaled" not in uplift  # no book
 
 
 def test_no_control_group_means_no_uplift() -> None:

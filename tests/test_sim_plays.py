@@ -135,7 +135,8 @@ def test_capacity_binds_exactly_and_by_priority(tmp_path: Path) -> None:
     out = simulate(model, customers=8000, months=5, reps=1, seed=6)
     funnel = out.funnel[0, 1:, :, 0]  # (T, P, F) treatment arm
     contacts = out.channel_contacts[0, 1:, 0].sum(axis=1)
-    assert np.all(contacts == 500)
+    # 500 a month for the declared 4,000 customers: 1,000 for 8,000 (sizes scale together).
+    assert np.all(contacts == 1000)
     high, low = funnel[:, 0], funnel[:, 1]
     # The higher priority is served first: it only loses to capacity when it alone exceeds it.
     assert np.all((high[:, F["suppressed_capacity"]] == 0) | (low[:, F["contacted"]] == 0))

@@ -63,6 +63,15 @@ tier 长尾     when aum < 5万
 tier 大众富裕 when aum in 5万 .. 50万
 tier 财富     when aum >= 50万
 
+book {
+  balance 活期 margin 1.6% per year
+  balance 定期 margin 0.9% per year
+  balance 理财 fee 0.45% per year
+  balance 基金 fee 0.8% per year
+  split         活期 50%, 定期 40%, 理财 10%
+  split in 财富 活期 20%, 定期 35%, 理财 30%, 基金 15%
+}
+
 policy {
   control 10%
 }
@@ -180,6 +189,15 @@ market {
 tier 长尾     when aum < 5万
 tier 大众富裕 when aum in 5万 .. 50万
 tier 财富     when aum >= 50万
+
+book {
+  balance 活期 margin 1.6% per year
+  balance 定期 margin 0.9% per year
+  balance 理财 fee 0.45% per year
+  balance 基金 fee 0.8% per year
+  split         活期 50%, 定期 40%, 理财 10%
+  split in 财富 活期 20%, 定期 35%, 理财 30%, 基金 15%
+}
 
 segment 富裕 = aum >= 5万
 segment 银发 = age >= 60
@@ -353,6 +371,7 @@ segment 一线城市 = city in (一线)
 model 流失模型 {
   predicts churn within 3 months
   auc 0.8
+  persistence 80%
 }
 
 trigger 资产下滑 = aum drop 15% over 2 months
@@ -525,6 +544,10 @@ def test_baseline_agrees_with_the_reference(
         ref = reference_run(baseline_model, customers=customers, steps=months, seed=seed, rep=rep)
         assert ref.churned[1:].sum() > 0 and ref.acquired[1:].sum() > 0
         assert ref.customers[-1].sum() == customers + ref.acquired.sum()
+        # No plays: all revenue is the book's, earned from step 1 in both arms.
+        assert (ref.revenue_fen == ref.book_revenue_fen).all()
+        assert ref.book_revenue_fen[0].sum() == 0
+        assert (ref.book_revenue_fen[1:] > 0).all()
         _compare(out, ref, rep)
 
 
@@ -680,6 +703,10 @@ MUTANTS = {
     "nps_ignores_contacts": "multi",
     "model_top_by_score_rank": "value",
     "cap_counts_this_step_late": "multi",
+    "book_default_split_everywhere": "multi",
+    "book_rate_per_month_as_year": "multi",
+    "sizes_not_scaled": "multi",
+    "score_noise_redrawn": "value",
 }
 
 

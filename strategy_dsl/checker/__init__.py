@@ -121,6 +121,7 @@ ITEM_CHECKS: dict[type, Callable[[Context, s.Node], None]] = {
     s.Acquisition: blocks.acquisition,
     s.Lifecycle: blocks.lifecycle,
     s.Market: blocks.market,
+    s.Book: blocks.book,
     s.Tier: blocks.tier,
     s.Rfm: blocks.rfm,
     s.Segment: blocks.segment,

@@ -262,6 +262,9 @@ def model_settings(ctx: Context, settings: tuple[s.Node, ...]) -> Once:
         if type(setting) is s.Predicts:
             if once.first(s.Predicts, setting, "predicts"):
                 _predicts(ctx, setting)
+        elif type(setting) is s.Persistence:
+            if once.first(s.Persistence, setting, "persistence"):
+                units.share(ctx, setting.value, "a score's persistence")
         elif once.first(s.Auc, setting, "auc"):
             _auc(ctx, setting)  # type: ignore[arg-type]
     return once
@@ -272,3 +275,92 @@ def model(ctx: Context, item: s.Model) -> None:
     owner = f"model `{item.name.text}`"
     once.require(s.Predicts, "predicts", item.name.span, "predicts churn within 3 months", owner)
     once.require(s.Auc, "auc", item.name.span, "auc 0.78", owner)
+
+
+# ------------------------------------------------------------------------------ the book
+
+
+EXAMPLE_BALANCE = "balance 活期 margin 1.5% per year"
+
+
+def book(ctx: Context, item: s.Book) -> None:
+    """Balance types declared once with a rate per unit of time (E0407, E0301/E0304, E0307);
+    a `lifetime` at most once, whole steps long (E0303), its discount a percentage per time;
+    each split names declared balances (E0213), sums to 100% (E0404), is given once per tier
+    (E0407) for a declared tier; every tier has a split, its own or the default (E0408)."""
+    once = Once(ctx)
+    balances: set[str] = set()
+    for setting in item.settings:
+        if type(setting) is s.Balance and once.first(
+            ("balance", setting.name.text), setting, "balance"
+        ):
+            balances.add(setting.name.text)
+            units.share(ctx, setting.rate, f"the {setting.kind} of `{setting.name.text}`")
+            units.per_time(ctx, setting.per, f"the {setting.kind} of `{setting.name.text}`")
+    if not balances:
+        once.require("balance", "balance", head(item.span, 4), EXAMPLE_BALANCE, "the `book` block")
+        return
+    for setting in item.settings:
+        if type(setting) is s.Lifetime and once.first("lifetime", setting, "lifetime"):
+            units.duration(ctx, setting.duration, units.HORIZON)
+            units.share(ctx, setting.rate, "a discount rate")
+            units.per_time(ctx, setting.per, "a discount rate")
+    splits: set[str | None] = set()
+    for setting in item.settings:
+        if type(setting) is s.Split:
+            tier = setting.tier.text if setting.tier else None
+            if once.first(("split", tier), setting, "split"):
+                splits.add(tier)
+                _split(ctx, setting, balances)
+    if None in splits:
+        return
+    missing = [n for n, d in ctx.scope.names.items() if d.kind == "tier" and n not in splits]
+    if missing or not splits:
+        what = f"tier `{missing[0]}`" if missing else "the book"
+        ctx.error(
+            "E0408",
+            f"{what} has no `split`: its customers' AUM is not spread over balance types",
+            head(item.span, 4),
+            label="no `split`",
+            hint="add a default, e.g. `split 活期 40%, 定期 60%`, or `split in "
+            f"{missing[0] if missing else 'TIER'} …`",
+        )
+
+
+def _split(ctx: Context, setting: s.Split, balances: set[str]) -> None:
+    if setting.tier is not None:
+        ctx.resolve(setting.tier, ("tier",), "E0204", "tier")
+    total, ok = 0.0, True
+    seen: set[str] = set()
+    for share in setting.shares:
+        name = share.balance.text
+        if name not in balances:
+            ok = False
+            ctx.error(
+                "E0213",
+                f"unknown balance type `{name}`",
+                share.balance.span,
+                label="not a balance of the book",
+                hint=suggestion_hint(name, dict.fromkeys(balances))
+                or f"declare it in the book: `balance {name} margin 1% per year`",
+            )
+        elif name in seen:
+            ok = False
+            ctx.error(
+                "E0407",
+                f"`{name}` is given twice in this split",
+                share.balance.span,
+                label="given again",
+                hint="give each balance type one share",
+            )
+        seen.add(name)
+        ok = units.share(ctx, share.share, f"the share of `{name}`") and ok
+        total += share.share.fraction
+    if ok and abs(total - 1.0) > 1e-9:
+        ctx.error(
+            "E0404",
+            f"the shares of this split add up to {units.show(total * 100)}%",
+            setting.span,
+            label="not 100%",
+            hint="a split spreads all of a customer's AUM: make the shares add up to 100%",
+        )

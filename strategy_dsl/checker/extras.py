@@ -29,6 +29,7 @@ METRICS: dict[str, str] = {
     "aum_growth": SHARE,  # relative AUM change over the window
     "revenue": MONEY,  # margin and fees earned
     "fee_income": MONEY,  # fees alone (中收)
+    "book_revenue": MONEY,  # revenue on the `book`'s balances, every customer (part of revenue)
     "cost": MONEY,  # contact and acquisition cost
     "net_value": MONEY,  # revenue minus cost
     "contacts": NUMBER,  # contacts made
@@ -50,6 +51,7 @@ FLOW_METRICS = frozenset(
     {
         "revenue",
         "fee_income",
+        "book_revenue",
         "cost",
         "net_value",
         "contacts",

@@ -78,6 +78,7 @@ def lower(lowering: Lowering) -> m.CheckedStrategy:
         variants=named("variants"),
         personas=named("personas"),
         source_files=tuple(f.display for f in lowering.files),
+        book=one("book"),
     )
 
 
@@ -223,6 +224,21 @@ class _Lower(ConditionLowering):
             variables[setting.variable.text] = m.Distribution(dist.family, params, (), dist.span)
         return m.MarketSpec(variables, item.span)
 
+    def book(self, item: s.Book) -> m.BookSpec:
+        balances, splits = [], {}
+        lifetime, discount = None, 0.0
+        for setting in item.settings:
+            if type(setting) is s.Lifetime:
+                lifetime = self.steps(setting.duration)
+                discount = (1.0 + setting.rate.fraction) ** self.per_step(setting.per) - 1.0
+            elif type(setting) is s.Balance:
+                rate = setting.rate.fraction * self.per_step(setting.per)
+                balances.append(m.BalanceSpec(setting.name.text, setting.kind, rate, setting.span))
+            else:
+                tier = setting.tier.text if setting.tier else None
+                splits[tier] = {x.balance.text: x.share.fraction for x in setting.shares}
+        return m.BookSpec(tuple(balances), splits, item.span, lifetime, discount)
+
     def tier(self, item: s.Tier) -> m.TierSpec:
         low, _, high, _ = tier_bounds(item.when)  # type: ignore[misc]
         return m.TierSpec(item.name.text, low, high, item.span)
@@ -240,6 +256,7 @@ class _Lower(ConditionLowering):
             self.window(predicts.within),
             given[s.Auc].value.value,
             item.span,
+            given[s.Persistence].value.fraction if s.Persistence in given else 0.0,
         )
 
     def product(self, item: s.Product) -> m.ProductSpec:
@@ -489,6 +506,7 @@ _ITEMS: dict[type, tuple[str, Callable[[_Lower, Any], Any]]] = {
     s.Acquisition: ("acquisition", _Lower.acquisition),
     s.Lifecycle: ("lifecycle", _Lower.lifecycle),
     s.Market: ("market", _Lower.market),
+    s.Book: ("book", _Lower.book),
     s.Tier: ("tiers", _Lower.tier),
     s.Rfm: ("rfm", _Lower.rfm_block),
     s.Segment: ("segments", lambda lo, i: m.SegmentSpec(i.name.text, lo.cond(i.expr), i.span)),

@@ -60,6 +60,7 @@ SINGLETON_BLOCKS: dict[type[s.Node], str] = {
     s.Acquisition: "acquisition",
     s.Lifecycle: "lifecycle",
     s.Market: "market",
+    s.Book: "book",
     s.Rfm: "rfm",
     s.Policy: "policy",
     s.Nps: "nps",

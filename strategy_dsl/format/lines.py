@@ -143,11 +143,19 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     s.ArrivalCost: lambda n: f"cost {n.amount.text} {per(n.per)}",
     s.ArrivalChannel: lambda n: f"via {n.channel.text}",
     s.Referral: lambda n: f"referral {n.share.text} of responders {per(n.per)}",
+    # book
+    s.Lifetime: lambda n: f"lifetime {duration(n.duration)} discount {n.rate.text} {per(n.per)}",
+    s.Split: lambda n: (
+        "split "
+        + ("" if n.tier is None else f"in {n.tier.text} ")
+        + ", ".join(f"{x.balance.text} {x.share.text}" for x in n.shares)
+    ),
     # lifecycle
     s.HazardModifier: lambda n: f"{hazard_target(n.target)} x {n.factor.text} when {expr(n.when)}",
     # model
     s.Predicts: lambda n: f"predicts {n.event.text} within {duration(n.within)}",
     s.Auc: lambda n: f"auc {n.value.text}",
+    s.Persistence: lambda n: f"persistence {n.value.text}",
     # product
     s.Kind: lambda n: f"kind {n.value.text}",
     s.Risk: lambda n: f"risk {n.level.text}",
@@ -235,6 +243,7 @@ ALIGNED: dict[type, Callable[[Any], tuple[str, str]]] = {
         n.source.text,
         "-> " + ", ".join(f"{t.stage.text} {t.probability.text}" for t in n.targets),
     ),
+    s.Balance: lambda n: (f"balance {n.name.text}", f"{n.kind} {n.rate.text} {per(n.per)}"),
     s.RfmAxis: lambda n: (n.axis, expr(n.condition)),
     s.Tier: lambda n: (f"tier {n.name.text}", f"when {expr(n.when)}"),
     s.Segment: lambda n: (f"segment {n.name.text}", f"= {expr(n.expr)}"),
@@ -256,6 +265,7 @@ HEADERS: dict[type, Callable[[Any], str]] = {
     s.Acquisition: lambda n: "acquisition",
     s.Lifecycle: lambda n: "lifecycle",
     s.Market: lambda n: "market",
+    s.Book: lambda n: "book",
     s.Rfm: lambda n: "rfm",
     s.Model: lambda n: f"model {n.name.text}",
     s.Product: lambda n: f"product {n.name.text}",
