@@ -57,39 +57,53 @@ def wilson(successes: float, trials: float) -> Estimate:
     return Estimate(float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half)))
 
 
+# Log-parameters stay within ±LOG_BOUND: beyond e^9 ≈ 8,100 a beta or gamma mixing is
+# indistinguishable from no mixing at all, and betaln/gammaln differences lose their precision.
+LOG_BOUND = 9.0
+
+
 def _log_scale_fit(neg_ll, start: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Minimise on the log scale; intervals from the inverse Hessian there (always positive)."""
+    """Minimise on the log scale; intervals from the inverse Hessian there (always positive).
+
+    A parameter that ends on the bound (the data show no heterogeneity) gets an infinite
+    standard error: its interval then runs to 0 or infinity, as a profile likelihood would.
+    """
     result = optimize.minimize(
         neg_ll,
         start,
         method="Nelder-Mead",
+        bounds=[(-LOG_BOUND, LOG_BOUND)] * len(start),
         options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20_000},
     )
     x = result.x
-    hessian = np.empty((len(x), len(x)))
+    k = len(x)
     h = 1e-4
-    for i in range(len(x)):
-        for j in range(len(x)):
-            ei, ej = np.eye(len(x))[i] * h, np.eye(len(x))[j] * h
+    hessian = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            ei, ej = np.eye(k)[i] * h, np.eye(k)[j] * h
             hessian[i, j] = (
                 neg_ll(x + ei + ej)
                 - neg_ll(x + ei - ej)
                 - neg_ll(x - ei + ej)
                 + neg_ll(x - ei - ej)
             ) / (4 * h * h)
-    try:
-        se = np.sqrt(np.diag(np.linalg.inv(hessian)))
-    except np.linalg.LinAlgError:
-        se = np.full(len(x), np.inf)
-    return x, np.nan_to_num(se, nan=np.inf), -float(result.fun)
+    with np.errstate(invalid="ignore"):
+        try:
+            se = np.sqrt(np.diag(np.linalg.inv(hessian)))
+        except np.linalg.LinAlgError:
+            se = np.full(k, np.inf)
+    se = np.where(np.isfinite(se) & (np.abs(x) < LOG_BOUND - 1e-3), se, np.inf)
+    return x, se, -float(result.fun)
 
 
 def _log_estimate(log_value: float, se: float) -> Estimate:
-    return Estimate(
-        float(np.exp(log_value)),
-        float(np.exp(log_value - Z95 * se)),
-        float(np.exp(log_value + Z95 * se)),
-    )
+    with np.errstate(over="ignore"):
+        return Estimate(
+            float(np.exp(log_value)),
+            float(np.exp(log_value - Z95 * se)),
+            float(np.exp(log_value + Z95 * se)),
+        )
 
 
 # --- churn of a contractual book --------------------------------------------------------------
