@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from calibration.book import Calibration
 from calibration.fits import Estimate
+from strategy_dsl.formatter import format_text
 
 __all__ = ["render_fragment"]
 
@@ -29,7 +30,8 @@ def _ci(e: Estimate, fmt=_num) -> str:
 def render_fragment(cal: Calibration, population: str, sources: str) -> str:
     as_of = cal.as_of.date().isoformat()
     lines = [
-        f"# Calibrated by `stratmap calibrate` as of {as_of} from {sources}.",
+        f"# Calibrated by `stratmap calibrate` as of {as_of}",
+        f"# from {sources}.",
         "# Each number: the data it was fitted on, its window and its 95% interval (see",
         "# docs/calibration.md). Rates and chances are per month: import from `step month` maps.",
         "",
@@ -119,4 +121,9 @@ def render_fragment(cal: Calibration, population: str, sources: str) -> str:
                 f" 95% CI {_pct(row['low'])}–{_pct(row['high'])})"
             )
         lines.append("")
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    # In the canonical layout, so that `stratmap fmt --check` passes on what we write.
+    formatted = format_text(text, "calibrated.strat").output
+    if formatted is None:  # our own output must parse: anything else is a bug, not bad data
+        raise RuntimeError("the calibrated fragment does not parse")
+    return formatted

@@ -76,3 +76,12 @@ def test_fragment_passes_check_when_a_map_imports_it(calibrated, capsys) -> None
         encoding="utf-8",
     )
     assert main(["check", "--strict", str(strategy)]) == 0, capsys.readouterr().out
+
+
+def test_fragment_is_formatted_and_is_the_one_docs_show(calibrated, capsys) -> None:
+    folder, _report, fragment = calibrated
+    assert main(["fmt", "--check", str(folder / "calibrated.strat")]) == 0
+    capsys.readouterr()
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "calibration.md").read_text("utf-8")
+    shown = doc.split("## The fragment", 1)[1].split("```strat\n", 1)[1].split("```\n", 1)[0]
+    assert shown == fragment
