@@ -116,7 +116,8 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, _Source]:
             return pd.read_parquet(path), _Source(path, 1)
         if suffix == ".csv":
             # Everything as text: ids keep their leading zeros, and parsing is ours to check.
-            return pd.read_csv(path, dtype=str, keep_default_na=False), _Source(path, 2)
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            return frame, _Source(path, 2)
         if suffix in {".xlsx", ".xlsm"}:
             return pd.read_excel(path, engine="openpyxl", dtype=object), _Source(path, 2)
     except (OSError, ValueError, ImportError) as exc:

@@ -145,3 +145,20 @@ def test_cli_usage_errors(tmp_path: Path, argv: list[str], message: str, capsys)
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "c.strat").exists()
+
+
+def test_excel_saved_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_bytes(GOOD.to_csv(index=False).encode("utf-8-sig"))
+    assert read_table("customers", path)["customer_id"].tolist() == ["001", "002", "003"]
+
+
+def test_an_existing_output_is_left_alone_on_error(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, BAD["duplicate ids"][0])
+    out = tmp_path / "calibrated.strat"
+    out.write_text("# last month's calibration\n", encoding="utf-8")
+    assert (
+        main(["calibrate", "--customers", str(path), "--as-of", "2026-06-30", "-o", str(out)]) == 2
+    )
+    assert out.read_text(encoding="utf-8") == "# last month's calibration\n"
+    assert "duplicate ids" in capsys.readouterr().err
