@@ -134,12 +134,12 @@ def _fit_balances(result: Calibration, balances: pd.DataFrame, active_ids: set[s
     if panel.empty:
         return
     panel["period"] = panel["month"].dt.to_period("M")
+    panel["index"] = panel["month"].dt.year * 12 + panel["month"].dt.month  # months, as integers
     # Balance types (several rows per customer-month) add up to the customer's AUM.
-    panel = panel.groupby(["customer_id", "period"], as_index=False)["aum"].sum()
-    panel = panel.sort_values(["customer_id", "period"])
+    panel = panel.groupby(["customer_id", "period", "index"], as_index=False)["aum"].sum()
+    panel = panel.sort_values(["customer_id", "index"])
     previous = panel.groupby("customer_id")["aum"].shift()
-    step = panel.groupby("customer_id")["period"].diff()
-    consecutive = step.map(lambda d: getattr(d, "n", None) == 1)
+    consecutive = panel.groupby("customer_id")["index"].diff() == 1
     usable = consecutive & (previous > 0)
     if usable.sum() > 1:
         growth = (panel["aum"][usable] / previous[usable] - 1).to_numpy()

@@ -133,27 +133,33 @@ def sbg_survival(alpha: float, beta: float, t: np.ndarray) -> np.ndarray:
     return np.exp(special.betaln(alpha, beta + t) - special.betaln(alpha, beta))
 
 
-def _sbg_log_lik(alpha: float, beta: float, periods: np.ndarray, churned: np.ndarray) -> float:
+def _sbg_log_lik(
+    alpha: float, beta: float, periods: np.ndarray, churned: np.ndarray, weight: np.ndarray
+) -> float:
     # P(T = t) = B(α + 1, β + t − 1) / B(α, β); survivors contribute S(t).
     base = special.betaln(alpha, beta)
     lost = special.betaln(alpha + 1, beta + periods - 1) - base
     kept = special.betaln(alpha, beta + periods) - base
-    return float(np.sum(np.where(churned, lost, kept)))
+    return float(np.sum(weight * np.where(churned, lost, kept)))
 
 
 def fit_sbg(periods: np.ndarray, churned: np.ndarray) -> Fit:
     """Shifted-beta-geometric: each customer's hazard θ ~ Beta(α, β), fixed for life."""
-    periods = np.asarray(periods, float)
-    churned = np.asarray(churned, bool)
+    # The likelihood depends on (periods, churned) only: a book of a million customers has a
+    # few hundred distinct pairs, each evaluated once and weighted by its count.
+    pairs, weight = np.unique(
+        np.c_[np.asarray(periods, float), np.asarray(churned, bool)], axis=0, return_counts=True
+    )
+    periods, churned = pairs[:, 0], pairs[:, 1].astype(bool)
     x, se, ll = _log_scale_fit(
-        lambda p: -_sbg_log_lik(np.exp(p[0]), np.exp(p[1]), periods, churned), np.zeros(2)
+        lambda p: -_sbg_log_lik(np.exp(p[0]), np.exp(p[1]), periods, churned, weight), np.zeros(2)
     )
     alpha, beta = _log_estimate(x[0], se[0]), _log_estimate(x[1], se[1])
     return Fit(
         "sBG",
         {"alpha": alpha, "beta": beta},
         ll,
-        len(periods),
+        int(weight.sum()),  # customers
         {"mean_hazard": alpha.value / (alpha.value + beta.value)},
     )
 

@@ -36,7 +36,9 @@ def synthetic_bank(customers: int = 4000, seed: int = 17) -> dict[str, pd.DataFr
     ids = np.array([f"C{i:06d}" for i in range(customers)])
     opened = AS_OF - pd.to_timedelta(rng.integers(1, 36 * 30, customers), unit="D")
     hazard = rng.beta(TRUTH["churn_alpha"], TRUTH["churn_beta"], customers)
-    month = rng.geometric(hazard)  # the month of tenure in which each customer would close
+    # The month of tenure in which each customer would close; a hazard near 0 draws months
+    # past any date pandas can hold, and every month past 1,000 lies beyond AS_OF anyway.
+    month = np.minimum(rng.geometric(hazard), 1000)
     closed = opened + pd.to_timedelta((month - 1) * 30 + rng.integers(0, 30, customers), unit="D")
     closed = pd.Series(closed).where(closed <= AS_OF)
     table = pd.DataFrame(

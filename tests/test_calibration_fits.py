@@ -111,3 +111,12 @@ def test_nbd_likelihood_is_scipys_negative_binomial_and_recovers_gamma_rates() -
     independent = stats.nbinom.logpmf(counts, r.value, alpha.value / (alpha.value + months)).sum()
     assert fit.log_likelihood == pytest.approx(independent)
     assert not fits.likelihood_ratio(fits.fit_poisson(counts, months), fit)["simpler_is_as_good"]
+
+
+def test_sbg_counts_every_customer_once_its_pairs_are_grouped() -> None:
+    periods, churned = cohort_data()
+    fit = fits.fit_sbg(periods, churned)
+    assert fit.n == 1000
+    assert fit.log_likelihood == pytest.approx(
+        recursive_sbg_log_lik(fit.params["alpha"].value, fit.params["beta"].value)
+    )
