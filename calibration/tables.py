@@ -154,6 +154,10 @@ def _rows(source: _Source, mask: pd.Series, values: pd.Series) -> str:
 
 
 def _blank(values: pd.Series) -> pd.Series:
+    # Only text can be blank without being missing; typed columns (Parquet, Excel numbers and
+    # dates) skip the conversion to text, which costs seconds on millions of rows.
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return values.isna()
     return values.isna() | (values.astype(str).str.strip() == "")
 
 
@@ -168,11 +172,12 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
     if kind == "text":
         return values.where(blank, values.astype(str).str.strip())
     if kind == "date":
-        text = values.where(blank, values.astype(str).str.strip())
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-        compact = text.str.fullmatch(r"\d{8}").fillna(False).astype(bool)
-        if compact.any():  # 20240131, as core-banking exports write dates
-            parsed[compact] = pd.to_datetime(text[compact], format="%Y%m%d", errors="coerce")
+        unparsed = parsed.isna() & ~blank
+        if unparsed.any():  # only these rows are looked at as text
+            text = values[unparsed].astype(str).str.strip()
+            compact = text[text.str.fullmatch(r"\d{8}")]  # 20240131, as core banking writes
+            parsed[compact.index] = pd.to_datetime(compact, format="%Y%m%d", errors="coerce")
         bad = parsed.isna() & ~blank
         if bad.any():
             raise TableError(
