@@ -42,27 +42,40 @@ class Calibration:
         def fit(f: fits.Fit | None) -> dict | None:
             return None if f is None else f.to_json()
 
-        return {
-            "as_of": self.as_of.date().isoformat(),
-            "customers": self.customers,
-            "active": self.active,
-            "windows": {k: list(v) for k, v in self.window.items()},
-            "churn": {
-                "geometric": fit(self.churn_geometric),
-                "sbg": fit(self.churn_sbg),
-                "likelihood_ratio": self.churn_test,
-                "written_to_fragment": "geometric (the language holds one hazard per stage)",
-            },
-            "age": fit(self.age),
-            "aum": fit(self.aum) and {**fit(self.aum), "source": self.aum_source},
-            "transactions": {
-                "poisson": fit(self.txn_poisson),
-                "nbd": fit(self.txn_nbd),
-                "likelihood_ratio": self.txn_test,
-            },
-            "flows": fit(self.flows),
-            "responses": self.responses,
-        }
+        return _finite_or_null(
+            {
+                "as_of": self.as_of.date().isoformat(),
+                "customers": self.customers,
+                "active": self.active,
+                "windows": {k: list(v) for k, v in self.window.items()},
+                "churn": {
+                    "geometric": fit(self.churn_geometric),
+                    "sbg": fit(self.churn_sbg),
+                    "likelihood_ratio": self.churn_test,
+                    "written_to_fragment": "geometric (the language holds one hazard per stage)",
+                },
+                "age": fit(self.age),
+                "aum": fit(self.aum) and {**fit(self.aum), "source": self.aum_source},
+                "transactions": {
+                    "poisson": fit(self.txn_poisson),
+                    "nbd": fit(self.txn_nbd),
+                    "likelihood_ratio": self.txn_test,
+                },
+                "flows": fit(self.flows),
+                "responses": self.responses,
+            }
+        )
+
+
+def _finite_or_null(value: Any) -> Any:
+    """An open-ended interval (a bound at infinity) is null in JSON, which has no Infinity."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def _span(dates: pd.Series) -> tuple[str, str]:

@@ -96,7 +96,9 @@ def run_calibrate(args: argparse.Namespace) -> int:
     report = result.to_json()
     outputs = [(args.out, fragment)]
     if args.json:
-        outputs.append((args.json, json.dumps(report, ensure_ascii=False, indent=2) + "\n"))
+        outputs.append(
+            (args.json, json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
+        )
     for path, _text in outputs:
         if not path.parent.resolve().is_dir():
             raise UsageError(f"{path}: the folder {path.parent} does not exist")

@@ -120,3 +120,18 @@ def test_sbg_counts_every_customer_once_its_pairs_are_grouped() -> None:
     assert fit.log_likelihood == pytest.approx(
         recursive_sbg_log_lik(fit.params["alpha"].value, fit.params["beta"].value)
     )
+
+
+def test_an_open_ended_interval_is_null_in_the_json_report() -> None:
+    import json
+
+    import pandas as pd
+
+    from calibration.book import Calibration
+
+    report = Calibration(pd.Timestamp("2026-06-30"), 10, 8)
+    report.churn_sbg = fits.Fit(
+        "sBG", {"alpha": fits.Estimate(430.0, 100.0, float("inf"))}, -1.0, 10
+    )
+    text = json.dumps(report.to_json(), allow_nan=False)
+    assert json.loads(text)["churn"]["sbg"]["params"]["alpha"]["high"] is None
