@@ -69,6 +69,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from calibration.fragment import render_fragment
     from calibration.tables import TableError, parse_mapping, read_mapping_file, read_table
 
+    if not (args.population[:1].isalpha() or args.population[:1] == "_") or not all(
+        c.isalnum() or c == "_" for c in args.population
+    ):
+        raise UsageError(
+            f"--population {args.population!r} is not a name: letters, digits and _, "
+            "starting with a letter or _ (example: --population 零售客户)"
+        )
     try:
         as_of = pd.Timestamp(args.as_of)
     except ValueError:

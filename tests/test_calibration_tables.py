@@ -137,6 +137,10 @@ def test_negative_balance_in_the_panel(tmp_path: Path) -> None:
         (["--as-of", "2026-06-30", "--map", "opened"], "is not COLUMN=THEIR_NAME"),
         (["--as-of", "2026-06-30", "--transactions", "nowhere.csv"], "nowhere.csv: no such file"),
         (["--as-of", "2020-01-01"], "no customer opened on or before the as-of date 2020-01-01"),
+        (
+            ["--as-of", "2026-06-30", "--population", "零售 客户"],
+            "--population '零售 客户' is not a",
+        ),
     ],
 )
 def test_cli_usage_errors(tmp_path: Path, argv: list[str], message: str, capsys) -> None:
