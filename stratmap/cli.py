@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_trace(commands)
     _add_compare(commands)
     _add_size(commands)
+    from stratmap.calibrate_cmd import add_parser as _add_calibrate
     from stratmap.plan_cmd import add_plan_parser
     from stratmap.report.command import add_parser as _add_report
     from stratmap.suite.command import add_parser as _add_test
@@ -147,6 +148,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_test(commands)
     add_plan_parser(commands)
     _add_report(commands)
+    _add_calibrate(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -526,6 +528,12 @@ def _run_report(args: argparse.Namespace) -> int:
     return run_report(args)
 
 
+def _run_calibrate(args: argparse.Namespace) -> int:
+    from stratmap.calibrate_cmd import run_calibrate
+
+    return run_calibrate(args)
+
+
 def _run_test(args: argparse.Namespace) -> int:
     from stratmap.suite.command import run_test
 
@@ -543,6 +551,7 @@ _COMMANDS = {
     "test": _run_test,
     "plan": _run_plan,
     "report": _run_report,
+    "calibrate": _run_calibrate,
 }
 
 

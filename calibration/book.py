@@ -1,0 +1,187 @@
+"""From the bank's tables to fits, as of a date: what `stratmap calibrate` computes.
+
+How the data is read (docs/calibration.md): a month is 30 days (the language's 30/360 rule);
+a customer is at risk from `opened` to `closed` or the as-of date; one who closed in their k-th
+month of tenure churned in period k, one still open after k whole months is censored there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from calibration import fits
+
+__all__ = ["Calibration", "calibrate"]
+
+DAYS_PER_MONTH = 30
+
+
+@dataclass
+class Calibration:
+    as_of: pd.Timestamp
+    customers: int  # rows of the customers table opened on or before the as-of date
+    active: int
+    window: dict[str, tuple[str, str]] = field(default_factory=dict)  # per fit: first, last date
+    churn_geometric: fits.Fit | None = None
+    churn_sbg: fits.Fit | None = None
+    churn_test: dict[str, Any] = field(default_factory=dict)
+    age: fits.Fit | None = None
+    aum: fits.Fit | None = None
+    aum_source: str = ""
+    txn_poisson: fits.Fit | None = None
+    txn_nbd: fits.Fit | None = None
+    txn_test: dict[str, Any] = field(default_factory=dict)
+    flows: fits.Fit | None = None
+    responses: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        def fit(f: fits.Fit | None) -> dict | None:
+            return None if f is None else f.to_json()
+
+        return _finite_or_null(
+            {
+                "as_of": self.as_of.date().isoformat(),
+                "customers": self.customers,
+                "active": self.active,
+                "windows": {k: list(v) for k, v in self.window.items()},
+                "churn": {
+                    "geometric": fit(self.churn_geometric),
+                    "sbg": fit(self.churn_sbg),
+                    "likelihood_ratio": self.churn_test,
+                    "written_to_fragment": "geometric (the language holds one hazard per stage)",
+                },
+                "age": fit(self.age),
+                "aum": fit(self.aum) and {**fit(self.aum), "source": self.aum_source},
+                "transactions": {
+                    "poisson": fit(self.txn_poisson),
+                    "nbd": fit(self.txn_nbd),
+                    "likelihood_ratio": self.txn_test,
+                },
+                "flows": fit(self.flows),
+                "responses": self.responses,
+            }
+        )
+
+
+def _finite_or_null(value: Any) -> Any:
+    """An open-ended interval (a bound at infinity) is null in JSON, which has no Infinity."""
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite_or_null(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _span(dates: pd.Series) -> tuple[str, str]:
+    return (dates.min().date().isoformat(), dates.max().date().isoformat())
+
+
+def calibrate(
+    customers: pd.DataFrame,
+    as_of: pd.Timestamp,
+    transactions: pd.DataFrame | None = None,
+    balances: pd.DataFrame | None = None,
+    contacts: pd.DataFrame | None = None,
+) -> Calibration:
+    book = customers[customers["opened"] <= as_of].copy()
+    if book.empty:
+        raise ValueError(f"no customer opened on or before the as-of date {as_of.date()}")
+    closed = book["closed"] if "closed" in book else pd.Series(pd.NaT, index=book.index)
+    gone = closed.notna() & (closed <= as_of)
+    end = closed.where(gone, as_of)
+    days = (end - book["opened"]).dt.days.to_numpy()
+    months = days // DAYS_PER_MONTH
+    periods = np.where(gone, months + 1, months).astype(float)
+    result = Calibration(as_of, len(book), int((~gone).sum()))
+    result.window["churn"] = (book["opened"].min().date().isoformat(), as_of.date().isoformat())
+    at_risk = periods > 0
+    result.churn_geometric = fits.fit_geometric(periods[at_risk], gone.to_numpy()[at_risk])
+    if gone.any() and gone.sum() < at_risk.sum():
+        result.churn_sbg = fits.fit_sbg(periods[at_risk], gone.to_numpy()[at_risk])
+        result.churn_test = fits.likelihood_ratio(result.churn_geometric, result.churn_sbg)
+
+    active = book[~gone]
+    if "age" in active and active["age"].notna().sum() > 1:
+        ages = active["age"].dropna().to_numpy()
+        result.age = fits.fit_flows(ages)  # a normal: mean and sd with intervals
+    if "aum" in active and (active["aum"] > 0).sum() > 1:
+        result.aum, result.aum_source = (
+            fits.fit_lognormal(active["aum"].dropna().to_numpy()),
+            ("customers.aum"),
+        )
+
+    if transactions is not None:
+        _fit_transactions(result, book, end, transactions)
+    if balances is not None:
+        _fit_balances(result, balances, set(active["customer_id"]))
+    if contacts is not None:
+        _fit_responses(result, contacts)
+    return result
+
+
+def _fit_transactions(result: Calibration, book, end, transactions: pd.DataFrame) -> None:
+    seen = transactions[transactions["date"] <= result.as_of]
+    if seen.empty:
+        return
+    start = seen["date"].min()
+    result.window["transactions"] = _span(seen["date"])
+    begin = book["opened"].where(book["opened"] > start, start)
+    exposure = ((end - begin).dt.days / DAYS_PER_MONTH).clip(lower=0).to_numpy()
+    counts = (
+        seen.groupby("customer_id").size().reindex(book["customer_id"], fill_value=0).to_numpy()
+    )
+    keep = exposure > 0
+    result.txn_poisson = fits.fit_poisson(counts[keep].astype(float), exposure[keep])
+    result.txn_nbd = fits.fit_nbd(counts[keep].astype(float), exposure[keep])
+    result.txn_test = fits.likelihood_ratio(result.txn_poisson, result.txn_nbd)
+
+
+def _fit_balances(result: Calibration, balances: pd.DataFrame, active_ids: set[str]) -> None:
+    panel = balances[balances["month"] <= result.as_of].copy()
+    if panel.empty:
+        return
+    panel["period"] = panel["month"].dt.to_period("M")
+    panel["index"] = panel["month"].dt.year * 12 + panel["month"].dt.month  # months, as integers
+    # Balance types (several rows per customer-month) add up to the customer's AUM.
+    panel = panel.groupby(["customer_id", "period", "index"], as_index=False)["aum"].sum()
+    panel = panel.sort_values(["customer_id", "index"])
+    previous = panel.groupby("customer_id")["aum"].shift()
+    consecutive = panel.groupby("customer_id")["index"].diff() == 1
+    usable = consecutive & (previous > 0)
+    if usable.sum() > 1:
+        growth = (panel["aum"][usable] / previous[usable] - 1).to_numpy()
+        result.flows = fits.fit_flows(growth)
+        result.window["flows"] = (str(panel["period"].min()), str(panel["period"].max()))
+    if result.aum is None:
+        last = panel[panel["period"] == panel["period"].max()]
+        amounts = last[last["customer_id"].isin(active_ids)]["aum"].to_numpy()
+        if (amounts > 0).sum() > 1:
+            result.aum = fits.fit_lognormal(amounts)
+            result.aum_source = f"balances, {panel['period'].max()}"
+
+
+def _fit_responses(result: Calibration, contacts: pd.DataFrame) -> None:
+    seen = contacts[contacts["date"] <= result.as_of]
+    if seen.empty:
+        return
+    result.window["responses"] = _span(seen["date"])
+    keys = ["play", "channel"] if "channel" in seen else ["play"]
+    for key, group in seen.fillna({k: "" for k in keys}).groupby(keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        rate = fits.wilson(float(group["responded"].sum()), float(len(group)))
+        result.responses.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "contacts": len(group),
+                "responded": int(group["responded"].sum()),
+                "rate": rate.value,
+                "low": rate.low,
+                "high": rate.high,
+            }
+        )

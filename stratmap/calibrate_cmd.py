@@ -1,0 +1,178 @@
+"""`stratmap calibrate`: the bank's tables → a `.strat` fragment and a fit report.
+
+See docs/calibration.md.
+
+Exit codes: 0 written; 2 a table, the mapping, the date or the output cannot be used (a plain
+message naming the file, column and first offending rows). Every table is read and every fit
+made before anything is written; each output is written beside its target and renamed over it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from stratmap.cli import EXIT_CLEAN, UsageError
+
+__all__ = ["add_parser", "run_calibrate"]
+
+_EXAMPLES = """\
+examples:
+  python -m calibration.synthetic bank          a synthetic bank with known parameters
+  stratmap calibrate --customers bank/customers.csv --transactions bank/transactions.csv \\
+      --balances bank/balances.csv --contacts bank/contacts.csv --as-of 2026-06-30 \\
+      -o calibrated.strat --json calibration.json
+  stratmap calibrate --customers 客户.xlsx \\
+      --map customer_id=客户号,opened=开户日期,closed=销户日期 \\
+      --as-of 2026-06-30 -o calibrated.strat
+"""
+
+_TABLES = ("customers", "transactions", "balances", "contacts")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "calibrate",
+        help="fit population, churn, transactions, flows and responses from the bank's tables",
+        description="Read the bank's tables (Parquet, CSV or Excel) as of a date and write a "
+        ".strat fragment with the fitted numbers, each with its sample, window and interval.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--customers", type=Path, required=True, help="customers table (required)")
+    parser.add_argument("--transactions", type=Path, help="transactions table")
+    parser.add_argument("--balances", type=Path, help="monthly balances panel")
+    parser.add_argument("--contacts", type=Path, help="contact history")
+    parser.add_argument("--as-of", required=True, help="the date the book is seen on (YYYY-MM-DD)")
+    parser.add_argument(
+        "-o", "--out", type=Path, required=True, help="the .strat fragment to write"
+    )
+    parser.add_argument("--json", type=Path, help="also write the fit report as JSON")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="OURS=THEIRS,…",
+        help="the bank's column names, e.g. customer_id=客户号,opened=开户日期",
+    )
+    parser.add_argument("--map-file", type=Path, help="the same as a flat TOML or JSON file")
+    parser.add_argument("--population", default="客户", help="the population's name (default 客户)")
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    import pandas as pd  # here, not above: `stratmap check` builds this parser and stays light
+
+    from calibration.book import calibrate
+    from calibration.fragment import render_fragment
+    from calibration.tables import TableError, parse_mapping, read_mapping_file, read_table
+
+    if not (args.population[:1].isalpha() or args.population[:1] == "_") or not all(
+        c.isalnum() or c == "_" for c in args.population
+    ):
+        raise UsageError(
+            f"--population {args.population!r} is not a name: letters, digits and _, "
+            "starting with a letter or _ (example: --population 零售客户)"
+        )
+    try:
+        as_of = pd.Timestamp(args.as_of)
+    except ValueError:
+        raise UsageError(f"--as-of {args.as_of!r} is not a date (expected YYYY-MM-DD)") from None
+    try:
+        mapping = read_mapping_file(args.map_file) if args.map_file else {}
+        for text in args.map:
+            mapping.update(parse_mapping(text))
+        tables = {
+            name: read_table(name, getattr(args, name), mapping)
+            for name in _TABLES
+            if getattr(args, name) is not None
+        }
+        result = calibrate(
+            tables["customers"],
+            as_of,
+            tables.get("transactions"),
+            tables.get("balances"),
+            tables.get("contacts"),
+        )
+    except (TableError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    sources = ", ".join(getattr(args, name).name for name in _TABLES if name in tables)
+    fragment = render_fragment(result, args.population, sources)
+    report = result.to_json()
+    outputs = [(args.out, fragment)]
+    if args.json:
+        outputs.append(
+            (args.json, json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
+        )
+    for path, _text in outputs:
+        if not path.parent.resolve().is_dir():
+            raise UsageError(f"{path}: the folder {path.parent} does not exist")
+    for path, text in outputs:
+        _write_atomically(path, text)
+    print(_summary(result, args.out))
+    return EXIT_CLEAN
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except OSError as exc:
+        Path(temp).unlink(missing_ok=True)
+        raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _summary(result, out: Path) -> str:
+    """The terminal fit report: one line a fit, the interval beside each number."""
+    geo = result.churn_geometric.params["hazard"]
+    lines = [
+        f"calibrated as of {result.as_of.date()}: {result.active} open of {result.customers} "
+        f"customers → {out}",
+        f"  churn, constant hazard   {geo.value:.2%} a month (95% CI {geo.low:.2%}–{geo.high:.2%})",
+    ]
+    if result.churn_sbg is not None:
+        a, b = result.churn_sbg.params["alpha"], result.churn_sbg.params["beta"]
+        verdict = (
+            "constant hazard is as good"
+            if result.churn_test["simpler_is_as_good"]
+            else "heterogeneous: not yet in the language, written as a comment"
+        )
+        lines.append(
+            f"  churn, sBG               alpha {a.value:.3g} ({a.low:.3g}–{a.high:.3g}), "
+            f"beta {b.value:.3g} ({b.low:.3g}–{b.high:.3g}); "
+            f"LR p={result.churn_test['p_value']:.2g}: {verdict}"
+        )
+    if result.txn_poisson is not None:
+        r = result.txn_poisson.params["rate"]
+        lines.append(
+            f"  transactions             {r.value:.3g} per customer-month "
+            f"({r.low:.3g}–{r.high:.3g})"
+        )
+    if result.txn_nbd is not None:
+        r, a = result.txn_nbd.params["r"], result.txn_nbd.params["alpha"]
+        lines.append(
+            f"  transactions, NBD        r {r.value:.3g} ({r.low:.3g}–{r.high:.3g}), "
+            f"alpha {a.value:.3g} ({a.low:.3g}–{a.high:.3g}); LR p={result.txn_test['p_value']:.2g}"
+        )
+    if result.aum is not None:
+        m = result.aum.params["median"]
+        lines.append(
+            f"  AUM                      median {m.value:,.0f} ({m.low:,.0f}–{m.high:,.0f})"
+        )
+    if result.flows is not None:
+        m = result.flows.params["mean"]
+        lines.append(
+            f"  AUM change a month       {m.value:.2%} ({m.low:.2%}–{m.high:.2%}), "
+            f"sd {result.flows.params['sd'].value:.2%}"
+        )
+    for row in result.responses:
+        via = f" via {row['channel']}" if row.get("channel") else ""
+        lines.append(
+            f"  response {row['play']}{via}: {row['rate']:.2%} "
+            f"({row['low']:.2%}–{row['high']:.2%}; {row['responded']}/{row['contacts']})"
+        )
+    return "\n".join(lines)
