@@ -14,6 +14,7 @@ wrong in the helper, the run compiles what it needs as before: the helper only s
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -26,6 +27,17 @@ from typing import Any
 import numpy as np
 
 HELPER_WAIT_S = 900  # the longest the run waits for the helper before compiling on its own
+# This package's folder: the helper must compile into this installation's cache, not another
+# copy's. ``python -m`` (and ``-c``) put the working directory first on the path, so from a
+# checkout's root an installed run's helper imported the checkout's `simulator`, compiled into
+# its cache, and waited there for an interpreter the run had put in the installation's: the run
+# hung for HELPER_WAIT_S. The helper takes the run's own path, in the run's order, and checks
+# that it imported this very package before doing anything.
+PACKAGE = str(Path(__file__).resolve().parent)
+_HELPER = (
+    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "from simulator.kernel_warmup import main; sys.exit(main(sys.argv[2:]))"
+)
 _started: set[bytes] = set()
 
 
@@ -58,11 +70,10 @@ def warm_up(compiled: Any, tables: Any) -> None:
         inputs.write_bytes(pickle.dumps((compiled, tables)))
         try:
             helper = subprocess.Popen(
-                [sys.executable, "-m", "simulator.kernel_warmup", str(inputs)],
+                helper_command(inputs),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
             )
         except OSError:
             return
@@ -75,6 +86,11 @@ def warm_up(compiled: Any, tables: Any) -> None:
             if helper.poll() is None:
                 helper.kill()
                 helper.wait()
+
+
+def helper_command(inputs: Path) -> list[str]:
+    """The helper's command line: this interpreter, this process's import path, this package."""
+    return [sys.executable, "-c", _HELPER, json.dumps(sys.path), PACKAGE, str(inputs)]
 
 
 def kernel_cache_key() -> bytes:
@@ -148,9 +164,13 @@ def _cutoffs(compiled: Any) -> np.ndarray:
 
 
 def main(argv: list[str]) -> int:
-    """The helper process: ``python -m simulator.kernel_warmup TABLES.pickle``."""
+    """The helper process: ``main([PACKAGE, TABLES.pickle])``, PACKAGE the run's own folder of
+    this package (exit 2, compiling nothing, if this process imported another copy)."""
     from simulator import kernel_cache
 
+    if str(Path(__file__).resolve().parent) != argv[0]:
+        return 2
+    argv = argv[1:]
     kernel_cache.announcing = False  # the run has said it
     compiled, tables = pickle.loads(Path(argv[0]).read_bytes())
     compile_decisions(compiled, tables)

@@ -224,3 +224,26 @@ def test_no_warm_up_where_the_cache_is_warm(monkeypatch) -> None:
 
     simulate(bundled("wealth_2026q1.strat"), customers=500, months=1, reps=1)
     assert started == []
+
+
+def test_the_helper_imports_the_runs_own_package_whatever_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    """From a folder holding another copy of `simulator` (a checkout's root, with the package
+    installed elsewhere), the helper must not import that copy: it compiled into the copy's
+    cache while the run waited for its own, and the README's first command hung for 15 min."""
+    from simulator import kernel_warmup
+
+    shadow = tmp_path / "simulator"
+    shadow.mkdir()
+    marker = tmp_path / "shadow-imported"
+    (shadow / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (shadow / "kernel_warmup.py").write_text("import sys\nsys.exit(0)\n")
+    command = kernel_warmup.helper_command(tmp_path / "missing.pickle")
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert not marker.exists(), "the helper imported the working directory's simulator"
+    # It reached the real helper, which read the (missing) tables: not the shadow's exit 0.
+    assert done.returncode != 0 and "missing.pickle" in done.stderr
+    # And a helper that finds another copy than the run's compiles nothing.
+    other = [*command[:-2], str(shadow), str(tmp_path / "missing.pickle")]
+    assert subprocess.run(other, cwd=tmp_path, timeout=120).returncode == 2
