@@ -9,7 +9,9 @@ as float64 (stored float32 values widen exactly).
 Why a block at once: a call into a compiled function that is handed the table and state tuples
 increments and decrements the reference count of each of their ~70 arrays (atomic operations);
 per customer and condition that would cost microseconds. ``evaluate_block`` pays it once per
-condition per block, and everything called per customer is inlined.
+condition per block; below it, the kernels are compiled without reference counting, so that
+the row-by-row interpreter ``atom`` is a call (compiled once) rather than a copy inlined
+into each of its three callers.
 """
 
 from __future__ import annotations
@@ -286,7 +288,12 @@ def first_day(t: int, step_days: int, period: int) -> int:
     return ((t - 1) * step_days) % period
 
 
-@njit(cache=True, inline="always")
+# Not inlined: the row-by-row interpreter is the largest function here, and each inlined copy
+# (``atom_rows``, ``follow_rows``, ``holds_at`` in ``kernel_decide.audience``) cost seconds of
+# Numba's inlining and of LLVM on the first run's compile (docs/simulation.md). Compiled
+# without reference counting, like its callers, a call hands over the table and state tuples
+# without touching their arrays' counts.
+@block_kernel
 def atom(
     tb: Tables,
     st: State,
