@@ -9,7 +9,9 @@ as float64 (stored float32 values widen exactly).
 Why a block at once: a call into a compiled function that is handed the table and state tuples
 increments and decrements the reference count of each of their ~70 arrays (atomic operations);
 per customer and condition that would cost microseconds. ``evaluate_block`` pays it once per
-condition per block, and everything called per customer is inlined.
+condition per block; below it, the kernels are compiled without reference counting, so that
+the row-by-row interpreter ``atom`` is a call for the few rows of sparse paths rather than a
+copy inlined into each caller.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from simulator.kernels import (
     SC_TXN_RING_LEN,
     Tables,
     block_kernel,
+    inlined,
 )
 from simulator.population import State
 from simulator.rng import (
@@ -286,7 +289,12 @@ def first_day(t: int, step_days: int, period: int) -> int:
     return ((t - 1) * step_days) % period
 
 
-@njit(cache=True, inline="always")
+# Not inlined where rows are few: the row-by-row interpreter is the largest function here, and
+# each inlined copy (``follow_rows``, ``holds_at`` in ``kernel_decide.audience``) cost seconds
+# of Numba's inlining and of LLVM on the first run's compile (docs/simulation.md). Compiled
+# without reference counting, like its callers, a call hands over the table and state tuples
+# without touching their arrays' counts.
+@block_kernel
 def atom(
     tb: Tables,
     st: State,
@@ -369,6 +377,11 @@ def atom(
     return False
 
 
+# The one inlined copy of the interpreter: ``atom_rows`` runs it for every row of a block (the
+# dense path), where a call per row cost 6% of the throughput; the sparse paths call ``atom``.
+_atom = inlined(atom)
+
+
 @block_kernel
 def atom_rows(
     tb: Tables,
@@ -391,7 +404,7 @@ def atom_rows(
         if here[k]:
             tier, rfm = ints[R_TIER, k], ints[R_RFM, k]
             segbits, trigbits = bits[B_SEGMENTS, k], bits[B_TRIGGERS, k]
-            on = atom(tb, st, lo + k, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs)
+            on = _atom(tb, st, lo + k, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs)
             out[k] = on != negate
             held += out[k]
         else:

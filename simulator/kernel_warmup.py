@@ -3,7 +3,8 @@
 Numba compiles under one lock per process, so a run that finds the disk cache empty
 (``simulator.kernel_cache``) compiles every kernel one after the other. ``warm_up`` splits that
 work: this process compiles the condition interpreter (``evaluate_block``), synthesis and the
-baseline; a helper process compiles the contacts and accounting, then the decisions, the
+baseline; a helper process compiles the small tables those two build first (which the run then
+finds in the cache), the contacts and accounting, then the decisions, the
 largest tree (it waits for the interpreter, which the decisions call too, rather than
 compiling it a second time). Each calls the phases' drivers over no rows at all, with
 arguments built as the run builds them, so that what is compiled is what the run calls
@@ -120,18 +121,27 @@ def compile_the_rest(compiled: Any, tables: Any) -> None:
 
 
 def compile_decisions(compiled: Any, tables: Any) -> None:
-    """The helper's share: the contacts and accounting, what only later commands call
+    """The helper's share: the tables synthesis and the baseline build, the contacts and
+    accounting, what only later commands call
     (`compare`'s decisions again and row copies, the capacity cuts' keys, retiring rows, a
     trace's tier),
     while the run compiles the condition interpreter; then the decision kernels, once the
     interpreter is in the cache (all over no rows)."""
     from simulator import delta, run
     from simulator.kernel_apply import N_LEDGER
+    from simulator.kernel_baseline import chance_table, look_ahead
     from simulator.kernel_decide import decide_again, gather
     from simulator.kernel_predicates import evaluate_block
-    from simulator.kernels import N_FUNNEL, tier_of
-    from simulator.population import allocate, remove_rows
+    from simulator.kernels import N_FUNNEL, tier_of, transaction_sums
+    from simulator.population import allocate, attribute_sums, remove_rows
 
+    # First the small tables synthesis and the baseline build (a few seconds): the run, which
+    # compiles the longer chain (the interpreter, then synthesis and the baseline), finds them
+    # in the cache by the time it gets to them.
+    attribute_sums(tables)
+    transaction_sums(tables)
+    chance_table(tables)
+    look_ahead(tables)
     st = allocate(tables, 1)
     rk = np.uint64(0)
     seg_ever = np.zeros(1, dtype=np.uint64)
