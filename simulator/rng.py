@@ -36,6 +36,16 @@ import math
 import numpy as np
 from numba import njit
 
+from simulator.kernel_cache import install
+
+# Here as well as in simulator/__init__.py, before any kernel is defined: rng is the first
+# kernel module every kernel module imports. The package's __init__ does not always run: a
+# regular install replaced by an editable one (the README's two quick-start commands, in order)
+# leaves the kernels' cache files in site-packages/simulator/__pycache__, and that folder makes
+# `simulator` a namespace package whose modules come from the checkout without its __init__:
+# the kernels were then cached under Numba's per-file stamps, not the digest of all sources.
+install()
+
 # ------------------------------------------------------------------------------ constants
 
 M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -247,3 +247,25 @@ def test_the_helper_imports_the_runs_own_package_whatever_the_working_directory(
     # And a helper that finds another copy than the run's compiles nothing.
     other = [*command[:-2], str(shadow), str(tmp_path / "missing.pickle")]
     assert subprocess.run(other, cwd=tmp_path, timeout=120).returncode == 2
+
+
+def test_the_digest_locator_is_installed_when_the_package_init_never_runs(tmp_path: Path) -> None:
+    """A regular install replaced by an editable one leaves site-packages/simulator holding
+    only the kernels' cache files: `simulator` is then a namespace package, its __init__ never
+    runs, and the kernels must still be cached under the digest of all sources."""
+    shadow = tmp_path / "simulator" / "__pycache__"
+    shadow.mkdir(parents=True)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import simulator; "
+        "assert not hasattr(simulator, '__file__') or simulator.__file__ is None; "
+        "simulator.__path__.append(sys.argv[2]); "
+        "from simulator.kernel_decide import decide_blocks; "
+        "print(type(decide_blocks._cache._impl._locator).__name__)"
+    )
+    package = str(Path(kernel_cache.__file__).resolve().parent)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), package],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "KernelSourcesLocator"
