@@ -8,6 +8,8 @@ the numbers, so the reader sees it and `stratmap check` ignores it.
 
 from __future__ import annotations
 
+import math
+
 from calibration.book import Calibration
 from calibration.fits import Estimate
 from strategy_dsl.formatter import format_text
@@ -24,7 +26,10 @@ def _num(x: float) -> str:
 
 
 def _ci(e: Estimate, fmt=_num) -> str:
-    return f"95% CI {fmt(e.low)}–{fmt(e.high)}"
+    # An interval may be open-ended (a few customers: the likelihood never falls far enough).
+    low = fmt(e.low) if math.isfinite(e.low) else "−∞"
+    high = fmt(e.high) if math.isfinite(e.high) else "∞"
+    return f"95% CI {low}–{high}"
 
 
 def render_fragment(cal: Calibration, population: str, sources: str) -> str:

@@ -109,8 +109,10 @@ def read_table(table: str, path: Path, mapping: Mapping[str, str] | None = None)
 
 def _read_raw(path: Path) -> tuple[pd.DataFrame, _Source]:
     suffix = path.suffix.lower()
-    if not path.is_file():
+    if not path.exists():
         raise TableError(f"{path}: no such file")
+    if not path.is_file():  # a folder, a pipe or a device: never opened (a FIFO would hang)
+        raise TableError(f"{path}: not a regular file (a table is a Parquet, CSV or Excel file)")
     try:
         if suffix in {".parquet", ".pq"}:
             return pd.read_parquet(path), _Source(path, 1)

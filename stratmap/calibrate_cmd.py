@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 
+from strategy_dsl import safe_write
+from strategy_dsl.checker import check_file
 from stratmap.cli import EXIT_CLEAN, UsageError
 
 __all__ = ["add_parser", "run_calibrate"]
@@ -100,6 +101,17 @@ def run_calibrate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     sources = ", ".join(getattr(args, name).name for name in _TABLES if name in tables)
     fragment = render_fragment(result, args.population, sources)
+    # The fragment must check clean: a --population that is a keyword (`for`) passes the
+    # character test above but would write a file no map can import.
+    with tempfile.TemporaryDirectory(prefix="stratmap-calibrate-") as scratch:
+        draft = Path(scratch) / args.out.name
+        draft.write_text(fragment, encoding="utf-8")
+        problems = [d for d in check_file(draft).diagnostics if d.is_error]
+    if problems:
+        raise UsageError(
+            f"--population {args.population!r}: the fragment would not check "
+            f"({problems[0].message}); choose another name (example: --population 零售客户)"
+        )
     report = result.to_json()
     outputs = [(args.out, fragment)]
     if args.json:
@@ -116,13 +128,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Through the project's one safe writer (temporaries swept, signals, links kept)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
+        safe_write.write_text(path, text)
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
         raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
 
 

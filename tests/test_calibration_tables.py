@@ -141,6 +141,8 @@ def test_negative_balance_in_the_panel(tmp_path: Path) -> None:
             ["--as-of", "2026-06-30", "--population", "零售 客户"],
             "--population '零售 客户' is not a",
         ),
+        (["--as-of", "2026-06-30", "--population", "for"], "the fragment would not check"),
+        (["--as-of", "2026-06-30", "--transactions", "."], ".: not a regular file"),
     ],
 )
 def test_cli_usage_errors(tmp_path: Path, argv: list[str], message: str, capsys) -> None:
@@ -166,3 +168,18 @@ def test_an_existing_output_is_left_alone_on_error(tmp_path: Path, capsys) -> No
     )
     assert out.read_text(encoding="utf-8") == "# last month's calibration\n"
     assert "duplicate ids" in capsys.readouterr().err
+
+
+def test_a_tiny_book_with_an_open_ended_interval_still_writes_its_fragment(
+    tmp_path: Path, capsys
+) -> None:
+    # Three customers: an sBG interval is open-ended (it was an internal error, exit 3, an
+    # OverflowError formatting infinity); the fragment says ∞ and still parses.
+    path = write(tmp_path, GOOD)
+    out = tmp_path / "c.strat"
+    assert (
+        main(["calibrate", "--customers", str(path), "--as-of", "2026-06-30", "-o", str(out)]) == 0
+    )
+    text = out.read_text(encoding="utf-8")
+    assert "∞" in text
+    assert main(["check", str(out)]) == 0
