@@ -66,9 +66,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run_calibrate(args: argparse.Namespace) -> int:
     import pandas as pd  # here, not above: `stratmap check` builds this parser and stays light
 
+    from bankdata.tables import TableError, parse_mapping, read_mapping_file, read_table
     from calibration.book import calibrate
     from calibration.fragment import render_fragment
-    from calibration.tables import TableError, parse_mapping, read_mapping_file, read_table
 
     if not (args.population[:1].isalpha() or args.population[:1] == "_") or not all(
         c.isalnum() or c == "_" for c in args.population

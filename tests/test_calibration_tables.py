@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from calibration.tables import TableError, parse_mapping, read_mapping_file, read_table
+from bankdata.tables import TableError, parse_mapping, read_mapping_file, read_table
 from stratmap.cli import main
 
 GOOD = pd.DataFrame(
