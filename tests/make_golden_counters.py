@@ -40,7 +40,7 @@ def _digest(data: bytes) -> str:
 def output_digests(output: object) -> dict[str, str]:
     """One digest per counter array of a ``RunOutput`` (dtype and shape included) and per
     results table (its CSV, which carries every column's values in order)."""
-    from simulator.results import all_tables
+    from simulator.results.tables import all_tables
 
     found: dict[str, str] = {}
     for spec in fields(output):  # type: ignore[arg-type]
@@ -56,7 +56,7 @@ def output_digests(output: object) -> dict[str, str]:
 def map_digests(name: str) -> dict[str, dict[str, str]]:
     """Digests of the map's base run and of each of its variants, keyed ``(base)`` and by
     variant name."""
-    from simulator.run import simulate_alternatives
+    from simulator.engine.run import simulate_alternatives
     from strategy_dsl.checker import check_paths
     from strategy_dsl.variants import apply_variant, variant_names
 
