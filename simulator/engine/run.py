@@ -83,6 +83,7 @@ from strategy_dsl.compile import (
     CompileError,
     compile_strategy,
 )
+from strategy_dsl.version import __version__
 
 if TYPE_CHECKING:
     from strategy_dsl.model import CheckedStrategy
@@ -1154,8 +1155,6 @@ def _value_annuity(compiled: CompiledStrategy) -> np.ndarray:
 def _empty_output(
     compiled: CompiledStrategy, sizes: RunSizes, strategy_hash: str, initial: int
 ) -> RunOutput:
-    from stratmap import __version__
-
     R, T = sizes.reps, sizes.steps + 1
     A, S, K = len(ARMS), len(STAGES), len(compiled.tiers)
     P, G, C = len(compiled.plays), len(compiled.segments) + 1, len(compiled.channels)
