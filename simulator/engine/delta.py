@@ -76,6 +76,7 @@ WRITTEN = frozenset(
         "seg_ever",
         "ledger",
         "play_ever",
+        "tier",
     )
 )
 
