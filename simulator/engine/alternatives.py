@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from simulator.engine.delta import MAX_TOGETHER, delta_compatible, run_together
-from simulator.engine.loop import SharedDraws
+from simulator.engine.local_shards import SharedDraws
 from simulator.engine.run import Prepared, prepare
 from simulator.engine.sizes import compiled_of
 from simulator.kernels import common as k
