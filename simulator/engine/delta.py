@@ -199,8 +199,8 @@ def _fields(
 
 @dataclass
 class Delta:
-    """A variant stepping beside its base (``run_together``): which rows have diverged, and
-    the compact rows of the current step."""
+    """A variant stepping beside its base (``run_together``, ``loop.Step.step``): which rows
+    have diverged, and the compact rows of the current step."""
 
     base: Step
     step: Step
@@ -624,7 +624,7 @@ def _served_alike(a: k.Tables, b: k.Tables) -> np.uint64:
 
 
 def _proposals_per_block(winners: np.ndarray, n_plays: int) -> np.ndarray:
-    """Winners per block of compact rows and play (``gather_keys``' offsets)."""
+    """Winners per block of compact rows and play (``couplings.shard_keys``' offsets)."""
     n = winners.size
     blocks = max(1, (n + k.BLOCK - 1) // k.BLOCK)
     found = np.zeros((blocks, n_plays), dtype=np.int64)

@@ -82,7 +82,7 @@ def decide_counts(
     trace_i: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``decide_step`` over rows [0, rows): the funnel counters (P, 2, F) summed over blocks,
-    and the proposals per block and play (for ``gather_keys``)."""
+    and the proposals per block and play (for ``couplings.shard_keys``)."""
     trace_i = np.zeros(k.TRACE_INTS, dtype=np.int64) if trace_i is None else trace_i
     n_plays, blocks = tb.play_i.shape[1], blocks_of(rows)
     funnel = np.zeros((blocks, n_plays, 2, k.N_FUNNEL), dtype=np.int64)
