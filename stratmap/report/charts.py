@@ -369,9 +369,7 @@ def tier_moves(moves: pd.DataFrame, population: pd.DataFrame, groups: list[str])
         top = up.groupby("move", observed=True)["per_10k"].max().idxmax()
         parts = [
             f"{value:,.1f} in {_label(key, groups)}"
-            for key, value in up[up["move"] == top]
-            .set_index(groups)["per_10k"]
-            .items()
+            for key, value in up[up["move"] == top].set_index(groups)["per_10k"].items()
         ]
         reading = f"The most common move up is {top}: per 10,000 customers, " + "; ".join(parts)
     else:

@@ -45,9 +45,7 @@ _REQUIRED = {
 _MOVES = {"tier_moves": ["rep", "step", "arm", "from_tier", "to_tier", "direction", "customers"]}
 _OPTIONAL = {
     "simulation": _MOVES,
-    "comparison": {
-        name: [*cols, "alternative"] for name, cols in {**_SERIES, **_MOVES}.items()
-    },
+    "comparison": {name: [*cols, "alternative"] for name, cols in {**_SERIES, **_MOVES}.items()},
 }
 
 
