@@ -1,9 +1,11 @@
 """A calibration as a `.strat` library file a map imports, every number annotated.
 
-Only what the language holds today is written as syntax: population size and attribute
-distributions, one churn chance per stage, the market's net flow. The rest (the sBG fit, the
-NBD fit, response rates, which belong to each map's own rules) is written as comments beside
-the numbers, so the reader sees it and `stratmap check` ignores it.
+Written as syntax: population size and attribute distributions, the churn of each stage, the
+market's net flow. Where the heterogeneous fit is the better one (the likelihood-ratio test
+rejects the simpler model), churn is written as each customer's own chance
+(`churned ~ beta(α, β)`, the sBG) and the transaction rate as a gamma (`gamma(shape r, mean
+r/α)`, the NBD); otherwise the one chance or rate, with the richer fit as a comment. Response
+rates, which belong to each map's own rules, are comments.
 """
 
 from __future__ import annotations
@@ -59,23 +61,31 @@ def render_fragment(cal: Calibration, population: str, sources: str) -> str:
     if cal.txn_poisson is not None:
         rate = cal.txn_poisson.params["rate"]
         first, last = cal.window["transactions"]
-        lines.append(
-            f"  txn_per_month ~ poisson({rate.value:.3g})"
-            f"  # {int(cal.txn_poisson.extra['transactions'])} transactions over"
-            f" {cal.txn_poisson.extra['customer_months']:.0f} customer-months, {first}..{last};"
-            f" {_ci(rate, lambda v: f'{v:.3g}')}"
+        data = (
+            f"{int(cal.txn_poisson.extra['transactions'])} transactions over"
+            f" {cal.txn_poisson.extra['customer_months']:.0f} customer-months, {first}..{last}"
         )
-        if cal.txn_nbd is not None:
-            r, a = cal.txn_nbd.params["r"], cal.txn_nbd.params["alpha"]
-            verdict = (
-                "one rate is as good"
-                if cal.txn_test["simpler_is_as_good"]
-                else "rates differ between customers"
-            )
+        nbd = cal.txn_nbd
+        if nbd is not None and not cal.txn_test["simpler_is_as_good"]:
+            r, a = nbd.params["r"], nbd.params["alpha"]
+            lines += [
+                f"  txn_per_month ~ gamma(shape {r.value:.3g}, mean {r.value / a.value:.3g})"
+                f"  # NBD: rates differ between customers (LR p={cal.txn_test['p_value']:.2g});"
+                f" {data}",
+                f"  # shape r {_ci(r)}; gamma rate alpha {a.value:.3g} per month ({_ci(a)});"
+                f" one rate would be {rate.value:.3g} ({_ci(rate, lambda v: f'{v:.3g}')})",
+            ]
+        else:
             lines.append(
-                f"  # NBD (gamma rates, not yet in the language): r {r.value:.3g} ({_ci(r)}),"
-                f" alpha {a.value:.3g} ({_ci(a)}); LR p={cal.txn_test['p_value']:.2g}: {verdict}"
+                f"  txn_per_month ~ poisson({rate.value:.3g})"
+                f"  # {data}; {_ci(rate, lambda v: f'{v:.3g}')}"
             )
+            if nbd is not None:
+                r, a = nbd.params["r"], nbd.params["alpha"]
+                lines.append(
+                    f"  # NBD: r {r.value:.3g} ({_ci(r)}), alpha {a.value:.3g} ({_ci(a)});"
+                    f" LR p={cal.txn_test['p_value']:.2g}: one rate is as good"
+                )
     lines += ["}", ""]
 
     geo = cal.churn_geometric
@@ -85,22 +95,24 @@ def render_fragment(cal: Calibration, population: str, sources: str) -> str:
         "lifecycle {  # chances per month",
         f"  # Constant hazard: {int(geo.extra['churners'])} closures in"
         f" {int(geo.extra['periods_at_risk'])} customer-months at risk, {first}..{last};"
-        f" {_ci(hazard, _pct)}. Stages are not in the customers table: every stage gets it.",
+        f" {_ci(hazard, _pct)}. Stages are not in the customers table: every stage gets the"
+        " same churn.",
     ]
+    chance = f"churned {_pct(hazard.value)}"
     if cal.churn_sbg is not None:
         alpha, beta = cal.churn_sbg.params["alpha"], cal.churn_sbg.params["beta"]
-        verdict = (
-            "the constant hazard is as good"
-            if cal.churn_test["simpler_is_as_good"]
-            else "the hazard falls with tenure; the constant one cannot show it"
-        )
+        if cal.churn_test["simpler_is_as_good"]:
+            verdict = "the constant hazard is as good"
+        else:
+            verdict = "the hazard falls with tenure: each customer's own chance is drawn"
+            chance = f"churned ~ beta({alpha.value:.3g}, {beta.value:.3g})"
         lines.append(
-            f"  # sBG (heterogeneous; not yet in the language): alpha {alpha.value:.3g}"
-            f" ({_ci(alpha)}), beta {beta.value:.3g} ({_ci(beta)});"
+            f"  # sBG (each customer's own chance ~ Beta(alpha, beta)): alpha"
+            f" {alpha.value:.3g} ({_ci(alpha)}), beta {beta.value:.3g} ({_ci(beta)});"
             f" LR p={cal.churn_test['p_value']:.2g}: {verdict}"
         )
     for stage in ("new", "growing", "mature", "declining"):
-        lines.append(f"  {stage:<9} -> churned {_pct(hazard.value)}")
+        lines.append(f"  {stage:<9} -> {chance}")
     lines += ["}", ""]
 
     if cal.flows is not None:

@@ -629,7 +629,9 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "A population attribute, a market movement or a product inflow uses a distribution "
         "that does not exist, or gives it the wrong parameters. The distributions are "
         "`normal(mean, sd)`, `lognormal(median, sigma)`, `bernoulli(p%)`, `poisson(mean)`, "
-        "`beta(a, b)` and `categorical(value share%, …)`; docs/language.md describes each.",
+        "`beta(a, b)`, `gamma(shape, mean)` and `categorical(value share%, …)`; a churn chance "
+        "drawn per customer (`churned ~ beta(a, b)`) takes `beta` only. docs/language.md "
+        "describes each.",
         """
         population 零售客户 {
           size 300k
@@ -1006,7 +1008,8 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         "invalid lifecycle transition",
         "A lifecycle row moves customers from `churned` (a customer who has left does not move "
         "on), or from a stage to itself (staying is what is left over after the other moves, "
-        "so it is never written).",
+        "so it is never written), or draws the chance of a move other than churn per customer "
+        "(`mature -> declining ~ beta(1, 30)`: only `churned ~ beta(a, b)` is drawn).",
         """
         lifecycle {
           mature -> mature 90%, declining 3%

@@ -82,12 +82,12 @@ TRUE, FALSE = -1, -2  # jump targets that end an evaluation
 CMP = {"<": 0, "<=": 1, ">": 2, ">=": 3, "==": 4, "!=": 5}
 
 FAM_NONE, FAM_CONSTANT, FAM_NORMAL, FAM_LOGNORMAL, FAM_POISSON = 0, 1, 2, 3, 4
-FAM_UNIFORM, FAM_BETA, FAM_BERNOULLI, FAM_CATEGORICAL = 5, 6, 7, 8
+FAM_UNIFORM, FAM_BETA, FAM_BERNOULLI, FAM_CATEGORICAL, FAM_GAMMA = 5, 6, 7, 8, 9
 FAMILY = {"constant": 1, "normal": 2, "lognormal": 3, "poisson": 4, "uniform": 5, "beta": 6}
-FAMILY |= {"bernoulli": 7, "categorical": 8}
+FAMILY |= {"bernoulli": 7, "categorical": 8, "gamma": 9}
 FAMILY_PARAMS = {"constant": ("value", ""), "normal": ("mean", "sd"), "poisson": ("lambda", "")}
 FAMILY_PARAMS |= {"lognormal": ("median", "sigma"), "uniform": ("low", "high"), "beta": ("a", "b")}
-FAMILY_PARAMS |= {"bernoulli": ("p", "")}
+FAMILY_PARAMS |= {"bernoulli": ("p", ""), "gamma": ("shape", "mean")}
 
 PLAY_RULE, PLAY_WAVE = 0, 1
 CAP_ALL, CAP_CHANNEL, CAP_PLAY = 0, 1, 2
@@ -457,12 +457,29 @@ class _Compiler:
         )
 
     def _lifecycle(self, arrays: dict[str, np.ndarray]) -> None:
+        """``trans_p``: the fixed chances the kernels tabulate; a churn chance drawn per
+        customer (`churned ~ beta(a, b)`) is left out of it and listed in ``drawn_*`` (column
+        j: its stage's ``drawn_col``, shapes ``drawn_a``/``drawn_b``); ``trans_mean`` holds
+        every chance, a drawn one at its mean (for the lifetime annuity and stage ages)."""
         trans = np.zeros((N_STAGES, N_STAGES))
+        mean = np.zeros((N_STAGES, N_STAGES))
+        drawn_col = np.full(N_STAGES, -1, dtype=np.int64)
+        drawn: list[tuple[float, float]] = []
         mods = self.model.lifecycle.modifiers if self.model.lifecycle else ()
         if self.model.lifecycle is not None:
             for row in self.model.lifecycle.transitions:
-                trans[STAGE_INDEX[row.source], STAGE_INDEX[row.target]] = row.probability
+                s, k = STAGE_INDEX[row.source], STAGE_INDEX[row.target]
+                mean[s, k] = row.probability
+                if row.drawn is None:
+                    trans[s, k] = row.probability
+                else:
+                    drawn_col[s] = len(drawn)
+                    drawn.append((row.drawn.params["a"], row.drawn.params["b"]))
         arrays["trans_p"] = trans
+        arrays["trans_mean"] = mean
+        arrays["drawn_col"] = drawn_col
+        arrays["drawn_a"] = _f([a for a, _ in drawn])
+        arrays["drawn_b"] = _f([b for _, b in drawn])
         arrays["txn_stage_factor"] = _f(TXN_STAGE_FACTOR)
         inline = _Ctx(inline=True)
         arrays["mod_pred"] = _i([self.cond(x.condition, inline) for x in mods])
@@ -768,7 +785,7 @@ class _Compiler:
             math.ceil(90 / model.strategy.step_days - 1e-9) if self.uses_txn_3m else 0
         )
         scalars["forced_triggers"] = 0  # persona tests fire triggers by decree; runs never
-        leave = arrays["trans_p"].sum(axis=1)
+        leave = arrays["trans_mean"].sum(axis=1)
         arrays["leave_p"] = leave
 
 
@@ -886,6 +903,7 @@ def _mean(dist: Any) -> float:
         "poisson": lambda: p.get("lambda", 0.0),
         "uniform": lambda: (p["low"] + p["high"]) / 2,
         "beta": lambda: p["a"] / (p["a"] + p["b"]),
+        "gamma": lambda: p["mean"],
         "bernoulli": lambda: p.get("p", 0.0),
     }.get(dist.family, lambda: 0.0)()
 

@@ -293,10 +293,13 @@ class AcquisitionSpec:
 
 @_model
 class Transition:
+    """``probability`` per step; for a chance drawn per customer (``drawn``: `beta`), its mean."""
+
     source: str
     target: str
     probability: float  # per step
     span: Span
+    drawn: Distribution | None = None
 
 
 @_model

@@ -698,6 +698,11 @@ class _Builder:
             span=self._span(meta), stage=self._name(children[0]), probability=children[1]
         )
 
+    def drawn_target(self, meta, children):
+        return s.DrawnTarget(
+            span=self._span(meta), stage=self._name(children[0]), distribution=children[1]
+        )
+
     def hazard_modifier(self, meta, children):
         return s.HazardModifier(
             span=self._span(meta), target=children[0], factor=children[1], when=children[2]

@@ -458,6 +458,10 @@ def _acquisition(spec: m.AcquisitionSpec, units: _Units) -> Fields:
 def _lifecycle(spec: m.LifecycleSpec, units: _Units) -> Fields:
     found: Fields = {}
     for row in spec.transitions:
+        if row.drawn is not None:  # each customer's own chance: its distribution, per step
+            text = f"~ {_distribution(row.drawn, 'number')} per {units.step}"
+            _field(found, f"{row.source} -> {row.target}", row.drawn, text)
+            continue
         _field(
             found,
             f"{row.source} -> {row.target}",

@@ -336,9 +336,16 @@ class TransitionTarget(Node):
     probability: Number
 
 
+class DrawnTarget(Node):
+    """``churned ~ beta(a, b)``: a chance per step drawn once per customer (fixed for the run)."""
+
+    stage: Name
+    distribution: Distribution
+
+
 class TransitionRow(Node):
     source: Name
-    targets: tuple[TransitionTarget, ...]
+    targets: tuple[TransitionTarget | DrawnTarget, ...]
 
 
 class HazardTarget(Node):

@@ -148,7 +148,7 @@ def _summary(result, out: Path) -> str:
         verdict = (
             "constant hazard is as good"
             if result.churn_test["simpler_is_as_good"]
-            else "heterogeneous: not yet in the language, written as a comment"
+            else "heterogeneous: written as each customer's own chance, churned ~ beta"
         )
         lines.append(
             f"  churn, sBG               alpha {a.value:.3g} ({a.low:.3g}–{a.high:.3g}), "
@@ -163,9 +163,11 @@ def _summary(result, out: Path) -> str:
         )
     if result.txn_nbd is not None:
         r, a = result.txn_nbd.params["r"], result.txn_nbd.params["alpha"]
+        written = "" if result.txn_test["simpler_is_as_good"] else ": written as a gamma rate"
         lines.append(
             f"  transactions, NBD        r {r.value:.3g} ({r.low:.3g}–{r.high:.3g}), "
-            f"alpha {a.value:.3g} ({a.low:.3g}–{a.high:.3g}); LR p={result.txn_test['p_value']:.2g}"
+            f"alpha {a.value:.3g} ({a.low:.3g}–{a.high:.3g}); "
+            f"LR p={result.txn_test['p_value']:.2g}{written}"
         )
     if result.aum is not None:
         m = result.aum.params["median"]

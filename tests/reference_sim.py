@@ -105,6 +105,7 @@ BREAKAGES = (
     "sizes_not_scaled",  # capacities and budgets kept at the declared size's
     "score_noise_redrawn",  # a model's `persistence` ignored: its score noise redrawn each step
     "tier_moves_from_decision",  # 升层/降层 from the tier at decision, not at the step before's end
+    "drawn_churn_at_mean",  # `churned ~ beta(a, b)`: everyone at the mean chance (no spread)
 )
 
 
@@ -235,36 +236,70 @@ def inflow(c: CompiledStrategy, product: int, u: float) -> float:
     return max(amount, float(c.prod_min[product]))
 
 
+def own_churn(c: CompiledStrategy, rk: np.uint64, cid: np.ndarray, stage: np.ndarray) -> np.ndarray:
+    """Each customer's own churn chance per step in its stage where the lifecycle draws one
+    (`churned ~ beta(a, b)`): Beta(a, b) from the customer's fixed key (slot drawn_churn + 64 j,
+    j the stage's column), kept as float32; NaN in the other stages."""
+    own = np.full(cid.size, np.nan)
+    static = rng.step_key(rng.customer_key(rk, cid), rng.STATIC_STEP)
+    for s in range(N_STAGES):
+        j = int(c.drawn_col[s])
+        rows = np.nonzero(stage == s)[0]
+        if j < 0 or rows.size == 0:
+            continue
+        a, b = float(c.drawn_a[j]), float(c.drawn_b[j])
+        theta = rng.beta(static[rows], rng.SLOT_DRAWN_CHURN + 64 * j, a, b)
+        own[rows] = theta.astype(np.float32).astype(np.float64)
+    return own
+
+
+def _factors(
+    c: CompiledStrategy,
+    p: np.ndarray,
+    s: int,
+    k: int,
+    modbits: np.ndarray,
+    effbits: np.ndarray | None,
+) -> np.ndarray:
+    """``p`` times the factors of the modifiers in force on s → k (declaration order), then
+    of the effects in force."""
+    for m in range(c.mod_factor.size):
+        if c.mod_mask[m, s, k] == 1:
+            on = (modbits >> np.uint64(m)) & np.uint64(1) == 1
+            p = np.where(on, p * c.mod_factor[m], p)
+    if effbits is not None:
+        for e in range(c.eff_factor.size):
+            if c.eff_mask[e, s, k] == 1:
+                on = (effbits >> np.uint64(e)) & np.uint64(1) == 1
+                p = np.where(on, p * c.eff_factor[e], p)
+    return p
+
+
 def transition(
     c: CompiledStrategy,
     stage: np.ndarray,
     u: np.ndarray,
     modbits: np.ndarray,
     effbits: np.ndarray | None = None,
+    own: np.ndarray | None = None,
 ) -> np.ndarray:
     """The stage after one step: per current stage s, p(s→k) = trans_p × the factors of the
     modifiers in force (declaration order), then of the effects in force; the targets in stage
     order take consecutive intervals of [0, 1), divided by their sum when it exceeds 1; beyond,
-    the customer stays."""
+    the customer stays — unless the stage draws its churn chance per customer (``own``, from
+    ``own_churn``): then [sum, sum + own × factors) churns, when the sum is below 1."""
     out = stage.copy()
     for s in range(N_STAGES):
         rows = np.nonzero(stage == s)[0]
         targets = [k for k in range(N_STAGES) if k != s and c.trans_p[s, k] > 0]
-        if rows.size == 0 or not targets:
+        drawn = own is not None and int(c.drawn_col[s]) >= 0
+        if rows.size == 0 or not (targets or drawn):
             continue
-        chances = []
-        for k in targets:
-            p = np.full(rows.size, float(c.trans_p[s, k]))
-            for m in range(c.mod_factor.size):
-                if c.mod_mask[m, s, k] == 1:
-                    on = (modbits[rows] >> np.uint64(m)) & np.uint64(1) == 1
-                    p = np.where(on, p * c.mod_factor[m], p)
-            if effbits is not None:
-                for e in range(c.eff_factor.size):
-                    if c.eff_mask[e, s, k] == 1:
-                        on = (effbits[rows] >> np.uint64(e)) & np.uint64(1) == 1
-                        p = np.where(on, p * c.eff_factor[e], p)
-            chances.append(p)
+        mods, effs = modbits[rows], None if effbits is None else effbits[rows]
+        chances = [
+            _factors(c, np.full(rows.size, float(c.trans_p[s, k])), s, k, mods, effs)
+            for k in targets
+        ]
         total = np.zeros(rows.size)
         for p in chances:
             total = total + p
@@ -275,6 +310,11 @@ def transition(
             hit = ~done & (u[rows] < cum)
             out[rows[hit]] = k
             done |= hit
+        if drawn:
+            assert own is not None
+            p = _factors(c, own[rows], s, STAGE_CHURNED, mods, effs)
+            hit = ~done & (total < 1.0) & (u[rows] < total + p)
+            out[rows[hit]] = STAGE_CHURNED
     return out
 
 
@@ -513,7 +553,8 @@ class Reference:
             effbits[on] |= np.uint64(1) << np.uint64(e)
         u = rng.to_uniform(rng.draw(sk, rng.SLOT_TRANSITION))
         stage = st.stage[old].astype(np.int64)
-        nxt = transition(c, stage, u, self.modbits[old], effbits[old])
+        own = self._own_churn(st.cid[old], stage)
+        nxt = transition(c, stage, u, self.modbits[old], effbits[old], own)
         moved = old[nxt != stage]
         st.stage[moved] = nxt[nxt != stage]
         st.stage_since[moved] = t
@@ -521,6 +562,14 @@ class Reference:
         gone = old[nxt == STAGE_CHURNED]
         st.alive[gone] = 0
         self.out.churned[t] = np.bincount(st.arm[gone], minlength=N_ARMS)
+
+    def _own_churn(self, cid: np.ndarray, stage: np.ndarray) -> np.ndarray:
+        own = own_churn(self.c, self.rk, cid, stage)
+        if self.breakage == "drawn_churn_at_mean":
+            at_mean = self.c.drawn_a / (self.c.drawn_a + self.c.drawn_b)
+            cols = self.c.drawn_col[stage]
+            own = np.where(cols >= 0, at_mean[np.maximum(cols, 0)] if at_mean.size else 0, own)
+        return own
 
     # ------------------------------------------------------------------------ models
 
@@ -555,7 +604,8 @@ class Reference:
             for k in range(1, int(c.model_window[m]) + 1):
                 u = rng.to_uniform(rng.draw(rng.step_key(ck, t + k), rng.SLOT_TRANSITION))
                 going = s != STAGE_CHURNED
-                nxt = transition(c, s, u, self.modbits[live])
+                own = self._own_churn(st.cid[live], s)
+                nxt = transition(c, s, u, self.modbits[live], own=own)
                 y |= going & (nxt == target) & (s != target)
                 s = np.where(going, nxt, s)
             self.labels[m, live] = y

@@ -59,11 +59,15 @@ def test_true_parameters_lie_within_the_fitted_intervals(calibrated) -> None:
 
 def test_fragment_holds_the_numbers_with_their_provenance(calibrated) -> None:
     _folder, report, fragment = calibrated
-    hazard = report["churn"]["geometric"]["params"]["hazard"]["value"]
     assert f"size {report['active']}  # customers open on 2026-06-30" in fragment
-    assert f"new       -> churned {hazard * 100:.3g}%" in fragment
-    assert "# sBG (heterogeneous; not yet in the language): alpha" in fragment
-    assert "txn_per_month ~ poisson(" in fragment and "customer-months" in fragment
+    # The book is heterogeneous (the LR tests reject the simpler models): the fragment draws
+    # each customer's own churn chance (sBG) and transaction rate (NBD), as fitted.
+    sbg, nbd = report["churn"]["sbg"]["params"], report["transactions"]["nbd"]["params"]
+    alpha, beta = sbg["alpha"]["value"], sbg["beta"]["value"]
+    assert f"new       -> churned ~ beta({alpha:.3g}, {beta:.3g})" in fragment
+    r, a = nbd["r"]["value"], nbd["alpha"]["value"]
+    assert f"txn_per_month ~ gamma(shape {r:.3g}, mean {r / a:.3g})" in fragment
+    assert "customer-months" in fragment and "poisson(" not in fragment
     assert "net_flow ~ normal(mean" in fragment
     assert "#   理财到期提醒 via 外呼:" in fragment
 

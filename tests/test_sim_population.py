@@ -49,6 +49,7 @@ from strategy_dsl.compile import (
     FAM_BETA,
     FAM_CATEGORICAL,
     FAM_CONSTANT,
+    FAM_GAMMA,
     FAM_LOGNORMAL,
     FAM_NORMAL,
     FAM_POISSON,
@@ -75,10 +76,13 @@ population 客户 {
   score            ~ normal(mean 600, sd 80)
   level            ~ categorical(A 30%, B 70%)
   bonus            ~ constant(3)
+  spend            ~ gamma(shape 0.6, mean 2)
 }
 
 lifecycle {
-  mature -> churned 1%
+  mature    -> churned 1%
+  declining -> mature 5%, churned ~ beta(0.7, 3.2)
+  new       -> churned ~ beta(2, 30)
 }
 """
 
@@ -103,6 +107,8 @@ def reference_values(tb: Tables, sk: np.ndarray, a: int) -> np.ndarray:
         values = p1 + (p2 - p1) * u
     elif family == FAM_BETA:
         values = rng.beta(sk, base + 1, p1, p2)
+    elif family == FAM_GAMMA:
+        values = rng.gamma(sk, base + 1, p1) * (p2 / p1)
     elif family == FAM_BERNOULLI:
         values = np.where(u < p1, 1.0, 0.0)
     else:
@@ -197,6 +203,10 @@ def check_population(tb: Tables, ids: np.ndarray, t: int, arrival: int) -> None:
     control = rng.to_uniform(rng.draw(static, rng.SLOT_CONTROL)) < tb.sc_f[SCF_CONTROL_SHARE]
     np.testing.assert_array_equal(st.arm[rows], control.astype(np.int8))
     birthday = (rng.to_uniform(rng.draw(static, rng.SLOT_BIRTHDAY)) * 360).astype(np.int16)
+    for j in range(tb.drawn_a.size):  # own churn chances, keyed by the customer alone
+        base = rng.SLOT_DRAWN_CHURN + 64 * j
+        theta = rng.beta(static, base, float(tb.drawn_a[j]), float(tb.drawn_b[j]))
+        np.testing.assert_array_equal(st.churn_p[rows, j], theta.astype("f4"))
     np.testing.assert_array_equal(st.birthday[rows], birthday)
     payday = (rng.to_uniform(rng.draw(static, rng.SLOT_PAYDAY)) * 30).astype(np.int8)
     np.testing.assert_array_equal(st.payday[rows], payday)
@@ -242,8 +252,9 @@ def test_every_family_is_drawn_as_numpy_draws_it(every_family: Tables) -> None:
     families = set(every_family.attr_i[AT_FAMILY].tolist())
     assert families == {
         FAM_CONSTANT, FAM_NORMAL, FAM_LOGNORMAL, FAM_POISSON, FAM_UNIFORM, FAM_BETA,
-        FAM_BERNOULLI, FAM_CATEGORICAL,
+        FAM_BERNOULLI, FAM_CATEGORICAL, FAM_GAMMA,
     }  # fmt: skip
+    assert every_family.drawn_a.size == 2  # two stages draw their own churn chance
     check_population(every_family, IDS, 0, -1)
 
 

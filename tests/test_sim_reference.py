@@ -624,6 +624,42 @@ def test_plays_by_value_agree_with_the_reference(
     _compare(out, ref, 0)
 
 
+# Heterogeneous customers: the value strategy with churn chances drawn per customer in three
+# stages (`churned ~ beta`, one stage with no other move, one whose own chance times the
+# inactivity modifier can pass what the other moves leave) and transaction rates drawn from a
+# gamma (NBD); the churn model's look-ahead, the modifiers and the churn effects apply to the
+# own chances.
+HETERO_LIFECYCLE = """\
+lifecycle {
+  new       -> growing 20%, churned ~ beta(1, 9)
+  growing   -> mature 8%, declining 4%, churned 1%
+  mature    -> churned ~ beta(0.7, 3.2)
+  declining -> mature 20%, churned ~ beta(a 3, b 2)
+  churn x 1.5 when inactive 2 months
+}
+"""
+HETERO = VALUE.replace(
+    VALUE[VALUE.index("lifecycle {") : VALUE.index("market {")], HETERO_LIFECYCLE + "\n"
+).replace("txn_per_month  ~ poisson(3)", "txn_per_month  ~ gamma(shape 0.8, mean 3)")
+
+
+@pytest.fixture(scope="module")
+def hetero_model(tmp_path_factory: pytest.TempPathFactory) -> CheckedStrategy:
+    return _model(tmp_path_factory, HETERO)
+
+
+@pytest.mark.parametrize(("customers", "seed"), [(1200, 5), (800, 2028)])
+def test_heterogeneous_customers_agree_with_the_reference(
+    hetero_model: CheckedStrategy, customers: int, seed: int
+) -> None:
+    """Own churn chances and transaction rates drawn per customer: every counter, exactly."""
+    assert "churned ~ beta(0.7, 3.2)" in HETERO and "gamma(" in HETERO
+    out = simulate(hetero_model, customers=customers, months=12, reps=1, seed=seed, threads=2)
+    ref = reference_run(hetero_model, customers=customers, steps=12, seed=seed)
+    assert ref.churned[1:].sum() > 0
+    _compare(out, ref, 0)
+
+
 # AUM events at the edge: net flows so wide that many customers fall to 0 AUM. A customer at 0
 # has neither dropped nor risen (docs/simulation.md's events table does not say so; the kernels
 # and the reference agree on it), so the two rules that offer the same product do not compete.
@@ -708,13 +744,16 @@ MUTANTS = {
     "sizes_not_scaled": "multi",
     "score_noise_redrawn": "value",
     "tier_moves_from_decision": "multi",
+    "drawn_churn_at_mean": "hetero",
 }
 
 
 @pytest.fixture(scope="module")
-def kernel_runs(multi_model: CheckedStrategy, value_model: CheckedStrategy) -> dict:
+def kernel_runs(
+    multi_model: CheckedStrategy, value_model: CheckedStrategy, hetero_model: CheckedStrategy
+) -> dict:
     """The kernels' output on each strategy at 1,200 customers × 12 months, seed 7."""
-    models = {"multi": multi_model, "value": value_model}
+    models = {"multi": multi_model, "value": value_model, "hetero": hetero_model}
     return {
         name: (model, simulate(model, customers=1200, months=12, reps=1, seed=7, threads=2))
         for name, model in models.items()
@@ -734,7 +773,7 @@ def test_a_broken_reference_disagrees(kernel_runs: dict, breakage: str) -> None:
     assert not _agrees(out, broken, 0), breakage
 
 
-@pytest.mark.parametrize("strategy", ["multi", "value"])
+@pytest.mark.parametrize("strategy", ["multi", "value", "hetero"])
 def test_the_intact_reference_agrees_where_the_mutants_run(
     kernel_runs: dict, strategy: str
 ) -> None:

@@ -188,7 +188,9 @@ def value_annuity(compiled: CompiledStrategy) -> np.ndarray:
     steps = int(compiled.scalars.get("lifetime_steps", -1))
     if steps < 0:
         return np.zeros(0, dtype=np.float64)
-    return survival_annuity(compiled.trans_p, steps, float(compiled.scalars["discount_per_step"]))
+    discount = float(compiled.scalars["discount_per_step"])
+    # A churn chance drawn per customer counts at its mean here.
+    return survival_annuity(compiled.trans_mean, steps, discount)
 
 
 def empty_output(

@@ -88,6 +88,12 @@ def hazard(tb: Tables, s: int, k: int, modbits: np.uint64, effbits: np.uint64) -
         return 0.0
     if modbits == ZERO and effbits == ZERO:
         return p
+    return scaled(tb, p, s, k, modbits, effbits)
+
+
+@njit(cache=True, inline="always")
+def scaled(tb: Tables, p: float, s: int, k: int, modbits: np.uint64, effbits: np.uint64) -> float:
+    """``p`` times every active modifier, then every active effect, on s -> k."""
     for m in range(tb.mod_factor.size):
         if (modbits >> np.uint64(m)) & ONE == ONE and tb.mod_mask[m, s, k] == 1:
             p = p * tb.mod_factor[m]
@@ -95,6 +101,29 @@ def hazard(tb: Tables, s: int, k: int, modbits: np.uint64, effbits: np.uint64) -
         if (effbits >> np.uint64(e)) & ONE == ONE and tb.eff_mask[e, s, k] == 1:
             p = p * tb.eff_factor[e]
     return p
+
+
+@njit(cache=True, inline="always")
+def drawn_churn(
+    tb: Tables, st: State, i: int, s: int, u: float, modbits: np.uint64, effbits: np.uint64
+) -> bool:
+    """Whether customer row i, whom the fixed chances of stage s left there this step, churns
+    by its own drawn chance (`churned ~ beta(a, b)`): the step's transition uniform u falls in
+    [others, others + own × modifiers × effects), others being the fixed chances' sum. So one
+    uniform decides the whole row, as for fixed chances, and the own chance takes what the
+    other moves leave."""
+    col = tb.drawn_col[s]
+    if col < 0:
+        return False
+    others = 0.0
+    targets = tb.trans_targets[s]
+    for j in range(targets.size):
+        if targets[j] < 0:
+            break
+        others += hazard(tb, s, targets[j], modbits, effbits)
+    if others >= 1.0:
+        return False
+    return u < others + scaled(tb, float(st.churn_p[i, col]), s, STAGE_CHURNED, modbits, effbits)
 
 
 @njit(cache=True, inline="always")
@@ -321,6 +350,8 @@ def model_label(
         else:
             u = nb_uniform(nb_step_key(nb_customer_key(rk, st.cid[i]), t + w), SLOT_TRANSITION)
         nxt = transition_tabled(tb, tab, s, u, modbits, ZERO)
+        if nxt == s and drawn_churn(tb, st, i, s, u, modbits, ZERO):
+            nxt = STAGE_CHURNED
         if nxt == target and s != target:
             return 1
         s = nxt
@@ -390,7 +421,10 @@ def baseline_block(
         if i < first_new:
             s = int(st.stage[i])
             u = draws[D_TRANSITION, k]
-            nxt = transition_tabled(tb, tab, s, u, modbits[k], effect_bits(tb, st, i, t))
+            effbits = effect_bits(tb, st, i, t)
+            nxt = transition_tabled(tb, tab, s, u, modbits[k], effbits)
+            if nxt == s and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
+                nxt = STAGE_CHURNED
             if nxt != s:
                 st.stage[i] = nxt
                 st.stage_since[i] = t

@@ -52,6 +52,7 @@ from simulator.kernels.rng import (
     SLOT_ATTRIBUTE,
     SLOT_BIRTHDAY,
     SLOT_CONTROL,
+    SLOT_DRAWN_CHURN,
     SLOT_PAST_TXN,
     SLOT_PAYDAY,
     SLOT_STAGE_AGE,
@@ -60,6 +61,7 @@ from simulator.kernels.rng import (
     nb_customer_key,
     nb_draw,
     nb_exp,
+    nb_gamma,
     nb_inv_normal,
     nb_inv_normal_central,
     nb_log,
@@ -84,6 +86,7 @@ from strategy_dsl.compile import (
     FAM_BETA,
     FAM_CATEGORICAL,
     FAM_CONSTANT,
+    FAM_GAMMA,
     FAM_LOGNORMAL,
     FAM_NORMAL,
     FAM_POISSON,
@@ -137,6 +140,7 @@ FIELDS: tuple[tuple[str, type, str | int, str], ...] = (
     ("elig", np.uint64, 1, "scratch: plays the customer was eligible for this step (bits)"),
     ("play_ever", np.uint64, 1, "plays the customer has ever been eligible for (bits)"),
     ("tier", np.int8, 1, "tier at the end of the last step counted (-1: none yet)"),
+    ("churn_p", np.float32, "drawn", "own churn chance per step of each drawn stage"),
     ("dec", np.uint8, 1, "scratch: tier at decision | 128 if eligible for a play"),
 )
 State = namedtuple("State", [f[0] for f in FIELDS])
@@ -156,6 +160,7 @@ def sizes_of(tb: Tables) -> dict[str, int]:
         "aum_ring_len": tb.sc_i[SC_AUM_RING_LEN],
         "flow_ring_len": tb.sc_i[SC_FLOW_RING_LEN],
         "txn_ring_len": tb.sc_i[SC_TXN_RING_LEN],
+        "drawn": tb.drawn_a.size,
     }
 
 
@@ -341,6 +346,9 @@ def draw_attribute(
     elif family == FAM_BETA:
         for k in range(n):
             out[k] = nb_beta(keys[k], base + 1, p1, p2)
+    elif family == FAM_GAMMA:  # shape p1, mean p2
+        for k in range(n):
+            out[k] = nb_gamma(keys[k], base + 1, p1) * (p2 / p1)
     elif family == FAM_BERNOULLI:
         for k in range(n):
             out[k] = 1.0 if u[k] < p1 else 0.0
@@ -560,6 +568,9 @@ def synthesize_block(
         st.arm[i] = 1 if nb_to_uniform(nb_draw(static[k], SLOT_CONTROL)) < control else 0
         st.birthday[i] = int(nb_to_uniform(nb_draw(static[k], SLOT_BIRTHDAY)) * 360)
         st.payday[i] = int(nb_to_uniform(nb_draw(static[k], SLOT_PAYDAY)) * 30)
+        for j in range(tb.drawn_a.size):  # own churn chances, fixed for the run (sBG)
+            theta = nb_beta(static[k], SLOT_DRAWN_CHURN + 64 * j, tb.drawn_a[j], tb.drawn_b[j])
+            st.churn_p[i, j] = np.float32(theta)
     for k in range(n):
         i = row + k
         if stage >= 0:

@@ -83,6 +83,7 @@ SLOT_HOLDOUT = 256  # + rule/journey index: the play's own holdout
 SLOT_BIRTHDAY = 1  # day of the 360-day year
 SLOT_PAYDAY = 2  # day of the 30-day month salary is credited
 SLOT_MODEL_PERSISTENT = 16  # + model index: the customer's own term of a persistent score
+SLOT_DRAWN_CHURN = 4096  # + 64 × column: the customer's own churn chance (`churned ~ beta`)
 # Global (customer GLOBAL_CUSTOMER):
 SLOT_MARKET_RETURN = 0  # the step's market return, common to all customers
 
@@ -104,6 +105,7 @@ SLOTS: dict[str, tuple[str, int]] = {
     "birthday": ("static", SLOT_BIRTHDAY),
     "payday": ("static", SLOT_PAYDAY),
     "model_persistent+m": ("static", SLOT_MODEL_PERSISTENT),
+    "drawn_churn+64j": ("static", SLOT_DRAWN_CHURN),
     "market_return": ("global", SLOT_MARKET_RETURN),
 }
 

@@ -16,7 +16,7 @@ from strategy_dsl.checker import conditions as c
 from strategy_dsl.checker import units
 from strategy_dsl.checker.context import Context, Once, suggestion_hint
 from strategy_dsl.checker.population import distribution
-from strategy_dsl.checker.scope import SHARE, head
+from strategy_dsl.checker.scope import NUMBER, SHARE, head
 
 MARKET_VARIABLES = ("return", "net_flow")
 PREDICTABLE = ("churn", "response", "purchase")
@@ -106,6 +106,29 @@ def _transition(ctx: Context, source: s.Name, target: s.Name) -> bool:
     return False
 
 
+def _drawn_chance(ctx: Context, source: s.Name, target: s.DrawnTarget) -> float | None:
+    """`churned ~ beta(a, b)`: each customer's own churn chance (E0415 for another target,
+    E0306 for another distribution); its mean a / (a + b) counts towards the row's 100%."""
+    if target.stage.text != "churned":
+        ctx.error(
+            "E0415",
+            f"`{source.text} -> {target.stage.text}` cannot be drawn per customer: only the "
+            "chance of churning is",
+            target.stage.span,
+            label="drawn chance of a move",
+            hint=f"give `{target.stage.text}` one chance (`{target.stage.text} 5%`), or draw "
+            "`churned ~ beta(a, b)`",
+        )
+        return None
+    params = distribution(ctx, target.distribution, NUMBER, ("beta",))
+    if params is None:
+        return None
+    a, b = params.get("a"), params.get("b")
+    if not (isinstance(a, s.Number) and isinstance(b, s.Number)) or min(a.value, b.value) <= 0:
+        return None
+    return a.value / (a.value + b.value)
+
+
 def lifecycle(ctx: Context, item: s.Lifecycle) -> None:
     rows = Once(ctx)
     for setting in item.settings:
@@ -123,9 +146,14 @@ def lifecycle(ctx: Context, item: s.Lifecycle) -> None:
         for target in setting.targets:
             ok = c.stage(ctx, target.stage) and _transition(ctx, source, target.stage)
             ok = targets.first(target.stage.text, target.stage, target.stage.text) and ok
-            ok = units.share(ctx, target.probability, "a transition chance") and ok
+            if type(target) is s.DrawnTarget:
+                mean = _drawn_chance(ctx, source, target)
+                ok = mean is not None and ok
+                total += mean or 0.0
+            else:
+                ok = units.share(ctx, target.probability, "a transition chance") and ok
+                total += target.probability.fraction
             valid = valid and ok
-            total += target.probability.fraction
         if valid and total > 1 + 1e-9:
             ctx.error(
                 "E0403",

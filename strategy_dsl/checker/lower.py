@@ -192,14 +192,18 @@ class _Lower(ConditionLowering):
             )
         return m.AcquisitionSpec(tuple(arrivals), referral, item.span)
 
+    def transition(self, source: str, node: s.TransitionTarget | s.DrawnTarget) -> m.Transition:
+        if isinstance(node, s.DrawnTarget):
+            drawn = self.distribution(node.distribution)
+            a, b = drawn.params["a"], drawn.params["b"]
+            return m.Transition(source, node.stage.text, a / (a + b), node.span, drawn)
+        return m.Transition(source, node.stage.text, node.probability.fraction, node.span)
+
     def lifecycle(self, item: s.Lifecycle) -> m.LifecycleSpec:
         transitions, modifiers = [], []
         for setting in item.settings:
             if type(setting) is s.TransitionRow:
-                transitions.extend(
-                    m.Transition(setting.source.text, t.stage.text, t.probability.fraction, t.span)
-                    for t in setting.targets
-                )
+                transitions.extend(self.transition(setting.source.text, t) for t in setting.targets)
             else:
                 target = setting.target
                 modifiers.append(

@@ -3,10 +3,10 @@ market and by products' inflows).
 
 Distributions (E0306): `normal(mean, sd)`, `lognormal(median, sigma)` (a lognormal is given by
 its median, never its mean), `categorical(NAME share, …)`, `bernoulli(p)`, `poisson(lambda)`,
-`beta(a, b)`, `uniform(low, high)`, `constant(value)`. Parameters may be named or given in that
-order. A population needs `size` (E0408). A built-in attribute keeps its type whatever it is drawn
-from: `risk_tolerance` and `stage` are drawn with `categorical` over C1..C5 and the stage names,
-`tier` is never drawn (it follows from `aum`).
+`beta(a, b)`, `gamma(shape, mean)`, `uniform(low, high)`, `constant(value)`. Parameters may be
+named or given in that order. A population needs `size` (E0408). A built-in attribute keeps its
+type whatever it is drawn from: `risk_tolerance` and `stage` are drawn with `categorical` over
+C1..C5 and the stage names, `tier` is never drawn (it follows from `aum`).
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "bernoulli": ("p",),
     "poisson": ("lambda",),
     "beta": ("a", "b"),
+    # A positive number, uneven between customers: a transaction rate drawn per customer (NBD).
+    "gamma": ("shape", "mean"),
     "uniform": ("low", "high"),
     "constant": ("value",),
 }
 # Parameters in the distribution's own unit (money, a count, or a share); the others are shape
 # parameters, always bare.
 _VALUE_PARAMS = {"mean", "sd", "median", "low", "high", "value"}
-_POSITIVE_PARAMS = {"sd", "sigma", "a", "b", "median"}
+_POSITIVE_PARAMS = {"sd", "sigma", "a", "b", "median", "shape"}
 
 
 def distribution(
@@ -77,7 +79,7 @@ def distribution(
             units.share(ctx, value, what, signed=True)
         elif units.bare(ctx, value, what) and key in _POSITIVE_PARAMS:
             units.in_range(ctx, value, what, above=0)
-        elif key == "lambda":
+        elif key == "lambda" or (key == "mean" and family == "gamma"):
             units.in_range(ctx, value, what, minimum=0)
     low, high = params.get("low"), params.get("high")
     if isinstance(low, s.Number) and isinstance(high, s.Number) and low.value >= high.value:
@@ -198,7 +200,7 @@ def _attribute_distribution(ctx: Context, setting: s.AttributeDist) -> None:
             f"`{name}` is a number and cannot be drawn with `{family}`",
             node.family.span,
             label="wrong distribution",
-            hint="use `normal`, `lognormal`, `poisson`, `uniform`, `beta` or `constant`",
+            hint="use `normal`, `lognormal`, `poisson`, `gamma`, `uniform`, `beta` or `constant`",
         )
         return
     if family == "categorical":

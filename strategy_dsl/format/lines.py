@@ -40,6 +40,12 @@ def distribution(node: s.Distribution) -> str:
     return f"{node.family.text}({args})"
 
 
+def _transition_target(node: s.TransitionTarget | s.DrawnTarget) -> str:
+    if isinstance(node, s.DrawnTarget):
+        return f"{node.stage.text} ~ {distribution(node.distribution)}"
+    return f"{node.stage.text} {node.probability.text}"
+
+
 def hazard_target(node: s.HazardTarget) -> str:
     if node.source is None or node.target is None:
         return "churn"
@@ -241,7 +247,7 @@ ALIGNED: dict[type, Callable[[Any], tuple[str, str]]] = {
     ),
     s.TransitionRow: lambda n: (
         n.source.text,
-        "-> " + ", ".join(f"{t.stage.text} {t.probability.text}" for t in n.targets),
+        "-> " + ", ".join(_transition_target(t) for t in n.targets),
     ),
     s.Balance: lambda n: (f"balance {n.name.text}", f"{n.kind} {n.rate.text} {per(n.per)}"),
     s.RfmAxis: lambda n: (n.axis, expr(n.condition)),
