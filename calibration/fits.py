@@ -18,10 +18,12 @@ __all__ = [
     "Fit",
     "fit_flows",
     "fit_geometric",
+    "fit_latent_churn_nbd",
     "fit_lognormal",
     "fit_nbd",
     "fit_poisson",
     "fit_sbg",
+    "latent_churn_nbd_forecast",
     "likelihood_ratio",
     "sbg_survival",
     "wilson",
@@ -62,19 +64,25 @@ def wilson(successes: float, trials: float) -> Estimate:
 LOG_BOUND = 9.0
 
 
-def _log_scale_fit(neg_ll, start: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _log_scale_fit(
+    neg_ll, start: np.ndarray, smooth: bool = False
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Minimise on the log scale; intervals from the inverse Hessian there (always positive).
 
     A parameter that ends on the bound (the data show no heterogeneity) gets an infinite
     standard error: its interval then runs to 0 or infinity, as a profile likelihood would.
+    ``smooth``: a quasi-Newton search (L-BFGS-B, numerical gradient), for likelihoods too
+    costly for Nelder–Mead's thousands of evaluations.
     """
-    result = optimize.minimize(
-        neg_ll,
-        start,
-        method="Nelder-Mead",
-        bounds=[(-LOG_BOUND, LOG_BOUND)] * len(start),
-        options={"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20_000},
-    )
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
+    if smooth:
+        options = {"ftol": 1e-13, "gtol": 1e-7, "maxiter": 2_000}
+        result = optimize.minimize(neg_ll, start, method="L-BFGS-B", bounds=bounds, options=options)
+    else:
+        options = {"xatol": 1e-10, "fatol": 1e-10, "maxiter": 20_000}
+        result = optimize.minimize(
+            neg_ll, start, method="Nelder-Mead", bounds=bounds, options=options
+        )
     x = result.x
     k = len(x)
     h = 1e-4
@@ -258,3 +266,89 @@ def fit_flows(growth: np.ndarray) -> Fit:
         ll,
         n,
     )
+
+
+# --- churn unobserved: the simulated customer, fitted on transactions alone --------------------
+# The customer the simulator runs when a map draws `churned ~ beta(a, b)` and
+# `txn_per_month ~ gamma(...)`: in each step alive, Poisson(λ) transactions, then churn with
+# chance θ at the step's end; λ ~ Gamma(r, α) and θ ~ Beta(a, b), fixed per customer. Where
+# closures are not recorded (a non-contractual book) a customer seen for T steps with x
+# transactions, the last in step t_x, either churned at the end of some step d in
+# [max(t_x, 1), T] or is alive after T:
+#   L = Γ(r+x)/Γ(r) α^r [Σ_d (α+d)^-(r+x) B(a+1, b+d−1) + (α+T)^-(r+x) B(a, b+T)] / B(a, b)
+# (the 1/Π n_k! of the counts is a constant, left out).
+
+
+def _latent_terms(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray):
+    """Per customer: log of the churned-in-window sum and of the alive-after-T term (without
+    the factors common to both). The window sums are differences of tail sums over steps,
+    one tail a distinct x: O(distinct x × steps + customers), not customers × steps."""
+    r, alpha, a, b = params
+    n_steps = int(big_t.max())
+    steps = np.arange(1, n_steps + 1, dtype=float)
+    log_rate = np.log(alpha + steps)
+    lost = special.betaln(a + 1, b + steps - 1) - special.betaln(a, b)
+    churned = np.empty(x.size)
+    first = np.maximum(t_x, 1).astype(np.int64)  # steps first..T, 1-based
+    last = big_t.astype(np.int64)
+    for value in np.unique(x):
+        rows = np.flatnonzero(x == value)
+        terms = -(r + value) * log_rate + lost
+        top = terms.max()
+        tail = np.append(np.cumsum(np.exp(terms - top)[::-1])[::-1], 0.0)  # tail[i] = Σ_{j≥i}
+        window = tail[first[rows] - 1] - tail[last[rows]]
+        with np.errstate(divide="ignore"):
+            churned[rows] = top + np.log(np.maximum(window, 0.0))
+    alive = -(r + x) * np.log(alpha + big_t) + special.betaln(a, b + big_t) - special.betaln(a, b)
+    return churned, alive
+
+
+def _latent_log_lik(params, x, t_x, big_t, weight) -> float:
+    r, alpha = params[0], params[1]
+    churned, alive = _latent_terms(params, x, t_x, big_t)
+    common = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha)
+    return float(np.sum(weight * (common + np.logaddexp(churned, alive))))
+
+
+def fit_latent_churn_nbd(x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray) -> Fit:
+    """Maximum likelihood (r, α, a, b) of the model above, per step, from each customer's
+    transactions x, step of the last one t_x (0: none) and steps observed T (whole steps)."""
+    rows = np.c_[np.asarray(x, float), np.asarray(t_x, float), np.asarray(big_t, float)]
+    keep = rows[:, 2] >= 1
+    unique, weight = np.unique(rows[keep], axis=0, return_counts=True)
+    ux, ut, ubig = unique[:, 0], unique[:, 1], unique[:, 2]
+    mean_rate = max(float(np.sum(ux * weight) / np.sum(ubig * weight)), 1e-9)
+    start = np.log([0.5, 0.5 / mean_rate, 1.0, 100.0])
+    values, se, ll = _log_scale_fit(
+        lambda p: -_latent_log_lik(np.exp(p), ux, ut, ubig, weight), start, smooth=True
+    )
+    names = ("r", "alpha", "a", "b")
+    estimates = {n: _log_estimate(values[i], se[i]) for i, n in enumerate(names)}
+    r, alpha, a, b = (estimates[n].value for n in names)
+    return Fit(
+        "latent churn + NBD",
+        estimates,
+        ll,
+        int(weight.sum()),
+        {"mean_rate": r / alpha, "mean_churn": a / (a + b)},
+    )
+
+
+def latent_churn_nbd_forecast(
+    params: dict[str, float], x: np.ndarray, t_x: np.ndarray, big_t: np.ndarray, steps: int
+) -> dict[str, np.ndarray]:
+    """Each customer's expected transactions in the next ``steps`` steps given their own
+    history: P(alive after T | history) × E[λ | history, alive] × the expected steps alive.
+    Given alive after T, λ ~ Gamma(r + x, α + T) and θ ~ Beta(a, b + T), independently; the
+    customer is alive at the start of step T + k with chance B(a, b+T+k−1) / B(a, b+T)."""
+    r, alpha, a, b = (params[n] for n in ("r", "alpha", "a", "b"))
+    x, t_x, big_t = (np.asarray(v, float) for v in (x, t_x, big_t))
+    churned, alive = _latent_terms(np.array([r, alpha, a, b]), x, t_x, big_t)
+    p_alive = np.exp(alive - np.logaddexp(churned, alive))
+    k = np.arange(1, steps + 1, dtype=float)
+    survival = np.exp(
+        special.betaln(a, b + big_t[:, None] + k[None, :] - 1)
+        - special.betaln(a, b + big_t)[:, None]
+    )
+    rate = (r + x) / (alpha + big_t)
+    return {"p_alive": p_alive, "rate": rate, "expected": p_alive * rate * survival.sum(axis=1)}
