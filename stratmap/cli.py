@@ -140,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_trace(commands)
     _add_compare(commands)
     _add_size(commands)
+    from stratmap.backtest_cmd import add_parser as _add_backtest
     from stratmap.calibrate_cmd import add_parser as _add_calibrate
     from stratmap.plan_cmd import add_plan_parser
     from stratmap.report.command import add_parser as _add_report
@@ -149,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     add_plan_parser(commands)
     _add_report(commands)
     _add_calibrate(commands)
+    _add_backtest(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -534,6 +536,12 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     return run_calibrate(args)
 
 
+def _run_backtest(args: argparse.Namespace) -> int:
+    from stratmap.backtest_cmd import run_backtest
+
+    return run_backtest(args)
+
+
 def _run_test(args: argparse.Namespace) -> int:
     from stratmap.suite.command import run_test
 
@@ -552,6 +560,7 @@ _COMMANDS = {
     "plan": _run_plan,
     "report": _run_report,
     "calibrate": _run_calibrate,
+    "backtest": _run_backtest,
 }
 
 

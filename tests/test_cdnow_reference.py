@@ -8,36 +8,16 @@ without importing `lifetimes`, whose imports fail on current pandas.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import bgnbd_reference as bgnbd
 import numpy as np
 import pandas as pd
 import pytest
-
-START = pd.Timestamp("1997-01-01")
-CALIBRATION_END = pd.Timestamp("1997-09-30")
-HOLDOUT_END = pd.Timestamp("1998-06-30")
-
-
-def cdnow_sample_path() -> Path:
-    spec = importlib.util.find_spec("lifetimes")  # locates the package; does not import it
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("lifetimes==0.11.3 (the `test` extra) is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "CDNOW_sample.txt"
+from cdnow_support import CALIBRATION_END, HOLDOUT_END, read_cdnow
 
 
 @pytest.fixture(scope="module")
 def cdnow() -> dict:
-    raw = pd.read_csv(
-        cdnow_sample_path(),
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "customer_id", "date", "cds", "amount"],
-        dtype={"date": str},
-    )
-    raw["date"] = pd.to_datetime(raw["date"], format="%Y%m%d")
+    raw = read_cdnow()
     # Several lines of one customer on one day are one transaction (as in FHL 2005).
     days = raw.drop_duplicates(["customer_id", "date"])
     first = days.groupby("customer_id")["date"].min()

@@ -1,0 +1,180 @@
+"""`stratmap backtest`: calibrate on the data before a split date, forecast after it, compare.
+
+See docs/calibration.md ("The back-test") and calibration/backtest.py for the model.
+
+Exit codes: 0 done; 2 a table, the mapping, a date or an output cannot be used (a plain message
+naming the file, column and first offending rows). Every table is read, the fit made and the
+forecast simulated before anything is written; the JSON is written beside its target and
+renamed over it, `--out DIR` as a whole directory (simulator.results.report_io.write_results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from strategy_dsl import safe_write
+from stratmap.cli import EXIT_CLEAN, UsageError
+
+__all__ = ["add_parser", "run_backtest"]
+
+_EXAMPLES = """\
+examples:
+  python -m calibration.synthetic bank          a synthetic bank with known parameters
+  stratmap backtest --customers bank/customers.csv --transactions bank/transactions.csv \\
+      --split 2026-03-31 --end 2026-06-30 --period month --json backtest.json --out backtest
+"""
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "backtest",
+        help="calibrate before a split date, forecast after it and compare with what happened",
+        description="Fit each customer's churn chance and transaction rate on the data before "
+        "--split, simulate the calibrated map to --end, forecast every customer from their own "
+        "history, and compare with what happened: per period, cumulative and per customer, "
+        "against two naive forecasts.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--customers", type=Path, required=True, help="customers table")
+    parser.add_argument("--transactions", type=Path, required=True, help="transactions table")
+    parser.add_argument("--split", required=True, help="the last day of calibration (YYYY-MM-DD)")
+    parser.add_argument(
+        "--end", help="the last day forecast (YYYY-MM-DD; default: the last transaction's day)"
+    )
+    parser.add_argument(
+        "--period", choices=("day", "week", "month"), default="month", help="tracking period"
+    )
+    parser.add_argument(
+        "--merge-same-day",
+        action="store_true",
+        help="count a customer's transactions of one day as one (purchase occasions)",
+    )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=20,
+        help="simulated customers for each real one (default 20; more: less Monte Carlo error)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the simulation's seed (default 0)")
+    parser.add_argument("--json", type=Path, help="write the report as JSON")
+    parser.add_argument("--out", type=Path, help="write the tables as Parquet into DIR")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="OURS=THEIRS,…",
+        help="the bank's column names, e.g. customer_id=客户号,opened=开户日期",
+    )
+    parser.add_argument("--map-file", type=Path, help="the same as a flat TOML or JSON file")
+
+
+def _date(text: str, option: str):  # -> pd.Timestamp (pandas is imported lazily)
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError:
+        raise UsageError(f"{option} {text!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    from bankdata.tables import TableError, parse_mapping, read_mapping_file, read_table
+    from calibration.backtest import backtest, histories
+
+    split = _date(args.split, "--split")
+    if args.copies < 1 or args.copies > 1000:
+        raise UsageError(f"--copies {args.copies}: give a number from 1 to 1000 (example: 20)")
+    try:
+        mapping = read_mapping_file(args.map_file) if args.map_file else {}
+        for text in args.map:
+            mapping.update(parse_mapping(text))
+        customers = read_table("customers", args.customers, mapping)
+        transactions = read_table("transactions", args.transactions, mapping)
+        end = _date(args.end, "--end") if args.end else transactions["date"].max().normalize()
+        h = histories(customers, transactions, split, end, args.merge_same_day)
+    except (TableError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if not h.x.any():
+        raise UsageError(
+            f"{args.transactions}: no transaction between an opening and the split "
+            f"{split.date()}: nothing to calibrate on"
+        )
+    for path in (args.json, args.out):
+        if path is not None and not path.absolute().parent.is_dir():
+            raise UsageError(f"{path}: the folder {path.absolute().parent} does not exist")
+    report, tables = backtest(h, split, end, args.period, args.copies, args.seed)
+    if args.json is not None:
+        text = json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+        try:
+            safe_write.write_text(args.json, text)
+        except OSError as exc:
+            raise UsageError(f"{args.json}: cannot write: {exc.strerror}") from None
+    if args.out is not None:
+        from simulator.results.report_io import write_results
+
+        try:
+            write_results(args.out, tables, {"backtest": report})
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{args.out}: cannot write: {exc}") from None
+    render(report)
+    return EXIT_CLEAN
+
+
+def render(report: Mapping[str, Any]) -> None:
+    """The report as tables (rich: CJK names measured in terminal cells)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from strategy_dsl.render.text import should_color
+    from stratmap.tables import make_console
+
+    console = make_console(sys.stdout, color=should_color(sys.stdout))
+    fit = report["fit"]["params"]
+    hold, cum = report["holdout"], report["cumulative"]
+    console.print(
+        Text(
+            f"back-test: {report['customers']:,} customers, calibrated to {report['split']}, "
+            f"forecast to {report['end']} ({report['holdout_days']} days)\n"
+            f"  fit per day: r {fit['r']['value']:.3g}, alpha {fit['alpha']['value']:.3g} "
+            f"(rate {report['fit']['extra']['mean_rate']:.3g}), a {fit['a']['value']:.3g}, "
+            f"b {fit['b']['value']:.3g} (churn {report['fit']['extra']['mean_churn']:.3g})\n"
+            f"  after the split: actual {hold['actual']:,}, Stratmap {hold['stratmap']:,.0f} "
+            f"({_pct(hold['error'])})\n"
+            f"  cumulative to {report['end']}: actual {cum['actual']:,.0f}, simulated "
+            f"{cum['simulated']:,.0f} ({_pct(cum['error'])})"
+        )
+    )
+    errors = Table(title="per customer, after the split", title_justify="left")
+    for i, column in enumerate(("forecast", "total", "error", "RMSE", "MAE")):
+        errors.add_column(column, justify="left" if i == 0 else "right")
+    for row in report["errors"]:
+        errors.add_row(
+            Text(row["forecast"]),
+            f"{row['holdout_total']:,.0f}",
+            _pct(row["holdout_error"]),
+            f"{row['rmse']:.3f}",
+            f"{row['mae']:.3f}",
+        )
+    console.print(errors)
+    bins = Table(title="by transactions before the split (mean after)", title_justify="left")
+    for i, column in enumerate(
+        ("before", "customers", "actual", "Stratmap", "carried forward", "no change")
+    ):
+        bins.add_column(column, justify="left" if i == 0 else "right")
+    for row in report["bins"]:
+        bins.add_row(
+            Text(row["bin"]),
+            f"{row['customers']:,}",
+            *(f"{row[k]:.2f}" for k in ("actual", "stratmap", "carried_forward", "no_change")),
+        )
+    console.print(bins)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1%}"
