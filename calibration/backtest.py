@@ -190,6 +190,15 @@ def simulate_transactions(
     return per_day / copies
 
 
+def _finite(value: Any) -> Any:
+    """JSON has no infinity: an open-ended interval's bound (the data cannot bound it) is null."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
 def _errors(name: str, forecast: np.ndarray, actual: np.ndarray) -> dict[str, Any]:
     error = forecast - actual
     total = float(forecast.sum())
@@ -262,7 +271,7 @@ def backtest(
         "period": period,
         "simulated_copies": copies,
         "seed": seed,
-        "fit": fit.to_json(),
+        "fit": _finite(fit.to_json()),
         "holdout": {
             "actual": int(h.actual.sum()),
             "stratmap": float(stratmap.sum()),

@@ -119,7 +119,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         from simulator.results.report_io import write_results
 
         try:
-            write_results(args.out, tables, {"backtest": report})
+            write_results(args.out, tables, report)
         except (OSError, ValueError) as exc:
             raise UsageError(f"{args.out}: cannot write: {exc}") from None
     render(report)

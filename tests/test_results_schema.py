@@ -170,3 +170,39 @@ def test_differences_name_each_variant(written: dict[str, Path]) -> None:
 def test_the_page_documents_each_column_once() -> None:
     for title in ("The results directory", "`stratmap compare FILE --out DIR`"):
         assert documented_tables(_section(title))  # parses, with no column listed twice
+
+
+def test_backtest_files_are_documented(tmp_path: Path) -> None:
+    """`stratmap backtest --out`: a small book of 300 customers with a year of purchases."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    opened = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 60, 300), unit="D")
+    ids = [f"K{i:04d}" for i in range(300)]
+    pd.DataFrame({"customer_id": ids, "opened": opened}).to_csv(
+        tmp_path / "customers.csv", index=False, date_format="%Y-%m-%d"
+    )
+    rows = [
+        (ids[i], opened[i] + pd.Timedelta(days=int(d)))
+        for i in range(300)
+        for d in rng.integers(1, 360, rng.poisson(4))
+    ]
+    pd.DataFrame(rows, columns=["customer_id", "date"]).to_csv(
+        tmp_path / "transactions.csv", index=False, date_format="%Y-%m-%d"
+    )
+    out = tmp_path / "bt"
+    code, err = run(
+        "backtest", "--customers", str(tmp_path / "customers.csv"),
+        "--transactions", str(tmp_path / "transactions.csv"), "--split", "2025-07-31",
+        "--end", "2025-12-31", "--copies", "2", "--out", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    section = _section("`stratmap backtest --out DIR`")
+    documented = documented_tables(section)
+    parquet = sorted(p.name for p in out.iterdir() if p.suffix == ".parquet")
+    assert sorted(documented) == parquet
+    for file in parquet:
+        schema = pq.read_schema(out / file)
+        assert {f.name: parquet_type(f.type) for f in schema} == documented[file], file
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary) == documented_keys(section.split("### `summary.json`")[1])
