@@ -50,6 +50,7 @@ from simulator import kernels as k
 from simulator.kernel_decide import decide_step
 from simulator.population import STAGE_AGE_CAP, State, allocate
 from simulator.rng import SLOT_HOLDOUT, STATIC_STEP, replication_key, uniform
+from strategy_dsl.calendar import months_to_steps, steps_to_months
 from strategy_dsl.compile import (
     ATTR_AGE,
     ATTR_AUM,
@@ -575,7 +576,7 @@ class _Bench:
 
     def _steps(self, months: float) -> int:
         """Months (a fact's unit) as whole steps before the decision."""
-        return min(max(round(months * 30 / self.step_days), 0), _LONG_AGO)
+        return min(max(months_to_steps(months, self.step_days), 0), _LONG_AGO)
 
     def _off_step(self, period: int) -> int:
         """A day of a ``period``-day cycle outside the decision step (any day when a step
@@ -830,7 +831,7 @@ class _Bench:
                 points += [float(x) for x in tb.tier_low if math.isfinite(float(x))]
             if name == "months_since_txn" and OP_INACTIVE in ops:
                 for pc in np.nonzero(tb.prog_i[k.PI_OP] == OP_INACTIVE)[0]:
-                    points.append(float(tb.prog_v[k.PF_X, pc]) * self.step_days / 30)
+                    points.append(steps_to_months(float(tb.prog_v[k.PF_X, pc]), self.step_days))
             if name == "propensity" and tb.sc_i[k.SC_ARBITRATE] == 1:
                 mean = float(tb.sc_f[k.SCF_MEAN_PROPENSITY])
                 points += [mean / 4, min(1.0, mean * 4)]

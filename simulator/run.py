@@ -72,6 +72,7 @@ from simulator.population import (
     zeros,
 )
 from simulator.rng import replication_key
+from strategy_dsl.calendar import horizon_steps
 from strategy_dsl.compile import (
     MAX_STEPS,
     CompiledStrategy,
@@ -127,7 +128,7 @@ def steps_of(compiled: CompiledStrategy, months: int | None) -> int:
     """Steps for a horizon in months (30/360), or the strategy's own horizon."""
     if months is None:
         return compiled.horizon_steps
-    return max(1, round(months * 30 / compiled.step_days))
+    return horizon_steps(months, compiled.step_days)
 
 
 def _compiled(model: CheckedStrategy, customers: int | None = None) -> CompiledStrategy:

@@ -68,6 +68,7 @@ from simulator.planning import (
     sample_size_means,
     sample_size_proportions,
 )
+from strategy_dsl.calendar import step_days, steps_to_months
 
 if TYPE_CHECKING:
     from simulator.output import RunOutput
@@ -85,7 +86,6 @@ __all__ = [
 ]
 
 ELIGIBLE_BIT = 128  # State.dec: "| 128 if eligible for a play" this step
-STEP_DAYS = {"day": 1, "week": 7, "month": 30}
 PROPORTION_METHODS = ("z", "arcsine")
 MEAN_METHODS = ("welch", "normal")
 TREATMENT_VS_CONTROL = "treatment vs control"
@@ -414,7 +414,7 @@ def bank_scale(model: CheckedStrategy, output: RunOutput) -> float:
 
 
 def horizon_months(output: RunOutput, outcomes: EligibleOutcomes) -> float:
-    return outcomes.steps * STEP_DAYS.get(output.step_unit, 30) / 30
+    return steps_to_months(outcomes.steps, step_days(output.step_unit))
 
 
 def _treated_net_value(output: RunOutput) -> float:

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from simulator.output import RunOutput
+from strategy_dsl.calendar import months_to_steps, step_days
 
 __all__ = [
     "HEADLINE_METRICS",
@@ -50,7 +51,6 @@ __all__ = [
     "headline_values",
     "interval",
     "play_values",
-    "steps_in_months",
     "t_quantile",
     "top_unserved",
     "uplift_values",
@@ -58,7 +58,6 @@ __all__ = [
 
 SCHEMA = "stratmap.simulation/1"
 LEVEL = 0.95
-STEP_DAYS = {"day": 1, "week": 7, "month": 30}  # the bank's 30/360 calendar, as the checker
 
 # name -> (label, unit). Units: "money" (currency units), "count", "share" (0…1), "points"
 # (NPS), "ratio" (a plain quotient, such as products per customer).
@@ -210,11 +209,6 @@ def interval(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Inte
 # ------------------------------------------------------------------------------ per replication
 
 
-def steps_in_months(months: float, step_unit: str) -> int:
-    """Whole steps that fit in ``months`` (30/360 calendar): 12 months = 12, 51 or 360 steps."""
-    return int(months * 30 // STEP_DAYS[step_unit])
-
-
 def _per_rep(frame: pd.DataFrame, column: str, reps: int) -> np.ndarray:
     """``column`` summed per replication, as a float array of length ``reps``."""
     sums = frame.groupby("rep", observed=True)[column].sum()
@@ -257,7 +251,7 @@ def headline_values(
         "churned": _per_rep(totals[totals["step"] >= 1], "churned", reps),
         "churn_rate": _churn_rate(totals, steps, reps),
     }
-    twelve = steps_in_months(12, step_unit)
+    twelve = months_to_steps(12, step_days(step_unit))
     if steps >= twelve:
         values["churn_rate_12m"] = _churn_rate(totals, twelve, reps)
     values["revenue"] = _per_rep(totals, "revenue", reps)

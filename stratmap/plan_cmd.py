@@ -46,6 +46,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from strategy_dsl import safe_write
+from strategy_dsl.calendar import steps_text
+from strategy_dsl.magnitudes import MAGNITUDE_PATTERN, magnitude
 from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError
 
 if TYPE_CHECKING:
@@ -156,10 +158,11 @@ _UPLIFT_ALIASES = {
     "cost": "cost_per_customer",
     "net_value": "net_value_per_customer",
 }
-_MULTIPLIERS = {"": 1.0, "k": 1e3, "m": 1e6, "万": 1e4, "亿": 1e8}
 _EXPRESSION = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][A-Za-z_.]*)\s*(?P<op>>=|<=|>|<)\s*"
-    r"(?P<number>[+-]?\s*(?:\d[\d_,]*(?:\.\d*)?|\.\d+))\s*(?P<unit>pp|%|k|m|万|亿)?\s*$",
+    r"(?P<number>[+-]?\s*(?:\d[\d_,]*(?:\.\d*)?|\.\d+))\s*(?P<unit>pp|%|"
+    + MAGNITUDE_PATTERN
+    + r")?\s*$",
     re.IGNORECASE,
 )
 FAIL_ON_HELP = (
@@ -238,7 +241,7 @@ def parse_fail_on(expression: str) -> Threshold:
             )
         value = 0.0
     else:
-        value = number * _MULTIPLIERS[suffix]
+        value = number * (magnitude(suffix) or 1)
     return Threshold(expression.strip(), metric, uplift, unit, match["op"], value, relative)
 
 
@@ -856,8 +859,8 @@ def _threshold_summary(plan: Plan) -> list[tuple[bool, str, list[tuple[bool, str
 def _sizes_line(forecast: Forecast) -> str:
     steps = forecast.steps
     return (
-        f"{forecast.customers:,} customers, {steps} {forecast.step_unit}"
-        f"{'s' if steps != 1 else ''}, {forecast.reps} replications, seed {forecast.seed}, "
+        f"{forecast.customers:,} customers, {steps_text(steps, forecast.step_unit)}, "
+        f"{forecast.reps} replications, seed {forecast.seed}, "
         "common random numbers"
     )
 

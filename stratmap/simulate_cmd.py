@@ -33,6 +33,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from strategy_dsl.calendar import horizon_steps, step_days, steps_text, steps_to_months
+from strategy_dsl.magnitudes import MAGNITUDE_PATTERN, magnitude
 from stratmap import __version__
 from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageError
 
@@ -49,13 +51,13 @@ MAX_SEED = 2**64 - 1
 # Five replications: the smallest number whose 95% t interval is usefully narrow
 # (t(0.975, 4) = 2.78, against 12.7 with two), at five times the cost of one run.
 DEFAULT_REPS = 5
-STEP_DAYS = {"day": 1, "week": 7, "month": 30}  # the bank's 30/360 calendar
 # Headroom left to the interpreter, pandas and the operating system when comparing the
 # estimate with the memory available.
 MEMORY_HEADROOM = 0.9
 
-_SUFFIXES = {"": 1, "k": 1_000, "m": 1_000_000, "万": 10_000, "亿": 100_000_000}
-_COUNT = re.compile(r"^\s*(?P<number>\d[\d_,]*(?:\.\d+)?(?:e\+?\d+)?)\s*(?P<suffix>k|m|万|亿)?\s*$")
+_COUNT = re.compile(
+    r"^\s*(?P<number>\d[\d_,]*(?:\.\d+)?(?:e\+?\d+)?)\s*(?P<suffix>" + MAGNITUDE_PATTERN + r")?\s*$"
+)
 
 
 # ------------------------------------------------------------------------------ sizes
@@ -73,7 +75,7 @@ def parse_count(option: str, text: str, *, low: int, high: int) -> int:
     # Decimal, not float: a seed up to 2**64 - 1 must arrive exactly, and 1.5m is 1,500,000.
     digits = match["number"].replace("_", "").replace(",", "")
     try:
-        value = Decimal(digits) * _SUFFIXES[match["suffix"] or ""]
+        value = Decimal(digits) * (magnitude(match["suffix"] or "") or 1)
         whole = value == value.to_integral_value()
         number = int(value)
     except ArithmeticError:  # an exponent beyond what Decimal holds: absurdly large
@@ -103,7 +105,7 @@ class Sizes:
 
     def horizon(self) -> str:
         """``36 months``, ``360 days``: the horizon in the strategy's steps, for messages."""
-        return f"{self.steps:,} {self.step_unit}{'s' if self.steps != 1 else ''}"
+        return steps_text(self.steps or 0, self.step_unit)
 
 
 def requested_sizes(args: argparse.Namespace) -> Sizes:
@@ -132,15 +134,15 @@ def complete_sizes(sizes: Sizes, model: CheckedStrategy) -> Sizes:
             f"the population declares {customers:,} customers, more than the "
             f"{MAX_CUSTOMERS:,} one run allows; pass --customers to simulate fewer"
         )
-    step_days = STEP_DAYS.get(model.strategy.step, 30)
+    days = step_days(model.strategy.step)
     if sizes.months is None:
         steps = model.strategy.horizon_steps
-        if steps * step_days > MAX_MONTHS * 30:
+        if steps_to_months(steps, days) > MAX_MONTHS:
             raise UsageError(
                 f"the strategy's horizon is longer than {MAX_MONTHS} months; pass --months"
             )
     else:
-        steps = max(1, round(sizes.months * 30 / step_days))  # as simulator.run.steps_of
+        steps = horizon_steps(sizes.months, days)
     seed = sizes.seed if sizes.seed is not None else int(model.strategy.seed) % (MAX_SEED + 1)
     return replace(
         sizes, customers=customers, seed=seed, steps=steps, step_unit=model.strategy.step

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from strategy_dsl.calendar import steps_text
 from stratmap.terminal import columns as terminal_columns
 
 __all__ = [
@@ -225,7 +226,7 @@ def run_caption(summary: Mapping[str, Any]) -> str:
     reps = run["reps"]
     return (
         f"{summary['strategy']['name']}: {run['customers']:,} customers, "
-        f"{run['steps']} {run['step_unit']}{'s' if run['steps'] != 1 else ''}, "
+        f"{steps_text(run['steps'], run['step_unit'])}, "
         f"{reps} replication{'s' if reps != 1 else ''}, seed {run['seed']}, "
         f"strategy sha256 {str(summary['strategy']['hash'])[:12]}, "
         f"money in {run.get('currency', 'CNY')}"

@@ -34,7 +34,6 @@ from simulator.summary import (
     headline_values,
     interval,
     play_values,
-    steps_in_months,
     t_quantile,
     top_unserved,
     uplift_values,
@@ -417,9 +416,6 @@ def test_run_loop_counters_become_columns_and_metrics() -> None:
 
 
 def test_churn_within_12_months_only_when_the_horizon_covers_it() -> None:
-    assert steps_in_months(12, "month") == 12
-    assert steps_in_months(12, "week") == 51  # 360 days (30/360): 51 whole weeks
-    assert steps_in_months(12, "day") == 360
     values = headline_values(all_tables(flat_output(36)), reps=1, steps=36, step_unit="month")
     assert values["churn_rate_12m"] == pytest.approx([120 / (1000 + 60)])
     assert values["churn_rate"] == pytest.approx([360 / (1000 + 180)])

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from strategy_dsl.calendar import horizon_steps
 from strategy_dsl.safe_write import write_text
 from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError, strategy_files
 from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key
@@ -185,7 +186,7 @@ def _work(job: Job) -> float:
     customers = job.customers or (model.population.size if model.population else 0)
     steps = model.strategy.horizon_steps
     if job.months is not None:
-        steps = job.months * 30 // model.strategy.step_days
+        steps = horizon_steps(job.months, model.strategy.step_days)
     return float(customers * steps * job.reps) if job.simulate else 0.0
 
 
