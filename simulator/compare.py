@@ -45,7 +45,6 @@ from simulator.planning import (
     Interval,
     PlanningError,
     SampleRatioCheck,
-    Uncertainty,
     forecast_interval,
     sample_ratio_check,
 )
@@ -306,17 +305,7 @@ def _outcome_values(counters: np.ndarray, steps: int) -> tuple[np.ndarray, dict[
 def _interval(values: np.ndarray) -> Interval | None:
     """Student t across replications; ``None`` with fewer than two finite values."""
     finite = values[np.isfinite(values)]
-    if finite.size < 2:
-        return None
-    if np.all(finite == finite[0]):
-        # No spread (a strategy against itself, a metric the variant cannot move): the
-        # interval is the point, exactly, rather than a t quantile times a rounding error.
-        value = float(finite[0])
-        return Interval(value, value, value, 0.95, "Student t across replications", _FORECAST)
-    return forecast_interval(finite)
-
-
-_FORECAST = Uncertainty.FORECAST
+    return forecast_interval(finite) if finite.size >= 2 else None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.output import STAGES, RunOutput
-from simulator.summary import Interval, interval, t_quantile
+from simulator.planning.replications import ReplicationInterval, replication_interval
 from strategy_dsl.checker.extras import (
     CONTACT_METRICS,
     FLOW_METRICS,
@@ -104,7 +104,7 @@ class ExpectationResult:
     passed: bool
     value: float | None
     bound: float | None
-    interval: Interval | None
+    interval: ReplicationInterval | None
     threshold: float
     unit: str
     per_rep: tuple[float, ...]
@@ -384,12 +384,10 @@ def one_sided_bound(values: np.ndarray, confidence: float, op: str) -> float:
     """The one-sided ``confidence`` bound of the mean of replication values, on the side the
     comparison ``op`` must clear: mean − t(c, n−1)·s/√n for `>`/`>=`, mean + … for `<`/`<=`.
     Replications are independent runs, so the t interval is the textbook one."""
-    data = np.asarray(values, dtype=np.float64)
-    mean = float(data.mean())
-    if np.all(data == data[0]):  # no spread: the bound is the value itself, exactly
-        return mean
-    half = t_quantile(confidence, data.size - 1) * float(data.std(ddof=1)) / math.sqrt(data.size)
-    return mean - half if op in (">", ">=") else mean + half
+    spread = replication_interval(values, confidence, sides=1)
+    bound = spread.low if op in (">", ">=") else spread.high
+    assert bound is not None, "one_sided_bound needs two replications"
+    return bound
 
 
 def _judge(model: CheckedStrategy, runs: Mapping[str | None, RunOutput], spec: ExpectationSpec):
@@ -446,7 +444,7 @@ def evaluate(
                 passed,
                 mean,
                 bound,
-                interval(values),
+                replication_interval(values),
                 threshold,
                 unit,
                 tuple(float(v) for v in values),

@@ -14,9 +14,8 @@ R = 1 there is no spread to measure: the mean is that run's value and the interv
 replication, where both arms share the population and the random numbers, then summarised the
 same way: a paired interval.
 
-The t quantile is computed here (regularised incomplete beta by continued fraction, then
-bisection) so that the results layer needs no SciPy; the tests check it against
-``scipy.stats.t.ppf``.
+The interval is ``simulator.planning.replications.replication_interval``, the one the
+comparison, the plan and the expectations use too.
 
 Definitions used by the headline metrics (docs/results.md has the table):
 
@@ -30,34 +29,28 @@ Definitions used by the headline metrics (docs/results.md has the table):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from simulator.output import RunOutput
+from simulator.planning.replications import LEVEL, replication_interval
 from strategy_dsl.calendar import months_to_steps, step_days
 
 __all__ = [
     "HEADLINE_METRICS",
-    "LEVEL",
     "SCHEMA",
     "UPLIFT_METRICS",
-    "Interval",
     "build_summary",
     "headline_values",
-    "interval",
     "play_values",
-    "t_quantile",
     "top_unserved",
     "uplift_values",
 ]
 
 SCHEMA = "stratmap.simulation/1"
-LEVEL = 0.95
 
 # name -> (label, unit). Units: "money" (currency units), "count", "share" (0…1), "points"
 # (NPS), "ratio" (a plain quotient, such as products per customer).
@@ -112,98 +105,6 @@ PLAY_MEASURES: dict[str, tuple[str, str]] = {
     "net": ("revenue - cost", "money"),
     "inflow": ("AUM brought in", "money"),
 }
-
-
-# ------------------------------------------------------------------------------ the interval
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 1000):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= c * d
-        if abs(c * d - 1.0) < 1e-16:
-            break
-    return result
-
-
-def _incomplete_beta(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    # The continued fraction converges fast on the side of the mean; use the symmetry
-    # I_x(a, b) = 1 − I_{1−x}(b, a) on the other.
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def _t_cdf(t: float, df: float) -> float:
-    tail = 0.5 * _incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
-@lru_cache(maxsize=64)
-def t_quantile(p: float, df: float) -> float:
-    """The p-quantile of Student's t with ``df`` degrees of freedom (0.5 < p < 1)."""
-    if not 0.5 < p < 1.0 or df <= 0:
-        raise ValueError(f"t_quantile needs 0.5 < p < 1 and df > 0, got p={p}, df={df}")
-    low, high = 0.0, 1.0
-    while _t_cdf(high, df) < p:
-        low, high = high, high * 2.0
-    for _ in range(200):  # bisection: slow but sure, and called once per run
-        middle = 0.5 * (low + high)
-        if _t_cdf(middle, df) < p:
-            low = middle
-        else:
-            high = middle
-        if high - low <= 1e-15 * high:
-            break
-    return 0.5 * (low + high)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Mean of the replication values with its 95% interval (``None`` bounds when fewer than
-    two replications have a value)."""
-
-    mean: float | None
-    low: float | None
-    high: float | None
-    n: int  # replications with a value (a rate with no denominator has none)
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
-
-
-def interval(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Interval:
-    """Student-t interval on the mean of replication values; NaN values are left out."""
-    data = np.asarray(values, dtype=np.float64)
-    data = data[np.isfinite(data)]
-    n = int(data.size)
-    if n == 0:
-        return Interval(None, None, None, 0)
-    mean = float(data.mean())
-    if n == 1:
-        return Interval(mean, None, None, 1)
-    half = t_quantile(0.5 + level / 2.0, n - 1) * float(data.std(ddof=1)) / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n)
 
 
 # ------------------------------------------------------------------------------ per replication
@@ -391,7 +292,7 @@ def _metric(meta: tuple[str, str], values: np.ndarray) -> dict[str, Any]:
     return {
         "label": label,
         "unit": unit,
-        **interval(values).as_dict(),
+        **replication_interval(values).as_dict(),
         "values": values,
     }
 
@@ -461,9 +362,9 @@ def build_summary(
             name: {
                 "label": UPLIFT_METRICS[name][0],
                 "unit": UPLIFT_METRICS[name][1],
-                "treatment": interval(parts["treatment"]).mean,
-                "control": interval(parts["control"]).mean,
-                **interval(parts["uplift"]).as_dict(),
+                "treatment": replication_interval(parts["treatment"]).mean,
+                "control": replication_interval(parts["control"]).mean,
+                **replication_interval(parts["uplift"]).as_dict(),
                 "values": parts["uplift"],
             }
             for name, parts in uplift.items()

@@ -468,17 +468,10 @@ class Forecast:
 
 
 def _paired_interval(values: Any) -> tuple[float | None, float | None]:
-    import numpy as np
+    from simulator.planning.replications import replication_interval
 
-    from simulator.planning import forecast_interval
-
-    finite = values[np.isfinite(values)]
-    if finite.size < 2:
-        return None, None
-    if np.all(finite == finite[0]):  # no spread: the point, exactly (a change that moves nothing)
-        return float(finite[0]), float(finite[0])
-    interval = forecast_interval(finite)
-    return interval.low, interval.high
+    spread = replication_interval(values)
+    return spread.low, spread.high
 
 
 def _uplift_deltas(base_output: Any, working_output: Any) -> list[Delta]:
