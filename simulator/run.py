@@ -27,7 +27,6 @@ import copy
 import hashlib
 import itertools
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
@@ -72,6 +71,7 @@ from simulator.population import (
     zeros,
 )
 from simulator.rng import replication_key
+from simulator.sizes import SizeError, Sizes, shortfall
 from strategy_dsl.calendar import horizon_steps
 from strategy_dsl.compile import (
     MAX_STEPS,
@@ -83,8 +83,6 @@ from strategy_dsl.compile import (
 if TYPE_CHECKING:
     from strategy_dsl.model import CheckedStrategy
 
-MAX_CUSTOMERS = 2**40
-MAX_REPS = 100_000
 HEADROOM = 1.05  # rows allocated beyond the initial population and the planned arrivals
 # Churned customers are retired (their rows removed, their counts kept: ``_Step.retire``) once
 # they are this share of a shard's rows: the passes over a block cost as much for a churned
@@ -112,16 +110,6 @@ class UnknownCustomer(SimulationError):
 
 
 # ------------------------------------------------------------------------------ sizes
-
-
-@dataclass(frozen=True)
-class RunSizes:
-    customers: int
-    steps: int
-    reps: int
-    seed: int
-    threads: int
-    shards: int
 
 
 def steps_of(compiled: CompiledStrategy, months: int | None) -> int:
@@ -160,37 +148,34 @@ def _compiled(model: CheckedStrategy, customers: int | None = None) -> CompiledS
 
 
 def _sizes(
-    compiled: CompiledStrategy,
+    model: CheckedStrategy,
     customers: int | None,
     months: int | None,
     reps: int,
     seed: int | None,
     threads: int | None,
     shards: int,
-) -> RunSizes:
-    """Checked sizes, before any work; ``SimulationError`` for nonsense."""
-
-    def whole(name: str, value: object, low: int, high: int, hint: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise SimulationError(f"{name} must be a whole number, not {value!r}", hint)
-        if not low <= int(value) <= high:
-            raise SimulationError(f"{name} {value:,} is outside {low:,}..{high:,}", hint)
-        return int(value)
-
-    n = compiled.population_size if customers is None else customers
-    n = whole("customers", n, 1, MAX_CUSTOMERS, "simulate between 1 and 2^40 customers")
-    if months is not None:
-        whole("months", months, 1, MAX_STEPS, "give a horizon of at least one month")
-    steps = steps_of(compiled, months)
-    steps = whole("the horizon in steps", steps, 1, MAX_STEPS, "shorten the horizon (--months)")
-    reps = whole("reps", reps, 1, MAX_REPS, "use between 1 and 100,000 replications")
-    seed = compiled.seed if seed is None else seed
-    seed = whole("seed", seed, 0, 2**64 - 1, "use a seed between 0 and 2^64 - 1")
+) -> Sizes:
+    """Checked sizes, resolved against the strategy (``simulator.sizes``, the rules the command
+    line applies too), before any work; ``SimulationError`` for nonsense."""
     most = numba.config.NUMBA_NUM_THREADS
-    threads = most if threads is None else threads
-    threads = whole("threads", threads, 1, most, f"this machine runs at most {most} threads")
-    shards = whole("shards", shards, 1, n, "use at most one shard per customer")
-    return RunSizes(n, steps, reps, seed, threads, shards)
+    try:
+        given = Sizes(customers, months, reps, seed, threads, shards)
+        sizes = replace(given.resolve(model), threads=most if threads is None else threads)
+    except SizeError as exc:
+        raise SimulationError(exc.message, exc.hint) from None
+    assert sizes.steps is not None
+    if sizes.steps > MAX_STEPS:
+        raise SimulationError(
+            f"the horizon in steps {sizes.steps:,} is outside 1..{MAX_STEPS:,}",
+            "shorten the horizon (--months)",
+        )
+    if sizes.threads > most:
+        raise SimulationError(
+            f"threads {sizes.threads:,} is outside 1..{most:,}",
+            f"this machine runs at most {most} threads",
+        )
+    return sizes
 
 
 def expected_arrivals(compiled: CompiledStrategy, steps: int) -> int:
@@ -232,20 +217,6 @@ def _output_cells(compiled: CompiledStrategy) -> int:
     return (
         funnel + 2 * len(STAGES) * tiers + segments * tiers * 2 * 2 + channels * 2 + 2 * 16
     ) + outcomes
-
-
-def available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 # ------------------------------------------------------------------------------ simulate
@@ -297,7 +268,7 @@ def simulate(
 class _Prepared:
     """One alternative ready to run: its checked sizes, its loop and its empty counters."""
 
-    sizes: RunSizes
+    sizes: Sizes
     run: _Run
     outputs: list[RunOutput]
 
@@ -325,12 +296,12 @@ def _prepare(
     """Compile, check the sizes and the memory, and set up the loop: everything ``simulate``
     does before the first replication (``SimulationError`` for a run that cannot be done)."""
     compiled = _compiled(model, customers)
-    sizes = _sizes(compiled, customers, months, reps, seed, threads, shards)
+    sizes = _sizes(model, customers, months, reps, seed, threads, shards)
     needed = extra_bytes + estimate_memory(
         model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
     )
-    available = available_memory()
-    if available is not None and needed > available:
+    available = shortfall(needed)
+    if available is not None:
         raise SimulationError(
             f"the run needs about {needed / 2**30:,.1f} GiB of memory; "
             f"{available / 2**30:,.1f} GiB is available",
@@ -586,12 +557,12 @@ def trace_customer(
     whole population is simulated (capacity and budgets couple customers), so the story is
     exactly the one the run with the same sizes and seed tells."""
     compiled = _compiled(model, customers)
-    sizes = _sizes(compiled, customers, months, rep + 1, seed, threads, 1)
+    sizes = _sizes(model, customers, months, rep + 1, seed, threads, 1)
     if not isinstance(customer_id, (int, np.integer)) or customer_id < 0:
         raise UnknownCustomer(f"customer {customer_id!r} is not a customer id", "ids start at 0")
     numba.set_num_threads(sizes.threads)
     run = _Run(compiled, sizes, np.arange(sizes.customers, dtype=np.int64), trace_id=customer_id)
-    outputs = [_empty_output(compiled, RunSizes(**{**sizes.__dict__, "reps": 1}), "", 0)]
+    outputs = [_empty_output(compiled, replace(sizes, reps=1), "", 0)]
     run.replicate(rep, outputs, None, 0, sizes.steps, slot=0)
     if not run.story:
         last = sizes.customers + run.arrived - 1
@@ -623,7 +594,7 @@ class _Shard:
 @dataclass
 class _Run:
     compiled: CompiledStrategy
-    sizes: RunSizes
+    sizes: Sizes
     ids: np.ndarray
     trace_id: int
     observe: Callable[[int, int, list[State]], None] | None = None
@@ -1148,7 +1119,7 @@ def _value_annuity(compiled: CompiledStrategy) -> np.ndarray:
 
 
 def _empty_output(
-    compiled: CompiledStrategy, sizes: RunSizes, strategy_hash: str, initial: int
+    compiled: CompiledStrategy, sizes: Sizes, strategy_hash: str, initial: int
 ) -> RunOutput:
     from stratmap import __version__
 

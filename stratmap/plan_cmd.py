@@ -53,10 +53,10 @@ from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from simulator.sizes import Sizes
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.model import CheckedStrategy
     from strategy_dsl.semantic_diff import StrategyDiff
-    from stratmap.simulate_cmd import Sizes
 
 SCHEMA = "stratmap.plan/1"
 # A pull request's forecast: 20,000 customers give paired differences whose intervals are

@@ -28,32 +28,27 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strategy_dsl.calendar import horizon_steps, step_days, steps_text, steps_to_months
+from simulator.sizes import (
+    DEFAULT_REPS,
+    LIMITS,
+    MAX_CUSTOMERS,
+    MAX_REPS,
+    SizeError,
+    Sizes,
+    memory_text,
+    shortfall,
+)
 from strategy_dsl.magnitudes import MAGNITUDE_PATTERN, magnitude
 from stratmap import __version__
 from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     from strategy_dsl.model import CheckedStrategy
-
-# Sizes beyond these are mistakes, not runs: a synthetic population beyond a billion customers
-# is larger than any bank's retail book, and a forecast beyond 50 years is not a forecast.
-MAX_CUSTOMERS = 1_000_000_000
-MAX_MONTHS = 600
-MAX_REPS = 10_000
-MAX_THREADS = 1024
-MAX_SEED = 2**64 - 1
-# Five replications: the smallest number whose 95% t interval is usefully narrow
-# (t(0.975, 4) = 2.78, against 12.7 with two), at five times the cost of one run.
-DEFAULT_REPS = 5
-# Headroom left to the interpreter, pandas and the operating system when comparing the
-# estimate with the memory available.
-MEMORY_HEADROOM = 0.9
 
 _COUNT = re.compile(
     r"^\s*(?P<number>\d[\d_,]*(?:\.\d+)?(?:e\+?\d+)?)\s*(?P<suffix>" + MAGNITUDE_PATTERN + r")?\s*$"
@@ -89,101 +84,32 @@ def parse_count(option: str, text: str, *, low: int, high: int) -> int:
     return number
 
 
-@dataclass
-class Sizes:
-    """What to simulate. ``customers``, ``seed`` and ``steps`` are ``None`` until completed from
-    the strategy file; ``months`` stays ``None`` when not given (the strategy's own horizon);
-    ``threads`` is ``None`` for the simulator's default (every CPU it may use)."""
-
-    customers: int | None
-    months: int | None
-    reps: int
-    seed: int | None
-    threads: int | None
-    steps: int | None = None
-    step_unit: str = "month"
-
-    def horizon(self) -> str:
-        """``36 months``, ``360 days``: the horizon in the strategy's steps, for messages."""
-        return steps_text(self.steps or 0, self.step_unit)
-
-
 def requested_sizes(args: argparse.Namespace) -> Sizes:
     """The sizes given on the command line, validated before any work."""
 
-    def given(option: str, value: str | None, low: int, high: int) -> int | None:
-        return None if value is None else parse_count(option, value, low=low, high=high)
+    def given(name: str) -> int | None:
+        value = getattr(args, name, None)
+        low, high = LIMITS[name]
+        return None if value is None else parse_count(f"--{name}", value, low=low, high=high)
 
-    reps = given("--reps", getattr(args, "reps", None), 1, MAX_REPS)
+    reps = given("reps")
     return Sizes(
-        customers=given("--customers", args.customers, 1, MAX_CUSTOMERS),
-        months=given("--months", args.months, 1, MAX_MONTHS),
+        customers=given("customers"),
+        months=given("months"),
         reps=DEFAULT_REPS if reps is None else reps,
-        seed=given("--seed", args.seed, 0, MAX_SEED),
-        threads=given("--threads", getattr(args, "threads", None), 1, MAX_THREADS),
+        seed=given("seed"),
+        threads=given("threads"),
     )
 
 
 def complete_sizes(sizes: Sizes, model: CheckedStrategy) -> Sizes:
     """Fill what the command line left out from the file (population size, seed) and count
-    the horizon in the strategy's steps (30/360: ``--months 12`` is 12, 51 or 360 steps)."""
-    assert model.population is not None
-    customers = sizes.customers if sizes.customers is not None else model.population.size
-    if customers > MAX_CUSTOMERS:
-        raise UsageError(
-            f"the population declares {customers:,} customers, more than the "
-            f"{MAX_CUSTOMERS:,} one run allows; pass --customers to simulate fewer"
-        )
-    days = step_days(model.strategy.step)
-    if sizes.months is None:
-        steps = model.strategy.horizon_steps
-        if steps_to_months(steps, days) > MAX_MONTHS:
-            raise UsageError(
-                f"the strategy's horizon is longer than {MAX_MONTHS} months; pass --months"
-            )
-    else:
-        steps = horizon_steps(sizes.months, days)
-    seed = sizes.seed if sizes.seed is not None else int(model.strategy.seed) % (MAX_SEED + 1)
-    return replace(
-        sizes, customers=customers, seed=seed, steps=steps, step_unit=model.strategy.step
-    )
-
-
-# ------------------------------------------------------------------------------ memory
-
-
-def available_memory() -> int | None:
-    """Bytes this process can still allocate: the smaller of the machine's available memory
-    and what its cgroup (a container's limit) leaves; ``None`` when neither can be read."""
-    found: list[int] = []
+    the horizon in the strategy's steps (``Sizes.resolve``; a size the file makes impossible is
+    a usage error)."""
     try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("MemAvailable:"):
-                    found.append(int(line.split()[1]) * 1024)
-    except (OSError, ValueError):
-        pass
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        if limit != "max":
-            used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
-            found.append(max(0, int(limit) - used))
-    except (OSError, ValueError):
-        pass
-    if not found:
-        try:
-            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-        except (ValueError, OSError, AttributeError):
-            return None
-    return min(found)
-
-
-def _bytes(count: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if count < 1024 or unit == "PiB":
-            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
-        count /= 1024
-    raise AssertionError("unreachable")
+        return sizes.resolve(model)
+    except SizeError as exc:
+        raise UsageError(exc.message) from None
 
 
 def results_memory(model: CheckedStrategy, sizes: Sizes) -> int:
@@ -229,14 +155,14 @@ def check_memory(
         + results_memory(alternative, sizes)
         for alternative in (model, *others)
     )
-    available = available_memory()
-    if available is None or needed <= available * MEMORY_HEADROOM:
+    available = shortfall(needed)
+    if available is None:
         return
     reps = f"{sizes.reps} replication{'s' if sizes.reps != 1 else ''}"
     runs = f"{len(others) + 1} alternatives of " if others else ""
     raise UsageError(
         f"{runs}{sizes.customers:,} customers × {sizes.horizon()} × {reps} needs about "
-        f"{_bytes(needed)} of memory; {_bytes(available)} is available\n"
+        f"{memory_text(needed)} of memory; {memory_text(available)} is available\n"
         "help: simulate fewer customers (--customers): every customer's state is held at once, "
         "so memory grows with the population (and arrivals over the horizon); rates and "
         "per-customer uplift are estimated as well on a smaller population"

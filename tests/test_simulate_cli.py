@@ -27,6 +27,7 @@ from test_results import make_output
 from wcwidth import wcswidth
 
 from simulator import report_io
+from simulator import sizes as run_sizes
 from simulator.summary import build_summary
 from stratmap import simulate_cmd, tables
 from stratmap.cli import main
@@ -145,7 +146,7 @@ def fake_core(monkeypatch: pytest.MonkeyPatch) -> FakeCore:
     import simulator
 
     monkeypatch.setattr(simulator, "run", module, raising=False)
-    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 64 * GIB)
+    monkeypatch.setattr(run_sizes, "available_memory", lambda: 64 * GIB)
     return core
 
 
@@ -219,7 +220,7 @@ def test_a_run_that_does_not_fit_in_memory_exits_2_with_the_estimate(
     fake_core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_core.memory = 40 * GIB
-    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 8 * GIB)
+    monkeypatch.setattr(run_sizes, "available_memory", lambda: 8 * GIB)
     code, _out, err = run("simulate", str(WEALTH), "--customers", "100m")
     assert code == 2
     assert "100,000,000 customers × 36 months × 5 replications" in err
@@ -232,7 +233,7 @@ def test_a_trace_that_does_not_fit_in_memory_exits_2_before_it_runs(
     fake_core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_core.memory = 40 * GIB
-    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 8 * GIB)
+    monkeypatch.setattr(run_sizes, "available_memory", lambda: 8 * GIB)
     code, _out, err = run("trace", str(WEALTH), "--customer", "1", "--customers", "100m")
     assert code == 2, err
     assert "100,000,000 customers × 36 months × 1 replication needs about 40.0 GiB" in err

@@ -29,9 +29,9 @@ from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key
 from stratmap.suite.report import FileResult
 
 if TYPE_CHECKING:
+    from simulator.sizes import Sizes
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.diagnostics import SourceMap
-    from stratmap.simulate_cmd import Sizes
     from stratmap.suite.runner import Job
 
 EXAMPLES = """\
@@ -147,7 +147,8 @@ def _jobs(
 ) -> list[tuple[Job, str]]:
     """A job for every map or persona file not in the cache; cached records go straight into
     ``results``."""
-    from stratmap.simulate_cmd import MAX_SEED, strategy_hash
+    from simulator.sizes import strategy_seed
+    from stratmap.simulate_cmd import strategy_hash
     from stratmap.suite.runner import Job
 
     customers, months, reps, seed = sizes.customers, sizes.months, sizes.reps, sizes.seed
@@ -160,7 +161,7 @@ def _jobs(
         result.is_map = True
         simulate = _is_map(model) and not personas_only
         digest = strategy_hash(model)
-        run_seed = seed if seed is not None else int(model.strategy.seed) % (MAX_SEED + 1)
+        run_seed = seed if seed is not None else strategy_seed(model)
         key = entry_key(
             digest,
             {
