@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING, Any
 from strategy_dsl import safe_write
 from strategy_dsl.calendar import steps_text
 from strategy_dsl.magnitudes import MAGNITUDE_PATTERN, magnitude
-from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+from stratmap import terminal
+from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -208,7 +209,7 @@ def parse_fail_on(expression: str) -> Threshold:
     from simulator.compare import ARM_METRICS, COMPARE_METRICS
 
     def bad(why: str) -> UsageError:
-        return UsageError(f"--fail-on {expression!r}: {why}\nhelp: {FAIL_ON_HELP}")
+        return UsageError(f"--fail-on {expression!r}: {why}", FAIL_ON_HELP)
 
     match = _EXPRESSION.match(expression)
     if match is None:
@@ -282,7 +283,8 @@ def _resolve_base(rev: str) -> _Base:
     except _GitError:
         raise UsageError(
             f"{cwd} is not inside a git repository: plan compares the working tree with a "
-            "git revision\nhelp: run it in the repository's checkout (or `git init` one)"
+            "git revision",
+            "run it in the repository's checkout (or `git init` one)",
         ) from None
     if rev.startswith("-"):
         raise UsageError(f"--base {rev}: not a revision; write a branch, tag or commit")
@@ -290,9 +292,10 @@ def _resolve_base(rev: str) -> _Base:
         commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd)
     except _GitError:
         raise UsageError(
-            f"--base {rev}: unknown revision\nhelp: name a branch, tag or commit of this "
-            "repository (e.g. origin/main, HEAD~1, a commit hash); in CI fetch it first "
-            "(`git fetch origin main`, or `fetch-depth: 0` with actions/checkout)"
+            f"--base {rev}: unknown revision",
+            "name a branch, tag or commit of this repository (e.g. origin/main, HEAD~1, a "
+            "commit hash); in CI fetch it first (`git fetch origin main`, or `fetch-depth: 0` "
+            "with actions/checkout)",
         ) from None
     return _Base(rev, commit.decode().strip(), Path(top).resolve())
 
@@ -505,14 +508,16 @@ def _simulate_pair(
 ) -> Forecast:
     """Both sides on the same customers, seed, horizon and replications."""
     from simulator.compare import COMPARE_METRICS, compare_arms, run_arms
-    from stratmap.simulate_cmd import _Progress, _stderr_is_terminal, strategy_hash
+    from stratmap.inputs import strategy_hash
 
     # The base is simulated over the working tree's horizon, so that a changed horizon does
     # not pass for a forecast change; both sides share the seed (common random numbers).
     days = new.strategy.horizon_steps * new.strategy.step_days
     horizon = max(1, round(days / old.strategy.step_days))
     old = replace(old, strategy=replace(old.strategy, horizon_steps=horizon))
-    progress = _Progress(_stderr_is_terminal() and not quiet, f"planning {new.strategy.name}")
+    progress = terminal.Progress(
+        terminal.stderr_is_terminal() and not quiet, f"planning {new.strategy.name}"
+    )
     with progress:
         arms = run_arms(
             [(base_label, old), (WORKING_LABEL, new)],
@@ -663,7 +668,7 @@ def _forecast(
     maps: Sequence[MapPlan], before: _Side, working: _Side, sizes: Sizes, args: argparse.Namespace
 ) -> None:
     """Simulate both sides of every changed map whose change can move the forecast."""
-    from stratmap.simulate_cmd import check_memory, complete_sizes, resolve_threads
+    from stratmap.inputs import check_memory, complete_sizes, resolve_threads
 
     threads: int | None = None  # resolved at the first simulation: it imports Numba
     for entry in maps:
@@ -695,7 +700,7 @@ def _forecast(
 
 def run_plan(args: argparse.Namespace) -> int:
     """`stratmap plan --base REV [PATH...]`: see the module docstring."""
-    from stratmap.simulate_cmd import requested_sizes
+    from stratmap.inputs import requested_sizes
 
     started = time.perf_counter()
     thresholds = [parse_fail_on(text) for text in args.fail_on]
@@ -739,10 +744,7 @@ def run_plan(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         sys.stdout.write(render_markdown(plan))
     else:
-        from stratmap.simulate_cmd import _color
-        from stratmap.tables import make_console
-
-        render_text(plan, make_console(sys.stdout, color=_color(sys.stdout)))
+        render_text(plan, terminal.make_console(sys.stdout, color=terminal.color(sys.stdout)))
     if not args.quiet:
         counts = plan.counts()
         print(
@@ -793,9 +795,9 @@ def _report_diagnostics(working: _Side, args: argparse.Namespace) -> None:
     if report is None or not any(d.is_error for d in report.diagnostics):
         return
     from strategy_dsl.render import text
-    from stratmap.simulate_cmd import _color
 
-    sys.stderr.write(text.render_text(report.diagnostics, report.sources, color=_color(sys.stderr)))
+    shown = text.render_text(report.diagnostics, report.sources, color=terminal.color(sys.stderr))
+    sys.stderr.write(shown)
     print(text.summary_line(report.diagnostics, len(report.files)), file=sys.stderr)
 
 

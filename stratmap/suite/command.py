@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 from strategy_dsl.calendar import horizon_steps
 from strategy_dsl.safe_write import write_text
-from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError, strategy_files
+from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+from stratmap.inputs import strategy_files
 from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key
 from stratmap.suite.report import FileResult
 
@@ -345,16 +346,16 @@ def _print_text(ordered: list[FileResult], report: CheckReport, seconds: float, 
 
 
 def _rule(text: str, width: int = 78) -> str:
-    from rich.cells import cell_len
+    from stratmap.terminal import cell_width
 
-    pad = max(4, width - cell_len(text) - 2)
+    pad = max(4, width - cell_width(text) - 2)
     return f"{'=' * (pad // 2)} {text} {'=' * (pad - pad // 2)}"
 
 
 def _print_coverage(ordered: list[FileResult], out) -> None:
     from rich.table import Table
 
-    from stratmap.tables import make_console
+    from stratmap.terminal import make_console
 
     table = Table(title="coverage: plays no simulated customer and no persona reached")
     for column in ("file", "play", "candidates", "contacted", "personas"):
