@@ -44,6 +44,7 @@ from strategy_dsl.checker.extras import (
     PLAY_KINDS,
     metric_unit,
 )
+from strategy_dsl.errors import StratmapError
 from strategy_dsl.model import CheckedStrategy, ExpectationSpec, MetricRef
 
 __all__ = [
@@ -79,13 +80,9 @@ _OPS = {
 }
 
 
-class MeasureError(Exception):
+class MeasureError(StratmapError):
     """An expectation that cannot be measured on these runs (the message says why; the hint
     what to write instead)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 class UnsupportedMetric(MeasureError):

@@ -77,6 +77,7 @@ from strategy_dsl.compile import (
     compile_strategy,
 )
 from strategy_dsl.diagnostics import Span
+from strategy_dsl.errors import StratmapError
 from strategy_dsl.model import CheckedStrategy, Outcome, PersonaSpec
 
 __all__ = [
@@ -124,13 +125,8 @@ _STAGES_LIVE = ("new", "growing", "mature", "declining")
 _IN_STEPS = ("months_since_txn", "tenure_months")  # stored as the step of an event
 
 
-class PersonaError(Exception):
+class PersonaError(StratmapError):
     """Personas that cannot be run at all: a message for a person and a hint to fix it."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 # ------------------------------------------------------------------------------ results

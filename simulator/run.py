@@ -79,6 +79,7 @@ from strategy_dsl.compile import (
     CompileError,
     compile_strategy,
 )
+from strategy_dsl.errors import StratmapError
 
 if TYPE_CHECKING:
     from strategy_dsl.model import CheckedStrategy
@@ -95,13 +96,8 @@ SEG_EVER_BYTES = 8  # per row: the segments a customer has been in (``_Shard.seg
 LEDGER_BYTES = 8 * N_LEDGER  # per row: revenue to date, AUM before contacts (``_Shard.ledger``)
 
 
-class SimulationError(Exception):
+class SimulationError(StratmapError):
     """A run that cannot be done as asked: a message for a person and a hint to fix it."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 class UnknownCustomer(SimulationError):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from strategy_dsl.calendar import horizon_steps, steps_text, steps_to_months
+from strategy_dsl.errors import StratmapError
 
 if TYPE_CHECKING:
     from strategy_dsl.model import CheckedStrategy
@@ -57,13 +58,8 @@ _HINTS = {
 MEMORY_HEADROOM = 0.9
 
 
-class SizeError(ValueError):
+class SizeError(StratmapError, ValueError):
     """A size no run can have: a message for a person and a hint to fix it."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,17 @@ catches it and ``render`` writes it, the one shape every command's errors share:
     stratmap simulate: error: <message>
     help: <hint>
 
-The lower layers (the simulator, planning, calibration, the bank's tables) raise their own
-errors, each with a ``message`` and a ``hint``; ``cannot_run`` and ``usage`` turn one into the
-command's error without losing either.
+The lower layers raise their own errors, each a ``strategy_dsl.errors.StratmapError`` (or, for
+the compiler and the bank's tables, shaped as one) with a ``message`` and a ``hint``;
+``cannot_run`` and ``usage`` turn one into the command's error without losing either.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
+
+from strategy_dsl.errors import StratmapError
 
 __all__ = [
     "EXIT_CLEAN",
@@ -51,16 +53,15 @@ EXIT_INTERRUPTED = 128 + int(signal.SIGINT)
 EXIT_TERMINATED = 128 + int(getattr(signal, "SIGTERM", 15))
 
 
-class CommandError(Exception):
+class CommandError(StratmapError):
     """An error a command reports and ends with: ``message``, an optional ``hint`` (how to fix
     it), and the ``exit_code``."""
 
     exit_code = EXIT_USAGE
 
     def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint or None
+        super().__init__(message, hint or "")
+        self.hint: str | None = hint or None  # type: ignore[assignment]
 
     def __str__(self) -> str:
         return self.message if self.hint is None else f"{self.message}\nhelp: {self.hint}"

@@ -112,3 +112,27 @@ def test_no_module_takes_another_modules_private_names() -> None:
         if name.startswith("_") and not name.startswith("__")
     ]
     assert offenders == []
+
+
+def test_every_layers_error_has_the_one_shape() -> None:
+    from simulator.expectations import MeasureError
+    from simulator.personas import PersonaError
+    from simulator.planning import PlanningError
+    from simulator.run import SimulationError
+    from simulator.sizes import SizeError
+    from strategy_dsl.errors import StratmapError
+    from strategy_dsl.variants import VariantError
+    from stratmap.report.inputs import ReportInputError
+
+    for kind in (MeasureError, PersonaError, SimulationError, SizeError, VariantError):
+        error = kind("what is wrong", "what to change")
+        assert isinstance(error, StratmapError), kind
+        assert (str(error), error.message, error.hint) == ("what is wrong",) * 2 + (
+            "what to change",
+        )
+        rendered = render("simulate", cannot_run(error))
+        assert rendered.endswith("error: what is wrong\nhelp: what to change"), kind
+    planning = PlanningError("alpha must lie in (0, 1)", "use 0.05", field="alpha")
+    assert isinstance(planning, StratmapError) and planning.field == "alpha"
+    assert isinstance(ReportInputError("x"), StratmapError)
+    assert isinstance(UsageError("x"), StratmapError)
