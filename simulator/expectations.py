@@ -36,11 +36,11 @@ import numpy as np
 
 from simulator.output import STAGES, RunOutput
 from simulator.planning.replications import ReplicationInterval, replication_interval
+from strategy_dsl import metrics
 from strategy_dsl.checker.extras import (
     CONTACT_METRICS,
     FLOW_METRICS,
     FUNNEL_METRICS,
-    METRICS,
     PLAY_KINDS,
     metric_unit,
 )
@@ -58,18 +58,15 @@ __all__ = [
 
 FEN = 100.0
 _LIVE = [i for i, stage in enumerate(STAGES) if stage != "churned"]
-# Metrics whose value is a stock read at the end of the window (the rest are flows or rates).
-STOCKS = frozenset(
-    {"aum", "customers", "retention", "nps", "products_per_customer", "cross_sell_rate"}
-)
+# What each metric a strategy writes is (strategy_dsl.metrics): stocks are read at the end of
+# the window, flows summed over it; `of` a play applies to the funnel's.
+_WRITTEN = [m for m in metrics.METRICS if m.written is not None]
+STOCKS = frozenset(m.written for m in _WRITTEN if m.kind == metrics.STOCK)
 FLOWS = FLOW_METRICS
-# Metrics measured from a play's funnel, so `of` a channel / rule / journey / product applies.
 FUNNEL = FUNNEL_METRICS
 _FUNNEL_FIELD = {"contacts": "contacted", "responders": "responded"}
-# How values are shown (stratmap.tables.format_value), from the checker's unit of each metric.
-_SHOWN_AS = {"share": "share", "money": "money", "score": "points", "number": "count"}
-UNITS = {name: _SHOWN_AS[unit] for name, unit in METRICS.items()}
-UNITS["products_per_customer"] = "ratio"  # a quotient such as 1.37, not a count
+# How values are shown (stratmap.tables.format_value): the registry's unit of each metric.
+UNITS = {m.written: m.unit for m in _WRITTEN}
 _OPS = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
@@ -314,9 +311,10 @@ class _Measure:
         return self.funnel(_FUNNEL_FIELD.get(name, name), w, plays)
 
 
-# Per-customer form of each metric for `uplift vs control`: flows and stocks are divided by the
-# arm's exposed customers; rates are already per customer.
-_PER_CUSTOMER = FLOWS | {"aum", "customers"}
+# Per-customer form of each metric for `uplift vs control`: totals (amounts and counts, flows
+# and stocks) are divided by the arm's exposed customers; rates and scores already are per
+# customer.
+_PER_CUSTOMER = frozenset(m.written for m in _WRITTEN if m.unit in (metrics.MONEY, metrics.COUNT))
 
 
 def _arm_value(model: CheckedStrategy, out: RunOutput, ref: MetricRef, w: _Window, arm: int):

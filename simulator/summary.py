@@ -37,6 +37,7 @@ import pandas as pd
 
 from simulator.output import RunOutput
 from simulator.planning.replications import LEVEL, replication_interval
+from strategy_dsl import metrics
 from strategy_dsl.calendar import months_to_steps, step_days
 
 __all__ = [
@@ -52,48 +53,48 @@ __all__ = [
 
 SCHEMA = "stratmap.simulation/1"
 
-# name -> (label, unit). Units: "money" (currency units), "count", "share" (0…1), "points"
-# (NPS), "ratio" (a plain quotient, such as products per customer).
+# name -> (label, unit), from the metric registry (strategy_dsl.metrics, which has the units),
+# in the order the summary shows them. Present only when the strategy has a `book`:
+# book_revenue; a `lifetime`: customer_value, net_value_beyond; when the run counts them (the
+# totals' optional columns): responders, fee_income, products_per_customer, cross_sell_rate.
 HEADLINE_METRICS: dict[str, tuple[str, str]] = {
-    "final_aum": ("AUM at the end of the horizon", "money"),
-    "aum_growth": ("AUM growth over the horizon", "share"),
-    "customers": ("live customers at the end", "count"),
-    "acquired": ("customers acquired", "count"),
-    "churned": ("customers churned", "count"),
-    "churn_rate": ("churn rate within the horizon", "share"),
-    "churn_rate_12m": ("churn rate within 12 months", "share"),
-    "revenue": ("revenue", "money"),
-    # Present when the strategy has a `book`:
-    "book_revenue": ("of which book revenue (every balance, both arms)", "money"),
-    "cost": ("cost (contacts and acquisition)", "money"),
-    "net_value": ("net value (revenue - cost)", "money"),
-    # Present when the book has a `lifetime`:
-    "customer_value": ("value beyond the horizon of the customers live at the end", "money"),
-    "net_value_beyond": ("net value including the customers' value at the end", "money"),
-    "contacts": ("contacts made", "count"),
-    "responses": ("responses", "count"),
-    # Present when the run counts them (totals' optional columns):
-    "responders": ("customer-steps with a response", "count"),
-    "fee_income": ("fee income (中收)", "money"),
-    "products_per_customer": ("products per customer at the end", "ratio"),
-    "cross_sell_rate": ("customers holding 2+ products at the end", "share"),
-    "nps": ("NPS at the end", "points"),
+    name: (metrics.metric(name).label, metrics.metric(name).unit)
+    for name in (
+        "final_aum",
+        "aum_growth",
+        "customers",
+        "acquired",
+        "churned",
+        "churn_rate",
+        "churn_rate_12m",
+        "revenue",
+        "book_revenue",
+        "cost",
+        "net_value",
+        "customer_value",
+        "net_value_beyond",
+        "contacts",
+        "responses",
+        "responders",
+        "fee_income",
+        "products_per_customer",
+        "cross_sell_rate",
+        "nps",
+    )
 }
+# Treatment − control per exposed customer of each arm; end minus start (增量) for the AUM
+# added, and the scaled forms (control scaled to the treatment arm) for the incremental value.
 UPLIFT_METRICS: dict[str, tuple[str, str]] = {
-    "aum_per_customer": ("AUM per customer at the end", "money"),
-    # End minus start (增量): the arms' chance difference in starting AUM taken out.
-    "aum_added_per_customer": ("AUM added per customer", "money"),
-    "churn_rate": ("churn rate within the horizon", "share"),
-    "revenue_per_customer": ("revenue per customer", "money"),
-    # The control arm's revenue per customer scaled to the treatment arm: treatment −
-    # scaled control is the revenue the plays added (incremental revenue).
-    "revenue_scaled": ("revenue, control scaled to the treatment arm", "money"),
-    "net_value_scaled": ("net value, control scaled to the treatment arm", "money"),
-    # Present when the book has a `lifetime`:
-    "net_value_beyond_scaled": (
-        "net value with the value at the end, control scaled to the treatment arm",
-        "money",
-    ),
+    name: (metrics.form(name).label, metrics.form(name).unit)
+    for name in (
+        "aum_per_customer",
+        "aum_added_per_customer",
+        "churn_rate",
+        "revenue_per_customer",
+        "revenue_scaled",
+        "net_value_scaled",
+        "net_value_beyond_scaled",
+    )
 }
 PLAY_MEASURES: dict[str, tuple[str, str]] = {
     "contacted": ("contacted", "count"),

@@ -40,12 +40,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strategy_dsl import safe_write
+from strategy_dsl import metrics, safe_write
 from strategy_dsl.calendar import steps_text
 from strategy_dsl.magnitudes import MAGNITUDE_PATTERN, magnitude
 from stratmap import terminal
@@ -137,28 +137,26 @@ def add_plan_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 # ------------------------------------------------------------------------------ --fail-on
 
-# name -> (metric of simulator.compare, unit, uplift?); units as COMPARE_METRICS/ARM_METRICS.
-_TOTALS = {
-    "aum": "final_aum",
-    "final_aum": "final_aum",
-    "churn": "churn_rate",
-    "churn_rate": "churn_rate",
-    "responders": "responders",
-    "revenue": "revenue",
-    "cost": "cost",
-    "net_value": "net_value",
-    "net": "net_value",
-}
-# Short names for the per-customer uplift metrics (simulator.compare.ARM_METRICS, whose own
-# names are accepted too). `aum` is the AUM added, as in `expect … aum uplift vs control`.
-_UPLIFT_ALIASES = {
-    "aum": "aum_added_per_customer",
-    "churn": "churn_rate",
-    "responders": "responders_per_customer",
-    "revenue": "revenue_per_customer",
-    "cost": "cost_per_customer",
-    "net_value": "net_value_per_customer",
-}
+
+def _accepted(compared: Iterable[str], per_customer: Iterable[str]) -> tuple[dict, dict]:
+    """The names `--fail-on` accepts, each with the metric of simulator.compare it means: for
+    the totals, compare's own names, the names a strategy writes (`aum`, `churn`: the metric
+    registry's) and `net`; for `uplift.…`, the per-customer forms' own names and the names a
+    strategy writes for the form `uplift vs control` measures (`aum` is the AUM added, as in
+    `expect … aum uplift vs control`)."""
+    totals = {"net": "net_value"}
+    for name in compared:
+        written = metrics.metric(name).written
+        totals.update({name: name, **({written: name} if written else {})})
+    forms = set(per_customer)
+    uplift = {
+        m.written: m.uplift.name
+        for m in metrics.METRICS
+        if m.written is not None and m.uplift is not None and m.uplift.name in forms
+    }
+    return totals, {**uplift, **{name: name for name in forms}}
+
+
 _EXPRESSION = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][A-Za-z_.]*)\s*(?P<op>>=|<=|>|<)\s*"
     r"(?P<number>[+-]?\s*(?:\d[\d_,]*(?:\.\d*)?|\.\d+))\s*(?P<unit>pp|%|"
@@ -216,7 +214,8 @@ def parse_fail_on(expression: str) -> Threshold:
         raise bad("not METRIC OP VALUE")
     name = match["metric"].lower()
     uplift = name.startswith("uplift.")
-    table = {**_UPLIFT_ALIASES, **{m: m for m in ARM_METRICS}} if uplift else _TOTALS
+    totals, per_customer = _accepted(COMPARE_METRICS, ARM_METRICS)
+    table = per_customer if uplift else totals
     metric = table.get(name.removeprefix("uplift."))
     if metric is None:
         raise bad(f"unknown metric `{match['metric']}`")
