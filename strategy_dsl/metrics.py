@@ -13,9 +13,9 @@ control` may qualify: ``strategy_dsl.checker.extras``), the expectations (``simu
 expectations``: stocks, flows, units, per-customer forms), the run summary and `compare`
 (labels and units of the headline and the per-arm metrics), `plan --fail-on` (the names it
 accepts) and the sizing report. A new metric is one entry here plus its computation
-(``simulator.expectations._Measure.value`` for `expect`, ``simulator.summary.headline_values``
-for the summary); which of the summary's and compare's rows show it is their choice, a name in
-their lists.
+(``simulator.analysis.expectations._Measure.value`` for `expect`,
+``simulator.results.summary.headline_values`` for the summary); which of the summary's and
+compare's rows show it is their choice, a name in their lists.
 
 Units: ``money`` (currency units), ``count``, ``share`` (0…1), ``ratio`` (a plain quotient such
 as products per customer), ``points`` (NPS, −100…100). The checker's own units (``money``,

@@ -5,7 +5,7 @@ run's sizes, the results directory.
   ``test``); ``one_strategy_file`` is the one map ``simulate``, ``trace``, ``compare`` and
   ``size`` run, and ``checked_model`` checks it as ``check`` does;
 - ``parse_count`` reads a count as a person writes it (``2k``, ``1.5m``, ``20万``), and
-  ``requested_sizes`` / ``complete_sizes`` make the run's ``simulator.sizes.Sizes`` of the
+  ``requested_sizes`` / ``complete_sizes`` make the run's ``simulator.engine.sizes.Sizes`` of the
   options and then the file; ``resolve_threads`` and ``check_memory`` refuse what this machine
   cannot do;
 - ``out_dir_of`` and ``check_out_dir`` refuse a ``--out`` whose results could not be written, or
@@ -33,7 +33,7 @@ from stratmap.errors import report as report_error
 from stratmap.terminal import color
 
 if TYPE_CHECKING:
-    from simulator.sizes import Sizes
+    from simulator.engine.sizes import Sizes
     from strategy_dsl.model import CheckedStrategy
 
 
@@ -91,7 +91,7 @@ def parse_count(option: str, text: str, *, low: int, high: int) -> int:
 
 def requested_sizes(args: argparse.Namespace) -> Sizes:
     """The sizes given on the command line, validated before any work."""
-    from simulator.sizes import DEFAULT_REPS, LIMITS, Sizes
+    from simulator.engine.sizes import DEFAULT_REPS, LIMITS, Sizes
 
     def given(name: str) -> int | None:
         value = getattr(args, name, None)
@@ -112,7 +112,7 @@ def complete_sizes(sizes: Sizes, model: CheckedStrategy) -> Sizes:
     """Fill what the command line left out from the file (population size, seed) and count
     the horizon in the strategy's steps (``Sizes.resolve``; a size the file makes impossible is
     a usage error)."""
-    from simulator.sizes import SizeError
+    from simulator.engine.sizes import SizeError
 
     try:
         return sizes.resolve(model)
@@ -150,7 +150,7 @@ def check_memory(
     """``UsageError`` with the estimate and a hint when the run will not fit in memory: the
     run of ``model``, and of ``others`` beside it (`compare` and `size` hold every
     alternative's state and results at once)."""
-    from simulator.sizes import memory_text, shortfall
+    from simulator.engine.sizes import memory_text, shortfall
 
     needed = sum(
         int(
@@ -254,7 +254,7 @@ def checked_model(args: argparse.Namespace, path: Path) -> CheckedStrategy | Non
 def check_out_dir(out_dir: Path, shown: str) -> None:
     """Refuse ``--out`` before the run when the results could not be written there: a path
     that is not a results directory, or a parent we may not write to."""
-    from simulator import report_io
+    from simulator.results import report_io
 
     try:
         report_io.check_replaceable(out_dir)

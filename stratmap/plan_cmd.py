@@ -11,8 +11,8 @@ The strategy maps (``.strat`` files with a ``strategy`` header) under PATH (defa
    rules, segments, channels, ... added, removed and changed, with the changed fields in the
    strategy's own units; formatting, comments and moved declarations are no change;
 3. a map whose diff can move the forecast is simulated on both sides with the same customers,
-   seed, horizon and replications (common random numbers, ``simulator.compare``): the paired
-   differences working − base of AUM, churn, responders, revenue, cost and net value, and of
+   seed, horizon and replications (common random numbers, ``simulator.analysis.compare``): the
+   paired differences working − base of AUM, churn, responders, revenue, cost and net value, and of
    the treatment vs control uplift, each with its 95% interval across replications. Unchanged
    maps are listed and not simulated;
 4. ``--fail-on "churn > +0.3pp"`` thresholds are evaluated on each simulated map's change
@@ -54,7 +54,7 @@ from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from simulator.sizes import Sizes
+    from simulator.engine.sizes import Sizes
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.model import CheckedStrategy
     from strategy_dsl.semantic_diff import StrategyDiff
@@ -139,11 +139,11 @@ def add_plan_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 
 def _accepted(compared: Iterable[str], per_customer: Iterable[str]) -> tuple[dict, dict]:
-    """The names `--fail-on` accepts, each with the metric of simulator.compare it means: for
-    the totals, compare's own names, the names a strategy writes (`aum`, `churn`: the metric
-    registry's) and `net`; for `uplift.…`, the per-customer forms' own names and the names a
-    strategy writes for the form `uplift vs control` measures (`aum` is the AUM added, as in
-    `expect … aum uplift vs control`)."""
+    """The names `--fail-on` accepts, each with the metric of simulator.analysis.compare it
+    means: for the totals, compare's own names, the names a strategy writes (`aum`, `churn`:
+    the metric registry's) and `net`; for `uplift.…`, the per-customer forms' own names and the
+    names a strategy writes for the form `uplift vs control` measures (`aum` is the AUM added,
+    as in `expect … aum uplift vs control`)."""
     totals = {"net": "net_value"}
     for name in compared:
         written = metrics.metric(name).written
@@ -204,7 +204,7 @@ class Threshold:
 
 def parse_fail_on(expression: str) -> Threshold:
     """``churn > +0.3pp`` → a ``Threshold``; ``UsageError`` saying what to write otherwise."""
-    from simulator.compare import ARM_METRICS, COMPARE_METRICS
+    from simulator.analysis.compare import ARM_METRICS, COMPARE_METRICS
 
     def bad(why: str) -> UsageError:
         return UsageError(f"--fail-on {expression!r}: {why}", FAIL_ON_HELP)
@@ -479,7 +479,7 @@ def _paired_interval(values: Any) -> tuple[float | None, float | None]:
 def _uplift_deltas(base_output: Any, working_output: Any) -> list[Delta]:
     """Paired change of treatment − control per exposed customer, replication by replication:
     u_r(working) − u_r(base), with the Student t interval across replications."""
-    from simulator.compare import ARM_METRICS, arm_values
+    from simulator.analysis.compare import ARM_METRICS, arm_values
 
     before, after = arm_values(base_output), arm_values(working_output)
     rows = []
@@ -506,7 +506,7 @@ def _simulate_pair(
     quiet: bool,
 ) -> Forecast:
     """Both sides on the same customers, seed, horizon and replications."""
-    from simulator.compare import COMPARE_METRICS, compare_arms, run_arms
+    from simulator.analysis.compare import COMPARE_METRICS, compare_arms, run_arms
     from stratmap.inputs import strategy_hash
 
     # The base is simulated over the working tree's horizon, so that a changed horizon does
@@ -683,7 +683,7 @@ def _forecast(
         if old.population is None or new.population is None:
             entry.reason = "no `population` on one side: nothing to simulate"
             continue
-        from simulator import run as simulator_run
+        from simulator.engine import run as simulator_run
 
         threads = threads or resolve_threads(sizes.threads)
         map_sizes = replace(complete_sizes(sizes, new), threads=threads)

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from simulator.sizes import MAX_CUSTOMERS, MAX_REPS
+from simulator.engine.sizes import MAX_CUSTOMERS, MAX_REPS
 from stratmap import __version__, terminal
 from stratmap.errors import (
     EXIT_CLEAN,
@@ -67,16 +67,16 @@ def run_simulate(args: argparse.Namespace) -> int:
     sizes = complete_sizes(sizes, model)
     checked = time.perf_counter()
 
-    from simulator import report_io
+    from simulator.results import report_io
 
     if out_dir is not None:
         check_out_dir(out_dir, args.out)
     from stratmap.report.command import check_report_option
 
     check_report_option(args)
-    from simulator import run as simulator_run
-    from simulator.results import all_tables
-    from simulator.summary import build_summary
+    from simulator.engine import run as simulator_run
+    from simulator.results.summary import build_summary
+    from simulator.results.tables import all_tables
 
     sizes = replace(sizes, threads=resolve_threads(sizes.threads))
     description = f"simulating {sizes.customers:,} customers"
@@ -189,7 +189,7 @@ def run_trace(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     sizes = complete_sizes(sizes, model)
 
-    from simulator import run as simulator_run
+    from simulator.engine import run as simulator_run
 
     try:
         # The whole population is simulated for one replication: the same memory check as

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from simulator.run import steps_of
+from simulator.engine.run import steps_of
 from strategy_dsl.calendar import (
     STEP_DAYS,
     horizon_steps,

@@ -115,11 +115,11 @@ def test_no_module_takes_another_modules_private_names() -> None:
 
 
 def test_every_layers_error_has_the_one_shape() -> None:
-    from simulator.expectations import MeasureError
-    from simulator.personas import PersonaError
+    from simulator.analysis.expectations import MeasureError
+    from simulator.analysis.personas import PersonaError
+    from simulator.engine.run import SimulationError
+    from simulator.engine.sizes import SizeError
     from simulator.planning import PlanningError
-    from simulator.run import SimulationError
-    from simulator.sizes import SizeError
     from strategy_dsl.errors import StratmapError
     from strategy_dsl.variants import VariantError
     from stratmap.report.inputs import ReportInputError

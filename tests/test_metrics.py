@@ -3,7 +3,8 @@ the expectations, the summary, compare, plan and the sizing report."""
 
 from __future__ import annotations
 
-from simulator import compare, expectations, summary
+from simulator.analysis import compare, expectations
+from simulator.results import summary
 from strategy_dsl import metrics
 from strategy_dsl.checker import extras
 from stratmap.plan_cmd import parse_fail_on

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulator.expectations import one_sided_bound
+from simulator.analysis.expectations import one_sided_bound
 from simulator.planning import forecast_interval
 from simulator.planning.replications import LEVEL, replication_interval, t_critical
 

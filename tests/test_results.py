@@ -16,9 +16,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator import report_io
 from simulator.output import ARMS, FUNNEL_FIELDS, STAGES, SUPPRESSION_REASONS, RunOutput
-from simulator.results import (
+from simulator.results import report_io
+from simulator.results.summary import (
+    build_summary,
+    headline_values,
+    play_values,
+    top_unserved,
+    uplift_values,
+)
+from simulator.results.tables import (
     TABLE_NAMES,
     all_tables,
     channel_table,
@@ -27,13 +34,6 @@ from simulator.results import (
     suppression_table,
     totals_table,
     unserved_table,
-)
-from simulator.summary import (
-    build_summary,
-    headline_values,
-    play_values,
-    top_unserved,
-    uplift_values,
 )
 
 F = {name: i for i, name in enumerate(FUNNEL_FIELDS)}

@@ -1,4 +1,4 @@
-"""One home for a run's sizes (simulator/sizes.py): the same limits, defaults and memory rule
+"""One home for a run's sizes (simulator/engine/sizes.py): the same limits, defaults and memory rule
 for the command line and the engine."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sim_support import bundled
 
-from simulator import sizes as run_sizes
-from simulator.run import SimulationError, simulate
-from simulator.sizes import MAX_REPS, SizeError, Sizes, available_memory, strategy_seed
+from simulator.engine import sizes as run_sizes
+from simulator.engine.run import SimulationError, simulate
+from simulator.engine.sizes import MAX_REPS, SizeError, Sizes, available_memory, strategy_seed
 
 GIB = 2**30
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator import sizes as run_sizes
+from simulator.engine import sizes as run_sizes
 from stratmap.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ COMMANDS = {
 @pytest.fixture
 def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any simulation fails the test: a usage error is found before anything runs."""
-    from simulator import run as simulator_run
+    from simulator.engine import run as simulator_run
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("simulated although the command line was wrong")

@@ -30,7 +30,7 @@ from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key
 from stratmap.suite.report import FileResult
 
 if TYPE_CHECKING:
-    from simulator.sizes import Sizes
+    from simulator.engine.sizes import Sizes
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.diagnostics import SourceMap
     from stratmap.suite.runner import Job
@@ -148,7 +148,7 @@ def _jobs(
 ) -> list[tuple[Job, str]]:
     """A job for every map or persona file not in the cache; cached records go straight into
     ``results``."""
-    from simulator.sizes import strategy_seed
+    from simulator.engine.sizes import strategy_seed
     from stratmap.simulate_cmd import strategy_hash
     from stratmap.suite.runner import Job
 
