@@ -1,21 +1,25 @@
-"""How big a run is: the one home of a run's sizes, their limits and defaults, and of the memory
-a machine has for it.
+"""How big a run is: the one home of a run's sizes, their limits and defaults, the strategy
+compiled for them, and the memory the run needs and the machine has.
 
 ``Sizes`` is what to simulate: customers, months, replications, seed, threads, shards. The
-command line fills one from its options (``stratmap.simulate_cmd.requested_sizes``), the engine
-from its keyword arguments; both then ``check`` it against the same limits and ``resolve`` it
-against the strategy (its population size, horizon and seed fill what was not given, and the
-horizon is counted in the strategy's steps), so a size means and is refused the same way
-whichever door it came in by. A refusal is a ``SizeError`` with a message and a hint; the CLI
-shows it as a usage error (exit 2), the engine raises it as a ``SimulationError``.
+command line fills one from its options (``stratmap.inputs.requested_sizes``), the engine from
+its keyword arguments (``checked_sizes``); both ``check`` it against the same limits and
+``resolve`` it against the strategy (its population size, horizon and seed fill what was not
+given, and the horizon is counted in the strategy's steps), so a size means and is refused the
+same way whichever door it came in by. A refusal is a ``SizeError`` with a message and a hint;
+the CLI shows it as a usage error (exit 2), the engine raises it as a ``SimulationError``.
 
-Memory. ``available_memory`` is the smaller of what the machine has free and what the process's
-cgroup (a container's limit) leaves, so a run in a 4 GiB container is refused on a 64 GiB host;
-``fits`` keeps ``MEMORY_HEADROOM`` of it for the interpreter, pandas and the operating system.
+Memory. ``estimate_memory`` is what a run needs at its peak; ``available_memory`` the smaller of
+what the machine has free and what the process's cgroup (a container's limit) leaves, so a run
+in a 4 GiB container is refused on a 64 GiB host; ``shortfall`` keeps ``MEMORY_HEADROOM`` of
+it for the interpreter, pandas and the operating system. Numba, NumPy and the kernels are
+imported only by the functions that compile or estimate, so that the command line can check
+sizes before it loads them.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 from dataclasses import dataclass, replace
@@ -26,6 +30,7 @@ from strategy_dsl.calendar import horizon_steps, steps_text, steps_to_months
 from strategy_dsl.errors import StratmapError
 
 if TYPE_CHECKING:
+    from strategy_dsl.compile import CompiledStrategy
     from strategy_dsl.model import CheckedStrategy
 
 # Sizes beyond these are mistakes, not runs: a synthetic population beyond a billion customers
@@ -56,6 +61,22 @@ _HINTS = {
 # Share of the available memory a run may plan to use: the rest is left to the interpreter,
 # pandas and the operating system.
 MEMORY_HEADROOM = 0.9
+
+
+HEADROOM = 1.05  # rows allocated beyond the initial population and the planned arrivals
+FIXED_OVERHEAD = 256 * 2**20  # the interpreter, NumPy, Numba and compiled kernels
+SEG_EVER_BYTES = 8  # per row: the segments a customer has been in (``Shard.seg_ever``)
+# Per row and ledger field (``Shard.ledger``: revenue to date, AUM before contacts).
+LEDGER_FIELD_BYTES = 8
+
+
+class SimulationError(StratmapError):
+    """A run that cannot be done as asked: a message for a person and a hint to fix it."""
+
+
+class UnknownCustomer(SimulationError):
+    """``trace_customer`` of an id that is not in the run: the caller asked for nobody (a
+    usage error), not a strategy the simulator cannot run."""
 
 
 class SizeError(StratmapError, ValueError):
@@ -140,6 +161,130 @@ def _whole(name: str, value: object, low: int, high: int, hint: str) -> int:
     if not low <= number <= high:
         raise SizeError(f"{name} {number:,} is outside {low:,}..{high:,}", hint)
     return number
+
+
+# ------------------------------------------------------------------------------ the engine's
+
+
+def steps_of(compiled: CompiledStrategy, months: int | None) -> int:
+    """Steps for a horizon in months (30/360), or the strategy's own horizon."""
+    if months is None:
+        return compiled.horizon_steps
+    return horizon_steps(months, compiled.step_days)
+
+
+def compiled_of(model: CheckedStrategy, customers: int | None = None) -> CompiledStrategy:
+    """The compiled strategy, with the sizes of the bank scaled to ``customers`` when the run
+    replaces the population's size: `arrivals 3000 per month` is written for the declared 200k
+    customers, and a 20k-customer rehearsal of the same bank must see 300 a month, or new
+    customers would swamp the book and every per-customer figure with it. Channel capacities
+    and play budgets scale alike (a rehearsal at a tenth of the size has a tenth of the call
+    centre and of the budget), or constraints that bind at full size would never bind; the
+    factor is said in the run's notes. Budgets are rounded to the fen, half up."""
+    import numpy as np
+
+    from strategy_dsl.compile import CompileError, compile_strategy
+
+    try:
+        compiled = compile_strategy(model)
+    except CompileError as exc:
+        raise SimulationError(exc.message, exc.hint) from None
+    declared = compiled.population_size
+    if customers is None or declared <= 0 or int(customers) == declared or int(customers) < 0:
+        return compiled
+    scale = int(customers) / declared
+    arrays = {**compiled.arrays, "arr_per_step": compiled.arrays["arr_per_step"] * scale}
+    capacity, budget = compiled.arrays["chan_capacity"], compiled.arrays["group_budget_fen"]
+    arrays["chan_capacity"] = np.where(capacity >= 0, capacity * scale, capacity)
+    scaled = np.floor(budget.astype(np.float64) * scale + 0.5).astype(np.int64)
+    arrays["group_budget_fen"] = np.where(budget >= 0, scaled, budget)
+    note = (
+        f"sizes scaled x{scale:.6g} to {int(customers):,} customers (the population declares "
+        f"{declared:,}): arrivals, channel capacities and budgets"
+    )
+    return replace(compiled, arrays=arrays, notes=(*compiled.notes, note))
+
+
+def checked_sizes(
+    model: CheckedStrategy,
+    customers: int | None,
+    months: int | None,
+    reps: int,
+    seed: int | None,
+    threads: int | None,
+    shards: int,
+) -> Sizes:
+    """The engine's sizes, checked and resolved against the strategy by the rules the command
+    line applies too (``Sizes``), before any work; ``SimulationError`` for nonsense."""
+    import numba
+
+    from strategy_dsl.compile import MAX_STEPS
+
+    most = numba.config.NUMBA_NUM_THREADS
+    try:
+        given = Sizes(customers, months, reps, seed, threads, shards)
+        sizes = replace(given.resolve(model), threads=most if threads is None else threads)
+    except SizeError as exc:
+        raise SimulationError(exc.message, exc.hint) from None
+    assert sizes.steps is not None and sizes.threads is not None
+    if sizes.steps > MAX_STEPS:
+        raise SimulationError(
+            f"the horizon in steps {sizes.steps:,} is outside 1..{MAX_STEPS:,}",
+            "shorten the horizon (--months)",
+        )
+    if sizes.threads > most:
+        raise SimulationError(
+            f"threads {sizes.threads:,} is outside 1..{most:,}",
+            f"this machine runs at most {most} threads",
+        )
+    return sizes
+
+
+def expected_arrivals(compiled: CompiledStrategy, steps: int) -> int:
+    """Customers the `acquisition` block brings over ``steps`` (referrals not included)."""
+    return int(sum(math.floor(rate * steps) for rate in compiled.arr_per_step))
+
+
+def estimate_memory(
+    model: CheckedStrategy,
+    *,
+    customers: int | None = None,
+    months: int | None = None,
+    reps: int = 1,
+    threads: int | None = None,
+    shards: int = 1,
+) -> int:
+    """Bytes a run needs at its peak: the customers' state (``simulator.kernels.population.layout``)
+    for the initial population and the arrivals, the gathered keys of one step, the per-block
+    counters and the output arrays. Threads and shards do not change it (all shards of a run
+    live in one process together); they are accepted so that callers can pass a run's sizes."""
+    from simulator.kernels import common as k
+    from simulator.kernels.apply import N_LEDGER
+    from simulator.kernels.population import bytes_per_customer
+
+    compiled = compiled_of(model, customers)
+    tables = k.make_tables(compiled)
+    n = compiled.population_size if customers is None else int(customers)
+    steps = steps_of(compiled, months)
+    rows = (n + expected_arrivals(compiled, steps)) * HEADROOM + k.BLOCK
+    state = (bytes_per_customer(tables) + SEG_EVER_BYTES + LEDGER_FIELD_BYTES * N_LEDGER) * rows
+    gathered = 16 * rows
+    out = output_cells(compiled) * 8 * reps * (steps + 1)
+    blocks = rows / k.BLOCK + 1
+    counters = output_cells(compiled) * 8 * blocks
+    return int(state + gathered + out + counters + FIXED_OVERHEAD)
+
+
+def output_cells(compiled: CompiledStrategy) -> int:
+    from simulator.output import FUNNEL_FIELDS, SEGMENT_OUTCOMES, STAGES
+
+    plays, segments = len(compiled.plays), len(compiled.segments) + 1
+    tiers, channels = len(compiled.tiers), len(compiled.channels)
+    funnel = plays * 2 * len(FUNNEL_FIELDS)
+    outcomes = (segments + plays) * 2 * len(SEGMENT_OUTCOMES)
+    return (
+        funnel + 2 * len(STAGES) * tiers + segments * tiers * 2 * 2 + channels * 2 + 2 * 16
+    ) + outcomes
 
 
 # ------------------------------------------------------------------------------ memory
