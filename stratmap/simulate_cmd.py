@@ -95,6 +95,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                 shards=1,
                 progress=progress,
                 strategy_hash=strategy_hash(model),
+                memory_checked=True,  # just above: estimated once, with the result tables
             )
     except simulator_run.SimulationError as exc:
         raise cannot_run(exc) from None
