@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -130,7 +131,38 @@ def _rows(frame_index: pd.Index, values: pd.Series | None = None, first_row: int
     return shown + more
 
 
-def _typed(frame: pd.DataFrame, where: Path, first_row: int) -> pd.DataFrame:
+def _blank(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values):  # typed Parquet numbers: only nulls are blank
+        return values.isna()
+    return values.isna() | (values.astype(str).str.strip() == "")
+
+
+def _text(values: pd.Series, unique: bool, strip: bool) -> pd.Series:
+    """Text, blanks missing; surrounding spaces stripped from every name, and from the ids of
+    a CSV file (a Parquet file's ids are taken exactly as typed). The customer id (one per
+    row) stays plain strings; every other column has a few distinct values and becomes
+    categorical, so that a million rows are cleaned by cleaning their handful of names."""
+    if unique:
+        text = values if pd.api.types.is_object_dtype(values) else values.astype(object)
+        text = text.where(text.isna(), text.astype(str))  # an id written as a number is text
+        if strip:
+            text = text.str.strip()
+        return text.where(text.notna() & (text != ""), None)
+    codes, names = pd.factorize(values, use_na_sentinel=True)
+    cleaned = pd.Index([str(name).strip() for name in names], dtype=object)
+    categories = pd.Index(cleaned.unique()).drop("", errors="ignore")
+    positions = categories.get_indexer(cleaned)  # "" (blank) → -1, missing
+    return pd.Series(
+        pd.Categorical.from_codes(
+            np.where(codes >= 0, positions[codes] if len(positions) else -1, -1), categories
+        ),
+        index=values.index,
+    )
+
+
+def _typed(
+    frame: pd.DataFrame, where: Path, first_row: int, *, strip_ids: bool = False
+) -> pd.DataFrame:
     """The v1 columns, in order and typed; raises on a missing, extra or mistyped column."""
     names = [c.name for c in COLUMNS]
     missing = [n for n in names if n not in frame.columns]
@@ -148,11 +180,10 @@ def _typed(frame: pd.DataFrame, where: Path, first_row: int) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column in COLUMNS:
         values = frame[column.name]
-        text_blank = values.isna() | (values.astype("string").str.strip() == "")
         if column.kind == "string":
-            converted = values.astype("string").str.strip()
-            converted = converted.where(~text_blank, pd.NA)
+            converted = _text(values, column.name == "customer_id", strip=strip_ids)
         else:
+            text_blank = _blank(values)
             numbers = pd.to_numeric(values.where(~text_blank), errors="coerce")
             bad = numbers.isna() & ~text_blank
             if column.kind == "int32":
@@ -249,7 +280,8 @@ def write_list(out_dir: Path, rows: pd.DataFrame, manifest: Mapping[str, Any]) -
     staging = safe_write.temporary_name(parent, out_dir.name)
     staging.mkdir()
     try:
-        table = pa.Table.from_pandas(typed, schema=SCHEMA, preserve_index=False)
+        plain = typed.astype({c.name: object for c in COLUMNS if c.kind == "string"})
+        table = pa.Table.from_pandas(plain, schema=SCHEMA, preserve_index=False)
         pq.write_table(table, staging / PARQUET_FILE)
         typed.to_csv(staging / CSV_FILE, index=False, encoding="utf-8-sig")
         _write_xlsx(staging / XLSX_FILE, typed)
@@ -355,7 +387,7 @@ def read_list(path: Path) -> ContactList:
         first_row = 2  # the header is line 1
     else:
         raise ContactListError(f"{path}: holds neither {PARQUET_FILE} nor {CSV_FILE}")
-    rows = _typed(frame, source, first_row)
+    rows = _typed(frame, source, first_row, strip_ids=source.suffix == ".csv")
     if manifest["rows"] != len(rows):
         raise ContactListError(
             f"{path / MANIFEST_FILE}: says {manifest['rows']} rows, {source.name} holds "

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bankdata.tables import TableError, read_table
@@ -57,21 +58,46 @@ def _rows(path: Path, mask: pd.Series, values: pd.Series) -> str:
 
 def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> pd.DataFrame:
     """The list's rows with their outcomes beside them (``has_outcome`` False where the bank
-    returned none). An outcome whose (customer_id, play) is not on the list → ``TableError``."""
-    key = ["customer_id", "play"]
-    on_list = list_rows[key].astype(str).drop_duplicates()
-    found = outcomes[key].merge(on_list, on=key, how="left", indicator=True)["_merge"]
-    stray = (found == "left_only").to_numpy()
+    returned none). An outcome whose (customer_id, play) is not on the list → ``TableError``.
+
+    Outcomes are one per (customer_id, play) (``read_outcomes`` refuses duplicates), so each
+    list row finds at most one: the pair is turned into one integer per row (the id's code
+    among both tables' ids × the number of plays + the play's code) and looked up in an
+    index, which on a million rows is several times faster than a two-column join."""
+    n_list = len(list_rows)
+    id_codes, _ids = pd.factorize(
+        pd.concat([list_rows["customer_id"], outcomes["customer_id"]], ignore_index=True)
+    )
+    list_play, names = pd.factorize(list_rows["play"])
+    names = pd.Index(names)
+    their_play = names.get_indexer(outcomes["play"])  # -1: a play not on the list
+    width = len(names) + 1
+    list_key = id_codes[:n_list].astype(np.int64) * width + list_play
+    their_key = id_codes[n_list:].astype(np.int64) * width + their_play
+    found = pd.Index(their_key).get_indexer(list_key)  # per list row: its outcome row or -1
+    answered = np.zeros(len(outcomes), dtype=bool)
+    answered[found[found >= 0]] = True
+    stray = ~answered | (their_play < 0)
     if stray.any():
         mask = pd.Series(stray, index=outcomes.index)
-        labels = outcomes["customer_id"] + " / " + outcomes["play"]
+        labels = outcomes["customer_id"].astype(str) + " / " + outcomes["play"].astype(str)
         raise TableError(
             f"{path}: {int(stray.sum())} outcome(s) for a customer and play not on the list, at "
             f"{_rows(path, mask, labels)} (outcomes answer the list they were decided with: "
             "check the ids kept their leading zeros and the play names match the list's)"
         )
-    joined = list_rows.merge(outcomes, on=key, how="left", suffixes=("", "_bought"), indicator=True)
-    joined["has_outcome"] = joined.pop("_merge") == "both"
-    for flag in FLAGS:
-        joined[flag] = joined[flag].astype("boolean").fillna(False).astype(bool)
+    has = found >= 0
+    take = np.where(has, found, 0)
+    joined = list_rows.copy()
+    for column in outcomes.columns:
+        if column in ("customer_id", "play"):
+            continue
+        values = outcomes[column].to_numpy()[take] if len(outcomes) else None
+        name = f"{column}_bought" if column in joined.columns else column
+        if column in FLAGS:
+            joined[name] = has & values.astype(bool) if values is not None else has
+        else:
+            taken = pd.Series(values, index=joined.index) if values is not None else None
+            joined[name] = taken.where(has) if taken is not None else np.nan
+    joined["has_outcome"] = has
     return joined

@@ -283,6 +283,21 @@ def _aum_uplift(treated: pd.DataFrame, other: pd.DataFrame) -> Interval | None:
     return mean_difference(change_t, change_c, method="welch")
 
 
+_USED = [
+    "customer_id",
+    "play",
+    "wave",
+    "arm",
+    "contacted",
+    "reached",
+    "responded",
+    "churned",
+    "complaint",
+    "aum_before",
+    "aum_after",
+]
+
+
 def review(
     rows: pd.DataFrame,
     model: CheckedStrategy,
@@ -294,140 +309,49 @@ def review(
     outcomes, with ``has_outcome``; rows without an outcome are counted and left out."""
     specs = play_specs(model)
     control_share = model.policy.control
-    notes: list[str] = []
-    measured = rows[rows["has_outcome"]]
-    missing = rows[~rows["has_outcome"]]
-    if len(missing):
-        per_arm = missing["arm"].value_counts().to_dict()
-        notes.append(
-            f"{len(missing)} list row(s) have no outcome and are left out "
-            f"({', '.join(f'{arm} {n}' for arm, n in sorted(per_arm.items()))}); "
-            "if one arm misses more than another, the uplift is biased"
-        )
-    leaked = measured[(measured["arm"] != "treatment") & measured["contacted"]]
-    if len(leaked):
-        notes.append(
-            f"{len(leaked)} control or holdout row(s) were contacted all the same: the "
-            "uplift is diluted (intention to treat keeps them in their arm)"
-        )
+    has_outcome = rows["has_outcome"].to_numpy(bool)
+    measured = rows.loc[has_outcome, _USED]
+    notes = _row_notes(rows[~has_outcome], measured)
     forecast = forecast_rates(funnel) if funnel is not None else None
     if forecast is None:
         notes.append("no --forecast: actuals are not held against a forecast")
-    names = (
-        measured["play"]
-        .astype(str)
-        .where(
-            measured["wave"].isna(),
-            measured["play"].astype(str) + " wave " + measured["wave"].astype(str),
-        )
-    )
-    measured = measured.assign(funnel_name=names.to_numpy())
-    unknown = sorted(set(measured["funnel_name"]) - set(specs))
-    if unknown:
-        notes.append(f"plays not in the map are left out: {', '.join(unknown[:5])}")
-
     customers = measured.drop_duplicates("customer_id")
-    global_counts = {
-        "model_group": int((customers["arm"] != "global_control").sum()),
-        "global_control": int((customers["arm"] == "global_control").sum()),
-    }
+    in_control = int((customers["arm"] == "global_control").sum())
     srm = [
         _sample_ratio(
             "(customers)",
-            global_counts,
+            {"model_group": len(customers) - in_control, "global_control": in_control},
             {"model_group": 1.0 - control_share, "global_control": control_share},
         )
     ]
     uplift: list[dict[str, Any]] = []
     funnel_rows: list[dict[str, Any]] = []
     recalibration: list[dict[str, Any]] = []
+    unknown = []
+    groups = measured.groupby(["play", "wave"], observed=True, dropna=False, sort=False)
+    found = {funnel_name(str(play), wave): frame for (play, wave), frame in groups}
+    for name in found.keys() - specs.keys():
+        unknown.append(name)
     for name, spec in specs.items():
-        play_rows = measured[measured["funnel_name"] == name]
-        if play_rows.empty:
+        if name not in found:
             continue
-        arms = {arm: play_rows[play_rows["arm"] == arm] for arm in _arm_shares(0, 0)}
-        counts = {arm: len(frame) for arm, frame in arms.items()}
-        shares = _arm_shares(control_share, spec.holdout)
-        srm.append(_sample_ratio(name, counts, shares))
         rates = forecast.get(name) if forecast is not None else None
-        treated = arms["treatment"]
+        arms = dict(iter(found[name].groupby("arm", observed=True)))
+        counts = {arm: len(arms[arm]) if arm in arms else 0 for arm in ARMS}
+        srm.append(_sample_ratio(name, counts, _arm_shares(control_share, spec.holdout)))
+        treated = arms.get("treatment", found[name].iloc[:0])
         for other_arm, label in _COMPARISONS:
-            other = arms[other_arm]
-            if other.empty or treated.empty:
-                continue
-            for metric, (column, _meaning) in RATE_METRICS.items():
-                actual = _rate_uplift(treated, other, column)
-                predicted = None
-                if (
-                    metric == "response_rate"
-                    and rates is not None
-                    and other_arm == "global_control"
-                ):
-                    control_rates = rates["control_response"]
-                    predicted = predictive_uplift(
-                        rates["itt_response"], control_rates, len(treated), len(other)
-                    )
-                uplift.append(
-                    _uplift_row(
-                        name,
-                        spec,
-                        other_arm,
-                        label,
-                        metric,
-                        "share",
-                        treated,
-                        other,
-                        actual,
-                        predicted,
-                    )
-                )
-            try:
-                actual = _aum_uplift(treated, other)
-            except PlanningError:
-                actual = None
-            uplift.append(
-                _uplift_row(
-                    name,
-                    spec,
-                    other_arm,
-                    label,
-                    "aum_change",
-                    "money",
-                    treated,
-                    other,
-                    actual,
-                    None,
-                )
-            )
-        contacted = treated[treated["contacted"]]
-        reached = contacted[contacted["reached"]]
-        stages = (
-            ("contact", "contacted ÷ treatment rows", treated, "contacted"),
-            ("reach", "reached ÷ contacted", contacted, "reached"),
-            ("response", "responded ÷ reached", reached, "responded"),
-        )
-        for stage, meaning, base, column in stages:
-            n = len(base)
-            actual_rate = float(base[column].mean()) if n else math.nan
-            predicted = predictive_rate(rates[stage], n) if rates is not None else None
-            funnel_rows.append(
-                {
-                    "play": spec.play,
-                    "wave": spec.wave,
-                    "stage": stage,
-                    "meaning": meaning,
-                    "n": n,
-                    "count": int(base[column].sum()) if n else 0,
-                    "actual": _clean(actual_rate),
-                    "forecast": _interval_dict(predicted),
-                    "inside": None
-                    if predicted is None or not n
-                    else bool(predicted.contains(actual_rate)),
-                }
-            )
+            other = arms.get(other_arm)
+            if other is not None and len(other) and len(treated):
+                uplift += _uplifts(spec, other_arm, label, treated, other, rates)
+        stages = _funnel(spec, treated, rates)
+        funnel_rows += stages
+        reached = stages[-1]
         recalibration.append(
-            _recalibrate(spec, len(reached), int(reached["responded"].sum()), rates, prior_strength)
+            _recalibrate(spec, reached["n"], reached["count"], rates, prior_strength)
         )
+    if unknown:
+        notes.append(f"plays not in the map are left out: {', '.join(sorted(unknown)[:5])}")
     if forecast is not None and any(r["forecast"] is None for r in funnel_rows):
         notes.append(
             "some plays have no forecast: fewer than 2 of the forecast's replications had "
@@ -440,7 +364,7 @@ def review(
         "rows": {
             "list": len(rows),
             "measured": len(measured),
-            "missing_outcome": len(missing),
+            "missing_outcome": int((~has_outcome).sum()),
             "customers": len(customers),
         },
         "sample_ratio": srm,
@@ -451,8 +375,97 @@ def review(
     }
 
 
+ARMS = ("treatment", "global_control", "rule_holdout")
+
+
+def _row_notes(missing: pd.DataFrame, measured: pd.DataFrame) -> list[str]:
+    notes = []
+    if len(missing):
+        per_arm = missing["arm"].value_counts()
+        notes.append(
+            f"{len(missing)} list row(s) have no outcome and are left out "
+            f"({', '.join(f'{arm} {n}' for arm, n in sorted(per_arm.items()) if n)}); "
+            "if one arm misses more than another, the uplift is biased"
+        )
+    leaked = int(((measured["arm"] != "treatment") & measured["contacted"]).sum())
+    if leaked:
+        notes.append(
+            f"{leaked} control or holdout row(s) were contacted all the same: the uplift is "
+            "diluted (intention to treat keeps them in their arm)"
+        )
+    return notes
+
+
+def _uplifts(
+    spec: PlaySpec,
+    other_arm: str,
+    label: str,
+    treated: pd.DataFrame,
+    other: pd.DataFrame,
+    rates: Mapping[str, np.ndarray] | None,
+) -> list[dict[str, Any]]:
+    """Treatment − ``other_arm`` on every metric, each with its forecast where there is one
+    (the response uplift against the global control: the simulator has no rule holdout arm
+    of its own to compare with)."""
+    found = []
+    for metric, (column, _meaning) in RATE_METRICS.items():
+        actual = _rate_uplift(treated, other, column)
+        predicted = None
+        if metric == "response_rate" and rates is not None and other_arm == "global_control":
+            predicted = predictive_uplift(
+                rates["itt_response"], rates["control_response"], len(treated), len(other)
+            )
+        found.append(
+            _uplift_row(spec, other_arm, label, metric, "share", treated, other, actual, predicted)
+        )
+    try:
+        actual = _aum_uplift(treated, other)
+    except PlanningError:  # fewer than 2 customers in an arm, or no spread at all
+        actual = None
+    found.append(
+        _uplift_row(spec, other_arm, label, "aum_change", "money", treated, other, actual, None)
+    )
+    return found
+
+
+_STAGES = (
+    ("contact", "contacted ÷ treatment rows", None, "contacted"),
+    ("reach", "reached ÷ contacted", "contacted", "reached"),
+    ("response", "responded ÷ reached", "reached", "responded"),
+)
+
+
+def _funnel(
+    spec: PlaySpec, treated: pd.DataFrame, rates: Mapping[str, np.ndarray] | None
+) -> list[dict[str, Any]]:
+    """contacted ÷ treatment rows, reached ÷ contacted, responded ÷ reached: actual, and the
+    forecast's predictive interval at the actual denominator."""
+    found = []
+    base = treated
+    for stage, meaning, within, column in _STAGES:
+        if within is not None:
+            base = base[base[within].to_numpy(bool)]
+        n = len(base)
+        count = int(base[column].sum())
+        actual = count / n if n else math.nan
+        predicted = predictive_rate(rates[stage], n) if rates is not None else None
+        found.append(
+            {
+                "play": spec.play,
+                "wave": spec.wave,
+                "stage": stage,
+                "meaning": meaning,
+                "n": n,
+                "count": count,
+                "actual": _clean(actual),
+                "forecast": _interval_dict(predicted),
+                "inside": None if predicted is None or not n else bool(predicted.contains(actual)),
+            }
+        )
+    return found
+
+
 def _uplift_row(
-    name: str,
     spec: PlaySpec,
     other_arm: str,
     label: str,

@@ -344,3 +344,66 @@ def test_a_bad_prior_strength_is_a_usage_error(capsys, live) -> None:
         "-1",
     )
     assert code == 2 and "--prior-strength -1" in err
+
+
+# ------------------------------------------------------------------------------ the forecast
+
+
+@pytest.fixture(scope="module")
+def wealth_forecast(tmp_path_factory: pytest.TempPathFactory):
+    """A small forecast of the wealth map and a synthetic live test of it."""
+    folder = tmp_path_factory.mktemp("wealth")
+    code = main(
+        ["simulate", str(WEALTH), "--customers", "4k", "--months", "3", "--reps", "3"]
+        + ["--seed", "5", "-q", "--out", str(folder / "forecast")]
+    )
+    assert code == 0
+    list_dir, outcomes = write_synthetic_live_test(WEALTH, folder, 6000, 9)
+    return folder / "forecast", list_dir, outcomes
+
+
+def test_actuals_are_held_against_the_forecast(capsys, wealth_forecast) -> None:
+    forecast, list_dir, outcomes = wealth_forecast
+    code, out, err = run(
+        capsys,
+        "review",
+        WEALTH,
+        "--list",
+        list_dir,
+        "--outcomes",
+        outcomes,
+        "--forecast",
+        forecast,
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    document = json.loads(out)
+    held = [row for row in document["funnel"] if row["forecast"] is not None]
+    assert held, "no play has a forecast"
+    for row in held:
+        interval = row["forecast"]
+        assert row["inside"] == (interval["low"] <= row["actual"] <= interval["high"])
+        assert interval["uncertainty"] == "live-test"
+    reach = [row for row in held if row["stage"] == "reach"]
+    # The synthetic test reaches at the channel's declared reach, as the simulator does.
+    assert sum(row["inside"] for row in reach) >= len(reach) - 1
+    # The synthetic test contacts 85% of the treatment rows; the simulation contacts nearly
+    # all eligible customers of a play with spare capacity: outside, as it should be.
+    contact = [row for row in held if row["stage"] == "contact" and row["forecast"]["low"] > 0.9]
+    assert contact and not any(row["inside"] for row in contact)
+    assert any(r["forecast"] is not None for r in document["uplift"])
+
+
+def test_a_forecast_of_another_map_is_refused(capsys, wealth_forecast, tmp_path) -> None:
+    forecast, list_dir, outcomes = wealth_forecast
+    other = tmp_path / "other"
+    shutil.copytree(forecast, other)
+    summary = json.loads((other / "summary.json").read_text("utf-8"))
+    summary["strategy"]["hash"] = "0" * 64
+    (other / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    base = ["review", WEALTH, "--list", list_dir, "--outcomes", outcomes, "--forecast"]
+    code, out, err = run(capsys, *base, other)
+    assert code == 2 and out == "" and "simulated another map" in err
+    code, out, err = run(capsys, *base, tmp_path)
+    assert code == 2 and "not a results directory" in err
