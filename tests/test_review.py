@@ -353,10 +353,8 @@ def test_a_bad_prior_strength_is_a_usage_error(capsys, live) -> None:
 def wealth_forecast(tmp_path_factory: pytest.TempPathFactory):
     """A small forecast of the wealth map and a synthetic live test of it."""
     folder = tmp_path_factory.mktemp("wealth")
-    code = main(
-        ["simulate", str(WEALTH), "--customers", "4k", "--months", "3", "--reps", "3"]
-        + ["--seed", "5", "-q", "--out", str(folder / "forecast")]
-    )
+    sizes = ["--customers", "4k", "--months", "3", "--reps", "3", "--seed", "5", "-q"]
+    code = main(["simulate", str(WEALTH), *sizes, "--out", str(folder / "forecast")])
     assert code == 0
     list_dir, outcomes = write_synthetic_live_test(WEALTH, folder, 6000, 9)
     return folder / "forecast", list_dir, outcomes
@@ -407,3 +405,47 @@ def test_a_forecast_of_another_map_is_refused(capsys, wealth_forecast, tmp_path)
     assert code == 2 and out == "" and "simulated another map" in err
     code, out, err = run(capsys, *base, tmp_path)
     assert code == 2 and "not a results directory" in err
+
+
+# ------------------------------------------------------------------------------ the docs
+
+
+def _console_commands(page: Path) -> tuple[list[str], list[str]]:
+    """The first ```console block of a page: its `$` commands (continuation lines joined) and
+    the output lines it shows (`…` lines mark what is left out)."""
+    block = page.read_text("utf-8").split("```console\n", 1)[1].split("```\n", 1)[0]
+    commands, shown = [], []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            commands.append(line[2:])
+        elif line and line != "…":
+            shown.append(line.rstrip())
+    return commands, shown
+
+
+def test_the_docs_walk_through_runs_as_shown(tmp_path: Path) -> None:
+    """docs/review.md's example, command by command, in a fresh folder: every command exits
+    0 and every output line the page shows is printed."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    (tmp_path / "strategies").symlink_to(ROOT / "strategies")
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    environment.pop("COLUMNS", None)
+    commands, shown = _console_commands(ROOT / "docs" / "review.md")
+    printed: list[str] = []
+    for command in commands:
+        words = shlex.split(command)
+        if words[0] == "stratmap":
+            words = [sys.executable, "-m", "stratmap", *words[1:]]
+        elif words[0] == "python":
+            words = [sys.executable, *words[1:]]
+        done = subprocess.run(
+            words, cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, (command, done.stderr)
+        printed += [line.rstrip() for line in (done.stdout + done.stderr).splitlines()]
+    missing = [line for line in shown if line not in printed]
+    assert not missing, missing
