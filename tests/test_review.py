@@ -449,3 +449,28 @@ def test_the_docs_walk_through_runs_as_shown(tmp_path: Path) -> None:
         printed += [line.rstrip() for line in (done.stdout + done.stderr).splitlines()]
     missing = [line for line in shown if line not in printed]
     assert not missing, missing
+
+
+def test_a_map_that_does_not_check_is_a_finding(capsys, live, tmp_path) -> None:
+    _map_path, list_dir, outcomes = live
+    broken = tmp_path / "broken.strat"
+    broken.write_text(ONE_RULE.replace("via 外呼", "via 不存在"), encoding="utf-8")
+    code, out, err = run(capsys, "review", broken, "--list", list_dir, "--outcomes", outcomes)
+    assert code == 1 and out == ""
+    assert "does not check; nothing was reviewed" in err and "不存在" in err
+
+
+def test_a_map_that_cannot_be_written_is_left_as_it_was(capsys, live, monkeypatch) -> None:
+    from strategy_dsl import safe_write
+
+    map_path, list_dir, outcomes = live
+
+    def full_disk(path, text):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(safe_write, "write_text", full_disk)
+    code, _out, err = run(
+        capsys, "review", map_path, "--list", list_dir, "--outcomes", outcomes, "--write"
+    )
+    assert code == 2 and "cannot write: No space left on device" in err
+    assert map_path.read_text("utf-8") == ONE_RULE
