@@ -116,7 +116,7 @@ def play_specs(model: CheckedStrategy) -> dict[str, PlaySpec]:
 
 def funnel_name(play: str, wave: float | None) -> str:
     """The simulator's name of a list row's play: the journey's waves are ``NAME wave N``."""
-    if wave is None or (isinstance(wave, float) and math.isnan(wave)) or pd.isna(wave):
+    if wave is None or pd.isna(wave):
         return play
     return f"{play} wave {int(wave)}"
 
@@ -169,7 +169,10 @@ def _monte_carlo_half(values: np.ndarray) -> float | None:
     return forecast_interval(finite, confidence=CONFIDENCE).half_width
 
 
-def _combine(centre: float, live_low: float, live_high: float, mc: float | None) -> tuple:
+def _combine(
+    centre: float, live_low: float, live_high: float, mc: float | None
+) -> tuple[float, float]:
+    """Each side of the live-test interval and the Monte Carlo half-width, in quadrature."""
     extra = 0.0 if mc is None else mc
     low = centre - math.hypot(centre - live_low, extra)
     high = centre + math.hypot(live_high - centre, extra)

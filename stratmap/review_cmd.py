@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,7 +157,7 @@ def run_review(args: argparse.Namespace) -> int:
     from strategy_dsl.source_hash import source_hash
 
     strength = DEFAULT_PRIOR_STRENGTH if args.prior_strength is None else args.prior_strength
-    if not strength > 0 or strength != strength or strength == float("inf"):
+    if not (math.isfinite(strength) and strength > 0):
         raise UsageError(f"--prior-strength {args.prior_strength}: must be a number above 0")
     model = _model(args.strategy)
     if model is None:
@@ -174,7 +175,11 @@ def run_review(args: argparse.Namespace) -> int:
             "help: review a list against the map it was decided with, unchanged"
         )
     try:
-        outcomes = read_outcomes(args.outcomes, _mapping(args))
+        mapping = _mapping(args)
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        outcomes = read_outcomes(args.outcomes, mapping)
         joined = match_list(listed.rows, outcomes, args.outcomes)
     except TableError as exc:
         raise UsageError(f"--outcomes {exc}") from None

@@ -301,6 +301,15 @@ def test_bank_column_names_map(capsys, live) -> None:
     assert json.loads(out)["rows"]["measured"] > 0
 
 
+def test_a_bad_column_mapping_is_a_usage_error(capsys, live) -> None:
+    map_path, list_dir, outcomes = live
+    code, _out, err = run(
+        capsys, "review", map_path, "--list", list_dir, "--outcomes", outcomes, "--map", "客户号"
+    )
+    assert code == 2 and "--map: '客户号' is not COLUMN=THEIR_NAME" in err
+    assert "--outcomes" not in err
+
+
 def test_a_list_from_another_map_is_refused(capsys, live) -> None:
     _map_path, list_dir, outcomes = live
     code, out, err = run(capsys, "review", WEALTH, "--list", list_dir, "--outcomes", outcomes)
