@@ -289,7 +289,7 @@ def write_list(out_dir: Path, rows: pd.DataFrame, manifest: Mapping[str, Any]) -
         for name in FILES:
             with open(staging / name, "rb") as handle:
                 os.fsync(handle.fileno())
-        _move_into_place(staging, out_dir)
+        safe_write.replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -336,25 +336,6 @@ def _format_of(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     return document.get("format") if isinstance(document, dict) else None
-
-
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """``staging`` becomes ``out_dir`` (swapped in one step where the system can); the previous
-    list, if any, is deleted. SIGINT and SIGTERM wait until the renames are done."""
-    aside: Path | None = None
-    try:
-        with safe_write.signals_deferred():
-            if not os.path.lexists(out_dir):
-                os.rename(staging, out_dir)
-            elif safe_write.exchange(staging, out_dir):
-                aside = staging
-            else:
-                aside = safe_write.temporary_name(out_dir.parent, out_dir.name, "old")
-                os.rename(out_dir, aside)
-                os.rename(staging, out_dir)
-    finally:
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------ reading

@@ -219,47 +219,13 @@ def write_results(
         written = [*(entry["file"] for entry in files.values()), *(documents or {}), SUMMARY_FILE]
         _write_json(staging / MANIFEST_FILE, {"schema": MANIFEST_SCHEMA, "files": written})
         _fsync_directory(staging)
-        _move_into_place(staging, out_dir)
+        # No signal splits the renames; see the module docstring for what a hard kill leaves.
+        safe_write.replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_directory(parent)
     return out_dir
-
-
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """``staging`` becomes ``out_dir``; the previous ``out_dir``, if any, is deleted. No signal
-    splits the renames (they are held back and delivered after); see the module docstring for
-    what a hard kill leaves."""
-    aside: Path | None = None
-    try:
-        with safe_write.signals_deferred():
-            aside = _swap(staging, out_dir)
-    finally:
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
-
-
-def _swap(staging: Path, out_dir: Path) -> Path | None:
-    """Put ``staging`` at ``out_dir``; return where the previous results now are (to delete)."""
-    if not os.path.lexists(out_dir):
-        os.rename(staging, out_dir)
-        return None
-    if safe_write.exchange(staging, out_dir):
-        return staging  # now holds the previous results
-    old = safe_write.temporary_name(out_dir.parent, out_dir.name, "old")
-    os.rename(out_dir, old)
-    try:
-        os.rename(staging, out_dir)
-    except BaseException:
-        # Decide from what is on disk, not from where the exception came: if the new results
-        # did reach NAME, they stay; otherwise the old ones go back.
-        if not os.path.lexists(out_dir):
-            os.rename(old, out_dir)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        raise
-    return old
 
 
 def read_results(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:

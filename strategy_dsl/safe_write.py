@@ -40,6 +40,7 @@ __all__ = [
     "exchange",
     "is_temporary",
     "owner_alive",
+    "replace_directory",
     "scratch_directory",
     "signals_deferred",
     "sweep",
@@ -189,6 +190,45 @@ def exchange(first: Path, second: Path) -> bool:
     if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
         return False
     raise OSError(error, os.strerror(error), str(second))
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Put the complete directory ``staging`` (a sibling of ``target``, named by
+    ``temporary_name``) at ``target``; the previous ``target``, if any, is deleted.
+
+    Swapped in one atomic step where the system can (``exchange``): ``target`` holds the old
+    directory or the new one at every instant. Elsewhere the old one is renamed aside
+    (``.NAME.<pid>-<hex>.old``) and the new one into place, SIGINT and SIGTERM held back in
+    between; a hard kill in that instant leaves ``target`` missing and the old one aside (a
+    caller's next run may put it back). If the second rename fails, what is on disk decides:
+    the new directory stays if it reached ``target``, otherwise the old one goes back."""
+    aside: Path | None = None
+    try:
+        with signals_deferred():
+            aside = _swap(staging, target)
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def _swap(staging: Path, target: Path) -> Path | None:
+    """Put ``staging`` at ``target``; return where the previous one now is (to delete)."""
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return None
+    if exchange(staging, target):
+        return staging  # now holds the previous directory
+    old = temporary_name(target.parent, target.name, "old")
+    os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        if not os.path.lexists(target):
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        raise
+    return old
 
 
 # ------------------------------------------------------------------------------ files
