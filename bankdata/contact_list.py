@@ -255,19 +255,34 @@ def _counts(rows: pd.DataFrame) -> dict[str, dict[str, int]]:
     }
 
 
-def write_list(out_dir: Path, rows: pd.DataFrame, manifest: Mapping[str, Any]) -> Path:
+def write_list(
+    out_dir: Path,
+    rows: pd.DataFrame,
+    manifest: Mapping[str, Any],
+    *,
+    formats: tuple[str, ...] = ("parquet", "csv", "xlsx"),
+) -> Path:
     """Write a list directory (``FILES``) atomically; returns ``out_dir``.
 
     ``rows`` must hold the v1 columns (checked as ``read_list`` checks them). ``manifest`` is
     the caller's part of the manifest (map, map_hash, snapshot_hash, as_of, seed,
     capacity_used, stratmap_version …); ``format``, ``version``, ``rows`` and ``counts`` are
-    filled in here from the rows themselves. Raises ``ContactListError`` for rows that do not
+    filled in here from the rows themselves, with ``files``: the files written. ``formats``
+    leaves out CSV or xlsx where a caller must (the workbook takes about a minute per million
+    rows); Parquet is always written. Raises ``ContactListError`` for rows that do not
     fit or a directory that is not Stratmap's to replace, ``OSError`` when the disk refuses;
     either way nothing is left half-written."""
     out_dir = Path(out_dir)
     typed = _typed(rows.reset_index(drop=True), Path("the rows to write"), 1)
+    unknown = set(formats) - {"parquet", "csv", "xlsx"}
+    if unknown:
+        raise ValueError(f"unknown list formats {sorted(unknown)}; use parquet, csv, xlsx")
+    written = [PARQUET_FILE]
+    written += [CSV_FILE] if "csv" in formats else []
+    written += [XLSX_FILE] if "xlsx" in formats else []
     document = {
         **dict(manifest),
+        "files": written,
         "format": FORMAT,
         "version": VERSION,
         "rows": len(typed),
@@ -283,10 +298,12 @@ def write_list(out_dir: Path, rows: pd.DataFrame, manifest: Mapping[str, Any]) -
         plain = typed.astype({c.name: object for c in COLUMNS if c.kind == "string"})
         table = pa.Table.from_pandas(plain, schema=SCHEMA, preserve_index=False)
         pq.write_table(table, staging / PARQUET_FILE)
-        typed.to_csv(staging / CSV_FILE, index=False, encoding="utf-8-sig")
-        _write_xlsx(staging / XLSX_FILE, typed)
+        if CSV_FILE in written:
+            typed.to_csv(staging / CSV_FILE, index=False, encoding="utf-8-sig")
+        if XLSX_FILE in written:
+            _write_xlsx(staging / XLSX_FILE, typed)
         (staging / MANIFEST_FILE).write_text(text, encoding="utf-8")  # last: complete
-        for name in FILES:
+        for name in [*written, MANIFEST_FILE]:
             with open(staging / name, "rb") as handle:
                 os.fsync(handle.fileno())
         safe_write.replace_directory(staging, out_dir)
@@ -297,11 +314,19 @@ def write_list(out_dir: Path, rows: pd.DataFrame, manifest: Mapping[str, Any]) -
 
 
 def _write_xlsx(path: Path, rows: pd.DataFrame) -> None:
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        for number, start in enumerate(range(0, max(len(rows), 1), XLSX_ROWS_PER_SHEET)):
-            sheet = "list" if number == 0 else f"list_{number + 1}"
-            part = rows.iloc[start : start + XLSX_ROWS_PER_SHEET]
-            part.to_excel(writer, sheet_name=sheet, index=False)
+    # openpyxl's write-only workbook streams rows to disk: twice as fast as pandas' writer
+    # (about 18,000 rows a second here) and in constant memory.
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    cells = rows.astype(object).where(rows.notna(), None)
+    for number, start in enumerate(range(0, max(len(rows), 1), XLSX_ROWS_PER_SHEET)):
+        sheet = book.create_sheet("list" if number == 0 else f"list_{number + 1}")
+        sheet.append(list(rows.columns))
+        part = cells.iloc[start : start + XLSX_ROWS_PER_SHEET]
+        for row in part.itertuples(index=False, name=None):
+            sheet.append(row)
+    book.save(path)
 
 
 def _check_replaceable(out_dir: Path) -> None:

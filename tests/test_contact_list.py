@@ -183,3 +183,13 @@ def test_long_lists_continue_on_further_sheets(tmp_path: Path, monkeypatch) -> N
     sheets = pd.read_excel(out / "list.xlsx", sheet_name=None, dtype={"customer_id": str})
     assert list(sheets) == ["list", "list_2"]
     assert [len(s) for s in sheets.values()] == [3, 1]
+
+
+def test_a_caller_may_leave_out_the_copies_for_people(tmp_path: Path) -> None:
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST, formats=("parquet",))
+    assert sorted(p.name for p in out.iterdir()) == ["list.parquet", "manifest.json"]
+    assert read_list(out).manifest["files"] == ["list.parquet"]
+    full = write_list(tmp_path / "full", sample_rows(), MANIFEST)
+    assert read_list(full).manifest["files"] == ["list.parquet", "list.csv", "list.xlsx"]
+    with pytest.raises(ValueError, match="unknown list formats"):
+        write_list(tmp_path / "x", sample_rows(), MANIFEST, formats=("pdf",))
