@@ -115,7 +115,7 @@ def _model(path: Path) -> CheckedStrategy | None:
 
 
 def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
-    from simulator.report_io import read_results
+    from simulator.results.report_io import read_results
 
     if not (path / "summary.json").is_file():
         raise UsageError(
@@ -153,7 +153,7 @@ def run_review(args: argparse.Namespace) -> int:
     from bankdata.contact_list import ContactListError, read_list
     from bankdata.outcomes import match_list, read_outcomes
     from bankdata.tables import TableError
-    from simulator.review import DEFAULT_PRIOR_STRENGTH, review
+    from simulator.analysis.review import DEFAULT_PRIOR_STRENGTH, review
     from strategy_dsl.source_hash import source_hash
 
     strength = DEFAULT_PRIOR_STRENGTH if args.prior_strength is None else args.prior_strength

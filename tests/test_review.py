@@ -19,7 +19,7 @@ from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from bankdata.outcomes import match_list
 from bankdata.synthetic import TRUTH, LiveTruth, synthetic_live_test, write_synthetic_live_test
-from simulator.review import predictive_rate, predictive_uplift, review
+from simulator.analysis.review import predictive_rate, predictive_uplift, review
 from strategy_dsl.checker import check_paths
 from stratmap.cli import main
 
