@@ -330,7 +330,7 @@ def _write_xlsx(path: Path, rows: pd.DataFrame) -> None:
 
 
 def _check_replaceable(out_dir: Path) -> None:
-    safe_write.sweep(out_dir.parent, out_dir.name)  # what a killed write left beside it
+    safe_write.recover_directory(out_dir)  # what a killed write left beside it
     if not os.path.lexists(out_dir):
         return
     if out_dir.is_symlink() or not out_dir.is_dir():

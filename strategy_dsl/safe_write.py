@@ -40,6 +40,7 @@ __all__ = [
     "exchange",
     "is_temporary",
     "owner_alive",
+    "recover_directory",
     "replace_directory",
     "scratch_directory",
     "signals_deferred",
@@ -190,6 +191,29 @@ def exchange(first: Path, second: Path) -> bool:
     if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
         return False
     raise OSError(error, os.strerror(error), str(second))
+
+
+def recover_directory(target: Path) -> None:
+    """Finish what a hard kill in the middle of ``replace_directory`` left: when ``target`` is
+    missing and a dead process moved the previous directory aside (``.NAME.<pid>-<hex>.old``),
+    put the newest such back; then remove the temporaries of dead runs (``sweep``)."""
+    parent = target.parent
+    if not os.path.lexists(target):
+        try:
+            entries = os.listdir(parent)
+        except OSError:
+            entries = []
+        aside = [
+            parent / entry
+            for entry in entries
+            if (found := is_temporary(entry, target.name)) is not None
+            and found["kind"] == "old"
+            and not owner_alive(int(found["pid"]))
+        ]
+        if aside:
+            newest = max(aside, key=lambda path: path.lstat().st_mtime)
+            os.rename(newest, target)
+    sweep(parent, target.name)
 
 
 def replace_directory(staging: Path, target: Path) -> None:

@@ -66,28 +66,9 @@ class NotAResultsDirectory(Exception):
 
 def recover(out_dir: Path) -> None:
     """Finish what a killed replace of ``out_dir`` left: put the previous results back when
-    ``NAME`` is missing and they were moved aside, then remove the temporaries of dead runs."""
-    out_dir = Path(out_dir)
-    parent = out_dir.parent
-    if not os.path.lexists(out_dir):
-        aside = [
-            parent / entry
-            for entry in _listing(parent)
-            if (found := safe_write.is_temporary(entry, out_dir.name)) is not None
-            and found["kind"] == "old"
-            and not safe_write.owner_alive(int(found["pid"]))
-        ]
-        if aside:
-            newest = max(aside, key=lambda path: path.lstat().st_mtime)
-            os.rename(newest, out_dir)
-    safe_write.sweep(parent, out_dir.name)
-
-
-def _listing(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except OSError:
-        return []
+    ``NAME`` is missing and they were moved aside, then remove the temporaries of dead runs
+    (``safe_write.recover_directory``)."""
+    safe_write.recover_directory(Path(out_dir))
 
 
 def _listed_files(out_dir: Path) -> set[str] | None:
