@@ -114,6 +114,18 @@ def test_sample_ratio_agrees_with_scipy(one_rule) -> None:
     assert entry["mismatch"] is False
 
 
+def test_contacts_against_the_list_are_counted(one_rule) -> None:
+    _path, model = one_rule
+    joined = _joined(model, 3000, 12)
+    suppressed = joined.index[(joined["arm"] == "treatment") & (joined["action"] == "suppress")]
+    control = joined.index[joined["arm"] == "global_control"]
+    joined.loc[suppressed[:7], "contacted"] = True
+    joined.loc[control[:3], "contacted"] = True
+    notes = review(joined, model)["notes"]
+    assert any(n.startswith("7 treatment row(s) the list suppressed were contacted") for n in notes)
+    assert any(n.startswith("3 control or holdout row(s) were contacted") for n in notes)
+
+
 def test_a_broken_holdout_is_a_sample_ratio_mismatch(one_rule) -> None:
     _path, model = one_rule
     joined = _joined(model, 6000, 5)

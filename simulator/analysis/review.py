@@ -291,6 +291,7 @@ _USED = [
     "play",
     "wave",
     "arm",
+    "action",
     "contacted",
     "reached",
     "responded",
@@ -389,6 +390,18 @@ def _row_notes(missing: pd.DataFrame, measured: pd.DataFrame) -> list[str]:
             f"{len(missing)} list row(s) have no outcome and are left out "
             f"({', '.join(f'{arm} {n}' for arm, n in sorted(per_arm.items()) if n)}); "
             "if one arm misses more than another, the uplift is biased"
+        )
+    overridden = int(
+        (
+            (measured["arm"] == "treatment")
+            & (measured["action"] == "suppress")
+            & measured["contacted"]
+        ).sum()
+    )
+    if overridden:
+        notes.append(
+            f"{overridden} treatment row(s) the list suppressed were contacted all the same: "
+            "the channel did not follow the list (its caps and capacity are not what ran)"
         )
     leaked = int(((measured["arm"] != "treatment") & measured["contacted"]).sum())
     if leaked:
