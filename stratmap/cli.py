@@ -144,12 +144,14 @@ def _parser() -> argparse.ArgumentParser:
     from stratmap.calibrate_cmd import add_parser as _add_calibrate
     from stratmap.plan_cmd import add_plan_parser
     from stratmap.report.command import add_parser as _add_report
+    from stratmap.review_cmd import add_parser as _add_review
     from stratmap.suite.command import add_parser as _add_test
 
     _add_test(commands)
     add_plan_parser(commands)
     _add_report(commands)
     _add_calibrate(commands)
+    _add_review(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -514,6 +516,12 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     return run_calibrate(args)
 
 
+def _run_review(args: argparse.Namespace) -> int:
+    from stratmap.review_cmd import run_review
+
+    return run_review(args)
+
+
 def _run_test(args: argparse.Namespace) -> int:
     from stratmap.suite.command import run_test
 
@@ -532,6 +540,7 @@ _COMMANDS = {
     "plan": _run_plan,
     "report": _run_report,
     "calibrate": _run_calibrate,
+    "review": _run_review,
 }
 
 

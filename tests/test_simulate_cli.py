@@ -143,8 +143,12 @@ def fake_core(monkeypatch: pytest.MonkeyPatch) -> FakeCore:
     core = FakeCore()
     module = core.module()
     monkeypatch.setitem(sys.modules, "simulator.engine.run", module)
+    import simulator
     import simulator.engine
 
+    monkeypatch.setattr(simulator, "run", module, raising=False)
+    # `from simulator.engine import run` reads the package's attribute, which a real run
+    # earlier in the same session (another test file) has set to the real module.
     monkeypatch.setattr(simulator.engine, "run", module, raising=False)
     monkeypatch.setattr(run_sizes, "available_memory", lambda: 64 * GIB)
     return core
