@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from strategy_dsl import safe_write
-from stratmap.cli import EXIT_CLEAN, UsageError
+from stratmap.errors import EXIT_CLEAN, UsageError
 
 __all__ = ["add_parser", "run_backtest"]
 
@@ -132,7 +132,7 @@ def render(report: Mapping[str, Any]) -> None:
     from rich.text import Text
 
     from strategy_dsl.render.text import should_color
-    from stratmap.tables import make_console
+    from stratmap.terminal import make_console
 
     console = make_console(sys.stdout, color=should_color(sys.stdout))
     fit = report["fit"]["params"]
