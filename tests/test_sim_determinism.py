@@ -151,3 +151,33 @@ def test_variants_see_common_random_numbers(tmp_path: Path) -> None:
     assert funnel_a[12] < funnel_b[12]
     # Nothing in the baseline depends on the response: churn in step 1 is identical.
     assert np.array_equal(a.churned[0, 1], b.churned[0, 1])
+
+
+def test_customers_who_differ_are_shard_and_thread_independent(tmp_path: Path) -> None:
+    """Own churn chances and transaction rates are keyed by the customer alone: the same bits
+    with one thread or two, one shard or three, arrivals included."""
+    model = model_of(
+        tmp_path,
+        HEADER
+        + """
+        population 客户 {
+          size          3000
+          stage         ~ categorical(new 30%, mature 70%)
+          payroll       ~ bernoulli(30%)
+          txn_per_month ~ gamma(shape 0.5, mean 2)
+        }
+        acquisition {
+          arrivals 50 per month stage new
+        }
+        lifecycle {
+          new    -> mature 20%, churned ~ beta(1, 9)
+          mature -> churned ~ beta(0.7, 3.2)
+          churn x 0.6 when payroll
+        }
+        """,
+    )
+    sizes = {"customers": 3000, "months": 12, "reps": 2, "seed": 5}
+    one = simulate(model, threads=1, **sizes)
+    assert one.churned.sum() > 0 and one.acquired.sum() > 0
+    assert_identical(one, simulate(model, threads=2, **sizes))
+    assert_identical(one, simulate(model, threads=2, shards=3, **sizes))
