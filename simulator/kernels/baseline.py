@@ -103,7 +103,9 @@ def scaled(tb: Tables, p: float, s: int, k: int, modbits: np.uint64, effbits: np
     return p
 
 
-@njit(cache=True, inline="always")
+# Not inlined: called from the step and from the models' look-ahead, it is compiled once
+# (inlining it twice into the baseline kernel lengthened the first run's compile).
+@njit(cache=True)
 def drawn_churn(
     tb: Tables, st: State, i: int, s: int, u: float, modbits: np.uint64, effbits: np.uint64
 ) -> bool:
@@ -350,7 +352,7 @@ def model_label(
         else:
             u = nb_uniform(nb_step_key(nb_customer_key(rk, st.cid[i]), t + w), SLOT_TRANSITION)
         nxt = transition_tabled(tb, tab, s, u, modbits, ZERO)
-        if nxt == s and drawn_churn(tb, st, i, s, u, modbits, ZERO):
+        if nxt == s and tb.drawn_col[s] >= 0 and drawn_churn(tb, st, i, s, u, modbits, ZERO):
             nxt = STAGE_CHURNED
         if nxt == target and s != target:
             return 1
@@ -423,7 +425,8 @@ def baseline_block(
             u = draws[D_TRANSITION, k]
             effbits = effect_bits(tb, st, i, t)
             nxt = transition_tabled(tb, tab, s, u, modbits[k], effbits)
-            if nxt == s and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
+            own = nxt == s and tb.drawn_col[s] >= 0
+            if own and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
                 nxt = STAGE_CHURNED
             if nxt != s:
                 st.stage[i] = nxt
