@@ -246,6 +246,9 @@ class _Compiler:
             kind = type(node).__name__
             if kind in ("Holds", "Matures"):
                 products.append(node.product)
+        # Products customers hold at step 0 (`held by`), after those offered or named, so that
+        # a map without holdings keeps its product order.
+        products.extend(name for name, spec in model.products.items() if spec.held)
         self.products = tuple(dict.fromkeys(p for p in products if p in model.products))
         self.channels = tuple(dict.fromkeys(channels))
         self.product_index = {p: i for i, p in enumerate(self.products)}
@@ -599,6 +602,19 @@ class _Compiler:
         arrays["prod_inflow_family"] = _i([x[0] for x in fam])
         arrays["prod_inflow_p1"] = _f([x[1] for x in fam])
         arrays["prod_inflow_p2"] = _f([x[2] for x in fam])
+        self._holdings(arrays, prods)
+
+    def _holdings(self, arrays: dict[str, np.ndarray], prods: list[Any]) -> None:
+        """``held_share`` (K, P): the share of a tier's customers holding each product at step
+        0 (the share without `in` for a tier not named; 0 without `held by`); the amount
+        held is drawn from ``prod_held_*``."""
+        tiers = self.tiers or ("(all)",)
+        rows = [[p.held.get(tier, p.held.get(None, 0.0)) for p in prods] for tier in tiers]
+        arrays["held_share"] = np.asarray(rows, dtype=np.float64).reshape(len(tiers), len(prods))
+        fam = [_family(p.holding) for p in prods]
+        arrays["prod_held_family"] = _i([x[0] for x in fam])
+        arrays["prod_held_p1"] = _f([x[1] for x in fam])
+        arrays["prod_held_p2"] = _f([x[2] for x in fam])
 
     def _policy(self, arrays: dict[str, np.ndarray], scalars: dict[str, float]) -> None:
         model, policy = self.model, self.model.policy

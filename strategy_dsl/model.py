@@ -26,7 +26,7 @@ tuples in declaration order, or dicts keyed by name; treat both as read-only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 from strategy_dsl import syntax as s
@@ -404,6 +404,10 @@ class ProductSpec:
     fee: float  # fraction of each purchase
     inflow: Distribution | None
     span: Span
+    # Held at step 0 (`held by`): tier name (None: every tier not named) → share of its
+    # customers holding the product; ``holding`` the amount they hold.
+    held: dict[str | None, float] = field(default_factory=dict)
+    holding: Distribution | None = None
 
 
 @_model

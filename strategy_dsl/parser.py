@@ -930,6 +930,16 @@ class _Builder:
     def inflow(self, meta, children):
         return s.Inflow(span=self._span(meta), distribution=children[0])
 
+    def held_share(self, meta, children):
+        tier = self._name(children[1]) if len(children) > 1 else None
+        return s.HeldShare(span=self._span(meta), share=children[0], tier=tier)
+
+    def held_by(self, meta, children):
+        return s.HeldBy(span=self._span(meta), shares=tuple(children))
+
+    def holding(self, meta, children):
+        return s.Holding(span=self._span(meta), distribution=children[0])
+
     def channel(self, meta, children):
         return s.Channel(
             span=self._span(meta), name=self._name(children[0]), settings=tuple(children[1:])

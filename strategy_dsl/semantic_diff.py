@@ -543,6 +543,10 @@ def _product(spec: m.ProductSpec, units: _Units) -> Fields:
     _field(found, "fee", spec.fee, pct(spec.fee))
     inflow = "none" if spec.inflow is None else _distribution(spec.inflow, "money")
     _field(found, "inflow", spec.inflow, inflow)
+    for tier, share in spec.held.items():
+        _field(found, "held by" if tier is None else f"held by in {tier}", share, pct(share))
+    holding = "none" if spec.holding is None else _distribution(spec.holding, "money")
+    _field(found, "holding", spec.holding, holding)
     return found
 
 

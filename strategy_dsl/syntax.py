@@ -452,7 +452,25 @@ class Inflow(Node):
     distribution: Distribution
 
 
-ProductSetting = Union[Kind, Risk, Tenor, Minimum, Margin, Fee, Inflow]  # noqa: UP007
+class HeldShare(Node):
+    share: Number
+    tier: Name | None
+
+
+class HeldBy(Node):
+    """`held by 30% in 财富, 10%`: the share of each tier's customers who hold the product at
+    step 0 (``tier`` None: every tier not named)."""
+
+    shares: tuple[HeldShare, ...]
+
+
+class Holding(Node):
+    """`holding ~ lognormal(median 10万, sigma 0.6)`: the amount held at step 0."""
+
+    distribution: Distribution
+
+
+ProductSetting = Union[Kind, Risk, Tenor, Minimum, Margin, Fee, Inflow, HeldBy, Holding]  # noqa: UP007
 
 
 class Product(Node):

@@ -85,6 +85,7 @@ from simulator.kernels.common import (
     earlier_contacts,
     fen,
     inlined,
+    money_draw,
     on_threads,
     proposal_value,
     response_chance,
@@ -99,16 +100,10 @@ from simulator.kernels.rng import (
     SLOT_REACH,
     SLOT_RESPONSE,
     nb_customer_key,
-    nb_exp,
-    nb_inv_normal,
     nb_step_key,
     nb_uniform,
 )
 from strategy_dsl.compile import (
-    FAM_CONSTANT,
-    FAM_LOGNORMAL,
-    FAM_NORMAL,
-    FAM_UNIFORM,
     NEVER_STEP,
     STAGE_CHURNED,
 )
@@ -146,16 +141,7 @@ def inflow(tb: Tables, product: int, u: float) -> float:
     """The amount a purchase of ``product`` brings (at least the product's minimum)."""
     family = tb.prod_i[PR_INFLOW_FAMILY, product]
     p1, p2 = tb.prod_f[PRF_INFLOW_P1, product], tb.prod_f[PRF_INFLOW_P2, product]
-    amount = 0.0
-    if family == FAM_CONSTANT:
-        amount = p1
-    elif family == FAM_NORMAL:
-        amount = p1 + p2 * nb_inv_normal(u)
-    elif family == FAM_LOGNORMAL:
-        amount = p1 * nb_exp(p2 * nb_inv_normal(u))
-    elif family == FAM_UNIFORM:
-        amount = p1 + (p2 - p1) * u
-    return max(amount, tb.prod_f[PRF_MIN, product])
+    return max(money_draw(family, p1, p2, u), tb.prod_f[PRF_MIN, product])
 
 
 @njit(cache=True, inline="always")

@@ -263,6 +263,11 @@ class FileLowering(ConditionLowering):
         given = _settings(item)
         tenor, minimum = given.get(s.Tenor), given.get(s.Minimum)
         margin, fee, inflow = given.get(s.Margin), given.get(s.Fee), given.get(s.Inflow)
+        held_by, holding = given.get(s.HeldBy), given.get(s.Holding)
+        held = {
+            x.tier.text if x.tier else None: x.share.fraction
+            for x in (held_by.shares if held_by else ())
+        }
         return m.ProductSpec(
             item.name.text,
             given[s.Kind].value.text,
@@ -273,6 +278,8 @@ class FileLowering(ConditionLowering):
             fee.rate.fraction if fee else 0.0,
             self.distribution(inflow.distribution) if inflow else None,
             item.span,
+            held,
+            self.distribution(holding.distribution) if holding else None,
         )
 
     def channel(self, item: s.Channel) -> m.ChannelSpec:

@@ -32,6 +32,8 @@ WORDS: dict[type, str] = {
     s.Margin: "margin",
     s.Fee: "fee",
     s.Inflow: "inflow",
+    s.HeldBy: "held by",
+    s.Holding: "holding",
     s.ChannelCost: "cost",
     s.Capacity: "capacity",
     s.Reach: "reach",
@@ -159,6 +161,27 @@ def _margin(ctx: Context, setting: s.Margin) -> None:
     units.per_time(ctx, setting.per, "a margin")
 
 
+def _held_by(ctx: Context, setting: s.HeldBy) -> None:
+    """Each share a percentage (E0301/E0304) of a declared tier (E0204), each tier and the
+    default (no `in`) once (E0407)."""
+    seen: set[str | None] = set()
+    for share in setting.shares:
+        tier = share.tier.text if share.tier else None
+        if share.tier is not None:
+            ctx.resolve(share.tier, ("tier",), "E0204", "tier")
+        if tier in seen:
+            ctx.error(
+                "E0407",
+                f"{'tier `' + tier + '`' if tier else 'the share without `in`'} is given twice "
+                "in this `held by`",
+                share.span,
+                label="given again",
+                hint="give each tier one share; a share without `in` covers the tiers not named",
+            )
+        seen.add(tier)
+        units.share(ctx, share.share, "the share of customers holding the product")
+
+
 PRODUCT: dict[type, Callable] = {
     s.Kind: _kind,
     s.Risk: lambda ctx, x: c.risk_level(ctx, x.level, c.PRODUCT_RISKS, "a product's risk"),
@@ -169,6 +192,10 @@ PRODUCT: dict[type, Callable] = {
     s.Inflow: lambda ctx, x: distribution(
         ctx, x.distribution, MONEY, ("lognormal", "normal", "uniform", "constant")
     ),
+    s.HeldBy: _held_by,
+    s.Holding: lambda ctx, x: distribution(
+        ctx, x.distribution, MONEY, ("lognormal", "normal", "uniform", "constant")
+    ),
 }
 
 
@@ -177,6 +204,12 @@ def product(ctx: Context, item: s.Product) -> None:
     owner = f"product `{item.name.text}`"
     once.require(s.Kind, "kind", item.name.span, "kind wealth", owner)
     once.require(s.Risk, "risk", item.name.span, "risk R2", owner)
+    # Held at step 0: `held by` (who) and `holding` (how much) come together.
+    if s.HeldBy in once.seen:
+        example = "holding ~ lognormal(median 10万, sigma 0.6)"
+        once.require(s.Holding, "holding", item.name.span, example, owner + " (`held by`)")
+    if s.Holding in once.seen:
+        once.require(s.HeldBy, "held by", item.name.span, "held by 30% in 财富, 10%", owner)
 
 
 # ------------------------------------------------------------------------------ channels, scripts

@@ -164,6 +164,13 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     s.Margin: lambda n: f"margin {n.rate.text} {per(n.per)}",
     s.Fee: lambda n: f"fee {n.rate.text}",
     s.Inflow: lambda n: f"inflow ~ {distribution(n.distribution)}",
+    s.HeldBy: lambda n: (
+        "held by "
+        + ", ".join(
+            x.share.text + ("" if x.tier is None else f" in {x.tier.text}") for x in n.shares
+        )
+    ),
+    s.Holding: lambda n: f"holding ~ {distribution(n.distribution)}",
     # channel and script
     s.ChannelCost: lambda n: f"cost {n.amount.text} {per(n.per)}",
     s.Capacity: lambda n: f"capacity {n.amount.text} {per(n.per)}",
