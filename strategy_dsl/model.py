@@ -408,6 +408,11 @@ class ProductSpec:
     # customers holding the product; ``holding`` the amount they hold.
     held: dict[str | None, float] = field(default_factory=dict)
     holding: Distribution | None = None
+    # A purchase sized to the customer (`buys`): a share of AUM (None: drawn from `inflow`),
+    # at most ``buy_cap``; ``switching`` of it moves out of existing balances.
+    buy_share: float | None = None
+    buy_cap: float | None = None
+    switching: float = 0.0
 
 
 @_model

@@ -940,6 +940,15 @@ class _Builder:
     def holding(self, meta, children):
         return s.Holding(span=self._span(meta), distribution=children[0])
 
+    def buys(self, meta, children):
+        cap = children[2] if len(children) > 2 else None
+        return s.Buys(
+            span=self._span(meta), share=children[0], basis=self._name(children[1]), cap=cap
+        )
+
+    def switching(self, meta, children):
+        return s.Switching(span=self._span(meta), share=children[0])
+
     def channel(self, meta, children):
         return s.Channel(
             span=self._span(meta), name=self._name(children[0]), settings=tuple(children[1:])

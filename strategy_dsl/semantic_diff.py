@@ -547,6 +547,10 @@ def _product(spec: m.ProductSpec, units: _Units) -> Fields:
         _field(found, "held by" if tier is None else f"held by in {tier}", share, pct(share))
     holding = "none" if spec.holding is None else _distribution(spec.holding, "money")
     _field(found, "holding", spec.holding, holding)
+    if spec.buy_share is not None:
+        cap = "" if spec.buy_cap is None else f" max {amount(spec.buy_cap)}"
+        _field(found, "buys", (spec.buy_share, spec.buy_cap), f"{pct(spec.buy_share)} of aum{cap}")
+    _field(found, "switching", spec.switching, pct(spec.switching))
     return found
 
 

@@ -470,7 +470,25 @@ class Holding(Node):
     distribution: Distribution
 
 
-ProductSetting = Union[Kind, Risk, Tenor, Minimum, Margin, Fee, Inflow, HeldBy, Holding]  # noqa: UP007
+class Buys(Node):
+    """`buys 20% of aum max 50万`: a purchase is a share of the customer's AUM, at most
+    ``cap`` (None: no cap)."""
+
+    share: Number
+    basis: Name  # what the share is of: `aum` (the checker says so, E0203)
+    cap: Number | None
+
+
+class Switching(Node):
+    """`switching 70%`: the share of a purchase that moves out of the customer's existing
+    balances (the rest is new money)."""
+
+    share: Number
+
+
+ProductSetting = Union[  # noqa: UP007
+    Kind, Risk, Tenor, Minimum, Margin, Fee, Inflow, HeldBy, Holding, Buys, Switching
+]
 
 
 class Product(Node):

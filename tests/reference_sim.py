@@ -107,6 +107,7 @@ BREAKAGES = (
     "score_noise_redrawn",  # a model's `persistence` ignored: its score noise redrawn each step
     "tier_moves_from_decision",  # 升层/降层 from the tier at decision, not at the step before's end
     "holdings_mature_at_full_tenor",  # step-0 holdings all mature at the tenor, not spread over it
+    "switching_as_new_money",  # a purchase's switched part added to AUM as if it were new money
 )
 
 
@@ -1031,13 +1032,26 @@ class Reference:
                 if _u(sk, rng.SLOT_REACH + p) >= float(c.chan_reach[channel]):
                     continue
                 funnel[p, arm, FUNNEL_FIELDS.index("reached")] += 1
+                share, aum = float(c.prod_buy_share[product]), float(st.aum[i])
+                if share >= 0.0 and aum < float(c.prod_min[product]):
+                    continue  # a purchase sized to the customer: below `min`, no purchase
                 if _u(sk, rng.SLOT_RESPONSE + p) >= self._chance(i, p, earlier):
                     continue
                 funnel[p, arm, FUNNEL_FIELDS.index("responded")] += 1
                 responded[i] = True
-                amount = inflow(c, product, _u(sk, rng.SLOT_INFLOW + p))
-                st.aum[i] += amount
-                funnel[p, arm, FUNNEL_FIELDS.index("inflow_fen")] += int(fen(amount))
+                if share >= 0.0:  # `buys`: a share of AUM, at least `min`, at most `max`
+                    amount = min(
+                        max(share * aum, float(c.prod_min[product])), c.prod_buy_cap[product]
+                    )
+                else:
+                    amount = inflow(c, product, _u(sk, rng.SLOT_INFLOW + p))
+                switching = float(c.prod_switching[product])
+                if self.breakage == "switching_as_new_money":
+                    switching = 0.0
+                # The switched part leaves the customer's balances: only new money adds AUM.
+                new_money = amount - min(amount * switching, aum)
+                st.aum[i] += new_money
+                funnel[p, arm, FUNNEL_FIELDS.index("inflow_fen")] += int(fen(new_money))
                 st.hold_amt[i, product] = np.float32(amount)
                 tenor = int(c.prod_tenor[product])
                 st.hold_until[i, product] = (

@@ -235,7 +235,8 @@ product 新客理财 {
   tenor 1 month
   min 5000
   margin 2% per year
-  inflow ~ lognormal(median 3万, sigma 0.5)
+  buys 20% of aum max 10万
+  switching 60%
 }
 
 channel 外呼 {
@@ -716,6 +717,7 @@ MUTANTS = {
     "score_noise_redrawn": "value",
     "tier_moves_from_decision": "multi",
     "holdings_mature_at_full_tenor": "multi",
+    "switching_as_new_money": "multi",
 }
 
 

@@ -55,11 +55,14 @@ from simulator.kernels.common import (
     PL_PRODUCT,
     PR_INFLOW_FAMILY,
     PR_TENOR,
+    PRF_BUY_CAP,
+    PRF_BUY_SHARE,
     PRF_FEE,
     PRF_INFLOW_P1,
     PRF_INFLOW_P2,
     PRF_MARGIN,
     PRF_MIN,
+    PRF_SWITCHING,
     S_BUDGET,
     S_CAPACITY,
     S_CONTACTED,
@@ -176,14 +179,22 @@ def contact(
     if nb_uniform(sk, SLOT_REACH + p) >= tb.chan_f[CHF_REACH, channel]:
         return S_CONTACTED
     funnel[p, arm, F_REACHED] += 1
+    product = tb.play_i[PL_PRODUCT, p]
+    share, aum = tb.prod_f[PRF_BUY_SHARE, product], st.aum[i]
+    if share >= 0.0 and aum < tb.prod_f[PRF_MIN, product]:
+        return S_REACHED  # sized to the customer, who cannot afford its `min`: does not buy
     chance = response_chance(tb, p, float(st.propensity[i]), earlier)
     if nb_uniform(sk, SLOT_RESPONSE + p) >= chance:
         return S_REACHED
     funnel[p, arm, F_RESPONDED] += 1
-    product = tb.play_i[PL_PRODUCT, p]
-    amount = inflow(tb, product, nb_uniform(sk, SLOT_INFLOW + p))
-    st.aum[i] += amount
-    funnel[p, arm, F_INFLOW] += fen(amount)
+    if share >= 0.0:  # `buys`: a share of AUM, at least `min`, at most `max`
+        amount = min(max(share * aum, tb.prod_f[PRF_MIN, product]), tb.prod_f[PRF_BUY_CAP, product])
+    else:
+        amount = inflow(tb, product, nb_uniform(sk, SLOT_INFLOW + p))
+    # `switching`: that part moves out of the customer's balances; the rest is new money.
+    new_money = amount - min(amount * tb.prod_f[PRF_SWITCHING, product], aum)
+    st.aum[i] += new_money
+    funnel[p, arm, F_INFLOW] += fen(new_money)
     st.hold_amt[i, product] = np.float32(amount)
     tenor = tb.prod_i[PR_TENOR, product]
     st.hold_until[i, product] = min(t + tenor, NO_MATURITY - 1) if tenor > 0 else NO_MATURITY

@@ -184,7 +184,8 @@ JO_ENTRY, JO_LAST_AFTER, JO_STOP, JO_GROUP = range(4)  # journey_i
 CH_COST_FEN, CH_REQUIRES = range(2)  # chan_i
 CHF_CAPACITY, CHF_REACH = range(2)  # chan_f
 PR_RISK, PR_TENOR, PR_INFLOW_FAMILY, PR_HELD_FAMILY = range(4)  # prod_i
-PRF_MIN, PRF_MARGIN, PRF_FEE, PRF_INFLOW_P1, PRF_INFLOW_P2, PRF_HELD_P1, PRF_HELD_P2 = range(7)
+(PRF_MIN, PRF_MARGIN, PRF_FEE, PRF_INFLOW_P1, PRF_INFLOW_P2, PRF_HELD_P1, PRF_HELD_P2,
+ PRF_BUY_SHARE, PRF_BUY_CAP, PRF_SWITCHING) = range(10)  # fmt: skip
 CP_SCOPE, CP_INDEX, CP_COUNT, CP_OFFSET = range(4)  # cap_i
 NP_GROUP, NP_PER_CONTACT = range(2)  # nps_i
 NPF_DELTA, NPF_STEPS = range(2)  # nps_f
@@ -232,6 +233,9 @@ PACKED: dict[str, tuple[str, ...]] = {
         "prod_inflow_p2",
         "prod_held_p1",
         "prod_held_p2",
+        "prod_buy_share",
+        "prod_buy_cap",
+        "prod_switching",
     ),
     "cap_i": ("cap_scope", "cap_index", "cap_count", "cap_offset"),
     "nps_i": ("nps_group", "nps_per_contact"),

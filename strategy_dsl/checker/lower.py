@@ -264,6 +264,7 @@ class FileLowering(ConditionLowering):
         tenor, minimum = given.get(s.Tenor), given.get(s.Minimum)
         margin, fee, inflow = given.get(s.Margin), given.get(s.Fee), given.get(s.Inflow)
         held_by, holding = given.get(s.HeldBy), given.get(s.Holding)
+        buys, switching = given.get(s.Buys), given.get(s.Switching)
         held = {
             x.tier.text if x.tier else None: x.share.fraction
             for x in (held_by.shares if held_by else ())
@@ -280,6 +281,9 @@ class FileLowering(ConditionLowering):
             item.span,
             held,
             self.distribution(holding.distribution) if holding else None,
+            buys.share.fraction if buys else None,
+            buys.cap.value if buys and buys.cap else None,
+            switching.share.fraction if switching else 0.0,
         )
 
     def channel(self, item: s.Channel) -> m.ChannelSpec:

@@ -34,6 +34,8 @@ WORDS: dict[type, str] = {
     s.Inflow: "inflow",
     s.HeldBy: "held by",
     s.Holding: "holding",
+    s.Buys: "buys",
+    s.Switching: "switching",
     s.ChannelCost: "cost",
     s.Capacity: "capacity",
     s.Reach: "reach",
@@ -182,6 +184,23 @@ def _held_by(ctx: Context, setting: s.HeldBy) -> None:
         units.share(ctx, share.share, "the share of customers holding the product")
 
 
+def _buys(ctx: Context, setting: s.Buys) -> None:
+    """A share of AUM above 0 (E0301/E0304/E0305), of `aum` (E0203), capped above 0 (E0305)."""
+    what = "a purchase's share of AUM"
+    if units.share(ctx, setting.share, what):
+        units.in_range(ctx, setting.share, what, above=0)
+    if setting.basis.text != "aum":
+        ctx.error(
+            "E0203",
+            f"a purchase is sized on the customer's `aum`, not `{setting.basis.text}`",
+            setting.basis.span,
+            label="not `aum`",
+            hint=f"write `buys {setting.share.text} of aum`",
+        )
+    if setting.cap is not None:
+        units.amount(ctx, setting.cap, "a purchase's largest amount", above=0)
+
+
 PRODUCT: dict[type, Callable] = {
     s.Kind: _kind,
     s.Risk: lambda ctx, x: c.risk_level(ctx, x.level, c.PRODUCT_RISKS, "a product's risk"),
@@ -193,6 +212,8 @@ PRODUCT: dict[type, Callable] = {
         ctx, x.distribution, MONEY, ("lognormal", "normal", "uniform", "constant")
     ),
     s.HeldBy: _held_by,
+    s.Buys: _buys,
+    s.Switching: lambda ctx, x: units.share(ctx, x.share, "the share switched"),
     s.Holding: lambda ctx, x: distribution(
         ctx, x.distribution, MONEY, ("lognormal", "normal", "uniform", "constant")
     ),

@@ -171,6 +171,10 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
         )
     ),
     s.Holding: lambda n: f"holding ~ {distribution(n.distribution)}",
+    s.Buys: lambda n: (
+        f"buys {n.share.text} of {n.basis.text}" + _optional("max ", n.cap, lambda x: x.text)
+    ),
+    s.Switching: lambda n: f"switching {n.share.text}",
     # channel and script
     s.ChannelCost: lambda n: f"cost {n.amount.text} {per(n.per)}",
     s.Capacity: lambda n: f"capacity {n.amount.text} {per(n.per)}",
