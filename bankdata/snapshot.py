@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from bankdata.tables import TableError, read_table
 from strategy_dsl import safe_write
@@ -46,6 +48,8 @@ __all__ = [
     "Snapshot",
     "SnapshotSpec",
     "customer_keys",
+    "positions",
+    "read_meta",
     "read_snapshot",
     "snapshot_hash",
     "write_snapshot",
@@ -152,7 +156,7 @@ def read_snapshot(
     files = [customers_file]
     _check_vocabulary(customers, spec.vocabulary, customers_file)
     _check_not_after(customers, ("stage_since", "opened", "last_txn"), as_of, customers_file)
-    ids = set(customers["customer_id"])
+    ids = customers["customer_id"]
     history: dict[str, pd.DataFrame] = {}
     for table, columns in HISTORY.items():
         found = _file_of(folder, table) if path.is_dir() else None
@@ -178,7 +182,7 @@ def read_snapshot(
                 frame, ("customer_id", "journey"), found, "one entry per customer and journey"
             )
         history[table] = frame
-    meta = _read_meta(folder / META_FILE) if path.is_dir() else {}
+    meta = read_meta(folder / META_FILE) if path.is_dir() else {}
     return Snapshot(path, customers, history, meta, files)
 
 
@@ -236,8 +240,21 @@ def _check_not_after(frame: pd.DataFrame, columns: tuple[str, ...], as_of: dt.da
             )
 
 
-def _check_known_customers(frame: pd.DataFrame, ids: set[str], path: Path) -> None:
-    unknown = ~frame["customer_id"].isin(ids)
+def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """The position of each value among ``keys`` (int64; -1 where it is not one): by Arrow's
+    hash join, which takes a second for ten million ids where pandas' ``isin`` on Arrow
+    strings takes minutes."""
+    found = pc.index_in(_arrow(values), value_set=_arrow(keys))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    array = pa.Array.from_pandas(values)
+    return array.cast(pa.string()) if not pa.types.is_string(array.type) else array
+
+
+def _check_known_customers(frame: pd.DataFrame, ids: pd.Series, path: Path) -> None:
+    unknown = pd.Series(positions(frame["customer_id"], ids) < 0, index=frame.index)
     if unknown.any():
         raise TableError(
             f"{path}: column customer_id: not in the customers table at "
@@ -255,7 +272,8 @@ def _check_unique(frame: pd.DataFrame, key: tuple[str, ...], path: Path, rule: s
         )
 
 
-def _read_meta(path: Path) -> dict[str, Any]:
+def read_meta(path: Path) -> dict[str, Any]:
+    """A snapshot's ``snapshot.json`` (empty when there is none)."""
     if not path.exists():
         return {}
     try:
