@@ -116,7 +116,7 @@ def _personas(job: Job) -> tuple[list[dict[str, Any]], list[str]]:
     own = [p for p in job.model.personas.values() if p.span.file == job.file]
     if not own:
         return [], []
-    from simulator.personas import run_personas
+    from simulator.analysis.personas import run_personas
 
     records: list[dict[str, Any]] = []
     reached: set[str] = set()
@@ -148,8 +148,8 @@ def _personas(job: Job) -> tuple[list[dict[str, Any]], list[str]]:
 def run_job(job: Job) -> dict[str, Any]:
     """Simulate, judge and record one map. Never raises for a strategy the simulator refuses:
     the record carries the error instead."""
-    from simulator.expectations import evaluate, variants_needed
-    from simulator.run import SimulationError, simulate
+    from simulator.analysis.expectations import evaluate, variants_needed
+    from simulator.engine.run import SimulationError, simulate
     from strategy_dsl.variants import apply_variant
 
     started = time.perf_counter()
