@@ -141,6 +141,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_compare(commands)
     _add_size(commands)
     from stratmap.calibrate_cmd import add_parser as _add_calibrate
+    from stratmap.decide_cmd import add_parser as _add_decide
     from stratmap.plan_cmd import add_plan_parser
     from stratmap.report.command import add_parser as _add_report
     from stratmap.suite.command import add_parser as _add_test
@@ -149,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     add_plan_parser(commands)
     _add_report(commands)
     _add_calibrate(commands)
+    _add_decide(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -534,6 +536,12 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     return run_calibrate(args)
 
 
+def _run_decide(args: argparse.Namespace) -> int:
+    from stratmap.decide_cmd import run_decide
+
+    return run_decide(args)
+
+
 def _run_test(args: argparse.Namespace) -> int:
     from stratmap.suite.command import run_test
 
@@ -552,6 +560,7 @@ _COMMANDS = {
     "plan": _run_plan,
     "report": _run_report,
     "calibrate": _run_calibrate,
+    "decide": _run_decide,
 }
 
 

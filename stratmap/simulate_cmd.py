@@ -268,13 +268,17 @@ def strategy_hash(model: CheckedStrategy) -> str:
     return digest.hexdigest()
 
 
-def _one_file(raw: str) -> Path:
+def one_file(raw: str) -> Path:
+    """The one strategy file a command runs (a directory is a usage error)."""
     from stratmap.cli import strategy_files
 
     path = Path(raw)
     if path.is_dir():
         raise UsageError(f"{raw}: a directory; simulate one strategy file (e.g. {raw}/x.strat)")
     return strategy_files([raw])[0]
+
+
+_one_file = one_file
 
 
 def checked_model(args: argparse.Namespace, path: Path) -> CheckedStrategy | None:

@@ -136,7 +136,7 @@ def steps_of(compiled: CompiledStrategy, months: int | None) -> int:
     return max(1, round(months * 30 / compiled.step_days))
 
 
-def _compiled(model: CheckedStrategy, customers: int | None = None) -> CompiledStrategy:
+def compiled_at_size(model: CheckedStrategy, customers: int | None = None) -> CompiledStrategy:
     """The compiled strategy, with the sizes of the bank scaled to ``customers`` when the run
     replaces the population's size: `arrivals 3000 per month` is written for the declared 200k
     customers, and a 20k-customer rehearsal of the same bank must see 300 a month, or new
@@ -216,7 +216,7 @@ def estimate_memory(
     for the initial population and the arrivals, the gathered keys of one step, the per-block
     counters and the output arrays. Threads and shards do not change it (all shards of a run
     live in one process together); they are accepted so that callers can pass a run's sizes."""
-    compiled = _compiled(model, customers)
+    compiled = compiled_at_size(model, customers)
     tables = k.make_tables(compiled)
     n = compiled.population_size if customers is None else int(customers)
     steps = steps_of(compiled, months)
@@ -270,6 +270,7 @@ def simulate(
     customer_ids: slice | None = None,
     observe: Callable[[int, int, list[State]], None] | None = None,
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None,
+    observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None,
 ) -> RunOutput:
     """Simulate ``model`` and return its counters.
 
@@ -285,11 +286,17 @@ def simulate(
     ``observe_ledger(rep, t, states, ledgers)`` likewise, with each shard's ledger beside its
     state (float64, (rows, N_LEDGER): revenue to date in fen and AUM before the step's
     contacts, columns ``kernels.apply.LEDGER_*``): per-customer measures for live-test sizing.
+    ``observe_decision(rep, t, phase, states, extra)`` twice a step: phase "book" before the
+    decisions (after the step's arrivals, market, flows and lifecycle; ``extra`` the models'
+    cutoffs), phase "decided" after them and the cuts, before the contacts (``extra`` the
+    thresholds): what ``simulate --snapshot-at`` writes and what the parity test of
+    ``stratmap decide`` compares (tests/test_decide_parity.py).
     """
     prepared = _prepare(
         model, customers, months, reps, seed, threads, shards, strategy_hash, customer_ids, observe
     )
     prepared.run.observe_ledger = observe_ledger
+    prepared.run.observe_decision = observe_decision
     sizes, run, outputs = prepared.sizes, prepared.run, prepared.outputs
     numba.set_num_threads(sizes.threads)
     total = sizes.reps * sizes.steps
@@ -329,7 +336,7 @@ def _prepare(
 ) -> _Prepared:
     """Compile, check the sizes and the memory, and set up the loop: everything ``simulate``
     does before the first replication (``SimulationError`` for a run that cannot be done)."""
-    compiled = _compiled(model, customers)
+    compiled = compiled_at_size(model, customers)
     sizes = _sizes(compiled, customers, months, reps, seed, threads, shards)
     needed = extra_bytes + estimate_memory(
         model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
@@ -528,7 +535,7 @@ def _population_key(alternative: _Prepared) -> bytes:
 
 def _population_bytes(model: CheckedStrategy, customers: int | None) -> int:
     """Memory of the one initial population kept for copying into every alternative."""
-    compiled = _compiled(model, customers)
+    compiled = compiled_at_size(model, customers)
     n = compiled.population_size if customers is None else int(customers)
     return bytes_per_customer(k.make_tables(compiled)) * max(n, 0)
 
@@ -590,7 +597,7 @@ def trace_customer(
     fired, segments, candidate plays, the winners, what was suppressed and why, responses. The
     whole population is simulated (capacity and budgets couple customers), so the story is
     exactly the one the run with the same sizes and seed tells."""
-    compiled = _compiled(model, customers)
+    compiled = compiled_at_size(model, customers)
     sizes = _sizes(compiled, customers, months, rep + 1, seed, threads, 1)
     if not isinstance(customer_id, (int, np.integer)) or customer_id < 0:
         raise UnknownCustomer(f"customer {customer_id!r} is not a customer id", "ids start at 0")
@@ -633,6 +640,7 @@ class _Run:
     trace_id: int
     observe: Callable[[int, int, list[State]], None] | None = None
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None
+    observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None
     tables: Any = field(init=False)
     parts: list[np.ndarray] = field(init=False)
     story: list[dict[str, Any]] = field(default_factory=list)
@@ -828,9 +836,18 @@ class _Step:
         self.arrivals(t)
         market = self.market(t)
         found = self.baseline(t, market)
-        proposals = self.decide(t, self.cutoffs(t, found))
-        self.account(t, decided=True, thresholds=self.cuts(t, proposals))
+        cutoffs = self.cutoffs(t, found)
+        self.notify_decision(t, "book", cutoffs)
+        proposals = self.decide(t, cutoffs)
+        thresholds = self.cuts(t, proposals)
+        self.notify_decision(t, "decided", thresholds)
+        self.account(t, decided=True, thresholds=thresholds)
         self.retire(t)
+
+    def notify_decision(self, t: int, phase: str, extra: Any) -> None:
+        if self.run.observe_decision is not None:
+            states = [State(*(a[: s.rows] for a in s.state)) for s in self.shards]
+            self.run.observe_decision(self.r, t, phase, states, extra)
 
     def retire(self, t: int) -> None:
         """Remove the churned customers of a shard once they are ``RETIRE_SHARE`` of its
@@ -844,7 +861,8 @@ class _Step:
         (``observe``, traces) or matched with another run's (variants run as deltas, which do
         not call ``step``)."""
         run = self.run
-        if run.observe is not None or run.observe_ledger is not None or run.trace_id >= 0:
+        watched = run.observe, run.observe_ledger, run.observe_decision
+        if any(w is not None for w in watched) or run.trace_id >= 0:
             return
         for shard in self.shards:
             churned = shard.state.alive[: shard.rows] == 0
@@ -926,27 +944,14 @@ class _Step:
         proposals: list[np.ndarray],
         shards: Callable[[], list[tuple[State, int]]] | None = None,
     ) -> tuple[np.ndarray, ...]:
-        """Per play, the budget and capacity thresholds of step t (see ``kernels.apply``):
-        keys are gathered only for the plays of a budget or channel that binds, from the
-        (state, rows) pairs ``shards()`` gives — by default this run's own shards — whose
+        """Per play, the budget and capacity thresholds of step t (``cut_proposals``), from
+        the (state, rows) pairs ``shards()`` gives — by default this run's own shards — whose
         ``proposals`` these are."""
-        c = self.c
-        per_play = np.sum([found.sum(axis=0) for found in proposals], axis=0)
-        budgets, capacities = binding(c, t, per_play, self.spend)
-        wanted = np.zeros(len(c.plays), dtype=np.int64)
-        for g in budgets:
-            wanted[c.play_group == g] = 1
-        for ch in capacities:
-            wanted[c.play_channel == ch] = 1
-        if not wanted.any():
-            return no_cuts(len(c.plays))
 
-        def fill(state: State, rows: int, *arrays: np.ndarray) -> None:
-            gather(self.tb, state, rows, t, self.rk, *arrays)
+        def pairs() -> list[tuple[State, int]]:
+            return [(s.state, s.rows) for s in self.shards] if shards is None else shards()
 
-        pairs = [(s.state, s.rows) for s in self.shards] if shards is None else shards()
-        keys = gather_keys(pairs, proposals, wanted, fill)
-        return cut(c, keys, budgets, capacities)
+        return cut_proposals(self.c, self.tb, t, self.rk, proposals, self.spend, pairs)
 
     # -- accounting ----------------------------------------------------------------------------
 
@@ -1129,6 +1134,37 @@ def write_counts(out: RunOutput, r: int, t: int, counts: dict[str, np.ndarray]) 
     out.channel_contacts[r, t] = counts["chan"]
     out.segment_outcomes[r, t] = counts["outcomes"]
     out.play_outcomes[r, t] = counts["play_outcomes"]
+
+
+def cut_proposals(
+    c: CompiledStrategy,
+    tb: k.Tables,
+    t: int,
+    rk: np.uint64,
+    proposals: list[np.ndarray],
+    spend: list[dict[int, int]],
+    shards: Callable[[], list[tuple[State, int]]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per play, the budget and capacity thresholds of step t (see ``kernels.apply``) for the
+    ``proposals`` (per shard, per block and play) of the states ``shards()`` gives, after
+    ``decide_step``; ``spend[g]`` is budget g's spend per earlier step. Keys are gathered only
+    for the plays of a budget or channel that binds. The simulation's driver and
+    ``stratmap decide`` (``engine.decide``) cut alike."""
+    per_play = np.sum([found.sum(axis=0) for found in proposals], axis=0)
+    budgets, capacities = binding(c, t, per_play, spend)
+    wanted = np.zeros(len(c.plays), dtype=np.int64)
+    for g in budgets:
+        wanted[c.play_group == g] = 1
+    for ch in capacities:
+        wanted[c.play_channel == ch] = 1
+    if not wanted.any():
+        return no_cuts(len(c.plays))
+
+    def fill(state: State, rows: int, *arrays: np.ndarray) -> None:
+        gather(tb, state, rows, t, rk, *arrays)
+
+    keys = gather_keys(shards(), proposals, wanted, fill)
+    return cut(c, keys, budgets, capacities)
 
 
 def no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
