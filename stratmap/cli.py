@@ -205,6 +205,9 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     _add_run_sizes(simulate)
     _add_repeated_runs(simulate, "write the results directory (replaces earlier results)")
     _add_report_option(simulate)
+    from stratmap.snapshot_at import add_options
+
+    add_options(simulate)
 
 
 def _add_trace(commands: argparse._SubParsersAction) -> None:

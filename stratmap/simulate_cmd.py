@@ -430,6 +430,10 @@ def run_simulate(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     sizes = complete_sizes(sizes, model)
     checked = time.perf_counter()
+    from stratmap.snapshot_at import snapshot_request
+
+    book = snapshot_request(args, model, sizes)
+    observe, observe_decision = book.observers() if book is not None else (None, None)
 
     from simulator.results import report_io
 
@@ -459,11 +463,15 @@ def run_simulate(args: argparse.Namespace) -> int:
                 shards=1,
                 progress=progress,
                 strategy_hash=strategy_hash(model),
+                observe=observe,
+                observe_decision=observe_decision,
             )
     except simulator_run.SimulationError as exc:
         _error("simulate", getattr(exc, "message", str(exc)), getattr(exc, "hint", None))
         return EXIT_FINDINGS
     simulated = time.perf_counter()
+    if book is not None:
+        book.write()
     tables = all_tables(output)
     timings = {
         "check_s": round(checked - started, 4),
