@@ -13,7 +13,7 @@ A snapshot is a directory of tables (Parquet, CSV or Excel, one file each, named
     snapshot.json   optional: what wrote it (a simulation says its seed, step and scale)
 
 Which columns the customers table needs depends on the map: ``read_snapshot`` takes a
-``SnapshotSpec`` (built by ``simulator.snapshot_state`` from the compiled map) and refuses,
+``SnapshotSpec`` (built by ``bankdata.snapshot_state`` from the compiled map) and refuses,
 naming file, column and rows, anything missing, mistyped, outside its vocabulary, duplicated,
 about a customer the customers table does not hold, or dated after the as-of date. Nothing is
 defaulted. The kernels never see these frames, only the arrays built from them.

@@ -75,10 +75,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_decide(args: argparse.Namespace) -> int:
     from bankdata.contact_list import ContactListError, write_list
+    from bankdata.decide import decide
     from bankdata.snapshot import read_snapshot, snapshot_hash
+    from bankdata.snapshot_state import EPOCH, SnapshotStateError, spec_for
     from bankdata.tables import TableError
-    from simulator.engine.decide import decide
-    from simulator.engine.snapshot_state import EPOCH, SnapshotStateError, spec_for
     from stratmap import __version__
     from stratmap.simulate_cmd import checked_model, one_file, strategy_hash
 
@@ -176,18 +176,18 @@ def _seed(given: int | None, meta: dict[str, Any], model: Any) -> int:
 def _compiled(model: Any, meta: dict[str, Any]) -> Any:
     """The map's tables; a simulated book decides with the capacities and budgets its
     simulation scaled to its size (``snapshot.json``), a bank's with the map's own."""
-    from simulator.engine.run import SimulationError, compiled_at_size
+    from simulator.engine.sizes import SimulationError, compiled_of
 
     customers = meta.get("simulated", {}).get("customers")
     try:
-        return compiled_at_size(model, None if customers is None else int(customers))
+        return compiled_of(model, None if customers is None else int(customers))
     except SimulationError as exc:
         raise UsageError(f"{exc.message} ({exc.hint})") from None
 
 
 def _check_size(snapshot: Path, compiled: Any) -> None:
     """Refuse, before reading it, a snapshot this machine's memory cannot decide on."""
-    from simulator.engine.run import available_memory
+    from simulator.engine.sizes import available_memory
     from simulator.kernels import common as k
     from simulator.kernels.population import bytes_per_customer
 

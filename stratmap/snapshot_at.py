@@ -42,7 +42,7 @@ class SnapshotAt:
     log: Any = None
 
     def observers(self) -> tuple[Callable, Callable]:
-        from simulator.engine.snapshot_writer import ContactLog, snapshot_from_state
+        from bankdata.snapshot_writer import ContactLog, snapshot_from_state
         from simulator.kernels.rng import replication_key
 
         self.log = ContactLog(self.compiled)
@@ -58,8 +58,8 @@ class SnapshotAt:
 
     def write(self) -> None:
         from bankdata.snapshot import write_snapshot
+        from bankdata.snapshot_state import as_of_of
         from bankdata.tables import TableError
-        from simulator.engine.snapshot_state import as_of_of
 
         tables, meta = self.captured["book"]
         meta = {
@@ -93,7 +93,7 @@ def snapshot_request(args: argparse.Namespace, model: Any, sizes: Any) -> Snapsh
         )
     if out.exists() and not out.is_dir():
         raise UsageError(f"--snapshot {out}: exists and is not a directory")
-    from simulator.engine.run import compiled_at_size
+    from simulator.engine.sizes import compiled_of
 
-    compiled = compiled_at_size(model, sizes.customers)
+    compiled = compiled_of(model, sizes.customers)
     return SnapshotAt(at, out, compiled, model, sizes.seed, sizes.customers)

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bankdata.decide import decide
 from bankdata.snapshot import read_snapshot, write_snapshot
-from simulator.engine.decide import decide
-from simulator.engine.run import compiled_at_size, simulate
-from simulator.engine.snapshot_state import as_of_of, play_labels, spec_for
-from simulator.engine.snapshot_writer import ContactLog, snapshot_from_state
+from bankdata.snapshot_state import as_of_of, play_labels, spec_for
+from bankdata.snapshot_writer import ContactLog, snapshot_from_state
+from simulator.engine.run import simulate
+from simulator.engine.sizes import compiled_of
 from simulator.kernels import common as k
 from simulator.kernels.population import State
 from simulator.kernels.rng import replication_key
@@ -45,7 +46,7 @@ def simulated_decisions(name: str, step: int, shards: int = 2):
     ``step`` (written as ``simulate --snapshot-at`` writes them), the statuses of step
     ``step`` + 1 by customer id, and the contacts that step made."""
     model = _model(name)
-    compiled = compiled_at_size(model, CUSTOMERS)
+    compiled = compiled_of(model, CUSTOMERS)
     tb = k.make_tables(compiled)
     rk = replication_key(compiled.seed, 0)
     log = ContactLog(compiled)

@@ -122,7 +122,7 @@ ZERO = np.uint64(0)
 SO_MEMBERS, SO_CHURNED, SO_AUM, SO_REVENUE, SO_COST, SO_RESPONDERS = range(6)
 N_SEGMENT_OUTCOMES = 6
 
-# Columns of the per-row ledger (``_Shard.ledger`` in ``run``), kept beside the state like
+# Columns of the per-row ledger (``Shard.ledger``, ``engine.shards``), kept beside the state like
 # ``seg_ever``: the accounting's memory of each customer, for measures a live test takes per
 # customer (``simulator.analysis.sizing_report``). Revenue to date in fen (fees at purchase and
 # margins, every step the customer was live; exact in a float64 below 2^53 fen); the AUM at the

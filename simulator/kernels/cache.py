@@ -40,8 +40,8 @@ KERNEL_SOURCES = tuple(
         "simulator/kernels/apply.py",
         "simulator/kernels/population.py",
         "simulator/kernels/rng.py",
+        "simulator/kernels/rows.py",
         "simulator/kernels/statuses.py",
-        "simulator/engine/delta.py",
         "simulator/output.py",
         "strategy_dsl/compile.py",
     )

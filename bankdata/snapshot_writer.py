@@ -2,7 +2,7 @@
 ``stratmap simulate --snapshot-at T`` writes, from the state step T + 1's decision reads (after
 the step's market, flows and lifecycle, before its decisions), so that ``decide`` on it makes
 the simulation's decisions (tests/test_decide_parity.py). The inverse of
-``simulator.snapshot_state``; the contacts come from a log kept while the simulation runs
+``bankdata.snapshot_state``; the contacts come from a log kept while the simulation runs
 (``ContactLog``), since the state remembers only each play's last contact.
 """
 
@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.engine.couplings import model_scores
-from simulator.engine.snapshot_state import (
+from bankdata.snapshot_state import (
     MONTH_DAYS,
     RISKS,
     YEAR_DAYS,
@@ -24,6 +23,7 @@ from simulator.engine.snapshot_state import (
     as_of_of,
     play_labels,
 )
+from simulator.engine.couplings import model_scores
 from simulator.kernels import common as k
 from simulator.kernels.common import NO_MATURITY
 from simulator.kernels.population import State

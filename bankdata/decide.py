@@ -1,5 +1,5 @@
 """One decision step on the bank's real customers (定名单): the snapshot's customers become the
-engine's state (``simulator.snapshot_state``) and go through the step's decision by the same
+engine's state (``bankdata.snapshot_state``) and go through the step's decision by the same
 kernels a simulation runs — triggers, segments, eligibility, the control group and holdouts,
 arbitration (``decide_step``), the channel capacity and budget cuts (``binding``, ``cut``) —
 and each candidate play's fate is read out per customer (``kernel_list.statuses``).
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bankdata.snapshot import Snapshot, SnapshotSpec
-from simulator.engine.snapshot_state import (
+from bankdata.snapshot_state import (
     Book,
     Timeline,
     decision_cutoffs,
@@ -29,8 +29,19 @@ from simulator.engine.snapshot_state import (
     play_labels,
     state_from_snapshot,
 )
+from simulator.engine.couplings import (
+    binding,
+    cut,
+    merged_keys,
+    shard_keys,
+    wanted_plays,
+    whole,
+)
+from simulator.engine.phases import decide_counts, no_cuts
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
+from simulator.kernels.decide import gather
+from simulator.kernels.population import State
 from simulator.kernels.rng import SLOT_HOLDOUT, STATIC_STEP, replication_key, uniform
 from simulator.kernels.statuses import statuses
 from strategy_dsl.compile import CompiledStrategy
@@ -91,11 +102,18 @@ def _decide_and_cut(
     c: CompiledStrategy, tb: k.Tables, book: Book, t: int, rk: np.uint64, cutoffs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``decide_step`` over the book, then the capacity and budget thresholds of its
-    proposals, as the simulation's driver cuts them (``run.cut_proposals``)."""
-    from simulator.engine.run import cut_proposals, decide_counts
-
+    proposals, as the simulation's driver cuts them (``loop.Step.cuts``)."""
     _funnel, found = decide_counts(tb, book.state, book.rows, t, rk, cutoffs)
-    return cut_proposals(c, tb, t, rk, [found], book.spend, lambda: [(book.state, book.rows)])
+    budgets, capacities = binding(c, t, found.sum(axis=0), book.spend)
+    wanted = wanted_plays(c, budgets, capacities)
+    if not wanted.any():
+        return no_cuts(len(c.plays))
+
+    def fill(state: State, rows: int, *arrays: np.ndarray) -> None:
+        gather(tb, state, rows, t, rk, *arrays)
+
+    keys = shard_keys(book.state, book.rows, found, wanted, fill)
+    return cut(c, merged_keys([keys]), budgets, capacities)
 
 
 def _list_rows(
@@ -145,8 +163,6 @@ def _list_rows(
 
 def _capacity_used(c: CompiledStrategy, t: int, status: np.ndarray) -> dict:
     """Per channel: contacts of this step and the step's capacity (null: unlimited)."""
-    from simulator.engine.couplings import whole
-
     contacted = (status == k.S_CONTACTED).sum(axis=0)
     out: dict[str, dict[str, int | None]] = {}
     for ch, name in enumerate(c.channels):
