@@ -170,3 +170,25 @@ def test_snapshot_at_must_fall_within_the_horizon(tmp_path: Path, capsys) -> Non
     assert code == 2
     assert "--snapshot-at 2" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_snapshot_too_large_for_the_memory_is_refused_before_it_is_read(
+    walked: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simulator.engine import sizes
+
+    monkeypatch.setattr(sizes, "available_memory", lambda: 64 * 2**20)  # 64 MiB left
+    read: list[Path] = []
+    import bankdata.snapshot
+
+    real = bankdata.snapshot.read_snapshot
+
+    def reading(*args, **kwargs):  # type: ignore[no-untyped-def]
+        read.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bankdata.snapshot, "read_snapshot", reading)
+    assert _decide(tmp_path, walked / "runs" / "book") == 2
+    err = capsys.readouterr().err
+    assert "customers need about" in err and "GiB is available" in err
+    assert read == [] and not (tmp_path / "list").exists()
