@@ -113,7 +113,8 @@ class SnapshotSpec:
 
 @dataclass
 class Snapshot:
-    """A validated snapshot: the frames under our column names, typed."""
+    """A validated snapshot: the frames under our column names, typed; every history table
+    has a column ``row`` besides: its customer's row in the customers table."""
 
     path: Path
     customers: pd.DataFrame
@@ -169,7 +170,7 @@ def read_snapshot(
             continue
         frame = _read_history(table, found, columns, mapping)
         files.append(found)
-        _check_known_customers(frame, ids, found)
+        frame["row"] = _check_known_customers(frame, ids, found)
         if table in _NAMED:
             allowed = spec.names.get(table, ())
             _check_vocabulary(frame, {_NAMED[table]: allowed}, found)
@@ -253,18 +254,28 @@ def _arrow(values: pd.Series) -> pa.Array:
     return array.cast(pa.string()) if not pa.types.is_string(array.type) else array
 
 
-def _check_known_customers(frame: pd.DataFrame, ids: pd.Series, path: Path) -> None:
-    unknown = pd.Series(positions(frame["customer_id"], ids) < 0, index=frame.index)
+def _check_known_customers(frame: pd.DataFrame, ids: pd.Series, path: Path) -> np.ndarray:
+    """Each row's customer's row in the customers table (``Snapshot``'s ``row`` column)."""
+    rows = positions(frame["customer_id"], ids)
+    unknown = pd.Series(rows < 0, index=frame.index)
     if unknown.any():
         raise TableError(
             f"{path}: column customer_id: not in the customers table at "
             f"{_shown(frame, unknown, 'customer_id', _first_row(path))} "
             "(every history row is about a customer of the snapshot)"
         )
+    return rows
 
 
 def _check_unique(frame: pd.DataFrame, key: tuple[str, ...], path: Path, rule: str) -> None:
-    dup = frame.duplicated(list(key), keep=False)
+    second = frame[key[1]]
+    codes = (
+        second.to_numpy("datetime64[D]").astype(np.int64)
+        if pd.api.types.is_datetime64_any_dtype(second)
+        else pd.factorize(second)[0].astype(np.int64)
+    )
+    combined = frame["row"].to_numpy(np.int64) * (1 << 24) + (codes - codes.min(initial=0))
+    dup = pd.Series(pd.Index(combined).duplicated(keep=False), index=frame.index)
     if dup.any():
         raise TableError(
             f"{path}: columns {', '.join(key)}: duplicate rows at "

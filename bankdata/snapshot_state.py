@@ -17,13 +17,12 @@ ending on the as-of date, and a maturity step_days days ahead falls in the next 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from bankdata.snapshot import EARLIEST, Snapshot, SnapshotSpec, customer_keys, positions
+from bankdata.snapshot import EARLIEST, Snapshot, SnapshotSpec, customer_keys
 from simulator.kernels import common as k
 from simulator.kernels.common import NO_MATURITY, SC_ARBITRATE
 from simulator.kernels.population import STAGE_AGE_CAP, State, allocate
@@ -60,7 +59,6 @@ from strategy_dsl.compile import (
 from strategy_dsl.model import CheckedStrategy
 
 EPOCH = dt.date(2000, 1, 1)
-RowOf = Callable[[pd.Series], np.ndarray]  # the bank's ids → their rows in the state
 RISKS = ("C1", "C2", "C3", "C4", "C5")
 YEAR_DAYS, MONTH_DAYS = 360, 30  # the simulator's calendar (birthdays, paydays)
 
@@ -307,15 +305,11 @@ def state_from_snapshot(
     for m, name in enumerate(c.models):
         if name in cust:
             scores[:, m] = cust[name].to_numpy(np.float64)
-    ids = cust["customer_id"]
 
-    def row_of(values: pd.Series) -> np.ndarray:  # read_snapshot checked they are all there
-        return positions(values, ids)
-
-    _holdings(c, st, snap, timeline, row_of)
-    spend = _contacts(c, tb, st, snap, timeline, row_of)
-    _journeys(c, tb, st, snap, timeline, row_of)
-    _flows(tb, st, snap, timeline, row_of)
+    _holdings(c, st, snap, timeline)
+    spend = _contacts(c, tb, st, snap, timeline)
+    _journeys(c, tb, st, snap, timeline)
+    _flows(tb, st, snap, timeline)
     return Book(st, n, cust["customer_id"], timeline, spend, scores)
 
 
@@ -341,7 +335,6 @@ def _holdings(
     st: State,
     snap: Snapshot,
     tl: Timeline,
-    row_of: RowOf,
 ) -> None:
     """Holdings of the products the map names: held (amounts summed over a customer's rows,
     the latest maturity kept), or matured this step (the `matures` events)."""
@@ -351,7 +344,7 @@ def _holdings(
     frame = frame[frame["product"].isin(c.products)]
     if frame.empty:
         return
-    rows = row_of(frame["customer_id"])
+    rows = frame["row"].to_numpy(np.int64)
     product = frame["product"].map({p: i for i, p in enumerate(c.products)}).to_numpy()
     maturity = frame["maturity"]
     until = np.full(len(frame), NO_MATURITY, dtype=np.int64)
@@ -373,7 +366,6 @@ def _contacts(
     st: State,
     snap: Snapshot,
     tl: Timeline,
-    row_of: RowOf,
 ) -> list[dict[int, int]]:
     """Last contact per play and response per rule or journey, the contact rings of the caps
     and of fatigue (the most recent contacts each counts), the effects of responses; returns
@@ -397,7 +389,7 @@ def _contacts(
         if key not in index:  # a journey's contact without its wave: its first wave
             key = next((lab for lab in labels if lab[0] == name), key)
         plays[x] = index[key]
-    rows = row_of(frame["customer_id"])
+    rows = frame["row"].to_numpy(np.int64)
     steps = tl.steps(frame["date"])
     responded = frame["responded"].to_numpy(bool)
     group = c.arrays["play_group"][plays]
@@ -457,7 +449,6 @@ def _journeys(
     st: State,
     snap: Snapshot,
     tl: Timeline,
-    row_of: RowOf,
 ) -> None:
     st.journey_start[:] = NEVER_STEP
     frame = snap.table("journeys")
@@ -465,12 +456,12 @@ def _journeys(
         return
     groups = list(c.groups)
     index = {groups[int(g)]: j for j, g in enumerate(c.arrays["journey_group"])}
-    rows = row_of(frame["customer_id"])
+    rows = frame["row"].to_numpy(np.int64)
     which = frame["journey"].map(index).to_numpy(np.int64)
     st.journey_start[rows, which] = tl.steps(frame["entered"]).astype(np.int16)
 
 
-def _flows(tb: k.Tables, st: State, snap: Snapshot, tl: Timeline, row_of: RowOf) -> None:
+def _flows(tb: k.Tables, st: State, snap: Snapshot, tl: Timeline) -> None:
     """The AUM, flow and transaction rings from the flows of the last steps: AUM of the steps
     before this one, net flows and transactions up to this one. A step without a row is read
     as no flow, no transaction and AUM unchanged."""
@@ -485,7 +476,7 @@ def _flows(tb: k.Tables, st: State, snap: Snapshot, tl: Timeline, row_of: RowOf)
     frame = snap.table("flows")
     if frame.empty:
         return
-    rows = row_of(frame["customer_id"])
+    rows = frame["row"].to_numpy(np.int64)
     steps = tl.steps(frame["date"])
     order = np.argsort(steps, kind="stable")  # a later row of the same step wins
     rows, steps, frame = rows[order], steps[order], frame.iloc[order]
