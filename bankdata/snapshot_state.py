@@ -27,7 +27,7 @@ from simulator.kernels import common as k
 from simulator.kernels.common import NO_MATURITY, SC_ARBITRATE
 from simulator.kernels.population import STAGE_AGE_CAP, State, allocate
 from simulator.kernels.predicates import CUT_PERSISTENCE, N_CUTOFF_ROWS
-from simulator.kernels.rng import SLOT_CONTROL, STATIC_STEP, uniform
+from simulator.kernels.rng import SLOT_CONTROL, STATIC_STEP, replication_key, uniform
 from strategy_dsl.compile import (
     ATTR_AGE,
     ATTR_CATEGORY,
@@ -86,9 +86,18 @@ def as_of_of(step: int, step_days: int) -> dt.date:
 
 @dataclass(frozen=True)
 class Timeline:
+    """The as-of date is the end of step ``step`` (events dated in the step_days days up to
+    it are that step's); ``starts`` is the step that begins on it (birthdays and paydays
+    ahead): the decision's own step, or the first step of a forecast from the book."""
+
     as_of: dt.date
     step: int
     step_days: int
+    starts: int | None = None
+
+    @property
+    def first_step(self) -> int:
+        return self.step if self.starts is None else self.starts
 
     def steps(self, dates: pd.Series) -> np.ndarray:
         """The step of each date (int64); at most STAGE_AGE_CAP steps back, as the simulator
@@ -119,8 +128,11 @@ def _program_reads(c: CompiledStrategy) -> tuple[set[int], set[int], set[int]]:
     return {int(x) for x in ops}, attributes, models
 
 
-def spec_for(c: CompiledStrategy, model: CheckedStrategy) -> SnapshotSpec:
-    """The snapshot one map's decision needs: every column and table it reads."""
+def spec_for(c: CompiledStrategy, model: CheckedStrategy, forecast: bool = False) -> SnapshotSpec:
+    """The snapshot one map's decision needs: every column and table it reads. A forecast
+    from the snapshot (``forecast``, ``simulate --from``) needs every customer column the
+    simulation reads besides: the lifecycle's, the transactions', the responses' and every
+    attribute of the population."""
     ops, attributes, models = _program_reads(c)
     columns: list[tuple[str, str, bool]] = [
         ("customer_id", "id", True),
@@ -136,6 +148,7 @@ def spec_for(c: CompiledStrategy, model: CheckedStrategy) -> SnapshotSpec:
     }
 
     def add(name: str, kind: str, needed: bool, reason: str) -> None:
+        needed = needed or (forecast and name not in c.models)
         columns.append((name, kind, needed))
         if needed:
             why[name] = reason
@@ -282,7 +295,7 @@ def state_from_snapshot(
             target[known] = timeline.steps(cust[name][known])
         else:
             target[:] = never
-    first = (t - 1) * sd
+    first = (timeline.first_step - 1) * sd
     if "birthday" in cust:
         ahead = _days_to_anniversary(cust["birthday"], timeline.as_of)
         st.birthday[:] = (first + np.minimum(ahead, YEAR_DAYS - 1)) % YEAR_DAYS
@@ -535,3 +548,13 @@ def decision_cutoffs(
         cutoffs[CUT_PERSISTENCE, q] = -1.0
     book.state.labels[: book.rows] = labels
     return cutoffs, notes
+
+
+def book_for_forecast(
+    c: CompiledStrategy, tb: k.Tables, snap: Snapshot, spec: SnapshotSpec, as_of: dt.date, seed: int
+) -> Book:
+    """The snapshot's customers as a simulation's step 0 (``simulate --from``): the as-of
+    date ends step 0 and the forecast's step 1 begins on it; arms keyed as ``decide`` keys
+    them (the same customers are in the same arms)."""
+    timeline = Timeline(as_of, 0, c.step_days, starts=1)
+    return state_from_snapshot(c, tb, snap, spec, timeline, replication_key(seed, 0))

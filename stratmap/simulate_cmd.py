@@ -430,8 +430,11 @@ def run_simulate(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     sizes = complete_sizes(sizes, model)
     checked = time.perf_counter()
-    from stratmap.snapshot_at import snapshot_request
+    from stratmap.snapshot_at import from_request, snapshot_request
 
+    given = from_request(args, model, sizes)
+    if given is not None:
+        given_book, sizes = given
     book = snapshot_request(args, model, sizes)
     observe, observe_decision = book.observers() if book is not None else (None, None)
 
@@ -465,6 +468,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                 strategy_hash=strategy_hash(model),
                 observe=observe,
                 observe_decision=observe_decision,
+                book=None if given is None else given_book,
             )
     except simulator_run.SimulationError as exc:
         _error("simulate", getattr(exc, "message", str(exc)), getattr(exc, "hint", None))

@@ -1,7 +1,7 @@
-"""`stratmap simulate MAP --snapshot-at T --snapshot DIR`: the simulated book as step T + 1's
-decision reads it, written in the customer snapshot format (docs/snapshot.md) for
-`stratmap decide` — the parity between the rules engine and the forecast, and a bank to try
-`decide` on."""
+"""`stratmap simulate`'s customer snapshots (docs/snapshot.md): `--snapshot-at T --snapshot
+DIR` writes the simulated book as step T + 1's decision reads it, for `stratmap decide` (the
+parity between the rules engine and the forecast, and a bank to try `decide` on); `--from
+SNAPSHOT` forecasts the bank's own book forward instead of synthetic customers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from stratmap.cli import UsageError
 
-__all__ = ["SnapshotAt", "add_options", "snapshot_request"]
+__all__ = ["SnapshotAt", "add_options", "from_request", "snapshot_request"]
 
 
 def add_options(command: argparse.ArgumentParser) -> None:
@@ -25,6 +25,24 @@ def add_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--snapshot", metavar="DIR", type=Path, help="the snapshot directory --snapshot-at writes"
+    )
+    command.add_argument(
+        "--from",
+        dest="from_snapshot",
+        metavar="SNAPSHOT",
+        type=Path,
+        help="forecast the bank's own customers (a snapshot, docs/snapshot.md) instead of a "
+        "synthetic population",
+    )
+    command.add_argument(
+        "--as-of", help="the snapshot's date with --from (default: its snapshot.json's)"
+    )
+    command.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="OURS=THEIRS,…",
+        help="with --from: the bank's column names, e.g. customer_id=客户号",
     )
 
 
@@ -97,3 +115,53 @@ def snapshot_request(args: argparse.Namespace, model: Any, sizes: Any) -> Snapsh
 
     compiled = compiled_of(model, sizes.customers)
     return SnapshotAt(at, out, compiled, model, sizes.seed, sizes.customers)
+
+
+def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any, Any] | None:
+    """With `--from SNAPSHOT`: the bank's book as the simulation's step 0 (its state) and the
+    sizes with its number of customers; refused, naming file, column and rows, like `decide`
+    refuses a snapshot — every column the simulation reads is required."""
+    import datetime as dt
+    from dataclasses import replace
+
+    path = getattr(args, "from_snapshot", None)
+    if path is None:
+        if getattr(args, "as_of", None) or getattr(args, "map", None):
+            raise UsageError("--as-of and --map go with --from SNAPSHOT")
+        return None
+    if args.customers is not None:
+        raise UsageError(
+            "--from SNAPSHOT simulates the snapshot's customers: leave out --customers"
+        )
+    from bankdata.snapshot import META_FILE, read_meta, read_snapshot
+    from bankdata.snapshot_state import SnapshotStateError, book_for_forecast, spec_for
+    from bankdata.tables import TableError, parse_mapping
+    from simulator.engine.sizes import SimulationError, compiled_of
+    from simulator.kernels import common as k
+
+    if not path.exists():
+        raise UsageError(f"--from {path}: no such snapshot (docs/snapshot.md)")
+    try:
+        meta = read_meta(path / META_FILE) if path.is_dir() else {}
+        text = args.as_of or meta.get("as_of")
+        if text is None:
+            raise UsageError(f"--from {path}: give its date with --as-of YYYY-MM-DD")
+        try:
+            as_of = dt.date.fromisoformat(str(text))
+        except ValueError:
+            raise UsageError(f"--as-of {text!r} is not a date (expected YYYY-MM-DD)") from None
+        mapping: dict[str, str] = {}
+        for item in args.map:
+            mapping.update(parse_mapping(item))
+        spec = spec_for(compiled_of(model), model, forecast=True)
+        snap = read_snapshot(path, spec, as_of, mapping)
+        customers = len(snap.customers)
+        compiled = compiled_of(model, customers)
+        book = book_for_forecast(
+            compiled, k.make_tables(compiled), snap, spec, as_of, int(sizes.seed)
+        )
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
+    except (SnapshotStateError, SimulationError) as exc:
+        raise UsageError(f"--from {path}: {exc.message} ({exc.hint})") from None
+    return book.state, replace(sizes, customers=customers)

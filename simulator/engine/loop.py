@@ -107,6 +107,14 @@ class Run:
             states.append(state)
         return states
 
+    def given_population(self, book: State) -> SharedDraws:
+        """A copy of the given customers (``simulate``'s ``book``), with this run's room, as
+        the draws a replication takes over in place."""
+        rows = book.cid.shape[0]
+        state = allocate(self.tables, max(self.room(Shard(self.parts[0])), rows))
+        copy_rows(book, state, 0, rows)
+        return SharedDraws([state])
+
     def replicate(
         self,
         rep: int,

@@ -70,6 +70,7 @@ def simulate(
     observe: Callable[[int, int, list[State]], None] | None = None,
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None,
     observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None,
+    book: State | None = None,
 ) -> RunOutput:
     """Simulate ``model`` and return its counters.
 
@@ -90,6 +91,10 @@ def simulate(
     cutoffs), phase "decided" after them and the cuts, before the contacts (``extra`` the
     thresholds): what ``simulate --snapshot-at`` writes and what the parity test of
     ``stratmap decide`` compares (tests/test_decide_parity.py).
+    ``book`` replaces the synthetic population with given customers (``simulate --from``: a
+    bank's snapshot as ``bankdata.snapshot_state`` builds it, dated step 0): every
+    replication starts from a copy of its rows (``customers`` must be their number; one
+    shard); arrivals and everything after step 0 are simulated as usual.
     """
     prepared = prepare(
         model, customers, months, reps, seed, threads, shards, strategy_hash, customer_ids, observe
@@ -99,8 +104,15 @@ def simulate(
     sizes, run, outputs = prepared.sizes, prepared.run, prepared.outputs
     numba.set_num_threads(sizes.threads)
     total = sizes.reps * sizes.steps
+    if book is not None and (sizes.shards != 1 or book.cid.shape[0] != sizes.customers):
+        raise SimulationError(
+            f"a given book of {book.cid.shape[0]:,} customers runs as {sizes.customers:,} "
+            f"customers in {sizes.shards} shards",
+            "simulate a book with customers = its rows, in one shard",
+        )
     for rep in range(sizes.reps):
-        run.replicate(rep, outputs, progress, rep * sizes.steps, total)
+        shared = None if book is None else run.given_population(book)
+        run.replicate(rep, outputs, progress, rep * sizes.steps, total, shared=shared, take=True)
     return prepared.finish()
 
 
