@@ -158,7 +158,7 @@ def read_snapshot(
     _check_vocabulary(customers, spec.vocabulary, customers_file)
     _check_not_after(customers, ("stage_since", "opened", "last_txn"), as_of, customers_file)
     ids = customers["customer_id"]
-    history: dict[str, pd.DataFrame] = {}
+    read: dict[str, tuple[pd.DataFrame, Path]] = {}
     for table, columns in HISTORY.items():
         found = _file_of(folder, table) if path.is_dir() else None
         if found is None:
@@ -168,9 +168,15 @@ def read_snapshot(
                     f"reads it: {spec.why.get(table, table)}"
                 )
             continue
-        frame = _read_history(table, found, columns, mapping)
+        read[table] = (_read_history(table, found, columns, mapping), found)
         files.append(found)
-        frame["row"] = _check_known_customers(frame, ids, found)
+    # One hash join of every history row's customer with the customers table.
+    named = [frame["customer_id"] for frame, _ in read.values()]
+    every = positions(pd.concat(named, ignore_index=True), ids) if named else np.zeros(0)
+    bounds = np.cumsum([0, *(len(n) for n in named)])
+    history: dict[str, pd.DataFrame] = {}
+    for (table, (frame, found)), lo, hi in zip(read.items(), bounds[:-1], bounds[1:], strict=True):
+        frame["row"] = _check_known_customers(frame, every[lo:hi], found)
         if table in _NAMED:
             allowed = spec.names.get(table, ())
             _check_vocabulary(frame, {_NAMED[table]: allowed}, found)
@@ -254,9 +260,9 @@ def _arrow(values: pd.Series) -> pa.Array:
     return array.cast(pa.string()) if not pa.types.is_string(array.type) else array
 
 
-def _check_known_customers(frame: pd.DataFrame, ids: pd.Series, path: Path) -> np.ndarray:
-    """Each row's customer's row in the customers table (``Snapshot``'s ``row`` column)."""
-    rows = positions(frame["customer_id"], ids)
+def _check_known_customers(frame: pd.DataFrame, rows: np.ndarray, path: Path) -> np.ndarray:
+    """Each row's customer's row in the customers table (``Snapshot``'s ``row`` column):
+    ``rows``, with -1 for a customer it does not hold, which is an error."""
     unknown = pd.Series(rows < 0, index=frame.index)
     if unknown.any():
         raise TableError(
@@ -275,7 +281,12 @@ def _check_unique(frame: pd.DataFrame, key: tuple[str, ...], path: Path, rule: s
         else pd.factorize(second)[0].astype(np.int64)
     )
     combined = frame["row"].to_numpy(np.int64) * (1 << 24) + (codes - codes.min(initial=0))
-    dup = pd.Series(pd.Index(combined).duplicated(keep=False), index=frame.index)
+    order = np.argsort(combined, kind="stable")
+    same = combined[order][1:] == combined[order][:-1]
+    twice = np.zeros(combined.size, dtype=bool)
+    twice[order[1:][same]] = True
+    twice[order[:-1][same]] = True
+    dup = pd.Series(twice, index=frame.index)
     if dup.any():
         raise TableError(
             f"{path}: columns {', '.join(key)}: duplicate rows at "

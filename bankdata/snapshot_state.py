@@ -395,13 +395,23 @@ def _contacts(
         return spend
     labels = play_labels(c)
     index = {label: p for p, label in enumerate(labels)}
-    waves = frame["wave"] if "wave" in frame else pd.Series([None] * len(frame), frame.index)
-    plays = np.empty(len(frame), dtype=np.int64)
-    for x, (name, wave) in enumerate(zip(frame["play"], waves, strict=True)):
-        key = (name, None if pd.isna(wave) else int(wave))
-        if key not in index:  # a journey's contact without its wave: its first wave
+    waves = frame["wave"] if "wave" in frame else pd.Series(np.nan, index=frame.index)
+    wave = pd.to_numeric(waves).fillna(-1).astype(np.int64)
+    pair = frame["play"].astype(str) + "\0" + wave.astype(str)
+    codes, pairs = pd.factorize(pair)
+    play_of = np.empty(len(pairs), dtype=np.int64)
+    for u, text in enumerate(pairs):  # once per (play, wave) named, not per contact
+        name, number = text.split("\0")
+        key = (name, None if number == "-1" else int(number))
+        if key not in index and key[1] is None:  # a journey's contact without its wave
             key = next((lab for lab in labels if lab[0] == name), key)
-        plays[x] = index[key]
+        if key not in index:
+            raise SnapshotStateError(
+                f"contacts: `{name}` has no wave {number}",
+                "give the wave number the map's journey declares",
+            )
+        play_of[u] = index[key]
+    plays = play_of[codes]
     rows = frame["row"].to_numpy(np.int64)
     steps = tl.steps(frame["date"])
     responded = frame["responded"].to_numpy(bool)
