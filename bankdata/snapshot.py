@@ -107,6 +107,7 @@ class SnapshotSpec:
     customers: Spec
     vocabulary: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    waves: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # journey -> its waves
     tables: tuple[str, ...] = ()  # history tables the map reads: required
     why: Mapping[str, str] = field(default_factory=dict)  # column or table -> what reads it
 
@@ -180,6 +181,8 @@ def read_snapshot(
         if table in _NAMED:
             allowed = spec.names.get(table, ())
             _check_vocabulary(frame, {_NAMED[table]: allowed}, found)
+        if table == "contacts" and "wave" in frame:
+            _check_waves(frame, spec.waves, found)
         dated = ("date", "entered")
         _check_not_after(frame, dated, as_of, found)
         if table == "flows":
@@ -231,6 +234,23 @@ def _check_vocabulary(
                 f"{_shown(frame, bad, column, _first_row(path))} "
                 f"(expected one of: {', '.join(allowed) or 'none declared in the map'})"
             )
+
+
+def _check_waves(frame: pd.DataFrame, waves: Mapping[str, tuple[int, ...]], path: Path) -> None:
+    """A contact's wave is one its journey declares (a rule's contact has none)."""
+    given = frame["wave"].notna()
+    known = pd.Series(
+        [w in waves.get(p, ()) for p, w in zip(frame["play"], frame["wave"], strict=True)],
+        index=frame.index,
+    ) if given.any() else given  # fmt: skip
+    bad = given & ~known
+    if bad.any():
+        raise TableError(
+            f"{path}: column wave: not a wave of the row's journey at "
+            f"{_shown(frame, bad, 'wave', _first_row(path))} (the map's journeys: "
+            + "; ".join(f"{j} waves {', '.join(map(str, w))}" for j, w in waves.items())
+            + "; empty for a rule)"
+        )
 
 
 def _check_not_after(frame: pd.DataFrame, columns: tuple[str, ...], as_of: dt.date, path: Path):

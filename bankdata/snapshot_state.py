@@ -197,8 +197,10 @@ def spec_for(c: CompiledStrategy, model: CheckedStrategy, forecast: bool = False
         "contacts": tuple(dict.fromkeys(_play_names(c))),
         "journeys": tuple(j.name for j in model.journeys),
     }
+    waves = {j.name: tuple(w.number for w in j.waves) for j in model.journeys}
     return SnapshotSpec(
         customers=tuple(columns),
+        waves=waves,
         vocabulary=vocabulary,
         names=names,
         tables=tuple(tables),

@@ -112,6 +112,11 @@ def _edit(snapshot: Path, table: str, change) -> None:
         ("customers", lambda f: pd.concat([f, f.head(1)]), ["duplicate ids"]),
         ("contacts", lambda f: f.assign(date=pd.Timestamp("2001-01-01")), ["after the as-of date"]),
         (
+            "contacts",
+            lambda f: pd.concat([f, f.head(1).assign(play="蜜月期", wave=9)]),
+            ["column wave: not a wave", "(9", "蜜月期 waves 1, 2, 3"],
+        ),
+        (
             "holdings",
             lambda f: pd.concat([f, f.head(1).assign(customer_id="nobody")]),
             ["not in the customers table", "'nobody'"],
