@@ -30,7 +30,9 @@ examples:
 """
 
 # Memory per customer beyond the engine's state: the snapshot's frames as pandas holds them
-# (ids as Python strings, typed columns) and the list's rows (measured: docs/decide.md).
+# (ids as Arrow strings, typed columns, four flow rows) and, per play, the list's rows with the
+# workbook openpyxl builds in memory: 2.0 GiB measured for 1,000,000 customers of the wealth
+# map (docs/decide.md, Speed), which these constants estimate at 1.97 GiB.
 FRAME_BYTES_PER_CUSTOMER = 600
 LIST_BYTES_PER_ROW = 400
 
