@@ -108,6 +108,7 @@ class SnapshotSpec:
     vocabulary: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     names: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     waves: Mapping[str, tuple[int, ...]] = field(default_factory=dict)  # journey -> its waves
+    scores: tuple[str, ...] = ()  # per model, in the map's order: the column of its score
     tables: tuple[str, ...] = ()  # history tables the map reads: required
     why: Mapping[str, str] = field(default_factory=dict)  # column or table -> what reads it
 

@@ -177,8 +177,12 @@ def spec_for(c: CompiledStrategy, model: CheckedStrategy, forecast: bool = False
         vocabulary[name] = tuple(str(v) for v, _ in spec.distribution.categories)
     for x, name in enumerate(c.numbers):
         add(name, "number", ATTR_NUMBER + x in attributes, f"`{name}`")
+    scores = score_columns(c, model)
     for m, name in enumerate(c.models):
-        add(name, "number", m in models, f"model `{name}`'s `top N%` (its score)")
+        reason = f"model `{name}`'s `top N%` (its score)"
+        columns.append((scores[m], "number", m in models))
+        if m in models:
+            why[scores[m]] = reason
     tables = ["holdings", "contacts"]
     table_why = {
         "holdings": "a play is not offered for a product the customer holds",
@@ -201,11 +205,17 @@ def spec_for(c: CompiledStrategy, model: CheckedStrategy, forecast: bool = False
     return SnapshotSpec(
         customers=tuple(columns),
         waves=waves,
+        scores=tuple(scores),
         vocabulary=vocabulary,
         names=names,
         tables=tuple(tables),
         why={**why, **table_why},
     )
+
+
+def score_columns(c: CompiledStrategy, model: CheckedStrategy) -> list[str]:
+    """Each model's score column in a snapshot: its `score column`, else its name."""
+    return [model.models[name].score_column or name for name in c.models]
 
 
 def _arbitrates_by_value(c: CompiledStrategy) -> bool:
@@ -317,9 +327,9 @@ def state_from_snapshot(
         if name in cust:
             st.nums[:, x] = cust[name].to_numpy(np.float32)
     scores = np.full((n, len(c.models)), np.nan)
-    for m, name in enumerate(c.models):
-        if name in cust:
-            scores[:, m] = cust[name].to_numpy(np.float64)
+    for m, column in enumerate(spec.scores):
+        if column in cust:
+            scores[:, m] = cust[column].to_numpy(np.float64)
 
     _holdings(c, st, snap, timeline)
     spend = _contacts(c, tb, st, snap, timeline)

@@ -22,6 +22,7 @@ from bankdata.snapshot_state import (
     Timeline,
     as_of_of,
     play_labels,
+    score_columns,
 )
 from simulator.engine.couplings import model_scores
 from simulator.kernels import common as k
@@ -113,8 +114,8 @@ def snapshot_from_state(
         cust[name] = st.nums[:, x].astype(np.float64)
     if c.models:
         scores = model_scores(c, st, rk, t)
-        for m, name in enumerate(c.models):
-            cust[name] = scores[:, m]
+        for m, column in enumerate(score_columns(c, model)):
+            cust[column] = scores[:, m]
     tables = {
         "customers": cust,
         "holdings": _holdings_table(c, st, ids, tl),
