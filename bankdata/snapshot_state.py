@@ -56,6 +56,7 @@ from strategy_dsl.compile import (
     STAGES,
     CompiledStrategy,
 )
+from strategy_dsl.errors import StratmapError
 from strategy_dsl.model import CheckedStrategy
 
 EPOCH = dt.date(2000, 1, 1)
@@ -63,12 +64,8 @@ RISKS = ("C1", "C2", "C3", "C4", "C5")
 YEAR_DAYS, MONTH_DAYS = 360, 30  # the simulator's calendar (birthdays, paydays)
 
 
-class SnapshotStateError(ValueError):
+class SnapshotStateError(StratmapError):
     """A snapshot this map cannot decide on (beyond what the table reader checks)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 # ------------------------------------------------------------------------------ the timeline

@@ -25,6 +25,7 @@ from lark.exceptions import (
 
 from strategy_dsl import syntax as s
 from strategy_dsl.diagnostics import Diagnostic, Related, Span, error
+from strategy_dsl.magnitudes import magnitude
 from strategy_dsl.userfile import FileTooLarge, NotARegularFile, read_user_file
 
 GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "strategy.lark"
@@ -34,8 +35,6 @@ GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "strategy.la
 MAX_FILE_BYTES = 2 * 1024 * 1024
 # Parentheses and `not` nest expressions; later passes recurse over them.
 MAX_NESTING = 64
-
-_SUFFIXES = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "万": 1e4, "亿": 1e8}
 
 
 @dataclass
@@ -515,11 +514,10 @@ def parse_number(text: str) -> tuple[float, bool]:
     """``5万`` → (50000.0, False); ``0.5%`` → (0.5, True); ``-1.5k`` → (-1500.0, False)."""
     percent = text.endswith("%")
     body = text[:-1] if percent else text
-    scale = 1.0
-    if body and body[-1] in _SUFFIXES:
-        scale = _SUFFIXES[body[-1]]
+    scale = magnitude(body[-1]) if body else None
+    if scale is not None:
         body = body[:-1]
-    return float(body.replace("_", "")) * scale, percent
+    return float(body.replace("_", "")) * (scale or 1.0), percent
 
 
 _ESCAPE = re.compile(r"\\(.)")

@@ -38,6 +38,7 @@ from strategy_dsl.checker.effective import merged
 from strategy_dsl.checker.lower import _Lower, lower
 from strategy_dsl.checker.scope import Scope
 from strategy_dsl.checker.units import check_against_step
+from strategy_dsl.errors import StratmapError
 from strategy_dsl.library import Library
 
 __all__ = ["VariantError", "apply_variant", "variant_names"]
@@ -53,13 +54,8 @@ _FIELDS = {
 }
 
 
-class VariantError(Exception):
+class VariantError(StratmapError):
     """A variant that cannot be applied: a message for a person and a hint to fix it."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 def variant_names(model: m.CheckedStrategy) -> list[str]:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
 
 __all__ = ["add_parser", "run_decide"]
 
@@ -82,9 +82,9 @@ def run_decide(args: argparse.Namespace) -> int:
     from bankdata.snapshot_state import EPOCH, SnapshotStateError, spec_for
     from bankdata.tables import TableError
     from stratmap import __version__
-    from stratmap.simulate_cmd import checked_model, one_file, strategy_hash
+    from stratmap.inputs import checked_model, one_strategy_file, strategy_hash
 
-    path = one_file(args.file)
+    path = one_strategy_file(args.file)
     as_of = _as_of(args.as_of, EPOCH)
     model = checked_model(args, path)
     if model is None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stratmap.cli import UsageError
+from stratmap.errors import UsageError
 
 __all__ = ["SnapshotAt", "add_options", "from_request", "snapshot_request"]
 

@@ -1,2 +1,3 @@
 """Analyses over runs: variants compared (``compare``), expectations tested (``expectations``),
-personas traced through the decisions (``personas``), live-test sizing (``sizing_report``)."""
+personas traced through the decisions (``personas``, judged in ``persona_results``), live-test
+sizing (``sizing_report``)."""

@@ -84,6 +84,7 @@ WRITTEN = frozenset(
         "seg_ever",
         "ledger",
         "play_ever",
+        "tier",
     )
 )
 

@@ -46,7 +46,7 @@ from simulator.engine.local_shards import (
 )
 from simulator.engine.phases import no_cuts, write_counts
 from simulator.engine.shards import Shard, ShardBackend
-from simulator.engine.sizes import HEADROOM, RunSizes, expected_arrivals
+from simulator.engine.sizes import HEADROOM, Sizes, expected_arrivals
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
 from simulator.kernels.apply import N_LEDGER
@@ -61,7 +61,7 @@ from strategy_dsl.compile import CompiledStrategy
 @dataclass
 class Run:
     compiled: CompiledStrategy
-    sizes: RunSizes
+    sizes: Sizes
     ids: np.ndarray
     trace_id: int
     observe: Callable[[int, int, list[State]], None] | None = None

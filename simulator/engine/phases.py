@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.engine.customer_value import survival_annuity
-from simulator.engine.sizes import RunSizes
+from simulator.engine.sizes import Sizes
 from simulator.kernels import common as k
 from simulator.kernels.apply import apply_step
 from simulator.kernels.baseline import baseline_step
@@ -118,6 +118,7 @@ def apply_counts(
         tb, state, rows, t, rk, *thresholds, decided, counters["funnel"], counters["cust"],
         counters["misc"], counters["unserved"], counters["chan"], trace_row, trace_i, trace_f,
         seg_ever, counters["outcomes"], ledger, select, want, counters["play_outcomes"],
+        counters["tier_moves"],
     )  # fmt: skip
     return {key: value.sum(axis=0) for key, value in counters.items()}
 
@@ -137,6 +138,7 @@ def apply_counters(c: CompiledStrategy, blocks: int) -> dict[str, np.ndarray]:
         "chan": zeros(len(c.channels), 2),
         "outcomes": zeros(segments, 2, len(SEGMENT_OUTCOMES)),
         "play_outcomes": zeros(n_plays, 2, len(SEGMENT_OUTCOMES)),
+        "tier_moves": zeros(2, tiers, tiers),
     }
 
 
@@ -160,6 +162,7 @@ def write_counts(out: RunOutput, r: int, t: int, counts: dict[str, np.ndarray]) 
     out.channel_contacts[r, t] = counts["chan"]
     out.segment_outcomes[r, t] = counts["outcomes"]
     out.play_outcomes[r, t] = counts["play_outcomes"]
+    out.tier_moves[r, t] = counts["tier_moves"]
 
 
 def no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -189,7 +192,7 @@ def value_annuity(compiled: CompiledStrategy) -> np.ndarray:
 
 
 def empty_output(
-    compiled: CompiledStrategy, sizes: RunSizes, strategy_hash: str, initial: int
+    compiled: CompiledStrategy, sizes: Sizes, strategy_hash: str, initial: int
 ) -> RunOutput:
     R, T = sizes.reps, sizes.steps + 1
     A, S, K = len(ARMS), len(STAGES), len(compiled.tiers)
@@ -233,5 +236,6 @@ def empty_output(
         cross_sold=zeros(R, T, A),
         segment_outcomes=zeros(R, T, G, A, len(SEGMENT_OUTCOMES)),
         play_outcomes=zeros(R, T, P, A, len(SEGMENT_OUTCOMES)),
+        tier_moves=zeros(R, T, A, K, K),
         market_return=np.zeros((R, T), dtype=np.float64),
     )

@@ -24,7 +24,7 @@ change a bit; ``RunOutput.merge`` adds shards.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numba
@@ -33,13 +33,13 @@ import numpy as np
 from simulator.engine.loop import Run
 from simulator.engine.phases import empty_output
 from simulator.engine.sizes import (
-    RunSizes,
     SimulationError,
+    Sizes,
     UnknownCustomer,
-    available_memory,
     checked_sizes,
     compiled_of,
     estimate_memory,
+    shortfall,
     steps_of,
 )
 from simulator.kernels.population import (
@@ -120,7 +120,7 @@ def simulate(
 class Prepared:
     """One alternative ready to run: its checked sizes, its loop and its empty counters."""
 
-    sizes: RunSizes
+    sizes: Sizes
     run: Run
     outputs: list[RunOutput]
 
@@ -148,12 +148,12 @@ def prepare(
     """Compile, check the sizes and the memory, and set up the loop: everything ``simulate``
     does before the first replication (``SimulationError`` for a run that cannot be done)."""
     compiled = compiled_of(model, customers)
-    sizes = checked_sizes(compiled, customers, months, reps, seed, threads, shards)
+    sizes = checked_sizes(model, customers, months, reps, seed, threads, shards)
     needed = extra_bytes + estimate_memory(
         model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
     )
-    available = available_memory()
-    if available is not None and needed > available:
+    available = shortfall(needed)  # the one memory rule (simulator.engine.sizes)
+    if available is not None:
         raise SimulationError(
             f"the run needs about {needed / 2**30:,.1f} GiB of memory; "
             f"{available / 2**30:,.1f} GiB is available",
@@ -187,12 +187,12 @@ def trace_customer(
     whole population is simulated (capacity and budgets couple customers), so the story is
     exactly the one the run with the same sizes and seed tells."""
     compiled = compiled_of(model, customers)
-    sizes = checked_sizes(compiled, customers, months, rep + 1, seed, threads, 1)
+    sizes = checked_sizes(model, customers, months, rep + 1, seed, threads, 1)
     if not isinstance(customer_id, (int, np.integer)) or customer_id < 0:
         raise UnknownCustomer(f"customer {customer_id!r} is not a customer id", "ids start at 0")
     numba.set_num_threads(sizes.threads)
     run = Run(compiled, sizes, np.arange(sizes.customers, dtype=np.int64), trace_id=customer_id)
-    outputs = [empty_output(compiled, RunSizes(**{**sizes.__dict__, "reps": 1}), "", 0)]
+    outputs = [empty_output(compiled, replace(sizes, reps=1), "", 0)]
     run.replicate(rep, outputs, None, 0, sizes.steps, slot=0)
     if not run.story:
         last = sizes.customers + run.arrived - 1

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strategy_dsl import calendar
 from strategy_dsl import syntax as s
 from strategy_dsl.checker import (
     blocks,
@@ -315,9 +316,9 @@ class _Run:
         if header is None:
             return units.LIBRARY_STEP
         for setting in header.settings:
-            if type(setting) is s.StepSetting and setting.unit.text in units.STEP_DAYS:
+            if type(setting) is s.StepSetting and setting.unit.text in calendar.STEP_DAYS:
                 return setting.unit.text
-        return units.DEFAULT_STEP
+        return calendar.DEFAULT_STEP
 
     def fit(self, file: SourceFile, step: str) -> list[Diagnostic]:
         key = (file.key, step)

@@ -17,11 +17,11 @@ from typing import Any
 
 from strategy_dsl import model as m
 from strategy_dsl import syntax as s
+from strategy_dsl.calendar import DAYS_PER_UNIT, STEP_DAYS
 from strategy_dsl.checker.blocks import tier_bounds
 from strategy_dsl.checker.lower_conditions import ConditionLowering
 from strategy_dsl.checker.population import FAMILIES
 from strategy_dsl.checker.scope import RISK, Scope
-from strategy_dsl.checker.units import DAYS_PER_UNIT, STEP_DAYS
 from strategy_dsl.library import SourceFile
 
 DEFAULT_HORIZON_DAYS = 360  # 12 months

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from strategy_dsl.errors import StratmapError
 from stratmap.report.strategy_map import MAP_FILE, MAP_SCHEMA
 
 __all__ = ["KINDS", "ReportInputError", "Results", "load_results", "results_from_run"]
@@ -41,18 +42,16 @@ _REQUIRED = {
         "ranking": ["rank", "arm", "net_value"],
     },
 }
+# Tier moves (升层 / 降层) are optional: directories written before they were counted have none.
+_MOVES = {"tier_moves": ["rep", "step", "arm", "from_tier", "to_tier", "direction", "customers"]}
 _OPTIONAL = {
-    "simulation": {},
-    "comparison": {name: [*cols, "alternative"] for name, cols in _SERIES.items()},
+    "simulation": _MOVES,
+    "comparison": {name: [*cols, "alternative"] for name, cols in {**_SERIES, **_MOVES}.items()},
 }
 
 
-class ReportInputError(Exception):
+class ReportInputError(StratmapError):
     """Results the report cannot read: ``message`` says what, ``hint`` what to do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 @dataclass
