@@ -44,6 +44,20 @@ COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
         ("channel", "text", False),
         ("responded", "flag", True),
     ),
+    # What a live test's customers did (`stratmap review`, docs/contact-list.md#outcomes).
+    "outcomes": (
+        ("customer_id", "id", True),
+        ("play", "text", True),
+        ("contacted", "flag", True),
+        ("reached", "flag", True),
+        ("responded", "flag", True),
+        ("product", "text", False),
+        ("amount", "money", False),
+        ("aum_before", "money", True),
+        ("aum_after", "money", True),
+        ("churned", "flag", True),
+        ("complaint", "flag", True),
+    ),
 }
 
 _SHOWN_ROWS = 5
@@ -203,6 +217,8 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
             )
         return parsed.astype("datetime64[ns]")
     if kind == "flag":
+        if pd.api.types.is_bool_dtype(values):  # Parquet booleans: nothing to parse
+            return values.astype(bool)
         lowered = values.astype(str).str.strip().str.lower()
         bad = ~lowered.isin(_TRUE | _FALSE)
         if bad.any():
@@ -229,15 +245,24 @@ def _check_rules(
     table: str, out: pd.DataFrame, source: _Source, spec: tuple[tuple[str, str, bool], ...]
 ) -> None:
     required_blank = [
-        name
+        (name, kind)
         for name, kind, required in spec
-        if required and kind == "date" and out[name].isna().any()
+        if required
+        and (kind == "date" or (kind == "money" and table == "outcomes"))
+        and out[name].isna().any()
     ]
-    for name in required_blank:
+    for name, kind in required_blank:
         raise TableError(
-            f"{source.path}: column {name}: empty date at "
+            f"{source.path}: column {name}: empty {'date' if kind == 'date' else 'amount'} at "
             f"{_rows(source, out[name].isna(), out[name])}"
         )
+    if table == "outcomes":
+        dup = out.duplicated(["customer_id", "play"], keep=False)
+        if dup.any():
+            raise TableError(
+                f"{source.path}: duplicate rows (customer_id, play) at "
+                f"{_rows(source, dup, out['customer_id'])} (one outcome per customer and play)"
+            )
     if table == "customers":
         dup = out["customer_id"].duplicated(keep=False)
         if dup.any():

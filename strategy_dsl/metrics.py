@@ -155,6 +155,20 @@ METRICS: tuple[Metric, ...] = (
     ),
     Metric("acquired", "customers acquired", COUNT, FLOW, "acquired", written="acquired"),
     Metric(
+        "upgraded", "customers who moved up a tier (升层)", COUNT, FLOW,
+        "tier_moves to a tier of higher AUM (`of TIER`: into it)", written="upgraded",
+        per_tier=True,
+        forms=(Form("upgraded_per_customer", "moves up a tier per customer", RATIO),),
+        description="moves up a tier (升层), `of TIER`: into that tier",
+    ),
+    Metric(
+        "downgraded", "customers who moved down a tier (降层)", COUNT, FLOW,
+        "tier_moves to a tier of lower AUM (`of TIER`: into it)", written="downgraded",
+        per_tier=True,
+        forms=(Form("downgraded_per_customer", "moves down a tier per customer", RATIO),),
+        description="moves down a tier (降层), `of TIER`: into that tier",
+    ),
+    Metric(
         "cross_sell_rate", "customers holding 2+ products at the end", SHARE, STOCK,
         "cross_sold ÷ live", written="cross_sell_rate",
     ),

@@ -243,7 +243,7 @@ def _expected_phrase(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _keywords() -> frozenset[str]:
+def grammar_keywords() -> frozenset[str]:
     return frozenset(
         v.strip("`")
         for v in _terminal_display().values()
@@ -391,7 +391,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
         after = re.match(r"-\s*(\S+)", text[start:])
         upper = after.group(1) if after else "50万"
         hint = f"a range is written with `..`: `{number_before.group(1)} .. {upper}`"
-    elif "a name" in expected and value in _keywords():
+    elif "a name" in expected and value in grammar_keywords():
         hint = f"`{value}` is a keyword here; choose another name (Chinese names are fine)"
     elif "a number" in expected and token.type == "NAME":
         hint = "a number is needed here, e.g. `6%`, `5万` or `3 months`"

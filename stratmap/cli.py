@@ -145,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     from stratmap.decide_cmd import add_parser as _add_decide
     from stratmap.plan_cmd import add_plan_parser
     from stratmap.report.command import add_parser as _add_report
+    from stratmap.review_cmd import add_parser as _add_review
     from stratmap.suite.command import add_parser as _add_test
 
     _add_test(commands)
@@ -152,6 +153,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_report(commands)
     _add_calibrate(commands)
     _add_decide(commands)
+    _add_review(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -525,6 +527,12 @@ def _run_decide(args: argparse.Namespace) -> int:
     return run_decide(args)
 
 
+def _run_review(args: argparse.Namespace) -> int:
+    from stratmap.review_cmd import run_review
+
+    return run_review(args)
+
+
 def _run_test(args: argparse.Namespace) -> int:
     from stratmap.suite.command import run_test
 
@@ -544,6 +552,7 @@ _COMMANDS = {
     "report": _run_report,
     "calibrate": _run_calibrate,
     "decide": _run_decide,
+    "review": _run_review,
 }
 
 

@@ -310,6 +310,7 @@ def run_size(args: argparse.Namespace) -> int:
                     threads=sizes.threads,
                     progress=step_done,
                     observe_ledger=observe,
+                    memory_checked=True,  # one run's peak, checked above
                 )
                 runs.append((output, outcomes))
     except simulator_run.SimulationError as exc:

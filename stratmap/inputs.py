@@ -18,7 +18,6 @@ are imported inside the functions that need them, so that `stratmap check` start
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import sys
@@ -195,12 +194,9 @@ def strategy_hash(model: CheckedStrategy) -> str:
     """sha256 (hex) of the strategy's files as bytes, its imports first, in the order the model
     lists them; each file's length goes before it, so no two different sets of files hash
     alike. Paths are left out: moving the library does not change the hash, editing it does."""
-    digest = hashlib.sha256()
-    for shown in model.source_files:
-        data = Path(shown).read_bytes()
-        digest.update(f"{len(data)}\n".encode("ascii"))
-        digest.update(data)
-    return digest.hexdigest()
+    from strategy_dsl.source_hash import source_hash
+
+    return source_hash(model.source_files)
 
 
 def one_strategy_file(raw: str) -> Path:

@@ -105,6 +105,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                 observe=observe,
                 observe_decision=observe_decision,
                 book=None if given is None else given_book,
+                memory_checked=True,  # just above: estimated once, with the result tables
             )
     except simulator_run.SimulationError as exc:
         raise cannot_run(exc) from None

@@ -183,3 +183,29 @@ def test_long_lists_continue_on_further_sheets(tmp_path: Path, monkeypatch) -> N
     sheets = pd.read_excel(out / "list.xlsx", sheet_name=None, dtype={"customer_id": str})
     assert list(sheets) == ["list", "list_2"]
     assert [len(s) for s in sheets.values()] == [3, 1]
+
+
+def test_a_caller_may_leave_out_the_copies_for_people(tmp_path: Path) -> None:
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST, formats=("parquet",))
+    assert sorted(p.name for p in out.iterdir()) == ["list.parquet", "manifest.json"]
+    assert read_list(out).manifest["files"] == ["list.parquet"]
+    full = write_list(tmp_path / "full", sample_rows(), MANIFEST)
+    assert read_list(full).manifest["files"] == ["list.parquet", "list.csv", "list.xlsx"]
+    with pytest.raises(ValueError, match="unknown list formats"):
+        write_list(tmp_path / "x", sample_rows(), MANIFEST, formats=("pdf",))
+
+
+def test_a_list_a_hard_kill_moved_aside_is_put_back(tmp_path: Path) -> None:
+    """A kill between the two renames (systems without an atomic exchange) leaves the old
+    list aside under a dead process's name; the next write puts it back before anything."""
+    out = write_list(tmp_path / "list", sample_rows().iloc[:2], MANIFEST)
+    aside = tmp_path / ".list.999999999-0123456789ab.old"
+    out.rename(aside)
+    # A file of the user's in it shows where the list went: back, and so not replaced.
+    (aside / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ContactListError, match="also notes"):
+        write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    assert (tmp_path / "list" / "notes.txt").read_text("utf-8") == "mine"
+    assert not aside.exists()
+    (tmp_path / "list" / "notes.txt").unlink()
+    assert read_list(write_list(tmp_path / "list", sample_rows(), MANIFEST)).manifest["rows"] == 4

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 
 from bankdata.contact_list import read_list
+from strategy_dsl.checker import check_paths
+from strategy_dsl.source_hash import source_hash
 from stratmap.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +52,9 @@ def test_the_walkthrough_writes_a_snapshot_and_a_list(walked: Path) -> None:
     listed = read_list(walked / "runs" / "list")
     rows, manifest = listed.rows, listed.manifest
     assert manifest["as_of"] == "2000-03-01" and manifest["step"] == 3
-    assert len(manifest["map_hash"]) == 64 and len(manifest["snapshot_hash"]) == 64
+    assert len(manifest["snapshot_hash"]) == 64
+    model = next(iter(check_paths([ROOT / "strategies" / "wealth_2026q1.strat"]).models.values()))
+    assert manifest["map_hash"] == source_hash(model.source_files)  # what review compares
     assert set(rows["action"]) == {"contact", "suppress"}
     assert set(rows["arm"]) >= {"treatment", "global_control"}
     assert (rows.loc[rows["action"] == "contact", "reason"].isna()).all()

@@ -105,8 +105,14 @@ def make_output(*, reps: int = 2, control: bool = True) -> RunOutput:
     channel_contacts[:, :, 0, TREAT] = funnel[:, :, 0, TREAT, F["contacted"]]
     channel_contacts[:, :, 1, TREAT] = funnel[:, :, 1, TREAT, F["contacted"]]
 
+    tier_moves = np.zeros((2, n_t, n_a, len(tiers), len(tiers)), dtype=np.int64)
+    tier_moves[1, 2, TREAT, 0, 1] = 3  # 大众富裕 → 财富: 升层
+    tier_moves[0, 1, TREAT, 0, 1] = 1
+    tier_moves[0, 1, CONTROL, 1, 0] = 2  # 财富 → 大众富裕: 降层
+
     arrays = {
         "customers": customers,
+        "tier_moves": tier_moves,
         "aum_fen": np.array(AUM_FEN, dtype=np.int64),
         "churned": churned,
         "acquired": np.array(ACQUIRED, dtype=np.int64),
@@ -120,7 +126,7 @@ def make_output(*, reps: int = 2, control: bool = True) -> RunOutput:
     }
     if not control:
         for name, array in arrays.items():
-            axis = {"customers": 2, "funnel": 3, "unserved": 4, "channel_contacts": 3}.get(name, 2)
+            axis = {"funnel": 3, "unserved": 4, "channel_contacts": 3}.get(name, 2)
             index = [slice(None)] * array.ndim
             index[axis] = CONTROL
             array[tuple(index)] = 0
@@ -296,6 +302,8 @@ def test_headline_values_by_hand() -> None:
         "acquired": [4, 4],
         "churned": [11, 11],
         "churn_rate": [11 / 104, 11 / 104],  # churned ÷ (100 at the start + 4 acquired)
+        "upgraded": [1, 3],
+        "downgraded": [2, 0],
         "revenue": [1260.01, 1060.0],
         "cost": [400.0, 400.0],
         "net_value": [860.01, 660.0],
@@ -399,6 +407,9 @@ def test_uplift_is_treatment_minus_control_per_replication() -> None:
     assert scaled["treatment"] == pytest.approx([1200.01, 1000])
     assert scaled["uplift"] == pytest.approx([1200.01 - 60 / 10 * 94, 1000 - 60 / 10 * 94])
     assert "net_value_scaled" in uplift and "net_value_beyond_scaled" not in uplift  # no book
+    up = uplift["upgraded_per_customer"]  # moves up a tier (升层) per exposed customer
+    assert up["treatment"] == pytest.approx([1 / 94, 3 / 94])
+    assert up["uplift"] == pytest.approx([1 / 94, 3 / 94])  # the control arm moved only down
 
 
 def test_no_control_group_means_no_uplift() -> None:

@@ -78,3 +78,25 @@ def test_nonsense_is_a_size_error_with_a_hint(given: dict, message: str) -> None
     with pytest.raises(SizeError, match=message) as caught:
         Sizes(**given).check()
     assert caught.value.hint
+
+
+def test_the_command_line_estimates_a_runs_memory_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # `simulate` checked the memory before the run (with the result tables counted in), then
+    # the engine estimated it again: two compiles of the strategy for one number.
+    import simulator.engine.run as engine_run
+    from stratmap.cli import main
+
+    calls: list[int] = []
+    estimate = engine_run.estimate_memory
+
+    def counted(*args: object, **kwargs: object) -> int:
+        calls.append(1)
+        return estimate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_run, "estimate_memory", counted)
+    wealth = Path(__file__).resolve().parent.parent / "strategies" / "wealth_2026q1.strat"
+    argv = ["simulate", str(wealth), "--customers", "300", "--months", "1", "--reps", "1", "-q"]
+    assert main([*argv, "--format", "json"]) == 0
+    assert len(calls) == 1

@@ -144,13 +144,15 @@ def run_arms(
     progress: Callable[[int, int], None] | None = None,
     strategy_hash: str = "",
     delta: bool = True,
+    memory_checked: bool = False,
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
     numbers): the same counters as one ``simulate`` per alternative, bit for bit, with what
     they share done once (``simulator.engine.alternatives.simulate_alternatives``: the
     synthetic population and arrivals of each replication; identical alternatives run once;
     variants that only change how contacts are decided and served run as deltas of the base
-    unless ``delta`` is False). ``progress(done, total)`` counts steps over all alternatives."""
+    unless ``delta`` is False). ``progress(done, total)`` counts steps over all alternatives;
+    ``memory_checked`` as for ``simulator.engine.run.simulate``."""
     from simulator.engine.alternatives import simulate_alternatives
 
     outputs = simulate_alternatives(
@@ -163,6 +165,7 @@ def run_arms(
         progress=progress,
         strategy_hash=strategy_hash,
         delta=delta,
+        memory_checked=memory_checked,
     )
     return [
         Arm(label, model, output)

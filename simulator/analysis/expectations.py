@@ -201,6 +201,18 @@ class _Measure:
         part = funnel[..., index]
         return part.reshape(part.shape[0], -1).sum(axis=1).astype(np.float64)
 
+    def tier_moves(self, name: str, w: _Window, into: int | None) -> np.ndarray:
+        """Moves up (``upgraded``) or down a tier over steps 1..end, into tier ``into`` only
+        when given (tiers are in ascending order of AUM: up is to a later tier)."""
+        moves = self.optional("tier_moves", "moves between tiers")  # (R, T+1, A, K, K)
+        k = moves.shape[-1]
+        before, after = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+        keep = after > before if name == "upgraded" else after < before
+        if into is not None:
+            keep &= after == into
+        part = moves[:, 1 : w.end + 1, self.arms][..., keep]
+        return part.reshape(part.shape[0], -1).sum(axis=1).astype(np.float64)
+
     def plays_of(self, ref: MetricRef) -> list[int] | None:
         """Indexes of the plays `of` names (None: every play)."""
         if ref.of is None or ref.of_kind in ("tier", "segment"):
@@ -245,6 +257,8 @@ class _Measure:
             return self.live(w.end)
         if name == "acquired":
             return self._sum(out.acquired, 1, w.end).astype(np.float64)
+        if name in ("upgraded", "downgraded"):
+            return self.tier_moves(name, w, None)
         if name == "aum":
             return self._sum(out.aum_fen, w.end, w.end) / FEN
         if name == "aum_growth":
@@ -282,10 +296,13 @@ class _Measure:
     def _of(self, ref: MetricRef, w: _Window) -> np.ndarray:
         name, kind = ref.name, ref.of_kind
         if kind == "tier":
+            if name in ("upgraded", "downgraded"):
+                return self.tier_moves(name, w, self.out.tiers.index(ref.of))
             if name != "customers":
                 raise UnsupportedMetric(
                     f"`{name}` is not measured per tier",
-                    f"per tier the simulator counts `customers`; write `customers of {ref.of}`",
+                    "per tier the simulator counts `customers`, `upgraded` and `downgraded`; "
+                    f"write `customers of {ref.of}`",
                 )
             tier = self.out.tiers.index(ref.of)
             cells = np.asarray(self.out.customers)[:, w.end, self.arms][:, :, _LIVE, tier]

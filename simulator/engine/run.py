@@ -71,6 +71,7 @@ def simulate(
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None,
     observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None,
     book: State | None = None,
+    memory_checked: bool = False,
 ) -> RunOutput:
     """Simulate ``model`` and return its counters.
 
@@ -95,9 +96,22 @@ def simulate(
     bank's snapshot as ``bankdata.snapshot_state`` builds it, dated step 0): every
     replication starts from a copy of its rows (``customers`` must be their number; one
     shard); arrivals and everything after step 0 are simulated as usual.
+    ``memory_checked``: the caller has estimated the run's memory and checked it against the
+    memory available (the command line does, before anything runs, with the result tables
+    counted in): the run is not estimated a second time.
     """
     prepared = prepare(
-        model, customers, months, reps, seed, threads, shards, strategy_hash, customer_ids, observe
+        model,
+        customers,
+        months,
+        reps,
+        seed,
+        threads,
+        shards,
+        strategy_hash,
+        customer_ids,
+        observe,
+        check_memory=not memory_checked,
     )
     prepared.run.observe_ledger = observe_ledger
     prepared.run.observe_decision = observe_decision
@@ -144,21 +158,23 @@ def prepare(
     customer_ids: slice | None = None,
     observe: Callable[[int, int, list[State]], None] | None = None,
     extra_bytes: int = 0,
+    check_memory: bool = True,
 ) -> Prepared:
     """Compile, check the sizes and the memory, and set up the loop: everything ``simulate``
     does before the first replication (``SimulationError`` for a run that cannot be done)."""
     compiled = compiled_of(model, customers)
     sizes = checked_sizes(model, customers, months, reps, seed, threads, shards)
-    needed = extra_bytes + estimate_memory(
-        model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
-    )
-    available = shortfall(needed)  # the one memory rule (simulator.engine.sizes)
-    if available is not None:
-        raise SimulationError(
-            f"the run needs about {needed / 2**30:,.1f} GiB of memory; "
-            f"{available / 2**30:,.1f} GiB is available",
-            "simulate fewer customers or fewer replications",
+    if check_memory:  # unless the caller did (``simulate``'s ``memory_checked``)
+        needed = extra_bytes + estimate_memory(
+            model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
         )
+        available = shortfall(needed)  # the one memory rule (simulator.engine.sizes)
+        if available is not None:
+            raise SimulationError(
+                f"the run needs about {needed / 2**30:,.1f} GiB of memory; "
+                f"{available / 2**30:,.1f} GiB is available",
+                "simulate fewer customers or fewer replications",
+            )
     ids = np.arange(sizes.customers, dtype=np.int64)
     if customer_ids is not None:
         ids = ids[customer_ids]

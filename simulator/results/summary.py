@@ -67,6 +67,8 @@ HEADLINE_METRICS: dict[str, tuple[str, str]] = {
         "churned",
         "churn_rate",
         "churn_rate_12m",
+        "upgraded",
+        "downgraded",
         "revenue",
         "book_revenue",
         "cost",
@@ -90,6 +92,7 @@ UPLIFT_METRICS: dict[str, tuple[str, str]] = {
         "aum_per_customer",
         "aum_added_per_customer",
         "churn_rate",
+        "upgraded_per_customer",
         "revenue_per_customer",
         "revenue_scaled",
         "net_value_scaled",
@@ -132,6 +135,22 @@ def _churn_rate(totals: pd.DataFrame, last_step: int, reps: int) -> np.ndarray:
     return _ratio(churned, start + acquired)
 
 
+def _tier_moves(
+    tables: Mapping[str, pd.DataFrame], reps: int, arm: str | None
+) -> dict[str, np.ndarray]:
+    """Moves up and down a tier (升层 / 降层) over the horizon per replication, of one arm or
+    both; none for results without the table (written before moves were counted)."""
+    moves = tables.get("tier_moves")
+    if moves is None:
+        return {}
+    if arm is not None:
+        moves = moves[moves["arm"] == arm]
+    return {
+        f"{direction}graded": _per_rep(moves[moves["direction"] == direction], "customers", reps)
+        for direction in ("up", "down")
+    }
+
+
 def headline_values(
     tables: Mapping[str, pd.DataFrame], *, reps: int, steps: int, step_unit: str
 ) -> dict[str, np.ndarray]:
@@ -153,6 +172,7 @@ def headline_values(
         "churned": _per_rep(totals[totals["step"] >= 1], "churned", reps),
         "churn_rate": _churn_rate(totals, steps, reps),
     }
+    values.update(_tier_moves(tables, reps, None))
     twelve = months_to_steps(12, step_days(step_unit))
     if steps >= twelve:
         values["churn_rate_12m"] = _churn_rate(totals, twelve, reps)
@@ -206,6 +226,9 @@ def uplift_values(
             "churn_rate": _ratio(_per_rep(rows[rows["step"] >= 1], "churned", reps), exposed),
             "revenue_per_customer": _ratio(_per_rep(rows, "revenue", reps), exposed),
         }
+        if "tier_moves" in tables:
+            up = _tier_moves(tables, reps, arm)["upgraded"]
+            arms[arm]["upgraded_per_customer"] = _ratio(up, exposed)
         arms[arm]["exposed"] = exposed
         arms[arm]["net_value_per_customer"] = _ratio(_per_rep(rows, "net_value", reps), exposed)
         if "customer_value" in totals:

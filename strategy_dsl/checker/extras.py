@@ -259,7 +259,7 @@ def variant(ctx: Context, item: s.Variant) -> None:
             plays.settings(own, override.settings, _OVERRIDE_CHECKS[override.kind])
     ctx.uses |= own.uses
     ctx.deferred.extend(own.deferred)
-    ctx.durations.extend(own.durations)  # fitted to each entry's step, named by `_Run.fit`
+    ctx.durations.extend(own.durations)  # fitted to each entry's step, named by `CheckRun.fit`
     ctx.rates.extend(own.rates)
     for diagnostic in own.diagnostics:
         ctx.report(in_variant(diagnostic, item))
