@@ -201,3 +201,16 @@ def test_a_snapshot_too_large_for_the_memory_is_refused_before_it_is_read(
     err = capsys.readouterr().err
     assert "customers need about" in err and "GiB is available" in err
     assert read == [] and not (tmp_path / "list").exists()
+
+
+def test_arms_are_the_same_on_another_day(walked: Path, tmp_path: Path) -> None:
+    """Control and holdout membership is a keyed hash of the customer id: deciding the same
+    book a step later puts every customer listed both times in the same arm for each play."""
+    snapshot = walked / "runs" / "book"
+    assert _decide(tmp_path, snapshot, "--as-of", "2000-04-01") == 0
+    later = read_list(tmp_path / "list").rows
+    first = read_list(walked / "runs" / "list").rows
+    both = first.merge(later, on=["customer_id", "play"], suffixes=("", "_later"))
+    assert len(both) > 100
+    assert (both["arm"] == both["arm_later"]).all()
+    assert set(both["arm"]) == {"treatment", "global_control", "rule_holdout"}
