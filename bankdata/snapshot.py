@@ -240,10 +240,9 @@ def _check_vocabulary(
 def _check_waves(frame: pd.DataFrame, waves: Mapping[str, tuple[int, ...]], path: Path) -> None:
     """A contact's wave is one its journey declares (a rule's contact has none)."""
     given = frame["wave"].notna()
-    known = pd.Series(
-        [w in waves.get(p, ()) for p, w in zip(frame["play"], frame["wave"], strict=True)],
-        index=frame.index,
-    ) if given.any() else given  # fmt: skip
+    known = pd.Series(False, index=frame.index)
+    for journey, numbers in waves.items():
+        known |= (frame["play"] == journey) & frame["wave"].isin(numbers)
     bad = given & ~known
     if bad.any():
         raise TableError(
