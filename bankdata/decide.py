@@ -95,7 +95,7 @@ def decide(
     thresholds = _decide_and_cut(c, tb, book, t, rk, cutoffs)
     status, value = statuses(tb, book.state, book.rows, t, rk, thresholds)
     rows = _list_rows(c, model, book, status, value, rk)
-    return Decision(rows, t, _capacity_used(c, t, status), status, [*book.notes, *notes])
+    return Decision(rows, t, _capacity_used(c, t, status), status, notes)
 
 
 def _decide_and_cut(

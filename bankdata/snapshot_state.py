@@ -2,10 +2,11 @@
 
 ``spec_for(compiled, model)`` says what one map's decision reads (so that the snapshot is
 validated against the map: no column the decision reads may be missing, none is defaulted);
-``state_from_snapshot`` builds the state arrays (``simulator.population.State``) of the
-customers as they stand at the decision step; ``snapshot_from_state`` writes a simulated book
-in the snapshot format (``stratmap simulate --snapshot-at``), from the state the decision of a
-step reads, so that a decision on it is the simulation's decision (tests/test_decide_parity.py).
+``state_from_snapshot`` builds the state arrays (``simulator.kernels.population.State``) of
+the customers as they stand at the decision step (``book_for_forecast``: at a forecast's step
+0); ``decision_cutoffs`` carries the bank's model scores into the kernels. The way back, a
+simulated book written as a snapshot, is ``bankdata.snapshot_writer``: a decision on it is the
+simulation's decision (tests/test_decide_parity.py).
 
 The timeline: the snapshot is dated by days; the engine counts steps. The decision on the as-of
 date is step ``decision_step(as_of, step_days)``: whole steps since 2000-01-01, plus one (the
@@ -17,7 +18,7 @@ ending on the as-of date, and a maturity step_days days ahead falls in the next 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -250,7 +251,6 @@ class Book:
     timeline: Timeline
     spend: list[dict[int, int]]  # per budget group: spend in fen per earlier step
     scores: np.ndarray  # (rows, models) the snapshot's score columns (NaN where not read)
-    notes: list[str] = field(default_factory=list)
 
 
 def state_from_snapshot(
