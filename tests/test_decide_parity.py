@@ -82,8 +82,13 @@ def _decided(tmp_path: Path, name: str, step: int):
     return compiled, decision, mine, sim_status, sim_contacts
 
 
-@pytest.mark.parametrize("name", MAPS)
-@pytest.mark.parametrize("step", [2, 5])
+# The books of steps 0 (the initial population), 2, 5 and 11 (a year of a monthly map) of every
+# bundled map, and the 100-day journey of the daily map at day 101.
+CASES = [(name, step) for name in MAPS for step in (0, 2, 5, 11)]
+CASES.append(("new_customer_100_days", 100))
+
+
+@pytest.mark.parametrize(("name", "step"), CASES)
 def test_decide_on_the_simulated_book_makes_the_simulations_decisions(
     tmp_path: Path, name: str, step: int
 ) -> None:
