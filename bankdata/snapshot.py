@@ -157,6 +157,7 @@ def read_snapshot(
         folder, customers_file = path.parent, path
     customers = read_table("customers", customers_file, mapping, spec.customers)
     files = [customers_file]
+    _check_filled(customers, spec, customers_file)
     _check_vocabulary(customers, spec.vocabulary, customers_file)
     _check_not_after(customers, ("stage_since", "opened", "last_txn"), as_of, customers_file)
     ids = customers["customer_id"]
@@ -234,6 +235,23 @@ def _check_vocabulary(
                 f"{path}: column {column}: unknown value at "
                 f"{_shown(frame, bad, column, _first_row(path))} "
                 f"(expected one of: {', '.join(allowed) or 'none declared in the map'})"
+            )
+
+
+# Columns that may be empty: an empty value has a meaning there, never a default.
+MAY_BE_EMPTY = {"last_txn": "never transacted"}
+
+
+def _check_filled(frame: pd.DataFrame, spec: SnapshotSpec, path: Path) -> None:
+    """A column the map reads has a value in every row (but ``MAY_BE_EMPTY``'s)."""
+    for name, _kind, required in spec.customers:
+        if not required or name in MAY_BE_EMPTY or name not in frame:
+            continue
+        empty = frame[name].isna()
+        if empty.any():
+            raise TableError(
+                f"{path}: column {name}: empty at {_shown(frame, empty, name, _first_row(path))} "
+                f"(the map reads it: {spec.why.get(name, name)}; give every customer a value)"
             )
 
 

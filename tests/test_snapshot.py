@@ -90,6 +90,10 @@ def test_a_good_snapshot_reads_with_the_banks_column_names(tmp_path: Path) -> No
             ["customers.csv", "negative balance"],
         ),
         (
+            {"customers": "客户号,stage,aum,risk_tolerance,payroll\nA001,new,,C1,是\n"},
+            ["customers.csv", "column aum: empty at row 2"],
+        ),
+        (
             {"contacts": "customer_id,date,play,responded\nZ9,2026-01-15,临界提升,no\n"},
             ["contacts.csv", "not in the customers table at row 2 ('Z9')"],
         ),
