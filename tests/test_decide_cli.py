@@ -214,3 +214,20 @@ def test_arms_are_the_same_on_another_day(walked: Path, tmp_path: Path) -> None:
     assert len(both) > 100
     assert (both["arm"] == both["arm_later"]).all()
     assert set(both["arm"]) == {"treatment", "global_control", "rule_holdout"}
+
+
+def test_a_banks_csv_snapshot_with_its_own_names_and_text_ids(walked: Path, tmp_path: Path) -> None:
+    """CSV tables, the bank's column names mapped, ids that are names (hashed to their keys):
+    decided, and every id comes back as the bank wrote it."""
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    for table in (walked / "runs" / "book").glob("*.parquet"):
+        frame = pd.read_parquet(table)
+        frame["customer_id"] = "KH" + frame["customer_id"].astype(str).str.zfill(9)
+        frame = frame.rename(columns={"customer_id": "客户号", "aum": "资产余额"})
+        frame.to_csv(bank / f"{table.stem}.csv", index=False, encoding="utf-8-sig")
+    assert _decide(tmp_path, bank, "--map", "customer_id=客户号,aum=资产余额") == 0
+    rows = read_list(tmp_path / "list").rows
+    assert rows["customer_id"].str.fullmatch(r"KH\d{9}").all()
+    shares = rows.drop_duplicates("customer_id")["arm"].value_counts(normalize=True)
+    assert 0.02 < shares.get("global_control", 0) < 0.3  # the map's control group, by key
