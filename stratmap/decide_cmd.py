@@ -34,7 +34,8 @@ examples:
 # workbook openpyxl builds in memory: 2.0 GiB measured for 1,000,000 customers of the wealth
 # map (docs/decide.md, Speed), which these constants estimate at 1.97 GiB.
 FRAME_BYTES_PER_CUSTOMER = 600
-LIST_BYTES_PER_ROW = 400
+FRAME_BYTES_PER_ROW = 100  # a list row as pandas holds it
+WORKBOOK_BYTES_PER_ROW = 300  # and as openpyxl holds it while writing the xlsx
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -72,7 +73,52 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="the key of the arms and holdouts (default: the map's seed; keep it for the "
         "whole live test)",
     )
+    parser.add_argument(
+        "--formats",
+        default="auto",
+        metavar="LIST",
+        help="the list's files, of parquet, csv, xlsx (default auto: all three, but the xlsx only "
+        "when the list fits one Excel sheet, 1,048,575 rows)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+
+
+FORMATS = ("parquet", "csv", "xlsx")
+
+
+def _formats(text: str) -> tuple[str, ...] | None:
+    """``--formats``: the files asked for, in the writer's order; None for ``auto``."""
+    if text.strip() == "auto":
+        return None
+    asked = [word.strip().lower() for word in text.split(",") if word.strip()]
+    unknown = [word for word in asked if word not in FORMATS]
+    if unknown or not asked:
+        raise UsageError(
+            f"--formats {text}: not a list of parquet, csv, xlsx",
+            "for example --formats parquet,csv (or auto, the default)",
+        )
+    if not {"parquet", "csv"} & set(asked):
+        raise UsageError(
+            f"--formats {text}: a list needs its Parquet or its CSV",
+            "a CRM reads one of them; the xlsx is a copy for people",
+        )
+    return tuple(f for f in FORMATS if f in asked)
+
+
+def _formats_for(asked: tuple[str, ...] | None, rows: int) -> tuple[tuple[str, ...], str | None]:
+    """The files to write for a list of ``rows`` rows, and the note when ``auto`` left the xlsx
+    out: a workbook beyond one sheet is minutes to write and gigabytes to hold (openpyxl),
+    and no one reads millions of rows in Excel."""
+    from bankdata.contact_list import XLSX_ROWS_PER_SHEET
+
+    if asked is not None:
+        return asked, None
+    if rows <= XLSX_ROWS_PER_SHEET:
+        return FORMATS, None
+    return ("parquet", "csv"), (
+        f"the list has {rows:,} rows, more than one Excel sheet holds ({XLSX_ROWS_PER_SHEET:,}): "
+        "list.xlsx left out (--formats parquet,csv,xlsx writes it on several sheets)"
+    )
 
 
 def run_decide(args: argparse.Namespace) -> int:
@@ -85,6 +131,7 @@ def run_decide(args: argparse.Namespace) -> int:
     from stratmap.inputs import checked_model, one_strategy_file, strategy_hash
 
     path = one_strategy_file(args.file)
+    asked = _formats(args.formats)
     as_of = _as_of(args.as_of, EPOCH)
     model = checked_model(args, path)
     if model is None:
@@ -93,7 +140,7 @@ def run_decide(args: argparse.Namespace) -> int:
     meta = _meta_of(args.customers)
     seed = _seed(args.seed, meta, model)
     compiled = _compiled(model, meta)
-    _check_size(args.customers, compiled)
+    _check_size(args.customers, compiled, xlsx=asked is None or "xlsx" in asked)
     spec = spec_for(compiled, model)
     try:
         snap = read_snapshot(args.customers, spec, as_of, mapping)
@@ -114,8 +161,11 @@ def run_decide(args: argparse.Namespace) -> int:
         "notes": decision.notes,
         "stratmap_version": __version__,
     }
+    formats, left_out = _formats_for(asked, len(decision.rows))
+    if left_out is not None:
+        manifest["notes"] = [*manifest["notes"], left_out]
     try:
-        write_list(args.out, decision.rows, manifest)
+        write_list(args.out, decision.rows, manifest, formats=formats)
     except ContactListError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
@@ -129,6 +179,8 @@ def run_decide(args: argparse.Namespace) -> int:
             f"{len(rows) - contacts:,} suppressed, over {customers:,} candidates → {args.out}",
             file=sys.stderr,
         )
+        if left_out is not None:
+            print(f"note: {left_out}", file=sys.stderr)
     return EXIT_CLEAN
 
 
@@ -187,8 +239,10 @@ def _compiled(model: Any, meta: dict[str, Any]) -> Any:
         raise UsageError(f"{exc.message} ({exc.hint})") from None
 
 
-def _check_size(snapshot: Path, compiled: Any) -> None:
-    """Refuse, before reading it, a snapshot this machine's memory cannot decide on."""
+def _check_size(snapshot: Path, compiled: Any, *, xlsx: bool) -> None:
+    """Refuse, before reading it, a snapshot this machine's memory cannot decide on. The
+    workbook, when one may be written, holds at most one sheet's rows under ``auto``."""
+    from bankdata.contact_list import XLSX_ROWS_PER_SHEET
     from simulator.engine.sizes import available_memory
     from simulator.kernels import common as k
     from simulator.kernels.population import bytes_per_customer
@@ -197,8 +251,10 @@ def _check_size(snapshot: Path, compiled: Any) -> None:
     if rows is None:
         return
     per_customer = bytes_per_customer(k.make_tables(compiled)) + FRAME_BYTES_PER_CUSTOMER
-    per_customer += len(compiled.plays) * (9 + LIST_BYTES_PER_ROW // 4)
-    needed = rows * per_customer + 512 * 2**20
+    per_customer += len(compiled.plays) * (9 + FRAME_BYTES_PER_ROW // 4)
+    list_rows = rows * len(compiled.plays) // 4  # a quarter of the customers per play, at most
+    workbook = min(list_rows, XLSX_ROWS_PER_SHEET) * WORKBOOK_BYTES_PER_ROW if xlsx else 0
+    needed = rows * per_customer + workbook + 512 * 2**20
     available = available_memory()
     if available is not None and needed > available:
         raise UsageError(

@@ -231,3 +231,28 @@ def test_a_banks_csv_snapshot_with_its_own_names_and_text_ids(walked: Path, tmp_
     assert rows["customer_id"].str.fullmatch(r"KH\d{9}").all()
     shares = rows.drop_duplicates("customer_id")["arm"].value_counts(normalize=True)
     assert 0.02 < shares.get("global_control", 0) < 0.3  # the map's control group, by key
+
+
+def test_formats_choose_the_files_and_auto_leaves_out_a_workbook_beyond_one_sheet(
+    walked: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    book = walked / "runs" / "book"
+    assert _decide(tmp_path / "a", book, "--formats", "parquet") == 0
+    assert sorted(p.name for p in (tmp_path / "a" / "list").iterdir()) == [
+        "list.parquet", "manifest.json",
+    ]  # fmt: skip
+    assert read_list(tmp_path / "a" / "list").manifest["files"] == ["list.parquet"]
+    # auto: a list longer than one Excel sheet (made short here) is written without its xlsx.
+    import bankdata.contact_list
+
+    monkeypatch.setattr(bankdata.contact_list, "XLSX_ROWS_PER_SHEET", 10)
+    capsys.readouterr()
+    assert _decide(tmp_path / "b", book, "--formats", "auto") == 0
+    written = sorted(p.name for p in (tmp_path / "b" / "list").iterdir())
+    assert written == ["list.csv", "list.parquet", "manifest.json"]
+    listed = read_list(tmp_path / "b" / "list")
+    assert any("list.xlsx left out" in note for note in listed.manifest["notes"])
+    for bad in ("xlsx", "pdf", ""):
+        assert _decide(tmp_path / "c", book, "--formats", bad) == 2
+        assert "--formats" in capsys.readouterr().err
+    assert not (tmp_path / "c" / "list").exists()
