@@ -142,6 +142,10 @@ def _expectations(results: Results) -> list[str]:
 
 
 def render_markdown(results: Results) -> str:
+    if results.kind == "review":
+        from stratmap.review_tables import review_markdown  # the review's one Markdown form
+
+        return review_markdown(results.summary)
     title = _text(results.strategy_name or "Stratmap")
     kind = "forecast" if results.kind == "simulation" else "comparison"
     lines = [f"### 策略管理看板 · {title} ({kind})", ""]
