@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,6 +95,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "--write", action="store_true", help="write the recalibrated response rates into MAP"
     )
     parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write the review as a results directory: summary.json (the JSON document) "
+        "and its tables as Parquet (docs/results.md); `stratmap report DIR` draws it",
+    )
+    parser.add_argument(
         "--report",
         metavar="FILE",
         help="also write the review as a 策略管理看板 page (one self-contained HTML file)",
@@ -164,9 +171,12 @@ def run_review(args: argparse.Namespace) -> int:
     strength = DEFAULT_PRIOR_STRENGTH if args.prior_strength is None else args.prior_strength
     if not (math.isfinite(strength) and strength > 0):
         raise UsageError(f"--prior-strength {args.prior_strength}: must be a number above 0")
+    from stratmap.inputs import check_out_dir
     from stratmap.report.command import check_report_option, write_review_report
 
     check_report_option(args)  # before anything is read: a path that cannot be written is exit 2
+    if args.out is not None:
+        check_out_dir(args.out, str(args.out))
     model = _model(args.strategy)
     if model is None:
         return EXIT_FINDINGS
@@ -215,6 +225,8 @@ def run_review(args: argparse.Namespace) -> int:
         _write_map(args.strategy, edited)
     document["written"] = bool(args.write and diff)
     _print(document, args.format)
+    if args.out is not None and not _write_out(args.out, document):
+        return EXIT_USAGE
     if args.report:
         return write_review_report(args, document)
     return EXIT_CLEAN
@@ -244,6 +256,20 @@ def _edited_map(source: str, path: str, rows: list[dict[str, Any]]) -> tuple[str
             }
         )
     return edit_rates(source, path, rates), skipped
+
+
+def _write_out(out: Path, document: dict[str, Any]) -> bool:
+    """The review as a results directory, atomically (written beside it, renamed over it)."""
+    from simulator.analysis.review_frames import review_frames
+    from simulator.results import report_io
+    from stratmap.errors import report
+
+    try:
+        report_io.write_results(out, review_frames(document), document)
+    except (OSError, report_io.NotAResultsDirectory) as exc:
+        report("review", UsageError(f"could not write {out}: {exc}", "nothing was written there"))
+        return False
+    return True
 
 
 def _write_map(path: Path, text: str) -> None:

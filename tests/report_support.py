@@ -44,8 +44,9 @@ def compare_dir(folder: Path, strategy: Path) -> Path:
 
 def review_file(folder: Path, strategy: Path, forecast: Path) -> Path:
     """`stratmap review --format json` of a synthetic live test of ``strategy`` held against
-    ``forecast`` (a `simulate --out` of it), written to ``folder/review.json``; one play is
-    renamed to markup in the document, so the review page shows text that must be escaped."""
+    ``forecast`` (a `simulate --out` of it), written to ``folder/review.json`` (and, as
+    `review --out` writes it, to ``folder/review-out``); one play is renamed to markup in the
+    JSON document, so the review page shows text that must be escaped."""
     import contextlib
     import io
     import json
@@ -67,6 +68,8 @@ def review_file(folder: Path, strategy: Path, forecast: Path) -> Path:
                 str(forecast),
                 "--format",
                 "json",
+                "--out",
+                str(folder / "review-out"),
             ]
         )
     assert code == 0

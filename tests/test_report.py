@@ -315,7 +315,12 @@ def test_the_report_commands_in_the_docs_run(
     assert len(commands) >= 3
     for line in commands:
         argv = shlex.split(line.split(">")[0])[1:]
-        named = {"runs/q1": runs["sim"], "runs/cmp": runs["cmp"], "review.json": runs["review"]}
+        named = {
+            "runs/q1": runs["sim"],
+            "runs/cmp": runs["cmp"],
+            "review.json": runs["review"],
+            "runs/review": runs["folder"] / "review-out",
+        }
         argv = [str(named.get(a, a)) for a in argv]
         argv = [str(tmp_path / a) if a.endswith((".html", ".md")) else a for a in argv]
         assert main(argv) == 0, line

@@ -173,3 +173,41 @@ def test_the_headline_has_money_beyond_the_horizon_and_tier_moves(
     text = capsys.readouterr().out
     for name in ("net_value_beyond", "upgraded", "downgraded"):
         assert f"| {metrics[name]['label']} |" in text, name
+
+
+def test_a_review_directory_reports_like_its_document(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review_file also wrote `review --out`: the report of that directory has the same page.
+    directory = runs["folder"] / "review-out"
+    results = load_results(directory)
+    assert results.kind == "review"
+    pages = build_pages(results)
+    assert [c.id for c in pages[0].charts] == ["review-srm", "review-uplift", "review-funnel"]
+    html = _html(runs, directory, "review-dir.html")
+    assert 'data-figure="review-funnel"' in html and 'id="recalibration"' in html
+
+
+def test_review_refuses_an_out_directory_it_did_not_write(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = runs["folder"]
+    mine = folder / "notes"
+    mine.mkdir()
+    (mine / "todo.txt").write_text("keep me", encoding="utf-8")
+    code = main(
+        [
+            "review",
+            str(runs["strategy"]),
+            "--list",
+            str(folder / "live" / "list"),
+            "--outcomes",
+            str(folder / "live" / "outcomes.parquet"),
+            "--out",
+            str(mine),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 2 and f"--out {mine}" in captured.err and "help:" in captured.err
+    assert captured.out == ""  # refused before anything was reviewed or printed
+    assert sorted(p.name for p in mine.iterdir()) == ["todo.txt"]
