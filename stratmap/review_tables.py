@@ -119,13 +119,15 @@ def review_tables(document: dict[str, Any]) -> list[tuple[str, list[str], list[l
 def review_markdown(document: dict[str, Any]) -> str:
     """The review as Markdown tables and a ``diff`` block (``--format markdown``, and
     `stratmap report REVIEW.json --format markdown`)."""
-    out = [f"# 经营回检: {document['map']['file']}", ""]
+    from stratmap.tables import markdown_cell
+
+    out = [f"# 经营回检: {markdown_cell(document['map']['file'])}", ""]
     for title, headers, rows in review_tables(document):
         out += [f"## {title}", "", "| " + " | ".join(headers) + " |"]
         out.append("|" + "---|" * len(headers))
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        out += ["| " + " | ".join(markdown_cell(c) for c in row) + " |" for row in rows]
         out.append("")
     if document["diff"]:
         out += ["## Proposed edit of the map", "", "```diff", document["diff"].rstrip(), "```", ""]
-    out += [f"- {note}" for note in document["notes"]]
+    out += [f"- {markdown_cell(note)}" for note in document["notes"]]
     return "\n".join(out).rstrip() + "\n"

@@ -211,3 +211,15 @@ def test_review_refuses_an_out_directory_it_did_not_write(
     assert code == 2 and f"--out {mine}" in captured.err and "help:" in captured.err
     assert captured.out == ""  # refused before anything was reviewed or printed
     assert sorted(p.name for p in mine.iterdir()) == ["todo.txt"]
+
+
+def test_markdown_of_a_review_escapes_names(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The document's play renamed to markup: the comment shows it as text, the table intact.
+    assert main(["report", str(runs["review"]), "--format", "markdown"]) == 0
+    text = capsys.readouterr().out
+    assert XSS not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    header = "| play | stage | n | actual | forecast | held |"
+    rows = text.split(header)[1].split("\n\n")[0].strip().splitlines()[1:]
+    assert rows and all(row.count(" | ") == 5 for row in rows)
