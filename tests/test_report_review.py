@@ -223,3 +223,10 @@ def test_markdown_of_a_review_escapes_names(
     header = "| play | stage | n | actual | forecast | held |"
     rows = text.split(header)[1].split("\n\n")[0].strip().splitlines()[1:]
     assert rows and all(row.count(" | ") == 5 for row in rows)
+
+
+def test_the_review_page_says_what_its_intervals_are(runs: dict[str, Path]) -> None:
+    html = _html(runs, runs["review"], "review-footer.html")
+    footer = html.split("<footer>")[1].split("</footer>")[0]
+    assert "predictive interval at the live test's size" in footer
+    assert "over replications" not in footer
