@@ -66,6 +66,13 @@ def run_simulate(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     sizes = complete_sizes(sizes, model)
     checked = time.perf_counter()
+    from stratmap.snapshot_at import from_request, snapshot_request
+
+    given = from_request(args, model, sizes)
+    if given is not None:
+        given_book, sizes = given
+    book = snapshot_request(args, model, sizes)
+    observe, observe_decision = book.observers() if book is not None else (None, None)
 
     from simulator.results import report_io
 
@@ -95,11 +102,16 @@ def run_simulate(args: argparse.Namespace) -> int:
                 shards=1,
                 progress=progress,
                 strategy_hash=strategy_hash(model),
+                observe=observe,
+                observe_decision=observe_decision,
+                book=None if given is None else given_book,
                 memory_checked=True,  # just above: estimated once, with the result tables
             )
     except simulator_run.SimulationError as exc:
         raise cannot_run(exc) from None
     simulated = time.perf_counter()
+    if book is not None:
+        book.write()
     tables = all_tables(output)
     timings = {
         "check_s": round(checked - started, 4),
