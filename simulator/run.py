@@ -42,6 +42,7 @@ from simulator.delta import MAX_TOGETHER, delta_compatible, rows_from, run_toget
 from simulator.kernel_apply import N_LEDGER, apply_step
 from simulator.kernel_baseline import C_CHURNED, C_LABELS, C_LIVE, baseline_step
 from simulator.kernel_couplings import (
+    Keys,
     binding,
     cut,
     gather_keys,
@@ -80,6 +81,7 @@ from strategy_dsl.compile import (
 )
 
 if TYPE_CHECKING:
+    from simulator.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 MAX_CUSTOMERS = 2**40
@@ -264,6 +266,7 @@ def simulate(
     customer_ids: slice | None = None,
     observe: Callable[[int, int, list[State]], None] | None = None,
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None,
+    cluster: Cluster | None = None,
 ) -> RunOutput:
     """Simulate ``model`` and return its counters.
 
@@ -279,7 +282,25 @@ def simulate(
     ``observe_ledger(rep, t, states, ledgers)`` likewise, with each shard's ledger beside its
     state (float64, (rows, N_LEDGER): revenue to date in fen and AUM before the step's
     contacts, columns ``kernel_apply.LEDGER_*``): per-customer measures for live-test sizing.
+    ``cluster`` (``simulator.cluster.open_cluster``) runs it on a Dask cluster instead, with
+    the same counters; ``threads``, ``shards`` and ``customer_ids`` are then the cluster's
+    business, and ``observe`` (which watches rows in this process) cannot be given.
     """
+    if cluster is not None:
+        if observe is not None or observe_ledger is not None or customer_ids is not None:
+            raise SimulationError(
+                "a run on a cluster cannot be observed row by row here",
+                "use the local backend (--backend local)",
+            )
+        return cluster.simulate(
+            model,
+            customers=customers,
+            months=months,
+            reps=reps,
+            seed=seed,
+            progress=progress,
+            strategy_hash=strategy_hash,
+        )
     prepared = _prepare(
         model, customers, months, reps, seed, threads, shards, strategy_hash, customer_ids, observe
     )
@@ -631,18 +652,25 @@ class _Run:
     parts: list[np.ndarray] = field(init=False)
     story: list[dict[str, Any]] = field(default_factory=list)
     arrived: int = 0
+    # The shards (indices among ``sizes.shards``) this process runs: all of them, except on
+    # a cluster's worker (``simulator.cluster``), which runs some and is sent the couplings.
+    held: list[int] | None = None
     _template: State | None = None
 
     def __post_init__(self) -> None:
         self.tables = k.make_tables(self.compiled)
         warm_up(self.compiled, self.tables)  # the first run's compile, on two cores
-        bounds = np.linspace(0, self.ids.size, self.sizes.shards + 1).astype(np.int64)
-        self.parts = [self.ids[a:b] for a, b in itertools.pairwise(bounds)]
+        if self.held is None:  # every shard, of ``ids``
+            self.held = list(range(self.sizes.shards))
+            bounds = shard_bounds(self.ids.size, self.sizes.shards)
+        else:  # some shards of the whole population; ``ids`` are theirs, in one range
+            bounds = shard_bounds(self.sizes.customers, self.sizes.shards) - self.ids[0]
+        self.parts = [self.ids[bounds[s] : bounds[s + 1]] for s in self.held]
 
     def room(self, shard: _Shard) -> int:
         """Rows to allocate for a shard: its customers, its share of the planned arrivals,
         headroom for referrals."""
-        arrivals = expected_arrivals(self.compiled, self.sizes.steps) / len(self.parts)
+        arrivals = expected_arrivals(self.compiled, self.sizes.steps) / self.sizes.shards
         return int((shard.ids.size + arrivals) * HEADROOM) + k.BLOCK
 
     def template(self) -> State:
@@ -776,9 +804,10 @@ class _Step:
                 continue
             ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
             self.next_id += count
-            bounds = np.linspace(0, count, len(self.shards) + 1).astype(np.int64)
+            bounds = shard_bounds(count, self.run.sizes.shards)
             for s, shard in enumerate(self.shards):
-                part = ids[bounds[s] : bounds[s + 1]]
+                g = self.run.held[s] if self.run.held is not None else s
+                part = ids[bounds[g] : bounds[g + 1]]
                 if part.size == 0:
                     continue
                 if shard.rows + part.size > shard.state.cid.shape[0]:
@@ -888,10 +917,12 @@ class _Step:
 
     def cutoffs(self, t: int, found: list[np.ndarray]) -> np.ndarray:
         """Records the churned of each shard; the models' cutoffs from all shards' counts."""
+        self.count_churned(t, found)
+        return cutoffs_of(self.c, np.sum(found, axis=0))
+
+    def count_churned(self, t: int, found: list[np.ndarray]) -> None:
         for s, counts in enumerate(found):
             self.outputs[s].churned[self.r, t] += counts[C_CHURNED : C_CHURNED + 2]
-        total = np.sum(found, axis=0)
-        return model_cutoffs(self.c, total[C_LIVE], total[C_LABELS:])
 
     def decide(self, t: int, cutoffs: np.ndarray) -> list[np.ndarray]:
         """The decision phase of every shard; per shard, its proposals per block and play."""
@@ -927,20 +958,26 @@ class _Step:
         c = self.c
         per_play = np.sum([found.sum(axis=0) for found in proposals], axis=0)
         budgets, capacities = binding(c, t, per_play, self.spend)
-        wanted = np.zeros(len(c.plays), dtype=np.int64)
-        for g in budgets:
-            wanted[c.play_group == g] = 1
-        for ch in capacities:
-            wanted[c.play_channel == ch] = 1
+        wanted = wanted_plays(c, budgets, capacities)
         if not wanted.any():
             return no_cuts(len(c.plays))
+        pairs = [(s.state, s.rows) for s in self.shards] if shards is None else shards()
+        keys = self.keys(t, pairs, proposals, wanted)
+        return cut(c, keys, budgets, capacities)
+
+    def keys(
+        self,
+        t: int,
+        pairs: list[tuple[State, int]],
+        proposals: list[np.ndarray],
+        wanted: np.ndarray,
+    ) -> Keys:
+        """The keys of the proposals of the ``wanted`` plays in these (state, rows) pairs."""
 
         def fill(state: State, rows: int, *arrays: np.ndarray) -> None:
             gather(self.tb, state, rows, t, self.rk, *arrays)
 
-        pairs = [(s.state, s.rows) for s in self.shards] if shards is None else shards()
-        keys = gather_keys(pairs, proposals, wanted, fill)
-        return cut(c, keys, budgets, capacities)
+        return gather_keys(pairs, proposals, wanted, fill)
 
     # -- accounting ----------------------------------------------------------------------------
 
@@ -987,16 +1024,17 @@ class _Step:
     def record(self, t: int, counted: list[dict[str, np.ndarray]]) -> None:
         """Write each shard's accounting counters to its output; the step's responders (for
         referrals) and spend per budget."""
-        c, tb = self.c, self.tb
+        c = self.c
         responders = 0
         for s, counts in enumerate(counted):
             write_counts(self.outputs[s], self.r, t, counts)
             responders += int(counts["misc"][:, k.M_RESPONDERS].sum())
         self.responders = responders
-        cost = sum(out.funnel[self.r, t, :, :, k.F_COST].sum(axis=1) for out in self.outputs)
-        for g in range(tb.group_holdout.size):
-            if c.group_budget_fen[g] >= 0:
-                self.spend[g][t] = int(cost[c.play_group == g].sum())
+        note_spend(c, self.spend, t, self.cost_per_play(t))
+
+    def cost_per_play(self, t: int) -> np.ndarray:
+        """The cost of step t by play, over this process's shards (contacts and offers)."""
+        return sum(out.funnel[self.r, t, :, :, k.F_COST].sum(axis=1) for out in self.outputs)
 
 
 # ------------------------------------------------------------------------------ the phases
@@ -1123,6 +1161,36 @@ def write_counts(out: RunOutput, r: int, t: int, counts: dict[str, np.ndarray]) 
     out.channel_contacts[r, t] = counts["chan"]
     out.segment_outcomes[r, t] = counts["outcomes"]
     out.play_outcomes[r, t] = counts["play_outcomes"]
+
+
+def shard_bounds(count: int, shards: int) -> np.ndarray:
+    """Where each of ``shards`` shards starts among ``count`` customers (and where the last
+    ends): the same split wherever the shards run."""
+    return np.linspace(0, count, shards + 1).astype(np.int64)
+
+
+def cutoffs_of(c: CompiledStrategy, found: np.ndarray) -> np.ndarray:
+    """The models' cutoffs of a step from the baseline's counters summed over all shards."""
+    return model_cutoffs(c, found[C_LIVE], found[C_LABELS:])
+
+
+def wanted_plays(
+    c: CompiledStrategy, budgets: dict[int, int], capacities: dict[int, int]
+) -> np.ndarray:
+    """1 for each play of a budget or a channel that binds: the plays whose keys are gathered."""
+    wanted = np.zeros(len(c.plays), dtype=np.int64)
+    for g in budgets:
+        wanted[c.play_group == g] = 1
+    for ch in capacities:
+        wanted[c.play_channel == ch] = 1
+    return wanted
+
+
+def note_spend(c: CompiledStrategy, spend: list[dict[int, int]], t: int, cost: np.ndarray) -> None:
+    """Each budget's spend at step t, from the step's cost by play over all shards."""
+    for g in range(c.group_holdout.size):
+        if c.group_budget_fen[g] >= 0:
+            spend[g][t] = int(cost[c.play_group == g].sum())
 
 
 def no_cuts(n_plays: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
