@@ -24,6 +24,7 @@ replication, so the result is the same); after ``RETRIES`` losses the run stops 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import time
@@ -37,13 +38,13 @@ import numpy as np
 from simulator.kernel_couplings import Keys, binding, cut
 from simulator.output import RunOutput
 from simulator.run import (
+    Run,
     RunSizes,
     SimulationError,
-    _compiled,
-    _empty_output,
-    _Run,
-    _sizes,
+    checked_sizes,
+    compiled_for,
     cutoffs_of,
+    empty_output,
     no_cuts,
     note_spend,
     shard_bounds,
@@ -164,6 +165,7 @@ class Cluster:
     block_customers: int = BLOCK_CUSTOMERS
     barrier_seconds: float = 0.0  # time the driver waited at the barriers, over all runs
     barriers: int = 0
+    recomputed: int = 0  # replications run again after a worker was lost
 
     def workers(self) -> dict[str, int]:
         """The workers' addresses and threads, waiting a while for one when there is none."""
@@ -191,10 +193,10 @@ class Cluster:
         strategy_hash: str = "",
     ) -> RunOutput:
         """``simulator.run.simulate`` on the cluster: the same counters, bit for bit."""
-        compiled = _compiled(model, customers)
-        sizes = _sizes(compiled, customers, months, reps, seed, 1, 1)
+        compiled = compiled_for(model, customers)
+        sizes = checked_sizes(compiled, customers, months, reps, seed, 1, 1)
         sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / self.block_customers)))
-        output = _empty_output(compiled, sizes, strategy_hash, sizes.customers)
+        output = empty_output(compiled, sizes, strategy_hash, sizes.customers)
         total = sizes.reps * sizes.steps
         with self.client.as_current():  # the actors' handles find their client through it
             for rep in range(sizes.reps):
@@ -221,6 +223,7 @@ class Cluster:
                 return _Driver(self, compiled, sizes, groups).replicate(rep, progress, total)
             except _WorkerLost as exc:
                 lost.append(str(exc))
+                self.recomputed += 1
                 if len(lost) > RETRIES:
                     raise ClusterError(
                         f"replication {rep} lost a Dask worker {len(lost)} times "
@@ -255,12 +258,24 @@ class Cluster:
             )
         try:
             return [future.result() for future in futures]
-        except Exception as exc:  # a worker that died while its actor was being made
-            raise _WorkerLost(_reason(exc)) from None
+        except Exception as exc:
+            if _is_loss(exc):  # a worker that died while its actor was being made
+                raise _WorkerLost(_reason(exc)) from None
+            raise
 
 
 class _WorkerLost(Exception):
     """A worker holding blocks went away during a replication."""
+
+
+def _is_loss(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a worker (or the way to it) went away, rather than that the
+    work failed (a bug in a phase is raised as it is, never run again)."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, (OSError, KilledWorker, asyncio.CancelledError)):
+        return True  # CommClosedError is an OSError; so is "Unable to contact Actor's worker"
+    return isinstance(exc, RuntimeError) and "Actor was lost" in str(exc)
 
 
 def _reason(exc: BaseException) -> str:
@@ -281,10 +296,10 @@ class _Driver:
         try:
             calls = [getattr(group, method)(*args) for group in self.groups]
             answers = [call.result() for call in calls]
-        except SimulationError:
+        except Exception as exc:
+            if _is_loss(exc):
+                raise _WorkerLost(_reason(exc)) from None
             raise
-        except Exception as exc:  # the worker, its connection or its actor went away
-            raise _WorkerLost(_reason(exc)) from None
         self.cluster.barrier_seconds += time.perf_counter() - started
         self.cluster.barriers += 1
         return answers
@@ -349,7 +364,7 @@ class BlockGroup:
         self.sizes = replace(sizes, reps=1, threads=self.threads)
         bounds = shard_bounds(sizes.customers, sizes.shards)
         ids = np.arange(bounds[held[0]], bounds[held[-1] + 1], dtype=np.int64)
-        self.run = _Run(compiled, self.sizes, ids, trace_id=-1, held=held)
+        self.run = Run(compiled, self.sizes, ids, trace_id=-1, held=held)
         self.compiled, self.strategy_hash = compiled, strategy_hash
         self.loop: Any = None
         self.outputs: list[RunOutput] = []
@@ -358,7 +373,7 @@ class BlockGroup:
         """Replication ``rep`` drawn and accounted at step 0."""
         numba.set_num_threads(self.threads)
         self.outputs = [
-            _empty_output(self.compiled, self.sizes, self.strategy_hash, part.size)
+            empty_output(self.compiled, self.sizes, self.strategy_hash, part.size)
             for part in self.run.parts
         ]
         self.loop = self.run.start(rep, self.outputs, slot=0)

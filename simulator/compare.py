@@ -52,6 +52,7 @@ from simulator.planning import (
 from simulator.results import typed_table
 
 if TYPE_CHECKING:
+    from simulator.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 __all__ = [
@@ -144,13 +145,15 @@ def run_arms(
     progress: Callable[[int, int], None] | None = None,
     strategy_hash: str = "",
     delta: bool = True,
+    cluster: Cluster | None = None,
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
     numbers): the same counters as one ``simulate`` per alternative, bit for bit, with what
     they share done once (``simulator.run.simulate_alternatives``: the synthetic population
     and arrivals of each replication; identical alternatives run once; variants that only
     change how contacts are decided and served run as deltas of the base unless ``delta``
-    is False). ``progress(done, total)`` counts steps over all alternatives."""
+    is False). ``progress(done, total)`` counts steps over all alternatives. ``cluster``
+    runs them on a Dask cluster (``simulator.cluster``)."""
     from simulator.run import simulate_alternatives
 
     outputs = simulate_alternatives(
@@ -163,6 +166,7 @@ def run_arms(
         progress=progress,
         strategy_hash=strategy_hash,
         delta=delta,
+        cluster=cluster,
     )
     return [
         Arm(label, model, output)

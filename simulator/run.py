@@ -381,6 +381,7 @@ def simulate_alternatives(
     progress: Callable[[int, int], None] | None = None,
     strategy_hash: str = "",
     delta: bool = True,
+    cluster: Cluster | None = None,
 ) -> list[RunOutput]:
     """``[simulate(m, ...) for m in models]``, bit for bit, doing once what the alternatives
     share (common random numbers make it the same work):
@@ -396,9 +397,35 @@ def simulate_alternatives(
       full): only the customers they may treat differently are simulated again.
 
     ``progress(done, total)`` counts steps over all alternatives simulated.
+
+    ``cluster`` runs every alternative on a Dask cluster, one after the other and each in
+    full (the same counters: deltas are a saving, not another result).
     """
     if not models:
         return []
+    if cluster is not None:
+        steps = [0]
+
+        def counted(done: int, total: int) -> None:
+            if progress is not None:
+                progress(steps[0] + done, total * len(models))
+
+        outputs = []
+        for model in models:
+            outputs.append(
+                simulate(
+                    model,
+                    customers=customers,
+                    months=months,
+                    reps=reps,
+                    seed=seed,
+                    progress=counted,
+                    strategy_hash=strategy_hash,
+                    cluster=cluster,
+                )
+            )
+            steps[0] += outputs[-1].steps * reps
+        return outputs
     # The initial population kept for copying, and the states of alternatives that step
     # together (deltas), are counted against the first alternative.
     extra = _population_bytes(models[0], customers) * len(models) if len(models) > 1 else 0
@@ -1313,6 +1340,12 @@ def _story(
     ti[:] = 0
     return record
 
+
+# The loop's pieces a cluster's driver and workers run (``simulator.cluster``).
+Run = _Run
+compiled_for = _compiled
+checked_sizes = _sizes
+empty_output = _empty_output
 
 __all__ = [
     "SimulationError",
