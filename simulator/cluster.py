@@ -40,7 +40,6 @@ from simulator.output import RunOutput
 from simulator.run import (
     Run,
     RunSizes,
-    SimulationError,
     checked_sizes,
     compiled_for,
     cutoffs_of,
@@ -89,9 +88,15 @@ PER_REP = (
 )
 
 
-class ClusterError(SimulationError):
+class ClusterError(Exception):
     """The cluster cannot be used (Dask missing, a scheduler that cannot be reached, no
-    workers, workers lost): the environment's fault, not the strategy's."""
+    workers, workers lost): the environment's fault, not the strategy's (the command line
+    exits 2, as for other usage and environment errors)."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,7 @@ class Cluster:
     """A connected cluster, and what a run on it does (``simulate(..., cluster=...)``)."""
 
     client: Client
-    block_customers: int = BLOCK_CUSTOMERS
+    block_customers: int | None = None  # customers per logical block; BLOCK_CUSTOMERS
     barrier_seconds: float = 0.0  # time the driver waited at the barriers, over all runs
     barriers: int = 0
     recomputed: int = 0  # replications run again after a worker was lost
@@ -195,7 +200,8 @@ class Cluster:
         """``simulator.run.simulate`` on the cluster: the same counters, bit for bit."""
         compiled = compiled_for(model, customers)
         sizes = checked_sizes(compiled, customers, months, reps, seed, 1, 1)
-        sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / self.block_customers)))
+        block = self.block_customers or BLOCK_CUSTOMERS
+        sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / block)))
         output = empty_output(compiled, sizes, strategy_hash, sizes.customers)
         total = sizes.reps * sizes.steps
         with self.client.as_current():  # the actors' handles find their client through it

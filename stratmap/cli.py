@@ -188,6 +188,12 @@ def _add_report_option(command: argparse.ArgumentParser) -> None:
     add_report_option(command)
 
 
+def _add_backend_options(command: argparse.ArgumentParser) -> None:
+    from stratmap.backend import add_backend_options
+
+    add_backend_options(command)
+
+
 def _add_simulate(commands: argparse._SubParsersAction) -> None:
     simulate = commands.add_parser(
         "simulate",
@@ -203,6 +209,7 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     _add_run_sizes(simulate)
     _add_repeated_runs(simulate, "write the results directory (replaces earlier results)")
     _add_report_option(simulate)
+    _add_backend_options(simulate)
 
 
 def _add_trace(commands: argparse._SubParsersAction) -> None:
@@ -258,6 +265,7 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     _add_run_sizes(compare, file=False)
     _add_repeated_runs(compare)
     _add_report_option(compare)
+    _add_backend_options(compare)
 
 
 def _add_size(commands: argparse._SubParsersAction) -> None:

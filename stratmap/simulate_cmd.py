@@ -417,8 +417,11 @@ def resolve_threads(requested: int | None) -> int:
 
 def run_simulate(args: argparse.Namespace) -> int:
     """`stratmap simulate FILE`: see the module docstring for the order of the steps."""
+    from stratmap.backend import cluster_for, cluster_spec
+
     started = time.perf_counter()
     sizes = requested_sizes(args)
+    spec = cluster_spec(args)
     path = _one_file(args.file)
     out_dir = out_dir_of(args)
     model = checked_model(args, path)
@@ -442,9 +445,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     description = f"simulating {sizes.customers:,} customers"
     progress = _Progress(_stderr_is_terminal() and not args.quiet, description)
     try:
-        # Inside the try: estimating compiles the strategy, which may refuse it.
-        check_memory(model, sizes, simulator_run.estimate_memory)
-        with progress:
+        # Inside the try: estimating compiles the strategy, which may refuse it. On a cluster
+        # the customers' state is the workers' (docs/scale.md: memory per worker).
+        if spec is None:
+            check_memory(model, sizes, simulator_run.estimate_memory)
+        with cluster_for(spec) as cluster, progress:
             output = simulator_run.simulate(
                 model,
                 customers=sizes.customers,
@@ -455,6 +460,7 @@ def run_simulate(args: argparse.Namespace) -> int:
                 shards=1,
                 progress=progress,
                 strategy_hash=strategy_hash(model),
+                cluster=cluster,
             )
     except simulator_run.SimulationError as exc:
         _error("simulate", getattr(exc, "message", str(exc)), getattr(exc, "hint", None))
