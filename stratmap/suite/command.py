@@ -244,7 +244,7 @@ def _run_jobs(
 
     if workers == 1:
         for job, key in jobs:
-            done(job, key, run_job(job, cluster))
+            done(job, key, run_job(job) if cluster is None else run_job(job, cluster))
         return
     from stratmap.suite.pool import describe_death, run_in_workers
     from stratmap.suite.runner import failed_record
