@@ -171,6 +171,7 @@ class Cluster:
     barrier_seconds: float = 0.0  # time the driver waited at the barriers, over all runs
     barriers: int = 0
     recomputed: int = 0  # replications run again after a worker was lost
+    key_bytes: int = 0  # keys of proposals gathered where a cut binds, over all runs
 
     def workers(self) -> dict[str, int]:
         """The workers' addresses and threads, waiting a while for one when there is none."""
@@ -324,6 +325,7 @@ class _Driver:
             thresholds = no_cuts(len(c.plays))
             if wanted.any():
                 keys = _joined(self.all("keys", t, wanted))
+                self.cluster.key_bytes += sum(v.nbytes + h.nbytes for v, h in keys.values())
                 thresholds = cut(c, keys, budgets, capacities)
             responders, cost = _summed(self.all("account", t, thresholds))
             note_spend(c, self.spend, t, cost)
