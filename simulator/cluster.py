@@ -205,11 +205,15 @@ class Cluster:
         sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / block)))
         output = empty_output(compiled, sizes, strategy_hash, sizes.customers)
         total = sizes.reps * sizes.steps
+        placed: list[Any] = []  # the actors, kept from one replication to the next
         with self.client.as_current():  # the actors' handles find their client through it
             for rep in range(sizes.reps):
-                merged = self._replicate(compiled, sizes, rep, strategy_hash, progress, total)
+                merged = self._replicate(
+                    compiled, sizes, rep, strategy_hash, progress, total, placed
+                )
                 for name in PER_REP:
                     getattr(output, name)[rep] = getattr(merged, name)[0]
+            placed.clear()  # the actors (and their blocks' state) go
         output.extra["notes"] = list(compiled.notes)
         return output
 
@@ -221,14 +225,18 @@ class Cluster:
         strategy_hash: str,
         progress: Callable[[int, int], None] | None,
         total: int,
+        placed: list[Any],
     ) -> RunOutput:
-        """One replication, run again from its start when a worker is lost."""
+        """One replication on the actors ``placed`` (placed first if there are none), run again
+        from its start on actors placed anew when a worker is lost."""
         lost: list[str] = []
         while True:
-            groups = self._place(compiled, sizes, strategy_hash)
             try:
-                return _Driver(self, compiled, sizes, groups).replicate(rep, progress, total)
+                if not placed:
+                    placed.extend(self._place(compiled, sizes, strategy_hash))
+                return _Driver(self, compiled, sizes, placed).replicate(rep, progress, total)
             except _WorkerLost as exc:
+                placed.clear()
                 lost.append(str(exc))
                 self.recomputed += 1
                 if len(lost) > RETRIES:
@@ -237,8 +245,6 @@ class Cluster:
                         f"(last: {lost[-1]}); no result was kept",
                         "check the workers' memory (docs/scale.md) and their logs",
                     ) from None
-            finally:
-                del groups
 
     def _place(self, compiled: Any, sizes: RunSizes, strategy_hash: str) -> list[Any]:
         """One ``BlockGroup`` actor per worker, holding a contiguous range of blocks."""
@@ -259,7 +265,7 @@ class Cluster:
                     strategy_hash,
                     actor=True,
                     workers=[address],
-                    allow_other_workers=False,
+                    allow_other_workers=True,  # a worker gone since the list: another
                     pure=False,
                 )
             )
