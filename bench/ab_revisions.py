@@ -28,7 +28,10 @@ import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from strategy_dsl.checker import check_paths
-from simulator.run import simulate
+try:
+    from simulator.engine.run import simulate
+except ImportError:  # a revision before simulator/ was in layers (issue 15)
+    from simulator.run import simulate
 model = next(iter(check_paths([Path({root!r}) / "strategies/wealth_2026q1.strat"]).models.values()))
 simulate(model, customers=2000, months=2, threads={threads})
 started = time.perf_counter()

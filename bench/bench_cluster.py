@@ -22,12 +22,12 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from simulator.run import simulate
+from simulator.engine.run import simulate
 from strategy_dsl.checker import check_paths
 
 pytest.importorskip("distributed")
 
-from simulator.cluster import BLOCK_CUSTOMERS, Cluster, ClusterSpec, open_cluster
+from simulator.engine.cluster import BLOCK_CUSTOMERS, Cluster, ClusterSpec, open_cluster
 
 WEALTH = os.path.join(os.path.dirname(__file__), "..", "strategies", "wealth_2026q1.strat")
 CUSTOMERS = int(os.environ.get("STRATMAP_BENCH_CUSTOMERS", 1_000_000))

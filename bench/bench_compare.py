@@ -6,7 +6,7 @@ reported as ratios to that one simulate.
 Target (issue #5): compare of two alternatives ≤ 1.6 × one simulate. `run_arms` draws the
 synthetic population and the arrivals of each replication once for all alternatives, runs
 identical alternatives once, and runs variants that change only how contacts are decided and
-served as deltas of the base (`simulator.delta`): their kernels see only the rows that may
+served as deltas of the base (`simulator.engine.delta`): their kernels see only the rows that may
 differ. The cases: the base with 激进 (a cap and a holdout: decisions change), with 话术B (a
 script's lift: only service changes), all four alternatives, and the same without deltas.
 
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.compare import compare_arms, run_arms
-from simulator.run import simulate
+from simulator.analysis.compare import compare_arms, run_arms
+from simulator.engine.run import simulate
 from strategy_dsl.checker import check_paths
 from strategy_dsl.variants import apply_variant
 

@@ -5,7 +5,7 @@ cache, against `python -c "import numba"` timed in the same run (issue 14, secti
     python bench/bench_first_run.py --commands simulate compare   # a subset
 
 The packages are copied to a temporary directory, so that the kernel cache (``__pycache__``
-beside the kernel modules: ``simulator/kernel_cache.py``) starts empty, and every command runs
+beside the kernel modules: ``simulator/kernels/cache.py``) starts empty, and every command runs
 there in a new process, without ``NUMBA_CACHE_DIR``: first the README's `simulate` of the bundled
 example (the compile), then once more (warm); then `compare`, `size`, `trace` and `test`, each
 twice: its first run's extra compile is its first run less its second. Wall and CPU (user +

@@ -38,7 +38,7 @@ from reference_sim import COUNTERS, reference_run  # noqa: E402
 from sim_support import HEADER, model_of  # noqa: E402
 from test_sim_reference import BASELINE, MULTI  # noqa: E402
 
-from simulator.run import simulate  # noqa: E402
+from simulator.engine.run import simulate  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("STRATMAP_BENCH_REF_SIZES", "50000,200000").split(",")]
 MONTHS = int(os.environ.get("STRATMAP_BENCH_REF_MONTHS", 12))

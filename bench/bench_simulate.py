@@ -32,10 +32,10 @@ from pathlib import Path
 
 import pytest
 
-import simulator.run as run_module
-from simulator.kernels import make_tables
-from simulator.population import bytes_per_customer, layout
-from simulator.run import estimate_memory, simulate
+import simulator.engine.run as run_module
+from simulator.engine.run import estimate_memory, simulate
+from simulator.kernels.common import make_tables
+from simulator.kernels.population import bytes_per_customer, layout
 from strategy_dsl.checker import check_paths
 from strategy_dsl.compile import compile_strategy
 
@@ -55,7 +55,7 @@ def wealth() -> object:
 
 
 def simulate_once(benchmark, model) -> object:
-    """One timed run of the benchmark's size (``simulator.run.simulate`` as patched, if so)."""
+    """One timed run of the benchmark's size (``simulator.engine.run.simulate``, patched if so)."""
     return benchmark.pedantic(
         run_module.simulate,
         args=(model,),
@@ -160,7 +160,7 @@ def test_start_up_in_a_new_process(benchmark) -> None:
     """A second run of a small file in a new process: kernels come from the disk cache."""
     script = (
         "from pathlib import Path;from strategy_dsl.checker import check_paths;"
-        "from simulator.run import simulate;"
+        "from simulator.engine.run import simulate;"
         f"m=next(iter(check_paths([Path({str(WEALTH)!r})]).models.values()));"
         "simulate(m, customers=2000, months=6)"
     )

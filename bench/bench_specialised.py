@@ -1,7 +1,7 @@
 """Would kernels specialised to one strategy reach issue #4's 20 M customer-steps/s?
 
 The kernels are generic: every condition of a map is a jump program in the tables, evaluated a
-pass per atom over a block of customers (``simulator.kernel_predicates``). The alternative is to
+pass per atom over a block of customers (``simulator.kernels.predicates``). The alternative is to
 generate and compile, per strategy and per variant, code with the conditions written out. This
 benchmark prices that alternative on the phase where it should pay most: the step's *facts*
 (RFM bits, segments, triggers: 17 one-atom conditions in `strategies/wealth_2026q1.strat`),
@@ -30,9 +30,8 @@ import numpy as np
 import pytest
 from numba import njit, prange
 
-import simulator.run as run_module
-from simulator.kernel_decide import facts
-from simulator.kernels import (
+import simulator.engine.run as run_module
+from simulator.kernels.common import (
     B_SEGMENTS,
     B_TRIGGERS,
     BLOCK,
@@ -55,8 +54,9 @@ from simulator.kernels import (
     Tables,
     make_tables,
 )
-from simulator.population import State
-from simulator.rng import SLOT_MODEL_NOISE, nb_customer_key, nb_step_key, nb_uniform
+from simulator.kernels.decide import facts
+from simulator.kernels.population import State
+from simulator.kernels.rng import SLOT_MODEL_NOISE, nb_customer_key, nb_step_key, nb_uniform
 from strategy_dsl.checker import check_paths
 from strategy_dsl.compile import (
     ATTR_AGE,

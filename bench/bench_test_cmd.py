@@ -40,7 +40,7 @@ def _stratmap(*argv: str) -> float:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from simulator.run import simulate
+    from simulator.engine.run import simulate
     from strategy_dsl.checker import check_paths
 
     (model,) = check_paths([REPO / "strategies" / "wealth_2026q1.strat"]).models.values()

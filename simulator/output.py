@@ -1,7 +1,7 @@
 """What one simulation run hands to the results layer: plain NumPy counters, no pandas.
 
-This is the contract between the run loop (``simulator.run``) and the results layer
-(``simulator.results``): the kernel side fills these arrays, the results side turns them into
+This is the contract between the run loop (``simulator.engine.run``) and the results layer
+(``simulator.results.tables``): the kernel side fills these arrays, the results side turns them into
 tidy pandas tables, summaries and files. Every counter is an integer, and money is in fen
 (1/100 of the currency unit) as int64, so that sums do not depend on the order customers were
 added in: a run split into shards and merged gives the same bits (``RunOutput.merge``).
@@ -103,7 +103,7 @@ class RunOutput:
     # (R, T+1, A, S) the same by the customer's lifecycle stage (for the value beyond the horizon)
     book_by_stage_fen: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 6), np.int64))
     # (S,) a customer's value beyond the horizon per unit of book revenue in a step, by stage
-    # (``simulator.customer_value``); empty without a `lifetime` in the book
+    # (``simulator.engine.customer_value``); empty without a `lifetime` in the book
     value_annuity: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     # (R, T+1, A) customers who responded to at least one play in the step
     responders: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2), np.int64))

@@ -508,7 +508,7 @@ class _Compiler:
         the share of a tier's AUM in each type (the default split for a tier without its
         own). No book: B = 0, and the kernels add no book revenue. ``lifetime_steps`` (−1:
         none) and ``discount_per_step`` value customers beyond the horizon
-        (``simulator.customer_value``)."""
+        (``simulator.engine.customer_value``)."""
         book = self.model.book
         tiers = self.tiers or ("(all)",)
         lifetime = book.lifetime_steps if book is not None else None

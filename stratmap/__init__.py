@@ -1,3 +1,5 @@
 """Stratmap: a retail bank's customer-operations strategy map as checked, forecastable text."""
 
-__version__ = "0.1.0"
+from strategy_dsl.version import __version__
+
+__all__ = ["__version__"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from stratmap.cli import UsageError
 
 if TYPE_CHECKING:
-    from simulator.cluster import Cluster, ClusterSpec
+    from simulator.engine.cluster import Cluster, ClusterSpec
 
 MAX_WORKERS = 1024
 
@@ -73,7 +73,7 @@ def cluster_spec(args: argparse.Namespace) -> ClusterSpec | None:
             "--threads with --scheduler: the workers' threads are set where they start\n"
             "help: dask worker ADDRESS --nthreads K; or leave --threads out"
         )
-    from simulator.cluster import ClusterError, ClusterSpec, require_dask
+    from simulator.engine.cluster import ClusterError, ClusterSpec, require_dask
 
     try:
         require_dask()
@@ -97,7 +97,7 @@ def cluster_for(spec: ClusterSpec | None) -> Iterator[Cluster | None]:
     if spec is None:
         yield None
         return
-    from simulator.cluster import ClusterError, open_cluster
+    from simulator.engine.cluster import ClusterError, open_cluster
 
     try:
         with open_cluster(spec) as cluster:

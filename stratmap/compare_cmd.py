@@ -2,13 +2,13 @@
 
 ``compare FILE [--variant NAME …]`` runs the base strategy and its variants (all of them when
 none is named); ``compare A.strat B.strat`` runs two strategies. Every alternative is simulated
-with the same sizes and seed (common random numbers, ``simulator.compare``), and the report
+with the same sizes and seed (common random numbers, ``simulator.analysis.compare``), and the report
 gives paired differences against the first, treatment vs control uplift and the sample-ratio
 check of every arm, and a ranking by net value.
 
 ``size FILE [--variant NAME]`` runs one alternative and sizes its treatment vs control live
 test; with a variant it runs the base too (common random numbers) and sizes the response rate
-of base vs variant among contacted customers (``simulator.sizing_report``).
+of base vs variant among contacted customers (``simulator.analysis.sizing_report``).
 
 Mistakes cost nothing: sizes, α, power, variant names and the control group are checked before
 anything runs; each is a plain message with what to change, exit 2, no traceback. A strategy
@@ -92,7 +92,7 @@ def _write_out(
     name: str,
     documents: dict[str, Any] | None = None,
 ) -> bool:
-    from simulator import report_io
+    from simulator.results import report_io
 
     try:
         report_io.write_results(out_dir, tables, document, documents)
@@ -153,8 +153,8 @@ def run_compare(args: argparse.Namespace) -> int:
     sizes = complete_sizes(sizes, base)
     sizes = replace(sizes, threads=resolve_threads(sizes.threads))
 
-    from simulator import run as simulator_run
-    from simulator.compare import compare_arms, run_arms
+    from simulator.analysis.compare import compare_arms, run_arms
+    from simulator.engine import run as simulator_run
 
     description = f"comparing {len(alternatives)} × {sizes.customers:,} customers"
     progress = _Progress(_stderr_is_terminal() and not args.quiet, description)
@@ -271,9 +271,9 @@ def run_size(args: argparse.Namespace) -> int:
     sizes = complete_sizes(sizes, base)
     sizes = replace(sizes, threads=resolve_threads(sizes.threads))
 
-    from simulator import run as simulator_run
+    from simulator.analysis.sizing_report import observe_eligible, rule_plays, size_report
+    from simulator.engine import run as simulator_run
     from simulator.planning import PlanningError
-    from simulator.sizing_report import observe_eligible, rule_plays, size_report
 
     assert sizes.steps is not None
     # With a variant, the base runs too, with the same sizes and seed: common random numbers,
@@ -336,8 +336,8 @@ def run_size(args: argparse.Namespace) -> int:
     document = report.to_dict()
     written = True
     if out_dir is not None:
-        from simulator.results import typed_table
-        from simulator.sizing_report import SIZING_COLUMNS
+        from simulator.analysis.sizing_report import SIZING_COLUMNS
+        from simulator.results.tables import typed_table
 
         metrics = typed_table(document["metrics"], SIZING_COLUMNS)
         written = _write_out(out_dir, {"sizing": metrics}, document, "size")

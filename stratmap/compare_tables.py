@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from simulator.compare import (
+from simulator.analysis.compare import (
     ARM_METRICS,
     COMPARE_METRICS,
     FORECAST_LABEL,

@@ -11,8 +11,8 @@ The strategy maps (``.strat`` files with a ``strategy`` header) under PATH (defa
    rules, segments, channels, ... added, removed and changed, with the changed fields in the
    strategy's own units; formatting, comments and moved declarations are no change;
 3. a map whose diff can move the forecast is simulated on both sides with the same customers,
-   seed, horizon and replications (common random numbers, ``simulator.compare``): the paired
-   differences working − base of AUM, churn, responders, revenue, cost and net value, and of
+   seed, horizon and replications (common random numbers, ``simulator.analysis.compare``): the
+   paired differences working − base of AUM, churn, responders, revenue, cost and net value, and of
    the treatment vs control uplift, each with its 95% interval across replications. Unchanged
    maps are listed and not simulated;
 4. ``--fail-on "churn > +0.3pp"`` thresholds are evaluated on each simulated map's change
@@ -134,7 +134,8 @@ def add_plan_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 # ------------------------------------------------------------------------------ --fail-on
 
-# name -> (metric of simulator.compare, unit, uplift?); units as COMPARE_METRICS/ARM_METRICS.
+# name -> (metric of simulator.analysis.compare, unit, uplift?); units as COMPARE_METRICS and
+# ARM_METRICS.
 _TOTALS = {
     "aum": "final_aum",
     "final_aum": "final_aum",
@@ -146,7 +147,7 @@ _TOTALS = {
     "net_value": "net_value",
     "net": "net_value",
 }
-# Short names for the per-customer uplift metrics (simulator.compare.ARM_METRICS, whose own
+# Short names for the per-customer uplift metrics (simulator.analysis.compare.ARM_METRICS, whose own
 # names are accepted too). `aum` is the AUM added, as in `expect … aum uplift vs control`.
 _UPLIFT_ALIASES = {
     "aum": "aum_added_per_customer",
@@ -202,7 +203,7 @@ class Threshold:
 
 def parse_fail_on(expression: str) -> Threshold:
     """``churn > +0.3pp`` → a ``Threshold``; ``UsageError`` saying what to write otherwise."""
-    from simulator.compare import ARM_METRICS, COMPARE_METRICS
+    from simulator.analysis.compare import ARM_METRICS, COMPARE_METRICS
 
     def bad(why: str) -> UsageError:
         return UsageError(f"--fail-on {expression!r}: {why}\nhelp: {FAIL_ON_HELP}")
@@ -481,7 +482,7 @@ def _paired_interval(values: Any) -> tuple[float | None, float | None]:
 def _uplift_deltas(base_output: Any, working_output: Any) -> list[Delta]:
     """Paired change of treatment − control per exposed customer, replication by replication:
     u_r(working) − u_r(base), with the Student t interval across replications."""
-    from simulator.compare import ARM_METRICS, arm_values
+    from simulator.analysis.compare import ARM_METRICS, arm_values
 
     before, after = arm_values(base_output), arm_values(working_output)
     rows = []
@@ -508,7 +509,7 @@ def _simulate_pair(
     quiet: bool,
 ) -> Forecast:
     """Both sides on the same customers, seed, horizon and replications."""
-    from simulator.compare import COMPARE_METRICS, compare_arms, run_arms
+    from simulator.analysis.compare import COMPARE_METRICS, compare_arms, run_arms
     from stratmap.simulate_cmd import _Progress, _stderr_is_terminal, strategy_hash
 
     # The base is simulated over the working tree's horizon, so that a changed horizon does
@@ -683,7 +684,7 @@ def _forecast(
         if old.population is None or new.population is None:
             entry.reason = "no `population` on one side: nothing to simulate"
             continue
-        from simulator import run as simulator_run
+        from simulator.engine import run as simulator_run
 
         threads = threads or resolve_threads(sizes.threads)
         map_sizes = replace(complete_sizes(sizes, new), threads=threads)

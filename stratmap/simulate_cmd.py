@@ -140,7 +140,7 @@ def complete_sizes(sizes: Sizes, model: CheckedStrategy) -> Sizes:
                 f"the strategy's horizon is longer than {MAX_MONTHS} months; pass --months"
             )
     else:
-        steps = max(1, round(sizes.months * 30 / step_days))  # as simulator.run.steps_of
+        steps = max(1, round(sizes.months * 30 / step_days))  # as simulator.engine.run.steps_of
     seed = sizes.seed if sizes.seed is not None else int(model.strategy.seed) % (MAX_SEED + 1)
     return replace(
         sizes, customers=customers, seed=seed, steps=steps, step_unit=model.strategy.step
@@ -386,7 +386,7 @@ def _stderr_is_terminal() -> bool:
 def _check_out_dir(out_dir: Path, shown: str) -> None:
     """Refuse ``--out`` before the run when the results could not be written there: a path
     that is not a results directory, or a parent we may not write to."""
-    from simulator import report_io
+    from simulator.results import report_io
 
     try:
         report_io.check_replaceable(out_dir)
@@ -430,16 +430,16 @@ def run_simulate(args: argparse.Namespace) -> int:
     sizes = complete_sizes(sizes, model)
     checked = time.perf_counter()
 
-    from simulator import report_io
+    from simulator.results import report_io
 
     if out_dir is not None:
         _check_out_dir(out_dir, args.out)
     from stratmap.report.command import check_report_option
 
     check_report_option(args)
-    from simulator import run as simulator_run
-    from simulator.results import all_tables
-    from simulator.summary import build_summary
+    from simulator.engine import run as simulator_run
+    from simulator.results.summary import build_summary
+    from simulator.results.tables import all_tables
 
     sizes = replace(sizes, threads=resolve_threads(sizes.threads))
     description = f"simulating {sizes.customers:,} customers"
@@ -553,7 +553,7 @@ def run_trace(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     sizes = complete_sizes(sizes, model)
 
-    from simulator import run as simulator_run
+    from simulator.engine import run as simulator_run
 
     try:
         # The whole population is simulated for one replication: the same memory check as

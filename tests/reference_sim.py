@@ -2,12 +2,12 @@
 
 It is written from the documented semantics, not from the kernels, and must agree with them
 exactly: integer counts to the unit, money to the fen. It draws every random number with the
-NumPy side of ``simulator.rng`` (bit-identical to the Numba side), reads the numbers of the
+NumPy side of ``simulator.kernels.rng`` (bit-identical to the Numba side), reads the numbers of the
 strategy from ``compile_strategy(model)``'s tables (as the Arithmetic section of the docs
 says), but evaluates every *condition* (modifiers, segments, triggers, `when`, `on`, journey
 entries, channel `requires`, RFM) from the checked model's syntax tree, by its own
 interpreter: the compiled jump programs are never read. The only simulator code it runs is
-``simulator.population.synthesize`` (to draw the same customers: initial population and
+``simulator.kernels.population.synthesize`` (to draw the same customers: initial population and
 arrivals) and ``allocate``/``grow`` (empty arrays).
 
 What it covers (everything a step does):
@@ -56,10 +56,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator import rng
-from simulator.kernels import NO_MATURITY, make_tables
+from simulator.kernels import rng
+from simulator.kernels.common import NO_MATURITY, make_tables
+from simulator.kernels.population import State, allocate, grow, synthesize
 from simulator.output import FUNNEL_FIELDS, UNSERVED_KINDS
-from simulator.population import State, allocate, grow, synthesize
 from strategy_dsl.compile import (
     CAP_ALL,
     CAP_CHANNEL,

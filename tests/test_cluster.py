@@ -19,17 +19,17 @@ import pytest
 from sim_support import STRATEGIES, bundled
 from test_sim_determinism import assert_identical
 
-from simulator import run as run_module
+from simulator.engine import run as run_module
+from simulator.engine.run import simulate, simulate_alternatives
 from simulator.output import RunOutput
-from simulator.results import all_tables
-from simulator.run import simulate, simulate_alternatives
-from simulator.summary import build_summary
+from simulator.results.summary import build_summary
+from simulator.results.tables import all_tables
 from strategy_dsl.variants import apply_variant
 
 pytest.importorskip("distributed")
 
-from simulator import cluster as cluster_module
-from simulator.cluster import Cluster, ClusterError, ClusterSpec, open_cluster
+from simulator.engine import cluster as cluster_module
+from simulator.engine.cluster import Cluster, ClusterError, ClusterSpec, open_cluster
 
 SIZES = {"customers": 6000, "months": 8, "reps": 2, "seed": 20260101}
 BLOCK = 1000  # customers per logical block here: six blocks, spread over the workers

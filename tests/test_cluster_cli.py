@@ -36,7 +36,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of 1,000 customers, so that a small run spreads over both workers."""
-    from simulator import cluster
+    from simulator.engine import cluster
 
     monkeypatch.setattr(cluster, "BLOCK_CUSTOMERS", 1000)
 
@@ -111,7 +111,7 @@ def test_options_that_do_not_go_together_exit_2(
 def test_an_unreachable_scheduler_exits_2_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from simulator import cluster
+    from simulator.engine import cluster
 
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""`simulator.compare` and `stratmap compare`: common random numbers, paired differences,
+"""`simulator.analysis.compare` and `stratmap compare`: common random numbers, paired differences,
 uplift, the sample-ratio check, and the command line."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sim_support import HEADER, LIFECYCLE, POPULATION, STRATEGIES, bundled, model_of
 
-from simulator.compare import (
+from simulator.analysis.compare import (
     COMPARE_METRICS,
     PLAY_METRICS,
     SEGMENT_METRICS,
@@ -26,9 +26,9 @@ from simulator.compare import (
     sample_ratio,
     segment_values,
 )
+from simulator.engine.run import simulate
 from simulator.output import SEGMENT_OUTCOMES
 from simulator.planning import sample_ratio_check
-from simulator.run import simulate
 from strategy_dsl.variants import apply_variant
 from stratmap.cli import main
 from stratmap.compare_tables import _bounds

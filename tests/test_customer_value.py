@@ -1,7 +1,8 @@
-"""The value of customers beyond the horizon (``simulator.customer_value``, docs/simulation.md
-"Value beyond the horizon"): the discounted survival per stage against an independent closed
-form (a matrix geometric series), the `lifetime` line lowered to steps and a compounded
-discount, and a retention play whose worth shows only once the value at the end counts."""
+"""The value of customers beyond the horizon (``simulator.engine.customer_value``,
+docs/simulation.md "Value beyond the horizon"): the discounted survival per stage against an
+independent closed form (a matrix geometric series), the `lifetime` line lowered to steps and a
+compounded discount, and a retention play whose worth shows only once the value at the end
+counts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from sim_support import HEADER, LIFECYCLE, POPULATION, model_of, transition_matrix
 
-from simulator.customer_value import customer_value, survival_annuity
+from simulator.engine.customer_value import customer_value, survival_annuity
 from simulator.output import STAGES
 from strategy_dsl.compile import compile_strategy
 
@@ -105,9 +106,9 @@ def test_a_retention_play_is_worth_more_beyond_the_horizon(tmp_path: Path) -> No
     """Within the horizon the play only costs (its product earns nothing); with the value of
     the customers it kept, counted from the book, it pays: the uplift of net value including
     the value at the end exceeds the uplift within the horizon by the kept customers' value."""
-    from simulator.results import all_tables
-    from simulator.run import simulate
-    from simulator.summary import uplift_values
+    from simulator.engine.run import simulate
+    from simulator.results.summary import uplift_values
+    from simulator.results.tables import all_tables
 
     model = model_of(tmp_path, HEADER + POPULATION + LIFECYCLE + BOOK + RETENTION)
     out = simulate(model, customers=4000, months=12, reps=2, seed=3, threads=2)

@@ -1,4 +1,4 @@
-"""Variants run as deltas of their base (`simulator.delta`): the same counters, bit for bit,
+"""Variants run as deltas of their base (`simulator.engine.delta`): the same counters, bit for bit,
 as simulating every alternative in full — on every bundled variant, with shards and threads —
 while the variant's kernels run on a fraction of the rows; and breaking the delta's
 bookkeeping is caught."""
@@ -12,9 +12,9 @@ import pytest
 from sim_support import HEADER, LIFECYCLE, POPULATION, STRATEGIES, bundled, model_of
 from test_sim_determinism import assert_identical
 
-import simulator.delta as delta_module
-import simulator.run as run_module
-from simulator.run import _prepare, simulate, simulate_alternatives
+import simulator.engine.delta as delta_module
+import simulator.engine.run as run_module
+from simulator.engine.run import _prepare, simulate, simulate_alternatives
 from strategy_dsl.variants import apply_variant, variant_names
 
 SIZES = {"customers": 2500, "months": 12, "reps": 2, "seed": 3, "threads": 2}

@@ -1,8 +1,8 @@
-"""`expect` lines judged on simulated runs (``simulator.expectations``).
+"""`expect` lines judged on simulated runs (``simulator.analysis.expectations``).
 
 The values are checked against an independent path through the same counters: the tidy pandas
-tables of ``simulator.results`` and the headline metrics of ``simulator.summary`` that
-`stratmap simulate` prints. The confidence bound is checked against SciPy's t quantile and for
+tables of ``simulator.results.tables`` and the headline metrics of ``simulator.results.summary``
+that `stratmap simulate` prints. The confidence bound is checked against SciPy's t quantile and for
 coverage on simulated data with a known mean.
 """
 
@@ -17,10 +17,15 @@ import pytest
 from scipy import stats
 from sim_support import HEADER, LIFECYCLE, POPULATION, model_of
 
-from simulator.expectations import UnsupportedMetric, evaluate, one_sided_bound, variants_needed
-from simulator.results import all_tables
-from simulator.run import simulate
-from simulator.summary import headline_values, uplift_values
+from simulator.analysis.expectations import (
+    UnsupportedMetric,
+    evaluate,
+    one_sided_bound,
+    variants_needed,
+)
+from simulator.engine.run import simulate
+from simulator.results.summary import headline_values, uplift_values
+from simulator.results.tables import all_tables
 from strategy_dsl.checker import check_paths
 from strategy_dsl.checker.extras import METRICS
 from strategy_dsl.variants import apply_variant

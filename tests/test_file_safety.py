@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulator import report_io
+from simulator.results import report_io
 from strategy_dsl import safe_write
 from strategy_dsl.parser import MAX_FILE_BYTES
 from strategy_dsl.userfile import FileTooLarge, NotARegularFile, read_user_file
@@ -185,7 +185,7 @@ _KILLED_BETWEEN_RENAMES = """
 import os, signal, sys
 from pathlib import Path
 import pandas as pd
-from simulator import report_io
+from simulator.results import report_io
 from strategy_dsl import safe_write
 
 safe_write.exchange = lambda a, b: False
@@ -244,7 +244,7 @@ _TERMINATED_WHILE_WRITING = """
 import sys, time
 from pathlib import Path
 import pandas as pd
-from simulator import report_io
+from simulator.results import report_io
 from stratmap import signals
 
 signals.install()

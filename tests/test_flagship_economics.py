@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sim_support import bundled
 
-from simulator.run import simulate
+from simulator.engine.run import simulate
 
 
 def test_wealth_map_book_revenue_is_a_banks_margin_on_aum() -> None:

@@ -1,5 +1,5 @@
 """The kernels' disk caches are stamped with one digest of every kernel source
-(``simulator.kernel_cache``): an edit of a module whose constants or helpers other kernels
+(``simulator.kernels.cache``): an edit of a module whose constants or helpers other kernels
 inline recompiles them all, instead of loading their stale machine code."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from numba import njit
 
-from simulator import kernel_cache
-from simulator.kernel_apply import apply_blocks
-from simulator.kernel_decide import decide_blocks
-from simulator.population import synthesize_blocks
+from simulator.kernels import cache as kernel_cache
+from simulator.kernels.apply import apply_blocks
+from simulator.kernels.decide import decide_blocks
+from simulator.kernels.population import synthesize_blocks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -125,8 +125,8 @@ def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 LOCATOR_OF_DECIDE = """
-from simulator.kernel_decide import decide_blocks
-from simulator.kernel_apply import apply_blocks
+from simulator.kernels.decide import decide_blocks
+from simulator.kernels.apply import apply_blocks
 locator = decide_blocks._cache._impl._locator
 print(type(locator).__name__, locator.get_cache_path())
 print(type(apply_blocks._cache._impl._locator).__name__)
@@ -146,7 +146,7 @@ def test_an_unwritable_numba_cache_dir_warns_once_and_keeps_the_installations_st
     assert done.returncode == 0, done.stderr
     first, second = done.stdout.splitlines()
     assert first.split()[0] == "KernelSourcesLocator"
-    assert Path(first.split()[1]) == REPO / "simulator" / "__pycache__"
+    assert Path(first.split()[1]) == REPO / "simulator" / "kernels" / "__pycache__"
     assert second == "KernelSourcesLocator"
     assert done.stderr.count("warning: NUMBA_CACHE_DIR") == 1
     assert "cannot be written" in done.stderr
@@ -162,7 +162,7 @@ def test_a_writable_numba_cache_dir_holds_the_kernels_under_the_digest(tmp_path:
 
 
 COMPILE_ONE = """
-from simulator.rng import nb_log
+from simulator.kernels.rng import nb_log
 print(nb_log(2.0))
 """
 
@@ -186,12 +186,12 @@ def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
     simulation and a comparison (whose variant decides again: ``choose_blocks``)."""
     from sim_support import bundled
 
-    from simulator import kernel_warmup
-    from simulator.kernel_baseline import baseline_blocks
-    from simulator.kernel_decide import choose_blocks
-    from simulator.kernel_predicates import evaluate_block
-    from simulator.kernels import make_tables
-    from simulator.run import simulate, simulate_alternatives
+    from simulator.engine import warmup as kernel_warmup
+    from simulator.engine.run import simulate, simulate_alternatives
+    from simulator.kernels.baseline import baseline_blocks
+    from simulator.kernels.common import make_tables
+    from simulator.kernels.decide import choose_blocks
+    from simulator.kernels.predicates import evaluate_block
     from strategy_dsl.compile import compile_strategy
     from strategy_dsl.variants import apply_variant
 
@@ -213,14 +213,14 @@ def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
 
 def test_no_warm_up_where_the_cache_is_warm(monkeypatch) -> None:
     """A run that finds the kernels in the disk cache starts no helper process."""
-    from simulator import kernel_warmup
+    from simulator.engine import warmup as kernel_warmup
 
     started = []
     monkeypatch.setattr(kernel_warmup.subprocess, "Popen", lambda *a, **k: started.append(a))
     monkeypatch.setattr(kernel_warmup, "_started", set())
     from sim_support import bundled
 
-    from simulator.run import simulate
+    from simulator.engine.run import simulate
 
     simulate(bundled("wealth_2026q1.strat"), customers=500, months=1, reps=1)
     assert started == []
@@ -232,20 +232,22 @@ def test_the_helper_imports_the_runs_own_package_whatever_the_working_directory(
     """From a folder holding another copy of `simulator` (a checkout's root, with the package
     installed elsewhere), the helper must not import that copy: it compiled into the copy's
     cache while the run waited for its own, and the README's first command hung for 15 min."""
-    from simulator import kernel_warmup
+    from simulator.engine import warmup as kernel_warmup
 
     shadow = tmp_path / "simulator"
     shadow.mkdir()
     marker = tmp_path / "shadow-imported"
     (shadow / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
-    (shadow / "kernel_warmup.py").write_text("import sys\nsys.exit(0)\n")
+    (shadow / "engine").mkdir()
+    (shadow / "engine" / "__init__.py").write_text("")
+    (shadow / "engine" / "warmup.py").write_text("import sys\nsys.exit(0)\n")
     command = kernel_warmup.helper_command(tmp_path / "missing.pickle")
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert not marker.exists(), "the helper imported the working directory's simulator"
     # It reached the real helper, which read the (missing) tables: not the shadow's exit 0.
     assert done.returncode != 0 and "missing.pickle" in done.stderr
     # And a helper that finds another copy than the run's compiles nothing.
-    other = [*command[:-2], str(shadow), str(tmp_path / "missing.pickle")]
+    other = [*command[:-2], str(shadow / "engine"), str(tmp_path / "missing.pickle")]
     assert subprocess.run(other, cwd=tmp_path, timeout=120).returncode == 2
 
 
@@ -259,10 +261,10 @@ def test_the_digest_locator_is_installed_when_the_package_init_never_runs(tmp_pa
         "import sys; sys.path.insert(0, sys.argv[1]); import simulator; "
         "assert not hasattr(simulator, '__file__') or simulator.__file__ is None; "
         "simulator.__path__.append(sys.argv[2]); "
-        "from simulator.kernel_decide import decide_blocks; "
+        "from simulator.kernels.decide import decide_blocks; "
         "print(type(decide_blocks._cache._impl._locator).__name__)"
     )
-    package = str(Path(kernel_cache.__file__).resolve().parent)
+    package = str(Path(kernel_cache.__file__).resolve().parents[1])  # the simulator folder
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path), package],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,

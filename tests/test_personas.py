@@ -1,5 +1,5 @@
-"""Persona tests (simulator.personas): the bundled maps' personas pass; wrong expectations fail
-and say what was decided instead; every outcome kind and suppression reason on small inline
+"""Persona tests (simulator.analysis.personas): the bundled maps' personas pass; wrong expectations
+fail and say what was decided instead; every outcome kind and suppression reason on small inline
 strategies; sibling `*_test.strat` files; the decision agrees with the simulator's own trace of
 a customer with the same facts; bad input gives clear errors."""
 
@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from sim_support import HEADER, POPULATION, STRATEGIES, model_of
 
-from simulator import kernels as k
-from simulator.personas import (
+from simulator.analysis.personas import (
     NOT_CANDIDATE,
     WON,
     PersonaError,
@@ -25,7 +24,8 @@ from simulator.personas import (
     personas_for,
     run_personas,
 )
-from simulator.run import simulate, trace_customer
+from simulator.engine.run import simulate, trace_customer
+from simulator.kernels import common as k
 from strategy_dsl.checker import check_paths
 from strategy_dsl.compile import compile_strategy
 from strategy_dsl.model import CheckedStrategy, PersonaSpec

@@ -17,19 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulator import report_io
 from simulator.output import ARMS, FUNNEL_FIELDS, STAGES, SUPPRESSION_REASONS, RunOutput
-from simulator.results import (
-    TABLE_NAMES,
-    all_tables,
-    channel_table,
-    funnel_table,
-    population_table,
-    suppression_table,
-    totals_table,
-    unserved_table,
-)
-from simulator.summary import (
+from simulator.results import report_io
+from simulator.results.summary import (
     build_summary,
     headline_values,
     interval,
@@ -38,6 +28,16 @@ from simulator.summary import (
     t_quantile,
     top_unserved,
     uplift_values,
+)
+from simulator.results.tables import (
+    TABLE_NAMES,
+    all_tables,
+    channel_table,
+    funnel_table,
+    population_table,
+    suppression_table,
+    totals_table,
+    unserved_table,
 )
 
 F = {name: i for i, name in enumerate(FUNNEL_FIELDS)}

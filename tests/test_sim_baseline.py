@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from sim_support import HEADER, LIFECYCLE, binomial_bound, model_of, transition_matrix
 
+from simulator.engine.run import simulate
 from simulator.output import STAGES
-from simulator.run import simulate
 
 N = 30_000
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from sim_support import HEADER, LIFECYCLE, POPULATION, bundled, model_of
 
+from simulator.engine.run import simulate
 from simulator.output import RunOutput
-from simulator.run import simulate
 from strategy_dsl.model import CheckedStrategy
 
 SIZES = {"customers": 6000, "months": 8, "reps": 2, "seed": 20260101}

@@ -12,11 +12,11 @@ import numpy as np
 from scipy import integrate, stats
 from sim_support import HEADER, LIFECYCLE, POPULATION, model_of
 
-from simulator.kernel_apply import SO_MEMBERS
-from simulator.kernel_couplings import model_scores
-from simulator.population import State
-from simulator.rng import replication_key
-from simulator.run import simulate
+from simulator.engine.couplings import model_scores
+from simulator.engine.run import simulate
+from simulator.kernels.apply import SO_MEMBERS
+from simulator.kernels.population import State
+from simulator.kernels.rng import replication_key
 from strategy_dsl.compile import compile_strategy
 
 NO_CHURN = """\

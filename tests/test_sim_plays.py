@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from sim_support import HEADER, LIFECYCLE, POPULATION, binomial_bound, model_of
 
-from simulator.kernels import F
-from simulator.population import State
-from simulator.rng import replication_key
-from simulator.run import model_scores, simulate
+from simulator.engine.run import model_scores, simulate
+from simulator.kernels.common import F
+from simulator.kernels.population import State
+from simulator.kernels.rng import replication_key
 from strategy_dsl.compile import compile_strategy
 
 PRODUCTS = """

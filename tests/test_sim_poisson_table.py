@@ -1,13 +1,13 @@
 """The baseline kernel's shortcuts give the very numbers of the plain draws: Poisson counts read
 from a table of running sums, and the inverse normal's central branch computed for a whole
-block without branches (simulator.rng, simulator.kernel_baseline)."""
+block without branches (simulator.kernels.rng, simulator.kernels.baseline)."""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-from simulator.rng import (
+from simulator.kernels.rng import (
     POISSON_TERMS,
     nb_inv_normal,
     nb_inv_normal_central,

@@ -1,10 +1,10 @@
-"""Population synthesis (``simulator.population.synthesize``) against a plain NumPy drawing of
-the same customers: every attribute family and target, the fixed draws (control arm, birthday,
+"""Population synthesis (``simulator.kernels.population.synthesize``) against a plain NumPy drawing
+of the same customers: every attribute family and target, the fixed draws (control arm, birthday,
 payday) and an initial customer's history (steps in its stage, tenure, transactions of the past
 steps and recency), bit for bit, from the same keys.
 
 The kernel draws a block of customers a field at a time; the reference below draws each field
-with the NumPy twins of the kernel's functions (``simulator.rng``) and walks each customer's
+with the NumPy twins of the kernel's functions (``simulator.kernels.rng``) and walks each customer's
 history one by one, as the semantics state it (docs/simulation.md, Population)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from sim_support import HEADER, STRATEGIES, model_of
 
-from simulator import rng
-from simulator.kernels import (
+from simulator.kernels import rng
+from simulator.kernels.common import (
     AT_CN,
     AT_CS,
     AT_FAMILY,
@@ -32,7 +32,7 @@ from simulator.kernels import (
     Tables,
     make_tables,
 )
-from simulator.population import PAST_TXN_WALK, STAGE_AGE_CAP, allocate, synthesize
+from simulator.kernels.population import PAST_TXN_WALK, STAGE_AGE_CAP, allocate, synthesize
 from strategy_dsl.compile import (
     ATTR_AGE,
     ATTR_AUM,

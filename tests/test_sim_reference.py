@@ -21,9 +21,9 @@ import pytest
 from reference_sim import BREAKAGES, COUNTERS, ReferenceOutput, reference_run
 from sim_support import HEADER, model_of
 
-from simulator.kernels import F
+from simulator.engine.run import simulate
+from simulator.kernels.common import F
 from simulator.output import RunOutput
-from simulator.run import simulate
 from strategy_dsl.model import CheckedStrategy
 
 # A play-free strategy exercising every baseline phase: a normal market return and net flow,

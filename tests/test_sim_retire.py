@@ -1,7 +1,7 @@
 """Churned customers are retired: their rows are removed from a shard's state once they are a
 share of it, and their accounting is carried by the shard's ``retired`` counters
-(``simulator.run._Step.retire``). The outputs must not change by a bit, whatever the shards and
-threads; the row mover (``population.remove_rows``) is checked against NumPy's indexing."""
+(``simulator.engine.run._Step.retire``). The outputs must not change by a bit, whatever the shards
+and threads; the row mover (``population.remove_rows``) is checked against NumPy's indexing."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from sim_support import bundled
 from test_sim_determinism import assert_identical
 
-import simulator.run as run_module
+import simulator.engine.run as run_module
+from simulator.engine.run import simulate
+from simulator.kernels.population import State, remove_rows
 from simulator.output import RunOutput
-from simulator.population import State, remove_rows
-from simulator.run import simulate
 
 SIZES = {"customers": 5000, "months": 14, "reps": 2, "seed": 7}
 BUNDLED = ["wealth_2026q1.strat", "churn_winback.strat", "mgm_referral.strat", "nba_by_value.strat"]

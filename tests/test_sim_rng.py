@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from simulator import rng
+from simulator.kernels import rng
 
 N = 200_000
 RK = rng.replication_key(20260101, 0)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 from sim_support import HEADER, LIFECYCLE, POPULATION, model_of
 
-from simulator.kernels import F
+from simulator.engine.run import simulate
+from simulator.kernels.common import F
 from simulator.output import RunOutput
-from simulator.run import simulate
 
 PLAYS = """\
 acquisition {

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from sim_support import HEADER, ROOT, STRATEGIES, bundled, model_of
 
-from simulator.kernels import F, make_tables
+from simulator.engine.run import SimulationError, estimate_memory, simulate, trace_customer
+from simulator.kernels.common import F, make_tables
+from simulator.kernels.population import bytes_per_customer, layout
 from simulator.output import STAGES
-from simulator.population import bytes_per_customer, layout
-from simulator.run import SimulationError, estimate_memory, simulate, trace_customer
 from strategy_dsl.checker import check_paths
 from strategy_dsl.compile import compile_strategy
 
@@ -143,7 +143,8 @@ def test_acquisition_ids_do_not_depend_on_shards(tmp_path: Path) -> None:
 
 def test_kernels_never_import_the_language_front_end() -> None:
     code = (
-        "import sys, simulator.kernel_apply, simulator.kernel_decide, simulator.population;"
+        "import sys, simulator.kernels.apply, simulator.kernels.decide, "
+        "simulator.kernels.population;"
         "print(sorted(m for m in sys.modules if m.startswith('strategy_dsl')))"
     )
     found = subprocess.run(
@@ -186,7 +187,7 @@ def test_arrivals_scale_with_the_population_a_run_replaces() -> None:
     of the customers sees a tenth of the arrivals."""
     from pathlib import Path
 
-    from simulator.run import simulate
+    from simulator.engine.run import simulate
     from strategy_dsl.checker import check_paths
 
     path = Path(__file__).resolve().parents[1] / "strategies" / "wealth_2026q1.strat"

@@ -1,6 +1,6 @@
 """`stratmap simulate` and `stratmap trace`: the command-line contract.
 
-The simulator core is replaced by a fake ``simulator.run`` module (``fake_core``) whose
+The simulator core is replaced by a fake ``simulator.engine.run`` module (``fake_core``) whose
 ``simulate`` returns the hand-built run of ``test_results.make_output``, so these tests pin the
 command's behaviour (checking first, validating sizes before any work, the memory check, the
 output, the results directory, exit codes) independently of the kernels. The end-to-end test at
@@ -26,8 +26,8 @@ import pytest
 from test_results import make_output
 from wcwidth import wcswidth
 
-from simulator import report_io
-from simulator.summary import build_summary
+from simulator.results import report_io
+from simulator.results.summary import build_summary
 from stratmap import simulate_cmd, tables
 from stratmap.cli import main
 
@@ -59,7 +59,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 class FakeCore:
-    """Stands in for ``simulator.run``: records every call, returns the hand-built run."""
+    """Stands in for ``simulator.engine.run``: records every call, returns the hand-built run."""
 
     class SimulationError(Exception):
         def __init__(self, message: str, hint: str | None = None) -> None:
@@ -103,7 +103,7 @@ class FakeCore:
         ]
 
     def module(self) -> types.ModuleType:
-        module = types.ModuleType("simulator.run")
+        module = types.ModuleType("simulator.engine.run")
         module.SimulationError = self.SimulationError  # type: ignore[attr-defined]
         module.UnknownCustomer = self.UnknownCustomer  # type: ignore[attr-defined]
         module.simulate = self.simulate  # type: ignore[attr-defined]
@@ -141,7 +141,7 @@ class FakeCore:
 def fake_core(monkeypatch: pytest.MonkeyPatch) -> FakeCore:
     core = FakeCore()
     module = core.module()
-    monkeypatch.setitem(sys.modules, "simulator.run", module)
+    monkeypatch.setitem(sys.modules, "simulator.engine.run", module)
     import simulator
 
     monkeypatch.setattr(simulator, "run", module, raising=False)
@@ -465,7 +465,7 @@ def test_rich_tables_line_up_with_cjk_names() -> None:
     """rich counts a CJK character as two cells: every line of every table, measured with
     wcwidth, is as wide as the table's top border."""
     out = make_output()
-    from simulator.results import all_tables
+    from simulator.results.tables import all_tables
 
     summary = build_summary(out, all_tables(out), threads=1)
     with_cjk = 0
@@ -484,7 +484,7 @@ def test_names_are_never_read_as_rich_markup() -> None:
     out = make_output()
     out.strategy_name = "[bold]策略[/bold]"
     out.plays = ("[red]临界提升", "蜜月期 wave 1")
-    from simulator.results import all_tables
+    from simulator.results.tables import all_tables
 
     summary = build_summary(out, all_tables(out), threads=1)
     summary["notes"] = ["`x` is [derived]"]
@@ -583,10 +583,12 @@ def _assert_summary_matches_tables(summary: dict[str, Any], written: dict[str, A
 
 # ------------------------------------------------------------------------------ end to end
 
-_HAS_CORE = importlib.util.find_spec("simulator.run") is not None
+_HAS_CORE = importlib.util.find_spec("simulator.engine.run") is not None
 
 
-@pytest.mark.skipif(not _HAS_CORE, reason="the simulator core (simulator/run.py) is not built")
+@pytest.mark.skipif(
+    not _HAS_CORE, reason="the simulator core (simulator/engine/run.py) is not built"
+)
 def test_end_to_end_on_the_bundled_example(tmp_path: Path) -> None:
     target = tmp_path / "run"
     argv = ["simulate", str(WEALTH), "--customers", "2000", "--months", "6", "--reps", "2"]

@@ -1,5 +1,5 @@
-"""`stratmap size` and ``simulator.sizing_report``: each metric is measured per customer the way
-the bank measures it live, its numbers are the planning functions' on what the simulation
+"""`stratmap size` and ``simulator.analysis.sizing_report``: each metric is measured per customer
+the way the bank measures it live, its numbers are the planning functions' on what the simulation
 produced (and within 1% of statsmodels'), and bad input is a plain message with exit 2."""
 
 from __future__ import annotations
@@ -23,18 +23,8 @@ from statsmodels.stats.proportion import (
     samplesize_proportions_2indep_onetail,
 )
 
-from simulator.compare import FEN_PER_UNIT
-from simulator.planning import (
-    mde_means,
-    mde_proportions,
-    power_proportions,
-    ratio_for_control_share,
-    sample_size_means,
-    sample_size_proportions,
-)
-from simulator.population import State
-from simulator.run import simulate
-from simulator.sizing_report import (
+from simulator.analysis.compare import FEN_PER_UNIT
+from simulator.analysis.sizing_report import (
     ELIGIBLE_BIT,
     EligibleOutcomes,
     SizeReport,
@@ -42,6 +32,16 @@ from simulator.sizing_report import (
     observe_eligible,
     rule_plays,
     size_report,
+)
+from simulator.engine.run import simulate
+from simulator.kernels.population import State
+from simulator.planning import (
+    mde_means,
+    mde_proportions,
+    power_proportions,
+    ratio_for_control_share,
+    sample_size_means,
+    sample_size_proportions,
 )
 from strategy_dsl.variants import apply_variant
 from stratmap.cli import main

@@ -38,7 +38,7 @@ COMMANDS = {
 @pytest.fixture
 def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any simulation fails the test: a usage error is found before anything runs."""
-    from simulator import run as simulator_run
+    from simulator.engine import run as simulator_run
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("simulated although the command line was wrong")

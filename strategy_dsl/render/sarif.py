@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from strategy_dsl.catalogue import CATALOGUE, CodeInfo, help_uri, plain_text
 from strategy_dsl.diagnostics import Diagnostic, Span
-from stratmap import __version__
+from strategy_dsl.version import __version__
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/os/schemas/sarif-schema-2.1.0.json"
 SARIF_VERSION = "2.1.0"

@@ -2,8 +2,8 @@
 tables, each with a one-line reading of what it shows.
 
 Numbers are aggregated here (means over replications, 95% Student-t bands as in
-``simulator.summary``) and rounded to what the eye can see, so the page stays small: money is
-drawn in 万 or 亿 (``stratmap.tables.money_scale``), shares in percent.
+``simulator.results.summary``) and rounded to what the eye can see, so the page stays small: money
+is drawn in 万 or 亿 (``stratmap.tables.money_scale``), shares in percent.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.summary import LEVEL, t_quantile
+from simulator.results.summary import LEVEL, t_quantile
 from stratmap.tables import money, money_scale
 
 __all__ = ["ARM_NAMES", "Chart", "band", "exposed"]

@@ -81,7 +81,7 @@ KEY_DIFFERENCES = ("final_aum", "churn_rate", "responders", "revenue", "cost", "
 
 
 def _comparison(results: Results) -> list[str]:
-    from simulator.compare import COMPARE_METRICS  # brings SciPy: only for a comparison
+    from simulator.analysis.compare import COMPARE_METRICS  # brings SciPy: only for a comparison
 
     summary = results.summary
     lines = [

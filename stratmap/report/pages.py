@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.summary import interval, play_values
+from simulator.results.summary import interval, play_values
 from stratmap.report import charts
 from stratmap.report.inputs import Results
 from stratmap.report.source_view import highlighted, line_anchor
@@ -173,8 +173,9 @@ def _overview(results: Results) -> Page:
 
 
 def _comparison_overview(results: Results) -> dict[str, Any]:
-    # Here, not at the top: simulator.compare brings SciPy, which a simulation's report skips.
-    from simulator.compare import ARM_METRICS, COMPARE_METRICS
+    # Here, not at the top: simulator.analysis.compare brings SciPy, which a simulation's report
+    # skips.
+    from simulator.analysis.compare import ARM_METRICS, COMPARE_METRICS
 
     summary = results.summary
     variants = list(summary.get("differences", {}))

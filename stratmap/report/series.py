@@ -1,5 +1,5 @@
 """The per-step tables of every alternative of a comparison, for the report's trends, plays,
-channels and map pages: the tables ``simulate --out`` writes (``simulator.results``), one set
+channels and map pages: the tables ``simulate --out`` writes (``simulator.results.tables``), one set
 per alternative, stacked with an ``alternative`` column (docs/results.md)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 if TYPE_CHECKING:
-    from simulator.compare import Arm
+    from simulator.analysis.compare import Arm
 
 __all__ = ["SERIES_TABLES", "alternative_tables"]
 
@@ -20,7 +20,7 @@ SERIES_TABLES = ("totals", "population", "funnel", "suppression", "channels")
 
 
 def alternative_tables(arms: Sequence[Arm]) -> dict[str, pd.DataFrame]:
-    from simulator.results import all_tables
+    from simulator.results.tables import all_tables
 
     stacked: dict[str, list[pd.DataFrame]] = {name: [] for name in SERIES_TABLES}
     labels = [arm.label for arm in arms]

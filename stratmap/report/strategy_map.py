@@ -130,7 +130,7 @@ def _expectations(
     ran them); a line that needs a run not made here is listed as not measured."""
     if not model.expectations:
         return []
-    from simulator.expectations import evaluate, variants_needed
+    from simulator.analysis.expectations import evaluate, variants_needed
 
     records: list[dict[str, Any]] = []
     missing = [name for name in variants_needed(model) if runs is None or name not in runs]

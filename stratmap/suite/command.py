@@ -28,7 +28,7 @@ from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key
 from stratmap.suite.report import FileResult
 
 if TYPE_CHECKING:
-    from simulator.cluster import Cluster
+    from simulator.engine.cluster import Cluster
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.diagnostics import SourceMap
     from stratmap.simulate_cmd import Sizes

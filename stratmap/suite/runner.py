@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from strategy_dsl.model import CheckedStrategy, ExpectationSpec, MetricRef
 
 if TYPE_CHECKING:
-    from simulator.cluster import Cluster
+    from simulator.engine.cluster import Cluster
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def _personas(job: Job) -> tuple[list[dict[str, Any]], list[str]]:
     own = [p for p in job.model.personas.values() if p.span.file == job.file]
     if not own:
         return [], []
-    from simulator.personas import run_personas
+    from simulator.analysis.personas import run_personas
 
     records: list[dict[str, Any]] = []
     reached: set[str] = set()
@@ -152,8 +152,8 @@ def run_job(job: Job, cluster: Cluster | None = None) -> dict[str, Any]:
     """Simulate, judge and record one map (on ``cluster``, a Dask cluster, if given: the same
     numbers). Never raises for a strategy the simulator refuses: the record carries the error
     instead."""
-    from simulator.expectations import evaluate, variants_needed
-    from simulator.run import SimulationError, simulate
+    from simulator.analysis.expectations import evaluate, variants_needed
+    from simulator.engine.run import SimulationError, simulate
     from strategy_dsl.variants import apply_variant
 
     started = time.perf_counter()

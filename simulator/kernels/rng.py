@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit
 
-from simulator.kernel_cache import install
+from simulator.kernels.cache import install
 
 # Here as well as in simulator/__init__.py, before any kernel is defined: rng is the first
 # kernel module every kernel module imports. The package's __init__ does not always run: a

@@ -4,7 +4,7 @@
     for result in run_personas(model, personas):
         print(result.name, result.passed, [o.message for o in result.outcomes])
 
-A persona runs through the simulator's own decision kernel (``kernel_decide.decide_step``:
+A persona runs through the simulator's own decision kernel (``kernels.decide.decide_step``:
 facts, audience, channels, eligibility, arbitration) on a one-row customer state built from the
 persona's facts, with the randomness of the decision switched off: the persona is in the
 treatment arm, outside every play's holdout, and in no model's top share unless its facts put it
@@ -46,10 +46,10 @@ from typing import Any
 
 import numpy as np
 
-from simulator import kernels as k
-from simulator.kernel_decide import decide_step
-from simulator.population import STAGE_AGE_CAP, State, allocate
-from simulator.rng import SLOT_HOLDOUT, STATIC_STEP, replication_key, uniform
+from simulator.kernels import common as k
+from simulator.kernels.decide import decide_step
+from simulator.kernels.population import STAGE_AGE_CAP, State, allocate
+from simulator.kernels.rng import SLOT_HOLDOUT, STATIC_STEP, replication_key, uniform
 from strategy_dsl.compile import (
     ATTR_AGE,
     ATTR_AUM,

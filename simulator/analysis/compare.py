@@ -5,8 +5,8 @@
     result = compare_arms(arms)
 
 Common random numbers. Every draw of the simulator is a pure function of (replication key,
-customer id, step, slot) (``simulator.rng``), so running each arm with the same seed gives every
-arm the same synthetic customers, the same market, the same lifecycle draws and the same
+customer id, step, slot) (``simulator.kernels.rng``), so running each arm with the same seed gives
+every arm the same synthetic customers, the same market, the same lifecycle draws and the same
 response draws for the same decisions; only what the variant changes can differ. Each arm is
 simulated with the same seed, sizes and threads; what the arms share is done once
 (``run_arms``), and the counters are those of separate ``simulate`` calls, bit for bit.
@@ -49,10 +49,10 @@ from simulator.planning import (
     forecast_interval,
     sample_ratio_check,
 )
-from simulator.results import typed_table
+from simulator.results.tables import typed_table
 
 if TYPE_CHECKING:
-    from simulator.cluster import Cluster
+    from simulator.engine.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 __all__ = [
@@ -149,12 +149,12 @@ def run_arms(
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
     numbers): the same counters as one ``simulate`` per alternative, bit for bit, with what
-    they share done once (``simulator.run.simulate_alternatives``: the synthetic population
+    they share done once (``simulator.engine.run.simulate_alternatives``: the synthetic population
     and arrivals of each replication; identical alternatives run once; variants that only
     change how contacts are decided and served run as deltas of the base unless ``delta``
     is False). ``progress(done, total)`` counts steps over all alternatives. ``cluster``
-    runs them on a Dask cluster (``simulator.cluster``)."""
-    from simulator.run import simulate_alternatives
+    runs them on a Dask cluster (``simulator.engine.cluster``)."""
+    from simulator.engine.run import simulate_alternatives
 
     outputs = simulate_alternatives(
         [model for _, model in alternatives],

@@ -1,7 +1,7 @@
 """Evaluating compiled conditions: the jump program of ``strategy_dsl.compile`` read atom by
 atom, short-circuiting, for every customer of a block at once.
 
-An atom reads the customer's state (``simulator.population.State``) at row ``i`` and the
+An atom reads the customer's state (``simulator.kernels.population.State``) at row ``i`` and the
 per-step facts of that customer the caller has already worked out: tier, RFM bits, segment and
 trigger bits, products matured this step, and the models' cutoffs. Attribute values are compared
 as float64 (stored float32 values widen exactly).
@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit
 
-from simulator.kernels import (
+from simulator.kernels.common import (
     B_SEGMENTS,
     B_TRIGGERS,
     PF_X,
@@ -45,8 +45,8 @@ from simulator.kernels import (
     block_kernel,
     inlined,
 )
-from simulator.population import State
-from simulator.rng import (
+from simulator.kernels.population import State
+from simulator.kernels.rng import (
     SLOT_MODEL_NOISE,
     SLOT_MODEL_PERSISTENT,
     STATIC_STEP,
@@ -92,7 +92,7 @@ from strategy_dsl.compile import (
     TRUE,
 )
 
-# Rows of the model cutoffs (``kernel_couplings.model_cutoffs``), per top slot: the least noise
+# Rows of the model cutoffs (``engine.couplings.model_cutoffs``), per top slot: the least noise
 # uniform in the top for label 0 and 1; the score cutoffs c and c − d; the model's persistence.
 CUT_U0, CUT_U1, CUT_Z0, CUT_Z1, CUT_PERSISTENCE, N_CUTOFF_ROWS = 0, 1, 2, 3, 4, 5
 
@@ -290,7 +290,7 @@ def first_day(t: int, step_days: int, period: int) -> int:
 
 
 # Not inlined where rows are few: the row-by-row interpreter is the largest function here, and
-# each inlined copy (``follow_rows``, ``holds_at`` in ``kernel_decide.audience``) cost seconds
+# each inlined copy (``follow_rows``, ``holds_at`` in ``kernels.decide.audience``) cost seconds
 # of Numba's inlining and of LLVM on the first run's compile (docs/simulation.md). Compiled
 # without reference counting, like its callers, a call hands over the table and state tuples
 # without touching their arrays' counts.

@@ -1,7 +1,7 @@
 """The first run's compile on two cores at once.
 
 Numba compiles under one lock per process, so a run that finds the disk cache empty
-(``simulator.kernel_cache``) compiles every kernel one after the other. ``warm_up`` splits that
+(``simulator.kernels.cache``) compiles every kernel one after the other. ``warm_up`` splits that
 work: this process compiles the condition interpreter (``evaluate_block``), synthesis and the
 baseline; a helper process compiles the small tables those two build first (which the run then
 finds in the cache), the contacts and accounting, then the decisions, the
@@ -37,7 +37,7 @@ HELPER_WAIT_S = 900  # the longest the run waits for the helper before compiling
 PACKAGE = str(Path(__file__).resolve().parent)
 _HELPER = (
     "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-    "from simulator.kernel_warmup import main; sys.exit(main(sys.argv[2:]))"
+    "from simulator.engine.warmup import main; sys.exit(main(sys.argv[2:]))"
 )
 _started: set[bytes] = set()
 
@@ -60,7 +60,7 @@ def _cores() -> int:
 def warm_up(compiled: Any, tables: Any) -> None:
     """Compile the kernels on two processes if the disk cache does not hold them (once per
     process; nothing at all when it does)."""
-    from simulator.kernel_decide import decide_blocks
+    from simulator.kernels.decide import decide_blocks
 
     key = kernel_cache_key()
     if key in _started or _cores() < 2 or not _cold(decide_blocks):
@@ -95,7 +95,7 @@ def helper_command(inputs: Path) -> list[str]:
 
 
 def kernel_cache_key() -> bytes:
-    from simulator.kernel_cache import kernel_sources_digest
+    from simulator.kernels.cache import kernel_sources_digest
 
     return kernel_sources_digest()
 
@@ -103,10 +103,10 @@ def kernel_cache_key() -> bytes:
 def compile_the_rest(compiled: Any, tables: Any) -> None:
     """The run's share: the condition interpreter, then synthesis and the baseline (each over
     no rows)."""
-    from simulator import run
-    from simulator.kernel_predicates import evaluate_block
-    from simulator.kernels import BLOCK, N_BITS, N_FLAGS, N_INTS
-    from simulator.population import allocate, synthesize
+    from simulator.engine import run
+    from simulator.kernels.common import BLOCK, N_BITS, N_FLAGS, N_INTS
+    from simulator.kernels.population import allocate, synthesize
+    from simulator.kernels.predicates import evaluate_block
 
     st = allocate(tables, 1)
     rk = np.uint64(0)
@@ -127,13 +127,13 @@ def compile_decisions(compiled: Any, tables: Any) -> None:
     trace's tier),
     while the run compiles the condition interpreter; then the decision kernels, once the
     interpreter is in the cache (all over no rows)."""
-    from simulator import delta, run
-    from simulator.kernel_apply import N_LEDGER
-    from simulator.kernel_baseline import chance_table, look_ahead
-    from simulator.kernel_decide import decide_again, gather
-    from simulator.kernel_predicates import evaluate_block
-    from simulator.kernels import N_FUNNEL, tier_of, transaction_sums
-    from simulator.population import allocate, attribute_sums, remove_rows
+    from simulator.engine import delta, run
+    from simulator.kernels.apply import N_LEDGER
+    from simulator.kernels.baseline import chance_table, look_ahead
+    from simulator.kernels.common import N_FUNNEL, tier_of, transaction_sums
+    from simulator.kernels.decide import decide_again, gather
+    from simulator.kernels.population import allocate, attribute_sums, remove_rows
+    from simulator.kernels.predicates import evaluate_block
 
     # First the small tables synthesis and the baseline build (a few seconds): the run, which
     # compiles the longer chain (the interpreter, then synthesis and the baseline), finds them
@@ -176,7 +176,7 @@ def _cutoffs(compiled: Any) -> np.ndarray:
 def main(argv: list[str]) -> int:
     """The helper process: ``main([PACKAGE, TABLES.pickle])``, PACKAGE the run's own folder of
     this package (exit 2, compiling nothing, if this process imported another copy)."""
-    from simulator import kernel_cache
+    from simulator.kernels import cache as kernel_cache
 
     if str(Path(__file__).resolve().parent) != argv[0]:
         return 2

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.output import STAGES, RunOutput
-from simulator.summary import Interval, interval, t_quantile
+from simulator.results.summary import Interval, interval, t_quantile
 from strategy_dsl.checker.extras import (
     CONTACT_METRICS,
     FLOW_METRICS,

@@ -3,11 +3,11 @@ small helpers (rings of contact steps, tiers, money in fen) used by every kernel
 
 The kernels are split by phase of the step (docs/simulation.md):
 
-* ``simulator.population`` — synthesise customers (step 0 and arrivals);
-* ``simulator.kernel_baseline`` — market, flows, transactions, maturity, lifecycle, model scores;
-* ``simulator.kernel_decide`` — triggers, segments, candidates, eligibility, holdouts,
+* ``simulator.kernels.population`` — synthesise customers (step 0 and arrivals);
+* ``simulator.kernels.baseline`` — market, flows, transactions, maturity, lifecycle, model scores;
+* ``simulator.kernels.decide`` — triggers, segments, candidates, eligibility, holdouts,
   arbitration per customer; the keys of proposals competing for capacity and budget;
-* ``simulator.kernel_apply`` — capacity and budget cuts, contact, reach, response, purchase,
+* ``simulator.kernels.apply`` — capacity and budget cuts, contact, reach, response, purchase,
   effects, NPS and accounting.
 
 Every phase runs over blocks of ``BLOCK`` customers (rows): ``on_threads`` hands each thread a
@@ -15,7 +15,7 @@ contiguous range of blocks, which a ``thread_kernel`` (compiled without referenc
 releasing the GIL) runs block by block; each block writes integer counters of its own, which
 the driver sums: integer sums do not depend on the order, so threads and shards give the same
 bits. Money is counted in fen (int64). Conditions are
-evaluated one condition at a time for a whole block (``kernel_predicates.evaluate_block``).
+evaluated one condition at a time for a whole block (``kernels.predicates.evaluate_block``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import numba
 import numpy as np
 from numba import njit
 
+from simulator.kernels.rng import POISSON_TERMS, nb_poisson, nb_poisson_sums, nb_poisson_tabled
 from simulator.output import FUNNEL_FIELDS, UNSERVED_KINDS
-from simulator.rng import POISSON_TERMS, nb_poisson, nb_poisson_sums, nb_poisson_tabled
 from strategy_dsl.compile import NEVER_STEP, CompiledStrategy
 
 BLOCK = 2048  # customers per block: the unit of parallel work and of partial counters
@@ -100,9 +100,9 @@ U_NO_PLAY, U_NEVER_SERVED = UNSERVED_KINDS.index("no_play"), UNSERVED_KINDS.inde
 
 # Scratch rows of a block (allocated by the parallel wrappers, one set per block): facts per
 # customer as int64 (``ints``), as bit sets (``bits``, uint64) and as flags (``flags``, bool).
-# Row R_WALK is scratch of ``kernel_predicates.walk_block``, which reads it as bytes: where each
+# Row R_WALK is scratch of ``kernels.predicates.walk_block``, which reads it as bytes: where each
 # row is in a condition's program, and two bool masks. Rows R_MEMBERS and R_DUE list the rows
-# (k) of a block in a journey and those whose wave is due (``kernel_decide.audience``).
+# (k) of a block in a journey and those whose wave is due (``kernels.decide.audience``).
 R_TIER, R_RFM, R_JOURNEYS, R_WALK, R_MEMBERS, R_DUE, N_INTS = 0, 1, 2, 3, 4, 5, 6
 B_SEGMENTS, B_TRIGGERS, B_CANDIDATES, B_CHANNELS, B_MODIFIERS, N_BITS = 0, 1, 2, 3, 4, 5
 L_LIVE, L_MASK, L_HOLDS, N_FLAGS = 0, 1, 2, 3
@@ -183,7 +183,7 @@ SC_N_NUMBERS, SC_N_CATEGORIES, SC_HAS_TENURE, SC_HAS_RECENCY = range(8, 12)
 SC_RET_FAMILY, SC_FLOW_FAMILY, SC_AUM_RING_LEN, SC_FLOW_RING_LEN = range(12, 16)
 SC_TXN_RING_LEN, SC_MAX_PROGRAM = 16, 17
 # Triggers fired by decree (bits, as int64): persona tests set it (`event TRIGGER`, see
-# simulator.personas); compiled strategies carry 0, so simulations are unchanged.
+# simulator.analysis.personas); compiled strategies carry 0, so simulations are unchanged.
 SC_FORCED_TRIGGERS = 18
 SCF_FATIGUE_RATE, SCF_FATIGUE_WINDOW, SCF_CONTROL_SHARE, SCF_NPS_PROMOTERS = range(0, 4)
 SCF_NPS_DETRACTORS, SCF_MEAN_PROPENSITY, SCF_RET_MEAN, SCF_RET_SD = range(4, 8)

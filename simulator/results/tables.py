@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.customer_value import customer_value
+from simulator.engine.customer_value import customer_value
 from simulator.output import (
     ARMS,
     FUNNEL_FIELDS,

@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simulator.compare import FEN_PER_UNIT, arm_values
-from simulator.kernel_apply import LEDGER_AUM_BEFORE_CONTACTS, LEDGER_REVENUE_FEN
+from simulator.analysis.compare import FEN_PER_UNIT, arm_values
+from simulator.kernels.apply import LEDGER_AUM_BEFORE_CONTACTS, LEDGER_REVENUE_FEN
 from simulator.planning import (
     METHOD_NAMES,
     Interval,
@@ -70,8 +70,8 @@ from simulator.planning import (
 )
 
 if TYPE_CHECKING:
+    from simulator.kernels.population import State
     from simulator.output import RunOutput
-    from simulator.population import State
     from strategy_dsl.model import CheckedStrategy
 
 __all__ = [

@@ -36,12 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numba
 import numpy as np
 
-from simulator import kernels as k
-from simulator.customer_value import survival_annuity
-from simulator.delta import MAX_TOGETHER, delta_compatible, rows_from, run_together
-from simulator.kernel_apply import N_LEDGER, apply_step
-from simulator.kernel_baseline import C_CHURNED, C_LABELS, C_LIVE, baseline_step
-from simulator.kernel_couplings import (
+from simulator.engine.couplings import (
     Keys,
     binding,
     cut,
@@ -51,18 +46,20 @@ from simulator.kernel_couplings import (
     model_scores,
     whole,
 )
-from simulator.kernel_decide import decide_step, gather
-from simulator.kernel_warmup import warm_up
-from simulator.kernels import SC_AUM_RING_LEN, SC_STEP_DAYS, SC_TXN_RING_LEN, SCF_CONTROL_SHARE
-from simulator.output import (
-    ARMS,
-    FUNNEL_FIELDS,
-    SEGMENT_OUTCOMES,
-    STAGES,
-    UNSERVED_KINDS,
-    RunOutput,
+from simulator.engine.customer_value import survival_annuity
+from simulator.engine.delta import MAX_TOGETHER, delta_compatible, rows_from, run_together
+from simulator.engine.warmup import warm_up
+from simulator.kernels import common as k
+from simulator.kernels.apply import N_LEDGER, apply_step
+from simulator.kernels.baseline import C_CHURNED, C_LABELS, C_LIVE, baseline_step
+from simulator.kernels.common import (
+    SC_AUM_RING_LEN,
+    SC_STEP_DAYS,
+    SC_TXN_RING_LEN,
+    SCF_CONTROL_SHARE,
 )
-from simulator.population import (
+from simulator.kernels.decide import decide_step, gather
+from simulator.kernels.population import (
     State,
     allocate,
     bytes_per_customer,
@@ -72,16 +69,25 @@ from simulator.population import (
     synthesize,
     zeros,
 )
-from simulator.rng import replication_key
+from simulator.kernels.rng import replication_key
+from simulator.output import (
+    ARMS,
+    FUNNEL_FIELDS,
+    SEGMENT_OUTCOMES,
+    STAGES,
+    UNSERVED_KINDS,
+    RunOutput,
+)
 from strategy_dsl.compile import (
     MAX_STEPS,
     CompiledStrategy,
     CompileError,
     compile_strategy,
 )
+from strategy_dsl.version import __version__
 
 if TYPE_CHECKING:
-    from simulator.cluster import Cluster
+    from simulator.engine.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 MAX_CUSTOMERS = 2**40
@@ -208,7 +214,7 @@ def estimate_memory(
     threads: int | None = None,
     shards: int = 1,
 ) -> int:
-    """Bytes a run needs at its peak: the customers' state (``simulator.population.layout``)
+    """Bytes a run needs at its peak: the customers' state (``simulator.kernels.population.layout``)
     for the initial population and the arrivals, the gathered keys of one step, the per-block
     counters and the output arrays. Threads and shards do not change it (all shards of a run
     live in one process together); they are accepted so that callers can pass a run's sizes."""
@@ -281,10 +287,10 @@ def simulate(
     tests and for reference implementations that follow customers one by one.
     ``observe_ledger(rep, t, states, ledgers)`` likewise, with each shard's ledger beside its
     state (float64, (rows, N_LEDGER): revenue to date in fen and AUM before the step's
-    contacts, columns ``kernel_apply.LEDGER_*``): per-customer measures for live-test sizing.
-    ``cluster`` (``simulator.cluster.open_cluster``) runs it on a Dask cluster instead, with
-    the same counters; ``threads``, ``shards`` and ``customer_ids`` are then the cluster's
-    business, and ``observe`` (which watches rows in this process) cannot be given.
+    contacts, columns ``kernels.apply.LEDGER_*``): per-customer measures for live-test sizing.
+    ``cluster`` (``simulator.engine.cluster.open_cluster``) runs it on a Dask cluster instead,
+    with the same counters; ``threads``, ``shards`` and ``customer_ids`` are then the
+    cluster's business, and ``observe`` (which watches rows in this process) cannot be given.
     """
     if cluster is not None:
         if observe is not None or observe_ledger is not None or customer_ids is not None:
@@ -393,7 +399,7 @@ def simulate_alternatives(
       arrivals of a step are drawn once and copied when their ids, stage and step agree.
 
     - variants whose differences only change how contacts are decided and served run as
-      deltas of the first alternative (``simulator.delta``; ``delta=False`` runs them in
+      deltas of the first alternative (``simulator.engine.delta``; ``delta=False`` runs them in
       full): only the customers they may treat differently are simulated again.
 
     ``progress(done, total)`` counts steps over all alternatives simulated.
@@ -455,7 +461,7 @@ def simulate_alternatives(
         groups.setdefault(_population_key(alternative), []).append(alternative)
     numba.set_num_threads(distinct[0].sizes.threads)
     # Variants that differ from their group's first alternative only in how contacts are
-    # decided and served run beside it as deltas (``simulator.delta``).
+    # decided and served run beside it as deltas (``simulator.engine.delta``).
     together = {
         id(group[0]): [a for a in group[1:] if delta and delta_compatible(group[0].run, a.run)][
             :MAX_TOGETHER
@@ -659,9 +665,9 @@ class _Shard:
     rows: int = 0
     first_new: int = 0
     # Per row, the segments the customer has been in (bits; bit G "(all)"), kept beside the
-    # state: the accounting's own memory, not a customer attribute (``kernel_apply``).
+    # state: the accounting's own memory, not a customer attribute (``kernels.apply``).
     seg_ever: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
-    # Per row, revenue to date and AUM before the step's contacts (``kernel_apply.LEDGER_*``).
+    # Per row, revenue to date and AUM before the step's contacts (``kernels.apply.LEDGER_*``).
     ledger: np.ndarray = field(default_factory=lambda: np.zeros((0, N_LEDGER), np.float64))
     # What the retired (churned, removed) customers add to every step's accounting counters.
     retired: dict[str, np.ndarray] | None = None
@@ -680,7 +686,7 @@ class _Run:
     story: list[dict[str, Any]] = field(default_factory=list)
     arrived: int = 0
     # The shards (indices among ``sizes.shards``) this process runs: all of them, except on
-    # a cluster's worker (``simulator.cluster``), which runs some and is sent the couplings.
+    # a cluster's worker (``simulator.engine.cluster``), which runs some and is sent the couplings.
     held: list[int] | None = None
     _template: State | None = None
 
@@ -885,7 +891,7 @@ class _Step:
     def retire(self, t: int) -> None:
         """Remove the churned customers of a shard once they are ``RETIRE_SHARE`` of its
         rows. A churned customer's accounting is the same every step (counted as churned in
-        its stage and tier, in its segments and plays ever: ``kernel_apply.apply_block``), so
+        its stage and tier, in its segments and plays ever: ``kernels.apply.apply_block``), so
         it is counted once more here, at step t, into the shard's ``retired`` counters, which
         every later step adds. The rows kept fill the gaps (``population.remove_rows``), which
         moves only as many rows as were removed but not in order: nothing depends on the order
@@ -978,7 +984,7 @@ class _Step:
         proposals: list[np.ndarray],
         shards: Callable[[], list[tuple[State, int]]] | None = None,
     ) -> tuple[np.ndarray, ...]:
-        """Per play, the budget and capacity thresholds of step t (see ``kernel_apply``):
+        """Per play, the budget and capacity thresholds of step t (see ``kernels.apply``):
         keys are gathered only for the plays of a budget or channel that binds, from the
         (state, rows) pairs ``shards()`` gives — by default this run's own shards — whose
         ``proposals`` these are."""
@@ -1018,7 +1024,7 @@ class _Step:
         """Contacts and accounting of every shard, written to the outputs. Returns each
         shard's counters (``apply_counts``) by class of row: with ``classes`` (per shard,
         uint8 per row), the rows of each class are accounted on their own (variants run as
-        deltas need the base's counters over some rows: ``simulator.delta``); else every row
+        deltas need the base's counters over some rows: ``simulator.engine.delta``); else every row
         is of class 0."""
         if thresholds is None:
             thresholds = no_cuts(len(self.c.plays))
@@ -1244,8 +1250,6 @@ def _value_annuity(compiled: CompiledStrategy) -> np.ndarray:
 def _empty_output(
     compiled: CompiledStrategy, sizes: RunSizes, strategy_hash: str, initial: int
 ) -> RunOutput:
-    from stratmap import __version__
-
     R, T = sizes.reps, sizes.steps + 1
     A, S, K = len(ARMS), len(STAGES), len(compiled.tiers)
     P, G, C = len(compiled.plays), len(compiled.segments) + 1, len(compiled.channels)
@@ -1341,7 +1345,7 @@ def _story(
     return record
 
 
-# The loop's pieces a cluster's driver and workers run (``simulator.cluster``).
+# The loop's pieces a cluster's driver and workers run (``simulator.engine.cluster``).
 Run = _Run
 compiled_for = _compiled
 checked_sizes = _sizes

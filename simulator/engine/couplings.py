@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from simulator.kernel_predicates import (
+from simulator.kernels.population import State
+from simulator.kernels.predicates import (
     CUT_PERSISTENCE,
     CUT_U0,
     CUT_U1,
@@ -21,8 +22,7 @@ from simulator.kernel_predicates import (
     CUT_Z1,
     N_CUTOFF_ROWS,
 )
-from simulator.population import State
-from simulator.rng import (
+from simulator.kernels.rng import (
     SLOT_MARKET_RETURN,
     SLOT_MODEL_NOISE,
     SLOT_MODEL_PERSISTENT,
@@ -33,7 +33,7 @@ from simulator.rng import (
 )
 from strategy_dsl.compile import FAM_CONSTANT, FAM_NORMAL, CompiledStrategy
 
-# Threshold modes of a cut, per play (see ``kernel_apply``).
+# Threshold modes of a cut, per play (see ``kernels.apply``).
 CUT_NONE, CUT_THRESHOLD, CUT_ALL = 0, 1, 2  # no cut / up to a key / nothing passes
 
 Keys = dict[int, tuple[np.ndarray, np.ndarray]]  # play -> (values, tiebreaks) of its proposals
@@ -108,7 +108,7 @@ def model_cutoff(prevalence: float, separation: float, share: float) -> float:
 
 def model_scores(c: CompiledStrategy, st: State, rk: np.uint64, t: int) -> np.ndarray:
     """(rows, M) the models' scores d·y + z at step t, from the labels the kernel kept and the
-    noise (``kernel_predicates.in_top``), computed on the NumPy side."""
+    noise (``kernels.predicates.in_top``), computed on the NumPy side."""
     scores = np.zeros((st.cid.size, len(c.models)))
     for m in range(len(c.models)):
         y = (st.labels.astype(np.int64) >> m) & 1

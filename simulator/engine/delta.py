@@ -39,13 +39,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from simulator import kernels as k
-from simulator.kernel_decide import decide_again, decide_again_serial
-from simulator.kernel_predicates import in_top
-from simulator.population import State, allocate, zeros
+from simulator.kernels import common as k
+from simulator.kernels.decide import decide_again, decide_again_serial
+from simulator.kernels.population import State, allocate, zeros
+from simulator.kernels.predicates import in_top
 
 if TYPE_CHECKING:
-    from simulator.run import _Run, _Shard, _Step
+    from simulator.engine.run import _Run, _Shard, _Step
 
 
 def rows_from(state: State, first: int) -> State:
@@ -55,7 +55,7 @@ def rows_from(state: State, first: int) -> State:
 
 MAX_TOGETHER = 8  # variants beside one base (the base's rows are classed by a byte of bits)
 OWN_FIELD = "ring"  # kept by the variant for every row: its caps may lay it out differently
-# What decisions and contacts write (kernel_decide, kernel_apply), beside the variant's own
+# What decisions and contacts write (kernels.decide, kernels.apply), beside the variant's own
 # field and the per-step scratch (winners, candidates, channels): a row copied from the base
 # before its decisions can differ from it after its contacts in these only.
 WRITTEN = frozenset(
@@ -286,7 +286,7 @@ def _record_contacts_rows(
 def _record_contacts(
     tb: k.Tables, ring: np.ndarray, last_contact: np.ndarray, rows: np.ndarray, t: int
 ) -> None:
-    """The contact ring entries ``kernel_apply.contact`` makes, under ``tb``, for every play
+    """The contact ring entries ``kernels.apply.contact`` makes, under ``tb``, for every play
     contacted at step t (``last_contact == t``) of each row: for rows the variant serves as
     the base does, in its own ring."""
     k.on_threads(
@@ -310,7 +310,7 @@ def _moved_rows(
     cutoffs: np.ndarray,
     base_cutoffs: np.ndarray,
 ) -> None:
-    """moved[i] |= row i's noise uniform of model m (``kernel_predicates.model_top``) is in
+    """moved[i] |= row i's noise uniform of model m (``kernels.predicates.model_top``) is in
     the top q under one arm's cutoffs and not the other's, for rows i in [lo, hi)."""
     for i in range(lo, hi):
         y = (labels[i] >> m) & 1
@@ -370,7 +370,7 @@ def _fields(
 
 def compile_kernels(tables: k.Tables) -> None:
     """Compile this module's kernels for ``tables``' state layout, over no rows (the first
-    run's helper process: ``simulator.kernel_warmup``), so that a first `compare` finds them
+    run's helper process: ``simulator.engine.warmup``), so that a first `compare` finds them
     in the disk cache."""
     state = allocate(tables, 1)
     none, no = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
@@ -714,7 +714,7 @@ def _choice_differences(
     a: k.Tables, b: k.Tables
 ) -> tuple[bool, np.uint64, tuple[np.ndarray, np.ndarray]]:
     """How two arms' tables differ for the choice among a row's candidates
-    (``kernel_decide.choose``): (whether proposals are ordered or valued differently, so that
+    (``kernels.decide.choose``): (whether proposals are ordered or valued differently, so that
     every choice may differ; the bits of plays whose eligibility or holdout differs; each
     arm's caps the other does not have)."""
     order = not (
@@ -823,7 +823,7 @@ def _caps_may_bind(
 ) -> np.ndarray:
     """Rows one of the ``caps`` (bools) of ``tb`` could stop at step t: the contacts in its
     window (``ring``) plus the candidates it covers exceed its count
-    (``kernel_decide.eligibility`` and ``arbitrate`` never stop a row otherwise)."""
+    (``kernels.decide.eligibility`` and ``arbitrate`` never stop a row otherwise)."""
     out = np.zeros(rows.size, dtype=bool)
     k.on_threads(
         lambda b0, b1: _caps_may_bind_rows(tb, ring, cands, rows, t, caps, out, b0, b1),
@@ -833,7 +833,7 @@ def _caps_may_bind(
 
 
 def _keyed_rows(tables: k.Tables, base: _Shard, own: _Shard, idx: np.ndarray) -> State:
-    """A compact state with what the keys of proposals read (``kernel_decide.gather``): the
+    """A compact state with what the keys of proposals read (``kernels.decide.gather``): the
     customer id and propensity from the base, the contact ring from the variant."""
     state = allocate(tables, idx.size)
     state.cid[:] = base.state.cid[idx]
@@ -894,7 +894,7 @@ def _write_back(rows: _Rows, shard: _Shard, pick: np.ndarray) -> None:
 
 
 def run_baseline(step: _Step, rows: _Rows, first_new: int, t: int, market: float) -> np.ndarray:
-    from simulator.run import baseline_counts
+    from simulator.engine.run import baseline_counts
 
     return baseline_counts(
         step.tb, rows.state, rows.idx.size, first_new, t, step.rk, market
@@ -906,7 +906,7 @@ def run_baseline_from(
 ) -> np.ndarray:
     """The baseline phase, in place, of the shard's rows [first, end) (``first_new``
     counted from ``first``)."""
-    from simulator.run import baseline_counts
+    from simulator.engine.run import baseline_counts
 
     return baseline_counts(
         step.tb, rows_from(shard.state, first), end - first, first_new, t, step.rk, market
@@ -952,7 +952,7 @@ def run_decide_again(
 def run_decide(
     step: _Step, rows: _Rows, t: int, cutoffs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    from simulator.run import decide_counts
+    from simulator.engine.run import decide_counts
 
     if rows.idx.size == 0:
         n_plays = len(step.c.plays)
@@ -962,7 +962,7 @@ def run_decide(
 
 
 def run_apply(step: _Step, rows: _Rows, t: int, thresholds: tuple) -> dict[str, np.ndarray]:
-    from simulator.run import apply_counters, apply_counts
+    from simulator.engine.run import apply_counters, apply_counts
 
     if rows.idx.size == 0:
         return {key: value.sum(axis=0) for key, value in apply_counters(step.c, 1).items()}

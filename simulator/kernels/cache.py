@@ -29,18 +29,18 @@ from pathlib import Path
 
 from numba.core import caching, config, event
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KERNEL_SOURCES = tuple(
     ROOT / name
     for name in (
-        "simulator/kernels.py",
-        "simulator/kernel_predicates.py",
-        "simulator/kernel_baseline.py",
-        "simulator/kernel_decide.py",
-        "simulator/kernel_apply.py",
-        "simulator/population.py",
-        "simulator/rng.py",
-        "simulator/delta.py",
+        "simulator/kernels/common.py",
+        "simulator/kernels/predicates.py",
+        "simulator/kernels/baseline.py",
+        "simulator/kernels/decide.py",
+        "simulator/kernels/apply.py",
+        "simulator/kernels/population.py",
+        "simulator/kernels/rng.py",
+        "simulator/engine/delta.py",
         "simulator/output.py",
         "strategy_dsl/compile.py",
     )

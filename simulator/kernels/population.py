@@ -8,7 +8,7 @@ population, then start in the arrival's stage at their arrival step.
 ``layout(tables)`` lists every per-customer field with its dtype and width; ``bytes_per_customer``
 sums it (docs/simulation.md shows the table for the bundled strategies). Rows are allocated for
 the initial population and grow as customers arrive; churned customers' rows are removed now
-and then (``remove_rows``, called by ``simulator.run``) and reused by later arrivals.
+and then (``remove_rows``, called by ``simulator.engine.run``) and reused by later arrivals.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import numpy as np
 from numba import njit
 
-from simulator.kernels import (
+from simulator.kernels.common import (
     AT_CN,
     AT_CS,
     AT_FAMILY,
@@ -47,7 +47,7 @@ from simulator.kernels import (
     thread_kernel,
     transaction_sums,
 )
-from simulator.rng import (
+from simulator.kernels.rng import (
     POISSON_TERMS,
     SLOT_ATTRIBUTE,
     SLOT_BIRTHDAY,

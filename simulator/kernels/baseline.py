@@ -16,8 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernel_predicates import evaluate_block
-from simulator.kernels import (
+from simulator.kernels.common import (
     B_MODIFIERS,
     BLOCK,
     L_HOLDS,
@@ -51,8 +50,9 @@ from simulator.kernels import (
     tier_of,
     transaction_sums,
 )
-from simulator.population import State
-from simulator.rng import (
+from simulator.kernels.population import State
+from simulator.kernels.predicates import evaluate_block
+from simulator.kernels.rng import (
     SLOT_FLOW,
     SLOT_MODEL_LABEL,
     SLOT_TRANSITION,

@@ -5,7 +5,7 @@ group and the play's own holdout are recorded as eligible, not treated; the rest
 per customer by priority (or expected value) within the caps, one offer per product.
 
 The winners are *proposals*: channel capacity and play budgets are shared across customers, so
-the driver cuts them globally between this kernel and ``kernel_apply``. For that it needs the
+the driver cuts them globally between this kernel and ``kernels.apply``. For that it needs the
 ordering keys of the proposals on a binding channel or budget: ``gather`` collects them.
 """
 
@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from simulator.kernel_predicates import SPARSE, evaluate_block, holds_at
-from simulator.kernels import (
+from simulator.kernels.common import (
     B_CANDIDATES,
     B_CHANNELS,
     B_SEGMENTS,
@@ -91,8 +90,9 @@ from simulator.kernels import (
     thread_kernel,
     tier_of,
 )
-from simulator.population import State
-from simulator.rng import (
+from simulator.kernels.population import State
+from simulator.kernels.predicates import SPARSE, evaluate_block, holds_at
+from simulator.kernels.rng import (
     SLOT_HOLDOUT,
     SLOT_TIEBREAK,
     STATIC_STEP,
@@ -166,7 +166,8 @@ def facts(
             for k in range(n):
                 bits[B_SEGMENTS, k] |= np.uint64(holds[k]) << shift
     forced = np.uint64(tb.sc_i[SC_FORCED_TRIGGERS])
-    if forced != ZERO:  # a persona's `event TRIGGER` (simulator.personas); 0 in simulations
+    # A persona's `event TRIGGER` (simulator.analysis.personas); 0 in simulations.
+    if forced != ZERO:
         for k in range(n):
             bits[B_TRIGGERS, k] |= forced
     for x in range(tb.trig_pred.size):
@@ -287,7 +288,7 @@ def channels(
 ) -> None:
     """Bit c of ``bits[B_CHANNELS]`` when channel c's `requires` holds, for the rows with a
     candidate on any channel (not only on c: a variant that moves a play to another channel
-    reuses these bits, ``simulator.delta``)."""
+    reuses these bits, ``simulator.engine.delta``)."""
     mask, holds = flags[L_MASK], flags[L_HOLDS]
     waiting = 0
     for k in range(n):
@@ -604,7 +605,7 @@ def decide_again(
 ) -> None:
     """The decisions of step t for the live ``rows`` (int64) of a state whose decision phase
     has run (``st.cands``, ``st.chans``: their candidates and channels), under the tables
-    ``tb`` (a variant's whose candidates are the same: ``simulator.delta``). Writes nothing
+    ``tb`` (a variant's whose candidates are the same: ``simulator.engine.delta``). Writes nothing
     to the state: row ``rows[j]``'s winners, ``dec`` and ``elig`` go to ``winners[j]``,
     ``dec[j]`` and ``elig[j]``;
     the funnel (int64, (blocks, P, 2, F)) and proposals (int64, (blocks, P)) are counted per

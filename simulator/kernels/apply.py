@@ -17,8 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from simulator.kernel_decide import tiebreak
-from simulator.kernels import (
+from simulator.kernels.common import (
     BLOCK,
     CH_COST_FEN,
     CHF_REACH,
@@ -93,8 +92,9 @@ from simulator.kernels import (
     thread_kernel,
     tier_of,
 )
-from simulator.population import State
-from simulator.rng import (
+from simulator.kernels.decide import tiebreak
+from simulator.kernels.population import State
+from simulator.kernels.rng import (
     SLOT_INFLOW,
     SLOT_REACH,
     SLOT_RESPONSE,
@@ -124,9 +124,9 @@ N_SEGMENT_OUTCOMES = 6
 
 # Columns of the per-row ledger (``_Shard.ledger`` in ``run``), kept beside the state like
 # ``seg_ever``: the accounting's memory of each customer, for measures a live test takes per
-# customer (``simulator.sizing_report``). Revenue to date in fen (fees at purchase and margins,
-# every step the customer was live; exact in a float64 below 2^53 fen); the AUM at the start of
-# this step's contacts (after the step's market and flows, before any purchase: the value a
+# customer (``simulator.analysis.sizing_report``). Revenue to date in fen (fees at purchase and
+# margins, every step the customer was live; exact in a float64 below 2^53 fen); the AUM at the
+# start of this step's contacts (after the step's market and flows, before any purchase: the value a
 # bank snapshots when the model selects the customer).
 LEDGER_REVENUE_FEN, LEDGER_AUM_BEFORE_CONTACTS = range(2)
 N_LEDGER = 2
@@ -509,7 +509,7 @@ def apply_step(
 ) -> None:
     """Contacts and accounting of step t for rows [0, n_rows) — only those whose
     ``select`` (uint8, (rows,)) is ``want`` unless ``select`` is empty (variants run as
-    deltas split the base's accounting so: ``simulator.delta``). Thresholds: ``thr_mode``
+    deltas split the base's accounting so: ``simulator.engine.delta``). Thresholds: ``thr_mode``
     (int64, (P, 2)), ``thr_value`` (float64, (P, 2)), ``thr_tiebreak`` (uint64, (P, 2)).
     Counters per block: ``funnel`` (int64, (blocks, P, 2, F)), ``cust`` (blocks, 2, S, K),
     ``misc`` (blocks, 2, N_MISC), ``unserved`` (blocks, G + 1, K, 2, U), ``chan``

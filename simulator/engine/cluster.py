@@ -7,7 +7,7 @@ bit, with the customers' state spread over the cluster's workers.
 The population is split into fixed logical blocks of customer ids (``BLOCK_CUSTOMERS`` each,
 whatever the number of workers); a worker holds a contiguous range of blocks in a
 ``BlockGroup`` (a Dask actor: its blocks' state stays in that worker's memory for a whole
-replication). The driver (this process) runs the step loop of ``simulator.run``, with a
+replication). The driver (this process) runs the step loop of ``simulator.engine.run``, with a
 barrier per phase: it sends each worker the couplings of the step and gets back per-block
 counts summed over the worker's blocks (a few hundred integers), computes what couples the
 customers (the models' cutoffs, capacity and budget cuts, referrals, spend) exactly as the
@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -35,9 +36,8 @@ from typing import TYPE_CHECKING, Any
 import numba
 import numpy as np
 
-from simulator.kernel_couplings import Keys, binding, cut
-from simulator.output import RunOutput
-from simulator.run import (
+from simulator.engine.couplings import Keys, binding, cut
+from simulator.engine.run import (
     Run,
     RunSizes,
     checked_sizes,
@@ -49,6 +49,7 @@ from simulator.run import (
     shard_bounds,
     wanted_plays,
 )
+from simulator.output import RunOutput
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -147,13 +148,17 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Cluster]:
             client.close()
         return
     workers = spec.workers or 1
-    local = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=spec.threads_per_worker,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
+    with warnings.catch_warnings():
+        # Without a dashboard the scheduler still serves its health checks on 127.0.0.1,
+        # on port 8787 or, when another cluster has it, on another: not worth a warning.
+        warnings.filterwarnings("ignore", "Port .* is already in use", UserWarning)
+        local = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=spec.threads_per_worker,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
     client = Client(local, set_as_default=False)
     try:
         yield Cluster(client)
@@ -198,7 +203,7 @@ class Cluster:
         progress: Callable[[int, int], None] | None = None,
         strategy_hash: str = "",
     ) -> RunOutput:
-        """``simulator.run.simulate`` on the cluster: the same counters, bit for bit."""
+        """``simulator.engine.run.simulate`` on the cluster: the same counters, bit for bit."""
         compiled = compiled_for(model, customers)
         sizes = checked_sizes(compiled, customers, months, reps, seed, 1, 1)
         block = self.block_customers or BLOCK_CUSTOMERS
@@ -363,7 +368,8 @@ def _joined(answers: Sequence[Keys]) -> Keys:
 
 class BlockGroup:
     """A worker's blocks of one run (a Dask actor): their state for the replication under
-    way, and the phases of ``simulator.run``'s step loop on them. Answers are plain arrays."""
+    way, and the phases of ``simulator.engine.run``'s step loop on them. Answers are plain
+    arrays."""
 
     def __init__(
         self,
