@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 from numba import njit, prange
 
+import simulator.engine.phases as phases_module
 import simulator.engine.run as run_module
 from simulator.kernels.common import (
     B_SEGMENTS,
@@ -232,7 +233,7 @@ def facts_pass(
 def step_state(wealth_model: object) -> dict:
     """The arguments of the decision phase at step STEP of a CUSTOMERS-customer run."""
     seen: dict = {}
-    decide = run_module.decide_step
+    decide = phases_module.decide_step
 
     def spy(tb: Tables, st: State, n_rows: int, t: int, rk: np.uint64, cutoffs, *rest) -> None:
         if t == STEP:
@@ -240,11 +241,11 @@ def step_state(wealth_model: object) -> dict:
             seen.update(tb=tb, st=copy, n=n_rows, t=t, rk=rk, cutoffs=cutoffs.copy())
         return decide(tb, st, n_rows, t, rk, cutoffs, *rest)
 
-    run_module.decide_step = spy
+    phases_module.decide_step = spy
     try:
         run_module.simulate(wealth_model, customers=CUSTOMERS, months=STEP, threads=2)
     finally:
-        run_module.decide_step = decide
+        phases_module.decide_step = decide
     return seen
 
 

@@ -121,6 +121,9 @@ class RunOutput:
     play_outcomes: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 0, 0, 2, len(SEGMENT_OUTCOMES)), np.int64)
     )
+    # (R, T+1, A, K, K) live customers by their tier at the end of the step before and at this
+    # step's end, those whose tier changed only (升层 above the diagonal, 降层 below)
+    tier_moves: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 0, 0), np.int64))
 
     def merge(self, other: RunOutput) -> RunOutput:
         """Counters of two shards of the same run (same seed, disjoint customers) added."""
@@ -146,6 +149,7 @@ class RunOutput:
                 "cross_sold",
                 "segment_outcomes",
                 "play_outcomes",
+                "tier_moves",
             )
         }
         merged = RunOutput(**{**self.__dict__, **summed})

@@ -56,7 +56,7 @@ def output_digests(output: object) -> dict[str, str]:
 def map_digests(name: str) -> dict[str, dict[str, str]]:
     """Digests of the map's base run and of each of its variants, keyed ``(base)`` and by
     variant name."""
-    from simulator.engine.run import simulate_alternatives
+    from simulator.engine.alternatives import simulate_alternatives
     from strategy_dsl.checker import check_paths
     from strategy_dsl.variants import apply_variant, variant_names
 

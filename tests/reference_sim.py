@@ -29,10 +29,10 @@ What it covers (everything a step does):
   order (key descending, then the customer's ``tiebreak`` draw, then play);
 * contact, reach, response with **fatigue** (the last 8 contacts in the window), purchase
   (holding, inflow, fee), effects, responses;
-* accounting: customers by stage and tier, AUM, churned, acquired, revenue (fees and margins,
-  per play), cost, fee income, responders, products held, cross-sold, **NPS** (promoters and
-  detractors in millionths), contacts per channel, the funnel of every play, and the unserved
-  customers per segment and tier.
+* accounting: customers by stage and tier, moves between tiers (升层 / 降层), AUM, churned,
+  acquired, revenue (fees and margins, per play), cost, fee income, responders, products held,
+  cross-sold, **NPS** (promoters and detractors in millionths), contacts per channel, the
+  funnel of every play, and the unserved customers per segment and tier.
 
 Not covered: ``RunOutput.segment_outcomes``, traces, shards and ``customer_ids`` (other
 tests compare those runs with the whole one). Exercised on monthly steps only.
@@ -104,6 +104,7 @@ BREAKAGES = (
     "book_rate_per_month_as_year",  # a balance's yearly rate earned in full every month
     "sizes_not_scaled",  # capacities and budgets kept at the declared size's
     "score_noise_redrawn",  # a model's `persistence` ignored: its score noise redrawn each step
+    "tier_moves_from_decision",  # 升层/降层 from the tier at decision, not at the step before's end
 )
 
 
@@ -129,6 +130,7 @@ class ReferenceOutput:
     funnel: np.ndarray  # (T+1, play, arm, FUNNEL_FIELDS)
     channel_contacts: np.ndarray  # (T+1, channel, arm)
     unserved: np.ndarray  # (T+1, segment + (all), tier, arm, UNSERVED_KINDS)
+    tier_moves: np.ndarray  # (T+1, arm, tier before, tier after): live customers who moved
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -152,6 +154,7 @@ COUNTERS = (
     "funnel",
     "channel_contacts",
     "unserved",
+    "tier_moves",
 )
 
 
@@ -387,6 +390,7 @@ class Reference:
                     "funnel",
                     "channel_contacts",
                     "unserved",
+                    "tier_moves",
                 )
             },
             book_by_stage_fen=np.zeros((T, N_ARMS, N_STAGES), dtype=np.int64),
@@ -396,6 +400,7 @@ class Reference:
             unserved=np.zeros(
                 (T, len(c.segments) + 1, n_tiers, N_ARMS, len(UNSERVED_KINDS)), dtype=np.int64
             ),
+            tier_moves=np.zeros((T, N_ARMS, n_tiers, n_tiers), dtype=np.int64),
         )
 
     # ------------------------------------------------------------------------ the run
@@ -1045,6 +1050,15 @@ class Reference:
         np.add.at(out.customers[t], (arm, stage, tier), 1)
         live = np.nonzero(alive == 1)[0]
         larm = st.arm[live].astype(np.int64)
+        now = tier_of(c.tier_low, st.aum[live])
+        # st.tier: the tier each row was counted in at the end of the last step (-1: never;
+        # allocate and the drawing of new customers set it so).
+        before = st.tier[live].astype(np.int64)
+        if self.breakage == "tier_moves_from_decision" and t > 0:
+            before = np.where(before >= 0, self.decision_tier[live], before)
+        moved = (before >= 0) & (before != now)
+        np.add.at(out.tier_moves[t], (larm[moved], before[moved], now[moved]), 1)
+        st.tier[live] = now
         out.aum_fen[t] = _by_arm(larm, fen(st.aum[live]))
         held = st.hold_amt[live] > 0.0
         out.products_held[t] = _by_arm(larm, held.sum(axis=1))

@@ -19,8 +19,9 @@ import pytest
 from sim_support import STRATEGIES, bundled
 from test_sim_determinism import assert_identical
 
-from simulator.engine import run as run_module
-from simulator.engine.run import simulate, simulate_alternatives
+from simulator.engine import alternatives as alternatives_module
+from simulator.engine.alternatives import simulate_alternatives
+from simulator.engine.run import simulate
 from simulator.output import RunOutput
 from simulator.results.summary import build_summary
 from simulator.results.tables import all_tables
@@ -93,14 +94,14 @@ def test_variants_run_as_deltas_give_the_same_bits(
     base = bundled("wealth_2026q1.strat")
     models = [base, *(apply_variant(base, name) for name in base.variants)]
     assert len(models) >= 3
-    together = run_module.run_together
+    together = alternatives_module.run_together
     calls: list[int] = []
 
     def counted(*args: object, **kwargs: object) -> object:
         calls.append(1)
         return together(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(run_module, "run_together", counted)
+    monkeypatch.setattr(alternatives_module, "run_together", counted)
     local = simulate_alternatives(models, threads=1, **SIZES)  # type: ignore[arg-type]
     assert calls, "no variant ran as a delta: the test would not cover them"
     remote = simulate_alternatives(models, cluster=cluster, **SIZES)  # type: ignore[arg-type]

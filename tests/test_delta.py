@@ -12,9 +12,11 @@ import pytest
 from sim_support import HEADER, LIFECYCLE, POPULATION, STRATEGIES, bundled, model_of
 from test_sim_determinism import assert_identical
 
+import simulator.engine.alternatives as alternatives_module
 import simulator.engine.delta as delta_module
-import simulator.engine.run as run_module
-from simulator.engine.run import _prepare, simulate, simulate_alternatives
+from simulator.engine.alternatives import simulate_alternatives
+from simulator.engine.run import prepare, simulate
+from simulator.output import FUNNEL_FIELDS
 from strategy_dsl.variants import apply_variant, variant_names
 
 SIZES = {"customers": 2500, "months": 12, "reps": 2, "seed": 3, "threads": 2}
@@ -95,14 +97,14 @@ variant 改条件 {
 def _spy_deltas(monkeypatch: pytest.MonkeyPatch) -> list[delta_module.Delta]:
     """Record the deltas every replication runs."""
     seen: list[delta_module.Delta] = []
-    original = run_module.run_together
+    original = alternatives_module.run_together
 
     def spy(*args: object, **kwargs: object) -> list[delta_module.Delta]:
         deltas = original(*args, **kwargs)
         seen.extend(deltas)
         return deltas
 
-    monkeypatch.setattr(run_module, "run_together", spy)
+    monkeypatch.setattr(alternatives_module, "run_together", spy)
     return seen
 
 
@@ -139,11 +141,11 @@ def test_a_busy_strategy_with_binding_cuts_gives_the_counters_of_a_full_run(
         assert_identical(output, simulate(alternative, **sizes))
     # the capacity binds in the base (300 a month for thousands of candidates)
     funnel = together[0].funnel[:, 1:, :, :, :]
-    capacity = run_module.FUNNEL_FIELDS.index("suppressed_capacity")
+    capacity = FUNNEL_FIELDS.index("suppressed_capacity")
     assert funnel[..., capacity].sum() > 0
     # 激进 and 换节奏 ran beside the base; 改条件 changes a condition and ran in full
     assert len(seen) == 2 * sizes["reps"]
-    prepared = [_prepare(m, 4000, 12, 1, 3, 2, 1, "") for m in models]
+    prepared = [prepare(m, 4000, 12, 1, 3, 2, 1, "") for m in models]
     compatible = [delta_module.delta_compatible(prepared[0].run, p.run) for p in prepared[1:]]
     assert compatible == [True, True, False]
 
@@ -179,7 +181,7 @@ def test_broken_bookkeeping_is_caught(
         written |= {"last_contact_any", "last_resp", "last_resp_any", "effect_until", "ledger"}
         monkeypatch.setattr(delta_module, "WRITTEN", delta_module.WRITTEN - written)
     else:
-        monkeypatch.setattr(delta_module, "_record_contacts", lambda *args: None)
+        monkeypatch.setattr(delta_module, "record_contacts", lambda *args: None)
     model = model_of(tmp_path, BUSY)  # 激进's cap looks back a year: the ring counts
     models = [model, apply_variant(model, "激进")]
     sizes = {**SIZES, "customers": 4000}

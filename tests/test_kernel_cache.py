@@ -187,7 +187,8 @@ def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
     from sim_support import bundled
 
     from simulator.engine import warmup as kernel_warmup
-    from simulator.engine.run import simulate, simulate_alternatives
+    from simulator.engine.alternatives import simulate_alternatives
+    from simulator.engine.run import simulate
     from simulator.kernels.baseline import baseline_blocks
     from simulator.kernels.common import make_tables
     from simulator.kernels.decide import choose_blocks

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 from sim_support import HEADER, LIFECYCLE, POPULATION, binomial_bound, model_of
 
-from simulator.engine.run import model_scores, simulate
+from simulator.engine.couplings import model_scores
+from simulator.engine.run import simulate
 from simulator.kernels.common import F
 from simulator.kernels.population import State
 from simulator.kernels.rng import replication_key

@@ -707,6 +707,7 @@ MUTANTS = {
     "book_rate_per_month_as_year": "multi",
     "sizes_not_scaled": "multi",
     "score_noise_redrawn": "value",
+    "tier_moves_from_decision": "multi",
 }
 
 

@@ -1,7 +1,8 @@
 """Churned customers are retired: their rows are removed from a shard's state once they are a
 share of it, and their accounting is carried by the shard's ``retired`` counters
-(``simulator.engine.run._Step.retire``). The outputs must not change by a bit, whatever the shards
-and threads; the row mover (``population.remove_rows``) is checked against NumPy's indexing."""
+(``simulator.engine.local_shards.LocalShards.retire``). The outputs must not change by a bit,
+whatever the shards and threads; the row mover (``population.remove_rows``) is checked against
+NumPy's indexing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sim_support import bundled
 from test_sim_determinism import assert_identical
 
-import simulator.engine.run as run_module
+import simulator.engine.local_shards as local_shards
 from simulator.engine.run import simulate
 from simulator.kernels.population import State, remove_rows
 from simulator.output import RunOutput
@@ -26,16 +27,16 @@ def _run(
 ) -> tuple[RunOutput, int]:
     """The run with churned customers retired once they are ``share`` of a shard's rows
     (every step for a small share; never for inf); and how many times rows were removed."""
-    monkeypatch.setattr(run_module, "RETIRE_SHARE", share)
-    monkeypatch.setattr(run_module, "RETIRE_AT_LEAST", 1)
+    monkeypatch.setattr(local_shards, "RETIRE_SHARE", share)
+    monkeypatch.setattr(local_shards, "RETIRE_AT_LEAST", 1)
     moves = []
-    real = run_module.remove_rows
+    real = local_shards.remove_rows
 
     def counting(arrays: object, gone: np.ndarray, rows: int, threads: int = 1) -> int:
         moves.append(int(np.count_nonzero(gone)))
         return real(arrays, gone, rows, threads)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(run_module, "remove_rows", counting)
+    monkeypatch.setattr(local_shards, "remove_rows", counting)
     out = simulate(model, **{**SIZES, **kwargs})  # type: ignore[arg-type]
     return out, len(moves)
 
@@ -70,8 +71,8 @@ def test_nothing_is_retired_where_rows_are_watched(monkeypatch: pytest.MonkeyPat
     def observe(rep: int, t: int, states: list[State]) -> None:
         churned_rows.append(int(np.count_nonzero(states[0].alive == 0)))
 
-    monkeypatch.setattr(run_module, "RETIRE_SHARE", 0.0)
-    monkeypatch.setattr(run_module, "RETIRE_AT_LEAST", 1)
+    monkeypatch.setattr(local_shards, "RETIRE_SHARE", 0.0)
+    monkeypatch.setattr(local_shards, "RETIRE_AT_LEAST", 1)
     simulate(model, customers=3000, months=6, observe=observe)
     assert churned_rows[-1] > churned_rows[1] > 0
 

@@ -142,9 +142,9 @@ def fake_core(monkeypatch: pytest.MonkeyPatch) -> FakeCore:
     core = FakeCore()
     module = core.module()
     monkeypatch.setitem(sys.modules, "simulator.engine.run", module)
-    import simulator
+    import simulator.engine
 
-    monkeypatch.setattr(simulator, "run", module, raising=False)
+    monkeypatch.setattr(simulator.engine, "run", module, raising=False)
     monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 64 * GIB)
     return core
 

@@ -38,13 +38,15 @@ COMMANDS = {
 @pytest.fixture
 def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any simulation fails the test: a usage error is found before anything runs."""
+    from simulator.engine import alternatives
     from simulator.engine import run as simulator_run
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("simulated although the command line was wrong")
 
-    for name in ("simulate", "simulate_alternatives", "trace_customer"):
+    for name in ("simulate", "trace_customer"):
         monkeypatch.setattr(simulator_run, name, refuse)
+    monkeypatch.setattr(alternatives, "simulate_alternatives", refuse)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -149,12 +149,12 @@ def run_arms(
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
     numbers): the same counters as one ``simulate`` per alternative, bit for bit, with what
-    they share done once (``simulator.engine.run.simulate_alternatives``: the synthetic population
-    and arrivals of each replication; identical alternatives run once; variants that only
-    change how contacts are decided and served run as deltas of the base unless ``delta``
-    is False). ``progress(done, total)`` counts steps over all alternatives. ``cluster``
-    runs them on a Dask cluster (``simulator.engine.cluster``)."""
-    from simulator.engine.run import simulate_alternatives
+    they share done once (``simulator.engine.alternatives.simulate_alternatives``: the
+    synthetic population and arrivals of each replication; identical alternatives run once;
+    variants that only change how contacts are decided and served run as deltas of the base
+    unless ``delta`` is False). ``progress(done, total)`` counts steps over all alternatives.
+    ``cluster`` runs them on a Dask cluster (``simulator.engine.cluster``)."""
+    from simulator.engine.alternatives import simulate_alternatives
 
     outputs = simulate_alternatives(
         [model for _, model in alternatives],

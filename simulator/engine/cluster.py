@@ -5,16 +5,15 @@ bit, with the customers' state spread over the cluster's workers.
         output = simulate(model, customers=1_000_000, reps=5, seed=7, cluster=cluster)
 
 The population is split into fixed logical blocks of customer ids (``BLOCK_CUSTOMERS`` each,
-whatever the number of workers); a worker holds a contiguous range of blocks in a
-``BlockGroup`` (a Dask actor: its blocks' state stays in that worker's memory for a whole
-replication). The driver (this process) runs the step loop of ``simulator.engine.run``, with a
-barrier per phase: it sends each worker the couplings of the step and gets back per-block
-counts summed over the worker's blocks (a few hundred integers), computes what couples the
-customers (the models' cutoffs, capacity and budget cuts, referrals, spend) exactly as the
-local backend does from its shards' counts, and sends the next phase its inputs. Keys of
-proposals travel only for the plays of a cut that binds. At the end of a replication each
-worker sends its blocks' counters for that replication, which the driver adds: every counter
-is an integer, so the sum is the local backend's to the bit (``tests/test_cluster.py``).
+whatever the number of workers): the run's shards. A worker holds a contiguous range of them
+in a ``BlockGroup`` (a Dask actor wrapping ``local_shards.LocalShards``): it draws their
+customers itself (the draws are keyed by id; nothing is sent) and keeps their state in its
+memory for the whole replication. This process (the driver) runs the step loop
+(``loop.Step``) unchanged, through ``DaskShards``, a ``shards.ShardBackend`` whose every
+phase is one barrier: each worker is sent its blocks' part of the phase's inputs and answers
+its blocks' counts; the driver reduces what couples customers (the models' cutoffs, capacity
+and budget cuts, referrals, spend) exactly as it does for in-process shards. Every counter is
+an integer, so the sum is the local backend's to the bit (``tests/test_cluster.py``).
 
 A worker lost during a replication loses its blocks' state: the replication is run again from
 its deterministic start on the workers that are left (its numbers are keyed by customer id and
@@ -36,20 +35,17 @@ from typing import TYPE_CHECKING, Any
 import numba
 import numpy as np
 
-from simulator.engine.couplings import Keys, binding, cut
-from simulator.engine.run import (
-    Run,
-    RunSizes,
-    checked_sizes,
-    compiled_for,
-    cutoffs_of,
-    empty_output,
-    no_cuts,
-    note_spend,
-    shard_bounds,
-    wanted_plays,
-)
+from simulator.engine.couplings import Keys
+from simulator.engine.local_shards import LocalShards
+from simulator.engine.loop import Run, drawn_shard, shard_room
+from simulator.engine.phases import empty_output
+from simulator.engine.shards import Accounted
+from simulator.engine.sizes import RunSizes, checked_sizes, compiled_of
+from simulator.engine.warmup import warm_up
+from simulator.kernels import common as k
+from simulator.kernels.rng import replication_key
 from simulator.output import RunOutput
+from strategy_dsl.compile import CompiledStrategy
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -62,31 +58,9 @@ CONNECT_TIMEOUT_S = 10  # to reach a scheduler, before any work
 WORKERS_TIMEOUT_S = 60  # to wait for a worker when the cluster has none
 RETRIES = 2  # replications run again after a worker was lost, before the run stops
 
-# What a step's counters by replication are called on RunOutput (each (R, ...)): the driver
-# copies a replication's merged counters into its slot.
-PER_REP = (
-    "customers",
-    "aum_fen",
-    "churned",
-    "acquired",
-    "promoters_ppm",
-    "detractors_ppm",
-    "revenue_fen",
-    "cost_fen",
-    "funnel",
-    "unserved",
-    "channel_contacts",
-    "fee_income_fen",
-    "book_revenue_fen",
-    "book_by_stage_fen",
-    "responders",
-    "products_held",
-    "cross_sold",
-    "segment_outcomes",
-    "play_outcomes",
-    "market_return",
-    "replication_seeds",
-)
+# RunOutput's one array that is not per replication (the rest are (R, ...)): a replication's
+# merged counters are copied into its slot of every other array.
+NOT_PER_REP = frozenset({"value_annuity"})
 
 
 class ClusterError(Exception):
@@ -204,82 +178,45 @@ class Cluster:
         strategy_hash: str = "",
     ) -> RunOutput:
         """``simulator.engine.run.simulate`` on the cluster: the same counters, bit for bit."""
-        compiled = compiled_for(model, customers)
+        compiled = compiled_of(model, customers)
         sizes = checked_sizes(compiled, customers, months, reps, seed, 1, 1)
         block = self.block_customers or BLOCK_CUSTOMERS
         sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / block)))
+        run = Run(compiled, sizes, np.arange(sizes.customers, dtype=np.int64), trace_id=-1)
+        placed = _Placed(self, compiled, sizes)
+        run.remote = placed.backend
         output = empty_output(compiled, sizes, strategy_hash, sizes.customers)
+        one = replace(sizes, reps=1)  # the shards' outputs hold the replication under way
         total = sizes.reps * sizes.steps
-        placed: list[Any] = []  # the actors, kept from one replication to the next
         with self.client.as_current():  # the actors' handles find their client through it
             for rep in range(sizes.reps):
-                merged = self._replicate(
-                    compiled, sizes, rep, strategy_hash, progress, total, placed
-                )
-                for name in PER_REP:
-                    getattr(output, name)[rep] = getattr(merged, name)[0]
-            placed.clear()  # the actors (and their blocks' state) go
+                lost: list[str] = []
+                while True:
+                    outputs = [
+                        empty_output(compiled, one, strategy_hash, part.size) for part in run.parts
+                    ]
+                    try:
+                        run.replicate(rep, outputs, progress, rep * sizes.steps, total, slot=0)
+                        break
+                    except _WorkerLost as exc:
+                        placed.groups.clear()  # placed anew, on the workers there are now
+                        lost.append(str(exc))
+                        self.recomputed += 1
+                        if len(lost) > RETRIES:
+                            raise ClusterError(
+                                f"replication {rep} lost a Dask worker {len(lost)} times "
+                                f"(last: {lost[-1]}); no result was kept",
+                                "check the workers' memory (docs/scale.md) and their logs",
+                            ) from None
+                merged = outputs[0]
+                for other in outputs[1:]:
+                    merged = merged.merge(other)
+                for name, array in vars(merged).items():
+                    if isinstance(array, np.ndarray) and name not in NOT_PER_REP:
+                        getattr(output, name)[rep] = array[0]
+            placed.groups.clear()  # the actors (and their blocks' state) go
         output.extra["notes"] = list(compiled.notes)
         return output
-
-    def _replicate(
-        self,
-        compiled: Any,
-        sizes: RunSizes,
-        rep: int,
-        strategy_hash: str,
-        progress: Callable[[int, int], None] | None,
-        total: int,
-        placed: list[Any],
-    ) -> RunOutput:
-        """One replication on the actors ``placed`` (placed first if there are none), run again
-        from its start on actors placed anew when a worker is lost."""
-        lost: list[str] = []
-        while True:
-            try:
-                if not placed:
-                    placed.extend(self._place(compiled, sizes, strategy_hash))
-                return _Driver(self, compiled, sizes, placed).replicate(rep, progress, total)
-            except _WorkerLost as exc:
-                placed.clear()
-                lost.append(str(exc))
-                self.recomputed += 1
-                if len(lost) > RETRIES:
-                    raise ClusterError(
-                        f"replication {rep} lost a Dask worker {len(lost)} times "
-                        f"(last: {lost[-1]}); no result was kept",
-                        "check the workers' memory (docs/scale.md) and their logs",
-                    ) from None
-
-    def _place(self, compiled: Any, sizes: RunSizes, strategy_hash: str) -> list[Any]:
-        """One ``BlockGroup`` actor per worker, holding a contiguous range of blocks."""
-        workers = self.workers()
-        addresses = list(workers)[: sizes.shards]
-        bounds = shard_bounds(sizes.shards, len(addresses))
-        futures = []
-        for w, address in enumerate(addresses):
-            held = list(range(int(bounds[w]), int(bounds[w + 1])))
-            threads = max(1, workers[address])
-            futures.append(
-                self.client.submit(
-                    BlockGroup,
-                    compiled,
-                    sizes,
-                    held,
-                    threads,
-                    strategy_hash,
-                    actor=True,
-                    workers=[address],
-                    allow_other_workers=True,  # a worker gone since the list: another
-                    pure=False,
-                )
-            )
-        try:
-            return [future.result() for future in futures]
-        except Exception as exc:
-            if _is_loss(exc):  # a worker that died while its actor was being made
-                raise _WorkerLost(_reason(exc)) from None
-            raise
 
 
 class _WorkerLost(Exception):
@@ -300,19 +237,67 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class _Driver:
-    """One replication's step loop on the driver: the couplings between the barriers."""
+class _Placed:
+    """A run's ``BlockGroup`` actors, one per worker with a contiguous range of blocks each;
+    kept from one replication to the next, placed anew after a worker was lost."""
 
-    def __init__(self, cluster: Cluster, compiled: Any, sizes: RunSizes, groups: list) -> None:
-        self.cluster, self.c, self.sizes, self.groups = cluster, compiled, sizes, groups
-        self.spend: list[dict[int, int]] = [{} for _ in range(compiled.group_holdout.size)]
+    def __init__(self, cluster: Cluster, compiled: CompiledStrategy, sizes: RunSizes) -> None:
+        self.cluster, self.compiled, self.sizes = cluster, compiled, sizes
+        self.groups: list[Any] = []
+        self.held: list[list[int]] = []
 
-    def all(self, method: str, *args: Any) -> list[Any]:
-        """``method(*args)`` on every worker's blocks at once; their answers, in block order
-        (a barrier: every worker has finished the phase)."""
+    def backend(self, rep: int, rk: np.uint64) -> DaskShards:
+        """Replication ``rep``'s shards, drawn on the workers (``loop.Run.remote``)."""
+        if not self.groups:
+            self.place()
+        shards = DaskShards(self.cluster, self.groups, self.held)
+        shards.all("start", [(rep,)] * len(self.groups))
+        return shards
+
+    def place(self) -> None:
+        client, sizes = self.cluster.client, self.sizes
+        workers = self.cluster.workers()
+        addresses = list(workers)[: sizes.shards]
+        bounds = np.linspace(0, sizes.shards, len(addresses) + 1).astype(np.int64)
+        self.held = [list(range(bounds[w], bounds[w + 1])) for w in range(len(addresses))]
+        futures = [
+            client.submit(
+                BlockGroup,
+                self.compiled,
+                sizes,
+                held,
+                workers[address],
+                actor=True,
+                workers=[address],
+                allow_other_workers=True,  # a worker gone since the list: another one
+                pure=False,
+            )
+            for address, held in zip(addresses, self.held, strict=True)
+        ]
+        try:
+            self.groups = [future.result() for future in futures]
+        except Exception as exc:
+            if _is_loss(exc):  # a worker that died while its actor was being made
+                raise _WorkerLost(_reason(exc)) from None
+            raise
+
+
+class DaskShards:
+    """``shards.ShardBackend`` over the blocks the workers' ``BlockGroup`` actors hold: each
+    phase sends every worker its blocks' part of the inputs at once and waits for all the
+    answers (a barrier), which come back in block order."""
+
+    def __init__(self, cluster: Cluster, groups: list[Any], held: list[list[int]]) -> None:
+        self.cluster, self.groups, self.held = cluster, groups, held
+        # The step whose retiring the workers do before the next arrivals (-1: none): it
+        # needs no answer, so it rides with the next phase instead of costing a barrier.
+        self.retire_at = -1
+
+    def all(self, method: str, args: Sequence[tuple]) -> list[Any]:
+        """``method(*args[g])`` on every worker's group g at once; the answers, in order."""
         started = time.perf_counter()
         try:
-            calls = [getattr(group, method)(*args) for group in self.groups]
+            calls = [getattr(group, method)(*a) for group, a in zip(self.groups, args, strict=True)]
             answers = [call.result() for call in calls]
         except Exception as exc:
             if _is_loss(exc):
@@ -322,117 +307,110 @@ class _Driver:
         self.cluster.barriers += 1
         return answers
 
-    def replicate(
-        self, rep: int, progress: Callable[[int, int], None] | None, total: int
-    ) -> RunOutput:
-        c, steps = self.c, self.sizes.steps
-        responders, cost = _summed(self.all("start", rep))
-        note_spend(c, self.spend, 0, cost)
-        for t in range(1, steps + 1):
-            found = np.sum(self.all("baseline", t, responders), axis=0)
-            per_play = np.sum(self.all("decide", t, cutoffs_of(c, found)), axis=0)
-            budgets, capacities = binding(c, t, per_play, self.spend)
-            wanted = wanted_plays(c, budgets, capacities)
-            thresholds = no_cuts(len(c.plays))
-            if wanted.any():
-                keys = _joined(self.all("keys", t, wanted))
-                self.cluster.key_bytes += sum(v.nbytes + h.nbytes for v, h in keys.values())
-                thresholds = cut(c, keys, budgets, capacities)
-            responders, cost = _summed(self.all("account", t, thresholds))
-            note_spend(c, self.spend, t, cost)
-            if progress is not None:
-                progress(rep * steps + t, total)
-        parts = self.all("result")
-        merged = parts[0]
-        for part in parts[1:]:
-            merged = merged.merge(part)
-        return merged
+    def mine(self, per_shard: Sequence[Any] | None) -> list[Any]:
+        """A per-shard list cut into each worker's part (``None`` for every worker)."""
+        if per_shard is None:
+            return [None] * len(self.groups)
+        return [list(per_shard[held[0] : held[-1] + 1]) for held in self.held]
 
+    def each(self, method: str, args: Sequence[tuple]) -> list[Any]:
+        """``all``, its per-worker lists joined into one list in shard order."""
+        return [answer for answers in self.all(method, args) for answer in answers]
 
-def _summed(answers: Sequence[tuple[int, np.ndarray]]) -> tuple[int, np.ndarray]:
-    """Responders and cost by play of a step, over every worker."""
-    return sum(a[0] for a in answers), np.sum([a[1] for a in answers], axis=0)
+    def arrive(self, t: int, lines: Sequence[tuple[Sequence[np.ndarray], int]]) -> list[np.ndarray]:
+        parts = [self.mine(ids) for ids, _ in lines]
+        args = [
+            (t, [(parts[line][g], stage) for line, (_, stage) in enumerate(lines)], self.retire_at)
+            for g in range(len(self.groups))
+        ]
+        self.retire_at = -1
+        return self.each("arrive", args)
 
+    def baseline(
+        self, t: int, market: float, starts: Sequence[Sequence[int]] | None = None
+    ) -> list[np.ndarray]:
+        return self.each("baseline", [(t, market, mine) for mine in self.mine(starts)])
 
-def _joined(answers: Sequence[Keys]) -> Keys:
-    """The keys of every worker's proposals, play by play, in block order."""
-    plays = sorted({p for answer in answers for p in answer})
-    return {
-        p: (
-            np.concatenate([a[p][0] for a in answers if p in a]),
-            np.concatenate([a[p][1] for a in answers if p in a]),
-        )
-        for p in plays
-    }
+    def decide(self, t: int, cutoffs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        return self.each("decide", [(t, cutoffs)] * len(self.groups))
+
+    def gather(self, t: int, proposals: Sequence[np.ndarray], wanted: np.ndarray) -> list[Keys]:
+        keys = self.each("gather", [(t, mine, wanted) for mine in self.mine(proposals)])
+        self.cluster.key_bytes += sum(v.nbytes + h.nbytes for one in keys for v, h in one.values())
+        return keys
+
+    def account(
+        self,
+        t: int,
+        decided: bool,
+        thresholds: tuple[np.ndarray, np.ndarray, np.ndarray],
+        classes: Sequence[np.ndarray] | None = None,
+    ) -> list[Accounted]:
+        args = [(t, decided, thresholds, mine) for mine in self.mine(classes)]
+        return self.each("account", args)
+
+    def retire(self, t: int) -> None:
+        """Retiring changes no counter of step t, only the rows of the steps after it: the
+        workers do it when the next step's arrivals come (after the last step, never)."""
+        self.retire_at = t
 
 
 class BlockGroup:
-    """A worker's blocks of one run (a Dask actor): their state for the replication under
-    way, and the phases of ``simulator.engine.run``'s step loop on them. Answers are plain
-    arrays."""
+    """A worker's blocks of one run (a Dask actor): the replication under way in a
+    ``LocalShards`` over them, and its phases. Answers are plain values."""
 
     def __init__(
-        self,
-        compiled: Any,
-        sizes: RunSizes,
-        held: list[int],
-        threads: int,
-        strategy_hash: str,
+        self, compiled: CompiledStrategy, sizes: RunSizes, held: list[int], threads: int
     ) -> None:
         self.threads = max(1, min(threads, int(numba.config.NUMBA_NUM_THREADS)))
         numba.set_num_threads(self.threads)
-        self.sizes = replace(sizes, reps=1, threads=self.threads)
-        bounds = shard_bounds(sizes.customers, sizes.shards)
-        ids = np.arange(bounds[held[0]], bounds[held[-1] + 1], dtype=np.int64)
-        self.run = Run(compiled, self.sizes, ids, trace_id=-1, held=held)
-        self.compiled, self.strategy_hash = compiled, strategy_hash
-        self.loop: Any = None
-        self.outputs: list[RunOutput] = []
+        self.compiled, self.sizes = compiled, sizes
+        self.tables = k.make_tables(compiled)
+        warm_up(compiled, self.tables)  # from the disk cache, or compiled once per worker
+        # The same split as the driver's ``Run.parts``.
+        bounds = np.linspace(0, sizes.customers, sizes.shards + 1).astype(np.int64)
+        self.parts = [np.arange(bounds[s], bounds[s + 1], dtype=np.int64) for s in held]
+        self.local: LocalShards | None = None
 
-    def start(self, rep: int) -> tuple[int, np.ndarray]:
-        """Replication ``rep`` drawn and accounted at step 0."""
+    def start(self, rep: int) -> None:
+        """Replication ``rep``'s customers drawn at step 0 (the last replication's dropped)."""
         numba.set_num_threads(self.threads)
-        self.outputs = [
-            empty_output(self.compiled, self.sizes, self.strategy_hash, part.size)
-            for part in self.run.parts
+        self.local = None
+        rk = replication_key(self.sizes.seed, rep)
+        c, steps, count = self.compiled, self.sizes.steps, self.sizes.shards
+        shards = [
+            drawn_shard(self.tables, part, shard_room(c, steps, count, part.size), rk)
+            for part in self.parts
         ]
-        self.loop = self.run.start(rep, self.outputs, slot=0)
-        return self.loop.responders, self.loop.cost_per_play(0)
+        self.local = LocalShards(self.tables, c, rk, shards, self.threads)
 
-    def baseline(self, t: int, responders: int) -> np.ndarray:
-        """Arrivals (referrals from the step before's ``responders`` over the whole cluster)
-        and the baseline phase; the blocks' counters summed."""
+    def _shards(self) -> LocalShards:
+        assert self.local is not None, "a phase before the replication's start"
         numba.set_num_threads(self.threads)
-        loop = self.loop
-        loop.responders = responders
-        loop.arrivals(t)
-        found = loop.baseline(t, loop.market(t))
-        loop.count_churned(t, found)
-        return np.sum(found, axis=0)
+        return self.local
 
-    def decide(self, t: int, cutoffs: np.ndarray) -> np.ndarray:
-        """The decision phase; the proposals by play summed over the blocks."""
-        numba.set_num_threads(self.threads)
-        self.proposals = self.loop.decide(t, cutoffs)
-        return np.sum([found.sum(axis=0) for found in self.proposals], axis=0)
+    def arrive(
+        self, t: int, lines: Sequence[tuple[Sequence[np.ndarray], int]], retire_at: int = -1
+    ) -> list:
+        """Step ``retire_at``'s retiring (``DaskShards.retire``), then step t's arrivals."""
+        if retire_at >= 0:
+            self._shards().retire(retire_at)
+        return self._shards().arrive(t, lines)
 
-    def keys(self, t: int, wanted: np.ndarray) -> Keys:
-        """The keys of this worker's proposals of the ``wanted`` plays."""
-        numba.set_num_threads(self.threads)
-        pairs = [(shard.state, shard.rows) for shard in self.loop.shards]
-        return self.loop.keys(t, pairs, self.proposals, wanted)
+    def baseline(self, t: int, market: float, starts: Sequence[Sequence[int]] | None) -> list:
+        return self._shards().baseline(t, market, starts)
 
-    def account(self, t: int, thresholds: tuple) -> tuple[int, np.ndarray]:
-        """Contacts and accounting under the step's cuts; responders and cost by play."""
-        numba.set_num_threads(self.threads)
-        self.loop.account(t, decided=True, thresholds=thresholds)
-        self.loop.retire(t)
-        return self.loop.responders, self.loop.cost_per_play(t)
+    def decide(self, t: int, cutoffs: np.ndarray) -> list:
+        return self._shards().decide(t, cutoffs)
 
-    def result(self) -> RunOutput:
-        """The replication's counters over this worker's blocks (reps = 1)."""
-        merged = self.outputs[0]
-        for other in self.outputs[1:]:
-            merged = merged.merge(other)
-        self.loop, self.outputs = None, []
-        return merged
+    def gather(self, t: int, proposals: Sequence[np.ndarray], wanted: np.ndarray) -> list:
+        return self._shards().gather(t, proposals, wanted)
+
+    def account(
+        self,
+        t: int,
+        decided: bool,
+        thresholds: tuple[np.ndarray, np.ndarray, np.ndarray],
+        classes: Sequence[np.ndarray] | None,
+    ) -> list:
+        return self._shards().account(t, decided, thresholds, classes)

@@ -152,29 +152,40 @@ def binding(
     return budgets, capacities
 
 
-def gather_keys(
-    shards: list[tuple[State, int]],
-    proposals: list[np.ndarray],
+def shard_keys(
+    state: State,
+    rows: int,
+    found: np.ndarray,
     wanted: np.ndarray,
     gather: Callable[[State, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None],
 ) -> Keys:
-    """The keys of every proposal of each ``wanted`` play, over all shards: ``gather(state,
-    rows, wanted, offsets, values, tiebreaks)`` fills a shard's, play after play."""
-    parts: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
-    for (state, rows), found in zip(shards, proposals, strict=True):
-        counts = found * wanted[None, :]  # (blocks, P)
-        flat = counts.T.reshape(-1)  # play-major: a play's proposals together, block by block
-        starts = np.concatenate([[0], np.cumsum(flat)[:-1]]).reshape(counts.T.shape).T
-        values = np.empty(int(flat.sum()), dtype=np.float64)
-        ties = np.empty(values.size, dtype=np.uint64)
-        gather(state, rows, wanted, np.ascontiguousarray(starts), values, ties)
-        ends = starts[-1] + counts[-1]
-        for p in np.nonzero(wanted)[0]:
-            lo, hi = int(starts[0, p]), int(ends[p])
-            parts.setdefault(int(p), []).append((values[lo:hi], ties[lo:hi]))
+    """The keys of one shard's proposals of each ``wanted`` play: ``found`` its proposals per
+    block and play (the decision phase's), ``gather(state, rows, wanted, offsets, values,
+    tiebreaks)`` fills them, play after play."""
+    counts = found * wanted[None, :]  # (blocks, P)
+    flat = counts.T.reshape(-1)  # play-major: a play's proposals together, block by block
+    starts = np.concatenate([[0], np.cumsum(flat)[:-1]]).reshape(counts.T.shape).T
+    values = np.empty(int(flat.sum()), dtype=np.float64)
+    ties = np.empty(values.size, dtype=np.uint64)
+    gather(state, rows, wanted, np.ascontiguousarray(starts), values, ties)
+    ends = starts[-1] + counts[-1]
+    keys: Keys = {}
+    for p in np.nonzero(wanted)[0]:
+        lo, hi = int(starts[0, p]), int(ends[p])
+        keys[int(p)] = (values[lo:hi], ties[lo:hi])
+    return keys
+
+
+def merged_keys(parts: list[Keys]) -> Keys:
+    """The shards' keys together, play by play, in shard order (on the driver: ``cut``
+    orders them globally, so any split of the customers gives the same cuts)."""
+    plays: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for keys in parts:
+        for p, pair in keys.items():
+            plays.setdefault(p, []).append(pair)
     return {
         p: (np.concatenate([v for v, _ in x]), np.concatenate([h for _, h in x]))
-        for p, x in parts.items()
+        for p, x in plays.items()
     }
 
 

@@ -34,24 +34,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
-from numba import njit
 
+from simulator.engine.loop import Run, Step
+from simulator.engine.phases import (
+    apply_counters,
+    apply_counts,
+    baseline_counts,
+    decide_counts,
+    rows_from,
+)
+from simulator.engine.shards import Shard
 from simulator.kernels import common as k
 from simulator.kernels.decide import decide_again, decide_again_serial
 from simulator.kernels.population import State, allocate, zeros
-from simulator.kernels.predicates import in_top
-
-if TYPE_CHECKING:
-    from simulator.engine.run import _Run, _Shard, _Step
-
-
-def rows_from(state: State, first: int) -> State:
-    """The state from row ``first`` on, as views (the kernels run on any rows [0, n))."""
-    return state if first == 0 else State(*(array[first:] for array in state))
-
+from simulator.kernels.rows import (
+    MIN_RUN,
+    PARALLEL_ROWS,
+    as_words,
+    caps_may_bind,
+    moved_rows,
+    put,
+    record_contacts,
+    same,
+    take,
+)
 
 MAX_TOGETHER = 8  # variants beside one base (the base's rows are classed by a byte of bits)
 OWN_FIELD = "ring"  # kept by the variant for every row: its caps may lay it out differently
@@ -76,6 +84,7 @@ WRITTEN = frozenset(
         "seg_ever",
         "ledger",
         "play_ever",
+        "tier",
     )
 )
 
@@ -96,7 +105,7 @@ MAY_DIFFER: dict[str, tuple[int, ...] | None] = {
 DRIVER_MAY_DIFFER = ("group_budget_fen",)
 
 
-def delta_compatible(base: _Run, variant: _Run) -> bool:
+def delta_compatible(base: Run, variant: Run) -> bool:
     """Whether ``variant`` can run as a delta of ``base``: the same sizes and customers, the
     same names, and tables that differ only where ``MAY_DIFFER`` allows."""
     if base.sizes != variant.sizes or not np.array_equal(base.ids, variant.ids):
@@ -136,188 +145,6 @@ def delta_compatible(base: _Run, variant: _Run) -> bool:
     )
 
 
-# ------------------------------------------------------------------------------ row copies
-
-
-def _bytes(array: np.ndarray) -> np.ndarray:
-    """A field as (rows, words per row) of the widest unsigned word its row's bytes divide
-    into: four compiled copy loops serve every dtype, and rows move a word at a time."""
-    rows = array.shape[0]
-    size = array.strides[0] if array.ndim > 1 else array.itemsize
-    if array.size == 0 and rows > 0:
-        return np.zeros((rows, 0), dtype=np.uint8)
-    word = 8 if size % 8 == 0 else 4 if size % 4 == 0 else 2 if size % 2 == 0 else 1
-    return array.reshape(rows, size // array.itemsize).view(WORDS[word])
-
-
-WORDS = {
-    8: np.dtype(np.uint64),
-    4: np.dtype(np.uint32),
-    2: np.dtype(np.uint16),
-    1: np.dtype(np.uint8),
-}
-MIN_RUN = 512  # diverged rows in a block this long run in place rather than on copies
-PARALLEL_ROWS = 4096  # rows below which a kernel here runs on one thread
-PARALLEL_BYTES = 1 << 18  # copies smaller than this run on one thread: a parallel launch costs
-# tens of microseconds, more than copying a few thousand short rows
-
-
-@njit(cache=True, nogil=True)
-def _take_rows(
-    lo: int,
-    hi: int,
-    dst: np.ndarray,
-    src: np.ndarray,
-    other: np.ndarray,
-    idx: np.ndarray,
-    use_other: np.ndarray,
-) -> None:
-    """dst[k] = src[idx[k]], or other[idx[k]] where use_other[k], for k in [lo, hi)."""
-    width = src.shape[1]
-    for j in range(lo, hi):
-        r = idx[j]
-        if use_other[j]:
-            for c in range(width):
-                dst[j, c] = other[r, c]
-        else:
-            for c in range(width):
-                dst[j, c] = src[r, c]
-
-
-@njit(cache=True, nogil=True)
-def _put_rows(
-    lo: int, hi: int, dst: np.ndarray, src: np.ndarray, idx: np.ndarray, pick: np.ndarray
-) -> None:
-    """dst[idx[k]] = src[k] where pick[k], for k in [lo, hi)."""
-    width = src.shape[1]
-    for j in range(lo, hi):
-        if pick[j]:
-            r = idx[j]
-            for c in range(width):
-                dst[r, c] = src[j, c]
-
-
-@njit(cache=True, nogil=True)
-def _same_rows(
-    lo: int,
-    hi: int,
-    equal: np.ndarray,
-    mine: np.ndarray,
-    at: np.ndarray,
-    theirs: np.ndarray,
-    idx: np.ndarray,
-) -> None:
-    """equal[j] &= mine[at[j]] == theirs[idx[j]], word for word (where equal[j] holds), for
-    j in [lo, hi)."""
-    width = mine.shape[1]
-    for j in range(lo, hi):
-        if equal[j]:
-            m, r = at[j], idx[j]
-            for c in range(width):
-                if mine[m, c] != theirs[r, c]:
-                    equal[j] = False
-                    break
-
-
-_KERNELS = {"take": _take_rows, "put": _put_rows, "same": _same_rows}
-
-
-def _run(name: str, rows: int, width: np.ndarray, *args: np.ndarray) -> None:
-    """Kernel ``name`` on one thread for a small copy, on all for a large one."""
-    kernel = _KERNELS[name]
-    threads = 0 if rows * width.shape[1] * width.itemsize >= PARALLEL_BYTES else 1
-    k.on_threads(lambda lo, hi: kernel(lo, hi, *args), rows, threads)
-
-
-def _take(
-    dst: np.ndarray, src: np.ndarray, other: np.ndarray, idx: np.ndarray, use_other: np.ndarray
-) -> None:
-    _run("take", idx.size, src, dst, src, other, idx, use_other)
-
-
-def _put(dst: np.ndarray, src: np.ndarray, idx: np.ndarray, pick: np.ndarray) -> None:
-    _run("put", idx.size, src, dst, src, idx, pick)
-
-
-def _same(
-    equal: np.ndarray, mine: np.ndarray, at: np.ndarray, theirs: np.ndarray, idx: np.ndarray
-) -> None:
-    _run("same", idx.size, mine, equal, mine, at, theirs, idx)
-
-
-@k.block_kernel
-def _record_contacts_block(
-    tb: k.Tables,
-    ring: np.ndarray,
-    last_contact: np.ndarray,
-    rows: np.ndarray,
-    lo: int,
-    hi: int,
-    t: int,
-) -> None:
-    for j in range(lo, hi):
-        i = rows[j]
-        for p in range(last_contact.shape[1]):
-            if last_contact[i, p] != t:
-                continue
-            channel = tb.play_i[k.PL_CHANNEL, p]
-            for c in range(tb.cap_i.shape[1]):
-                if k.cap_applies(tb, c, p, channel):
-                    k.ring_insert(ring, i, tb.cap_i[k.CP_OFFSET, c], tb.cap_i[k.CP_COUNT, c], t)
-            if tb.sc_i[k.SC_RECENT_LEN] > 0:
-                k.ring_insert(ring, i, tb.sc_i[k.SC_RECENT_OFFSET], tb.sc_i[k.SC_RECENT_LEN], t)
-
-
-@k.thread_kernel
-def _record_contacts_rows(
-    tb: k.Tables,
-    ring: np.ndarray,
-    last_contact: np.ndarray,
-    rows: np.ndarray,
-    t: int,
-    b0: int,
-    b1: int,
-) -> None:
-    for b in range(b0, b1):
-        lo, hi = b * k.BLOCK, min(rows.size, (b + 1) * k.BLOCK)
-        _record_contacts_block(tb, ring, last_contact, rows, lo, hi, t)
-
-
-def _record_contacts(
-    tb: k.Tables, ring: np.ndarray, last_contact: np.ndarray, rows: np.ndarray, t: int
-) -> None:
-    """The contact ring entries ``kernels.apply.contact`` makes, under ``tb``, for every play
-    contacted at step t (``last_contact == t``) of each row: for rows the variant serves as
-    the base does, in its own ring."""
-    k.on_threads(
-        lambda b0, b1: _record_contacts_rows(tb, ring, last_contact, rows, t, b0, b1),
-        k.blocks_of(rows.size),
-        0 if rows.size >= PARALLEL_ROWS else 1,
-    )
-
-
-@njit(cache=True, nogil=True)
-def _moved_rows(
-    lo: int,
-    hi: int,
-    moved: np.ndarray,
-    cid: np.ndarray,
-    labels: np.ndarray,
-    rk: np.uint64,
-    t: int,
-    m: int,
-    q: int,
-    cutoffs: np.ndarray,
-    base_cutoffs: np.ndarray,
-) -> None:
-    """moved[i] |= row i's noise uniform of model m (``kernels.predicates.model_top``) is in
-    the top q under one arm's cutoffs and not the other's, for rows i in [lo, hi)."""
-    for i in range(lo, hi):
-        y = (labels[i] >> m) & 1
-        if in_top(rk, cid[i], t, m, y, cutoffs, q) != in_top(rk, cid[i], t, m, y, base_cutoffs, q):
-            moved[i] = True
-
-
 @dataclass
 class _Rows:
     """A compact copy of some rows of a shard: their state, segments ever and ledger."""
@@ -331,8 +158,8 @@ class _Rows:
 def _copy_rows(
     tables: k.Tables,
     idx: np.ndarray,
-    source: _Shard,
-    other: _Shard | None = None,
+    source: Shard,
+    other: Shard | None = None,
     from_other: np.ndarray | None = None,
 ) -> _Rows:
     """Rows ``idx`` of ``source`` (in ``tables``' layout); where ``from_other``, every field
@@ -347,11 +174,11 @@ def _copy_rows(
     use = nowhere if from_other is None else from_other
     for dst, name, src in _fields(state, seg_ever, ledger, source):
         theirs = src if other is None or name == OWN_FIELD else _field(other, name)
-        _take(_bytes(dst), _bytes(src), _bytes(theirs), idx, nowhere if theirs is src else use)
+        take(as_words(dst), as_words(src), as_words(theirs), idx, nowhere if theirs is src else use)
     return _Rows(idx, state, seg_ever, ledger)
 
 
-def _field(shard: _Shard, name: str) -> np.ndarray:
+def _field(shard: Shard, name: str) -> np.ndarray:
     if name == "seg_ever":
         return shard.seg_ever
     if name == "ledger":
@@ -360,7 +187,7 @@ def _field(shard: _Shard, name: str) -> np.ndarray:
 
 
 def _fields(
-    state: State, seg_ever: np.ndarray, ledger: np.ndarray, shard: _Shard
+    state: State, seg_ever: np.ndarray, ledger: np.ndarray, shard: Shard
 ) -> list[tuple[np.ndarray, str, np.ndarray]]:
     """(compact array, name, the shard's array) for every per-row array: the state's fields,
     the segments ever and the ledger."""
@@ -368,34 +195,16 @@ def _fields(
     return [*pairs, (seg_ever, "seg_ever", shard.seg_ever), (ledger, "ledger", shard.ledger)]
 
 
-def compile_kernels(tables: k.Tables) -> None:
-    """Compile this module's kernels for ``tables``' state layout, over no rows (the first
-    run's helper process: ``simulator.engine.warmup``), so that a first `compare` finds them
-    in the disk cache."""
-    state = allocate(tables, 1)
-    none, no = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.bool_)
-    arrays = [getattr(state, f) for f in State._fields]
-    arrays += [zeros(1, dtype=np.uint64), zeros((1, 2), dtype=np.float64)]
-    for words in {_bytes(a).dtype: _bytes(a) for a in arrays}.values():
-        _take_rows(0, 0, words, words, words, none, no)
-        _put_rows(0, 0, words, words, none, no)
-        _same_rows(0, 0, no, words, none, words, none)
-    cutoffs = np.zeros((2, 1), dtype=np.float64)
-    _moved_rows(0, 0, no, state.cid, state.labels, np.uint64(0), 0, 0, 0, cutoffs, cutoffs)
-    _record_contacts(tables, state.ring, state.last_contact, none, 0)
-    _caps_may_bind(tables, state.ring, state.cands, none, 0, np.zeros(1, dtype=np.bool_))
-
-
 # ------------------------------------------------------------------------------ one variant
 
 
 @dataclass
 class Delta:
-    """A variant stepping beside its base (``run_together``): which rows have diverged, and
-    the compact rows of the current step."""
+    """A variant stepping beside its base (``run_together``, ``loop.Step.step``): which rows
+    have diverged, and the compact rows of the current step."""
 
-    base: _Step
-    step: _Step
+    base: Step
+    step: Step
     diverged: list[np.ndarray] = field(default_factory=list)
     ran: int = 0  # rows the variant's kernels ran on, over all phases (for reports and tests)
     theirs: list[np.ndarray] = field(default_factory=list)  # per shard: the base's rows to
@@ -409,11 +218,14 @@ class Delta:
     _decided: list[tuple] = field(default_factory=list)
     _runs: list[list[tuple[int, int]]] = field(default_factory=list)
     _scattered: list[np.ndarray] = field(default_factory=list)
+    _found: list[np.ndarray] = field(default_factory=list)  # this step's baseline counters
+    _cutoffs: np.ndarray | None = None  # this step's models' cutoffs
+    _thresholds: tuple = ()  # this step's cuts
 
     def __post_init__(self) -> None:
         self.diverged = [np.zeros(0, dtype=bool) for _ in self.step.shards]
 
-    def _pair(self, s: int) -> tuple[_Shard, _Shard, np.ndarray]:
+    def _pair(self, s: int) -> tuple[Shard, Shard, np.ndarray]:
         b, v = self.base.shards[s], self.step.shards[s]
         rows = max(b.rows, v.rows)
         if self.diverged[s].size < rows:
@@ -421,6 +233,11 @@ class Delta:
             grown[: self.diverged[s].size] = self.diverged[s]
             self.diverged[s] = grown
         return b, v, self.diverged[s]
+
+    def arrivals(self, t: int) -> None:
+        """The variant's arrivals, after the base's."""
+        self.step.arrivals(t)
+        self.arrived()
 
     def arrived(self) -> None:
         """After both arms' arrivals: a new row is the same as the base's if it is the same
@@ -440,12 +257,13 @@ class Delta:
 
     # -- baseline ----------------------------------------------------------------------------
 
-    def before_baseline(self) -> list[list[int]]:
+    def before_baseline(self, t: int) -> list[list[int]]:
         """Where each shard's runs of diverged rows lie (blocks of at least ``MIN_RUN`` rows,
         such as the arrivals of a step after the arms' referrals differed: they run in
         place, in the variant's own state), and copies of the base's other diverged rows
         before the base's baseline phase changes them. Returns the runs' bounds, where the
-        base splits its baseline (``_Step.baseline``)."""
+        base splits its baseline (``Step.baseline``)."""
+        self.step.market(t)
         self._base_rows, self._runs, self._scattered = [], [], []
         bounds = []
         for s in range(len(self.step.shards)):
@@ -462,7 +280,7 @@ class Delta:
             self._base_rows.append(_copy_rows(self.base.tb, idx, b) if idx.size else None)
         return bounds
 
-    def baseline(self, t: int, market: float, base_found: list[np.ndarray]) -> list[np.ndarray]:
+    def baseline(self, t: int, market: float, base_found: list[np.ndarray]) -> None:
         """The variant's baseline counters: the base's, minus its diverged rows', plus the
         variant's own baseline over those rows (runs in place, the others on copies written
         back to the variant's state)."""
@@ -490,17 +308,23 @@ class Delta:
             _write_back(own, v, np.ones(idx.size, dtype=bool))
             self.ran += idx.size
             found.append(counts + ours)
-        return found
+        self._found = found
+
+    def cutoffs(self, t: int) -> None:
+        """The variant's models' cutoffs, from its baseline counters."""
+        self._cutoffs = self.step.cutoffs(t, self._found)
 
     # -- decisions ---------------------------------------------------------------------------
 
-    def decide(self, t: int, cutoffs: np.ndarray, base_cutoffs: np.ndarray) -> None:
+    def decide(self, t: int, base_cutoffs: np.ndarray) -> None:
         """The variant's decisions. A row that has not diverged has the base's facts and
         candidates (the same state and conditions), unless a difference in the models'
         cutoffs moves it across one: for such rows with a candidate only the choice among
         the candidates is made again, from the base's state (``decide_again``). The diverged
         and the moved rows are decided in full, on compact copies."""
         self._again, self._decided = [], []
+        cutoffs = self._cutoffs
+        assert cutoffs is not None, "decide before cutoffs"
         moved_any = not np.array_equal(cutoffs, base_cutoffs)
         for s in range(len(self.step.shards)):
             b, v, diverged = self._pair(s)
@@ -546,7 +370,7 @@ class Delta:
             self._decided.append((decided, from_base, found_full, moved, runs, found_tail))
             self.ran += again.size + whole.size + sum(rows.idx.size for rows in runs)
 
-    def cuts(self, t: int) -> tuple[np.ndarray, ...]:
+    def cuts(self, t: int) -> None:
         """The variant's thresholds, from the keys of its proposals: those of the rows decided
         again (read from the base's state with the variant's own ring) and of the rows
         decided in full."""
@@ -570,9 +394,9 @@ class Delta:
                 shards += [(part.state, part.idx.size) for part in (decided[0], *decided[4])]
             return shards
 
-        return self.step.cuts(t, proposals, shards=keyed)
+        self._thresholds = self.step.cuts(t, proposals, shards=keyed)
 
-    def contacts(self, thresholds: tuple, base_thresholds: tuple) -> None:
+    def contacts(self, base_thresholds: tuple) -> None:
         """Which rows decided again the variant must serve itself: those whose decision
         differs from the base's, and those accepting a play that is served differently (its
         response, script, channel or cut differ); the others are served as the base serves
@@ -581,7 +405,7 @@ class Delta:
             self._alike_plays = _served_alike(self.base.tb, self.step.tb)
         served_alike = self._alike_plays
         cut_otherwise = np.zeros(len(self.step.c.plays), dtype=bool)  # this step
-        for mine, theirs in zip(thresholds, base_thresholds, strict=True):
+        for mine, theirs in zip(self._thresholds, base_thresholds, strict=True):
             cut_otherwise |= (mine != theirs).any(axis=1)
         for p in np.nonzero(cut_otherwise)[0]:
             served_alike &= ~(np.uint64(1) << np.uint64(p))
@@ -607,7 +431,7 @@ class Delta:
             self.theirs.append(theirs)
             self.ran += kept.size
 
-    def _redo(self, b: _Shard, v: _Shard, rows: np.ndarray, t: int) -> np.ndarray:
+    def _redo(self, b: Shard, v: Shard, rows: np.ndarray, t: int) -> np.ndarray:
         """Which of ``rows`` (same state, same candidates) may choose otherwise here: all of
         them if the arms order or value proposals differently; else those with a candidate
         play whose eligibility or holdout differs, and those a cap could stop in either arm
@@ -634,7 +458,7 @@ class Delta:
             check &= ~redo
             if check.any():
                 at = np.nonzero(check)[0]
-                redo[at] |= _caps_may_bind(tb, ring, b.state.cands, rows[at], t, caps)
+                redo[at] |= caps_may_bind(tb, ring, b.state.cands, rows[at], t, caps)
         return redo
 
     def _moved(
@@ -648,7 +472,7 @@ class Delta:
                 m = int(c.top_model[q])
                 args = (moved, state.cid, state.labels, self.step.rk, t, m, q)
                 k.on_threads(
-                    lambda lo, hi, args=args: _moved_rows(lo, hi, *args, cutoffs, base_cutoffs),
+                    lambda lo, hi, args=args: moved_rows(lo, hi, *args, cutoffs, base_cutoffs),
                     n,
                     0 if n >= PARALLEL_ROWS else 1,
                 )
@@ -656,13 +480,7 @@ class Delta:
 
     # -- contacts and accounting -------------------------------------------------------------
 
-    def apply(
-        self,
-        t: int,
-        thresholds: tuple,
-        base_counted: list[dict[int, dict[str, np.ndarray]]],
-        bit: int,
-    ) -> None:
+    def apply(self, t: int, base_counted: list[dict[int, dict[str, np.ndarray]]], bit: int) -> None:
         """The variant's accounting: the base's counters, minus the base's over the rows the
         variant ran (the classes of rows with this variant's ``bit``), plus the variant's own
         over them; then which of those rows are still the same."""
@@ -670,7 +488,9 @@ class Delta:
         for s, by_class in enumerate(base_counted):
             b, v, diverged = self._pair(s)
             chosen, decided, from_base, runs = self._own_rows[s]
-            ours = [run_apply(self.step, rows, t, thresholds) for rows in (chosen, decided, *runs)]
+            ours = [
+                run_apply(self.step, rows, t, self._thresholds) for rows in (chosen, decided, *runs)
+            ]
             mine = [counts for cls, counts in by_class.items() if cls >> bit & 1]
             counted.append(
                 {
@@ -685,13 +505,13 @@ class Delta:
             self._settle(decided, from_base, b, v, diverged)
             alike = self._alike[s]
             if alike.size:  # served as the base served them: their contacts, in our ring
-                _record_contacts(self.step.tb, v.state.ring, b.state.last_contact, alike, t)
+                record_contacts(self.step.tb, v.state.ring, b.state.last_contact, alike, t)
             v.first_new = v.rows
         self.step.record(t, counted)
         self._own_rows, self._again, self._decided = [], [], []
 
     def _settle(
-        self, rows: _Rows, common: np.ndarray, b: _Shard, v: _Shard, diverged: np.ndarray
+        self, rows: _Rows, common: np.ndarray, b: Shard, v: Shard, diverged: np.ndarray
     ) -> None:
         """After the contacts, compare the ``common`` rows the variant ran (copied from the
         base this step: only what decisions and contacts write can differ) with the base's;
@@ -704,7 +524,7 @@ class Delta:
             check = np.ones(at.size, dtype=bool)
             for mine, name, theirs in _fields(rows.state, rows.seg_ever, rows.ledger, b):
                 if name in WRITTEN:
-                    _same(check, _bytes(mine), at, _bytes(theirs), idx[at])
+                    same(check, as_words(mine), at, as_words(theirs), idx[at])
             equal[at] = check
         diverged[idx] = ~equal
         _write_back(rows, v, ~equal)
@@ -771,68 +591,7 @@ def _unmatched_caps(a: k.Tables, b: k.Tables) -> np.ndarray:
     return unmatched
 
 
-@k.block_kernel
-def _caps_block(
-    tb: k.Tables,
-    ring: np.ndarray,
-    cands: np.ndarray,
-    rows: np.ndarray,
-    lo: int,
-    hi: int,
-    t: int,
-    caps: np.ndarray,
-    out: np.ndarray,
-) -> None:
-    for j in range(lo, hi):
-        i = rows[j]
-        candidates = cands[i]
-        for c in range(tb.cap_i.shape[1]):
-            if not caps[c]:
-                continue
-            covered = 0
-            for p in range(tb.play_i.shape[1]):
-                held = (candidates >> np.uint64(p)) & np.uint64(1) == np.uint64(1)
-                if held and k.cap_applies(tb, c, p, tb.play_i[k.PL_CHANNEL, p]):
-                    covered += 1
-            start, count = tb.cap_i[k.CP_OFFSET, c], tb.cap_i[k.CP_COUNT, c]
-            used = k.count_within(ring, i, start, count, t, tb.cap_window[c])
-            if used + covered > count:
-                out[j] = True
-                break
-
-
-@k.thread_kernel
-def _caps_may_bind_rows(
-    tb: k.Tables,
-    ring: np.ndarray,
-    cands: np.ndarray,
-    rows: np.ndarray,
-    t: int,
-    caps: np.ndarray,
-    out: np.ndarray,
-    b0: int,
-    b1: int,
-) -> None:
-    for b in range(b0, b1):
-        lo, hi = b * k.BLOCK, min(rows.size, (b + 1) * k.BLOCK)
-        _caps_block(tb, ring, cands, rows, lo, hi, t, caps, out)
-
-
-def _caps_may_bind(
-    tb: k.Tables, ring: np.ndarray, cands: np.ndarray, rows: np.ndarray, t: int, caps: np.ndarray
-) -> np.ndarray:
-    """Rows one of the ``caps`` (bools) of ``tb`` could stop at step t: the contacts in its
-    window (``ring``) plus the candidates it covers exceed its count
-    (``kernels.decide.eligibility`` and ``arbitrate`` never stop a row otherwise)."""
-    out = np.zeros(rows.size, dtype=bool)
-    k.on_threads(
-        lambda b0, b1: _caps_may_bind_rows(tb, ring, cands, rows, t, caps, out, b0, b1),
-        k.blocks_of(rows.size),
-    )
-    return out
-
-
-def _keyed_rows(tables: k.Tables, base: _Shard, own: _Shard, idx: np.ndarray) -> State:
+def _keyed_rows(tables: k.Tables, base: Shard, own: Shard, idx: np.ndarray) -> State:
     """A compact state with what the keys of proposals read (``kernels.decide.gather``): the
     customer id and propensity from the base, the contact ring from the variant."""
     state = allocate(tables, idx.size)
@@ -866,7 +625,7 @@ def _served_alike(a: k.Tables, b: k.Tables) -> np.uint64:
 
 
 def _proposals_per_block(winners: np.ndarray, n_plays: int) -> np.ndarray:
-    """Winners per block of compact rows and play (``gather_keys``' offsets)."""
+    """Winners per block of compact rows and play (``couplings.shard_keys``' offsets)."""
     n = winners.size
     blocks = max(1, (n + k.BLOCK - 1) // k.BLOCK)
     found = np.zeros((blocks, n_plays), dtype=np.int64)
@@ -881,39 +640,35 @@ def _proposals_per_block(winners: np.ndarray, n_plays: int) -> np.ndarray:
     return found
 
 
-def _write_back(rows: _Rows, shard: _Shard, pick: np.ndarray) -> None:
+def _write_back(rows: _Rows, shard: Shard, pick: np.ndarray) -> None:
     """Rows ``pick`` of ``rows`` into the shard, whole; the variant's own field for all."""
     everything = np.ones(pick.size, dtype=bool)
     some = bool(pick.any())
     for src, name, dst in _fields(rows.state, rows.seg_ever, rows.ledger, shard):
         if some or name == OWN_FIELD:
-            _put(_bytes(dst), _bytes(src), rows.idx, everything if name == OWN_FIELD else pick)
+            put(as_words(dst), as_words(src), rows.idx, everything if name == OWN_FIELD else pick)
 
 
 # ------------------------------------------------------------------------------ kernels on rows
 
 
-def run_baseline(step: _Step, rows: _Rows, first_new: int, t: int, market: float) -> np.ndarray:
-    from simulator.engine.run import baseline_counts
-
+def run_baseline(step: Step, rows: _Rows, first_new: int, t: int, market: float) -> np.ndarray:
     return baseline_counts(
         step.tb, rows.state, rows.idx.size, first_new, t, step.rk, market
     )  # fmt: skip
 
 
 def run_baseline_from(
-    step: _Step, shard: _Shard, first: int, end: int, first_new: int, t: int, market: float
+    step: Step, shard: Shard, first: int, end: int, first_new: int, t: int, market: float
 ) -> np.ndarray:
     """The baseline phase, in place, of the shard's rows [first, end) (``first_new``
     counted from ``first``)."""
-    from simulator.engine.run import baseline_counts
-
     return baseline_counts(
         step.tb, rows_from(shard.state, first), end - first, first_new, t, step.rk, market
     )  # fmt: skip
 
 
-def _view(shard: _Shard, lo: int, hi: int) -> _Rows:
+def _view(shard: Shard, lo: int, hi: int) -> _Rows:
     """Rows [lo, hi) of a shard, in place (views): kernels run on rows [0, hi - lo)."""
     return _Rows(
         np.arange(lo, hi), rows_from(shard.state, lo), shard.seg_ever[lo:], shard.ledger[lo:]
@@ -930,7 +685,7 @@ def _runs(flags: np.ndarray, least: int) -> list[tuple[int, int]]:
 
 
 def run_decide_again(
-    step: _Step, base: _Shard, own: _Shard, rows: np.ndarray, t: int
+    step: Step, base: Shard, own: Shard, rows: np.ndarray, t: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``decide_again`` for ``rows`` of the base's state under the variant's tables (the
     variant's own contact ring): winners, dec, the plays eligible for and the funnel,
@@ -950,10 +705,8 @@ def run_decide_again(
 
 
 def run_decide(
-    step: _Step, rows: _Rows, t: int, cutoffs: np.ndarray
+    step: Step, rows: _Rows, t: int, cutoffs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    from simulator.engine.run import decide_counts
-
     if rows.idx.size == 0:
         n_plays = len(step.c.plays)
         return np.zeros((n_plays, 2, k.N_FUNNEL), np.int64), np.zeros((1, n_plays), np.int64)
@@ -961,9 +714,7 @@ def run_decide(
     return decide_counts(step.tb, rows.state, rows.idx.size, t, step.rk, cutoffs)
 
 
-def run_apply(step: _Step, rows: _Rows, t: int, thresholds: tuple) -> dict[str, np.ndarray]:
-    from simulator.engine.run import apply_counters, apply_counts
-
+def run_apply(step: Step, rows: _Rows, t: int, thresholds: tuple) -> dict[str, np.ndarray]:
     if rows.idx.size == 0:
         return {key: value.sum(axis=0) for key, value in apply_counters(step.c, 1).items()}
 
@@ -977,9 +728,9 @@ def run_apply(step: _Step, rows: _Rows, t: int, thresholds: tuple) -> dict[str, 
 
 
 def run_together(
-    base: _Run,
+    base: Run,
     base_outputs: list,
-    variants: list[tuple[_Run, list]],
+    variants: list[tuple[Run, list]],
     rep: int,
     shared: object,
     progress: Callable[[int, int], None] | None,
@@ -993,36 +744,7 @@ def run_together(
     b = base.start(rep, base_outputs, shared=shared, take=True)
     deltas = [Delta(b, loop) for loop in loops]
     for t in range(1, base.sizes.steps + 1):
-        b.arrivals(t)
-        for d in deltas:
-            d.step.arrivals(t)
-            d.arrived()
-        market = b.market(t)
-        starts: list[list[int]] = [[] for _ in b.shards]
-        for d in deltas:
-            d.step.market(t)
-            for s, bounds in enumerate(d.before_baseline()):
-                starts[s] += bounds
-        found = b.baseline(t, market, starts)
-        found_v = [d.baseline(t, market, found) for d in deltas]
-        cutoffs = b.cutoffs(t, found)
-        cutoffs_v = [d.step.cutoffs(t, f) for d, f in zip(deltas, found_v, strict=True)]
-        proposals = b.decide(t, cutoffs)
-        for d, mine in zip(deltas, cutoffs_v, strict=True):
-            d.decide(t, mine, cutoffs)
-        thresholds = b.cuts(t, proposals)
-        thresholds_v = [d.cuts(t) for d in deltas]
-        for d, mine in zip(deltas, thresholds_v, strict=True):
-            d.contacts(mine, thresholds)
-        classes = []
-        for s, shard in enumerate(b.shards):
-            cls = np.zeros(shard.rows, dtype=np.uint8)
-            for bit, d in enumerate(deltas):
-                cls |= d.theirs[s][: shard.rows].astype(np.uint8) << np.uint8(bit)
-            classes.append(cls)
-        counted = b.account(t, decided=True, thresholds=thresholds, classes=classes)
-        for bit, (d, mine) in enumerate(zip(deltas, thresholds_v, strict=True)):
-            d.apply(t, mine, counted, bit)
+        b.step(t, deltas)
         if progress is not None:
             progress(done + t * (1 + len(deltas)), total)
     base.arrived = b.next_id - base.sizes.customers

@@ -103,7 +103,7 @@ def kernel_cache_key() -> bytes:
 def compile_the_rest(compiled: Any, tables: Any) -> None:
     """The run's share: the condition interpreter, then synthesis and the baseline (each over
     no rows)."""
-    from simulator.engine import run
+    from simulator.engine import phases
     from simulator.kernels.common import BLOCK, N_BITS, N_FLAGS, N_INTS
     from simulator.kernels.population import allocate, synthesize
     from simulator.kernels.predicates import evaluate_block
@@ -117,7 +117,7 @@ def compile_the_rest(compiled: Any, tables: Any) -> None:
         np.zeros((N_BITS, BLOCK), dtype=np.uint64), cutoffs, flags[0], flags[1],
     )  # fmt: skip
     synthesize(tables, st, 0, np.zeros(0, dtype=np.int64), rk, 0, -1)
-    run.baseline_counts(tables, st, 0, 0, 0, rk, 0.0)
+    phases.baseline_counts(tables, st, 0, 0, 0, rk, 0.0)
 
 
 def compile_decisions(compiled: Any, tables: Any) -> None:
@@ -127,7 +127,8 @@ def compile_decisions(compiled: Any, tables: Any) -> None:
     trace's tier),
     while the run compiles the condition interpreter; then the decision kernels, once the
     interpreter is in the cache (all over no rows)."""
-    from simulator.engine import delta, run
+    from simulator.engine import phases
+    from simulator.kernels import rows
     from simulator.kernels.apply import N_LEDGER
     from simulator.kernels.baseline import chance_table, look_ahead
     from simulator.kernels.common import N_FUNNEL, tier_of, transaction_sums
@@ -147,7 +148,9 @@ def compile_decisions(compiled: Any, tables: Any) -> None:
     seg_ever = np.zeros(1, dtype=np.uint64)
     ledger = np.zeros((1, N_LEDGER), dtype=np.float64)
     n_plays = len(compiled.plays)
-    run.apply_counts(tables, compiled, st, 0, 0, rk, run.no_cuts(n_plays), True, seg_ever, ledger)
+    phases.apply_counts(
+        tables, compiled, st, 0, 0, rk, phases.no_cuts(n_plays), True, seg_ever, ledger
+    )
     none = np.zeros(0, dtype=np.int64)
     decide_again(
         tables, st, none, 0, rk, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint8),
@@ -161,12 +164,12 @@ def compile_decisions(compiled: Any, tables: Any) -> None:
     )  # fmt: skip
     remove_rows(allocate(tables, 1), np.zeros(1, dtype=np.bool_), 1)
     tier_of(tables, 0.0)
-    delta.compile_kernels(tables)
+    rows.compile_kernels(tables)
     waited = 0.0
     while _cold(evaluate_block) and waited < HELPER_WAIT_S:
         time.sleep(0.25)
         waited += 0.25
-    run.decide_counts(tables, st, 0, 0, np.uint64(0), _cutoffs(compiled))
+    phases.decide_counts(tables, st, 0, 0, np.uint64(0), _cutoffs(compiled))
 
 
 def _cutoffs(compiled: Any) -> np.ndarray:

@@ -122,7 +122,7 @@ ZERO = np.uint64(0)
 SO_MEMBERS, SO_CHURNED, SO_AUM, SO_REVENUE, SO_COST, SO_RESPONDERS = range(6)
 N_SEGMENT_OUTCOMES = 6
 
-# Columns of the per-row ledger (``_Shard.ledger`` in ``run``), kept beside the state like
+# Columns of the per-row ledger (``Shard.ledger``, ``engine.shards``), kept beside the state like
 # ``seg_ever``: the accounting's memory of each customer, for measures a live test takes per
 # customer (``simulator.analysis.sizing_report``). Revenue to date in fen (fees at purchase and
 # margins, every step the customer was live; exact in a float64 below 2^53 fen); the AUM at the
@@ -318,12 +318,19 @@ def account(
     unserved: np.ndarray,
     traced: bool,
     trace_f: np.ndarray,
+    tier_moves: np.ndarray,
 ) -> None:
     """Count row i (alive) at the end of step t."""
     arm = st.arm[i]
     aum = st.aum[i]
     tier = tier_of(tb, aum)
     cust[arm, st.stage[i], tier] += 1
+    # 升层 / 降层: the tier against the one this customer was counted in at the end of the last
+    # step (none for a customer counted for the first time: arrivals are not migrations).
+    before = st.tier[i]
+    if before >= 0 and before != tier:
+        tier_moves[arm, before, tier] += 1
+    st.tier[i] = tier
     misc[arm, M_AUM] += fen(aum)
     if t > 0 and tb.book_rate.size > 0:  # the book earns from step 1, on every live customer
         earned = 0.0
@@ -439,6 +446,7 @@ def apply_block(
     select: np.ndarray,
     want: int,
     play_outcomes: np.ndarray,
+    tier_moves: np.ndarray,
 ) -> None:
     # Segment membership is recorded once and kept (intention to treat): a customer who
     # leaves a segment, churns or is moved by a treatment still counts in it. Bit G is
@@ -464,7 +472,10 @@ def apply_block(
                 tb, st, i, t, rk, thr_mode, thr_value, thr_tiebreak, plays, values, funnel, misc,
                 chan, traced, trace_i,
             )  # fmt: skip
-        account(tb, st, i, t, responded, decided, funnel, cust, misc, unserved, traced, trace_f)
+        account(
+            tb, st, i, t, responded, decided, funnel, cust, misc, unserved, traced, trace_f,
+            tier_moves,
+        )  # fmt: skip
         ever = seg_ever[i] | everyone
         if decided:
             ever |= st.segbits[i]
@@ -506,6 +517,7 @@ def apply_step(
     select: np.ndarray,
     want: int,
     play_outcomes: np.ndarray,
+    tier_moves: np.ndarray,
 ) -> None:
     """Contacts and accounting of step t for rows [0, n_rows) — only those whose
     ``select`` (uint8, (rows,)) is ``want`` unless ``select`` is empty (variants run as
@@ -513,7 +525,9 @@ def apply_step(
     (int64, (P, 2)), ``thr_value`` (float64, (P, 2)), ``thr_tiebreak`` (uint64, (P, 2)).
     Counters per block: ``funnel`` (int64, (blocks, P, 2, F)), ``cust`` (blocks, 2, S, K),
     ``misc`` (blocks, 2, N_MISC), ``unserved`` (blocks, G + 1, K, 2, U), ``chan``
-    (blocks, C, 2), ``outcomes`` (blocks, G + 1, 2, N_SEGMENT_OUTCOMES). ``seg_ever`` (uint64,
+    (blocks, C, 2), ``outcomes`` (blocks, G + 1, 2, N_SEGMENT_OUTCOMES), ``tier_moves``
+    (blocks, 2, K, K): live customers by tier at the end of the last step and at this one's,
+    those who moved only. ``seg_ever`` (uint64,
     (rows,)): the segments each row has been in, bit G for "(all)"; updated here. ``ledger``
     (float64, (rows, N_LEDGER)): each row's revenue to date and AUM before this step's
     contacts (``LEDGER_*``); updated here. ``decided``
@@ -524,7 +538,7 @@ def apply_step(
         apply_blocks(
             tb, st, b0, b1, n_rows, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
             funnel, cust, misc, unserved, chan, trace_row, trace_i, trace_f, seg_ever,
-            outcomes, ledger, select, want, play_outcomes,
+            outcomes, ledger, select, want, play_outcomes, tier_moves,
             np.empty(n_plays, dtype=np.int64),  # cleared block by block: apply_blocks
             np.empty(n_plays, dtype=np.float64),
         )  # fmt: skip
@@ -562,6 +576,7 @@ def apply_blocks(
     select: np.ndarray,
     want: int,
     play_outcomes: np.ndarray,
+    tier_moves: np.ndarray,
     plays: np.ndarray,
     values: np.ndarray,
 ) -> None:
@@ -574,5 +589,5 @@ def apply_blocks(
             tb, st, lo, hi, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
             funnel[b], cust[b], misc[b], unserved[b], chan[b], plays, values,
             trace_row, trace_i, trace_f, seg_ever, outcomes[b], ledger, select, want,
-            play_outcomes[b],
+            play_outcomes[b], tier_moves[b],
         )  # fmt: skip

@@ -40,7 +40,7 @@ KERNEL_SOURCES = tuple(
         "simulator/kernels/apply.py",
         "simulator/kernels/population.py",
         "simulator/kernels/rng.py",
-        "simulator/engine/delta.py",
+        "simulator/kernels/rows.py",
         "simulator/output.py",
         "strategy_dsl/compile.py",
     )

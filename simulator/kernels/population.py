@@ -136,6 +136,7 @@ FIELDS: tuple[tuple[str, type, str | int, str], ...] = (
     ("chans", np.uint64, 1, "scratch: channels whose `requires` held this step (bits)"),
     ("elig", np.uint64, 1, "scratch: plays the customer was eligible for this step (bits)"),
     ("play_ever", np.uint64, 1, "plays the customer has ever been eligible for (bits)"),
+    ("tier", np.int8, 1, "tier at the end of the last step counted (-1: none yet)"),
     ("dec", np.uint8, 1, "scratch: tier at decision | 128 if eligible for a play"),
 )
 State = namedtuple("State", [f[0] for f in FIELDS])
@@ -208,6 +209,7 @@ def allocate(tb: Tables, rows: int) -> State:
             shape = (rows,) if columns == 1 else (rows, width)
             arrays[name] = np.zeros(shape, dtype=dtype)
     arrays["alive"][:] = -1
+    arrays["tier"][:] = -1
     return State(**arrays)
 
 
@@ -446,6 +448,7 @@ def clear_row(st: State, i: int, cid: int) -> None:
     st.winners[i] = np.uint64(0)
     st.segbits[i] = np.uint64(0)
     st.dec[i] = 0
+    st.tier[i] = -1
 
 
 @njit(cache=True, inline="always")

@@ -13,6 +13,7 @@ The tables (docs/results.md lists every column):
 
 ==============  ==========================================================================
 population      rep, step, arm, stage, tier, customers
+tier_moves      rep, step, arm, from_tier, to_tier, direction (up, down), customers
 totals          rep, step, arm, customers, aum, churned, acquired, revenue, cost, net_value,
                 promoters, detractors, promoters_share, detractors_share, nps; when the run
                 has them: fee_income, book_revenue, responders, products_held, cross_sold,
@@ -50,12 +51,21 @@ __all__ = [
     "funnel_table",
     "population_table",
     "suppression_table",
+    "tier_moves_table",
     "totals_table",
     "typed_table",
     "unserved_table",
 ]
 
-TABLE_NAMES = ("population", "totals", "funnel", "suppression", "unserved", "channels")
+TABLE_NAMES = (
+    "population",
+    "tier_moves",
+    "totals",
+    "funnel",
+    "suppression",
+    "unserved",
+    "channels",
+)
 
 FEN_PER_UNIT = 100
 _MONEY_FIELDS = {"cost_fen": "cost", "revenue_fen": "revenue", "inflow_fen": "inflow"}
@@ -104,6 +114,29 @@ def population_table(out: RunOutput) -> pd.DataFrame:
             "stage": _categorical(s, STAGES),
             "tier": _categorical(k, out.tiers),
             "customers": counts.reshape(-1).astype(np.int64),
+        }
+    )
+
+
+def tier_moves_table(out: RunOutput) -> pd.DataFrame:
+    """Live customers whose tier at the end of a step differs from the one they ended the step
+    before in (升层 / 降层), by arm and the pair of tiers: one row per ordered pair of
+    different tiers, zeros included. Arrivals and churned customers are not moves; tiers are
+    in ascending order of AUM, so a move to a later tier is ``up``."""
+    counts = np.asarray(out.tier_moves)
+    if counts.ndim != 5 or counts.shape[-1] != len(out.tiers):  # results from before migrations
+        counts = np.zeros((*np.asarray(out.customers).shape[:3], len(out.tiers), len(out.tiers)))
+    r, t, a, low, high = _grid(counts.shape)
+    keep = low != high
+    return pd.DataFrame(
+        {
+            "rep": r[keep],
+            "step": t[keep],
+            "arm": _categorical(a[keep], ARMS),
+            "from_tier": _categorical(low[keep], out.tiers),
+            "to_tier": _categorical(high[keep], out.tiers),
+            "direction": _categorical((high[keep] < low[keep]).astype(np.int64), ("up", "down")),
+            "customers": counts.reshape(-1)[keep].astype(np.int64),
         }
     )
 
@@ -303,6 +336,7 @@ def all_tables(out: RunOutput) -> dict[str, pd.DataFrame]:
     """Every table, by the name its Parquet file takes (``TABLE_NAMES`` order)."""
     return {
         "population": population_table(out),
+        "tier_moves": tier_moves_table(out),
         "totals": totals_table(out),
         "funnel": funnel_table(out),
         "suppression": suppression_table(out),

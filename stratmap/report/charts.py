@@ -331,6 +331,64 @@ def tiers(
     )
 
 
+def tier_moves(moves: pd.DataFrame, population: pd.DataFrame, groups: list[str]) -> Chart:
+    """Customers who moved between tiers over the horizon (升层 / 降层), per 10,000 customers
+    live at step 0 of each arm (or alternative): the arms differ in size, so counts alone would
+    favour the larger; one bar per arm for each move that happened."""
+    start = population[(population["step"] == 0) & (population["stage"] != "churned")]
+    base = start.groupby([*groups], observed=True)["customers"].sum() / start["rep"].nunique()
+    total = moves.groupby([*groups, "from_tier", "to_tier", "direction"], observed=True)[
+        "customers"
+    ].sum() / max(moves["rep"].nunique(), 1)
+    total = total[total.groupby(["from_tier", "to_tier"], observed=True).transform("sum") > 0]
+    rate = (total / base.reindex(total.index.droplevel([-3, -2, -1])).to_numpy() * 10_000).rename(
+        "per_10k"
+    )
+    rows = rate.reset_index()
+    rows["move"] = rows["from_tier"].astype(str) + " → " + rows["to_tier"].astype(str)
+    rows = rows.sort_values(["direction", "to_tier", "from_tier"])
+    order = list(dict.fromkeys(rows["move"]))
+    keys = list(rows[groups].drop_duplicates().itertuples(index=False, name=None))
+    traces = []
+    for index, key in enumerate(keys):
+        mask = np.ones(len(rows), dtype=bool)
+        for group, value in zip(groups, key, strict=True):
+            mask &= (rows[group].astype(str) == str(value)).to_numpy()
+        mine = rows[mask].set_index("move").reindex(order)
+        traces.append(
+            {
+                "type": "bar",
+                "name": _label(key, groups),
+                "x": order,
+                "y": _rounded(mine["per_10k"].fillna(0.0), 1),
+                "marker": {"color": _hue(key, groups, index)},
+            }
+        )
+    up = rows[rows["direction"] == "up"]
+    if len(up):
+        top = up.groupby("move", observed=True)["per_10k"].max().idxmax()
+        parts = [
+            f"{value:,.1f} in {_label(key, groups)}"
+            for key, value in up[up["move"] == top].set_index(groups)["per_10k"].items()
+        ]
+        reading = f"The most common move up is {top}: per 10,000 customers, " + "; ".join(parts)
+    else:
+        reading = "No customer moved up a tier over the horizon"
+    return Chart(
+        "tier-moves",
+        "Tier moves 升层 / 降层",
+        reading + ".",
+        {
+            "data": traces,
+            "layout": layout(
+                x_title="from → to (moves up first)",
+                y_title="per 10,000 customers over the horizon",
+                barmode="group",
+            ),
+        },
+    )
+
+
 def _hue(key: Any, groups: list[str], index: int) -> str:
     """The arm's own colour when the chart is per arm, else the palette's."""
     values = key if isinstance(key, tuple) else (key,)

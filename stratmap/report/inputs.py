@@ -41,9 +41,11 @@ _REQUIRED = {
         "ranking": ["rank", "arm", "net_value"],
     },
 }
+# Tier moves (升层 / 降层) are optional: directories written before they were counted have none.
+_MOVES = {"tier_moves": ["rep", "step", "arm", "from_tier", "to_tier", "direction", "customers"]}
 _OPTIONAL = {
-    "simulation": {},
-    "comparison": {name: [*cols, "alternative"] for name, cols in _SERIES.items()},
+    "simulation": _MOVES,
+    "comparison": {name: [*cols, "alternative"] for name, cols in {**_SERIES, **_MOVES}.items()},
 }
 
 

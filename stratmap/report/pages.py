@@ -264,6 +264,9 @@ def _tiers(results: Results) -> Page | None:
     groups = ["arm"] if results.kind == "simulation" else ["alternative"]
     page = Page("tiers", "分层 Tiers")
     page.charts.append(charts.tiers(population, groups, results.step_unit, order))
+    moves = results.tables.get("tier_moves")
+    if moves is not None and len(order) > 1:  # results from before migrations were counted
+        page.charts.append(charts.tier_moves(moves, population, groups))
     return page
 
 
