@@ -44,6 +44,20 @@ COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
         ("channel", "text", False),
         ("responded", "flag", True),
     ),
+    # What a live test's customers did (`stratmap review`, docs/contact-list.md#outcomes).
+    "outcomes": (
+        ("customer_id", "id", True),
+        ("play", "text", True),
+        ("contacted", "flag", True),
+        ("reached", "flag", True),
+        ("responded", "flag", True),
+        ("product", "text", False),
+        ("amount", "money", False),
+        ("aum_before", "money", True),
+        ("aum_after", "money", True),
+        ("churned", "flag", True),
+        ("complaint", "flag", True),
+    ),
 }
 
 _SHOWN_ROWS = 5
@@ -91,19 +105,28 @@ def read_mapping_file(path: Path) -> dict[str, str]:
     return data
 
 
-def read_table(table: str, path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read and validate one table; columns come back under our names with their types."""
+def read_table(
+    table: str,
+    path: Path,
+    mapping: Mapping[str, str] | None = None,
+    spec: tuple[tuple[str, str, bool], ...] | None = None,
+) -> pd.DataFrame:
+    """Read and validate one table; columns come back under our names with their types.
+    ``spec`` gives the columns (name, kind, required) of a table whose columns depend on the
+    strategy map (the snapshot's customers table: ``bankdata.snapshot``); by default they are
+    ``COLUMNS[table]``."""
     path = Path(path)
+    spec = COLUMNS[table] if spec is None else spec
     frame, source = _read_raw(path)
-    frame = _rename(table, frame, source, mapping or {})
+    frame = _rename(table, frame, source, mapping or {}, spec)
     if frame.empty:
         raise TableError(f"{path}: the {table} table is empty (no data rows)")
-    columns = {name: (kind, required) for name, kind, required in COLUMNS[table]}
+    columns = {name: (kind, required) for name, kind, required in spec}
     out = pd.DataFrame(index=frame.index)
     for name, (kind, _required) in columns.items():
         if name in frame.columns:
             out[name] = _convert(frame[name], kind, name, source)
-    _check_rules(table, out, source)
+    _check_rules(table, out, source, spec)
     return out.reset_index(drop=True)
 
 
@@ -127,12 +150,18 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, _Source]:
     raise TableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .xlsx")
 
 
-def _rename(table: str, frame: pd.DataFrame, source: _Source, mapping: Mapping[str, str]):
+def _rename(
+    table: str,
+    frame: pd.DataFrame,
+    source: _Source,
+    mapping: Mapping[str, str],
+    spec: tuple[tuple[str, str, bool], ...],
+) -> pd.DataFrame:
     frame = frame.rename(columns={str(c): str(c).strip() for c in frame.columns})
-    known = {name for name, _kind, _req in COLUMNS[table]}
+    known = {name for name, _kind, _req in spec}
     renames = {theirs: ours for ours, theirs in mapping.items() if theirs in frame.columns}
     frame = frame.rename(columns=renames)
-    for name, _kind, required in COLUMNS[table]:
+    for name, _kind, required in spec:
         if required and name not in frame.columns:
             theirs = mapping.get(name)
             wanted = f"{theirs!r} (mapped to {name})" if theirs else repr(name)
@@ -188,6 +217,8 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
             )
         return parsed.astype("datetime64[ns]")
     if kind == "flag":
+        if pd.api.types.is_bool_dtype(values):  # Parquet booleans: nothing to parse
+            return values.astype(bool)
         lowered = values.astype(str).str.strip().str.lower()
         bad = ~lowered.isin(_TRUE | _FALSE)
         if bad.any():
@@ -210,17 +241,28 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
     return numbers.astype(float)
 
 
-def _check_rules(table: str, out: pd.DataFrame, source: _Source) -> None:
+def _check_rules(
+    table: str, out: pd.DataFrame, source: _Source, spec: tuple[tuple[str, str, bool], ...]
+) -> None:
     required_blank = [
-        name
-        for name, kind, required in COLUMNS[table]
-        if required and kind == "date" and out[name].isna().any()
+        (name, kind)
+        for name, kind, required in spec
+        if required
+        and (kind == "date" or (kind == "money" and table == "outcomes"))
+        and out[name].isna().any()
     ]
-    for name in required_blank:
+    for name, kind in required_blank:
         raise TableError(
-            f"{source.path}: column {name}: empty date at "
+            f"{source.path}: column {name}: empty {'date' if kind == 'date' else 'amount'} at "
             f"{_rows(source, out[name].isna(), out[name])}"
         )
+    if table == "outcomes":
+        dup = out.duplicated(["customer_id", "play"], keep=False)
+        if dup.any():
+            raise TableError(
+                f"{source.path}: duplicate rows (customer_id, play) at "
+                f"{_rows(source, dup, out['customer_id'])} (one outcome per customer and play)"
+            )
     if table == "customers":
         dup = out["customer_id"].duplicated(keep=False)
         if dup.any():
@@ -228,7 +270,7 @@ def _check_rules(table: str, out: pd.DataFrame, source: _Source) -> None:
                 f"{source.path}: column customer_id: duplicate ids at "
                 f"{_rows(source, dup, out['customer_id'])} (one row per customer)"
             )
-        if "closed" in out:
+        if "closed" in out and "opened" in out:
             early = out["closed"] < out["opened"]
             if early.any():
                 raise TableError(

@@ -25,6 +25,7 @@ from lark.exceptions import (
 
 from strategy_dsl import syntax as s
 from strategy_dsl.diagnostics import Diagnostic, Related, Span, error
+from strategy_dsl.magnitudes import magnitude
 from strategy_dsl.userfile import FileTooLarge, NotARegularFile, read_user_file
 
 GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "strategy.lark"
@@ -34,8 +35,6 @@ GRAMMAR_PATH = Path(__file__).resolve().parent.parent / "grammar" / "strategy.la
 MAX_FILE_BYTES = 2 * 1024 * 1024
 # Parentheses and `not` nest expressions; later passes recurse over them.
 MAX_NESTING = 64
-
-_SUFFIXES = {"k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "万": 1e4, "亿": 1e8}
 
 
 @dataclass
@@ -244,7 +243,7 @@ def _expected_phrase(words: list[str]) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
-def _keywords() -> frozenset[str]:
+def grammar_keywords() -> frozenset[str]:
     return frozenset(
         v.strip("`")
         for v in _terminal_display().values()
@@ -392,7 +391,7 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
         after = re.match(r"-\s*(\S+)", text[start:])
         upper = after.group(1) if after else "50万"
         hint = f"a range is written with `..`: `{number_before.group(1)} .. {upper}`"
-    elif "a name" in expected and value in _keywords():
+    elif "a name" in expected and value in grammar_keywords():
         hint = f"`{value}` is a keyword here; choose another name (Chinese names are fine)"
     elif "a number" in expected and token.type == "NAME":
         hint = "a number is needed here, e.g. `6%`, `5万` or `3 months`"
@@ -515,11 +514,10 @@ def parse_number(text: str) -> tuple[float, bool]:
     """``5万`` → (50000.0, False); ``0.5%`` → (0.5, True); ``-1.5k`` → (-1500.0, False)."""
     percent = text.endswith("%")
     body = text[:-1] if percent else text
-    scale = 1.0
-    if body and body[-1] in _SUFFIXES:
-        scale = _SUFFIXES[body[-1]]
+    scale = magnitude(body[-1]) if body else None
+    if scale is not None:
         body = body[:-1]
-    return float(body.replace("_", "")) * scale, percent
+    return float(body.replace("_", "")) * (scale or 1.0), percent
 
 
 _ESCAPE = re.compile(r"\\(.)")
@@ -788,6 +786,9 @@ class _Builder:
 
     def persistence(self, meta, children):
         return s.Persistence(span=self._span(meta), value=children[0])
+
+    def score_column(self, meta, children):
+        return s.ScoreColumn(span=self._span(meta), column=self._text(children[0]))
 
     def trigger(self, meta, children):
         return s.Trigger(span=self._span(meta), name=self._name(children[0]), expr=children[1])

@@ -40,6 +40,8 @@ __all__ = [
     "exchange",
     "is_temporary",
     "owner_alive",
+    "recover_directory",
+    "replace_directory",
     "scratch_directory",
     "signals_deferred",
     "sweep",
@@ -189,6 +191,68 @@ def exchange(first: Path, second: Path) -> bool:
     if error in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
         return False
     raise OSError(error, os.strerror(error), str(second))
+
+
+def recover_directory(target: Path) -> None:
+    """Finish what a hard kill in the middle of ``replace_directory`` left: when ``target`` is
+    missing and a dead process moved the previous directory aside (``.NAME.<pid>-<hex>.old``),
+    put the newest such back; then remove the temporaries of dead runs (``sweep``)."""
+    parent = target.parent
+    if not os.path.lexists(target):
+        try:
+            entries = os.listdir(parent)
+        except OSError:
+            entries = []
+        aside = [
+            parent / entry
+            for entry in entries
+            if (found := is_temporary(entry, target.name)) is not None
+            and found["kind"] == "old"
+            and not owner_alive(int(found["pid"]))
+        ]
+        if aside:
+            newest = max(aside, key=lambda path: path.lstat().st_mtime)
+            os.rename(newest, target)
+    sweep(parent, target.name)
+
+
+def replace_directory(staging: Path, target: Path) -> None:
+    """Put the complete directory ``staging`` (a sibling of ``target``, named by
+    ``temporary_name``) at ``target``; the previous ``target``, if any, is deleted.
+
+    Swapped in one atomic step where the system can (``exchange``): ``target`` holds the old
+    directory or the new one at every instant. Elsewhere the old one is renamed aside
+    (``.NAME.<pid>-<hex>.old``) and the new one into place, SIGINT and SIGTERM held back in
+    between; a hard kill in that instant leaves ``target`` missing and the old one aside (a
+    caller's next run may put it back). If the second rename fails, what is on disk decides:
+    the new directory stays if it reached ``target``, otherwise the old one goes back."""
+    aside: Path | None = None
+    try:
+        with signals_deferred():
+            aside = _swap(staging, target)
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def _swap(staging: Path, target: Path) -> Path | None:
+    """Put ``staging`` at ``target``; return where the previous one now is (to delete)."""
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return None
+    if exchange(staging, target):
+        return staging  # now holds the previous directory
+    old = temporary_name(target.parent, target.name, "old")
+    os.rename(target, old)
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        if not os.path.lexists(target):
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+        raise
+    return old
 
 
 # ------------------------------------------------------------------------------ files

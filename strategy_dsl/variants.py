@@ -6,7 +6,7 @@
 A variant block names a rule, journey, channel, script, product or model (or the policy) and
 gives settings that replace the base's for that entity (docs/language.md, *Alternatives*).
 The checked model keeps those settings as syntax (``Override.settings``); this module turns them
-into model specs with the checker's own lowering (``checker.lower._Lower``), so that units,
+into model specs with the checker's own lowering (``checker.lower.FileLowering``), so that units,
 defaults and conversions are exactly those of the base declaration. It does so by merging
 syntax, not specs: the base item's settings with every setting the override restates replaced
 (the "same setting" of the checker's E0407: one `response`, one `effect` per transition, one
@@ -32,12 +32,13 @@ from typing import Any
 
 from strategy_dsl import model as m
 from strategy_dsl import syntax as s
-from strategy_dsl.checker import ITEM_CHECKS, _Run
+from strategy_dsl.checker import ITEM_CHECKS, CheckRun
 from strategy_dsl.checker.context import Context
 from strategy_dsl.checker.effective import merged
-from strategy_dsl.checker.lower import _Lower, lower
+from strategy_dsl.checker.lower import FileLowering, lower
 from strategy_dsl.checker.scope import Scope
 from strategy_dsl.checker.units import check_against_step
+from strategy_dsl.errors import StratmapError
 from strategy_dsl.library import Library
 
 __all__ = ["VariantError", "apply_variant", "variant_names"]
@@ -53,13 +54,8 @@ _FIELDS = {
 }
 
 
-class VariantError(Exception):
+class VariantError(StratmapError):
     """A variant that cannot be applied: a message for a person and a hint to fix it."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 def variant_names(model: m.CheckedStrategy) -> list[str]:
@@ -93,7 +89,7 @@ def apply_variant(model: m.CheckedStrategy, name: str) -> m.CheckedStrategy:
         if override.kind == "policy":
             base = sources.scope.blocks.get("policy")
             item = base if isinstance(base, s.Policy) else s.Policy(span=override.span, settings=())
-            changed["policy"] = sources.lower(merged(item, override), _Lower.policy)
+            changed["policy"] = sources.lower(merged(item, override), FileLowering.policy)
             continue
         field = _FIELDS[override.kind]
         assert override.target is not None  # every kind but the policy names its target
@@ -108,12 +104,12 @@ def apply_variant(model: m.CheckedStrategy, name: str) -> m.CheckedStrategy:
 
 
 _LOWERINGS = {
-    "rule": _Lower.rule,
-    "journey": _Lower.journey,
-    "channel": _Lower.channel,
-    "script": _Lower.script,
-    "product": _Lower.product,
-    "model": _Lower.model,
+    "rule": FileLowering.rule,
+    "journey": FileLowering.journey,
+    "channel": FileLowering.channel,
+    "script": FileLowering.script,
+    "product": FileLowering.product,
+    "model": FileLowering.model,
 }
 
 
@@ -143,7 +139,7 @@ class _Sources:
         )
         library = Library()
         (entry,) = library.entries([entry_path], root)
-        run = _Run()
+        run = CheckRun()
         problems = [d for d in run.entry(entry) if d.is_error]
         if entry.syntax is None or problems:
             raise VariantError(
@@ -169,4 +165,4 @@ class _Sources:
                 f"{first.message} ({where})",
                 first.hint or "change the variant so that the merged settings check",
             )
-        return build(_Lower(self.scope, self.step, self.scope.attributes), item)
+        return build(FileLowering(self.scope, self.step, self.scope.attributes), item)

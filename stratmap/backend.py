@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from stratmap.cli import UsageError
+from stratmap.errors import UsageError
 
 if TYPE_CHECKING:
     from simulator.engine.cluster import Cluster, ClusterSpec
@@ -48,7 +48,7 @@ def _cores() -> int:
 def cluster_spec(args: argparse.Namespace) -> ClusterSpec | None:
     """The cluster the options ask for (``None`` for the local backend); ``UsageError`` for
     options that do not go together, and when Dask is not installed."""
-    from stratmap.simulate_cmd import parse_count
+    from stratmap.inputs import parse_count
 
     backend = getattr(args, "backend", "local")
     scheduler, workers = getattr(args, "scheduler", None), getattr(args, "workers", None)
@@ -56,7 +56,7 @@ def cluster_spec(args: argparse.Namespace) -> ClusterSpec | None:
         given = "--scheduler" if scheduler is not None else "--workers" if workers else None
         if given is not None:
             raise UsageError(
-                f"{given} is for a Dask cluster\nhelp: add --backend dask, or leave {given} out"
+                f"{given} is for a Dask cluster", f"add --backend dask, or leave {given} out"
             )
         return None
     if scheduler is not None and workers is not None:
@@ -70,15 +70,15 @@ def cluster_spec(args: argparse.Namespace) -> ClusterSpec | None:
     threads = getattr(args, "threads", None)
     if scheduler is not None and threads is not None:
         raise UsageError(
-            "--threads with --scheduler: the workers' threads are set where they start\n"
-            "help: dask worker ADDRESS --nthreads K; or leave --threads out"
+            "--threads with --scheduler: the workers' threads are set where they start",
+            "dask worker ADDRESS --nthreads K; or leave --threads out",
         )
     from simulator.engine.cluster import ClusterError, ClusterSpec, require_dask
 
     try:
         require_dask()
     except ClusterError as exc:
-        raise UsageError(f"{exc.message}\nhelp: {exc.hint}") from None
+        raise UsageError(exc.message, exc.hint) from None
     if scheduler is not None:
         return ClusterSpec(scheduler=scheduler.strip())
     count = count or _cores()
@@ -103,4 +103,4 @@ def cluster_for(spec: ClusterSpec | None) -> Iterator[Cluster | None]:
         with open_cluster(spec) as cluster:
             yield cluster
     except ClusterError as exc:
-        raise UsageError(f"{exc.message}\nhelp: {exc.hint}") from None
+        raise UsageError(exc.message, exc.hint) from None

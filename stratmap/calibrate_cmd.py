@@ -16,7 +16,7 @@ from pathlib import Path
 
 from strategy_dsl import safe_write
 from strategy_dsl.checker import check_file
-from stratmap.cli import EXIT_CLEAN, UsageError
+from stratmap.errors import EXIT_CLEAN, UsageError
 
 __all__ = ["add_parser", "run_calibrate"]
 

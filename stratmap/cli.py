@@ -1,15 +1,10 @@
-"""The `stratmap` command line: argument parsing, exit codes, and wiring phases to renderers.
+"""The `stratmap` command line: argument parsing, and wiring each command to its module.
 
-Exit codes (documented in docs/cli.md; tests pin them):
-    0  clean / nothing to do
-    1  findings: diagnostics at error level (or warnings with --strict), files that would be
-       reformatted with `fmt --check`, files that do not parse, a strategy `simulate` or
-       `trace` cannot run as written
-    2  usage error: bad arguments, paths that do not exist, no strategy files found, sizes
-       that make no sense or do not fit in memory, a bad COLUMNS; output that cannot be
-       written (a read-only folder, a full disk, a directory Stratmap did not write)
-    3  internal error: a bug in stratmap (reported without a traceback unless STRATMAP_DEBUG=1)
-  130  interrupted (Ctrl-C); 143 terminated (SIGTERM); 141 stdout's reader left (`| head`)
+The top of the command modules: nothing imports this one but ``__main__``. Exit codes and
+errors live in ``stratmap.errors`` (the exit codes are listed there and in docs/cli.md), what
+commands take from the command line in ``stratmap.inputs``, the terminal in
+``stratmap.terminal``. Every ``CommandError`` a command raises is rendered here, in one place,
+by ``stratmap.errors.report``.
 
 Heavy modules are imported inside the commands, so that `stratmap check` starts fast.
 """
@@ -23,9 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from stratmap import __version__
-
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
-EXIT_READER_LEFT = 141  # 128 + SIGPIPE: what a Unix tool's shell reports when `| head` left
+from stratmap.errors import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_READER_LEFT,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    CommandError,
+    UsageError,
+    report,
+)
+from stratmap.inputs import strategy_files
 
 _CHECK_EXAMPLES = """\
 examples:
@@ -80,10 +85,6 @@ examples:
   stratmap size wealth.strat --variant 激进 --alpha 0.05 --power 0.9 --method arcsine
   stratmap size wealth.strat --n 50k       power and minimum detectable effect at 50,000 treated
 """
-
-
-class UsageError(Exception):
-    """A mistake in how the command was called: printed plainly, exit 2."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -141,14 +142,18 @@ def _parser() -> argparse.ArgumentParser:
     _add_compare(commands)
     _add_size(commands)
     from stratmap.calibrate_cmd import add_parser as _add_calibrate
+    from stratmap.decide_cmd import add_parser as _add_decide
     from stratmap.plan_cmd import add_plan_parser
     from stratmap.report.command import add_parser as _add_report
+    from stratmap.review_cmd import add_parser as _add_review
     from stratmap.suite.command import add_parser as _add_test
 
     _add_test(commands)
     add_plan_parser(commands)
     _add_report(commands)
     _add_calibrate(commands)
+    _add_decide(commands)
+    _add_review(commands)
 
     explain = commands.add_parser(
         "explain",
@@ -209,6 +214,9 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     _add_run_sizes(simulate)
     _add_repeated_runs(simulate, "write the results directory (replaces earlier results)")
     _add_report_option(simulate)
+    from stratmap.snapshot_at import add_options
+
+    add_options(simulate)
     _add_backend_options(simulate)
 
 
@@ -320,27 +328,6 @@ def _add_size(commands: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------ paths
 
 
-def strategy_files(paths: Sequence[str]) -> list[Path]:
-    """Expand files and directories into .strat files (sorted, hidden directories skipped)."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found.extend(
-                p
-                for p in sorted(path.rglob("*.strat"))
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        elif path.exists():
-            found.append(path)
-        else:
-            raise UsageError(f"{raw}: no such file or directory")
-    if not found:
-        raise UsageError("no .strat files found in " + ", ".join(paths))
-    return found
-
-
 # ------------------------------------------------------------------------------ check
 
 
@@ -391,7 +378,7 @@ def _run_fmt(args: argparse.Namespace) -> int:
     files = strategy_files(args.paths)
     sources = SourceMap()
     failed: list = []
-    unwritable: list[str] = []
+    unwritable: list[UsageError] = []
     changed = unchanged = 0
     for path in files:
         shown = str(path)
@@ -429,7 +416,7 @@ def _run_fmt(args: argparse.Namespace) -> int:
             text_render.render_text(failed, sources, color=text_render.should_color(sys.stderr))
         )
     for problem in unwritable:
-        print(f"stratmap fmt: error: {problem}", file=sys.stderr)
+        report("fmt", problem)
     if not args.quiet:
         print(
             _fmt_summary(
@@ -444,7 +431,7 @@ def _run_fmt(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-def _write_formatted(path: Path, text: str) -> str | None:
+def _write_formatted(path: Path, text: str) -> UsageError | None:
     """Write the formatted text through to the file (links, mode and owner kept:
     ``strategy_dsl.safe_write.write_text``); the message when it cannot be written."""
     from strategy_dsl import safe_write
@@ -455,9 +442,9 @@ def _write_formatted(path: Path, text: str) -> str | None:
         safe_write.write_text(path, text)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        return (
-            f"cannot write {path}: {reason}; the file is unchanged\n"
-            "help: check that you may write the file and its folder, and that the disk has room"
+        return UsageError(
+            f"cannot write {path}: {reason}; the file is unchanged",
+            "check that you may write the file and its folder, and that the disk has room",
         )
     return None
 
@@ -542,6 +529,18 @@ def _run_calibrate(args: argparse.Namespace) -> int:
     return run_calibrate(args)
 
 
+def _run_decide(args: argparse.Namespace) -> int:
+    from stratmap.decide_cmd import run_decide
+
+    return run_decide(args)
+
+
+def _run_review(args: argparse.Namespace) -> int:
+    from stratmap.review_cmd import run_review
+
+    return run_review(args)
+
+
 def _run_test(args: argparse.Namespace) -> int:
     from stratmap.suite.command import run_test
 
@@ -560,6 +559,8 @@ _COMMANDS = {
     "plan": _run_plan,
     "report": _run_report,
     "calibrate": _run_calibrate,
+    "decide": _run_decide,
+    "review": _run_review,
 }
 
 
@@ -583,15 +584,15 @@ def _main(args: argparse.Namespace) -> int:
         code = _COMMANDS[args.command](args)
         sys.stdout.flush()  # a full disk or a closed pipe fails here, not at exit
         return code
-    except UsageError as exc:
-        print(f"stratmap {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except CommandError as exc:
+        report(args.command, exc)
+        return exc.exit_code
     except signals.Terminated:
         print("terminated", file=sys.stderr)
-        return signals.EXIT_TERMINATED
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return signals.EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the last line of defence: never a traceback
         if terminal.reader_left(exc):
             # `stratmap check … | head`: the reader left; stop quietly, as a Unix tool does
@@ -601,7 +602,7 @@ def _main(args: argparse.Namespace) -> int:
         failure = terminal.output_failure(exc)
         if failure is not None:
             terminal.silence_stdout()
-            print(f"stratmap {args.command}: error: {failure}", file=sys.stderr)
+            report(args.command, UsageError(failure))
             return EXIT_USAGE
         if os.environ.get("STRATMAP_DEBUG"):
             raise

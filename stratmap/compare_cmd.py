@@ -26,18 +26,25 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageError
-from stratmap.simulate_cmd import (
-    _check_out_dir,
-    _color,
-    _error,
-    _one_file,
-    _Progress,
-    _stderr_is_terminal,
+from stratmap import terminal
+from stratmap.errors import (
+    EXIT_CLEAN,
+    EXIT_FINDINGS,
+    EXIT_USAGE,
+    CannotRun,
+    UsageError,
+    cannot_run,
+    report,
+    usage,
+)
+from stratmap.inputs import (
     check_memory,
+    check_out_dir,
     checked_model,
     complete_sizes,
+    one_strategy_file,
     out_dir_of,
+    parse_count,
     requested_sizes,
     resolve_threads,
     strategy_hash,
@@ -71,7 +78,7 @@ def _apply(model: CheckedStrategy, name: str) -> CheckedStrategy:
     try:
         return apply_variant(model, name)
     except VariantError as exc:
-        raise UsageError(f"--variant {name}: {exc.message}\nhelp: {exc.hint}") from None
+        raise usage(exc, f"--variant {name}: ") from None
 
 
 def _known_variants(model: CheckedStrategy, names: list[str]) -> None:
@@ -80,8 +87,8 @@ def _known_variants(model: CheckedStrategy, names: list[str]) -> None:
         known = ", ".join(model.variants) or "none (the file declares no `variant`)"
         raise UsageError(
             f"unknown variant{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(unknown)}; the strategy's variants: {known}\n"
-            "help: name one of those with --variant, or leave --variant out to compare them all"
+            f"{', '.join(unknown)}; the strategy's variants: {known}",
+            "name one of those with --variant, or leave --variant out to compare them all",
         )
 
 
@@ -97,7 +104,7 @@ def _write_out(
     try:
         report_io.write_results(out_dir, tables, document, documents)
     except (OSError, report_io.NotAResultsDirectory) as exc:
-        _error(name, f"could not write {out_dir}: {exc}", "nothing was written there")
+        report(name, CannotRun(f"could not write {out_dir}: {exc}", "nothing was written there"))
         return False
     return True
 
@@ -124,11 +131,11 @@ def run_compare(args: argparse.Namespace) -> int:
         )
     out_dir = out_dir_of(args)
     if out_dir is not None:
-        _check_out_dir(out_dir, args.out)
+        check_out_dir(out_dir, args.out)
     from stratmap.report.command import check_report_option
 
     check_report_option(args)
-    paths = [_one_file(raw) for raw in args.files]
+    paths = [one_strategy_file(raw) for raw in args.files]
     models = []
     for path in paths:
         model = checked_model(args, path)
@@ -145,8 +152,8 @@ def run_compare(args: argparse.Namespace) -> int:
         names = list(args.variant or base.variants)
         if not names:
             raise UsageError(
-                f"{paths[0]} declares no `variant`: nothing to compare it with\n"
-                "help: add a `variant` block (docs/language.md) or name a second strategy file"
+                f"{paths[0]} declares no `variant`: nothing to compare it with",
+                "add a `variant` block (docs/language.md) or name a second strategy file",
             )
         _known_variants(base, names)
         alternatives = [("base", base)] + [(name, _apply(base, name)) for name in names]
@@ -157,7 +164,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from simulator.engine import run as simulator_run
 
     description = f"comparing {len(alternatives)} × {sizes.customers:,} customers"
-    progress = _Progress(_stderr_is_terminal() and not args.quiet, description)
+    progress = terminal.Progress(terminal.stderr_is_terminal() and not args.quiet, description)
     try:
         # As `simulate` does, before anything runs: a run that cannot fit is a usage error
         # (exit 2). Inside the try: estimating compiles the strategies, which may refuse one.
@@ -177,8 +184,7 @@ def run_compare(args: argparse.Namespace) -> int:
                 cluster=cluster,
             )
     except simulator_run.SimulationError as exc:
-        _error("compare", exc.message, exc.hint)
-        return EXIT_FINDINGS
+        raise cannot_run(exc) from None
     comparison = compare_arms(arms)
     document = {
         **comparison.to_dict(),
@@ -201,10 +207,11 @@ def run_compare(args: argparse.Namespace) -> int:
         _print_json(document)
     else:
         from stratmap.compare_tables import render_comparison
-        from stratmap.tables import make_console
 
         render_comparison(
-            document, make_console(sys.stdout, color=_color(sys.stdout)), base.strategy.currency
+            document,
+            terminal.make_console(sys.stdout, color=terminal.color(sys.stdout)),
+            base.strategy.currency,
         )
     if args.report:
         from stratmap.report.command import write_run_report
@@ -230,7 +237,6 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_size(args: argparse.Namespace) -> int:
     """`stratmap size FILE [--variant NAME [--variant-share S] [--rule R]] [--alpha A]
     [--power P] [--method M] [--n N]`."""
-    from stratmap.simulate_cmd import parse_count
 
     alpha = _probability("--alpha", args.alpha)
     power = _probability("--power", args.power)
@@ -239,22 +245,22 @@ def run_size(args: argparse.Namespace) -> int:
     share_text = getattr(args, "variant_share", None)
     if share_text is not None and not args.variant:
         raise UsageError(
-            "--variant-share is the variant's share of a base vs variant test\n"
-            "help: name the variant with --variant NAME, or leave --variant-share out"
+            "--variant-share is the variant's share of a base vs variant test",
+            "name the variant with --variant NAME, or leave --variant-share out",
         )
     variant_share = 0.5 if share_text is None else _probability("--variant-share", share_text)
     rule = getattr(args, "rule", None)
     if rule is not None and not args.variant:
         raise UsageError(
-            "--rule measures the response rate of a base vs variant test\n"
-            "help: name the variant with --variant NAME, or leave --rule out"
+            "--rule measures the response rate of a base vs variant test",
+            "name the variant with --variant NAME, or leave --rule out",
         )
     n = None if args.n is None else parse_count("--n", args.n, low=2, high=10**12)
     sizes = requested_sizes(args)
     out_dir = out_dir_of(args)
     if out_dir is not None:
-        _check_out_dir(out_dir, args.out)
-    path = _one_file(args.file)
+        check_out_dir(out_dir, args.out)
+    path = one_strategy_file(args.file)
     base = checked_model(args, path)
     if base is None:
         return EXIT_FINDINGS
@@ -265,8 +271,8 @@ def run_size(args: argparse.Namespace) -> int:
     if model.policy.control <= 0.0:
         raise UsageError(
             f"{path}{' variant ' + args.variant if args.variant else ''} has no control group "
-            "(`control` in `policy` is 0%): a live test measures uplift against a control group\n"
-            "help: declare one in the policy, e.g. `control 10%`"
+            "(`control` in `policy` is 0%): a live test measures uplift against a control group",
+            "declare one in the policy, e.g. `control 10%`",
         )
     sizes = complete_sizes(sizes, base)
     sizes = replace(sizes, threads=resolve_threads(sizes.threads))
@@ -285,11 +291,11 @@ def run_size(args: argparse.Namespace) -> int:
     if rule is not None and None in measured:
         names = ", ".join([*(r.name for r in base.rules), *(j.name for j in base.journeys)])
         raise UsageError(
-            f"--rule {rule}: no rule or journey of that name; the strategy's: {names}\n"
-            "help: name the rule (or journey) whose contacts the variant changes"
+            f"--rule {rule}: no rule or journey of that name; the strategy's: {names}",
+            "name the rule (or journey) whose contacts the variant changes",
         )
     runs = []
-    progress = _Progress(_stderr_is_terminal() and not args.quiet, "simulating")
+    progress = terminal.Progress(terminal.stderr_is_terminal() and not args.quiet, "simulating")
     try:
         # The alternatives run one after the other: the peak is one run's.
         check_memory(model, sizes, simulator_run.estimate_memory)
@@ -309,11 +315,11 @@ def run_size(args: argparse.Namespace) -> int:
                     threads=sizes.threads,
                     progress=step_done,
                     observe_ledger=observe,
+                    memory_checked=True,  # one run's peak, checked above
                 )
                 runs.append((output, outcomes))
     except simulator_run.SimulationError as exc:
-        _error("size", exc.message, exc.hint)
-        return EXIT_FINDINGS
+        raise cannot_run(exc) from None
     output, outcomes = runs[-1]
     base_output, base_outcomes = runs[0] if args.variant else (None, None)
     try:
@@ -332,7 +338,7 @@ def run_size(args: argparse.Namespace) -> int:
             rule=rule,
         )
     except PlanningError as exc:
-        raise UsageError(f"{exc.message}\nhelp: {exc.hint}") from None
+        raise usage(exc) from None
     document = report.to_dict()
     written = True
     if out_dir is not None:
@@ -345,16 +351,13 @@ def run_size(args: argparse.Namespace) -> int:
         _print_json(document)
     else:
         from stratmap.compare_tables import render_size
-        from stratmap.tables import make_console
 
-        render_size(document, make_console(sys.stdout, color=_color(sys.stdout)))
+        render_size(document, terminal.make_console(sys.stdout, color=terminal.color(sys.stdout)))
     response = report.metric("response_rate")
     if args.variant and response.error is not None:
         # The variant test was asked for and cannot be sized: say so, and fail.
-        _error("size", response.error, response.hint or "")
-        return EXIT_USAGE
+        raise UsageError(response.error, response.hint)
     if not report.sized:
         failed = report.metrics[0]
-        _error("size", f"no metric could be sized: {failed.error}", failed.hint)
-        return EXIT_USAGE
+        raise UsageError(f"no metric could be sized: {failed.error}", failed.hint)
     return EXIT_CLEAN if written else EXIT_USAGE

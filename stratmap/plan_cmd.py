@@ -40,21 +40,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from strategy_dsl import safe_write
-from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+from strategy_dsl import metrics, safe_write
+from strategy_dsl.calendar import steps_text
+from strategy_dsl.magnitudes import MAGNITUDE_PATTERN, magnitude
+from stratmap import terminal
+from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from simulator.engine.sizes import Sizes
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.model import CheckedStrategy
     from strategy_dsl.semantic_diff import StrategyDiff
-    from stratmap.simulate_cmd import Sizes
 
 SCHEMA = "stratmap.plan/1"
 # A pull request's forecast: 20,000 customers give paired differences whose intervals are
@@ -134,33 +137,31 @@ def add_plan_parser(commands: argparse._SubParsersAction) -> argparse.ArgumentPa
 
 # ------------------------------------------------------------------------------ --fail-on
 
-# name -> (metric of simulator.analysis.compare, unit, uplift?); units as COMPARE_METRICS and
-# ARM_METRICS.
-_TOTALS = {
-    "aum": "final_aum",
-    "final_aum": "final_aum",
-    "churn": "churn_rate",
-    "churn_rate": "churn_rate",
-    "responders": "responders",
-    "revenue": "revenue",
-    "cost": "cost",
-    "net_value": "net_value",
-    "net": "net_value",
-}
-# Short names for the per-customer uplift metrics (simulator.analysis.compare.ARM_METRICS, whose own
-# names are accepted too). `aum` is the AUM added, as in `expect … aum uplift vs control`.
-_UPLIFT_ALIASES = {
-    "aum": "aum_added_per_customer",
-    "churn": "churn_rate",
-    "responders": "responders_per_customer",
-    "revenue": "revenue_per_customer",
-    "cost": "cost_per_customer",
-    "net_value": "net_value_per_customer",
-}
-_MULTIPLIERS = {"": 1.0, "k": 1e3, "m": 1e6, "万": 1e4, "亿": 1e8}
+
+def _accepted(compared: Iterable[str], per_customer: Iterable[str]) -> tuple[dict, dict]:
+    """The names `--fail-on` accepts, each with the metric of simulator.analysis.compare it
+    means: for the totals, compare's own names, the names a strategy writes (`aum`, `churn`:
+    the metric registry's) and `net`; for `uplift.…`, the per-customer forms' own names and the
+    names a strategy writes for the form `uplift vs control` measures (`aum` is the AUM added,
+    as in `expect … aum uplift vs control`)."""
+    totals = {"net": "net_value"}
+    for name in compared:
+        written = metrics.metric(name).written
+        totals.update({name: name, **({written: name} if written else {})})
+    forms = set(per_customer)
+    uplift = {
+        m.written: m.uplift.name
+        for m in metrics.METRICS
+        if m.written is not None and m.uplift is not None and m.uplift.name in forms
+    }
+    return totals, {**uplift, **{name: name for name in forms}}
+
+
 _EXPRESSION = re.compile(
     r"^\s*(?P<metric>[A-Za-z_][A-Za-z_.]*)\s*(?P<op>>=|<=|>|<)\s*"
-    r"(?P<number>[+-]?\s*(?:\d[\d_,]*(?:\.\d*)?|\.\d+))\s*(?P<unit>pp|%|k|m|万|亿)?\s*$",
+    r"(?P<number>[+-]?\s*(?:\d[\d_,]*(?:\.\d*)?|\.\d+))\s*(?P<unit>pp|%|"
+    + MAGNITUDE_PATTERN
+    + r")?\s*$",
     re.IGNORECASE,
 )
 FAIL_ON_HELP = (
@@ -206,14 +207,15 @@ def parse_fail_on(expression: str) -> Threshold:
     from simulator.analysis.compare import ARM_METRICS, COMPARE_METRICS
 
     def bad(why: str) -> UsageError:
-        return UsageError(f"--fail-on {expression!r}: {why}\nhelp: {FAIL_ON_HELP}")
+        return UsageError(f"--fail-on {expression!r}: {why}", FAIL_ON_HELP)
 
     match = _EXPRESSION.match(expression)
     if match is None:
         raise bad("not METRIC OP VALUE")
     name = match["metric"].lower()
     uplift = name.startswith("uplift.")
-    table = {**_UPLIFT_ALIASES, **{m: m for m in ARM_METRICS}} if uplift else _TOTALS
+    totals, per_customer = _accepted(COMPARE_METRICS, ARM_METRICS)
+    table = per_customer if uplift else totals
     metric = table.get(name.removeprefix("uplift."))
     if metric is None:
         raise bad(f"unknown metric `{match['metric']}`")
@@ -239,7 +241,7 @@ def parse_fail_on(expression: str) -> Threshold:
             )
         value = 0.0
     else:
-        value = number * _MULTIPLIERS[suffix]
+        value = number * (magnitude(suffix) or 1)
     return Threshold(expression.strip(), metric, uplift, unit, match["op"], value, relative)
 
 
@@ -280,7 +282,8 @@ def _resolve_base(rev: str) -> _Base:
     except _GitError:
         raise UsageError(
             f"{cwd} is not inside a git repository: plan compares the working tree with a "
-            "git revision\nhelp: run it in the repository's checkout (or `git init` one)"
+            "git revision",
+            "run it in the repository's checkout (or `git init` one)",
         ) from None
     if rev.startswith("-"):
         raise UsageError(f"--base {rev}: not a revision; write a branch, tag or commit")
@@ -288,9 +291,10 @@ def _resolve_base(rev: str) -> _Base:
         commit = _git(["rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd)
     except _GitError:
         raise UsageError(
-            f"--base {rev}: unknown revision\nhelp: name a branch, tag or commit of this "
-            "repository (e.g. origin/main, HEAD~1, a commit hash); in CI fetch it first "
-            "(`git fetch origin main`, or `fetch-depth: 0` with actions/checkout)"
+            f"--base {rev}: unknown revision",
+            "name a branch, tag or commit of this repository (e.g. origin/main, HEAD~1, a "
+            "commit hash); in CI fetch it first (`git fetch origin main`, or `fetch-depth: 0` "
+            "with actions/checkout)",
         ) from None
     return _Base(rev, commit.decode().strip(), Path(top).resolve())
 
@@ -466,17 +470,10 @@ class Forecast:
 
 
 def _paired_interval(values: Any) -> tuple[float | None, float | None]:
-    import numpy as np
+    from simulator.planning.replications import replication_interval
 
-    from simulator.planning import forecast_interval
-
-    finite = values[np.isfinite(values)]
-    if finite.size < 2:
-        return None, None
-    if np.all(finite == finite[0]):  # no spread: the point, exactly (a change that moves nothing)
-        return float(finite[0]), float(finite[0])
-    interval = forecast_interval(finite)
-    return interval.low, interval.high
+    spread = replication_interval(values)
+    return spread.low, spread.high
 
 
 def _uplift_deltas(base_output: Any, working_output: Any) -> list[Delta]:
@@ -510,14 +507,16 @@ def _simulate_pair(
 ) -> Forecast:
     """Both sides on the same customers, seed, horizon and replications."""
     from simulator.analysis.compare import COMPARE_METRICS, compare_arms, run_arms
-    from stratmap.simulate_cmd import _Progress, _stderr_is_terminal, strategy_hash
+    from stratmap.inputs import strategy_hash
 
     # The base is simulated over the working tree's horizon, so that a changed horizon does
     # not pass for a forecast change; both sides share the seed (common random numbers).
     days = new.strategy.horizon_steps * new.strategy.step_days
     horizon = max(1, round(days / old.strategy.step_days))
     old = replace(old, strategy=replace(old.strategy, horizon_steps=horizon))
-    progress = _Progress(_stderr_is_terminal() and not quiet, f"planning {new.strategy.name}")
+    progress = terminal.Progress(
+        terminal.stderr_is_terminal() and not quiet, f"planning {new.strategy.name}"
+    )
     with progress:
         arms = run_arms(
             [(base_label, old), (WORKING_LABEL, new)],
@@ -668,7 +667,7 @@ def _forecast(
     maps: Sequence[MapPlan], before: _Side, working: _Side, sizes: Sizes, args: argparse.Namespace
 ) -> None:
     """Simulate both sides of every changed map whose change can move the forecast."""
-    from stratmap.simulate_cmd import check_memory, complete_sizes, resolve_threads
+    from stratmap.inputs import check_memory, complete_sizes, resolve_threads
 
     threads: int | None = None  # resolved at the first simulation: it imports Numba
     for entry in maps:
@@ -700,7 +699,7 @@ def _forecast(
 
 def run_plan(args: argparse.Namespace) -> int:
     """`stratmap plan --base REV [PATH...]`: see the module docstring."""
-    from stratmap.simulate_cmd import requested_sizes
+    from stratmap.inputs import requested_sizes
 
     started = time.perf_counter()
     thresholds = [parse_fail_on(text) for text in args.fail_on]
@@ -744,10 +743,7 @@ def run_plan(args: argparse.Namespace) -> int:
     elif args.format == "markdown":
         sys.stdout.write(render_markdown(plan))
     else:
-        from stratmap.simulate_cmd import _color
-        from stratmap.tables import make_console
-
-        render_text(plan, make_console(sys.stdout, color=_color(sys.stdout)))
+        render_text(plan, terminal.make_console(sys.stdout, color=terminal.color(sys.stdout)))
     if not args.quiet:
         counts = plan.counts()
         print(
@@ -798,9 +794,9 @@ def _report_diagnostics(working: _Side, args: argparse.Namespace) -> None:
     if report is None or not any(d.is_error for d in report.diagnostics):
         return
     from strategy_dsl.render import text
-    from stratmap.simulate_cmd import _color
 
-    sys.stderr.write(text.render_text(report.diagnostics, report.sources, color=_color(sys.stderr)))
+    shown = text.render_text(report.diagnostics, report.sources, color=terminal.color(sys.stderr))
+    sys.stderr.write(shown)
     print(text.summary_line(report.diagnostics, len(report.files)), file=sys.stderr)
 
 
@@ -857,8 +853,8 @@ def _threshold_summary(plan: Plan) -> list[tuple[bool, str, list[tuple[bool, str
 def _sizes_line(forecast: Forecast) -> str:
     steps = forecast.steps
     return (
-        f"{forecast.customers:,} customers, {steps} {forecast.step_unit}"
-        f"{'s' if steps != 1 else ''}, {forecast.reps} replications, seed {forecast.seed}, "
+        f"{forecast.customers:,} customers, {steps_text(steps, forecast.step_unit)}, "
+        f"{forecast.reps} replications, seed {forecast.seed}, "
         "common random numbers"
     )
 

@@ -25,16 +25,12 @@ import time
 from collections.abc import Iterator
 
 __all__ = [
-    "EXIT_INTERRUPTED",
-    "EXIT_TERMINATED",
     "Terminated",
     "die_with_parent",
     "install",
     "sigterm_as_interrupt",
 ]
 
-EXIT_INTERRUPTED = 128 + int(signal.SIGINT)
-EXIT_TERMINATED = 128 + int(getattr(signal, "SIGTERM", 15))
 _PR_SET_PDEATHSIG = 1
 WATCHDOG_PERIOD_S = 1.0
 

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from stratmap.terminal import columns as terminal_columns
+from strategy_dsl.calendar import steps_text
 
 __all__ = [
     "format_value",
-    "make_console",
     "money",
     "money_scale",
     "render_summary",
@@ -35,26 +34,6 @@ __all__ = [
 
 # Piped output (a file, CI log) is not wrapped at 80 columns: a table is as wide as it needs,
 # up to this.
-PIPE_WIDTH = 200
-
-
-def make_console(stream: TextIO, *, color: bool) -> Console:
-    """A console writing to ``stream``; colour only when ``color`` (the caller applies the
-    project's NO_COLOR / FORCE_COLOR / terminal rule), and no 80-column wrap when piped."""
-    try:
-        terminal = bool(stream.isatty())
-    except (AttributeError, ValueError):
-        terminal = False
-    width = None if terminal else terminal_columns() or PIPE_WIDTH  # validated by cli.main
-    return Console(
-        file=stream,
-        width=width,
-        color_system="auto" if color else None,
-        force_terminal=color or None,
-        highlight=False,
-        emoji=False,
-        soft_wrap=False,
-    )
 
 
 # ------------------------------------------------------------------------------ numbers
@@ -225,7 +204,7 @@ def run_caption(summary: Mapping[str, Any]) -> str:
     reps = run["reps"]
     return (
         f"{summary['strategy']['name']}: {run['customers']:,} customers, "
-        f"{run['steps']} {run['step_unit']}{'s' if run['steps'] != 1 else ''}, "
+        f"{steps_text(run['steps'], run['step_unit'])}, "
         f"{reps} replication{'s' if reps != 1 else ''}, seed {run['seed']}, "
         f"strategy sha256 {str(summary['strategy']['hash'])[:12]}, "
         f"money in {run.get('currency', 'CNY')}"

@@ -1,5 +1,13 @@
-"""Standard output and the terminal: its width, its encoding, and what to do when it fails.
+"""Standard output and the terminal: the one home of how Stratmap meets it (its width, its
+encoding, colour, the rich console tables are printed on, the progress bar, CJK widths) and of
+what to do when it fails.
 
+- ``make_console``: the rich console every table is printed on (colour only when asked, no
+  80-column wrap when piped); ``color`` applies the project's NO_COLOR / FORCE_COLOR / terminal
+  rule to a stream; ``cell_width`` is the width of text in terminal cells (a CJK character
+  takes two), as rich measures table cells;
+- ``Progress``: the progress bar of a simulation on stderr, only when stderr is a terminal
+  (``stderr_is_terminal``);
 - ``columns``: the width ``COLUMNS`` asks for, validated when the command starts (a bad value
   is a usage error before any work, not a crash after a simulation of minutes);
 - ``prepare_streams``: a stdout or stderr whose encoding cannot show Chinese text
@@ -16,9 +24,27 @@ import contextlib
 import errno
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-__all__ = ["columns", "output_failure", "prepare_streams", "reader_left"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = [
+    "PIPE_WIDTH",
+    "Progress",
+    "cell_width",
+    "color",
+    "columns",
+    "make_console",
+    "output_failure",
+    "prepare_streams",
+    "reader_left",
+    "stderr_is_terminal",
+]
+
+# Piped output (a file, CI log) is not wrapped at 80 columns: a table is as wide as it needs,
+# up to this.
+PIPE_WIDTH = 200
 
 _SAMPLE = "策略图谱"
 # Failures of the output, not of Stratmap: the message names the file and the reason.
@@ -96,3 +122,95 @@ def output_failure(exc: BaseException) -> str | None:
         return None
     where = exc.filename if exc.filename is not None else "standard output"
     return f"cannot write {where}: {exc.strerror or os.strerror(exc.errno)}"
+
+
+# ------------------------------------------------------------------------------ rich
+
+
+def make_console(stream: TextIO, *, color: bool) -> Console:
+    """A console writing to ``stream``; colour only when ``color`` (the caller applies the
+    project's NO_COLOR / FORCE_COLOR / terminal rule), and no 80-column wrap when piped."""
+    try:
+        terminal = bool(stream.isatty())
+    except (AttributeError, ValueError):
+        terminal = False
+    width = None if terminal else columns() or PIPE_WIDTH  # validated by cli.main
+    from rich.console import Console
+
+    return Console(
+        file=stream,
+        width=width,
+        color_system="auto" if color else None,
+        force_terminal=color or None,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    )
+
+
+def color(stream: Any) -> bool:
+    """Whether to colour ``stream``: NO_COLOR, FORCE_COLOR, then whether it is a terminal."""
+    from strategy_dsl.render.text import should_color
+
+    return should_color(stream)
+
+
+class Progress:
+    """A rich progress bar on stderr, only when stderr is a terminal; otherwise silent (CI logs
+    and pipes get the one closing line instead). Safe to call from the simulator's threads:
+    rich's ``Progress.update`` takes a lock."""
+
+    def __init__(self, enabled: bool, description: str) -> None:
+        self.progress = None
+        self.task = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TaskProgressColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+        from rich.progress import Progress as Bar
+
+        self.progress = Bar(
+            "{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=sys.stderr),
+            transient=True,
+        )
+        self.task = self.progress.add_task(description, total=None)
+
+    def __enter__(self) -> Progress:
+        if self.progress is not None:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=done, total=total)
+
+
+def stderr_is_terminal() -> bool:
+    """Whether stderr is a terminal (a progress bar would be seen there)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def cell_width(text: str) -> int:
+    """Terminal cells ``text`` takes, a CJK character two, as rich measures table cells."""
+    from rich.cells import cell_len
+
+    return cell_len(text)

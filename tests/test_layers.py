@@ -118,11 +118,6 @@ def test_no_import_cycle_below_the_cli(graph: grimp.ImportGraph) -> None:
     assert _cycles(graph, BELOW_THE_CLI) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py <-> the *_cmd modules (exit codes, UsageError): issue 15 item 4, the stratmap/ "
-    "work; remove this mark when it lands",
-)
 def test_no_import_cycle_in_the_cli(graph: grimp.ImportGraph) -> None:
     assert _cycles(graph, ("stratmap",)) == []
 

@@ -9,7 +9,6 @@ are tiny (2,000 customers, 6 months, 2 replications) so that the forecasts take 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -30,8 +29,8 @@ from strategy_dsl.formatter import format_text
 from strategy_dsl.model import CheckedStrategy
 from strategy_dsl.semantic_diff import StrategyDiff, semantic_diff
 from stratmap import cli
-from stratmap.cli import UsageError
-from stratmap.plan_cmd import add_plan_parser, parse_fail_on, run_plan
+from stratmap.errors import UsageError
+from stratmap.plan_cmd import parse_fail_on
 
 ROOT = Path(__file__).resolve().parent.parent
 STRATEGIES = ROOT / "strategies"
@@ -98,20 +97,10 @@ STRATEGY_NAME = r"strategy (\"[^\"]*\")"
 
 
 def plan(repo: Path, *argv: str) -> tuple[int, str, str]:
-    """`stratmap plan ARGV` in ``repo``: through `stratmap.cli.main` once the command is wired
-    there, until then through the same parser and the same usage-error handling."""
+    """`stratmap plan ARGV` in ``repo``, through `stratmap.cli.main`."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.chdir(repo), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        if "plan" in cli._COMMANDS:
-            code = cli.main(["plan", *argv])
-        else:
-            parser = argparse.ArgumentParser(prog="stratmap")
-            add_plan_parser(parser.add_subparsers(dest="command"))
-            try:
-                code = run_plan(parser.parse_args(["plan", *argv]))
-            except UsageError as exc:
-                print(f"stratmap plan: error: {exc}", file=err)
-                code = cli.EXIT_USAGE
+        code = cli.main(["plan", *argv])
     return code, out.getvalue(), err.getvalue()
 
 

@@ -9,7 +9,6 @@ values in the tests can be worked out on paper.
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 
@@ -22,10 +21,7 @@ from simulator.results import report_io
 from simulator.results.summary import (
     build_summary,
     headline_values,
-    interval,
     play_values,
-    steps_in_months,
-    t_quantile,
     top_unserved,
     uplift_values,
 )
@@ -109,8 +105,14 @@ def make_output(*, reps: int = 2, control: bool = True) -> RunOutput:
     channel_contacts[:, :, 0, TREAT] = funnel[:, :, 0, TREAT, F["contacted"]]
     channel_contacts[:, :, 1, TREAT] = funnel[:, :, 1, TREAT, F["contacted"]]
 
+    tier_moves = np.zeros((2, n_t, n_a, len(tiers), len(tiers)), dtype=np.int64)
+    tier_moves[1, 2, TREAT, 0, 1] = 3  # 大众富裕 → 财富: 升层
+    tier_moves[0, 1, TREAT, 0, 1] = 1
+    tier_moves[0, 1, CONTROL, 1, 0] = 2  # 财富 → 大众富裕: 降层
+
     arrays = {
         "customers": customers,
+        "tier_moves": tier_moves,
         "aum_fen": np.array(AUM_FEN, dtype=np.int64),
         "churned": churned,
         "acquired": np.array(ACQUIRED, dtype=np.int64),
@@ -124,7 +126,7 @@ def make_output(*, reps: int = 2, control: bool = True) -> RunOutput:
     }
     if not control:
         for name, array in arrays.items():
-            axis = {"customers": 2, "funnel": 3, "unserved": 4, "channel_contacts": 3}.get(name, 2)
+            axis = {"funnel": 3, "unserved": 4, "channel_contacts": 3}.get(name, 2)
             index = [slice(None)] * array.ndim
             index[axis] = CONTROL
             array[tuple(index)] = 0
@@ -286,51 +288,6 @@ def test_all_tables_by_name() -> None:
     assert all(tables[name]["rep"].dtype == np.int64 for name in TABLE_NAMES)
 
 
-# ------------------------------------------------------------------------------ interval
-
-
-def test_t_quantile_matches_scipy() -> None:
-    stats = pytest.importorskip("scipy.stats")
-    for df in [*range(1, 60), 99, 199, 999, 9999]:
-        for p in (0.9, 0.95, 0.975, 0.995):
-            assert t_quantile(p, df) == pytest.approx(stats.t.ppf(p, df), rel=1e-9)
-
-
-def test_interval_matches_scipy_t_interval() -> None:
-    stats = pytest.importorskip("scipy.stats")
-    values = [3.2, 4.1, 2.7, 5.0, 3.9]
-    got = interval(values)
-    low, high = stats.t.interval(
-        0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values)
-    )
-    assert got.mean == pytest.approx(np.mean(values), rel=1e-15)
-    assert (got.low, got.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
-    assert got.n == 5
-
-
-def test_interval_of_one_replication_has_no_bounds_and_nan_is_left_out() -> None:
-    assert interval([7.0]).as_dict() == {"mean": 7.0, "low": None, "high": None, "n": 1}
-    assert interval([]).mean is None
-    two = interval([1.0, float("nan"), 3.0])
-    assert two.n == 2 and two.mean == 2.0
-    # R = 2: half width = t(0.975, 1) · s / √2 with s = |x₀ − x₁| / √2.
-    assert two.high - two.mean == pytest.approx(12.706204736174707 * 1.0, rel=1e-9)
-
-
-@pytest.mark.parametrize("reps", [2, 5, 20])
-def test_t_interval_covers_the_true_mean_95_percent_of_the_time(reps: int) -> None:
-    """Coverage on simulated replication data: 2,000 experiments of R skewed (lognormal)
-    replication values with a known mean; the interval should cover it in 93–97% of them."""
-    rng = np.random.default_rng(20260101)
-    sigma = 0.25
-    true_mean = math.exp(sigma**2 / 2)
-    experiments, covered = 2000, 0
-    for _ in range(experiments):
-        found = interval(rng.lognormal(0.0, sigma, size=reps))
-        covered += found.low <= true_mean <= found.high
-    assert 0.93 <= covered / experiments <= 0.97, covered / experiments
-
-
 # ------------------------------------------------------------------------------ summary
 
 
@@ -345,6 +302,8 @@ def test_headline_values_by_hand() -> None:
         "acquired": [4, 4],
         "churned": [11, 11],
         "churn_rate": [11 / 104, 11 / 104],  # churned ÷ (100 at the start + 4 acquired)
+        "upgraded": [1, 3],
+        "downgraded": [2, 0],
         "revenue": [1260.01, 1060.0],
         "cost": [400.0, 400.0],
         "net_value": [860.01, 660.0],
@@ -417,9 +376,6 @@ def test_run_loop_counters_become_columns_and_metrics() -> None:
 
 
 def test_churn_within_12_months_only_when_the_horizon_covers_it() -> None:
-    assert steps_in_months(12, "month") == 12
-    assert steps_in_months(12, "week") == 51  # 360 days (30/360): 51 whole weeks
-    assert steps_in_months(12, "day") == 360
     values = headline_values(all_tables(flat_output(36)), reps=1, steps=36, step_unit="month")
     assert values["churn_rate_12m"] == pytest.approx([120 / (1000 + 60)])
     assert values["churn_rate"] == pytest.approx([360 / (1000 + 180)])
@@ -451,6 +407,9 @@ def test_uplift_is_treatment_minus_control_per_replication() -> None:
     assert scaled["treatment"] == pytest.approx([1200.01, 1000])
     assert scaled["uplift"] == pytest.approx([1200.01 - 60 / 10 * 94, 1000 - 60 / 10 * 94])
     assert "net_value_scaled" in uplift and "net_value_beyond_scaled" not in uplift  # no book
+    up = uplift["upgraded_per_customer"]  # moves up a tier (升层) per exposed customer
+    assert up["treatment"] == pytest.approx([1 / 94, 3 / 94])
+    assert up["uplift"] == pytest.approx([1 / 94, 3 / 94])  # the control arm moved only down
 
 
 def test_no_control_group_means_no_uplift() -> None:

@@ -26,9 +26,10 @@ import pytest
 from test_results import make_output
 from wcwidth import wcswidth
 
+from simulator.engine import sizes as run_sizes
 from simulator.results import report_io
 from simulator.results.summary import build_summary
-from stratmap import simulate_cmd, tables
+from stratmap import inputs, tables, terminal
 from stratmap.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,10 +143,14 @@ def fake_core(monkeypatch: pytest.MonkeyPatch) -> FakeCore:
     core = FakeCore()
     module = core.module()
     monkeypatch.setitem(sys.modules, "simulator.engine.run", module)
+    import simulator
     import simulator.engine
 
+    monkeypatch.setattr(simulator, "run", module, raising=False)
+    # `from simulator.engine import run` reads the package's attribute, which a real run
+    # earlier in the same session (another test file) has set to the real module.
     monkeypatch.setattr(simulator.engine, "run", module, raising=False)
-    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 64 * GIB)
+    monkeypatch.setattr(run_sizes, "available_memory", lambda: 64 * GIB)
     return core
 
 
@@ -219,7 +224,7 @@ def test_a_run_that_does_not_fit_in_memory_exits_2_with_the_estimate(
     fake_core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_core.memory = 40 * GIB
-    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 8 * GIB)
+    monkeypatch.setattr(run_sizes, "available_memory", lambda: 8 * GIB)
     code, _out, err = run("simulate", str(WEALTH), "--customers", "100m")
     assert code == 2
     assert "100,000,000 customers × 36 months × 5 replications" in err
@@ -232,7 +237,7 @@ def test_a_trace_that_does_not_fit_in_memory_exits_2_before_it_runs(
     fake_core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake_core.memory = 40 * GIB
-    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 8 * GIB)
+    monkeypatch.setattr(run_sizes, "available_memory", lambda: 8 * GIB)
     code, _out, err = run("trace", str(WEALTH), "--customer", "1", "--customers", "100m")
     assert code == 2, err
     assert "100,000,000 customers × 36 months × 1 replication needs about 40.0 GiB" in err
@@ -294,7 +299,7 @@ def test_a_failed_write_still_prints_the_numbers(
 def test_an_output_folder_we_cannot_write_in_is_refused_before_the_run(
     tmp_path: Path, fake_core: FakeCore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(simulate_cmd.os, "access", lambda path, mode: False)
+    monkeypatch.setattr(inputs.os, "access", lambda path, mode: False)
     code, _, err = run("simulate", str(WEALTH), "--out", str(tmp_path / "a" / "b"))
     assert code == 2 and f"cannot write in {tmp_path}" in err
     assert fake_core.calls == []
@@ -325,7 +330,7 @@ def test_defaults_come_from_the_file(fake_core: FakeCore) -> None:
     # months=None: the strategy's own horizon (36 months), counted by the simulator
     assert (call["customers"], call["months"], call["reps"]) == (200_000, None, 5)
     assert (call["seed"], call["threads"], call["shards"]) == (20260101, 2, 1)
-    assert call["strategy_hash"] == simulate_cmd.strategy_hash(call["model"])
+    assert call["strategy_hash"] == inputs.strategy_hash(call["model"])
     assert call["model"].strategy.name == "财富客群经营 2026Q1"
     assert "Simulated 200,000 customers × 36 months × 5 replications" in err
 
@@ -344,11 +349,11 @@ def test_sizes_accept_suffixes(fake_core: FakeCore) -> None:
     assert fake_core.calls[0]["customers"] == 2000 and fake_core.calls[0]["reps"] == 2
     assert fake_core.calls[0]["months"] == 6
     assert err == ""  # -q: no closing line
-    assert simulate_cmd.parse_count("--customers", "20万", low=1, high=10**9) == 200_000
-    assert simulate_cmd.parse_count("--customers", "1_500,000", low=1, high=10**9) == 1_500_000
-    assert simulate_cmd.parse_count("--customers", "1.5m", low=1, high=10**9) == 1_500_000
+    assert inputs.parse_count("--customers", "20万", low=1, high=10**9) == 200_000
+    assert inputs.parse_count("--customers", "1_500,000", low=1, high=10**9) == 1_500_000
+    assert inputs.parse_count("--customers", "1.5m", low=1, high=10**9) == 1_500_000
     top = str(2**64 - 1)
-    assert simulate_cmd.parse_count("--seed", top, low=0, high=2**64 - 1) == 2**64 - 1  # exact
+    assert inputs.parse_count("--seed", top, low=0, high=2**64 - 1) == 2**64 - 1  # exact
 
 
 def test_text_output_shows_the_summary_tables(fake_core: FakeCore) -> None:
@@ -372,8 +377,10 @@ def test_out_writes_parquet_and_a_summary_that_agree(tmp_path: Path, fake_core: 
     code, out, err = run("simulate", str(WEALTH), "--reps", "2", "--out", str(target), "-q")
     assert code == 0, err
     written, summary = report_io.read_results(target)
-    assert set(written) == {"population", "totals", "funnel", "suppression", "unserved", "channels"}
-    assert summary["strategy"]["hash"] == simulate_cmd.strategy_hash(fake_core.calls[0]["model"])
+    assert set(written) == {
+        "population", "tier_moves", "totals", "funnel", "suppression", "unserved", "channels",
+    }  # fmt: skip
+    assert summary["strategy"]["hash"] == inputs.strategy_hash(fake_core.calls[0]["model"])
     assert summary["strategy"]["file"] == str(WEALTH)
     assert summary["run"]["threads"] >= 1 and summary["run"]["currency"] == "CNY"
     assert set(summary["timings"]) == {"check_s", "simulate_s", "summarise_s"}
@@ -387,7 +394,7 @@ def test_out_writes_parquet_and_a_summary_that_agree(tmp_path: Path, fake_core: 
 
 
 def test_progress_bar_on_a_terminal(fake_core: FakeCore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulate_cmd, "_stderr_is_terminal", lambda: True)
+    monkeypatch.setattr(terminal, "stderr_is_terminal", lambda: True)
     code, out, err = run("simulate", str(WEALTH), "--reps", "2")
     assert code == 0, err
     assert "Headline metrics" in out
@@ -452,13 +459,13 @@ def test_strategy_hash_follows_content_not_place(tmp_path: Path) -> None:
         (tmp_path / name / "common" / "p.strat").write_text(
             "population 客户 {\n  size 1000\n  has_app ~ bernoulli(50%)\n}\n", encoding="utf-8"
         )
-    first = simulate_cmd.strategy_hash(model_of(tmp_path / "a"))
+    first = inputs.strategy_hash(model_of(tmp_path / "a"))
     assert re.fullmatch(r"[0-9a-f]{64}", first)
-    assert simulate_cmd.strategy_hash(model_of(tmp_path / "b")) == first
+    assert inputs.strategy_hash(model_of(tmp_path / "b")) == first
     (tmp_path / "b" / "common" / "p.strat").write_text(
         "population 客户 {\n  size 2000\n  has_app ~ bernoulli(50%)\n}\n", encoding="utf-8"
     )
-    assert simulate_cmd.strategy_hash(model_of(tmp_path / "b")) != first
+    assert inputs.strategy_hash(model_of(tmp_path / "b")) != first
 
 
 def test_rich_tables_line_up_with_cjk_names() -> None:
@@ -471,7 +478,7 @@ def test_rich_tables_line_up_with_cjk_names() -> None:
     with_cjk = 0
     for table in tables.summary_tables(summary):
         buffer = io.StringIO()
-        tables.make_console(buffer, color=False).print(table)
+        terminal.make_console(buffer, color=False).print(table)
         lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
         border = next(i for i, line in enumerate(lines) if line.startswith("┏"))
         widths = {wcswidth(line) for line in lines[border:]}
@@ -489,7 +496,7 @@ def test_names_are_never_read_as_rich_markup() -> None:
     summary = build_summary(out, all_tables(out), threads=1)
     summary["notes"] = ["`x` is [derived]"]
     buffer = io.StringIO()
-    tables.render_summary(summary, tables.make_console(buffer, color=False))
+    tables.render_summary(summary, terminal.make_console(buffer, color=False))
     text = buffer.getvalue()
     assert "[bold]策略[/bold]" in text and "[red]临界提升" in text
     assert "note: `x` is [derived]" in text
@@ -533,7 +540,9 @@ def test_the_docs_example_runs(tmp_path: Path, fake_core: FakeCore) -> None:
     target = tmp_path / "runs" / "q1"
     assert run("simulate", str(WEALTH), "--reps", "2", "--out", str(target), "-q")[0] == 0
     text = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
-    (example,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    # The tier-moves example needs a real run's moves: tests/test_tier_moves.py runs it.
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    (example,) = [block for block in blocks if "tier_moves" not in block]
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         exec(compile(example.replace("runs/q1", str(target)), "docs/results.md", "exec"), {})
     assert "临界提升" in printed.getvalue()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stratmap import simulate_cmd
+from simulator.engine import sizes as run_sizes
 from stratmap.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_run_too_large_for_memory_exits_2(
     command: str, monkeypatch: pytest.MonkeyPatch, nothing_runs: None
 ) -> None:
-    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 1024**2)
+    monkeypatch.setattr(run_sizes, "available_memory", lambda: 1024**2)
     code, _, err = run(*COMMANDS[command], *TINY)
     assert code == 2, err
     assert "of memory;" in err and "1.0 MiB is available" in err
@@ -63,7 +63,7 @@ def test_a_run_too_large_for_memory_exits_2(
 def test_compare_counts_every_alternative_against_memory(
     monkeypatch: pytest.MonkeyPatch, nothing_runs: None
 ) -> None:
-    monkeypatch.setattr(simulate_cmd, "available_memory", lambda: 1024**2)
+    monkeypatch.setattr(run_sizes, "available_memory", lambda: 1024**2)
     _, _, err = run(*COMMANDS["compare"], *TINY)
     assert "2 alternatives of 2,000 customers × 3 months × 2 replications needs about" in err
 

@@ -45,11 +45,11 @@ from simulator.planning import (
     Interval,
     PlanningError,
     SampleRatioCheck,
-    Uncertainty,
     forecast_interval,
     sample_ratio_check,
 )
 from simulator.results.tables import typed_table
+from strategy_dsl import metrics
 
 if TYPE_CHECKING:
     from simulator.engine.cluster import Cluster
@@ -80,27 +80,27 @@ __all__ = [
 FORECAST_LABEL = "forecast (Monte Carlo) uncertainty"
 FEN_PER_UNIT = 100
 
-# Totals per replication, arms pooled: name -> (label, unit).
+# Totals per replication, arms pooled: name -> (label, unit), from the metric registry
+# (strategy_dsl.metrics), in the order compare shows them.
 COMPARE_METRICS: dict[str, tuple[str, str]] = {
-    "final_aum": ("AUM at the end of the horizon", "money"),
-    "churn_rate": ("churn rate within the horizon", "share"),
-    "responders": ("customer-steps with a response", "count"),
-    "revenue": ("revenue", "money"),
-    "cost": ("cost (contacts and acquisition)", "money"),
-    "net_value": ("net value (revenue - cost)", "money"),
+    name: (metrics.metric(name).label, metrics.metric(name).unit)
+    for name in ("final_aum", "churn_rate", "responders", "revenue", "cost", "net_value")
 }
-# Per exposed customer of one arm (treatment or control): name -> (label, unit).
+# Per exposed customer of one arm (treatment or control): name -> (label, unit), the
+# registry's forms. The AUM the arm added since step 0 (增量) is how a bank measures a campaign
+# live: the arms' starting AUM differs only by chance, and in a lognormal book that chance
+# swamps the effect in the end-of-horizon AUM; subtracting it leaves far less noise.
 ARM_METRICS: dict[str, tuple[str, str]] = {
-    "aum_per_customer": ("AUM per customer at the end", "money"),
-    # The AUM the arm added since step 0 (增量), as a bank measures a campaign live: the arms'
-    # starting AUM differs only by chance, and in a lognormal book that chance swamps the
-    # effect in the end-of-horizon AUM; subtracting it leaves the effect with far less noise.
-    "aum_added_per_customer": ("AUM added per customer (end - start)", "money"),
-    "churn_rate": ("churn rate within the horizon", "share"),
-    "responders_per_customer": ("responses per customer", "ratio"),
-    "revenue_per_customer": ("revenue per customer", "money"),
-    "cost_per_customer": ("cost per customer", "money"),
-    "net_value_per_customer": ("net value per customer", "money"),
+    name: (metrics.form(name).label, metrics.form(name).unit)
+    for name in (
+        "aum_per_customer",
+        "aum_added_per_customer",
+        "churn_rate",
+        "responders_per_customer",
+        "revenue_per_customer",
+        "cost_per_customer",
+        "net_value_per_customer",
+    )
 }
 # Per play, per eligible customer-step of each arm (the funnel's counters of what the play
 # itself did): name -> (label, unit, funnel field).
@@ -145,6 +145,7 @@ def run_arms(
     progress: Callable[[int, int], None] | None = None,
     strategy_hash: str = "",
     delta: bool = True,
+    memory_checked: bool = False,
     cluster: Cluster | None = None,
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
@@ -152,8 +153,9 @@ def run_arms(
     they share done once (``simulator.engine.alternatives.simulate_alternatives``: the
     synthetic population and arrivals of each replication; identical alternatives run once;
     variants that only change how contacts are decided and served run as deltas of the base
-    unless ``delta`` is False). ``progress(done, total)`` counts steps over all alternatives.
-    ``cluster`` runs them on a Dask cluster (``simulator.engine.cluster``)."""
+    unless ``delta`` is False). ``progress(done, total)`` counts steps over all alternatives;
+    ``memory_checked`` as for ``simulator.engine.run.simulate``. ``cluster`` runs them on a
+    Dask cluster (``simulator.engine.cluster``)."""
     from simulator.engine.alternatives import simulate_alternatives
 
     outputs = simulate_alternatives(
@@ -166,6 +168,7 @@ def run_arms(
         progress=progress,
         strategy_hash=strategy_hash,
         delta=delta,
+        memory_checked=memory_checked,
         cluster=cluster,
     )
     return [
@@ -310,17 +313,7 @@ def _outcome_values(counters: np.ndarray, steps: int) -> tuple[np.ndarray, dict[
 def _interval(values: np.ndarray) -> Interval | None:
     """Student t across replications; ``None`` with fewer than two finite values."""
     finite = values[np.isfinite(values)]
-    if finite.size < 2:
-        return None
-    if np.all(finite == finite[0]):
-        # No spread (a strategy against itself, a metric the variant cannot move): the
-        # interval is the point, exactly, rather than a t quantile times a rounding error.
-        value = float(finite[0])
-        return Interval(value, value, value, 0.95, "Student t across replications", _FORECAST)
-    return forecast_interval(finite)
-
-
-_FORECAST = Uncertainty.FORECAST
+    return forecast_interval(finite) if finite.size >= 2 else None
 
 
 @dataclass(frozen=True)

@@ -35,15 +35,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.output import STAGES, RunOutput
-from simulator.results.summary import Interval, interval, t_quantile
+from simulator.planning.replications import ReplicationInterval, replication_interval
+from strategy_dsl import metrics
 from strategy_dsl.checker.extras import (
     CONTACT_METRICS,
     FLOW_METRICS,
     FUNNEL_METRICS,
-    METRICS,
     PLAY_KINDS,
     metric_unit,
 )
+from strategy_dsl.errors import StratmapError
 from strategy_dsl.model import CheckedStrategy, ExpectationSpec, MetricRef
 
 __all__ = [
@@ -57,18 +58,15 @@ __all__ = [
 
 FEN = 100.0
 _LIVE = [i for i, stage in enumerate(STAGES) if stage != "churned"]
-# Metrics whose value is a stock read at the end of the window (the rest are flows or rates).
-STOCKS = frozenset(
-    {"aum", "customers", "retention", "nps", "products_per_customer", "cross_sell_rate"}
-)
+# What each metric a strategy writes is (strategy_dsl.metrics): stocks are read at the end of
+# the window, flows summed over it; `of` a play applies to the funnel's.
+_WRITTEN = [m for m in metrics.METRICS if m.written is not None]
+STOCKS = frozenset(m.written for m in _WRITTEN if m.kind == metrics.STOCK)
 FLOWS = FLOW_METRICS
-# Metrics measured from a play's funnel, so `of` a channel / rule / journey / product applies.
 FUNNEL = FUNNEL_METRICS
 _FUNNEL_FIELD = {"contacts": "contacted", "responders": "responded"}
-# How values are shown (stratmap.tables.format_value), from the checker's unit of each metric.
-_SHOWN_AS = {"share": "share", "money": "money", "score": "points", "number": "count"}
-UNITS = {name: _SHOWN_AS[unit] for name, unit in METRICS.items()}
-UNITS["products_per_customer"] = "ratio"  # a quotient such as 1.37, not a count
+# How values are shown (stratmap.tables.format_value): the registry's unit of each metric.
+UNITS = {m.written: m.unit for m in _WRITTEN}
 _OPS = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
@@ -79,13 +77,9 @@ _OPS = {
 }
 
 
-class MeasureError(Exception):
+class MeasureError(StratmapError):
     """An expectation that cannot be measured on these runs (the message says why; the hint
     what to write instead)."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 class UnsupportedMetric(MeasureError):
@@ -104,7 +98,7 @@ class ExpectationResult:
     passed: bool
     value: float | None
     bound: float | None
-    interval: Interval | None
+    interval: ReplicationInterval | None
     threshold: float
     unit: str
     per_rep: tuple[float, ...]
@@ -207,6 +201,18 @@ class _Measure:
         part = funnel[..., index]
         return part.reshape(part.shape[0], -1).sum(axis=1).astype(np.float64)
 
+    def tier_moves(self, name: str, w: _Window, into: int | None) -> np.ndarray:
+        """Moves up (``upgraded``) or down a tier over steps 1..end, into tier ``into`` only
+        when given (tiers are in ascending order of AUM: up is to a later tier)."""
+        moves = self.optional("tier_moves", "moves between tiers")  # (R, T+1, A, K, K)
+        k = moves.shape[-1]
+        before, after = np.meshgrid(np.arange(k), np.arange(k), indexing="ij")
+        keep = after > before if name == "upgraded" else after < before
+        if into is not None:
+            keep &= after == into
+        part = moves[:, 1 : w.end + 1, self.arms][..., keep]
+        return part.reshape(part.shape[0], -1).sum(axis=1).astype(np.float64)
+
     def plays_of(self, ref: MetricRef) -> list[int] | None:
         """Indexes of the plays `of` names (None: every play)."""
         if ref.of is None or ref.of_kind in ("tier", "segment"):
@@ -251,6 +257,8 @@ class _Measure:
             return self.live(w.end)
         if name == "acquired":
             return self._sum(out.acquired, 1, w.end).astype(np.float64)
+        if name in ("upgraded", "downgraded"):
+            return self.tier_moves(name, w, None)
         if name == "aum":
             return self._sum(out.aum_fen, w.end, w.end) / FEN
         if name == "aum_growth":
@@ -288,10 +296,13 @@ class _Measure:
     def _of(self, ref: MetricRef, w: _Window) -> np.ndarray:
         name, kind = ref.name, ref.of_kind
         if kind == "tier":
+            if name in ("upgraded", "downgraded"):
+                return self.tier_moves(name, w, self.out.tiers.index(ref.of))
             if name != "customers":
                 raise UnsupportedMetric(
                     f"`{name}` is not measured per tier",
-                    f"per tier the simulator counts `customers`; write `customers of {ref.of}`",
+                    "per tier the simulator counts `customers`, `upgraded` and `downgraded`; "
+                    f"write `customers of {ref.of}`",
                 )
             tier = self.out.tiers.index(ref.of)
             cells = np.asarray(self.out.customers)[:, w.end, self.arms][:, :, _LIVE, tier]
@@ -317,9 +328,10 @@ class _Measure:
         return self.funnel(_FUNNEL_FIELD.get(name, name), w, plays)
 
 
-# Per-customer form of each metric for `uplift vs control`: flows and stocks are divided by the
-# arm's exposed customers; rates are already per customer.
-_PER_CUSTOMER = FLOWS | {"aum", "customers"}
+# Per-customer form of each metric for `uplift vs control`: totals (amounts and counts, flows
+# and stocks) are divided by the arm's exposed customers; rates and scores already are per
+# customer.
+_PER_CUSTOMER = frozenset(m.written for m in _WRITTEN if m.unit in (metrics.MONEY, metrics.COUNT))
 
 
 def _arm_value(model: CheckedStrategy, out: RunOutput, ref: MetricRef, w: _Window, arm: int):
@@ -384,12 +396,10 @@ def one_sided_bound(values: np.ndarray, confidence: float, op: str) -> float:
     """The one-sided ``confidence`` bound of the mean of replication values, on the side the
     comparison ``op`` must clear: mean − t(c, n−1)·s/√n for `>`/`>=`, mean + … for `<`/`<=`.
     Replications are independent runs, so the t interval is the textbook one."""
-    data = np.asarray(values, dtype=np.float64)
-    mean = float(data.mean())
-    if np.all(data == data[0]):  # no spread: the bound is the value itself, exactly
-        return mean
-    half = t_quantile(confidence, data.size - 1) * float(data.std(ddof=1)) / math.sqrt(data.size)
-    return mean - half if op in (">", ">=") else mean + half
+    spread = replication_interval(values, confidence, sides=1)
+    bound = spread.low if op in (">", ">=") else spread.high
+    assert bound is not None, "one_sided_bound needs two replications"
+    return bound
 
 
 def _judge(model: CheckedStrategy, runs: Mapping[str | None, RunOutput], spec: ExpectationSpec):
@@ -446,7 +456,7 @@ def evaluate(
                 passed,
                 mean,
                 bound,
-                interval(values),
+                replication_interval(values),
                 threshold,
                 unit,
                 tuple(float(v) for v in values),

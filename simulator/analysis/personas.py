@@ -46,10 +46,24 @@ from typing import Any
 
 import numpy as np
 
+from simulator.analysis.persona_results import (
+    NOT_CANDIDATE,
+    REASON_OF_STATUS,
+    WON,
+    Decision,
+    OutcomeResult,
+    PersonaError,
+    PersonaResult,
+    PlayCoverage,
+    PlayDecision,
+    judge,
+    outcome_text,
+)
 from simulator.kernels import common as k
 from simulator.kernels.decide import decide_step
 from simulator.kernels.population import STAGE_AGE_CAP, State, allocate
 from simulator.kernels.rng import SLOT_HOLDOUT, STATIC_STEP, replication_key, uniform
+from strategy_dsl.calendar import months_to_steps, steps_to_months
 from strategy_dsl.compile import (
     ATTR_AGE,
     ATTR_AUM,
@@ -75,8 +89,7 @@ from strategy_dsl.compile import (
     CompileError,
     compile_strategy,
 )
-from strategy_dsl.diagnostics import Span
-from strategy_dsl.model import CheckedStrategy, Outcome, PersonaSpec
+from strategy_dsl.model import CheckedStrategy, PersonaSpec
 
 __all__ = [
     "NOT_CANDIDATE",
@@ -94,166 +107,12 @@ __all__ = [
     "run_personas",
 ]
 
-WON = "won"
-NOT_CANDIDATE = "not a candidate"
-# The kernel's play statuses (kernels.S_*) in the words of `suppressed PLAY by REASON`.
-REASON_OF_STATUS: dict[int, str] = {
-    k.S_SUITABILITY: "suitability",
-    k.S_HELD: "held",
-    k.S_CHANNEL: "requires",
-    k.S_COOLDOWN: "cooldown",
-    k.S_CAP: "cap",
-    k.S_HOLDOUT: "holdout",
-    k.S_CONTROL: "control",
-    k.S_ARBITRATION: "priority",
-}
-# Reasons that exist in a simulation but never for one persona, and why.
-_NEVER_FOR_A_PERSONA = {
-    "holdout": "a persona is in the treatment arm and outside every holdout",
-    "control": "a persona is in the treatment arm, never in the control group",
-    "capacity": "channel capacity is shared by many customers and never binds for one",
-    "budget": "a play's budget is shared by many customers and never binds for one",
-}
-
 DECISION_STEP = 1  # the step every persona's decision is taken at (the first of a run)
 _LONG_AGO = STAGE_AGE_CAP  # steps: "for a long time" (stage entered, customer acquired)
 _NOT_IN_TOP = 2.0  # a model cutoff no noise uniform reaches: in no model's top share
 _CIDS_SEARCHED = 4096  # customer ids tried for one outside every holdout
 _STAGES_LIVE = ("new", "growing", "mature", "declining")
 _IN_STEPS = ("months_since_txn", "tenure_months")  # stored as the step of an event
-
-
-class PersonaError(Exception):
-    """Personas that cannot be run at all: a message for a person and a hint to fix it."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-
-# ------------------------------------------------------------------------------ results
-
-
-@dataclass(frozen=True)
-class PlayDecision:
-    """What the decision kernel did with one play (a rule, or one wave of a journey)."""
-
-    play: str  # the play as the simulator names it: a rule, or "JOURNEY wave N"
-    owner: str  # the rule or journey an outcome names
-    channel: str
-    status: str  # WON, NOT_CANDIDATE, or the suppression reason (REASON_OF_STATUS)
-
-    @property
-    def candidate(self) -> bool:
-        return self.status != NOT_CANDIDATE
-
-    def describe(self) -> str:
-        if self.status == WON:
-            return f"{self.play} won via {self.channel}"
-        if self.status == NOT_CANDIDATE:
-            return f"{self.play} was not a candidate"
-        return f"{self.play} was suppressed by {self.status}"
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The whole decision for one persona: every play's status and the facts the kernel saw."""
-
-    plays: tuple[PlayDecision, ...]
-    tier: str
-    segments: tuple[str, ...]
-    triggers: tuple[str, ...]
-    journeys: tuple[str, ...]  # journeys running (entered now or earlier)
-    alive: bool
-
-    @property
-    def winners(self) -> tuple[PlayDecision, ...]:
-        return tuple(p for p in self.plays if p.status == WON)
-
-    def of(self, owner: str) -> tuple[PlayDecision, ...]:
-        return tuple(p for p in self.plays if p.owner == owner)
-
-    def got(self) -> str:
-        """What the persona got, as a phrase: "got A via X and B via Y" or "got nothing"."""
-        if not self.alive:
-            return "got nothing (the persona has churned)"
-        won = [f"{p.play} via {p.channel}" for p in self.winners]
-        return "got " + (" and ".join(won) if won else "nothing")
-
-    def context(self) -> str:
-        """The facts that decide candidacy, for a play that was not a candidate."""
-        segments = ", ".join(self.segments) or "none"
-        triggers = ", ".join(self.triggers) or "none"
-        return f"tier {self.tier}; segments: {segments}; triggers fired: {triggers}"
-
-    def explain(self, owner: str) -> str:
-        parts = [p.describe() for p in self.of(owner)]
-        text = "; ".join(parts)
-        if any(not p.candidate for p in self.of(owner)):
-            text += f" ({self.context()})"
-        return text
-
-    def statuses(self) -> dict[str, str]:
-        """Play → status, for every play that was a candidate."""
-        return {p.play: p.status for p in self.plays if p.candidate}
-
-
-@dataclass(frozen=True)
-class OutcomeResult:
-    outcome: Outcome
-    passed: bool
-    message: str  # what the strategy decided (on failure: instead of what was expected)
-
-    @property
-    def text(self) -> str:
-        return outcome_text(self.outcome)
-
-
-@dataclass(frozen=True)
-class PersonaResult:
-    name: str
-    span: Span
-    outcomes: tuple[OutcomeResult, ...]
-    decision: Decision | None  # None when the persona could not be built (``error``)
-    warnings: tuple[str, ...] = ()
-    error: str | None = None  # a fact the simulator cannot represent
-
-    @property
-    def passed(self) -> bool:
-        return self.error is None and all(o.passed for o in self.outcomes)
-
-    @property
-    def candidates(self) -> frozenset[str]:
-        """Rules and journeys this persona was a candidate for (suppressed or not)."""
-        plays = self.decision.plays if self.decision else ()
-        return frozenset(p.owner for p in plays if p.candidate)
-
-    @property
-    def won(self) -> frozenset[str]:
-        plays = self.decision.plays if self.decision else ()
-        return frozenset(p.owner for p in plays if p.status == WON)
-
-
-@dataclass(frozen=True)
-class PlayCoverage:
-    """Which personas reached a rule or journey: as a candidate at all, and as a winner."""
-
-    owner: str
-    kind: str  # rule | journey
-    candidate_for: tuple[str, ...]
-    won_for: tuple[str, ...]
-
-
-def outcome_text(outcome: Outcome) -> str:
-    """An outcome as written in the persona: `gets 临界提升 via 外呼`, `never X`, …"""
-    if outcome.kind == "nothing":
-        return "gets nothing"
-    if outcome.kind == "gets":
-        return f"gets {outcome.play}" + (f" via {outcome.channel}" if outcome.channel else "")
-    if outcome.kind == "never":
-        return f"never {outcome.play}"
-    return f"suppressed {outcome.play} by {outcome.reason}"
 
 
 # ------------------------------------------------------------------------------ entry points
@@ -575,7 +434,7 @@ class _Bench:
 
     def _steps(self, months: float) -> int:
         """Months (a fact's unit) as whole steps before the decision."""
-        return min(max(round(months * 30 / self.step_days), 0), _LONG_AGO)
+        return min(max(months_to_steps(months, self.step_days), 0), _LONG_AGO)
 
     def _off_step(self, period: int) -> int:
         """A day of a ``period``-day cycle outside the decision step (any day when a step
@@ -830,7 +689,7 @@ class _Bench:
                 points += [float(x) for x in tb.tier_low if math.isfinite(float(x))]
             if name == "months_since_txn" and OP_INACTIVE in ops:
                 for pc in np.nonzero(tb.prog_i[k.PI_OP] == OP_INACTIVE)[0]:
-                    points.append(float(tb.prog_v[k.PF_X, pc]) * self.step_days / 30)
+                    points.append(steps_to_months(float(tb.prog_v[k.PF_X, pc]), self.step_days))
             if name == "propensity" and tb.sc_i[k.SC_ARBITRATE] == 1:
                 mean = float(tb.sc_f[k.SCF_MEAN_PROPENSITY])
                 points += [mean / 4, min(1.0, mean * 4)]
@@ -851,39 +710,6 @@ class _Bench:
         if found is None or found[0] != "categorical":
             return []
         return [value for value, share in found[2] if share > 0]
-
-
-# ------------------------------------------------------------------------------ judging
-
-
-def judge(outcome: Outcome, decision: Decision) -> OutcomeResult:
-    """Whether ``decision`` is what ``outcome`` expects, with what was decided instead."""
-    got = decision.got()
-    if outcome.kind == "nothing":
-        return OutcomeResult(outcome, not decision.winners, got)
-    owner = str(outcome.play)
-    mine = decision.of(owner)
-    won = [p for p in mine if p.status == WON]
-    if outcome.kind == "gets":
-        via = [p for p in won if outcome.channel is None or p.channel == outcome.channel]
-        if via:
-            return OutcomeResult(outcome, True, got)
-        if won:
-            channels = ", ".join(sorted({p.channel for p in won}))
-            return OutcomeResult(
-                outcome, False, f"{got}: {owner} came via {channels}, not {outcome.channel}"
-            )
-        return OutcomeResult(outcome, False, f"{got}; {decision.explain(owner)}")
-    if outcome.kind == "never":
-        if won:
-            return OutcomeResult(outcome, False, got)
-        return OutcomeResult(outcome, True, f"{got}; {decision.explain(owner)}")
-    reason = str(outcome.reason)
-    if any(p.status == reason for p in mine):
-        return OutcomeResult(outcome, True, f"{got}; {decision.explain(owner)}")
-    why = _NEVER_FOR_A_PERSONA.get(reason)
-    prefix = f"{why}, so `{reason}` cannot happen; " if why else ""
-    return OutcomeResult(outcome, False, f"{prefix}{got}; {decision.explain(owner)}")
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -68,6 +68,8 @@ from simulator.planning import (
     sample_size_means,
     sample_size_proportions,
 )
+from strategy_dsl import metrics as registry
+from strategy_dsl.calendar import step_days, steps_to_months
 
 if TYPE_CHECKING:
     from simulator.kernels.population import State
@@ -85,7 +87,6 @@ __all__ = [
 ]
 
 ELIGIBLE_BIT = 128  # State.dec: "| 128 if eligible for a play" this step
-STEP_DAYS = {"day": 1, "week": 7, "month": 30}
 PROPORTION_METHODS = ("z", "arcsine")
 MEAN_METHODS = ("welch", "normal")
 TREATMENT_VS_CONTROL = "treatment vs control"
@@ -414,7 +415,7 @@ def bank_scale(model: CheckedStrategy, output: RunOutput) -> float:
 
 
 def horizon_months(output: RunOutput, outcomes: EligibleOutcomes) -> float:
-    return outcomes.steps * STEP_DAYS.get(output.step_unit, 30) / 30
+    return steps_to_months(outcomes.steps, step_days(output.step_unit))
 
 
 def _treated_net_value(output: RunOutput) -> float:
@@ -484,11 +485,16 @@ def size_report(
     end_sd_t = float(end_t.std(ddof=1)) if end_t.size > 1 else None
     end_sd_c = float(end_c.std(ddof=1)) if end_c.size > 1 else None
     metrics = []
-    for name, label, kind, what in (
-        ("churn_rate", "churn within the horizon (eligible customers)", "proportion", "churned"),
-        ("aum_added_per_customer", "AUM added per eligible customer", "mean", "aum_added"),
-        ("revenue_per_customer", "revenue per eligible customer", "mean", "revenue"),
+    for written, label, what in (
+        ("churn", "churn within the horizon (eligible customers)", "churned"),
+        ("aum", "AUM added per eligible customer", "aum_added"),
+        ("revenue", "revenue per eligible customer", "revenue"),
     ):
+        # The form `expect … uplift vs control` measures (strategy_dsl.metrics): a share is a
+        # proportion, an amount a mean.
+        form = registry.written(written).uplift  # type: ignore[union-attr]
+        assert form is not None
+        name, kind = form.name, "proportion" if form.unit == registry.SHARE else "mean"
         row = _size_metric(
             name,
             label,

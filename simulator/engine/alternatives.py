@@ -55,6 +55,7 @@ def simulate_alternatives(
     progress: Callable[[int, int], None] | None = None,
     strategy_hash: str = "",
     delta: bool = True,
+    memory_checked: bool = False,
     cluster: Cluster | None = None,
 ) -> list[RunOutput]:
     """``[simulate(m, ...) for m in models]``, bit for bit, doing once what the alternatives
@@ -70,7 +71,8 @@ def simulate_alternatives(
       deltas of the first alternative (``simulator.engine.delta``; ``delta=False`` runs them in
       full): only the customers they may treat differently are simulated again.
 
-    ``progress(done, total)`` counts steps over all alternatives simulated.
+    ``progress(done, total)`` counts steps over all alternatives simulated; ``memory_checked``
+    as for ``simulate`` (the caller counted every alternative against the memory available).
 
     ``cluster`` runs every alternative on a Dask cluster, one after the other and each in
     full (the same counters: deltas and shared draws are savings, not other results).
@@ -93,6 +95,7 @@ def simulate_alternatives(
             shards,
             strategy_hash,
             extra_bytes=extra if index == 0 else 0,
+            check_memory=not memory_checked,
         )
         for index, model in enumerate(models)
     ]

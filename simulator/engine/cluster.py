@@ -40,7 +40,7 @@ from simulator.engine.local_shards import LocalShards
 from simulator.engine.loop import Run, drawn_shard, shard_room
 from simulator.engine.phases import empty_output
 from simulator.engine.shards import Accounted
-from simulator.engine.sizes import RunSizes, checked_sizes, compiled_of
+from simulator.engine.sizes import Sizes, checked_sizes, compiled_of
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
 from simulator.kernels.rng import replication_key
@@ -179,7 +179,7 @@ class Cluster:
     ) -> RunOutput:
         """``simulator.engine.run.simulate`` on the cluster: the same counters, bit for bit."""
         compiled = compiled_of(model, customers)
-        sizes = checked_sizes(compiled, customers, months, reps, seed, 1, 1)
+        sizes = checked_sizes(model, customers, months, reps, seed, 1, 1)
         block = self.block_customers or BLOCK_CUSTOMERS
         sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / block)))
         run = Run(compiled, sizes, np.arange(sizes.customers, dtype=np.int64), trace_id=-1)
@@ -241,7 +241,7 @@ class _Placed:
     """A run's ``BlockGroup`` actors, one per worker with a contiguous range of blocks each;
     kept from one replication to the next, placed anew after a worker was lost."""
 
-    def __init__(self, cluster: Cluster, compiled: CompiledStrategy, sizes: RunSizes) -> None:
+    def __init__(self, cluster: Cluster, compiled: CompiledStrategy, sizes: Sizes) -> None:
         self.cluster, self.compiled, self.sizes = cluster, compiled, sizes
         self.groups: list[Any] = []
         self.held: list[list[int]] = []
@@ -360,7 +360,7 @@ class BlockGroup:
     ``LocalShards`` over them, and its phases. Answers are plain values."""
 
     def __init__(
-        self, compiled: CompiledStrategy, sizes: RunSizes, held: list[int], threads: int
+        self, compiled: CompiledStrategy, sizes: Sizes, held: list[int], threads: int
     ) -> None:
         self.threads = max(1, min(threads, int(numba.config.NUMBA_NUM_THREADS)))
         numba.set_num_threads(self.threads)

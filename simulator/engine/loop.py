@@ -34,6 +34,7 @@ from simulator.engine.couplings import (
     merged_keys,
     model_cutoffs,
     shard_keys,
+    wanted_plays,
     whole,
 )
 from simulator.engine.local_shards import (
@@ -45,7 +46,7 @@ from simulator.engine.local_shards import (
 )
 from simulator.engine.phases import no_cuts, write_counts
 from simulator.engine.shards import Shard, ShardBackend
-from simulator.engine.sizes import HEADROOM, RunSizes, expected_arrivals
+from simulator.engine.sizes import HEADROOM, Sizes, expected_arrivals
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
 from simulator.kernels.apply import N_LEDGER
@@ -60,11 +61,13 @@ from strategy_dsl.compile import CompiledStrategy
 @dataclass
 class Run:
     compiled: CompiledStrategy
-    sizes: RunSizes
+    sizes: Sizes
     ids: np.ndarray
     trace_id: int
     observe: Callable[[int, int, list[State]], None] | None = None
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None
+    # Before and after each step's decisions (``simulate``'s ``observe_decision``).
+    observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None
     tables: Any = field(init=False)
     parts: list[np.ndarray] = field(init=False)
     story: list[dict[str, Any]] = field(default_factory=list)
@@ -105,6 +108,14 @@ class Run:
             synthesize(self.tables, state, 0, part, rk, 0, -1)
             states.append(state)
         return states
+
+    def given_population(self, book: State) -> SharedDraws:
+        """A copy of the given customers (``simulate``'s ``book``), with this run's room, as
+        the draws a replication takes over in place."""
+        rows = book.cid.shape[0]
+        state = allocate(self.tables, max(self.room(Shard(self.parts[0])), rows))
+        copy_rows(book, state, 0, rows)
+        return SharedDraws([state])
 
     def replicate(
         self,
@@ -276,10 +287,12 @@ class Step:
         cutoffs = self.cutoffs(t, found)
         for other in beside:
             other.cutoffs(t)
+        self.notify_decision(t, "book", cutoffs)
         proposals = self.decide(t, cutoffs)
         for other in beside:
             other.decide(t, cutoffs)
         thresholds = self.cuts(t, proposals)
+        self.notify_decision(t, "decided", thresholds)
         for other in beside:
             other.cuts(t)
         for other in beside:
@@ -330,9 +343,18 @@ class Step:
         are watched (``observe``, traces) or matched with another run's (variants run as
         deltas)."""
         run = self.run
-        if run.observe is not None or run.observe_ledger is not None or run.trace_id >= 0:
+        watched = run.observe, run.observe_ledger, run.observe_decision
+        if any(w is not None for w in watched) or run.trace_id >= 0:
             return
         self.backend.retire(t)
+
+    def notify_decision(self, t: int, phase: str, extra: Any) -> None:
+        """``observe_decision(rep, t, phase, states, extra)``: phase "book" before the step's
+        decisions (``extra`` the models' cutoffs), "decided" after them and the cuts
+        (``extra`` the thresholds), with each shard's rows in use (in-process shards)."""
+        if self.run.observe_decision is not None:
+            states = [State(*(a[: s.rows] for a in s.state)) for s in self.shards]
+            self.run.observe_decision(self.r, t, phase, states, extra)
 
     def market(self, t: int) -> float:
         market = market_return(self.c, self.rk, t)
@@ -379,11 +401,7 @@ class Step:
         c = self.c
         per_play = np.sum([found.sum(axis=0) for found in proposals], axis=0)
         budgets, capacities = binding(c, t, per_play, self.spend)
-        wanted = np.zeros(len(c.plays), dtype=np.int64)
-        for g in budgets:
-            wanted[c.play_group == g] = 1
-        for ch in capacities:
-            wanted[c.play_channel == ch] = 1
+        wanted = wanted_plays(c, budgets, capacities)
         if not wanted.any():
             return no_cuts(len(c.plays))
         if shards is None:

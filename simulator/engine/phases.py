@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from simulator.engine.customer_value import survival_annuity
-from simulator.engine.sizes import RunSizes
+from simulator.engine.sizes import Sizes
 from simulator.kernels import common as k
 from simulator.kernels.apply import apply_step
 from simulator.kernels.baseline import baseline_step
@@ -192,7 +192,7 @@ def value_annuity(compiled: CompiledStrategy) -> np.ndarray:
 
 
 def empty_output(
-    compiled: CompiledStrategy, sizes: RunSizes, strategy_hash: str, initial: int
+    compiled: CompiledStrategy, sizes: Sizes, strategy_hash: str, initial: int
 ) -> RunOutput:
     R, T = sizes.reps, sizes.steps + 1
     A, S, K = len(ARMS), len(STAGES), len(compiled.tiers)

@@ -24,7 +24,7 @@ change a bit; ``RunOutput.merge`` adds shards.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numba
@@ -33,13 +33,13 @@ import numpy as np
 from simulator.engine.loop import Run
 from simulator.engine.phases import empty_output
 from simulator.engine.sizes import (
-    RunSizes,
     SimulationError,
+    Sizes,
     UnknownCustomer,
-    available_memory,
     checked_sizes,
     compiled_of,
     estimate_memory,
+    shortfall,
     steps_of,
 )
 from simulator.kernels.population import (
@@ -70,6 +70,9 @@ def simulate(
     customer_ids: slice | None = None,
     observe: Callable[[int, int, list[State]], None] | None = None,
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None,
+    observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None,
+    book: State | None = None,
+    memory_checked: bool = False,
     cluster: Cluster | None = None,
 ) -> RunOutput:
     """Simulate ``model`` and return its counters.
@@ -86,12 +89,26 @@ def simulate(
     ``observe_ledger(rep, t, states, ledgers)`` likewise, with each shard's ledger beside its
     state (float64, (rows, N_LEDGER): revenue to date in fen and AUM before the step's
     contacts, columns ``kernels.apply.LEDGER_*``): per-customer measures for live-test sizing.
+    ``observe_decision(rep, t, phase, states, extra)`` twice a step: phase "book" before the
+    decisions (after the step's arrivals, market, flows and lifecycle; ``extra`` the models'
+    cutoffs), phase "decided" after them and the cuts, before the contacts (``extra`` the
+    thresholds): what ``simulate --snapshot-at`` writes and what the parity test of
+    ``stratmap decide`` compares (tests/test_decide_parity.py).
+    ``book`` replaces the synthetic population with given customers (``simulate --from``: a
+    bank's snapshot as ``bankdata.snapshot_state`` builds it, dated step 0): every
+    replication starts from a copy of its rows (``customers`` must be their number; one
+    shard); arrivals and everything after step 0 are simulated as usual.
+    ``memory_checked``: the caller has estimated the run's memory and checked it against the
+    memory available (the command line does, before anything runs, with the result tables
+    counted in): the run is not estimated a second time.
     ``cluster`` (``simulator.engine.cluster.open_cluster``) runs it on a Dask cluster instead,
     with the same counters; ``threads``, ``shards`` and ``customer_ids`` are then the
-    cluster's business, and ``observe`` (which watches rows in this process) cannot be given.
+    cluster's business, and neither ``observe`` nor ``book`` (rows in this process) can be
+    given.
     """
     if cluster is not None:
-        if observe is not None or observe_ledger is not None or customer_ids is not None:
+        watched = (observe, observe_ledger, observe_decision, book, customer_ids)
+        if any(given is not None for given in watched):
             raise SimulationError(
                 "a run on a cluster cannot be observed row by row here",
                 "use the local backend (--backend local)",
@@ -106,14 +123,32 @@ def simulate(
             strategy_hash=strategy_hash,
         )
     prepared = prepare(
-        model, customers, months, reps, seed, threads, shards, strategy_hash, customer_ids, observe
+        model,
+        customers,
+        months,
+        reps,
+        seed,
+        threads,
+        shards,
+        strategy_hash,
+        customer_ids,
+        observe,
+        check_memory=not memory_checked,
     )
     prepared.run.observe_ledger = observe_ledger
+    prepared.run.observe_decision = observe_decision
     sizes, run, outputs = prepared.sizes, prepared.run, prepared.outputs
     numba.set_num_threads(sizes.threads)
     total = sizes.reps * sizes.steps
+    if book is not None and (sizes.shards != 1 or book.cid.shape[0] != sizes.customers):
+        raise SimulationError(
+            f"a given book of {book.cid.shape[0]:,} customers runs as {sizes.customers:,} "
+            f"customers in {sizes.shards} shards",
+            "simulate a book with customers = its rows, in one shard",
+        )
     for rep in range(sizes.reps):
-        run.replicate(rep, outputs, progress, rep * sizes.steps, total)
+        shared = None if book is None else run.given_population(book)
+        run.replicate(rep, outputs, progress, rep * sizes.steps, total, shared=shared, take=True)
     return prepared.finish()
 
 
@@ -121,7 +156,7 @@ def simulate(
 class Prepared:
     """One alternative ready to run: its checked sizes, its loop and its empty counters."""
 
-    sizes: RunSizes
+    sizes: Sizes
     run: Run
     outputs: list[RunOutput]
 
@@ -145,21 +180,23 @@ def prepare(
     customer_ids: slice | None = None,
     observe: Callable[[int, int, list[State]], None] | None = None,
     extra_bytes: int = 0,
+    check_memory: bool = True,
 ) -> Prepared:
     """Compile, check the sizes and the memory, and set up the loop: everything ``simulate``
     does before the first replication (``SimulationError`` for a run that cannot be done)."""
     compiled = compiled_of(model, customers)
-    sizes = checked_sizes(compiled, customers, months, reps, seed, threads, shards)
-    needed = extra_bytes + estimate_memory(
-        model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
-    )
-    available = available_memory()
-    if available is not None and needed > available:
-        raise SimulationError(
-            f"the run needs about {needed / 2**30:,.1f} GiB of memory; "
-            f"{available / 2**30:,.1f} GiB is available",
-            "simulate fewer customers or fewer replications",
+    sizes = checked_sizes(model, customers, months, reps, seed, threads, shards)
+    if check_memory:  # unless the caller did (``simulate``'s ``memory_checked``)
+        needed = extra_bytes + estimate_memory(
+            model, customers=sizes.customers, months=months, reps=sizes.reps, shards=sizes.shards
         )
+        available = shortfall(needed)  # the one memory rule (simulator.engine.sizes)
+        if available is not None:
+            raise SimulationError(
+                f"the run needs about {needed / 2**30:,.1f} GiB of memory; "
+                f"{available / 2**30:,.1f} GiB is available",
+                "simulate fewer customers or fewer replications",
+            )
     ids = np.arange(sizes.customers, dtype=np.int64)
     if customer_ids is not None:
         ids = ids[customer_ids]
@@ -188,12 +225,12 @@ def trace_customer(
     whole population is simulated (capacity and budgets couple customers), so the story is
     exactly the one the run with the same sizes and seed tells."""
     compiled = compiled_of(model, customers)
-    sizes = checked_sizes(compiled, customers, months, rep + 1, seed, threads, 1)
+    sizes = checked_sizes(model, customers, months, rep + 1, seed, threads, 1)
     if not isinstance(customer_id, (int, np.integer)) or customer_id < 0:
         raise UnknownCustomer(f"customer {customer_id!r} is not a customer id", "ids start at 0")
     numba.set_num_threads(sizes.threads)
     run = Run(compiled, sizes, np.arange(sizes.customers, dtype=np.int64), trace_id=customer_id)
-    outputs = [empty_output(compiled, RunSizes(**{**sizes.__dict__, "reps": 1}), "", 0)]
+    outputs = [empty_output(compiled, replace(sizes, reps=1), "", 0)]
     run.replicate(rep, outputs, None, 0, sizes.steps, slot=0)
     if not run.story:
         last = sizes.customers + run.arrived - 1

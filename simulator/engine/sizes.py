@@ -1,53 +1,77 @@
-"""A run's sizes, checked once before any work: customers, steps, replications, seed,
-threads and shards, the strategy compiled for them, and the memory the run will need
-(``estimate_memory``, ``available_memory``). ``SimulationError`` is a run that cannot be done
-as asked, with a message for a person and a hint."""
+"""How big a run is: the one home of a run's sizes, their limits and defaults, the strategy
+compiled for them, and the memory the run needs and the machine has.
+
+``Sizes`` is what to simulate: customers, months, replications, seed, threads, shards. The
+command line fills one from its options (``stratmap.inputs.requested_sizes``), the engine from
+its keyword arguments (``checked_sizes``); both ``check`` it against the same limits and
+``resolve`` it against the strategy (its population size, horizon and seed fill what was not
+given, and the horizon is counted in the strategy's steps), so a size means and is refused the
+same way whichever door it came in by. A refusal is a ``SizeError`` with a message and a hint;
+the CLI shows it as a usage error (exit 2), the engine raises it as a ``SimulationError``.
+
+Memory. ``estimate_memory`` is what a run needs at its peak; ``available_memory`` the smaller of
+what the machine has free and what the process's cgroup (a container's limit) leaves, so a run
+in a 4 GiB container is refused on a 64 GiB host; ``shortfall`` keeps ``MEMORY_HEADROOM`` of
+it for the interpreter, pandas and the operating system. Numba, NumPy and the kernels are
+imported only by the functions that compile or estimate, so that the command line can check
+sizes before it loads them.
+"""
 
 from __future__ import annotations
 
 import math
+import operator
 import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numba
-import numpy as np
-
-from simulator.kernels import common as k
-from simulator.kernels.apply import N_LEDGER
-from simulator.kernels.population import (
-    bytes_per_customer,
-)
-from simulator.output import (
-    FUNNEL_FIELDS,
-    SEGMENT_OUTCOMES,
-    STAGES,
-)
-from strategy_dsl.compile import (
-    MAX_STEPS,
-    CompiledStrategy,
-    CompileError,
-    compile_strategy,
-)
+from strategy_dsl.calendar import horizon_steps, steps_text, steps_to_months
+from strategy_dsl.errors import StratmapError
 
 if TYPE_CHECKING:
+    from strategy_dsl.compile import CompiledStrategy
     from strategy_dsl.model import CheckedStrategy
 
-MAX_CUSTOMERS = 2**40
-MAX_REPS = 100_000
+# Sizes beyond these are mistakes, not runs: a synthetic population beyond a billion customers
+# is larger than any bank's retail book, and a forecast beyond 50 years is not a forecast.
+MAX_CUSTOMERS = 1_000_000_000
+MAX_MONTHS = 600
+MAX_REPS = 10_000
+MAX_THREADS = 1024
+MAX_SEED = 2**64 - 1
+# Five replications: the smallest number whose 95% t interval is usefully narrow
+# (t(0.975, 4) = 2.78, against 12.7 with two), at five times the cost of one run.
+DEFAULT_REPS = 5
+# The range of each size, as (smallest, largest).
+LIMITS: dict[str, tuple[int, int]] = {
+    "customers": (1, MAX_CUSTOMERS),
+    "months": (1, MAX_MONTHS),
+    "reps": (1, MAX_REPS),
+    "seed": (0, MAX_SEED),
+    "threads": (1, MAX_THREADS),
+}
+_HINTS = {
+    "customers": f"simulate between 1 and {MAX_CUSTOMERS:,} customers",
+    "months": f"give a horizon of 1 to {MAX_MONTHS} months",
+    "reps": f"use between 1 and {MAX_REPS:,} replications",
+    "seed": "use a seed between 0 and 2^64 - 1",
+    "threads": f"use between 1 and {MAX_THREADS:,} threads",
+}
+# Share of the available memory a run may plan to use: the rest is left to the interpreter,
+# pandas and the operating system.
+MEMORY_HEADROOM = 0.9
+
+
 HEADROOM = 1.05  # rows allocated beyond the initial population and the planned arrivals
 FIXED_OVERHEAD = 256 * 2**20  # the interpreter, NumPy, Numba and compiled kernels
 SEG_EVER_BYTES = 8  # per row: the segments a customer has been in (``Shard.seg_ever``)
-LEDGER_BYTES = 8 * N_LEDGER  # per row: revenue to date, AUM before contacts (``Shard.ledger``)
+# Per row and ledger field (``Shard.ledger``: revenue to date, AUM before contacts).
+LEDGER_FIELD_BYTES = 8
 
 
-class SimulationError(Exception):
+class SimulationError(StratmapError):
     """A run that cannot be done as asked: a message for a person and a hint to fix it."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 class UnknownCustomer(SimulationError):
@@ -55,24 +79,98 @@ class UnknownCustomer(SimulationError):
     usage error), not a strategy the simulator cannot run."""
 
 
-# ------------------------------------------------------------------------------ sizes
+class SizeError(StratmapError, ValueError):
+    """A size no run can have: a message for a person and a hint to fix it."""
 
 
 @dataclass(frozen=True)
-class RunSizes:
-    customers: int
-    steps: int
-    reps: int
-    seed: int
-    threads: int
-    shards: int
+class Sizes:
+    """What to simulate. ``customers``, ``seed`` and ``steps`` are ``None`` until ``resolve``d
+    against the strategy; ``months`` stays ``None`` when not given (the strategy's own
+    horizon); ``threads`` is ``None`` for every thread Numba may use."""
+
+    customers: int | None = None
+    months: int | None = None
+    reps: int = DEFAULT_REPS
+    seed: int | None = None
+    threads: int | None = None
+    shards: int = 1
+    steps: int | None = None
+    step_unit: str = "month"
+
+    def check(self) -> Sizes:
+        """These sizes, each a whole number within ``LIMITS`` (``SizeError`` naming the first
+        that is not); ``None`` sizes are left to ``resolve``."""
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if value is not None:
+                _whole(name, value, low, high, _HINTS[name])
+        customers = self.customers if self.customers is not None else MAX_CUSTOMERS
+        _whole("shards", self.shards, 1, customers, "use at most one shard per customer")
+        return self
+
+    def resolve(self, model: CheckedStrategy) -> Sizes:
+        """Complete from the strategy: its population's size, its seed (modulo 2⁶⁴), and the
+        horizon in its steps (30/360: 12 months are 12, 51 or 360 steps)."""
+        self.check()
+        customers = self.customers
+        if customers is None:
+            customers = model.population.size if model.population is not None else 0
+            if customers > MAX_CUSTOMERS:
+                raise SizeError(
+                    f"the population declares {customers:,} customers, more than the "
+                    f"{MAX_CUSTOMERS:,} one run allows; pass --customers to simulate fewer",
+                    "simulate fewer customers",
+                )
+            _whole("customers", customers, 1, MAX_CUSTOMERS, _HINTS["customers"])
+        strategy = model.strategy
+        if self.months is None:
+            steps = strategy.horizon_steps
+            if steps_to_months(steps, strategy.step_days) > MAX_MONTHS:
+                raise SizeError(
+                    f"the strategy's horizon is longer than {MAX_MONTHS} months; pass --months",
+                    "simulate a shorter horizon",
+                )
+        else:
+            steps = horizon_steps(self.months, strategy.step_days)
+        seed = self.seed if self.seed is not None else strategy_seed(model)
+        resolved = replace(
+            self, customers=customers, seed=seed, steps=steps, step_unit=strategy.step
+        )
+        return resolved.check()
+
+    def horizon(self) -> str:
+        """``36 months``, ``360 days``: the horizon in the strategy's steps, for messages."""
+        return steps_text(self.steps or 0, self.step_unit)
+
+
+def strategy_seed(model: CheckedStrategy) -> int:
+    """The seed a run of ``model`` takes when none is given: the file's, modulo 2⁶⁴."""
+    return int(model.strategy.seed) % (MAX_SEED + 1)
+
+
+def _whole(name: str, value: object, low: int, high: int, hint: str) -> int:
+    """``value`` as an int (NumPy integers too) within ``low..high``; a bool, a float or a
+    string is a ``SizeError``, not silently rounded."""
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        number = None
+    if isinstance(value, bool) or number is None:
+        raise SizeError(f"{name} must be a whole number, not {value!r}", hint)
+    if not low <= number <= high:
+        raise SizeError(f"{name} {number:,} is outside {low:,}..{high:,}", hint)
+    return number
+
+
+# ------------------------------------------------------------------------------ the engine's
 
 
 def steps_of(compiled: CompiledStrategy, months: int | None) -> int:
     """Steps for a horizon in months (30/360), or the strategy's own horizon."""
     if months is None:
         return compiled.horizon_steps
-    return max(1, round(months * 30 / compiled.step_days))
+    return horizon_steps(months, compiled.step_days)
 
 
 def compiled_of(model: CheckedStrategy, customers: int | None = None) -> CompiledStrategy:
@@ -83,6 +181,10 @@ def compiled_of(model: CheckedStrategy, customers: int | None = None) -> Compile
     and play budgets scale alike (a rehearsal at a tenth of the size has a tenth of the call
     centre and of the budget), or constraints that bind at full size would never bind; the
     factor is said in the run's notes. Budgets are rounded to the fen, half up."""
+    import numpy as np
+
+    from strategy_dsl.compile import CompileError, compile_strategy
+
     try:
         compiled = compile_strategy(model)
     except CompileError as exc:
@@ -104,37 +206,38 @@ def compiled_of(model: CheckedStrategy, customers: int | None = None) -> Compile
 
 
 def checked_sizes(
-    compiled: CompiledStrategy,
+    model: CheckedStrategy,
     customers: int | None,
     months: int | None,
     reps: int,
     seed: int | None,
     threads: int | None,
     shards: int,
-) -> RunSizes:
-    """Checked sizes, before any work; ``SimulationError`` for nonsense."""
+) -> Sizes:
+    """The engine's sizes, checked and resolved against the strategy by the rules the command
+    line applies too (``Sizes``), before any work; ``SimulationError`` for nonsense."""
+    import numba
 
-    def whole(name: str, value: object, low: int, high: int, hint: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise SimulationError(f"{name} must be a whole number, not {value!r}", hint)
-        if not low <= int(value) <= high:
-            raise SimulationError(f"{name} {value:,} is outside {low:,}..{high:,}", hint)
-        return int(value)
+    from strategy_dsl.compile import MAX_STEPS
 
-    n = compiled.population_size if customers is None else customers
-    n = whole("customers", n, 1, MAX_CUSTOMERS, "simulate between 1 and 2^40 customers")
-    if months is not None:
-        whole("months", months, 1, MAX_STEPS, "give a horizon of at least one month")
-    steps = steps_of(compiled, months)
-    steps = whole("the horizon in steps", steps, 1, MAX_STEPS, "shorten the horizon (--months)")
-    reps = whole("reps", reps, 1, MAX_REPS, "use between 1 and 100,000 replications")
-    seed = compiled.seed if seed is None else seed
-    seed = whole("seed", seed, 0, 2**64 - 1, "use a seed between 0 and 2^64 - 1")
     most = numba.config.NUMBA_NUM_THREADS
-    threads = most if threads is None else threads
-    threads = whole("threads", threads, 1, most, f"this machine runs at most {most} threads")
-    shards = whole("shards", shards, 1, n, "use at most one shard per customer")
-    return RunSizes(n, steps, reps, seed, threads, shards)
+    try:
+        given = Sizes(customers, months, reps, seed, threads, shards)
+        sizes = replace(given.resolve(model), threads=most if threads is None else threads)
+    except SizeError as exc:
+        raise SimulationError(exc.message, exc.hint) from None
+    assert sizes.steps is not None and sizes.threads is not None
+    if sizes.steps > MAX_STEPS:
+        raise SimulationError(
+            f"the horizon in steps {sizes.steps:,} is outside 1..{MAX_STEPS:,}",
+            "shorten the horizon (--months)",
+        )
+    if sizes.threads > most:
+        raise SimulationError(
+            f"threads {sizes.threads:,} is outside 1..{most:,}",
+            f"this machine runs at most {most} threads",
+        )
+    return sizes
 
 
 def expected_arrivals(compiled: CompiledStrategy, steps: int) -> int:
@@ -155,12 +258,16 @@ def estimate_memory(
     for the initial population and the arrivals, the gathered keys of one step, the per-block
     counters and the output arrays. Threads and shards do not change it (all shards of a run
     live in one process together); they are accepted so that callers can pass a run's sizes."""
+    from simulator.kernels import common as k
+    from simulator.kernels.apply import N_LEDGER
+    from simulator.kernels.population import bytes_per_customer
+
     compiled = compiled_of(model, customers)
     tables = k.make_tables(compiled)
     n = compiled.population_size if customers is None else int(customers)
     steps = steps_of(compiled, months)
     rows = (n + expected_arrivals(compiled, steps)) * HEADROOM + k.BLOCK
-    state = (bytes_per_customer(tables) + SEG_EVER_BYTES + LEDGER_BYTES) * rows
+    state = (bytes_per_customer(tables) + SEG_EVER_BYTES + LEDGER_FIELD_BYTES * N_LEDGER) * rows
     gathered = 16 * rows
     out = output_cells(compiled) * 8 * reps * (steps + 1)
     blocks = rows / k.BLOCK + 1
@@ -169,6 +276,8 @@ def estimate_memory(
 
 
 def output_cells(compiled: CompiledStrategy) -> int:
+    from simulator.output import FUNNEL_FIELDS, SEGMENT_OUTCOMES, STAGES
+
     plays, segments = len(compiled.plays), len(compiled.segments) + 1
     tiers, channels = len(compiled.tiers), len(compiled.channels)
     funnel = plays * 2 * len(FUNNEL_FIELDS)
@@ -178,15 +287,51 @@ def output_cells(compiled: CompiledStrategy) -> int:
     ) + outcomes
 
 
-def available_memory() -> int | None:
+# ------------------------------------------------------------------------------ memory
+
+
+def available_memory(
+    meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """Bytes this process can still allocate: the smaller of the machine's available memory
+    and what its cgroup (v2: a container's limit, ``memory.max`` less ``memory.current``)
+    leaves; ``None`` when neither can be read."""
+    found: list[int] = []
     try:
-        with open("/proc/meminfo", encoding="ascii") as handle:
+        with meminfo.open(encoding="ascii") as handle:
             for line in handle:
                 if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+                    found.append(int(line.split()[1]) * 1024)
     except (OSError, ValueError):
         pass
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            used = int((cgroup / "memory.current").read_text().strip())
+            found.append(max(0, int(limit) - used))
+    except (OSError, ValueError):
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            return None
+    return min(found)
+
+
+def shortfall(needed: int) -> int | None:
+    """The bytes available when ``needed`` does not fit in them with ``MEMORY_HEADROOM`` to
+    spare; ``None`` when it fits (or the memory cannot be read: then nothing is refused)."""
+    available = available_memory()
+    if available is None or needed <= available * MEMORY_HEADROOM:
         return None
+    return available
+
+
+def memory_text(count: float) -> str:
+    """``512 B``, ``1.5 GiB``: bytes as the memory messages write them."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if count < 1024 or unit == "PiB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")

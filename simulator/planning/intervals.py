@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
+from simulator.planning.replications import replication_interval
 from simulator.planning.sizing import PlanningError, check_finite
 
 MeanMethod = Literal["lognormal", "welch"]
@@ -449,15 +450,12 @@ def forecast_interval(replicate_estimates: ArrayLike, *, confidence: float = 0.9
             "Run at least 2 replications (20 or more give a usefully narrow interval).",
             field="replications",
         )
-    values = _sample("replicate_estimates", replicate_estimates)
-    estimate = float(values.mean())
-    half = float(stats.t.isf((1.0 - confidence) / 2.0, values.size - 1)) * float(
-        values.std(ddof=1) / math.sqrt(values.size)
-    )
+    spread = replication_interval(_sample("replicate_estimates", replicate_estimates), confidence)
+    assert spread.mean is not None and spread.low is not None and spread.high is not None
     return Interval(
-        estimate=estimate,
-        low=estimate - half,
-        high=estimate + half,
+        estimate=spread.mean,
+        low=spread.low,
+        high=spread.high,
         confidence=confidence,
         method=METHOD_REPLICATIONS,
         uncertainty=Uncertainty.FORECAST,

@@ -44,6 +44,8 @@ from typing import Literal
 
 from scipy import optimize, stats
 
+from strategy_dsl.errors import StratmapError
+
 Alternative = Literal["two-sided", "one-sided"]
 ProportionMethod = Literal["z", "arcsine"]
 MeanMethod = Literal["welch", "normal"]
@@ -63,7 +65,7 @@ ALTERNATIVES: tuple[str, ...] = ("two-sided", "one-sided")
 _WELCH_MIN_N = 2.0
 
 
-class PlanningError(ValueError):
+class PlanningError(StratmapError, ValueError):
     """A planning input that cannot work. ``message`` says what is wrong, ``hint`` what to change,
     ``field`` names the input (``"alpha"``, ``"ratio"``, …) so that callers and tests can tell
     errors apart without parsing words.
@@ -73,9 +75,7 @@ class PlanningError(ValueError):
     """
 
     def __init__(self, message: str, hint: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(message, hint)
         self.field = field
 
     def __str__(self) -> str:

@@ -66,28 +66,9 @@ class NotAResultsDirectory(Exception):
 
 def recover(out_dir: Path) -> None:
     """Finish what a killed replace of ``out_dir`` left: put the previous results back when
-    ``NAME`` is missing and they were moved aside, then remove the temporaries of dead runs."""
-    out_dir = Path(out_dir)
-    parent = out_dir.parent
-    if not os.path.lexists(out_dir):
-        aside = [
-            parent / entry
-            for entry in _listing(parent)
-            if (found := safe_write.is_temporary(entry, out_dir.name)) is not None
-            and found["kind"] == "old"
-            and not safe_write.owner_alive(int(found["pid"]))
-        ]
-        if aside:
-            newest = max(aside, key=lambda path: path.lstat().st_mtime)
-            os.rename(newest, out_dir)
-    safe_write.sweep(parent, out_dir.name)
-
-
-def _listing(folder: Path) -> list[str]:
-    try:
-        return os.listdir(folder)
-    except OSError:
-        return []
+    ``NAME`` is missing and they were moved aside, then remove the temporaries of dead runs
+    (``safe_write.recover_directory``)."""
+    safe_write.recover_directory(Path(out_dir))
 
 
 def _listed_files(out_dir: Path) -> set[str] | None:
@@ -219,47 +200,13 @@ def write_results(
         written = [*(entry["file"] for entry in files.values()), *(documents or {}), SUMMARY_FILE]
         _write_json(staging / MANIFEST_FILE, {"schema": MANIFEST_SCHEMA, "files": written})
         _fsync_directory(staging)
-        _move_into_place(staging, out_dir)
+        # No signal splits the renames; see the module docstring for what a hard kill leaves.
+        safe_write.replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_directory(parent)
     return out_dir
-
-
-def _move_into_place(staging: Path, out_dir: Path) -> None:
-    """``staging`` becomes ``out_dir``; the previous ``out_dir``, if any, is deleted. No signal
-    splits the renames (they are held back and delivered after); see the module docstring for
-    what a hard kill leaves."""
-    aside: Path | None = None
-    try:
-        with safe_write.signals_deferred():
-            aside = _swap(staging, out_dir)
-    finally:
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
-
-
-def _swap(staging: Path, out_dir: Path) -> Path | None:
-    """Put ``staging`` at ``out_dir``; return where the previous results now are (to delete)."""
-    if not os.path.lexists(out_dir):
-        os.rename(staging, out_dir)
-        return None
-    if safe_write.exchange(staging, out_dir):
-        return staging  # now holds the previous results
-    old = safe_write.temporary_name(out_dir.parent, out_dir.name, "old")
-    os.rename(out_dir, old)
-    try:
-        os.rename(staging, out_dir)
-    except BaseException:
-        # Decide from what is on disk, not from where the exception came: if the new results
-        # did reach NAME, they stay; otherwise the old ones go back.
-        if not os.path.lexists(out_dir):
-            os.rename(old, out_dir)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-        raise
-    return old
 
 
 def read_results(out_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:

@@ -14,9 +14,8 @@ R = 1 there is no spread to measure: the mean is that run's value and the interv
 replication, where both arms share the population and the random numbers, then summarised the
 same way: a paired interval.
 
-The t quantile is computed here (regularised incomplete beta by continued fraction, then
-bisection) so that the results layer needs no SciPy; the tests check it against
-``scipy.stats.t.ppf``.
+The interval is ``simulator.planning.replications.replication_interval``, the one the
+comparison, the plan and the expectations use too.
 
 Definitions used by the headline metrics (docs/results.md has the table):
 
@@ -30,78 +29,75 @@ Definitions used by the headline metrics (docs/results.md has the table):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from simulator.output import RunOutput
+from simulator.planning.replications import LEVEL, replication_interval
+from strategy_dsl import metrics
+from strategy_dsl.calendar import months_to_steps, step_days
 
 __all__ = [
     "HEADLINE_METRICS",
-    "LEVEL",
     "SCHEMA",
     "UPLIFT_METRICS",
-    "Interval",
     "build_summary",
     "headline_values",
-    "interval",
     "play_values",
-    "steps_in_months",
-    "t_quantile",
     "top_unserved",
     "uplift_values",
 ]
 
 SCHEMA = "stratmap.simulation/1"
-LEVEL = 0.95
-STEP_DAYS = {"day": 1, "week": 7, "month": 30}  # the bank's 30/360 calendar, as the checker
 
-# name -> (label, unit). Units: "money" (currency units), "count", "share" (0…1), "points"
-# (NPS), "ratio" (a plain quotient, such as products per customer).
+# name -> (label, unit), from the metric registry (strategy_dsl.metrics, which has the units),
+# in the order the summary shows them. Present only when the strategy has a `book`:
+# book_revenue; a `lifetime`: customer_value, net_value_beyond; when the run counts them (the
+# totals' optional columns): responders, fee_income, products_per_customer, cross_sell_rate.
 HEADLINE_METRICS: dict[str, tuple[str, str]] = {
-    "final_aum": ("AUM at the end of the horizon", "money"),
-    "aum_growth": ("AUM growth over the horizon", "share"),
-    "customers": ("live customers at the end", "count"),
-    "acquired": ("customers acquired", "count"),
-    "churned": ("customers churned", "count"),
-    "churn_rate": ("churn rate within the horizon", "share"),
-    "churn_rate_12m": ("churn rate within 12 months", "share"),
-    "revenue": ("revenue", "money"),
-    # Present when the strategy has a `book`:
-    "book_revenue": ("of which book revenue (every balance, both arms)", "money"),
-    "cost": ("cost (contacts and acquisition)", "money"),
-    "net_value": ("net value (revenue - cost)", "money"),
-    # Present when the book has a `lifetime`:
-    "customer_value": ("value beyond the horizon of the customers live at the end", "money"),
-    "net_value_beyond": ("net value including the customers' value at the end", "money"),
-    "contacts": ("contacts made", "count"),
-    "responses": ("responses", "count"),
-    # Present when the run counts them (totals' optional columns):
-    "responders": ("customer-steps with a response", "count"),
-    "fee_income": ("fee income (中收)", "money"),
-    "products_per_customer": ("products per customer at the end", "ratio"),
-    "cross_sell_rate": ("customers holding 2+ products at the end", "share"),
-    "nps": ("NPS at the end", "points"),
+    name: (metrics.metric(name).label, metrics.metric(name).unit)
+    for name in (
+        "final_aum",
+        "aum_growth",
+        "customers",
+        "acquired",
+        "churned",
+        "churn_rate",
+        "churn_rate_12m",
+        "upgraded",
+        "downgraded",
+        "revenue",
+        "book_revenue",
+        "cost",
+        "net_value",
+        "customer_value",
+        "net_value_beyond",
+        "contacts",
+        "responses",
+        "responders",
+        "fee_income",
+        "products_per_customer",
+        "cross_sell_rate",
+        "nps",
+    )
 }
+# Treatment − control per exposed customer of each arm; end minus start (增量) for the AUM
+# added, and the scaled forms (control scaled to the treatment arm) for the incremental value.
 UPLIFT_METRICS: dict[str, tuple[str, str]] = {
-    "aum_per_customer": ("AUM per customer at the end", "money"),
-    # End minus start (增量): the arms' chance difference in starting AUM taken out.
-    "aum_added_per_customer": ("AUM added per customer", "money"),
-    "churn_rate": ("churn rate within the horizon", "share"),
-    "revenue_per_customer": ("revenue per customer", "money"),
-    # The control arm's revenue per customer scaled to the treatment arm: treatment −
-    # scaled control is the revenue the plays added (incremental revenue).
-    "revenue_scaled": ("revenue, control scaled to the treatment arm", "money"),
-    "net_value_scaled": ("net value, control scaled to the treatment arm", "money"),
-    # Present when the book has a `lifetime`:
-    "net_value_beyond_scaled": (
-        "net value with the value at the end, control scaled to the treatment arm",
-        "money",
-    ),
+    name: (metrics.form(name).label, metrics.form(name).unit)
+    for name in (
+        "aum_per_customer",
+        "aum_added_per_customer",
+        "churn_rate",
+        "upgraded_per_customer",
+        "revenue_per_customer",
+        "revenue_scaled",
+        "net_value_scaled",
+        "net_value_beyond_scaled",
+    )
 }
 PLAY_MEASURES: dict[str, tuple[str, str]] = {
     "contacted": ("contacted", "count"),
@@ -115,104 +111,7 @@ PLAY_MEASURES: dict[str, tuple[str, str]] = {
 }
 
 
-# ------------------------------------------------------------------------------ the interval
-
-
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 1000):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= c * d
-        if abs(c * d - 1.0) < 1e-16:
-            break
-    return result
-
-
-def _incomplete_beta(a: float, b: float, x: float) -> float:
-    """Regularised incomplete beta I_x(a, b)."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    # The continued fraction converges fast on the side of the mean; use the symmetry
-    # I_x(a, b) = 1 − I_{1−x}(b, a) on the other.
-    if x < (a + 1.0) / (a + b + 2.0):
-        return math.exp(log_front) * _betacf(a, b, x) / a
-    return 1.0 - math.exp(log_front) * _betacf(b, a, 1.0 - x) / b
-
-
-def _t_cdf(t: float, df: float) -> float:
-    tail = 0.5 * _incomplete_beta(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
-@lru_cache(maxsize=64)
-def t_quantile(p: float, df: float) -> float:
-    """The p-quantile of Student's t with ``df`` degrees of freedom (0.5 < p < 1)."""
-    if not 0.5 < p < 1.0 or df <= 0:
-        raise ValueError(f"t_quantile needs 0.5 < p < 1 and df > 0, got p={p}, df={df}")
-    low, high = 0.0, 1.0
-    while _t_cdf(high, df) < p:
-        low, high = high, high * 2.0
-    for _ in range(200):  # bisection: slow but sure, and called once per run
-        middle = 0.5 * (low + high)
-        if _t_cdf(middle, df) < p:
-            low = middle
-        else:
-            high = middle
-        if high - low <= 1e-15 * high:
-            break
-    return 0.5 * (low + high)
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Mean of the replication values with its 95% interval (``None`` bounds when fewer than
-    two replications have a value)."""
-
-    mean: float | None
-    low: float | None
-    high: float | None
-    n: int  # replications with a value (a rate with no denominator has none)
-
-    def as_dict(self) -> dict[str, float | int | None]:
-        return {"mean": self.mean, "low": self.low, "high": self.high, "n": self.n}
-
-
-def interval(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> Interval:
-    """Student-t interval on the mean of replication values; NaN values are left out."""
-    data = np.asarray(values, dtype=np.float64)
-    data = data[np.isfinite(data)]
-    n = int(data.size)
-    if n == 0:
-        return Interval(None, None, None, 0)
-    mean = float(data.mean())
-    if n == 1:
-        return Interval(mean, None, None, 1)
-    half = t_quantile(0.5 + level / 2.0, n - 1) * float(data.std(ddof=1)) / math.sqrt(n)
-    return Interval(mean, mean - half, mean + half, n)
-
-
 # ------------------------------------------------------------------------------ per replication
-
-
-def steps_in_months(months: float, step_unit: str) -> int:
-    """Whole steps that fit in ``months`` (30/360 calendar): 12 months = 12, 51 or 360 steps."""
-    return int(months * 30 // STEP_DAYS[step_unit])
 
 
 def _per_rep(frame: pd.DataFrame, column: str, reps: int) -> np.ndarray:
@@ -236,6 +135,22 @@ def _churn_rate(totals: pd.DataFrame, last_step: int, reps: int) -> np.ndarray:
     return _ratio(churned, start + acquired)
 
 
+def _tier_moves(
+    tables: Mapping[str, pd.DataFrame], reps: int, arm: str | None
+) -> dict[str, np.ndarray]:
+    """Moves up and down a tier (升层 / 降层) over the horizon per replication, of one arm or
+    both; none for results without the table (written before moves were counted)."""
+    moves = tables.get("tier_moves")
+    if moves is None:
+        return {}
+    if arm is not None:
+        moves = moves[moves["arm"] == arm]
+    return {
+        f"{direction}graded": _per_rep(moves[moves["direction"] == direction], "customers", reps)
+        for direction in ("up", "down")
+    }
+
+
 def headline_values(
     tables: Mapping[str, pd.DataFrame], *, reps: int, steps: int, step_unit: str
 ) -> dict[str, np.ndarray]:
@@ -257,7 +172,8 @@ def headline_values(
         "churned": _per_rep(totals[totals["step"] >= 1], "churned", reps),
         "churn_rate": _churn_rate(totals, steps, reps),
     }
-    twelve = steps_in_months(12, step_unit)
+    values.update(_tier_moves(tables, reps, None))
+    twelve = months_to_steps(12, step_days(step_unit))
     if steps >= twelve:
         values["churn_rate_12m"] = _churn_rate(totals, twelve, reps)
     values["revenue"] = _per_rep(totals, "revenue", reps)
@@ -310,6 +226,9 @@ def uplift_values(
             "churn_rate": _ratio(_per_rep(rows[rows["step"] >= 1], "churned", reps), exposed),
             "revenue_per_customer": _ratio(_per_rep(rows, "revenue", reps), exposed),
         }
+        if "tier_moves" in tables:
+            up = _tier_moves(tables, reps, arm)["upgraded"]
+            arms[arm]["upgraded_per_customer"] = _ratio(up, exposed)
         arms[arm]["exposed"] = exposed
         arms[arm]["net_value_per_customer"] = _ratio(_per_rep(rows, "net_value", reps), exposed)
         if "customer_value" in totals:
@@ -397,7 +316,7 @@ def _metric(meta: tuple[str, str], values: np.ndarray) -> dict[str, Any]:
     return {
         "label": label,
         "unit": unit,
-        **interval(values).as_dict(),
+        **replication_interval(values).as_dict(),
         "values": values,
     }
 
@@ -467,9 +386,9 @@ def build_summary(
             name: {
                 "label": UPLIFT_METRICS[name][0],
                 "unit": UPLIFT_METRICS[name][1],
-                "treatment": interval(parts["treatment"]).mean,
-                "control": interval(parts["control"]).mean,
-                **interval(parts["uplift"]).as_dict(),
+                "treatment": replication_interval(parts["treatment"]).mean,
+                "control": replication_interval(parts["control"]).mean,
+                **replication_interval(parts["uplift"]).as_dict(),
                 "values": parts["uplift"],
             }
             for name, parts in uplift.items()

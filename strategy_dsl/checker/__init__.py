@@ -7,14 +7,14 @@ The pipeline, per run:
 1. ``library``: read and parse each file once, follow its imports (E0101–E0103).
 2. ``scope``: each file's scope, its own declarations plus its imports' (E0201, E0202, E0409),
    and the tier partition of that scope (E0401, E0402).
-3. ``_Run.check``: every item of every file against that file's scope, one function per item
+3. ``CheckRun.check``: every item of every file against that file's scope, one function per item
    kind (``ITEM_CHECKS``: ``blocks``, ``population``, ``plays``, ``extras``, with
    ``conditions`` and ``units`` beneath them): names, units, structure, conditions and events
    (E02xx–E04xx); then ``compliance`` (E0501, W0102, W0103); then each ``variant``'s
    effective strategy, the files that see an overridden item checked again with the overrides
    merged in (``effective``: what the base does not already report is the variant's); then
    ``usage`` (W0101, W0104). Each file is checked once, however many files import it.
-4. ``_Run.entry``, per entry file: durations and rates against the entry's step (E0303,
+4. ``CheckRun.entry``, per entry file: durations and rates against the entry's step (E0303,
    E0307), attributes a shared file borrows from the entry's population; then, when the entry
    and everything it imports are free of errors, ``lower`` builds its checked model.
 
@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strategy_dsl import calendar
 from strategy_dsl import syntax as s
 from strategy_dsl.checker import (
     blocks,
@@ -80,7 +81,7 @@ def check_paths(paths: Sequence[Path], *, root: Path | None = None) -> CheckRepo
 def _check_paths(paths: Sequence[Path], root: Path | None) -> CheckReport:
     library = Library()
     entries = library.entries(paths, root)
-    run = _Run()
+    run = CheckRun()
     found: list[Diagnostic] = []
     models: dict[str, CheckedStrategy] = {}
     for entry in entries:
@@ -165,7 +166,7 @@ class FileCheck:
     plays: list[compliance.Play] = field(default_factory=list)
 
 
-class _Run:
+class CheckRun:
     """Caches for one run: declarations, scopes and file checks, each computed once."""
 
     def __init__(self) -> None:
@@ -315,9 +316,9 @@ class _Run:
         if header is None:
             return units.LIBRARY_STEP
         for setting in header.settings:
-            if type(setting) is s.StepSetting and setting.unit.text in units.STEP_DAYS:
+            if type(setting) is s.StepSetting and setting.unit.text in calendar.STEP_DAYS:
                 return setting.unit.text
-        return units.DEFAULT_STEP
+        return calendar.DEFAULT_STEP
 
     def fit(self, file: SourceFile, step: str) -> list[Diagnostic]:
         key = (file.key, step)

@@ -2,7 +2,7 @@
 
 A variant is a strategy a bank may deploy, so every check that applies to the base applies to
 what each variant makes of it (suitability, units, channel/script pairing, waves, …). The
-checker (``checker._Run``) checks each variant's effective files exactly as it checks the base;
+checker (``checker.CheckRun``) checks each variant's effective files exactly as it checks the base;
 this module builds those files and turns what that check finds into the variant's diagnostics:
 
 - ``merged``: a base item with an override's settings in place of the same settings (the

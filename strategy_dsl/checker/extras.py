@@ -11,65 +11,35 @@ name rules or journeys, and `suppressed … by` one of ``SUPPRESSION_REASONS``.
 
 from __future__ import annotations
 
+from strategy_dsl import metrics
 from strategy_dsl import syntax as s
 from strategy_dsl.checker import conditions as c
 from strategy_dsl.checker import plays, units
 from strategy_dsl.checker.blocks import model_settings
 from strategy_dsl.checker.context import Context, Once, suggestion_hint
 from strategy_dsl.checker.effective import in_variant
-from strategy_dsl.checker.scope import BOOLEAN, DEFERRED, MONEY, NUMBER, SHARE
+from strategy_dsl.checker.scope import BOOLEAN, DEFERRED, SHARE
 
 SCORE = "score"  # a plain score such as NPS (-100..100): bare numbers
 
-# Every metric the simulator reports, with the unit of its values.
-METRICS: dict[str, str] = {
-    "churn": SHARE,  # share of customers who churned (within the window)
-    "retention": SHARE,  # share of customers still active
-    "aum": MONEY,  # assets under management
-    "aum_growth": SHARE,  # relative AUM change over the window
-    "revenue": MONEY,  # margin and fees earned
-    "fee_income": MONEY,  # fees alone (中收)
-    "book_revenue": MONEY,  # revenue on the `book`'s balances, every customer (part of revenue)
-    "cost": MONEY,  # contact and acquisition cost
-    "net_value": MONEY,  # revenue minus cost
-    "contacts": NUMBER,  # contacts made
-    "responders": NUMBER,  # customers who responded
-    "response_rate": SHARE,  # responders per contact
-    "suppressed": NUMBER,  # offers not made (caps, cooldowns, suitability, …)
-    "customers": NUMBER,  # customers at the end of the window
-    "acquired": NUMBER,  # customers acquired
-    "cross_sell_rate": SHARE,  # share of customers holding two or more products
-    "products_per_customer": NUMBER,  # products held per customer (产品持有数)
-    "nps": SCORE,  # % promoters − % detractors, as a score
-}
+# Every metric a strategy may `expect`, with the unit of its values: the registry's
+# (strategy_dsl.metrics), in its order.
+_WRITTEN = [m for m in metrics.METRICS if m.written is not None]
+METRICS: dict[str, str] = {m.written: metrics.checker_unit(m) for m in _WRITTEN}  # type: ignore[misc]
 OF_KINDS = ("channel", "rule", "journey", "product", "segment", "tier")
 # What the simulation can measure, and so what an expectation may ask for (E0417): `check`
 # promises no more than `stratmap test` measures (tests/test_expectations.py holds the two to
 # the same verdict for every combination).
 # Sums over time: `per PERIOD` divides them by the window's length.
-FLOW_METRICS = frozenset(
-    {
-        "revenue",
-        "fee_income",
-        "book_revenue",
-        "cost",
-        "net_value",
-        "contacts",
-        "responders",
-        "suppressed",
-        "acquired",
-    }
-)
+FLOW_METRICS = frozenset(m.written for m in _WRITTEN if m.kind == metrics.FLOW)
 # Measured from the plays' funnels, so they can be restricted `of` a channel, rule, journey or
 # the plays offering a product.
-FUNNEL_METRICS = frozenset(
-    {"contacts", "responders", "response_rate", "suppressed", "cost", "revenue", "net_value"}
-)
+FUNNEL_METRICS = frozenset(m.written for m in _WRITTEN if m.funnel)
 PLAY_KINDS = ("channel", "rule", "journey", "product")
 # Per tier the simulation counts customers (the tier at the end of the window).
-TIER_METRICS = frozenset({"customers"})
+TIER_METRICS = frozenset(m.written for m in _WRITTEN if m.per_tier)
 # Contacts the control group never gets: they have no treatment − control difference.
-CONTACT_METRICS = frozenset({"contacts", "response_rate", "suppressed"})
+CONTACT_METRICS = frozenset(m.written for m in _WRITTEN if m.contacts)
 SUPPRESSION_REASONS = (
     "cooldown",
     "holdout",
@@ -289,7 +259,7 @@ def variant(ctx: Context, item: s.Variant) -> None:
             plays.settings(own, override.settings, _OVERRIDE_CHECKS[override.kind])
     ctx.uses |= own.uses
     ctx.deferred.extend(own.deferred)
-    ctx.durations.extend(own.durations)  # fitted to each entry's step, named by `_Run.fit`
+    ctx.durations.extend(own.durations)  # fitted to each entry's step, named by `CheckRun.fit`
     ctx.rates.extend(own.rates)
     for diagnostic in own.diagnostics:
         ctx.report(in_variant(diagnostic, item))

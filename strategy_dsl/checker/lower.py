@@ -17,11 +17,11 @@ from typing import Any
 
 from strategy_dsl import model as m
 from strategy_dsl import syntax as s
+from strategy_dsl.calendar import DAYS_PER_UNIT, STEP_DAYS
 from strategy_dsl.checker.blocks import tier_bounds
 from strategy_dsl.checker.lower_conditions import ConditionLowering
 from strategy_dsl.checker.population import FAMILIES
 from strategy_dsl.checker.scope import RISK, Scope
-from strategy_dsl.checker.units import DAYS_PER_UNIT, STEP_DAYS
 from strategy_dsl.library import SourceFile
 
 DEFAULT_HORIZON_DAYS = 360  # 12 months
@@ -50,7 +50,7 @@ def lower(lowering: Lowering) -> m.CheckedStrategy:
         key = (file.key, lowering.step, id(attributes))
         own = lowering.cache.get(key)
         if own is None:
-            own = _Lower(scope, lowering.step, attributes).file(file)
+            own = FileLowering(scope, lowering.step, attributes).file(file)
             lowering.cache[key] = own
         for kind, values in own.items():
             pieces.setdefault(kind, []).extend(values)
@@ -125,7 +125,7 @@ def _settings(node: Any, attribute: str = "settings") -> dict[type, Any]:
     return {type(x): x for x in getattr(node, attribute)}
 
 
-class _Lower(ConditionLowering):
+class FileLowering(ConditionLowering):
     """Lowers the items of one file, resolving names in that file's scope."""
 
     def file(self, file: SourceFile) -> dict[str, list]:
@@ -257,6 +257,7 @@ class _Lower(ConditionLowering):
             given[s.Auc].value.value,
             item.span,
             given[s.Persistence].value.fraction if s.Persistence in given else 0.0,
+            given[s.ScoreColumn].column.value if s.ScoreColumn in given else None,
         )
 
     def product(self, item: s.Product) -> m.ProductSpec:
@@ -501,25 +502,25 @@ def _outcome(outcome: s.Node) -> m.Outcome:
     return m.Outcome("suppressed", play, None, outcome.reason.text, outcome.span)
 
 
-_ITEMS: dict[type, tuple[str, Callable[[_Lower, Any], Any]]] = {
-    s.Population: ("population", _Lower.population),
-    s.Acquisition: ("acquisition", _Lower.acquisition),
-    s.Lifecycle: ("lifecycle", _Lower.lifecycle),
-    s.Market: ("market", _Lower.market),
-    s.Book: ("book", _Lower.book),
-    s.Tier: ("tiers", _Lower.tier),
-    s.Rfm: ("rfm", _Lower.rfm_block),
+_ITEMS: dict[type, tuple[str, Callable[[FileLowering, Any], Any]]] = {
+    s.Population: ("population", FileLowering.population),
+    s.Acquisition: ("acquisition", FileLowering.acquisition),
+    s.Lifecycle: ("lifecycle", FileLowering.lifecycle),
+    s.Market: ("market", FileLowering.market),
+    s.Book: ("book", FileLowering.book),
+    s.Tier: ("tiers", FileLowering.tier),
+    s.Rfm: ("rfm", FileLowering.rfm_block),
     s.Segment: ("segments", lambda lo, i: m.SegmentSpec(i.name.text, lo.cond(i.expr), i.span)),
-    s.Model: ("models", _Lower.model),
+    s.Model: ("models", FileLowering.model),
     s.Trigger: ("triggers", lambda lo, i: m.TriggerSpec(i.name.text, lo.cond(i.expr), i.span)),
-    s.Product: ("products", _Lower.product),
-    s.Channel: ("channels", _Lower.channel),
-    s.Script: ("scripts", _Lower.script),
-    s.Rule: ("rules", _Lower.rule),
-    s.Journey: ("journeys", _Lower.journey),
-    s.Policy: ("policy", _Lower.policy),
-    s.Nps: ("nps", _Lower.nps),
-    s.Expect: ("expect", _Lower.expect),
-    s.Variant: ("variants", _Lower.variant),
-    s.Persona: ("personas", _Lower.persona),
+    s.Product: ("products", FileLowering.product),
+    s.Channel: ("channels", FileLowering.channel),
+    s.Script: ("scripts", FileLowering.script),
+    s.Rule: ("rules", FileLowering.rule),
+    s.Journey: ("journeys", FileLowering.journey),
+    s.Policy: ("policy", FileLowering.policy),
+    s.Nps: ("nps", FileLowering.nps),
+    s.Expect: ("expect", FileLowering.expect),
+    s.Variant: ("variants", FileLowering.variant),
+    s.Persona: ("personas", FileLowering.persona),
 }

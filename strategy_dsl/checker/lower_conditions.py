@@ -16,9 +16,9 @@ from typing import Any
 
 from strategy_dsl import model as m
 from strategy_dsl import syntax as s
+from strategy_dsl.calendar import DAYS_PER_UNIT, STEP_DAYS
 from strategy_dsl.checker.blocks import tier_bounds
 from strategy_dsl.checker.scope import CATEGORICAL, DEFERRED, RISK, STAGE, TIER, Attribute, Scope
-from strategy_dsl.checker.units import DAYS_PER_UNIT, STEP_DAYS
 
 _LEVEL = re.compile(r"^[CR][1-5]$")  # a risk level, C1..C5 or R1..R5
 

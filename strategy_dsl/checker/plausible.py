@@ -14,8 +14,8 @@ checked against each strategy's horizon only through that strategy's own setting
 
 from __future__ import annotations
 
+from strategy_dsl import calendar
 from strategy_dsl import syntax as s
-from strategy_dsl.checker import units
 from strategy_dsl.checker.context import Context
 
 LIFT_LIMIT = 5.0  # a script at most quintuples responses; real ones are 1.1–1.5
@@ -52,7 +52,7 @@ def horizon_days(ctx: Context) -> float | None:
         return None
     for setting in header.settings:
         if type(setting) is s.Horizon:
-            days = units.DAYS_PER_UNIT.get(setting.duration.unit.text)
+            days = calendar.DAYS_PER_UNIT.get(setting.duration.unit.text)
             if days is not None and not setting.duration.amount.percent:
                 return days * setting.duration.amount.value
     return None
@@ -68,7 +68,7 @@ def _horizon_text(ctx: Context) -> str:
 def beyond_horizon(ctx: Context, duration: s.Duration, what: str, hint: str) -> None:
     """W0106 when ``duration`` is longer than the forecast."""
     horizon = horizon_days(ctx)
-    days = units.DAYS_PER_UNIT.get(duration.unit.text)
+    days = calendar.DAYS_PER_UNIT.get(duration.unit.text)
     if horizon is None or days is None or duration.amount.percent:
         return
     if days * duration.amount.value > horizon:

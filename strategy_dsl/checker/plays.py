@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from strategy_dsl import calendar
 from strategy_dsl import syntax as s
 from strategy_dsl.checker import conditions as c
 from strategy_dsl.checker import plausible, units
@@ -362,7 +363,8 @@ def waves(ctx: Context, items: Sequence[s.Node]) -> None:
         days = 0.0
         if after is not None:
             days = (
-                units.DAYS_PER_UNIT.get(after.duration.unit.text, 0) * after.duration.amount.value
+                calendar.DAYS_PER_UNIT.get(after.duration.unit.text, 0)
+                * after.duration.amount.value
             )
         if days <= previous_days:
             ctx.error(

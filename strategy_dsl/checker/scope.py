@@ -21,7 +21,7 @@ from functools import cache
 
 from strategy_dsl import syntax as s
 from strategy_dsl.diagnostics import Diagnostic, Related, Span, error
-from strategy_dsl.parser import _keywords
+from strategy_dsl.parser import grammar_keywords
 
 # Attribute types: what a condition may compare an attribute with.
 MONEY = "money"  # an amount in the strategy's currency: bare numbers (5万)
@@ -70,7 +70,7 @@ SINGLETON_BLOCKS: dict[type[s.Node], str] = {
 @cache
 def keywords() -> frozenset[str]:
     """The language's keywords, from the grammar's own string terminals."""
-    return _keywords()
+    return grammar_keywords()
 
 
 @dataclass(slots=True, eq=False)

@@ -7,7 +7,8 @@ same either way). Money, counts and multipliers (cost, capacity, budget, size, l
 factors, AUC) are bare; a percentage there is E0302.
 
 Calendar. Durations convert to days by the bank's 30/360 convention: 1 week = 7 days, 1 month =
-30 days, 1 year = 12 months = 360 days. Steps are `day`, `week` or `month`.
+30 days, 1 year = 12 months = 360 days. Steps are `day`, `week` or `month` (the numbers live in
+strategy_dsl/calendar.py).
 
 Schedule and window durations (a design decision). A *schedule* duration says when something
 happens or how long it lasts: `horizon`, a product's `tenor`, `cooldown`, a wave's `after`,
@@ -31,21 +32,10 @@ from __future__ import annotations
 import math
 
 from strategy_dsl import syntax as s
+from strategy_dsl.calendar import DAYS_PER_UNIT, STEP_DAYS
 from strategy_dsl.checker.context import Context, suggestion_hint
 from strategy_dsl.diagnostics import Diagnostic, error
 
-DAYS_PER_UNIT: dict[str, int] = {
-    "day": 1,
-    "days": 1,
-    "week": 7,
-    "weeks": 7,
-    "month": 30,
-    "months": 30,
-    "year": 360,
-    "years": 360,
-}
-STEP_DAYS: dict[str, int] = {"day": 1, "week": 7, "month": 30}
-DEFAULT_STEP = "month"
 # An imported declaration file checked on its own is checked at the finest step.
 LIBRARY_STEP = "day"
 

@@ -66,20 +66,21 @@ def _testcase(
     strict: bool,
 ) -> bool:
     """Add the file's test case to ``suite``; True if it fails."""
-    case = ET.SubElement(suite, "testcase", classname=CLASS_NAME, name=_xml_safe(file))
+    case = ET.SubElement(suite, "testcase", classname=CLASS_NAME, name=xml_safe(file))
     failing = [diagnostic for diagnostic in found if strict or diagnostic.is_error]
     passing = [diagnostic for diagnostic in found if diagnostic not in failing]
     if failing:
         codes = dict.fromkeys(diagnostic.code for diagnostic in failing)
         message = "; ".join(f"{diagnostic.code}: {diagnostic.message}" for diagnostic in failing)
-        failure = ET.SubElement(case, "failure", type=",".join(codes), message=_xml_safe(message))
-        failure.text = _xml_safe(render_text(failing, sources, color=False))
+        failure = ET.SubElement(case, "failure", type=",".join(codes), message=xml_safe(message))
+        failure.text = xml_safe(render_text(failing, sources, color=False))
     if passing:
-        ET.SubElement(case, "system-out").text = _xml_safe(
+        ET.SubElement(case, "system-out").text = xml_safe(
             render_text(passing, sources, color=False)
         )
     return bool(failing)
 
 
-def _xml_safe(text: str) -> str:
+def xml_safe(text: str) -> str:
+    """``text`` with what XML 1.0 cannot hold (control characters) as U+FFFD."""
     return _NOT_XML.sub("\ufffd", text)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulator.results.summary import LEVEL, t_quantile
+from simulator.planning.replications import LEVEL, t_critical
 from stratmap.tables import money, money_scale
 
 __all__ = ["ARM_NAMES", "Chart", "band", "exposed"]
@@ -75,7 +75,7 @@ def band(frame: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
     grouped = frame.groupby(by, observed=True)[value]
     stats = grouped.agg(["mean", "std", "count"]).reset_index()
     half = [
-        t_quantile(0.5 + LEVEL / 2.0, n - 1) * s / math.sqrt(n) if n >= 2 else math.nan
+        t_critical(LEVEL, n - 1) * s / math.sqrt(n) if n >= 2 else math.nan
         for s, n in zip(stats["std"].fillna(0.0), stats["count"], strict=True)
     ]
     stats["low"] = stats["mean"] - half

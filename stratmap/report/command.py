@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stratmap.cli import EXIT_CLEAN, EXIT_USAGE, UsageError
+from stratmap.errors import EXIT_CLEAN, EXIT_USAGE, UsageError, report, usage
 
 __all__ = [
     "add_parser",
@@ -135,10 +135,7 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         results = load_results(Path(args.results))
     except ReportInputError as exc:
-        print(f"stratmap report: error: {exc.message}", file=sys.stderr)
-        if exc.hint:
-            print(f"help: {exc.hint}", file=sys.stderr)
-        return EXIT_USAGE
+        raise usage(exc) from None
     try:
         _emit(results, output, args.format, args.quiet, started)
     except OSError as exc:
@@ -168,9 +165,6 @@ def write_run_report(
         results.origin = str(args.out) if getattr(args, "out", None) else "this run"
         _emit(results, output, "html", args.quiet, started)
     except (ReportInputError, OSError) as exc:
-        print(
-            f"stratmap {args.command}: error: could not write --report {output}: {exc}",
-            file=sys.stderr,
-        )
+        report(args.command, UsageError(f"could not write --report {output}: {exc}"))
         return EXIT_USAGE
     return EXIT_CLEAN

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from strategy_dsl.errors import StratmapError
 from stratmap.report.strategy_map import MAP_FILE, MAP_SCHEMA
 
 __all__ = ["KINDS", "ReportInputError", "Results", "load_results", "results_from_run"]
@@ -49,12 +50,8 @@ _OPTIONAL = {
 }
 
 
-class ReportInputError(Exception):
+class ReportInputError(StratmapError):
     """Results the report cannot read: ``message`` says what, ``hint`` what to do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 @dataclass

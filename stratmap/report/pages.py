@@ -15,7 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.results.summary import interval, play_values
+from simulator.planning.replications import replication_interval
+from simulator.results.summary import play_values
 from stratmap.report import charts
 from stratmap.report.inputs import Results
 from stratmap.report.source_view import highlighted, line_anchor
@@ -119,7 +120,7 @@ def per_play(results: Results) -> pd.DataFrame | None:
             "channel": str(group["channel"].iloc[0]),
         }
         for column in ["eligible", "contacted", "reached", "responded", "cost", "revenue", "net"]:
-            found = interval(group[column].to_numpy(float))
+            found = replication_interval(group[column].to_numpy(float))
             row[column] = found.mean if found.mean is not None else 0.0
             row[f"{column}_mean"] = row[column]
             row[f"{column}_low"], row[f"{column}_high"] = found.low, found.high

@@ -22,16 +22,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from strategy_dsl.calendar import horizon_steps
 from strategy_dsl.safe_write import write_text
-from stratmap.cli import EXIT_CLEAN, EXIT_FINDINGS, UsageError, strategy_files
+from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+from stratmap.inputs import strategy_files
 from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key
 from stratmap.suite.report import FileResult
 
 if TYPE_CHECKING:
     from simulator.engine.cluster import Cluster
+    from simulator.engine.sizes import Sizes
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.diagnostics import SourceMap
-    from stratmap.simulate_cmd import Sizes
     from stratmap.suite.runner import Job
 
 EXAMPLES = """\
@@ -150,7 +152,8 @@ def _jobs(
 ) -> list[tuple[Job, str]]:
     """A job for every map or persona file not in the cache; cached records go straight into
     ``results``."""
-    from stratmap.simulate_cmd import MAX_SEED, strategy_hash
+    from simulator.engine.sizes import strategy_seed
+    from stratmap.simulate_cmd import strategy_hash
     from stratmap.suite.runner import Job
 
     customers, months, reps, seed = sizes.customers, sizes.months, sizes.reps, sizes.seed
@@ -163,7 +166,7 @@ def _jobs(
         result.is_map = True
         simulate = _is_map(model) and not personas_only
         digest = strategy_hash(model)
-        run_seed = seed if seed is not None else int(model.strategy.seed) % (MAX_SEED + 1)
+        run_seed = seed if seed is not None else strategy_seed(model)
         key = entry_key(
             digest,
             {
@@ -189,7 +192,7 @@ def _work(job: Job) -> float:
     customers = job.customers or (model.population.size if model.population else 0)
     steps = model.strategy.horizon_steps
     if job.months is not None:
-        steps = job.months * 30 // model.strategy.step_days
+        steps = horizon_steps(job.months, model.strategy.step_days)
     return float(customers * steps * job.reps) if job.simulate else 0.0
 
 
@@ -356,16 +359,16 @@ def _print_text(ordered: list[FileResult], report: CheckReport, seconds: float, 
 
 
 def _rule(text: str, width: int = 78) -> str:
-    from rich.cells import cell_len
+    from stratmap.terminal import cell_width
 
-    pad = max(4, width - cell_len(text) - 2)
+    pad = max(4, width - cell_width(text) - 2)
     return f"{'=' * (pad // 2)} {text} {'=' * (pad - pad // 2)}"
 
 
 def _print_coverage(ordered: list[FileResult], out) -> None:
     from rich.table import Table
 
-    from stratmap.tables import make_console
+    from stratmap.terminal import make_console
 
     table = Table(title="coverage: plays no simulated customer and no persona reached")
     for column in ("file", "play", "candidates", "contacted", "personas"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strategy_dsl.diagnostics import Diagnostic, Severity, SourceMap, Span
-from strategy_dsl.render.junit import _xml_safe
+from strategy_dsl.render.junit import xml_safe
 from strategy_dsl.render.text import render_text
 from stratmap import __version__
 
@@ -293,7 +293,7 @@ def render_junit(results: Sequence[FileResult], sources: SourceMap, seconds: flo
         suite = ET.SubElement(
             root,
             "testsuite",
-            name=_xml_safe(result.file),
+            name=xml_safe(result.file),
             tests=str(len(cases)),
             failures=str(sum(1 for c in cases if not c.passed)),
             errors="0",
@@ -305,19 +305,19 @@ def render_junit(results: Sequence[FileResult], sources: SourceMap, seconds: flo
             element = ET.SubElement(
                 suite,
                 "testcase",
-                name=_xml_safe(case.name),
-                classname=_xml_safe(f"{SUITE_CLASS}.{result.file}"),
+                name=xml_safe(case.name),
+                classname=xml_safe(f"{SUITE_CLASS}.{result.file}"),
                 time="0.000",
             )
             if case.failures:
                 failure = ET.SubElement(
                     element,
                     "failure",
-                    message=_xml_safe("; ".join(d.message for d in case.failures)),
+                    message=xml_safe("; ".join(d.message for d in case.failures)),
                     type=",".join(dict.fromkeys(d.code for d in case.failures)),
                 )
-                failure.text = _xml_safe(render_text(list(case.failures), sources, color=False))
+                failure.text = xml_safe(render_text(list(case.failures), sources, color=False))
             elif case.detail:
-                ET.SubElement(element, "system-out").text = _xml_safe(case.detail)
+                ET.SubElement(element, "system-out").text = xml_safe(case.detail)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,279 @@
+"""What a command takes from its command line, checked before any work: the strategy files, the
+run's sizes, the results directory.
+
+- ``strategy_files`` expands files and folders into .strat files (``check``, ``fmt``,
+  ``test``); ``one_strategy_file`` is the one map ``simulate``, ``trace``, ``compare`` and
+  ``size`` run, and ``checked_model`` checks it as ``check`` does;
+- ``parse_count`` reads a count as a person writes it (``2k``, ``1.5m``, ``20万``), and
+  ``requested_sizes`` / ``complete_sizes`` make the run's ``simulator.engine.sizes.Sizes`` of the
+  options and then the file; ``resolve_threads`` and ``check_memory`` refuse what this machine
+  cannot do;
+- ``out_dir_of`` and ``check_out_dir`` refuse a ``--out`` whose results could not be written, or
+  would replace what Stratmap did not write.
+
+Every refusal is a ``stratmap.errors.UsageError`` (exit 2). The simulator, pandas and Numba
+are imported inside the functions that need them, so that `stratmap check` starts without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from strategy_dsl.magnitudes import MAGNITUDE_PATTERN, magnitude
+from stratmap.errors import CannotRun, UsageError
+from stratmap.errors import report as report_error
+from stratmap.terminal import color
+
+if TYPE_CHECKING:
+    from simulator.engine.sizes import Sizes
+    from strategy_dsl.model import CheckedStrategy
+
+
+def strategy_files(paths: Sequence[str]) -> list[Path]:
+    """Expand files and directories into .strat files (sorted, hidden directories skipped)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(
+                p
+                for p in sorted(path.rglob("*.strat"))
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UsageError(f"{raw}: no such file or directory")
+    if not found:
+        raise UsageError("no .strat files found in " + ", ".join(paths))
+    return found
+
+
+_COUNT = re.compile(
+    r"^\s*(?P<number>\d[\d_,]*(?:\.\d+)?(?:e\+?\d+)?)\s*(?P<suffix>" + MAGNITUDE_PATTERN + r")?\s*$"
+)
+
+
+def parse_count(option: str, text: str, *, low: int, high: int) -> int:
+    """A whole number from the command line: ``2000``, ``2_000``, ``2,000``, ``2k``, ``1.5m``,
+    ``20万``, ``1e6``; ``UsageError`` naming the option when it is not one or is out of
+    ``low..high``."""
+    match = _COUNT.match(text.lower())
+    if text.strip().startswith("-"):
+        raise UsageError(f"{option} {text}: must be at least {low:,}")
+    if match is None:
+        raise UsageError(f"{option} {text}: not a whole number (examples: 2000, 2k, 1.5m, 20万)")
+    # Decimal, not float: a seed up to 2**64 - 1 must arrive exactly, and 1.5m is 1,500,000.
+    digits = match["number"].replace("_", "").replace(",", "")
+    try:
+        value = Decimal(digits) * (magnitude(match["suffix"] or "") or 1)
+        whole = value == value.to_integral_value()
+        number = int(value)
+    except ArithmeticError:  # an exponent beyond what Decimal holds: absurdly large
+        raise UsageError(f"{option} {text}: more than the {high:,} one run allows") from None
+    if not whole:
+        raise UsageError(f"{option} {text}: not a whole number")
+    if number < low:
+        raise UsageError(f"{option} {text}: must be at least {low:,}")
+    if number > high:
+        raise UsageError(f"{option} {text}: more than the {high:,} one run allows")
+    return number
+
+
+def requested_sizes(args: argparse.Namespace) -> Sizes:
+    """The sizes given on the command line, validated before any work."""
+    from simulator.engine.sizes import DEFAULT_REPS, LIMITS, Sizes
+
+    def given(name: str) -> int | None:
+        value = getattr(args, name, None)
+        low, high = LIMITS[name]
+        return None if value is None else parse_count(f"--{name}", value, low=low, high=high)
+
+    reps = given("reps")
+    return Sizes(
+        customers=given("customers"),
+        months=given("months"),
+        reps=DEFAULT_REPS if reps is None else reps,
+        seed=given("seed"),
+        threads=given("threads"),
+    )
+
+
+def complete_sizes(sizes: Sizes, model: CheckedStrategy) -> Sizes:
+    """Fill what the command line left out from the file (population size, seed) and count
+    the horizon in the strategy's steps (``Sizes.resolve``; a size the file makes impossible is
+    a usage error)."""
+    from simulator.engine.sizes import SizeError
+
+    try:
+        return sizes.resolve(model)
+    except SizeError as exc:
+        raise UsageError(exc.message) from None
+
+
+def results_memory(model: CheckedStrategy, sizes: Sizes) -> int:
+    """Bytes the result tables take (the counters, then the pandas tables and their Parquet
+    encoding, about three copies of the largest, the funnel)."""
+    assert sizes.steps is not None
+    steps = sizes.steps + 1
+    plays = len(model.rules) + sum(len(journey.waves) for journey in model.journeys)
+    cells = (
+        sizes.reps
+        * steps
+        * 2
+        * (
+            max(plays, 1) * 16 * 8  # funnel and suppression
+            + 6 * max(len(model.tiers), 1)  # population
+            + (len(model.segments) + 1) * max(len(model.tiers), 1) * 2  # unserved
+            + max(len(model.channels), 1) * 6
+            + 16
+        )
+    )
+    return int(cells * 8 * 3)
+
+
+def check_memory(
+    model: CheckedStrategy,
+    sizes: Sizes,
+    estimate: Callable[..., int],
+    others: Sequence[CheckedStrategy] = (),
+) -> None:
+    """``UsageError`` with the estimate and a hint when the run will not fit in memory: the
+    run of ``model``, and of ``others`` beside it (`compare` and `size` hold every
+    alternative's state and results at once)."""
+    from simulator.engine.sizes import memory_text, shortfall
+
+    needed = sum(
+        int(
+            estimate(
+                alternative,
+                customers=sizes.customers,
+                months=sizes.months,
+                reps=sizes.reps,
+                threads=sizes.threads,
+            )
+        )
+        + results_memory(alternative, sizes)
+        for alternative in (model, *others)
+    )
+    available = shortfall(needed)
+    if available is None:
+        return
+    reps = f"{sizes.reps} replication{'s' if sizes.reps != 1 else ''}"
+    runs = f"{len(others) + 1} alternatives of " if others else ""
+    raise UsageError(
+        f"{runs}{sizes.customers:,} customers × {sizes.horizon()} × {reps} needs about "
+        f"{memory_text(needed)} of memory; {memory_text(available)} is available",
+        "simulate fewer customers (--customers): every customer's state is held at once, "
+        "so memory grows with the population (and arrivals over the horizon); rates and "
+        "per-customer uplift are estimated as well on a smaller population",
+    )
+
+
+def out_dir_of(args: argparse.Namespace) -> Path | None:
+    """``--out DIR`` as a path, None without ``--out``. An empty DIR is a usage error: it
+    names no directory, and must not pass for no ``--out`` (a run whose results vanish)."""
+    if args.out is None:
+        return None
+    if not args.out.strip():
+        raise UsageError(
+            f"--out {args.out!r}: an empty path; name the results directory, e.g. --out runs/q1"
+        )
+    return Path(args.out)
+
+
+def strategy_hash(model: CheckedStrategy) -> str:
+    """sha256 (hex) of the strategy's files as bytes, its imports first, in the order the model
+    lists them; each file's length goes before it, so no two different sets of files hash
+    alike. Paths are left out: moving the library does not change the hash, editing it does."""
+    from strategy_dsl.source_hash import source_hash
+
+    return source_hash(model.source_files)
+
+
+def one_strategy_file(raw: str) -> Path:
+    """The one strategy file a command that runs a map takes: a directory is a usage error."""
+    path = Path(raw)
+    if path.is_dir():
+        raise UsageError(f"{raw}: a directory; simulate one strategy file (e.g. {raw}/x.strat)")
+    return strategy_files([raw])[0]
+
+
+def checked_model(args: argparse.Namespace, path: Path) -> CheckedStrategy | None:
+    """Check ``path`` as `stratmap check` does. On errors, render them (text on stderr; with
+    ``--format json`` the diagnostics document on stdout) and return ``None``."""
+    from strategy_dsl.checker import check_paths
+    from strategy_dsl.render import json_format, text
+
+    report = check_paths([path])
+    errors = [d for d in report.diagnostics if d.is_error]
+    quiet = getattr(args, "quiet", False)
+    if errors or not report.models:
+        if getattr(args, "format", "text") == "json":
+            document = json_format.render_json(report.diagnostics, files_checked=len(report.files))
+            sys.stdout.write(document if document.endswith("\n") else document + "\n")
+        else:
+            sys.stderr.write(
+                text.render_text(report.diagnostics, report.sources, color=color(sys.stderr))
+            )
+            print(text.summary_line(report.diagnostics, len(report.files)), file=sys.stderr)
+        print(f"stratmap {args.command}: {path} does not check; nothing was run", file=sys.stderr)
+        return None
+    warnings = len(report.diagnostics)
+    if warnings and not quiet:
+        print(
+            f"note: {warnings} warning{'s' if warnings != 1 else ''} "
+            f"(`stratmap check {path}` shows them)",
+            file=sys.stderr,
+        )
+    model = next(iter(report.models.values()))
+    if model.population is None:
+        report_error(
+            args.command,
+            CannotRun(
+                f"{path} declares no `population`: there is nobody to simulate",
+                "add a `population` block (docs/language.md) or import a file that has one",
+            ),
+        )
+        return None
+    return model
+
+
+def check_out_dir(out_dir: Path, shown: str) -> None:
+    """Refuse ``--out`` before the run when the results could not be written there: a path
+    that is not a results directory, or a parent we may not write to."""
+    from simulator.results import report_io
+
+    try:
+        report_io.check_replaceable(out_dir)
+    except report_io.NotAResultsDirectory as exc:
+        raise UsageError(f"--out {shown}: {exc}") from None
+    parent = out_dir.resolve().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # write_results creates the missing folders below this one
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {shown}: cannot write in {parent}")
+
+
+def resolve_threads(requested: int | None) -> int:
+    """``--threads``, or every thread Numba may use (its ``NUMBA_NUM_THREADS``: the CPUs, or
+    what the environment sets); more than that is a usage error, not a slower run."""
+    import numba
+
+    most = int(numba.config.NUMBA_NUM_THREADS)
+    if requested is None:
+        return most
+    if requested > most:
+        raise UsageError(
+            f"--threads {requested}: at most {most} here (NUMBA_NUM_THREADS); the numbers do "
+            "not depend on the threads, only the time does"
+        )
+    return requested

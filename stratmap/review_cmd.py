@@ -1,0 +1,403 @@
+"""`stratmap review MAP --list OUT --outcomes OUTCOMES` (经营回检): a live test held against
+the map and its forecast. See docs/review.md.
+
+Exit codes: 0 the review was made (whatever it found: a sample-ratio mismatch or an actual
+outside its forecast is reported, not failed); 1 the map does not check; 2 the list, the
+outcomes, the forecast or an option cannot be used (a message naming the file, column and
+rows), or the map could not be written with --write. Everything is read and checked before
+anything is printed or written; --write replaces the map atomically, changing only the
+numbers of the rates it recalibrates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from strategy_dsl.model import CheckedStrategy
+
+__all__ = ["add_parser", "run_review"]
+
+_EXAMPLES = """\
+examples:
+  stratmap review wealth.strat --list lists/2026-07 --outcomes outcomes.parquet
+        sample-ratio check, uplift per play, funnel, recalibrated response rates (a diff)
+  stratmap review wealth.strat --list lists/2026-07 --outcomes 回检.csv \\
+      --map customer_id=客户号,responded=是否成交 --forecast runs/q1 --format markdown
+        the bank's own column names; every actual held against the forecast in runs/q1
+  stratmap review wealth.strat --list lists/2026-07 --outcomes outcomes.parquet --write
+        also write the recalibrated rates into wealth.strat (comments and layout kept)
+"""
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "review",
+        help="hold a live test's outcomes against the map and its forecast (经营回检)",
+        description="Read a contact list (`stratmap decide -o`) and the outcomes the bank "
+        "returned, and report the sample-ratio check of the arms, the actual uplift per play "
+        "with intervals, each actual against the forecast's interval at the live size, the "
+        "funnel, and recalibrated response rates as an edit of the map.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "strategy", metavar="MAP", type=Path, help="the map the list was decided with"
+    )
+    parser.add_argument(
+        "--list",
+        dest="contact_list",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the contact-list directory (`stratmap decide -o DIR`)",
+    )
+    parser.add_argument(
+        "--outcomes",
+        type=Path,
+        required=True,
+        metavar="FILE",
+        help="the outcomes table (Parquet, CSV or Excel)",
+    )
+    parser.add_argument(
+        "--forecast",
+        type=Path,
+        metavar="DIR",
+        help="a `stratmap simulate --out DIR` results directory of the same map",
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="OURS=THEIRS,…",
+        help="the bank's column names, e.g. customer_id=客户号,responded=是否成交",
+    )
+    parser.add_argument("--map-file", type=Path, help="the same as a flat TOML or JSON file")
+    parser.add_argument(
+        "--prior-strength",
+        type=float,
+        default=None,
+        metavar="M",
+        help="the recalibration's prior, in reached customers (default 200)",
+    )
+    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    parser.add_argument(
+        "--write", action="store_true", help="write the recalibrated response rates into MAP"
+    )
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def _model(path: Path) -> CheckedStrategy | None:
+    from strategy_dsl.checker import check_paths
+    from strategy_dsl.render import text
+
+    if not path.is_file():
+        raise UsageError(f"{path}: no such map file")
+    report = check_paths([path])
+    errors = [d for d in report.diagnostics if d.is_error]
+    if errors or not report.models:
+        sys.stderr.write(text.render_text(report.diagnostics, report.sources, color=False))
+        print(f"stratmap review: {path} does not check; nothing was reviewed", file=sys.stderr)
+        return None
+    return next(iter(report.models.values()))
+
+
+def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
+    from simulator.results.report_io import read_results
+
+    if not (path / "summary.json").is_file():
+        raise UsageError(
+            f"--forecast {path}: not a results directory (no summary.json); give the "
+            "folder `stratmap simulate MAP --out DIR` wrote"
+        )
+    try:
+        tables, summary = read_results(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--forecast {path}: cannot be read: {exc}") from None
+    theirs = (summary.get("strategy") or {}).get("hash")
+    if theirs != map_hash:
+        raise UsageError(
+            f"--forecast {path}: simulated another map (strategy.hash {str(theirs)[:12]}… in "
+            f"its summary.json; MAP hashes to {map_hash[:12]}…); simulate this map again"
+        )
+    if "funnel" not in tables:
+        raise UsageError(f"--forecast {path}: holds no funnel.parquet")
+    return tables["funnel"]
+
+
+def _mapping(args: argparse.Namespace) -> dict[str, str]:
+    from bankdata.tables import parse_mapping, read_mapping_file
+
+    mapping = read_mapping_file(args.map_file) if args.map_file else {}
+    for text in args.map:
+        mapping.update(parse_mapping(text))
+    return mapping
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+def run_review(args: argparse.Namespace) -> int:
+    from bankdata.contact_list import ContactListError, read_list
+    from bankdata.outcomes import match_list, read_outcomes
+    from bankdata.tables import TableError
+    from simulator.analysis.review import DEFAULT_PRIOR_STRENGTH, review
+    from strategy_dsl.source_hash import source_hash
+
+    strength = DEFAULT_PRIOR_STRENGTH if args.prior_strength is None else args.prior_strength
+    if not (math.isfinite(strength) and strength > 0):
+        raise UsageError(f"--prior-strength {args.prior_strength}: must be a number above 0")
+    model = _model(args.strategy)
+    if model is None:
+        return EXIT_FINDINGS
+    map_hash = source_hash(model.source_files)
+    try:
+        listed = read_list(args.contact_list)
+    except ContactListError as exc:
+        raise UsageError(f"--list {exc}") from None
+    if listed.manifest["map_hash"] != map_hash:
+        raise UsageError(
+            f"--list {args.contact_list}: decided with another map (map_hash "
+            f"{listed.manifest['map_hash'][:12]}… in its manifest.json, from "
+            f"{listed.manifest.get('map')!r}; {args.strategy} hashes to {map_hash[:12]}…)\n"
+            "help: review a list against the map it was decided with, unchanged"
+        )
+    try:
+        mapping = _mapping(args)
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        outcomes = read_outcomes(args.outcomes, mapping)
+        joined = match_list(listed.rows, outcomes, args.outcomes)
+    except TableError as exc:
+        raise UsageError(f"--outcomes {exc}") from None
+    funnel = _forecast_funnel(args.forecast, map_hash) if args.forecast else None
+    document = review(joined, model, funnel, prior_strength=strength)
+    document["map"] = {"file": str(args.strategy), "hash": map_hash}
+    document["list"] = {"dir": str(args.contact_list), "as_of": listed.manifest.get("as_of")}
+    document["forecast"] = str(args.forecast) if args.forecast else None
+    source = args.strategy.read_text(encoding="utf-8")
+    edited, skipped = _edited_map(source, str(args.strategy), document["recalibration"])
+    if skipped:
+        document["notes"].append(
+            f"not in {args.strategy} (imported): {', '.join(skipped)}; edit their rates by hand"
+        )
+    diff = "".join(
+        difflib.unified_diff(
+            source.splitlines(keepends=True),
+            edited.splitlines(keepends=True),
+            f"a/{args.strategy.name}",
+            f"b/{args.strategy.name}",
+        )
+    )
+    document["diff"] = diff
+    if args.write and diff:
+        _write_map(args.strategy, edited)
+    document["written"] = bool(args.write and diff)
+    _print(document, args.format)
+    return EXIT_CLEAN
+
+
+def _edited_map(source: str, path: str, rows: list[dict[str, Any]]) -> tuple[str, list[str]]:
+    """The map with each play's proposed rate where it reads differently; the plays whose
+    rate lives in an imported file."""
+    from strategy_dsl.rate_edit import edit_rates, format_rate, response_spans
+
+    spans = response_spans(source, path)
+    rates, skipped = {}, []
+    for row in rows:
+        key = (row["play"], row["wave"])
+        name = row["play"] if row["wave"] is None else f"{row['play']} wave {row['wave']}"
+        if key not in spans:
+            skipped.append(name)
+        elif row["changed"] and format_rate(row["proposed_rate"]) != spans[key][1]:
+            rates[key] = row["proposed_rate"]
+        row["edit"] = (
+            None
+            if key not in rates
+            else {
+                "line": spans[key][0].line,
+                "from": spans[key][1],
+                "to": format_rate(row["proposed_rate"]),
+            }
+        )
+    return edit_rates(source, path, rates), skipped
+
+
+def _write_map(path: Path, text: str) -> None:
+    from strategy_dsl import safe_write
+    from strategy_dsl.parser import parse_text
+
+    parsed = parse_text(text, str(path))
+    if parsed.file is None or any(d.is_error for d in parsed.diagnostics):  # never expected
+        raise RuntimeError(f"the recalibrated {path} would not parse; nothing was written")
+    try:
+        safe_write.write_text(path, text)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}%}"
+
+
+def _pp(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:+.2f}pp"
+
+
+def _money(value: float | None) -> str:
+    from stratmap.tables import money
+
+    return "-" if value is None else money(value, signed=True)
+
+
+def _bounds(interval: dict[str, Any] | None, unit: str) -> str:
+    if interval is None:
+        return "-"
+    show = _pp if unit == "share" else _money
+    return f"[{show(interval['low'])}, {show(interval['high'])}]"
+
+
+def _inside(value: bool | None) -> str:
+    return "-" if value is None else ("inside" if value else "OUTSIDE")
+
+
+def _play(row: dict[str, Any]) -> str:
+    return row["play"] if row["wave"] is None else f"{row['play']} wave {row['wave']}"
+
+
+def _tables(document: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Every table of the review as (title, headers, rows of cells)."""
+    srm = [
+        [
+            entry["scope"],
+            ", ".join(
+                f"{arm} {n} ({n / max(sum(entry['counts'].values()), 1):.1%} vs "
+                f"{entry['declared'][arm]:.1%})"
+                for arm, n in entry["counts"].items()
+            ),
+            "-" if entry["p_value"] is None else f"{entry['p_value']:.2g}",
+            "MISMATCH" if entry["mismatch"] else "ok",
+        ]
+        for entry in document["sample_ratio"]
+    ]
+    uplift = [
+        [
+            _play(row),
+            row["label"],
+            row["metric"],
+            f"{row['n_treatment']}/{row['n_control']}",
+            "-"
+            if row["actual"] is None
+            else (_pp if row["unit"] == "share" else _money)(row["actual"]["estimate"]),
+            _bounds(row["actual"], row["unit"]),
+            _bounds(row["forecast"], row["unit"]),
+            _inside(row["inside"]),
+        ]
+        for row in document["uplift"]
+    ]
+    funnel = [
+        [
+            _play(row),
+            row["meaning"],
+            str(row["n"]),
+            _pct(row["actual"]),
+            "-"
+            if row["forecast"] is None
+            else f"{_pct(row['forecast']['estimate'])} "
+            f"[{_pct(row['forecast']['low'])}, {_pct(row['forecast']['high'])}]",
+            _inside(row["inside"]),
+        ]
+        for row in document["funnel"]
+    ]
+    recalibration = [
+        [
+            _play(row),
+            _pct(row["map_rate"], 1),
+            _pct(row["forecast_rate_among_reached"]),
+            f"{row['responded']}/{row['reached']}",
+            f"{_pct(row['posterior_rate_among_reached'])} "
+            f"[{_pct(row['posterior_low'])}, {_pct(row['posterior_high'])}]",
+            "keep"
+            if row["edit"] is None
+            else f"response {row['edit']['from']} → {row['edit']['to']}",
+        ]
+        for row in document["recalibration"]
+    ]
+    return [
+        ("Sample-ratio check (observed vs declared share)", ["scope", "arms", "p", "check"], srm),
+        (
+            "Actual uplift, treatment − control (95%), against the forecast at the live size",
+            ["play", "versus", "metric", "n t/c", "uplift", "interval", "forecast", "held"],
+            uplift,
+        ),
+        (
+            "Funnel, actual vs forecast at the live size (95%)",
+            ["play", "stage", "n", "actual", "forecast", "held"],
+            funnel,
+        ),
+        (
+            f"Recalibration (prior {document['prior_strength']:g} reached customers)",
+            ["play", "map", "forecast among reached", "responded/reached", "posterior", "edit"],
+            recalibration,
+        ),
+    ]
+
+
+def _print(document: dict[str, Any], form: str) -> None:
+    if form == "json":
+        sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
+        return
+    if form == "markdown":
+        out = [f"# 经营回检: {document['map']['file']}", ""]
+        for title, headers, rows in _tables(document):
+            out += [f"## {title}", "", "| " + " | ".join(headers) + " |"]
+            out.append("|" + "---|" * len(headers))
+            out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+            out.append("")
+        if document["diff"]:
+            out += [
+                "## Proposed edit of the map",
+                "",
+                "```diff",
+                document["diff"].rstrip(),
+                "```",
+                "",
+            ]
+        out += [f"- {note}" for note in document["notes"]]
+        sys.stdout.write("\n".join(out).rstrip() + "\n")
+        return
+    from rich.table import Table
+
+    from strategy_dsl.render.text import should_color
+    from stratmap.terminal import make_console
+
+    console = make_console(sys.stdout, color=should_color(sys.stdout))
+    for title, headers, rows in _tables(document):
+        table = Table(title=title, title_justify="left")
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    if document["diff"]:
+        verb = "written into the map" if document["written"] else "proposed (--write applies it)"
+        console.print(f"Recalibrated response rates, {verb}:", markup=False)
+        console.print(document["diff"].rstrip(), markup=False, highlight=False)
+    for note in document["notes"]:
+        console.print(f"note: {note}", markup=False)
