@@ -131,3 +131,14 @@ def test_without_dask_the_message_gives_the_pip_command(
     assert code == 2, err
     assert "needs dask.distributed, which is not installed" in err
     assert "pip install 'stratmap[dask]'" in err and "Traceback" not in err
+
+
+def test_a_snapshot_of_the_book_runs_on_the_local_backend_only(tmp_path: Path) -> None:
+    """`--snapshot-at` writes customers' rows from this process: refused on a cluster, before
+    any work (nothing written)."""
+    out = tmp_path / "book"
+    argv = ["simulate", WEALTH, *TINY, "--snapshot-at", "1", "--snapshot", str(out)]
+    code, _, err = run(*argv, "--backend", "dask", "--workers", "2")
+    assert code == 2, err
+    assert "--from and --snapshot-at read or write customers' rows in this process" in err
+    assert "help: run them on the local backend" in err and not out.exists()
