@@ -193,6 +193,12 @@ def _add_report_option(command: argparse.ArgumentParser) -> None:
     add_report_option(command)
 
 
+def _add_backend_options(command: argparse.ArgumentParser) -> None:
+    from stratmap.backend import add_backend_options
+
+    add_backend_options(command)
+
+
 def _add_simulate(commands: argparse._SubParsersAction) -> None:
     simulate = commands.add_parser(
         "simulate",
@@ -211,6 +217,7 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     from stratmap.snapshot_at import add_options
 
     add_options(simulate)
+    _add_backend_options(simulate)
 
 
 def _add_trace(commands: argparse._SubParsersAction) -> None:
@@ -266,6 +273,7 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     _add_run_sizes(compare, file=False)
     _add_repeated_runs(compare)
     _add_report_option(compare)
+    _add_backend_options(compare)
 
 
 def _add_size(commands: argparse._SubParsersAction) -> None:

@@ -53,6 +53,7 @@ from simulator.results.tables import typed_table
 from strategy_dsl import metrics
 
 if TYPE_CHECKING:
+    from simulator.engine.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 __all__ = [
@@ -157,6 +158,7 @@ def run_arms(
     strategy_hash: str = "",
     delta: bool = True,
     memory_checked: bool = False,
+    cluster: Cluster | None = None,
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
     numbers): the same counters as one ``simulate`` per alternative, bit for bit, with what
@@ -164,7 +166,8 @@ def run_arms(
     synthetic population and arrivals of each replication; identical alternatives run once;
     variants that only change how contacts are decided and served run as deltas of the base
     unless ``delta`` is False). ``progress(done, total)`` counts steps over all alternatives;
-    ``memory_checked`` as for ``simulator.engine.run.simulate``."""
+    ``memory_checked`` as for ``simulator.engine.run.simulate``. ``cluster`` runs them on a
+    Dask cluster (``simulator.engine.cluster``)."""
     from simulator.engine.alternatives import simulate_alternatives
 
     outputs = simulate_alternatives(
@@ -178,6 +181,7 @@ def run_arms(
         strategy_hash=strategy_hash,
         delta=delta,
         memory_checked=memory_checked,
+        cluster=cluster,
     )
     return [
         Arm(label, model, output)

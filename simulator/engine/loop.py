@@ -75,6 +75,10 @@ class Run:
     # The shards' backend, given the in-process one holding the replication's initial
     # population (``shards.ShardBackend``): the in-process one itself unless told otherwise.
     backend: Callable[[LocalShards], ShardBackend] = lambda local: local
+    # Shards held elsewhere, which draw their initial population themselves (a cluster's
+    # workers, ``cluster``): ``remote(rep, rk)`` is replication rep's backend, and this
+    # process then holds none of the customers' rows.
+    remote: Callable[[int, np.uint64], ShardBackend] | None = None
     _template: State | None = None
 
     def __post_init__(self) -> None:
@@ -84,10 +88,8 @@ class Run:
         self.parts = [self.ids[a:b] for a, b in itertools.pairwise(bounds)]
 
     def room(self, shard: Shard) -> int:
-        """Rows to allocate for a shard: its customers, its share of the planned arrivals,
-        headroom for referrals."""
-        arrivals = expected_arrivals(self.compiled, self.sizes.steps) / len(self.parts)
-        return int((shard.ids.size + arrivals) * HEADROOM) + k.BLOCK
+        """Rows to allocate for a shard (``shard_room``)."""
+        return shard_room(self.compiled, self.sizes.steps, len(self.parts), shard.ids.size)
 
     def template(self) -> State:
         """One customer drawn in this run's layout: the constant fields a copy fills in."""
@@ -151,22 +153,25 @@ class Run:
         rk = replication_key(self.sizes.seed, rep)
         for out in outputs:
             out.replication_seeds[r] = rk
-        shards = [Shard(part) for part in self.parts]
-        for s, shard in enumerate(shards):
-            room = self.room(shard)
+        if self.remote is not None:
+            loop = Step(self, self.remote(rep, rk), outputs, rk, r)
+            loop.account(0, decided=False)
+            return loop
+        shards = []
+        for s, part in enumerate(self.parts):
+            room = self.room(Shard(part))
             if shared is None:
-                shard.state = allocate(tb, room)
-                synthesize(tb, shard.state, 0, shard.ids, rk, 0, -1)
-            elif take and fits_in_place(shared.population[s], tb, room):
+                shards.append(drawn_shard(tb, part, room, rk))
+                continue
+            shard = Shard(part)
+            if take and fits_in_place(shared.population[s], tb, room):
                 shard.state = shared.population[s]
             else:
                 shard.state = allocate(tb, room)
                 copy_rows(
                     shared.population[s], shard.state, 0, shard.ids.size, template=self.template()
                 )
-            shard.rows = shard.first_new = shard.ids.size
-            shard.seg_ever = zeros(shard.state.cid.shape[0], dtype=np.uint64)
-            shard.ledger = zeros((shard.state.cid.shape[0], N_LEDGER), dtype=np.float64)
+            shards.append(ready(shard))
         trace = Trace(self.trace_id, self.story) if self.trace_id >= 0 else None
         backend = self.backend(
             LocalShards(
@@ -189,6 +194,30 @@ class Run:
         if self.observe_ledger is not None:
             states = [State(*(a[: s.rows] for a in s.state)) for s in shards]
             self.observe_ledger(rep, t, states, [s.ledger[: s.rows] for s in shards])
+
+
+def shard_room(compiled: CompiledStrategy, steps: int, shards: int, customers: int) -> int:
+    """Rows to allocate for a shard of ``customers`` of ``shards``: its customers, its share
+    of the planned arrivals, headroom for referrals."""
+    arrivals = expected_arrivals(compiled, steps) / shards
+    return int((customers + arrivals) * HEADROOM) + k.BLOCK
+
+
+def drawn_shard(tables: k.Tables, ids: np.ndarray, room: int, rk: np.uint64) -> Shard:
+    """The shard of customers ``ids`` at step 0 of the replication keyed ``rk``, drawn into
+    ``room`` rows."""
+    shard = Shard(ids)
+    shard.state = allocate(tables, room)
+    synthesize(tables, shard.state, 0, ids, rk, 0, -1)
+    return ready(shard)
+
+
+def ready(shard: Shard) -> Shard:
+    """A shard whose state holds its initial customers, with its accounting's own arrays."""
+    shard.rows = shard.first_new = shard.ids.size
+    shard.seg_ever = zeros(shard.state.cid.shape[0], dtype=np.uint64)
+    shard.ledger = zeros((shard.state.cid.shape[0], N_LEDGER), dtype=np.float64)
+    return shard
 
 
 class Beside(Protocol):

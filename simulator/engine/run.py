@@ -50,6 +50,7 @@ from simulator.output import (
 )
 
 if TYPE_CHECKING:
+    from simulator.engine.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 # ------------------------------------------------------------------------------ simulate
@@ -72,6 +73,7 @@ def simulate(
     observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None,
     book: State | None = None,
     memory_checked: bool = False,
+    cluster: Cluster | None = None,
 ) -> RunOutput:
     """Simulate ``model`` and return its counters.
 
@@ -99,7 +101,27 @@ def simulate(
     ``memory_checked``: the caller has estimated the run's memory and checked it against the
     memory available (the command line does, before anything runs, with the result tables
     counted in): the run is not estimated a second time.
+    ``cluster`` (``simulator.engine.cluster.open_cluster``) runs it on a Dask cluster instead,
+    with the same counters; ``threads``, ``shards`` and ``customer_ids`` are then the
+    cluster's business, and neither ``observe`` nor ``book`` (rows in this process) can be
+    given.
     """
+    if cluster is not None:
+        watched = (observe, observe_ledger, observe_decision, book, customer_ids)
+        if any(given is not None for given in watched):
+            raise SimulationError(
+                "a run on a cluster cannot be observed row by row here",
+                "use the local backend (--backend local)",
+            )
+        return cluster.simulate(
+            model,
+            customers=customers,
+            months=months,
+            reps=reps,
+            seed=seed,
+            progress=progress,
+            strategy_hash=strategy_hash,
+        )
     prepared = prepare(
         model,
         customers,
