@@ -381,6 +381,8 @@ class ModelSpec:
     span: Span
     # The correlation of a customer's score noise between any two steps (0: redrawn each step)
     persistence: float = 0.0
+    # The snapshot column holding the bank's own score (`score column`); None: the model's name
+    score_column: str | None = None
 
 
 @_model

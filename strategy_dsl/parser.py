@@ -787,6 +787,9 @@ class _Builder:
     def persistence(self, meta, children):
         return s.Persistence(span=self._span(meta), value=children[0])
 
+    def score_column(self, meta, children):
+        return s.ScoreColumn(span=self._span(meta), column=self._text(children[0]))
+
     def trigger(self, meta, children):
         return s.Trigger(span=self._span(meta), name=self._name(children[0]), expr=children[1])
 

@@ -529,6 +529,8 @@ def _model(spec: m.ModelSpec, units: _Units) -> Fields:
     _field(found, "auc", spec.auc, _num(spec.auc))
     if spec.persistence:
         _field(found, "persistence", spec.persistence, pct(spec.persistence))
+    if spec.score_column is not None:
+        _field(found, "score column", spec.score_column, repr(spec.score_column))
     return found
 
 

@@ -410,9 +410,16 @@ class Persistence(Node):
     value: Number
 
 
+class ScoreColumn(Node):
+    """`score column "churn_score"`: the bank's own score of the model, a column of the
+    customer snapshot `stratmap decide` reads (docs/snapshot.md)."""
+
+    column: Text
+
+
 class Model(Node):
     name: Name
-    settings: tuple[Predicts | Auc | Persistence, ...]
+    settings: tuple[Predicts | Auc | Persistence | ScoreColumn, ...]
 
 
 class Trigger(Node):

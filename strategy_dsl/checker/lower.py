@@ -257,6 +257,7 @@ class FileLowering(ConditionLowering):
             given[s.Auc].value.value,
             item.span,
             given[s.Persistence].value.fraction if s.Persistence in given else 0.0,
+            given[s.ScoreColumn].column.value if s.ScoreColumn in given else None,
         )
 
     def product(self, item: s.Product) -> m.ProductSpec:

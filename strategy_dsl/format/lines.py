@@ -156,6 +156,7 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     s.Predicts: lambda n: f"predicts {n.event.text} within {duration(n.within)}",
     s.Auc: lambda n: f"auc {n.value.text}",
     s.Persistence: lambda n: f"persistence {n.value.text}",
+    s.ScoreColumn: lambda n: f"score column {n.column.raw}",
     # product
     s.Kind: lambda n: f"kind {n.value.text}",
     s.Risk: lambda n: f"risk {n.level.text}",
