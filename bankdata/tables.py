@@ -105,19 +105,28 @@ def read_mapping_file(path: Path) -> dict[str, str]:
     return data
 
 
-def read_table(table: str, path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read and validate one table; columns come back under our names with their types."""
+def read_table(
+    table: str,
+    path: Path,
+    mapping: Mapping[str, str] | None = None,
+    spec: tuple[tuple[str, str, bool], ...] | None = None,
+) -> pd.DataFrame:
+    """Read and validate one table; columns come back under our names with their types.
+    ``spec`` gives the columns (name, kind, required) of a table whose columns depend on the
+    strategy map (the snapshot's customers table: ``bankdata.snapshot``); by default they are
+    ``COLUMNS[table]``."""
     path = Path(path)
+    spec = COLUMNS[table] if spec is None else spec
     frame, source = _read_raw(path)
-    frame = _rename(table, frame, source, mapping or {})
+    frame = _rename(table, frame, source, mapping or {}, spec)
     if frame.empty:
         raise TableError(f"{path}: the {table} table is empty (no data rows)")
-    columns = {name: (kind, required) for name, kind, required in COLUMNS[table]}
+    columns = {name: (kind, required) for name, kind, required in spec}
     out = pd.DataFrame(index=frame.index)
     for name, (kind, _required) in columns.items():
         if name in frame.columns:
             out[name] = _convert(frame[name], kind, name, source)
-    _check_rules(table, out, source)
+    _check_rules(table, out, source, spec)
     return out.reset_index(drop=True)
 
 
@@ -141,12 +150,18 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, _Source]:
     raise TableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .xlsx")
 
 
-def _rename(table: str, frame: pd.DataFrame, source: _Source, mapping: Mapping[str, str]):
+def _rename(
+    table: str,
+    frame: pd.DataFrame,
+    source: _Source,
+    mapping: Mapping[str, str],
+    spec: tuple[tuple[str, str, bool], ...],
+) -> pd.DataFrame:
     frame = frame.rename(columns={str(c): str(c).strip() for c in frame.columns})
-    known = {name for name, _kind, _req in COLUMNS[table]}
+    known = {name for name, _kind, _req in spec}
     renames = {theirs: ours for ours, theirs in mapping.items() if theirs in frame.columns}
     frame = frame.rename(columns=renames)
-    for name, _kind, required in COLUMNS[table]:
+    for name, _kind, required in spec:
         if required and name not in frame.columns:
             theirs = mapping.get(name)
             wanted = f"{theirs!r} (mapped to {name})" if theirs else repr(name)
@@ -226,10 +241,12 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
     return numbers.astype(float)
 
 
-def _check_rules(table: str, out: pd.DataFrame, source: _Source) -> None:
+def _check_rules(
+    table: str, out: pd.DataFrame, source: _Source, spec: tuple[tuple[str, str, bool], ...]
+) -> None:
     required_blank = [
         (name, kind)
-        for name, kind, required in COLUMNS[table]
+        for name, kind, required in spec
         if required
         and (kind == "date" or (kind == "money" and table == "outcomes"))
         and out[name].isna().any()
@@ -253,7 +270,7 @@ def _check_rules(table: str, out: pd.DataFrame, source: _Source) -> None:
                 f"{source.path}: column customer_id: duplicate ids at "
                 f"{_rows(source, dup, out['customer_id'])} (one row per customer)"
             )
-        if "closed" in out:
+        if "closed" in out and "opened" in out:
             early = out["closed"] < out["opened"]
             if early.any():
                 raise TableError(

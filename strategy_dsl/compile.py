@@ -246,6 +246,9 @@ class _Compiler:
             kind = type(node).__name__
             if kind in ("Holds", "Matures"):
                 products.append(node.product)
+        # Products customers hold at step 0 (`held by`), after those offered or named, so that
+        # a map without holdings keeps its product order.
+        products.extend(name for name, spec in model.products.items() if spec.held)
         self.products = tuple(dict.fromkeys(p for p in products if p in model.products))
         self.channels = tuple(dict.fromkeys(channels))
         self.product_index = {p: i for i, p in enumerate(self.products)}
@@ -555,7 +558,7 @@ class _Compiler:
             script = model.scripts.get(spec.script) if spec.script else None
             prod = model.products[product]
             horizon = prod.tenor_steps if prod.tenor_steps else per_year
-            amount = max(_mean(prod.inflow), prod.minimum)
+            amount = self._purchase_mean(prod)
             row = {
                 "kind": PLAY_RULE if kind == "rule" else PLAY_WAVE,
                 "group": p if journey is None else len(model.rules) + j,
@@ -616,6 +619,33 @@ class _Compiler:
         arrays["prod_inflow_family"] = _i([x[0] for x in fam])
         arrays["prod_inflow_p1"] = _f([x[1] for x in fam])
         arrays["prod_inflow_p2"] = _f([x[2] for x in fam])
+        arrays["prod_buy_share"] = _f([-1.0 if p.buy_share is None else p.buy_share for p in prods])
+        arrays["prod_buy_cap"] = _f([math.inf if p.buy_cap is None else p.buy_cap for p in prods])
+        arrays["prod_switching"] = _f([p.switching for p in prods])
+        self._holdings(arrays, prods)
+
+    def _purchase_mean(self, prod: Any) -> float:
+        """What a purchase brings on average, for value arbitration: the `inflow`'s mean, or
+        for a purchase sized to the customer (`buys`) its share of the population's mean AUM
+        (capped); at least the product's `min`."""
+        if prod.buy_share is None:
+            return max(_mean(prod.inflow), prod.minimum)
+        population = self.model.population
+        aum = population.attributes.get("aum") if population is not None else None
+        mean = _mean(aum.distribution) if aum is not None else 0.0
+        return max(min(prod.buy_share * mean, prod.buy_cap or math.inf), prod.minimum)
+
+    def _holdings(self, arrays: dict[str, np.ndarray], prods: list[Any]) -> None:
+        """``held_share`` (K, P): the share of a tier's customers holding each product at step
+        0 (the share without `in` for a tier not named; 0 without `held by`); the amount
+        held is drawn from ``prod_held_*``."""
+        tiers = self.tiers or ("(all)",)
+        rows = [[p.held.get(tier, p.held.get(None, 0.0)) for p in prods] for tier in tiers]
+        arrays["held_share"] = np.asarray(rows, dtype=np.float64).reshape(len(tiers), len(prods))
+        fam = [_family(p.holding) for p in prods]
+        arrays["prod_held_family"] = _i([x[0] for x in fam])
+        arrays["prod_held_p1"] = _f([x[1] for x in fam])
+        arrays["prod_held_p2"] = _f([x[2] for x in fam])
 
     def _policy(self, arrays: dict[str, np.ndarray], scalars: dict[str, float]) -> None:
         model, policy = self.model, self.model.policy

@@ -26,7 +26,7 @@ tuples in declaration order, or dicts keyed by name; treat both as read-only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 from strategy_dsl import syntax as s
@@ -384,6 +384,8 @@ class ModelSpec:
     span: Span
     # The correlation of a customer's score noise between any two steps (0: redrawn each step)
     persistence: float = 0.0
+    # The snapshot column holding the bank's own score (`score column`); None: the model's name
+    score_column: str | None = None
 
 
 @_model
@@ -407,6 +409,15 @@ class ProductSpec:
     fee: float  # fraction of each purchase
     inflow: Distribution | None
     span: Span
+    # Held at step 0 (`held by`): tier name (None: every tier not named) → share of its
+    # customers holding the product; ``holding`` the amount they hold.
+    held: dict[str | None, float] = field(default_factory=dict)
+    holding: Distribution | None = None
+    # A purchase sized to the customer (`buys`): a share of AUM (None: drawn from `inflow`),
+    # at most ``buy_cap``; ``switching`` of it moves out of existing balances.
+    buy_share: float | None = None
+    buy_cap: float | None = None
+    switching: float = 0.0
 
 
 @_model

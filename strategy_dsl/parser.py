@@ -792,6 +792,9 @@ class _Builder:
     def persistence(self, meta, children):
         return s.Persistence(span=self._span(meta), value=children[0])
 
+    def score_column(self, meta, children):
+        return s.ScoreColumn(span=self._span(meta), column=self._text(children[0]))
+
     def trigger(self, meta, children):
         return s.Trigger(span=self._span(meta), name=self._name(children[0]), expr=children[1])
 
@@ -934,6 +937,25 @@ class _Builder:
 
     def inflow(self, meta, children):
         return s.Inflow(span=self._span(meta), distribution=children[0])
+
+    def held_share(self, meta, children):
+        tier = self._name(children[1]) if len(children) > 1 else None
+        return s.HeldShare(span=self._span(meta), share=children[0], tier=tier)
+
+    def held_by(self, meta, children):
+        return s.HeldBy(span=self._span(meta), shares=tuple(children))
+
+    def holding(self, meta, children):
+        return s.Holding(span=self._span(meta), distribution=children[0])
+
+    def buys(self, meta, children):
+        cap = children[2] if len(children) > 2 else None
+        return s.Buys(
+            span=self._span(meta), share=children[0], basis=self._name(children[1]), cap=cap
+        )
+
+    def switching(self, meta, children):
+        return s.Switching(span=self._span(meta), share=children[0])
 
     def channel(self, meta, children):
         return s.Channel(

@@ -533,6 +533,8 @@ def _model(spec: m.ModelSpec, units: _Units) -> Fields:
     _field(found, "auc", spec.auc, _num(spec.auc))
     if spec.persistence:
         _field(found, "persistence", spec.persistence, pct(spec.persistence))
+    if spec.score_column is not None:
+        _field(found, "score column", spec.score_column, repr(spec.score_column))
     return found
 
 
@@ -547,6 +549,14 @@ def _product(spec: m.ProductSpec, units: _Units) -> Fields:
     _field(found, "fee", spec.fee, pct(spec.fee))
     inflow = "none" if spec.inflow is None else _distribution(spec.inflow, "money")
     _field(found, "inflow", spec.inflow, inflow)
+    for tier, share in spec.held.items():
+        _field(found, "held by" if tier is None else f"held by in {tier}", share, pct(share))
+    holding = "none" if spec.holding is None else _distribution(spec.holding, "money")
+    _field(found, "holding", spec.holding, holding)
+    if spec.buy_share is not None:
+        cap = "" if spec.buy_cap is None else f" max {amount(spec.buy_cap)}"
+        _field(found, "buys", (spec.buy_share, spec.buy_cap), f"{pct(spec.buy_share)} of aum{cap}")
+    _field(found, "switching", spec.switching, pct(spec.switching))
     return found
 
 

@@ -417,9 +417,16 @@ class Persistence(Node):
     value: Number
 
 
+class ScoreColumn(Node):
+    """`score column "churn_score"`: the bank's own score of the model, a column of the
+    customer snapshot `stratmap decide` reads (docs/snapshot.md)."""
+
+    column: Text
+
+
 class Model(Node):
     name: Name
-    settings: tuple[Predicts | Auc | Persistence, ...]
+    settings: tuple[Predicts | Auc | Persistence | ScoreColumn, ...]
 
 
 class Trigger(Node):
@@ -459,7 +466,43 @@ class Inflow(Node):
     distribution: Distribution
 
 
-ProductSetting = Union[Kind, Risk, Tenor, Minimum, Margin, Fee, Inflow]  # noqa: UP007
+class HeldShare(Node):
+    share: Number
+    tier: Name | None
+
+
+class HeldBy(Node):
+    """`held by 30% in 财富, 10%`: the share of each tier's customers who hold the product at
+    step 0 (``tier`` None: every tier not named)."""
+
+    shares: tuple[HeldShare, ...]
+
+
+class Holding(Node):
+    """`holding ~ lognormal(median 10万, sigma 0.6)`: the amount held at step 0."""
+
+    distribution: Distribution
+
+
+class Buys(Node):
+    """`buys 20% of aum max 50万`: a purchase is a share of the customer's AUM, at most
+    ``cap`` (None: no cap)."""
+
+    share: Number
+    basis: Name  # what the share is of: `aum` (the checker says so, E0203)
+    cap: Number | None
+
+
+class Switching(Node):
+    """`switching 70%`: the share of a purchase that moves out of the customer's existing
+    balances (the rest is new money)."""
+
+    share: Number
+
+
+ProductSetting = Union[  # noqa: UP007
+    Kind, Risk, Tenor, Minimum, Margin, Fee, Inflow, HeldBy, Holding, Buys, Switching
+]
 
 
 class Product(Node):

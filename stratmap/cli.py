@@ -143,6 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_size(commands)
     from stratmap.backtest_cmd import add_parser as _add_backtest
     from stratmap.calibrate_cmd import add_parser as _add_calibrate
+    from stratmap.decide_cmd import add_parser as _add_decide
     from stratmap.plan_cmd import add_plan_parser
     from stratmap.report.command import add_parser as _add_report
     from stratmap.review_cmd import add_parser as _add_review
@@ -153,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_report(commands)
     _add_calibrate(commands)
     _add_backtest(commands)
+    _add_decide(commands)
     _add_review(commands)
 
     explain = commands.add_parser(
@@ -193,6 +195,12 @@ def _add_report_option(command: argparse.ArgumentParser) -> None:
     add_report_option(command)
 
 
+def _add_backend_options(command: argparse.ArgumentParser) -> None:
+    from stratmap.backend import add_backend_options
+
+    add_backend_options(command)
+
+
 def _add_simulate(commands: argparse._SubParsersAction) -> None:
     simulate = commands.add_parser(
         "simulate",
@@ -208,6 +216,10 @@ def _add_simulate(commands: argparse._SubParsersAction) -> None:
     _add_run_sizes(simulate)
     _add_repeated_runs(simulate, "write the results directory (replaces earlier results)")
     _add_report_option(simulate)
+    from stratmap.snapshot_at import add_options
+
+    add_options(simulate)
+    _add_backend_options(simulate)
 
 
 def _add_trace(commands: argparse._SubParsersAction) -> None:
@@ -263,6 +275,7 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
     _add_run_sizes(compare, file=False)
     _add_repeated_runs(compare)
     _add_report_option(compare)
+    _add_backend_options(compare)
 
 
 def _add_size(commands: argparse._SubParsersAction) -> None:
@@ -524,6 +537,12 @@ def _run_backtest(args: argparse.Namespace) -> int:
     return run_backtest(args)
 
 
+def _run_decide(args: argparse.Namespace) -> int:
+    from stratmap.decide_cmd import run_decide
+
+    return run_decide(args)
+
+
 def _run_review(args: argparse.Namespace) -> int:
     from stratmap.review_cmd import run_review
 
@@ -549,6 +568,7 @@ _COMMANDS = {
     "report": _run_report,
     "calibrate": _run_calibrate,
     "backtest": _run_backtest,
+    "decide": _run_decide,
     "review": _run_review,
 }
 

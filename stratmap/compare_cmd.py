@@ -118,8 +118,11 @@ def _print_json(document: dict[str, Any]) -> None:
 
 def run_compare(args: argparse.Namespace) -> int:
     """`stratmap compare FILE [FILE2] [--variant NAME …]`."""
+    from stratmap.backend import cluster_for, cluster_spec
+
     started = time.perf_counter()
     sizes = requested_sizes(args)
+    spec = cluster_spec(args)
     if len(args.files) > 2:
         raise UsageError("compare takes one strategy file (with its variants) or two files")
     if len(args.files) == 2 and args.variant:
@@ -166,8 +169,9 @@ def run_compare(args: argparse.Namespace) -> int:
         # As `simulate` does, before anything runs: a run that cannot fit is a usage error
         # (exit 2). Inside the try: estimating compiles the strategies, which may refuse one.
         models = [model for _, model in alternatives]
-        check_memory(models[0], sizes, simulator_run.estimate_memory, models[1:])
-        with progress:
+        if spec is None:  # on a cluster the customers' state is the workers'
+            check_memory(models[0], sizes, simulator_run.estimate_memory, models[1:])
+        with cluster_for(spec) as cluster, progress:
             arms = run_arms(
                 alternatives,
                 customers=sizes.customers,
@@ -177,6 +181,7 @@ def run_compare(args: argparse.Namespace) -> int:
                 threads=sizes.threads,
                 progress=progress,
                 strategy_hash=strategy_hash(base),
+                cluster=cluster,
             )
     except simulator_run.SimulationError as exc:
         raise cannot_run(exc) from None

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,6 +94,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--write", action="store_true", help="write the recalibrated response rates into MAP"
     )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="also write the review as a results directory: summary.json (the JSON document) "
+        "and its tables as Parquet (docs/results.md); `stratmap report DIR` draws it",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write the review as a 策略管理看板 page (one self-contained HTML file)",
+    )
 
 
 # ------------------------------------------------------------------------------ reading
@@ -159,6 +171,12 @@ def run_review(args: argparse.Namespace) -> int:
     strength = DEFAULT_PRIOR_STRENGTH if args.prior_strength is None else args.prior_strength
     if not (math.isfinite(strength) and strength > 0):
         raise UsageError(f"--prior-strength {args.prior_strength}: must be a number above 0")
+    from stratmap.inputs import check_out_dir
+    from stratmap.report.command import check_report_option, write_review_report
+
+    check_report_option(args)  # before anything is read: a path that cannot be written is exit 2
+    if args.out is not None:
+        check_out_dir(args.out, str(args.out))
     model = _model(args.strategy)
     if model is None:
         return EXIT_FINDINGS
@@ -207,6 +225,10 @@ def run_review(args: argparse.Namespace) -> int:
         _write_map(args.strategy, edited)
     document["written"] = bool(args.write and diff)
     _print(document, args.format)
+    if args.out is not None and not _write_out(args.out, document):
+        return EXIT_USAGE
+    if args.report:
+        return write_review_report(args, document)
     return EXIT_CLEAN
 
 
@@ -236,6 +258,20 @@ def _edited_map(source: str, path: str, rows: list[dict[str, Any]]) -> tuple[str
     return edit_rates(source, path, rates), skipped
 
 
+def _write_out(out: Path, document: dict[str, Any]) -> bool:
+    """The review as a results directory, atomically (written beside it, renamed over it)."""
+    from simulator.analysis.review_frames import review_frames
+    from simulator.results import report_io
+    from stratmap.errors import report
+
+    try:
+        report_io.write_results(out, review_frames(document), document)
+    except (OSError, report_io.NotAResultsDirectory) as exc:
+        report("review", UsageError(f"could not write {out}: {exc}", "nothing was written there"))
+        return False
+    return True
+
+
 def _write_map(path: Path, text: str) -> None:
     from strategy_dsl import safe_write
     from strategy_dsl.parser import parse_text
@@ -252,135 +288,14 @@ def _write_map(path: Path, text: str) -> None:
 # ------------------------------------------------------------------------------ output
 
 
-def _pct(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:.{digits}%}"
-
-
-def _pp(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:+.2f}pp"
-
-
-def _money(value: float | None) -> str:
-    from stratmap.tables import money
-
-    return "-" if value is None else money(value, signed=True)
-
-
-def _bounds(interval: dict[str, Any] | None, unit: str) -> str:
-    if interval is None:
-        return "-"
-    show = _pp if unit == "share" else _money
-    return f"[{show(interval['low'])}, {show(interval['high'])}]"
-
-
-def _inside(value: bool | None) -> str:
-    return "-" if value is None else ("inside" if value else "OUTSIDE")
-
-
-def _play(row: dict[str, Any]) -> str:
-    return row["play"] if row["wave"] is None else f"{row['play']} wave {row['wave']}"
-
-
-def _tables(document: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """Every table of the review as (title, headers, rows of cells)."""
-    srm = [
-        [
-            entry["scope"],
-            ", ".join(
-                f"{arm} {n} ({n / max(sum(entry['counts'].values()), 1):.1%} vs "
-                f"{entry['declared'][arm]:.1%})"
-                for arm, n in entry["counts"].items()
-            ),
-            "-" if entry["p_value"] is None else f"{entry['p_value']:.2g}",
-            "MISMATCH" if entry["mismatch"] else "ok",
-        ]
-        for entry in document["sample_ratio"]
-    ]
-    uplift = [
-        [
-            _play(row),
-            row["label"],
-            row["metric"],
-            f"{row['n_treatment']}/{row['n_control']}",
-            "-"
-            if row["actual"] is None
-            else (_pp if row["unit"] == "share" else _money)(row["actual"]["estimate"]),
-            _bounds(row["actual"], row["unit"]),
-            _bounds(row["forecast"], row["unit"]),
-            _inside(row["inside"]),
-        ]
-        for row in document["uplift"]
-    ]
-    funnel = [
-        [
-            _play(row),
-            row["meaning"],
-            str(row["n"]),
-            _pct(row["actual"]),
-            "-"
-            if row["forecast"] is None
-            else f"{_pct(row['forecast']['estimate'])} "
-            f"[{_pct(row['forecast']['low'])}, {_pct(row['forecast']['high'])}]",
-            _inside(row["inside"]),
-        ]
-        for row in document["funnel"]
-    ]
-    recalibration = [
-        [
-            _play(row),
-            _pct(row["map_rate"], 1),
-            _pct(row["forecast_rate_among_reached"]),
-            f"{row['responded']}/{row['reached']}",
-            f"{_pct(row['posterior_rate_among_reached'])} "
-            f"[{_pct(row['posterior_low'])}, {_pct(row['posterior_high'])}]",
-            "keep"
-            if row["edit"] is None
-            else f"response {row['edit']['from']} → {row['edit']['to']}",
-        ]
-        for row in document["recalibration"]
-    ]
-    return [
-        ("Sample-ratio check (observed vs declared share)", ["scope", "arms", "p", "check"], srm),
-        (
-            "Actual uplift, treatment − control (95%), against the forecast at the live size",
-            ["play", "versus", "metric", "n t/c", "uplift", "interval", "forecast", "held"],
-            uplift,
-        ),
-        (
-            "Funnel, actual vs forecast at the live size (95%)",
-            ["play", "stage", "n", "actual", "forecast", "held"],
-            funnel,
-        ),
-        (
-            f"Recalibration (prior {document['prior_strength']:g} reached customers)",
-            ["play", "map", "forecast among reached", "responded/reached", "posterior", "edit"],
-            recalibration,
-        ),
-    ]
-
-
 def _print(document: dict[str, Any], form: str) -> None:
+    from stratmap.review_tables import review_markdown, review_tables
+
     if form == "json":
         sys.stdout.write(json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
         return
     if form == "markdown":
-        out = [f"# 经营回检: {document['map']['file']}", ""]
-        for title, headers, rows in _tables(document):
-            out += [f"## {title}", "", "| " + " | ".join(headers) + " |"]
-            out.append("|" + "---|" * len(headers))
-            out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
-            out.append("")
-        if document["diff"]:
-            out += [
-                "## Proposed edit of the map",
-                "",
-                "```diff",
-                document["diff"].rstrip(),
-                "```",
-                "",
-            ]
-        out += [f"- {note}" for note in document["notes"]]
-        sys.stdout.write("\n".join(out).rstrip() + "\n")
+        sys.stdout.write(review_markdown(document))
         return
     from rich.table import Table
 
@@ -388,7 +303,7 @@ def _print(document: dict[str, Any], form: str) -> None:
     from stratmap.terminal import make_console
 
     console = make_console(sys.stdout, color=should_color(sys.stdout))
-    for title, headers, rows in _tables(document):
+    for title, headers, rows in review_tables(document):
         table = Table(title=title, title_justify="left")
         for header in headers:
             table.add_column(header, overflow="fold")

@@ -35,6 +35,7 @@ from stratmap.errors import (
     EXIT_FINDINGS,
     EXIT_USAGE,
     CannotRun,
+    UsageError,
     cannot_run,
     report,
     usage,
@@ -57,8 +58,11 @@ from stratmap.inputs import (
 
 def run_simulate(args: argparse.Namespace) -> int:
     """`stratmap simulate FILE`: see the module docstring for the order of the steps."""
+    from stratmap.backend import cluster_for, cluster_spec
+
     started = time.perf_counter()
     sizes = requested_sizes(args)
+    spec = cluster_spec(args)
     path = one_strategy_file(args.file)
     out_dir = out_dir_of(args)
     model = checked_model(args, path)
@@ -66,6 +70,18 @@ def run_simulate(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     sizes = complete_sizes(sizes, model)
     checked = time.perf_counter()
+    from stratmap.snapshot_at import from_request, snapshot_request
+
+    given = from_request(args, model, sizes)
+    if given is not None:
+        given_book, sizes = given
+    book = snapshot_request(args, model, sizes)
+    observe, observe_decision = book.observers() if book is not None else (None, None)
+    if spec is not None and (given is not None or book is not None):
+        raise UsageError(
+            "--from and --snapshot-at read or write customers' rows in this process",
+            "run them on the local backend (leave --backend dask out)",
+        )
 
     from simulator.results import report_io
 
@@ -82,9 +98,11 @@ def run_simulate(args: argparse.Namespace) -> int:
     description = f"simulating {sizes.customers:,} customers"
     progress = terminal.Progress(terminal.stderr_is_terminal() and not args.quiet, description)
     try:
-        # Inside the try: estimating compiles the strategy, which may refuse it.
-        check_memory(model, sizes, simulator_run.estimate_memory)
-        with progress:
+        # Inside the try: estimating compiles the strategy, which may refuse it. On a cluster
+        # the customers' state is the workers' (docs/scale.md: memory per worker).
+        if spec is None:
+            check_memory(model, sizes, simulator_run.estimate_memory)
+        with cluster_for(spec) as cluster, progress:
             output = simulator_run.simulate(
                 model,
                 customers=sizes.customers,
@@ -95,11 +113,17 @@ def run_simulate(args: argparse.Namespace) -> int:
                 shards=1,
                 progress=progress,
                 strategy_hash=strategy_hash(model),
+                observe=observe,
+                observe_decision=observe_decision,
+                book=None if given is None else given_book,
                 memory_checked=True,  # just above: estimated once, with the result tables
+                cluster=cluster,
             )
     except simulator_run.SimulationError as exc:
         raise cannot_run(exc) from None
     simulated = time.perf_counter()
+    if book is not None:
+        book.write()
     tables = all_tables(output)
     timings = {
         "check_s": round(checked - started, 4),

@@ -25,6 +25,7 @@ from strategy_dsl.calendar import steps_text
 
 __all__ = [
     "format_value",
+    "markdown_cell",
     "money",
     "money_scale",
     "render_summary",
@@ -310,3 +311,12 @@ def trace_table(records: Sequence[Mapping[str, Any]], *, title: str) -> Table:
             cells.append("; ".join(f"{key}: {_names(record[key])}" for key in others) or "-")
         _add_row(table, *cells)
     return table
+
+
+def markdown_cell(value: object) -> str:
+    """Text for a Markdown table cell or line (a pull-request comment): pipes, backticks,
+    angle brackets and newlines can neither end the cell nor become markup, so a name from the
+    strategy cannot break the table or inject HTML into the comment."""
+    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+    text = text.replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.split())

@@ -69,6 +69,7 @@ from strategy_dsl.compile import (
     FAM_NORMAL,
     FAM_UNIFORM,
     MODEL_STAGE,
+    NEVER_STEP,
     STAGE_CHURNED,
     STAGE_INDEX,
     STAGE_NEW,
@@ -106,6 +107,8 @@ BREAKAGES = (
     "score_noise_redrawn",  # a model's `persistence` ignored: its score noise redrawn each step
     "tier_moves_from_decision",  # 升层/降层 from the tier at decision, not at the step before's end
     "drawn_churn_at_mean",  # `churned ~ beta(a, b)`: everyone at the mean chance (no spread)
+    "holdings_mature_at_full_tenor",  # step-0 holdings all mature at the tenor, not spread over it
+    "switching_as_new_money",  # a purchase's switched part added to AUM as if it were new money
 )
 
 
@@ -469,6 +472,8 @@ class Reference:
             self.book.grow(size)
         synthesize(self.tb, self.st, self.rows, ids, self.rk, t, stage)
         new = slice(self.rows, self.rows + n)
+        if stage < 0:
+            self._holdings(new, ids)
         self.book.initial_aum[new] = self.st.aum[new].astype(np.float32)
         self.book.first_step[new] = t
         if t == 0:
@@ -480,6 +485,43 @@ class Reference:
             self.book.past_txns = np.zeros((self.book.initial_aum.size, width), dtype=np.int64)
             self.book.past_txns[new] = past
         self.rows += n
+
+    def _holdings(self, new: slice, ids: np.ndarray) -> None:
+        """The products the initial customers hold at step 0 (`held by`), redrawn here from
+        the docs' rule after clearing what synthesis drew: held with the share of the
+        customer's tier (live customers only), the `holding` amount capped at the AUM not yet
+        held in earlier products, none below the product's `min` (or at 0), maturing at a step
+        uniform over 1..tenor."""
+        st, c = self.st, self.c
+        st.hold_amt[new] = 0.0
+        st.hold_until[new] = NEVER_STEP
+        st.hold_play[new] = -1
+        sk = rng.step_key(rng.customer_key(self.rk, ids), 0)
+        aum = st.aum[new].astype(np.float64)
+        tier = tier_of(c.tier_low, aum)
+        free = aum.copy()
+        alive = st.alive[new] == 1
+        for d in range(c.held_share.shape[1]):
+            share = c.held_share[tier, d]
+            base = rng.SLOT_HOLDING + 4 * d
+            chosen = rng.to_uniform(rng.draw(sk, base)) < share
+            family, p1, p2 = int(c.prod_held_family[d]), c.prod_held_p1[d], c.prod_held_p2[d]
+            drawn = _money(family, float(p1), float(p2), rng.to_uniform(rng.draw(sk, base + 1)))
+            amount = np.minimum(drawn, free)
+            held = alive & (share > 0.0) & chosen & (amount > 0.0)
+            held &= amount >= float(c.prod_min[d])
+            free[held] -= amount[held]
+            rows = np.arange(new.start, new.stop)[held]
+            st.hold_amt[rows, d] = amount[held].astype(np.float32)
+            tenor = int(c.prod_tenor[d])
+            if tenor <= 0:
+                st.hold_until[rows, d] = NO_MATURITY
+                continue
+            left = rng.to_uniform(rng.draw(sk, base + 2))[held]
+            until = 1 + np.minimum((left * tenor).astype(np.int64), tenor - 1)
+            if self.breakage == "holdings_mature_at_full_tenor":
+                until[:] = tenor
+            st.hold_until[rows, d] = until
 
     def _arrivals(self, t: int) -> int:
         """Arrivals of step t (the arrival lines, then referrals from last step's responders);
@@ -1040,13 +1082,26 @@ class Reference:
                 if _u(sk, rng.SLOT_REACH + p) >= float(c.chan_reach[channel]):
                     continue
                 funnel[p, arm, FUNNEL_FIELDS.index("reached")] += 1
+                share, aum = float(c.prod_buy_share[product]), float(st.aum[i])
+                if share >= 0.0 and aum < float(c.prod_min[product]):
+                    continue  # a purchase sized to the customer: below `min`, no purchase
                 if _u(sk, rng.SLOT_RESPONSE + p) >= self._chance(i, p, earlier):
                     continue
                 funnel[p, arm, FUNNEL_FIELDS.index("responded")] += 1
                 responded[i] = True
-                amount = inflow(c, product, _u(sk, rng.SLOT_INFLOW + p))
-                st.aum[i] += amount
-                funnel[p, arm, FUNNEL_FIELDS.index("inflow_fen")] += int(fen(amount))
+                if share >= 0.0:  # `buys`: a share of AUM, at least `min`, at most `max`
+                    amount = min(
+                        max(share * aum, float(c.prod_min[product])), c.prod_buy_cap[product]
+                    )
+                else:
+                    amount = inflow(c, product, _u(sk, rng.SLOT_INFLOW + p))
+                switching = float(c.prod_switching[product])
+                if self.breakage == "switching_as_new_money":
+                    switching = 0.0
+                # The switched part leaves the customer's balances: only new money adds AUM.
+                new_money = amount - min(amount * switching, aum)
+                st.aum[i] += new_money
+                funnel[p, arm, FUNNEL_FIELDS.index("inflow_fen")] += int(fen(new_money))
                 st.hold_amt[i, product] = np.float32(amount)
                 tenor = int(c.prod_tenor[product])
                 st.hold_until[i, product] = (
@@ -1208,6 +1263,19 @@ def _plain(c: CompiledStrategy) -> Any:
         if item.name not in ("arrays", "scalars"):
             values[item.name] = getattr(c, item.name)
     return SimpleNamespace(**values)
+
+
+def _money(family: int, p1: float, p2: float, u: np.ndarray) -> np.ndarray:
+    """Amounts from a `holding` (or `inflow`) distribution at uniforms ``u`` (0 for none)."""
+    if family == FAM_CONSTANT:
+        return np.full(u.shape, p1)
+    if family == FAM_NORMAL:
+        return p1 + p2 * rng.inv_normal(u)
+    if family == FAM_LOGNORMAL:
+        return p1 * rng.exp(p2 * rng.inv_normal(u))
+    if family == FAM_UNIFORM:
+        return p1 + (p2 - p1) * u
+    return np.zeros(u.shape)
 
 
 def _u(sk: np.ndarray, slot: int) -> float:

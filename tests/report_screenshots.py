@@ -4,7 +4,8 @@ and the README (docs/img/report-*.png).
     python tests/report_screenshots.py [OUT_DIR]
 
 Simulates the wealth map (20,000 customers, 12 months) and compares its variants at the same
-sizes, writes both reports, and photographs each page in Debian's Chromium (as the browser
+sizes, reviews a synthetic live test of it against that forecast (``bankdata.synthetic``),
+writes the three reports, and photographs each page in Debian's Chromium (as the browser
 tests do), at laptop width. Not a test: run it when the pages change, and read the pictures.
 """
 
@@ -51,6 +52,17 @@ def _shoot(page: object, html: Path, out: Path, prefix: str, sections: list[str]
         print(f"{target} ({target.stat().st_size / 1e3:.0f} kB)")
 
 
+def _review(work: Path) -> None:
+    """The review of a synthetic live test of the wealth map against the forecast in q1."""
+    from bankdata.synthetic import write_synthetic_live_test
+
+    list_dir, outcomes = write_synthetic_live_test(WEALTH, work / "live")
+    argv = ["review", str(WEALTH), "--list", str(list_dir), "--outcomes", str(outcomes)]
+    argv += ["--forecast", str(work / "q1"), "--report", str(work / "review.html")]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+
+
 def run(out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -62,6 +74,7 @@ def run(out: Path) -> None:
             assert main(["compare", str(WEALTH), *SIZES, "--out", str(work / "cmp")]) == 0
         assert main(["report", str(work / "q1"), "-o", str(work / "q1.html")]) == 0
         assert main(["report", str(work / "cmp"), "-o", str(work / "cmp.html")]) == 0
+        _review(work)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path="/usr/bin/chromium",
@@ -77,6 +90,7 @@ def run(out: Path) -> None:
             )
             _shoot(page, work / "q1.html", out, "report-", None)
             _shoot(page, work / "cmp.html", out, "report-compare-", ["overview"])
+            _shoot(page, work / "review.html", out, "report-", ["review"])
             browser.close()
 
 

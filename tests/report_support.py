@@ -40,3 +40,45 @@ def compare_dir(folder: Path, strategy: Path) -> Path:
     out = folder / "cmp"
     assert main(["compare", str(strategy), "--variant", "激进", *SIZES, "--out", str(out)]) == 0
     return out
+
+
+def review_file(folder: Path, strategy: Path, forecast: Path) -> Path:
+    """`stratmap review --format json` of a synthetic live test of ``strategy`` held against
+    ``forecast`` (a `simulate --out` of it), written to ``folder/review.json`` (and, as
+    `review --out` writes it, to ``folder/review-out``); one play is renamed to markup in the
+    JSON document, so the review page shows text that must be escaped."""
+    import contextlib
+    import io
+    import json
+
+    from bankdata.synthetic import write_synthetic_live_test
+
+    list_dir, outcomes = write_synthetic_live_test(strategy, folder / "live", 6000, 9)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(
+            [
+                "review",
+                str(strategy),
+                "--list",
+                str(list_dir),
+                "--outcomes",
+                str(outcomes),
+                "--forecast",
+                str(forecast),
+                "--format",
+                "json",
+                "--out",
+                str(folder / "review-out"),
+            ]
+        )
+    assert code == 0
+    document = json.loads(printed.getvalue())
+    renamed = document["funnel"][0]["play"]
+    for key in ("uplift", "funnel", "recalibration"):
+        for row in document[key]:
+            if row["play"] == renamed:
+                row["play"] = f"{XSS}{renamed}"
+    path = folder / "review.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return path

@@ -153,7 +153,7 @@ def test_every_syntax_node_has_a_printer() -> None:
     # Printed as parts of the nodes that hold them, not through a table.
     parts = {s.Node, s.Name, s.Number, s.Text, s.Duration, s.Per, s.Comment, s.DistArg}
     parts |= {s.Distribution, s.Clamp, s.TransitionTarget, s.DrawnTarget, s.HazardTarget}
-    parts |= {s.RfmLevel, s.BookShare}
+    parts |= {s.RfmLevel, s.BookShare, s.HeldShare}
     parts |= {s.Confidence, s.Metric, s.And, s.Or, s.Not, s.StrategyFile}
     nodes = {v for v in vars(s).values() if isinstance(v, type) and issubclass(v, s.Node)}
     assert nodes - printed - parts == set()

@@ -388,7 +388,10 @@ def test_forecast_deltas_come_with_intervals_and_sizes(planned: dict[str, Any]) 
     assert forecast["customers"] == 2000 and forecast["replications"] == 2
     assert forecast["horizon"] == {"steps": 6, "step_unit": "month"}
     deltas = {d["metric"]: d for d in forecast["deltas"]}
-    assert set(deltas) == {"final_aum", "churn_rate", "responders", "revenue", "cost", "net_value"}
+    assert set(deltas) == {
+        "final_aum", "churn_rate", "upgraded", "downgraded", "responders", "revenue", "cost",
+        "net_value", "net_value_beyond",  # the wealth map's book has a `lifetime`
+    }  # fmt: skip
     for delta in deltas.values():
         assert delta["change"] == pytest.approx(delta["working"] - delta["base"])
         assert delta["low"] <= delta["change"] <= delta["high"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_support import SIZES, XSS, compare_dir, hostile_map, simulate_dir
+from report_support import SIZES, XSS, compare_dir, hostile_map, review_file, simulate_dir
 
 from stratmap.cli import main
 from stratmap.report.inputs import load_results
@@ -27,10 +27,12 @@ from stratmap.report.strategy_map import EVERY_STEP, EVERYONE, MAP_FILE
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("report")
     strategy = hostile_map(folder)
+    sim = simulate_dir(folder, strategy)
     return {
         "strategy": strategy,
-        "sim": simulate_dir(folder, strategy),
+        "sim": sim,
         "cmp": compare_dir(folder, strategy),
+        "review": review_file(folder, strategy, sim),
         "folder": folder,
     }
 
@@ -313,10 +315,17 @@ def test_the_report_commands_in_the_docs_run(
     assert len(commands) >= 3
     for line in commands:
         argv = shlex.split(line.split(">")[0])[1:]
-        argv = [{"runs/q1": str(runs["sim"]), "runs/cmp": str(runs["cmp"])}.get(a, a) for a in argv]
+        named = {
+            "runs/q1": runs["sim"],
+            "runs/cmp": runs["cmp"],
+            "review.json": runs["review"],
+            "runs/review": runs["folder"] / "review-out",
+        }
+        argv = [str(named.get(a, a)) for a in argv]
         argv = [str(tmp_path / a) if a.endswith((".html", ".md")) else a for a in argv]
         assert main(argv) == 0, line
     assert "| variant | metric |" in capsys.readouterr().out
+    assert "经营回检" in (tmp_path / "review.md").read_text(encoding="utf-8")
 
 
 def test_a_comparison_of_two_files_reports(runs: dict[str, Path], tmp_path: Path) -> None:

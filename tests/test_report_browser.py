@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_support import ROOT, XSS, compare_dir, hostile_map, simulate_dir
+from report_support import ROOT, XSS, compare_dir, hostile_map, review_file, simulate_dir
 
 from stratmap.cli import main
 
@@ -84,9 +84,11 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("browser")
     strategy = hostile_map(folder)
     found = {}
+    sim = simulate_dir(folder, strategy)
     for name, results in [
-        ("sim", simulate_dir(folder, strategy)),
+        ("sim", sim),
         ("cmp", compare_dir(folder, strategy)),
+        ("review", review_file(folder, strategy, sim)),
     ]:
         out = folder / f"{name}.html"
         assert main(["report", str(results), "-o", str(out), "-q"]) == 0
@@ -143,9 +145,13 @@ def test_the_page_loads_offline_without_errors(visit: Visit) -> None:
 
 
 def test_every_chart_renders_non_empty(visit: Visit) -> None:
+    assert_charts_drawn(visit, 4)
+
+
+def assert_charts_drawn(visit: Visit, at_least: int) -> None:
     figures = visit.page.locator("[data-figure]")
     count = figures.count()
-    assert count >= 4
+    assert count >= at_least
     assert visit.page.evaluate("window.stratmapChartsDrawn") == count
     for index in range(count):
         chart = figures.nth(index)
@@ -202,3 +208,47 @@ def test_the_print_layout_breaks_pages(visit: Visit) -> None:
         assert after == "page"
     finally:
         visit.page.emulate_media(media="screen")
+
+
+# ------------------------------------------------------------------------------ the review page
+
+
+@pytest.fixture(scope="module")
+def review_visit(browser: Any, reports: dict[str, Path]) -> Iterator[Visit]:
+    opened = Visit(browser, reports["review"])
+    yield opened
+    opened.close()
+
+
+def test_the_review_page_loads_offline_and_draws_its_three_charts(review_visit: Visit) -> None:
+    assert review_visit.errors == []
+    assert review_visit.requests == []
+    assert_charts_drawn(review_visit, 3)
+    drawn = review_visit.page.locator("[data-figure]").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-figure'))"
+    )
+    assert drawn == ["review-srm", "review-uplift", "review-funnel"]
+    # The actuals are drawn as points on the intervals: markers, not only bars.
+    points = review_visit.page.locator("#chart-review-funnel .scatterlayer .point")
+    assert points.count() > 0
+
+
+def test_a_play_name_that_is_markup_shows_literally_on_the_review_page(
+    review_visit: Visit,
+) -> None:
+    assert review_visit.dialogs == []
+    cells = review_visit.page.locator("#recalibration td.name").all_inner_texts()
+    assert any(text.startswith(XSS) for text in cells)
+    assert review_visit.page.evaluate("document.scripts.length") == 3
+    assert review_visit.page.locator("header i").count() == 0
+    assert "<i>maps</i>" in review_visit.page.locator("header").inner_text()
+    # In the charts too: the label is drawn as text (Plotly's own markup escaped).
+    ticks = review_visit.page.locator("#chart-review-funnel .ytick text").all_text_contents()
+    assert any(XSS in text for text in ticks)
+
+
+def test_a_screenshot_of_the_review_is_written(review_visit: Visit) -> None:
+    BUILD.mkdir(exist_ok=True)
+    target = BUILD / "report-review.png"
+    review_visit.page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 50_000

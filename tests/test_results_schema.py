@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import re
 from pathlib import Path
 
@@ -206,3 +207,62 @@ def test_backtest_files_are_documented(tmp_path: Path) -> None:
         assert {f.name: parquet_type(f.type) for f in schema} == documented[file], file
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert set(summary) == documented_keys(section.split("### `summary.json`")[1])
+
+
+# ------------------------------------------------------------------------------ review --out
+
+REVIEW_SECTION = "`stratmap review MAP … --out DIR`"
+
+
+@pytest.fixture(scope="module")
+def review_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`review --out` of a synthetic live test, once with a forecast: the forecast columns
+    filled; the types must not depend on it (checked without one below)."""
+    from bankdata.synthetic import write_synthetic_live_test
+
+    root = tmp_path_factory.mktemp("review")
+    code, err = run("simulate", WEALTH, "--reps", "2", *TINY, "--out", str(root / "forecast"))
+    assert code == 0, err
+    list_dir, outcomes = write_synthetic_live_test(Path(WEALTH), root / "live", 3000, 4)
+    argv = ["review", WEALTH, "--list", str(list_dir), "--outcomes", str(outcomes)]
+    code, err = run(*argv, "--forecast", str(root / "forecast"), "--out", str(root / "with"))
+    assert code == 0, err
+    code, err = run(*argv, "--out", str(root / "without"))
+    assert code == 0, err
+    return root
+
+
+@pytest.mark.parametrize("name", ["with", "without"])
+def test_review_files_are_documented_with_their_columns_and_types(
+    name: str, review_dir: Path
+) -> None:
+    documented = documented_tables(_section(REVIEW_SECTION))
+    written = review_dir / name
+    files = sorted(p.name for p in written.iterdir())
+    parquet = [f for f in files if f.endswith(".parquet")]
+    assert sorted(documented) == parquet
+    assert sorted(set(files) - set(parquet)) == ["manifest.json", "summary.json"]
+    for file in parquet:
+        schema = pq.read_schema(written / file)
+        actual = {field.name: parquet_type(field.type) for field in schema}
+        assert actual == documented[file], file
+    summary = json.loads((written / "summary.json").read_text(encoding="utf-8"))
+    assert set(summary) == documented_keys(_section(REVIEW_SECTION).split("### `summary.json`")[1])
+    # The tables hold the document's rows.
+    funnel = pd.read_parquet(written / "funnel.parquet")
+    assert len(funnel) == len(summary["funnel"])
+    assert funnel["actual"].tolist() == pytest.approx(
+        [math.nan if r["actual"] is None else r["actual"] for r in summary["funnel"]],
+        nan_ok=True,
+    )
+    assert funnel["inside"].isna().all() == (name == "without")
+
+
+def test_the_review_example_on_the_page_runs(review_dir: Path) -> None:
+    section = _section(REVIEW_SECTION)
+    (line,) = [x for x in section.splitlines() if x.startswith('python -c "')]
+    code = line[len('python -c "') : -1].replace("runs/review", str(review_dir / "with"))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "docs/results.md", "exec"), {})
+    assert "response" in printed.getvalue() and "inside" in printed.getvalue()

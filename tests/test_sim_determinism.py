@@ -12,6 +12,7 @@ from sim_support import HEADER, LIFECYCLE, POPULATION, bundled, model_of
 
 from simulator.engine.run import simulate
 from simulator.output import RunOutput
+from strategy_dsl.model import CheckedStrategy
 
 SIZES = {"customers": 6000, "months": 8, "reps": 2, "seed": 20260101}
 
@@ -60,9 +61,10 @@ def test_shards_merge_to_the_same_bits(wealth: object, reference: RunOutput, sha
     assert_identical(reference, simulate(wealth, threads=2, shards=shards, **SIZES))  # type: ignore[arg-type]
 
 
-def test_capacity_binding_is_shard_independent(tmp_path: Path) -> None:
-    """A channel far below demand and a budget that binds: the global cut, with shards."""
-    model = model_of(
+def capacity_model(tmp_path: Path) -> CheckedStrategy:
+    """A channel far below demand and a budget that binds (also run on a cluster:
+    tests/test_cluster.py)."""
+    return model_of(
         tmp_path,
         HEADER
         + POPULATION
@@ -102,6 +104,11 @@ def test_capacity_binding_is_shard_independent(tmp_path: Path) -> None:
         }
         """,
     )
+
+
+def test_capacity_binding_is_shard_independent(tmp_path: Path) -> None:
+    """A channel far below demand and a budget that binds: the global cut, with shards."""
+    model = capacity_model(tmp_path)
     sizes = {"customers": 5000, "months": 6, "reps": 1, "seed": 9}
     one = simulate(model, threads=1, **sizes)
     contacts = one.channel_contacts[0, 1:].sum(axis=2)

@@ -214,6 +214,8 @@ product 稳健理财 {
   fee 0.5%
   margin 1.2% per year
   inflow ~ lognormal(median 8万, sigma 0.8)
+  held by 25% in 财富, 8%
+  holding ~ lognormal(median 5万, sigma 0.6)
 }
 
 product 基金定投 {
@@ -223,6 +225,8 @@ product 基金定投 {
   fee 1%
   margin 0.8% per year
   inflow ~ uniform(low 1000, high 2万)
+  held by 15%
+  holding ~ uniform(low 1000, high 5万)
 }
 
 product 新客理财 {
@@ -231,7 +235,8 @@ product 新客理财 {
   tenor 1 month
   min 5000
   margin 2% per year
-  inflow ~ lognormal(median 3万, sigma 0.5)
+  buys 20% of aum max 10万
+  switching 60%
 }
 
 channel 外呼 {
@@ -604,6 +609,9 @@ def test_plays_by_priority_agree_with_the_reference(
     waves = [k for k, kind in enumerate(out.play_kinds) if kind == "wave"]
     assert total[waves, F["contacted"]].min() > 0  # every wave is made to someone
     assert ref.detractors_ppm[1:].sum() != ref.detractors_ppm[0].sum() * 12  # NPS moves
+    # Products held at step 0 (`held by`): counted from step 0, maturing from step 1.
+    assert ref.products_held[0].sum() > 0 and ref.cross_sold[0].sum() > 0
+    assert ref.products_held[1].sum() < ref.products_held[0].sum()
     _compare(out, ref, 0)
 
 
@@ -745,6 +753,8 @@ MUTANTS = {
     "score_noise_redrawn": "value",
     "tier_moves_from_decision": "multi",
     "drawn_churn_at_mean": "hetero",
+    "holdings_mature_at_full_tenor": "multi",
+    "switching_as_new_money": "multi",
 }
 
 

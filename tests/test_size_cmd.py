@@ -43,6 +43,7 @@ from simulator.planning import (
     sample_size_means,
     sample_size_proportions,
 )
+from strategy_dsl.model import CheckedStrategy
 from strategy_dsl.variants import apply_variant
 from stratmap.cli import main
 
@@ -62,6 +63,13 @@ def run(*argv: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def _contact_sells_only(model: CheckedStrategy) -> CheckedStrategy:
+    """``model`` without its `book` and without the products held at step 0 (`held by`): both
+    earn revenue on customers no contact reached."""
+    products = {name: replace(p, held={}, holding=None) for name, p in model.products.items()}
+    return replace(model, book=None, products=products)
+
+
 class Sized:
     """The bundled map's base and variant 激进, simulated once with common random numbers,
     with the customers the sizing observed and an independent record of the same run."""
@@ -71,8 +79,8 @@ class Sized:
         # sells (every fen of revenue traceable to an eligible customer, none in control). The
         # CLI tests below size the map as it is, book included.
         base = bundled("wealth_2026q1.strat")
-        self.model = replace(base, book=None)
-        self.variant = replace(apply_variant(base, "激进"), book=None)
+        self.model = _contact_sells_only(base)
+        self.variant = _contact_sells_only(apply_variant(base, "激进"))
         self.base_outcomes, observe = observe_eligible(6)
         self.base_output = simulate(self.model, observe_ledger=observe, **RUN)
         self.outcomes, observe = observe_eligible(6)

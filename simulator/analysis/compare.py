@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from simulator.engine.customer_value import customer_value
 from simulator.output import FUNNEL_FIELDS, SEGMENT_OUTCOMES, STAGES, RunOutput
 from simulator.planning import (
     Interval,
@@ -52,6 +53,7 @@ from simulator.results.tables import typed_table
 from strategy_dsl import metrics
 
 if TYPE_CHECKING:
+    from simulator.engine.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 __all__ = [
@@ -83,7 +85,17 @@ FEN_PER_UNIT = 100
 # (strategy_dsl.metrics), in the order compare shows them.
 COMPARE_METRICS: dict[str, tuple[str, str]] = {
     name: (metrics.metric(name).label, metrics.metric(name).unit)
-    for name in ("final_aum", "churn_rate", "responders", "revenue", "cost", "net_value")
+    for name in (
+        "final_aum",
+        "churn_rate",
+        "upgraded",
+        "downgraded",
+        "responders",
+        "revenue",
+        "cost",
+        "net_value",
+        "net_value_beyond",
+    )
 }
 # Per exposed customer of one arm (treatment or control): name -> (label, unit), the
 # registry's forms. The AUM the arm added since step 0 (增量) is how a bank measures a campaign
@@ -95,6 +107,7 @@ ARM_METRICS: dict[str, tuple[str, str]] = {
         "aum_per_customer",
         "aum_added_per_customer",
         "churn_rate",
+        "upgraded_per_customer",
         "responders_per_customer",
         "revenue_per_customer",
         "cost_per_customer",
@@ -145,6 +158,7 @@ def run_arms(
     strategy_hash: str = "",
     delta: bool = True,
     memory_checked: bool = False,
+    cluster: Cluster | None = None,
 ) -> list[Arm]:
     """Simulate every alternative with the same sizes and the same seed (common random
     numbers): the same counters as one ``simulate`` per alternative, bit for bit, with what
@@ -152,7 +166,8 @@ def run_arms(
     synthetic population and arrivals of each replication; identical alternatives run once;
     variants that only change how contacts are decided and served run as deltas of the base
     unless ``delta`` is False). ``progress(done, total)`` counts steps over all alternatives;
-    ``memory_checked`` as for ``simulator.engine.run.simulate``."""
+    ``memory_checked`` as for ``simulator.engine.run.simulate``. ``cluster`` runs them on a
+    Dask cluster (``simulator.engine.cluster``)."""
     from simulator.engine.alternatives import simulate_alternatives
 
     outputs = simulate_alternatives(
@@ -166,6 +181,7 @@ def run_arms(
         strategy_hash=strategy_hash,
         delta=delta,
         memory_checked=memory_checked,
+        cluster=cluster,
     )
     return [
         Arm(label, model, output)
@@ -196,17 +212,35 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
         )
 
 
+def _tier_moves(out: RunOutput) -> tuple[np.ndarray, np.ndarray]:
+    """Moves up and down a tier (升层 / 降层) over steps 1…T per replication and arm, (R, 2)
+    each; zeros for a run without tiers to move between."""
+    moves = np.asarray(out.tier_moves, dtype=np.int64)
+    if moves.ndim != 5 or moves.shape[-1] < 2:
+        zero = np.zeros((np.asarray(out.churned).shape[0], 2))
+        return zero, zero
+    before, after = np.indices(moves.shape[-2:])
+    per_arm = moves[:, 1:].sum(axis=1)  # (R, A, K, K)
+    up = (per_arm * (after > before)).sum(axis=(2, 3)).astype(np.float64)
+    down = (per_arm * (after < before)).sum(axis=(2, 3)).astype(np.float64)
+    return up, down
+
+
 def metric_values(out: RunOutput) -> dict[str, np.ndarray]:
     """``COMPARE_METRICS`` per replication, arms pooled (the definitions of ``simulate``'s
-    summary: churn rate = churned ÷ (live at step 0 + acquired))."""
+    summary: churn rate = churned ÷ (live at step 0 + acquired)); ``net_value_beyond`` only
+    for a map whose `book` has a `lifetime`."""
     steps = out.steps
     exposed = _exposed(out).sum(axis=1)
     churned = np.asarray(out.churned, dtype=np.int64)[:, 1:].sum(axis=(1, 2))
     revenue, cost = _fen_total(out.revenue_fen), _fen_total(out.cost_fen)
     responders = np.asarray(out.responders, dtype=np.int64)
-    return {
+    up, down = _tier_moves(out)
+    values = {
         "final_aum": np.asarray(out.aum_fen, dtype=np.int64)[:, steps].sum(axis=1) / FEN_PER_UNIT,
         "churn_rate": _ratio(churned.astype(np.float64), exposed),
+        "upgraded": up.sum(axis=1),
+        "downgraded": down.sum(axis=1),
         "responders": (
             responders.sum(axis=(1, 2)).astype(np.float64)
             if responders.size
@@ -216,6 +250,11 @@ def metric_values(out: RunOutput) -> dict[str, np.ndarray]:
         "cost": cost / FEN_PER_UNIT,
         "net_value": (revenue - cost) / FEN_PER_UNIT,  # from fen: exact to the fen
     }
+    annuity = np.asarray(out.value_annuity)
+    if annuity.size:
+        at_end = np.asarray(out.book_by_stage_fen)[:, steps].sum(axis=1)  # (R, S)
+        values["net_value_beyond"] = values["net_value"] + customer_value(at_end, annuity)
+    return values
 
 
 def arm_values(out: RunOutput) -> dict[str, np.ndarray]:
@@ -237,6 +276,7 @@ def arm_values(out: RunOutput) -> dict[str, np.ndarray]:
         "aum_per_customer": _ratio(aum / FEN_PER_UNIT, exposed),
         "aum_added_per_customer": _ratio(added / FEN_PER_UNIT, exposed),
         "churn_rate": _ratio(np.asarray(out.churned, np.int64)[:, 1:].sum(axis=1), exposed),
+        "upgraded_per_customer": _ratio(_tier_moves(out)[0], exposed),
         "responders_per_customer": _ratio(responded, exposed),
         "revenue_per_customer": _ratio(revenue / FEN_PER_UNIT, exposed),
         "cost_per_customer": _ratio(cost / FEN_PER_UNIT, exposed),
@@ -611,7 +651,7 @@ def differences(base: RunOutput, variant: RunOutput) -> list[Difference]:
         raise ValueError("paired differences need runs with the same seed and replications")
     mine, theirs = metric_values(base), metric_values(variant)
     rows = []
-    for name in COMPARE_METRICS:
+    for name in (name for name in COMPARE_METRICS if name in mine and name in theirs):
         paired = theirs[name] - mine[name]
         rows.append(
             Difference(

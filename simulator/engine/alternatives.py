@@ -16,7 +16,7 @@ import numpy as np
 
 from simulator.engine.delta import MAX_TOGETHER, delta_compatible, run_together
 from simulator.engine.local_shards import SharedDraws
-from simulator.engine.run import Prepared, prepare
+from simulator.engine.run import Prepared, prepare, simulate
 from simulator.engine.sizes import compiled_of
 from simulator.kernels import common as k
 from simulator.kernels.common import (
@@ -34,6 +34,7 @@ from simulator.output import (
 )
 
 if TYPE_CHECKING:
+    from simulator.engine.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 _CONSTANT_WIDTHS = ("products", "plays", "groups", "journeys", "ring_len", "effects")
@@ -55,6 +56,7 @@ def simulate_alternatives(
     strategy_hash: str = "",
     delta: bool = True,
     memory_checked: bool = False,
+    cluster: Cluster | None = None,
 ) -> list[RunOutput]:
     """``[simulate(m, ...) for m in models]``, bit for bit, doing once what the alternatives
     share (common random numbers make it the same work):
@@ -71,9 +73,14 @@ def simulate_alternatives(
 
     ``progress(done, total)`` counts steps over all alternatives simulated; ``memory_checked``
     as for ``simulate`` (the caller counted every alternative against the memory available).
+
+    ``cluster`` runs every alternative on a Dask cluster, one after the other and each in
+    full (the same counters: deltas and shared draws are savings, not other results).
     """
     if not models:
         return []
+    if cluster is not None:
+        return _on_cluster(models, cluster, customers, months, reps, seed, progress, strategy_hash)
     # The initial population kept for copying, and the states of alternatives that step
     # together (deltas), are counted against the first alternative.
     extra = _population_bytes(models[0], customers) * len(models) if len(models) > 1 else 0
@@ -210,3 +217,37 @@ def _population_bytes(model: CheckedStrategy, customers: int | None) -> int:
 def _copy_output(output: RunOutput) -> RunOutput:
     """An independent copy (arrays owned by the copy)."""
     return copy.deepcopy(output)
+
+
+def _on_cluster(
+    models: Sequence[CheckedStrategy],
+    cluster: Cluster,
+    customers: int | None,
+    months: int | None,
+    reps: int,
+    seed: int | None,
+    progress: Callable[[int, int], None] | None,
+    strategy_hash: str,
+) -> list[RunOutput]:
+    """Each alternative simulated on ``cluster`` in turn; ``progress`` over them all."""
+    done = [0]
+
+    def counted(steps: int, total: int) -> None:
+        if progress is not None:
+            progress(done[0] + steps, total * len(models))
+
+    outputs = []
+    for model in models:
+        output = simulate(
+            model,
+            customers=customers,
+            months=months,
+            reps=reps,
+            seed=seed,
+            progress=counted,
+            strategy_hash=strategy_hash,
+            cluster=cluster,
+        )
+        done[0] += output.steps * reps
+        outputs.append(output)
+    return outputs

@@ -152,6 +152,19 @@ def binding(
     return budgets, capacities
 
 
+def wanted_plays(
+    c: CompiledStrategy, budgets: dict[int, int], capacities: dict[int, int]
+) -> np.ndarray:
+    """Per play (int64, (P,)), 1 when its budget or its channel binds (``binding``): the
+    plays whose proposals' keys a cut needs."""
+    wanted = np.zeros(len(c.plays), dtype=np.int64)
+    for g in budgets:
+        wanted[c.play_group == g] = 1
+    for ch in capacities:
+        wanted[c.play_channel == ch] = 1
+    return wanted
+
+
 def shard_keys(
     state: State,
     rows: int,

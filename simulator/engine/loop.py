@@ -34,6 +34,7 @@ from simulator.engine.couplings import (
     merged_keys,
     model_cutoffs,
     shard_keys,
+    wanted_plays,
     whole,
 )
 from simulator.engine.local_shards import (
@@ -65,6 +66,8 @@ class Run:
     trace_id: int
     observe: Callable[[int, int, list[State]], None] | None = None
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None
+    # Before and after each step's decisions (``simulate``'s ``observe_decision``).
+    observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None
     tables: Any = field(init=False)
     parts: list[np.ndarray] = field(init=False)
     story: list[dict[str, Any]] = field(default_factory=list)
@@ -72,6 +75,10 @@ class Run:
     # The shards' backend, given the in-process one holding the replication's initial
     # population (``shards.ShardBackend``): the in-process one itself unless told otherwise.
     backend: Callable[[LocalShards], ShardBackend] = lambda local: local
+    # Shards held elsewhere, which draw their initial population themselves (a cluster's
+    # workers, ``cluster``): ``remote(rep, rk)`` is replication rep's backend, and this
+    # process then holds none of the customers' rows.
+    remote: Callable[[int, np.uint64], ShardBackend] | None = None
     _template: State | None = None
 
     def __post_init__(self) -> None:
@@ -81,10 +88,8 @@ class Run:
         self.parts = [self.ids[a:b] for a, b in itertools.pairwise(bounds)]
 
     def room(self, shard: Shard) -> int:
-        """Rows to allocate for a shard: its customers, its share of the planned arrivals,
-        headroom for referrals."""
-        arrivals = expected_arrivals(self.compiled, self.sizes.steps) / len(self.parts)
-        return int((shard.ids.size + arrivals) * HEADROOM) + k.BLOCK
+        """Rows to allocate for a shard (``shard_room``)."""
+        return shard_room(self.compiled, self.sizes.steps, len(self.parts), shard.ids.size)
 
     def template(self) -> State:
         """One customer drawn in this run's layout: the constant fields a copy fills in."""
@@ -103,6 +108,14 @@ class Run:
             synthesize(self.tables, state, 0, part, rk, 0, -1)
             states.append(state)
         return states
+
+    def given_population(self, book: State) -> SharedDraws:
+        """A copy of the given customers (``simulate``'s ``book``), with this run's room, as
+        the draws a replication takes over in place."""
+        rows = book.cid.shape[0]
+        state = allocate(self.tables, max(self.room(Shard(self.parts[0])), rows))
+        copy_rows(book, state, 0, rows)
+        return SharedDraws([state])
 
     def replicate(
         self,
@@ -140,22 +153,25 @@ class Run:
         rk = replication_key(self.sizes.seed, rep)
         for out in outputs:
             out.replication_seeds[r] = rk
-        shards = [Shard(part) for part in self.parts]
-        for s, shard in enumerate(shards):
-            room = self.room(shard)
+        if self.remote is not None:
+            loop = Step(self, self.remote(rep, rk), outputs, rk, r)
+            loop.account(0, decided=False)
+            return loop
+        shards = []
+        for s, part in enumerate(self.parts):
+            room = self.room(Shard(part))
             if shared is None:
-                shard.state = allocate(tb, room)
-                synthesize(tb, shard.state, 0, shard.ids, rk, 0, -1)
-            elif take and fits_in_place(shared.population[s], tb, room):
+                shards.append(drawn_shard(tb, part, room, rk))
+                continue
+            shard = Shard(part)
+            if take and fits_in_place(shared.population[s], tb, room):
                 shard.state = shared.population[s]
             else:
                 shard.state = allocate(tb, room)
                 copy_rows(
                     shared.population[s], shard.state, 0, shard.ids.size, template=self.template()
                 )
-            shard.rows = shard.first_new = shard.ids.size
-            shard.seg_ever = zeros(shard.state.cid.shape[0], dtype=np.uint64)
-            shard.ledger = zeros((shard.state.cid.shape[0], N_LEDGER), dtype=np.float64)
+            shards.append(ready(shard))
         trace = Trace(self.trace_id, self.story) if self.trace_id >= 0 else None
         backend = self.backend(
             LocalShards(
@@ -178,6 +194,30 @@ class Run:
         if self.observe_ledger is not None:
             states = [State(*(a[: s.rows] for a in s.state)) for s in shards]
             self.observe_ledger(rep, t, states, [s.ledger[: s.rows] for s in shards])
+
+
+def shard_room(compiled: CompiledStrategy, steps: int, shards: int, customers: int) -> int:
+    """Rows to allocate for a shard of ``customers`` of ``shards``: its customers, its share
+    of the planned arrivals, headroom for referrals."""
+    arrivals = expected_arrivals(compiled, steps) / shards
+    return int((customers + arrivals) * HEADROOM) + k.BLOCK
+
+
+def drawn_shard(tables: k.Tables, ids: np.ndarray, room: int, rk: np.uint64) -> Shard:
+    """The shard of customers ``ids`` at step 0 of the replication keyed ``rk``, drawn into
+    ``room`` rows."""
+    shard = Shard(ids)
+    shard.state = allocate(tables, room)
+    synthesize(tables, shard.state, 0, ids, rk, 0, -1)
+    return ready(shard)
+
+
+def ready(shard: Shard) -> Shard:
+    """A shard whose state holds its initial customers, with its accounting's own arrays."""
+    shard.rows = shard.first_new = shard.ids.size
+    shard.seg_ever = zeros(shard.state.cid.shape[0], dtype=np.uint64)
+    shard.ledger = zeros((shard.state.cid.shape[0], N_LEDGER), dtype=np.float64)
+    return shard
 
 
 class Beside(Protocol):
@@ -247,10 +287,12 @@ class Step:
         cutoffs = self.cutoffs(t, found)
         for other in beside:
             other.cutoffs(t)
+        self.notify_decision(t, "book", cutoffs)
         proposals = self.decide(t, cutoffs)
         for other in beside:
             other.decide(t, cutoffs)
         thresholds = self.cuts(t, proposals)
+        self.notify_decision(t, "decided", thresholds)
         for other in beside:
             other.cuts(t)
         for other in beside:
@@ -301,9 +343,18 @@ class Step:
         are watched (``observe``, traces) or matched with another run's (variants run as
         deltas)."""
         run = self.run
-        if run.observe is not None or run.observe_ledger is not None or run.trace_id >= 0:
+        watched = run.observe, run.observe_ledger, run.observe_decision
+        if any(w is not None for w in watched) or run.trace_id >= 0:
             return
         self.backend.retire(t)
+
+    def notify_decision(self, t: int, phase: str, extra: Any) -> None:
+        """``observe_decision(rep, t, phase, states, extra)``: phase "book" before the step's
+        decisions (``extra`` the models' cutoffs), "decided" after them and the cuts
+        (``extra`` the thresholds), with each shard's rows in use (in-process shards)."""
+        if self.run.observe_decision is not None:
+            states = [State(*(a[: s.rows] for a in s.state)) for s in self.shards]
+            self.run.observe_decision(self.r, t, phase, states, extra)
 
     def market(self, t: int) -> float:
         market = market_return(self.c, self.rk, t)
@@ -350,11 +401,7 @@ class Step:
         c = self.c
         per_play = np.sum([found.sum(axis=0) for found in proposals], axis=0)
         budgets, capacities = binding(c, t, per_play, self.spend)
-        wanted = np.zeros(len(c.plays), dtype=np.int64)
-        for g in budgets:
-            wanted[c.play_group == g] = 1
-        for ch in capacities:
-            wanted[c.play_channel == ch] = 1
+        wanted = wanted_plays(c, budgets, capacities)
         if not wanted.any():
             return no_cuts(len(c.plays))
         if shards is None:

@@ -50,6 +50,7 @@ from simulator.output import (
 )
 
 if TYPE_CHECKING:
+    from simulator.engine.cluster import Cluster
     from strategy_dsl.model import CheckedStrategy
 
 # ------------------------------------------------------------------------------ simulate
@@ -69,7 +70,10 @@ def simulate(
     customer_ids: slice | None = None,
     observe: Callable[[int, int, list[State]], None] | None = None,
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None,
+    observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None,
+    book: State | None = None,
     memory_checked: bool = False,
+    cluster: Cluster | None = None,
 ) -> RunOutput:
     """Simulate ``model`` and return its counters.
 
@@ -85,10 +89,39 @@ def simulate(
     ``observe_ledger(rep, t, states, ledgers)`` likewise, with each shard's ledger beside its
     state (float64, (rows, N_LEDGER): revenue to date in fen and AUM before the step's
     contacts, columns ``kernels.apply.LEDGER_*``): per-customer measures for live-test sizing.
+    ``observe_decision(rep, t, phase, states, extra)`` twice a step: phase "book" before the
+    decisions (after the step's arrivals, market, flows and lifecycle; ``extra`` the models'
+    cutoffs), phase "decided" after them and the cuts, before the contacts (``extra`` the
+    thresholds): what ``simulate --snapshot-at`` writes and what the parity test of
+    ``stratmap decide`` compares (tests/test_decide_parity.py).
+    ``book`` replaces the synthetic population with given customers (``simulate --from``: a
+    bank's snapshot as ``bankdata.snapshot_state`` builds it, dated step 0): every
+    replication starts from a copy of its rows (``customers`` must be their number; one
+    shard); arrivals and everything after step 0 are simulated as usual.
     ``memory_checked``: the caller has estimated the run's memory and checked it against the
     memory available (the command line does, before anything runs, with the result tables
     counted in): the run is not estimated a second time.
+    ``cluster`` (``simulator.engine.cluster.open_cluster``) runs it on a Dask cluster instead,
+    with the same counters; ``threads``, ``shards`` and ``customer_ids`` are then the
+    cluster's business, and neither ``observe`` nor ``book`` (rows in this process) can be
+    given.
     """
+    if cluster is not None:
+        watched = (observe, observe_ledger, observe_decision, book, customer_ids)
+        if any(given is not None for given in watched):
+            raise SimulationError(
+                "a run on a cluster cannot be observed row by row here",
+                "use the local backend (--backend local)",
+            )
+        return cluster.simulate(
+            model,
+            customers=customers,
+            months=months,
+            reps=reps,
+            seed=seed,
+            progress=progress,
+            strategy_hash=strategy_hash,
+        )
     prepared = prepare(
         model,
         customers,
@@ -103,11 +136,19 @@ def simulate(
         check_memory=not memory_checked,
     )
     prepared.run.observe_ledger = observe_ledger
+    prepared.run.observe_decision = observe_decision
     sizes, run, outputs = prepared.sizes, prepared.run, prepared.outputs
     numba.set_num_threads(sizes.threads)
     total = sizes.reps * sizes.steps
+    if book is not None and (sizes.shards != 1 or book.cid.shape[0] != sizes.customers):
+        raise SimulationError(
+            f"a given book of {book.cid.shape[0]:,} customers runs as {sizes.customers:,} "
+            f"customers in {sizes.shards} shards",
+            "simulate a book with customers = its rows, in one shard",
+        )
     for rep in range(sizes.reps):
-        run.replicate(rep, outputs, progress, rep * sizes.steps, total)
+        shared = None if book is None else run.given_population(book)
+        run.replicate(rep, outputs, progress, rep * sizes.steps, total, shared=shared, take=True)
     return prepared.finish()
 
 

@@ -55,11 +55,14 @@ from simulator.kernels.common import (
     PL_PRODUCT,
     PR_INFLOW_FAMILY,
     PR_TENOR,
+    PRF_BUY_CAP,
+    PRF_BUY_SHARE,
     PRF_FEE,
     PRF_INFLOW_P1,
     PRF_INFLOW_P2,
     PRF_MARGIN,
     PRF_MIN,
+    PRF_SWITCHING,
     S_BUDGET,
     S_CAPACITY,
     S_CONTACTED,
@@ -85,6 +88,7 @@ from simulator.kernels.common import (
     earlier_contacts,
     fen,
     inlined,
+    money_draw,
     on_threads,
     proposal_value,
     response_chance,
@@ -99,16 +103,10 @@ from simulator.kernels.rng import (
     SLOT_REACH,
     SLOT_RESPONSE,
     nb_customer_key,
-    nb_exp,
-    nb_inv_normal,
     nb_step_key,
     nb_uniform,
 )
 from strategy_dsl.compile import (
-    FAM_CONSTANT,
-    FAM_LOGNORMAL,
-    FAM_NORMAL,
-    FAM_UNIFORM,
     NEVER_STEP,
     STAGE_CHURNED,
 )
@@ -146,16 +144,7 @@ def inflow(tb: Tables, product: int, u: float) -> float:
     """The amount a purchase of ``product`` brings (at least the product's minimum)."""
     family = tb.prod_i[PR_INFLOW_FAMILY, product]
     p1, p2 = tb.prod_f[PRF_INFLOW_P1, product], tb.prod_f[PRF_INFLOW_P2, product]
-    amount = 0.0
-    if family == FAM_CONSTANT:
-        amount = p1
-    elif family == FAM_NORMAL:
-        amount = p1 + p2 * nb_inv_normal(u)
-    elif family == FAM_LOGNORMAL:
-        amount = p1 * nb_exp(p2 * nb_inv_normal(u))
-    elif family == FAM_UNIFORM:
-        amount = p1 + (p2 - p1) * u
-    return max(amount, tb.prod_f[PRF_MIN, product])
+    return max(money_draw(family, p1, p2, u), tb.prod_f[PRF_MIN, product])
 
 
 @njit(cache=True, inline="always")
@@ -190,14 +179,22 @@ def contact(
     if nb_uniform(sk, SLOT_REACH + p) >= tb.chan_f[CHF_REACH, channel]:
         return S_CONTACTED
     funnel[p, arm, F_REACHED] += 1
+    product = tb.play_i[PL_PRODUCT, p]
+    share, aum = tb.prod_f[PRF_BUY_SHARE, product], st.aum[i]
+    if share >= 0.0 and aum < tb.prod_f[PRF_MIN, product]:
+        return S_REACHED  # sized to the customer, who cannot afford its `min`: does not buy
     chance = response_chance(tb, p, float(st.propensity[i]), earlier)
     if nb_uniform(sk, SLOT_RESPONSE + p) >= chance:
         return S_REACHED
     funnel[p, arm, F_RESPONDED] += 1
-    product = tb.play_i[PL_PRODUCT, p]
-    amount = inflow(tb, product, nb_uniform(sk, SLOT_INFLOW + p))
-    st.aum[i] += amount
-    funnel[p, arm, F_INFLOW] += fen(amount)
+    if share >= 0.0:  # `buys`: a share of AUM, at least `min`, at most `max`
+        amount = min(max(share * aum, tb.prod_f[PRF_MIN, product]), tb.prod_f[PRF_BUY_CAP, product])
+    else:
+        amount = inflow(tb, product, nb_uniform(sk, SLOT_INFLOW + p))
+    # `switching`: that part moves out of the customer's balances; the rest is new money.
+    new_money = amount - min(amount * tb.prod_f[PRF_SWITCHING, product], aum)
+    st.aum[i] += new_money
+    funnel[p, arm, F_INFLOW] += fen(new_money)
     st.hold_amt[i, product] = np.float32(amount)
     tenor = tb.prod_i[PR_TENOR, product]
     st.hold_until[i, product] = min(t + tenor, NO_MATURITY - 1) if tenor > 0 else NO_MATURITY

@@ -41,6 +41,7 @@ KERNEL_SOURCES = tuple(
         "simulator/kernels/population.py",
         "simulator/kernels/rng.py",
         "simulator/kernels/rows.py",
+        "simulator/kernels/statuses.py",
         "simulator/output.py",
         "strategy_dsl/compile.py",
     )

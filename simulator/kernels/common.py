@@ -30,9 +30,23 @@ import numba
 import numpy as np
 from numba import njit
 
-from simulator.kernels.rng import POISSON_TERMS, nb_poisson, nb_poisson_sums, nb_poisson_tabled
+from simulator.kernels.rng import (
+    POISSON_TERMS,
+    nb_exp,
+    nb_inv_normal,
+    nb_poisson,
+    nb_poisson_sums,
+    nb_poisson_tabled,
+)
 from simulator.output import FUNNEL_FIELDS, UNSERVED_KINDS
-from strategy_dsl.compile import NEVER_STEP, CompiledStrategy
+from strategy_dsl.compile import (
+    FAM_CONSTANT,
+    FAM_LOGNORMAL,
+    FAM_NORMAL,
+    FAM_UNIFORM,
+    NEVER_STEP,
+    CompiledStrategy,
+)
 
 BLOCK = 2048  # customers per block: the unit of parallel work and of partial counters
 
@@ -169,8 +183,9 @@ PLF_PRIORITY, PLF_LIFT, PLF_RESPONSE, PLF_VALUE_REVENUE = range(4)  # play_f
 JO_ENTRY, JO_LAST_AFTER, JO_STOP, JO_GROUP = range(4)  # journey_i
 CH_COST_FEN, CH_REQUIRES = range(2)  # chan_i
 CHF_CAPACITY, CHF_REACH = range(2)  # chan_f
-PR_RISK, PR_TENOR, PR_INFLOW_FAMILY = range(3)  # prod_i
-PRF_MIN, PRF_MARGIN, PRF_FEE, PRF_INFLOW_P1, PRF_INFLOW_P2 = range(5)  # prod_f
+PR_RISK, PR_TENOR, PR_INFLOW_FAMILY, PR_HELD_FAMILY = range(4)  # prod_i
+(PRF_MIN, PRF_MARGIN, PRF_FEE, PRF_INFLOW_P1, PRF_INFLOW_P2, PRF_HELD_P1, PRF_HELD_P2,
+ PRF_BUY_SHARE, PRF_BUY_CAP, PRF_SWITCHING) = range(10)  # fmt: skip
 CP_SCOPE, CP_INDEX, CP_COUNT, CP_OFFSET = range(4)  # cap_i
 NP_GROUP, NP_PER_CONTACT = range(2)  # nps_i
 NPF_DELTA, NPF_STEPS = range(2)  # nps_f
@@ -209,8 +224,19 @@ PACKED: dict[str, tuple[str, ...]] = {
     "journey_i": ("journey_entry", "journey_last_after", "journey_stop", "journey_group"),
     "chan_i": ("chan_cost_fen", "chan_requires"),
     "chan_f": ("chan_capacity", "chan_reach"),
-    "prod_i": ("prod_risk", "prod_tenor", "prod_inflow_family"),
-    "prod_f": ("prod_min", "prod_margin", "prod_fee", "prod_inflow_p1", "prod_inflow_p2"),
+    "prod_i": ("prod_risk", "prod_tenor", "prod_inflow_family", "prod_held_family"),
+    "prod_f": (
+        "prod_min",
+        "prod_margin",
+        "prod_fee",
+        "prod_inflow_p1",
+        "prod_inflow_p2",
+        "prod_held_p1",
+        "prod_held_p2",
+        "prod_buy_share",
+        "prod_buy_cap",
+        "prod_switching",
+    ),
     "cap_i": ("cap_scope", "cap_index", "cap_count", "cap_offset"),
     "nps_i": ("nps_group", "nps_per_contact"),
     "nps_f": ("nps_delta", "nps_steps"),
@@ -271,6 +297,7 @@ PLAIN = (
     "tier_low",
     "book_rate",
     "book_share",
+    "held_share",
     "eff_factor",
     "eff_steps",
     "eff_mask",
@@ -308,6 +335,21 @@ def make_tables(compiled: CompiledStrategy) -> Tables:
 def fen(amount: float) -> int:
     """Money → whole fen, rounding half up (amounts here are never negative)."""
     return math.floor(amount * 100.0 + 0.5)
+
+
+@njit(cache=True, inline="always")
+def money_draw(family: int, p1: float, p2: float, u: float) -> float:
+    """An amount from a product's `inflow` or `holding` distribution at uniform ``u`` (0 for
+    none)."""
+    if family == FAM_CONSTANT:
+        return p1
+    if family == FAM_NORMAL:
+        return p1 + p2 * nb_inv_normal(u)
+    if family == FAM_LOGNORMAL:
+        return p1 * nb_exp(p2 * nb_inv_normal(u))
+    if family == FAM_UNIFORM:
+        return p1 + (p2 - p1) * u
+    return 0.0
 
 
 @njit(cache=True, inline="always")

@@ -31,6 +31,12 @@ from simulator.kernels.common import (
     ATF_LO,
     ATF_P1,
     ATF_P2,
+    NO_MATURITY,
+    PR_HELD_FAMILY,
+    PR_TENOR,
+    PRF_HELD_P1,
+    PRF_HELD_P2,
+    PRF_MIN,
     SC_AUM_RING_LEN,
     SC_FLOW_RING_LEN,
     SC_N_CATEGORIES,
@@ -43,8 +49,10 @@ from simulator.kernels.common import (
     block_kernel,
     draw_transactions,
     inlined,
+    money_draw,
     on_threads,
     thread_kernel,
+    tier_of,
     transaction_sums,
 )
 from simulator.kernels.rng import (
@@ -53,6 +61,7 @@ from simulator.kernels.rng import (
     SLOT_BIRTHDAY,
     SLOT_CONTROL,
     SLOT_DRAWN_CHURN,
+    SLOT_HOLDING,
     SLOT_PAST_TXN,
     SLOT_PAYDAY,
     SLOT_STAGE_AGE,
@@ -517,6 +526,36 @@ def initial_last_txn(
     return -min(walk + int(nb_log(u) / -lam), STAGE_AGE_CAP)
 
 
+@njit(cache=True, inline="always")
+def initial_holdings(tb: Tables, st: State, i: int, sk: np.uint64) -> None:
+    """The products an initial customer holds at step 0 (`held by`), in product order: held
+    with the share of the customer's tier, the amount drawn from `holding` and funded out of
+    the AUM not yet held in earlier products (AUM does not grow), none when that is below the
+    product's `min` (or 0); the maturity uniform over steps 1..tenor (the rest of the tenor)."""
+    if st.alive[i] == 0:
+        return
+    aum = st.aum[i]
+    tier = tier_of(tb, aum)
+    free = aum
+    for d in range(tb.held_share.shape[1]):
+        share = tb.held_share[tier, d]
+        if share <= 0.0 or nb_to_uniform(nb_draw(sk, SLOT_HOLDING + 4 * d)) >= share:
+            continue
+        u = nb_to_uniform(nb_draw(sk, SLOT_HOLDING + 4 * d + 1))
+        p1, p2 = tb.prod_f[PRF_HELD_P1, d], tb.prod_f[PRF_HELD_P2, d]
+        amount = min(money_draw(tb.prod_i[PR_HELD_FAMILY, d], p1, p2, u), free)
+        if amount <= 0.0 or amount < tb.prod_f[PRF_MIN, d]:
+            continue
+        free -= amount
+        st.hold_amt[i, d] = np.float32(amount)
+        tenor = tb.prod_i[PR_TENOR, d]
+        if tenor > 0:
+            left = nb_to_uniform(nb_draw(sk, SLOT_HOLDING + 4 * d + 2))
+            st.hold_until[i, d] = 1 + min(int(left * tenor), tenor - 1)
+        else:
+            st.hold_until[i, d] = NO_MATURITY
+
+
 def synthesize(
     tb: Tables, st: State, first_row: int, ids: np.ndarray, rk: np.uint64, t: int, stage: int
 ) -> None:
@@ -581,6 +620,7 @@ def synthesize_block(
             st.last_txn[i] = t
         else:
             initial_history(tb, st, i, keys[k], tenure[k], recency[k], txn_sums)
+            initial_holdings(tb, st, i, keys[k])
         for j in range(tb.sc_i[SC_AUM_RING_LEN]):
             st.aum_ring[i, j] = np.float32(st.aum[i])
 

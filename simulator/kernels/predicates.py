@@ -209,7 +209,10 @@ def model_top(
     st: State, i: int, t: int, rk: np.uint64, model: int, cutoffs: np.ndarray, slot: int
 ) -> bool:
     """Row i is in model's top share (cutoff slot ``slot``): its score d·y + z is above the
-    cutoff c (``in_top``)."""
+    cutoff c (``in_top``). A decision on the bank's own scores (``stratmap decide``: the
+    slot's persistence row negative) has decided that already: bit ``slot`` of the labels."""
+    if cutoffs[CUT_PERSISTENCE, slot] < 0.0:
+        return (st.labels[i] >> slot) & 1 == 1
     y = (st.labels[i] >> model) & 1
     return in_top(rk, st.cid[i], t, model, y, cutoffs, slot)
 

@@ -77,6 +77,7 @@ SLOT_INFLOW = 3072  # + play index: the amount a response brings
 SLOT_ATTRIBUTE = 8192  # + 64 × attribute index: attribute draws (64 sub-slots for rejection)
 SLOT_STAGE_AGE = 8191  # steps already spent in the initial stage, geometric
 SLOT_PAST_TXN = 7168  # + k: transactions k steps before step 0 (history of recency, txn_3m)
+SLOT_HOLDING = 4096  # + 4 × product + 0/1/2: held at step 0, the amount, the remaining tenor
 # Fixed for the run (step key STATIC_STEP):
 SLOT_CONTROL = 0  # global control group (非模型组)
 SLOT_HOLDOUT = 256  # + rule/journey index: the play's own holdout
@@ -100,6 +101,7 @@ SLOTS: dict[str, tuple[str, int]] = {
     "attribute+64a": ("0", SLOT_ATTRIBUTE),
     "stage_age": ("0", SLOT_STAGE_AGE),
     "past_txn+k": ("0", SLOT_PAST_TXN),
+    "holding+4d": ("0", SLOT_HOLDING),
     "control": ("static", SLOT_CONTROL),
     "holdout+g": ("static", SLOT_HOLDOUT),
     "birthday": ("static", SLOT_BIRTHDAY),

@@ -293,6 +293,8 @@ def model_settings(ctx: Context, settings: tuple[s.Node, ...]) -> Once:
         elif type(setting) is s.Persistence:
             if once.first(s.Persistence, setting, "persistence"):
                 units.share(ctx, setting.value, "a score's persistence")
+        elif type(setting) is s.ScoreColumn:
+            once.first(s.ScoreColumn, setting, "score column")
         elif once.first(s.Auc, setting, "auc"):
             _auc(ctx, setting)  # type: ignore[arg-type]
     return once

@@ -261,12 +261,19 @@ class FileLowering(ConditionLowering):
             given[s.Auc].value.value,
             item.span,
             given[s.Persistence].value.fraction if s.Persistence in given else 0.0,
+            given[s.ScoreColumn].column.value if s.ScoreColumn in given else None,
         )
 
     def product(self, item: s.Product) -> m.ProductSpec:
         given = _settings(item)
         tenor, minimum = given.get(s.Tenor), given.get(s.Minimum)
         margin, fee, inflow = given.get(s.Margin), given.get(s.Fee), given.get(s.Inflow)
+        held_by, holding = given.get(s.HeldBy), given.get(s.Holding)
+        buys, switching = given.get(s.Buys), given.get(s.Switching)
+        held = {
+            x.tier.text if x.tier else None: x.share.fraction
+            for x in (held_by.shares if held_by else ())
+        }
         return m.ProductSpec(
             item.name.text,
             given[s.Kind].value.text,
@@ -277,6 +284,11 @@ class FileLowering(ConditionLowering):
             fee.rate.fraction if fee else 0.0,
             self.distribution(inflow.distribution) if inflow else None,
             item.span,
+            held,
+            self.distribution(holding.distribution) if holding else None,
+            buys.share.fraction if buys else None,
+            buys.cap.value if buys and buys.cap else None,
+            switching.share.fraction if switching else 0.0,
         )
 
     def channel(self, item: s.Channel) -> m.ChannelSpec:

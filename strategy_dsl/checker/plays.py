@@ -32,6 +32,10 @@ WORDS: dict[type, str] = {
     s.Margin: "margin",
     s.Fee: "fee",
     s.Inflow: "inflow",
+    s.HeldBy: "held by",
+    s.Holding: "holding",
+    s.Buys: "buys",
+    s.Switching: "switching",
     s.ChannelCost: "cost",
     s.Capacity: "capacity",
     s.Reach: "reach",
@@ -159,6 +163,44 @@ def _margin(ctx: Context, setting: s.Margin) -> None:
     units.per_time(ctx, setting.per, "a margin")
 
 
+def _held_by(ctx: Context, setting: s.HeldBy) -> None:
+    """Each share a percentage (E0301/E0304) of a declared tier (E0204), each tier and the
+    default (no `in`) once (E0407)."""
+    seen: set[str | None] = set()
+    for share in setting.shares:
+        tier = share.tier.text if share.tier else None
+        if share.tier is not None:
+            ctx.resolve(share.tier, ("tier",), "E0204", "tier")
+        if tier in seen:
+            ctx.error(
+                "E0407",
+                f"{'tier `' + tier + '`' if tier else 'the share without `in`'} is given twice "
+                "in this `held by`",
+                share.span,
+                label="given again",
+                hint="give each tier one share; a share without `in` covers the tiers not named",
+            )
+        seen.add(tier)
+        units.share(ctx, share.share, "the share of customers holding the product")
+
+
+def _buys(ctx: Context, setting: s.Buys) -> None:
+    """A share of AUM above 0 (E0301/E0304/E0305), of `aum` (E0203), capped above 0 (E0305)."""
+    what = "a purchase's share of AUM"
+    if units.share(ctx, setting.share, what):
+        units.in_range(ctx, setting.share, what, above=0)
+    if setting.basis.text != "aum":
+        ctx.error(
+            "E0203",
+            f"a purchase is sized on the customer's `aum`, not `{setting.basis.text}`",
+            setting.basis.span,
+            label="not `aum`",
+            hint=f"write `buys {setting.share.text} of aum`",
+        )
+    if setting.cap is not None:
+        units.amount(ctx, setting.cap, "a purchase's largest amount", above=0)
+
+
 PRODUCT: dict[type, Callable] = {
     s.Kind: _kind,
     s.Risk: lambda ctx, x: c.risk_level(ctx, x.level, c.PRODUCT_RISKS, "a product's risk"),
@@ -169,6 +211,12 @@ PRODUCT: dict[type, Callable] = {
     s.Inflow: lambda ctx, x: distribution(
         ctx, x.distribution, MONEY, ("lognormal", "normal", "uniform", "constant")
     ),
+    s.HeldBy: _held_by,
+    s.Buys: _buys,
+    s.Switching: lambda ctx, x: units.share(ctx, x.share, "the share switched"),
+    s.Holding: lambda ctx, x: distribution(
+        ctx, x.distribution, MONEY, ("lognormal", "normal", "uniform", "constant")
+    ),
 }
 
 
@@ -177,6 +225,12 @@ def product(ctx: Context, item: s.Product) -> None:
     owner = f"product `{item.name.text}`"
     once.require(s.Kind, "kind", item.name.span, "kind wealth", owner)
     once.require(s.Risk, "risk", item.name.span, "risk R2", owner)
+    # Held at step 0: `held by` (who) and `holding` (how much) come together.
+    if s.HeldBy in once.seen:
+        example = "holding ~ lognormal(median 10万, sigma 0.6)"
+        once.require(s.Holding, "holding", item.name.span, example, owner + " (`held by`)")
+    if s.Holding in once.seen:
+        once.require(s.HeldBy, "held by", item.name.span, "held by 30% in 财富, 10%", owner)
 
 
 # ------------------------------------------------------------------------------ channels, scripts

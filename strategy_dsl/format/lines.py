@@ -162,6 +162,7 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     s.Predicts: lambda n: f"predicts {n.event.text} within {duration(n.within)}",
     s.Auc: lambda n: f"auc {n.value.text}",
     s.Persistence: lambda n: f"persistence {n.value.text}",
+    s.ScoreColumn: lambda n: f"score column {n.column.raw}",
     # product
     s.Kind: lambda n: f"kind {n.value.text}",
     s.Risk: lambda n: f"risk {n.level.text}",
@@ -170,6 +171,17 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     s.Margin: lambda n: f"margin {n.rate.text} {per(n.per)}",
     s.Fee: lambda n: f"fee {n.rate.text}",
     s.Inflow: lambda n: f"inflow ~ {distribution(n.distribution)}",
+    s.HeldBy: lambda n: (
+        "held by "
+        + ", ".join(
+            x.share.text + ("" if x.tier is None else f" in {x.tier.text}") for x in n.shares
+        )
+    ),
+    s.Holding: lambda n: f"holding ~ {distribution(n.distribution)}",
+    s.Buys: lambda n: (
+        f"buys {n.share.text} of {n.basis.text}" + _optional("max ", n.cap, lambda x: x.text)
+    ),
+    s.Switching: lambda n: f"switching {n.share.text}",
     # channel and script
     s.ChannelCost: lambda n: f"cost {n.amount.text} {per(n.per)}",
     s.Capacity: lambda n: f"capacity {n.amount.text} {per(n.per)}",

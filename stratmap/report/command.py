@@ -23,6 +23,7 @@ __all__ = [
     "add_report_option",
     "check_report_option",
     "run_report",
+    "write_review_report",
     "write_run_report",
 ]
 
@@ -34,7 +35,9 @@ examples:
   stratmap report runs/cmp --format markdown > comment.md
         a compact summary with the key deltas, for a pull-request comment
   stratmap simulate wealth.strat --out runs/q1 --report q1.html
-        simulate and write the report in one go (compare takes --report too)
+        simulate and write the report in one go (compare and review take --report too)
+  stratmap report review.json -o review.html
+        the page of a live test's review (`stratmap review … --format json > review.json`)
 """
 
 
@@ -42,14 +45,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
         "report",
         help="the 策略管理看板 (strategy dashboard): one offline HTML file of a results directory",
-        description="Read the results directory `simulate --out` or `compare --out` wrote and "
+        description="Read the results directory `simulate --out` or `compare --out` wrote (or "
+        "the document `review --format json` wrote) and "
         "write the 策略管理看板: one self-contained HTML file (charts, the strategy map as a "
         "grid, expectations, the map's source), or with --format markdown a summary for a "
         "pull-request comment.",
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    report.add_argument("results", metavar="RESULTS_DIR", help="a results directory")
+    report.add_argument(
+        "results", metavar="RESULTS_DIR", help="a results directory, or a review's JSON file"
+    )
     report.add_argument(
         "-o",
         "--output",
@@ -164,6 +170,21 @@ def write_run_report(
         results = results_from_run(summary, tables, strategy_map)
         results.origin = str(args.out) if getattr(args, "out", None) else "this run"
         _emit(results, output, "html", args.quiet, started)
+    except (ReportInputError, OSError) as exc:
+        report(args.command, UsageError(f"could not write --report {output}: {exc}"))
+        return EXIT_USAGE
+    return EXIT_CLEAN
+
+
+def write_review_report(args: argparse.Namespace, document: dict[str, Any]) -> int:
+    """After `review`: its page, to ``--report FILE`` (the review itself was printed)."""
+    from stratmap.report.inputs import ReportInputError, results_from_review
+
+    started = time.perf_counter()
+    output = Path(args.report)
+    try:
+        results = results_from_review(document, "this review")
+        _emit(results, output, "html", False, started)
     except (ReportInputError, OSError) as exc:
         report(args.command, UsageError(f"could not write --report {output}: {exc}"))
         return EXIT_USAGE

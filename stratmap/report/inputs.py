@@ -19,13 +19,24 @@ import pandas as pd
 from strategy_dsl.errors import StratmapError
 from stratmap.report.strategy_map import MAP_FILE, MAP_SCHEMA
 
-__all__ = ["KINDS", "ReportInputError", "Results", "load_results", "results_from_run"]
+__all__ = [
+    "KINDS",
+    "ReportInputError",
+    "Results",
+    "load_results",
+    "results_from_review",
+    "results_from_run",
+]
 
 SUMMARY_FILE = "summary.json"
 
 # Schema of summary.json → the kind of results, and the tables (with the columns the report
 # reads) each kind must have. Optional tables are drawn when present.
-KINDS = {"stratmap.simulation/1": "simulation", "stratmap.compare/1": "comparison"}
+KINDS = {
+    "stratmap.simulation/1": "simulation",
+    "stratmap.compare/1": "comparison",
+    "stratmap.review/1": "review",  # `stratmap review --format json`: one document, no tables
+}
 _SERIES = {
     "totals": ["rep", "step", "arm", "customers", "aum", "acquired", "churned"],
     "population": ["rep", "step", "arm", "stage", "tier", "customers"],
@@ -41,13 +52,17 @@ _REQUIRED = {
         "differences": ["variant", "metric", "difference", "low", "high"],
         "ranking": ["rank", "arm", "net_value"],
     },
+    "review": {},
 }
 # Tier moves (升层 / 降层) are optional: directories written before they were counted have none.
 _MOVES = {"tier_moves": ["rep", "step", "arm", "from_tier", "to_tier", "direction", "customers"]}
 _OPTIONAL = {
     "simulation": _MOVES,
     "comparison": {name: [*cols, "alternative"] for name, cols in {**_SERIES, **_MOVES}.items()},
+    "review": {},
 }
+# The keys of a review document the report reads (docs/review.md).
+_REVIEW_KEYS = ("sample_ratio", "uplift", "funnel", "recalibration", "notes")
 
 
 class ReportInputError(StratmapError):
@@ -81,6 +96,8 @@ class Results:
 
     @property
     def strategy_name(self) -> str:
+        if self.kind == "review":
+            return Path(str((self.summary.get("map") or {}).get("file") or "")).stem
         return str((self.summary.get("strategy") or {}).get("name") or "")
 
 
@@ -140,6 +157,13 @@ def _check_map(document: Any, shown: str) -> dict[str, Any]:
 def load_results(directory: Path) -> Results:
     """The results in ``directory`` (as ``simulate --out`` or ``compare --out`` wrote them)."""
     shown = str(directory)
+    if directory.suffix.lower() == ".json":
+        if not directory.is_file():
+            raise ReportInputError(
+                f"{shown}: no such file",
+                "write a review's document with `stratmap review … --format json > FILE`",
+            )
+        return _review_file(directory)
     if not directory.is_dir():
         what = "not a directory" if directory.exists() else "no such directory"
         raise ReportInputError(
@@ -156,6 +180,8 @@ def load_results(directory: Path) -> Results:
     if not isinstance(summary, dict):
         raise ReportInputError(f"{shown}/{SUMMARY_FILE}: not a results summary (not an object)")
     kind = _kind(summary, f"{shown}/{SUMMARY_FILE}")
+    if kind == "review":
+        return results_from_review(summary, shown)
     tables: dict[str, pd.DataFrame] = {}
     for name, entry in (summary.get("files") or {}).items():
         file_name = str(entry.get("file", f"{name}.parquet")) if isinstance(entry, dict) else ""
@@ -199,3 +225,29 @@ def results_from_run(
     kind = _kind(summary, "this run")
     _check_tables(kind, tables, "this run")
     return Results(kind, summary, dict(tables), strategy_map, "this run")
+
+
+def _review_file(path: Path) -> Results:
+    """A review document (`stratmap review --format json > FILE`)."""
+    shown = str(path)
+    document = _read_json(path, shown)
+    if not isinstance(document, dict) or _kind(document, shown) != "review":
+        schema = document.get("schema") if isinstance(document, dict) else None
+        raise ReportInputError(
+            f"{shown}: a JSON file of schema `{schema}`; a file passed to `stratmap report` "
+            "must be a review (`stratmap.review/1`)",
+            "write it with `stratmap review MAP --list DIR --outcomes FILE --format json > "
+            "FILE`, or pass a results directory",
+        )
+    return results_from_review(document, shown)
+
+
+def results_from_review(document: dict[str, Any], origin: str) -> Results:
+    """A `stratmap review` document, from a file or still in memory (``review --report``)."""
+    absent = [key for key in _REVIEW_KEYS if not isinstance(document.get(key), list)]
+    if absent:
+        raise ReportInputError(
+            f"{origin}: the review has no " + ", ".join(f"`{k}`" for k in absent),
+            "it was written by another version of Stratmap; run `stratmap review` again",
+        )
+    return Results("review", document, {}, None, origin)

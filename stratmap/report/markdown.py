@@ -9,17 +9,9 @@ from __future__ import annotations
 
 from stratmap.report.inputs import Results
 from stratmap.report.pages import HEADLINE
-from stratmap.tables import format_value, money
+from stratmap.tables import format_value, markdown_cell, money
 
 __all__ = ["render_markdown"]
-
-
-def _text(value: object) -> str:
-    """A cell: pipes, backticks, angle brackets and newlines can neither end the cell nor
-    become markup."""
-    text = str(value).replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
-    text = text.replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.split())
 
 
 def _interval(low: float | None, high: float | None, unit: str, *, difference: bool = False) -> str:
@@ -51,7 +43,7 @@ def _simulation(results: Results) -> list[str]:
         if name in metrics:
             m = metrics[name]
             lines.append(
-                f"| {_text(m['label'])} | {format_value(m['mean'], m['unit'])} | "
+                f"| {markdown_cell(m['label'])} | {format_value(m['mean'], m['unit'])} | "
                 f"{_interval(m['low'], m['high'], m['unit'])} |"
             )
     uplift = [row for row in (summary.get("uplift") or {}).values() if row]
@@ -67,7 +59,7 @@ def _simulation(results: Results) -> list[str]:
         for row in uplift:
             unit = row["unit"]
             lines.append(
-                f"| {_text(row['label'])} | {format_value(row['treatment'], unit)} | "
+                f"| {markdown_cell(row['label'])} | {format_value(row['treatment'], unit)} | "
                 f"{format_value(row['control'], unit)} | "
                 f"{format_value(row['mean'], unit, difference=True)}"
                 f"{_mark(row['low'], row['high'])} | "
@@ -85,8 +77,8 @@ def _comparison(results: Results) -> list[str]:
 
     summary = results.summary
     lines = [
-        f"Base **{_text(summary.get('base'))}** against "
-        + ", ".join(f"**{_text(v)}**" for v in summary.get("differences", {}))
+        f"Base **{markdown_cell(summary.get('base'))}** against "
+        + ", ".join(f"**{markdown_cell(v)}**" for v in summary.get("differences", {}))
         + f"; {summary.get('replications')} replications, common random numbers; "
         "paired differences with 95% intervals (▲/▼ clear of zero).",
         "",
@@ -99,7 +91,7 @@ def _comparison(results: Results) -> list[str]:
                 continue
             label, unit = COMPARE_METRICS[row["metric"]]
             lines.append(
-                f"| {_text(variant)} | {_text(label)} | "
+                f"| {markdown_cell(variant)} | {markdown_cell(label)} | "
                 f"{format_value(row.get('base'), unit)} | "
                 f"{format_value(row.get('variant'), unit)} | "
                 f"{format_value(row.get('difference'), unit, difference=True)}"
@@ -112,7 +104,7 @@ def _comparison(results: Results) -> list[str]:
         for row in ranking:
             net = row.get("net_value")
             lines.append(
-                f"| {row.get('rank')} | {_text(row.get('arm'))} | "
+                f"| {row.get('rank')} | {markdown_cell(row.get('arm'))} | "
                 f"{'-' if net is None else money(net)} |"
             )
     return lines
@@ -135,17 +127,27 @@ def _expectations(results: Results) -> list[str]:
         measured = (
             f" — measured {format_value(record.get('value'), unit)}"
             if record.get("value") is not None
-            else f" — {_text(record.get('error') or record['status'])}"
+            else f" — {markdown_cell(record.get('error') or record['status'])}"
         )
-        lines.append(f"- {mark} {_text(text)}{measured} ({_text(source.get('file'))}:{line})")
+        lines.append(
+            f"- {mark} {markdown_cell(text)}{measured} ({markdown_cell(source.get('file'))}:{line})"
+        )
     return lines
 
 
 def render_markdown(results: Results) -> str:
-    title = _text(results.strategy_name or "Stratmap")
+    if results.kind == "review":
+        from stratmap.review_tables import review_markdown  # the review's one Markdown form
+
+        return review_markdown(results.summary)
+    title = markdown_cell(results.strategy_name or "Stratmap")
     kind = "forecast" if results.kind == "simulation" else "comparison"
     lines = [f"### 策略管理看板 · {title} ({kind})", ""]
     lines += _simulation(results) if results.kind == "simulation" else _comparison(results)
     lines += _expectations(results)
-    lines += ["", f"<sub>{_text(results.currency)} · money in 万/亿 · stratmap report</sub>", ""]
+    lines += [
+        "",
+        f"<sub>{markdown_cell(results.currency)} · money in 万/亿 · stratmap report</sub>",
+        "",
+    ]
     return "\n".join(lines)

@@ -19,20 +19,28 @@ from simulator.planning.replications import replication_interval
 from simulator.results.summary import play_values
 from stratmap.report import charts
 from stratmap.report.inputs import Results
+from stratmap.report.review_page import review_charts, review_context
 from stratmap.report.source_view import highlighted, line_anchor
 from stratmap.report.strategy_map import EVERY_STEP, EVERYONE
 from stratmap.tables import format_value, money
 
-__all__ = ["PAGES", "Page", "build_pages"]
+__all__ = ["PAGES", "REVIEW_PAGES", "Page", "build_pages"]
 
+# The headline's metrics, in order, each shown when the run has it: tier moves (升层 / 降层)
+# when the run counted them, and the net value including the customers' value at the end when
+# the map's `book` has a `lifetime` (money beyond the horizon).
 HEADLINE = [
     "final_aum",
     "aum_growth",
     "customers",
     "churn_rate",
+    "upgraded",
+    "downgraded",
     "revenue",
     "cost",
     "net_value",
+    "customer_value",
+    "net_value_beyond",
     "contacts",
     "responders",
     "nps",
@@ -444,8 +452,15 @@ def _source(results: Results) -> Page | None:
     return page
 
 
-# Later kinds of results bring their pages here: the back-test's tracking and binned table,
-# the review's actual vs forecast per play (see docs/report.md, "What is not there yet").
+def _review(results: Results) -> Page:
+    page = Page("review", "经营回检 Review")
+    page.charts = review_charts(results.summary)
+    page.context.update(review_context(results.summary))
+    return page
+
+
+# Pages per kind of results, in page order. The back-test (`stratmap backtest`: forecast vs
+# actual tracking and the binned table) brings its list here when it lands.
 PAGES: list[Callable[[Results], Page | None]] = [
     _overview,
     _trends,
@@ -458,5 +473,9 @@ PAGES: list[Callable[[Results], Page | None]] = [
 ]
 
 
+REVIEW_PAGES: list[Callable[[Results], Page | None]] = [_review]
+
+
 def build_pages(results: Results) -> list[Page]:
-    return [page for build in PAGES if (page := build(results)) is not None]
+    builders = REVIEW_PAGES if results.kind == "review" else PAGES
+    return [page for build in builders if (page := build(results)) is not None]

@@ -30,6 +30,7 @@ from stratmap.suite.cache import DEFAULT_DIR, ENV_DIR, Cache, entry_key
 from stratmap.suite.report import FileResult
 
 if TYPE_CHECKING:
+    from simulator.engine.cluster import Cluster
     from simulator.engine.sizes import Sizes
     from strategy_dsl.checker import CheckReport
     from strategy_dsl.diagnostics import SourceMap
@@ -88,6 +89,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     test.add_argument("--strict", action="store_true", help="check warnings fail too")
     test.add_argument("-q", "--quiet", action="store_true", help="only failures and the summary")
+    from stratmap.backend import add_backend_options
+
+    add_backend_options(test)
 
 
 # ------------------------------------------------------------------------------ options
@@ -219,6 +223,7 @@ def _run_jobs(
     cache: Cache,
     progress,
     sources: SourceMap,
+    cluster: Cluster | None = None,
 ) -> None:
     from dataclasses import replace
 
@@ -226,6 +231,8 @@ def _run_jobs(
 
     if not jobs:
         return
+    if cluster is not None:  # one map at a time, each spread over the cluster
+        workers = 1
     jobs = sorted(jobs, key=lambda item: -_work(item[0]))
     workers = max(1, min(workers, len(jobs)))
     threads = max(1, _cores() // workers)
@@ -240,7 +247,7 @@ def _run_jobs(
 
     if workers == 1:
         for job, key in jobs:
-            done(job, key, run_job(job))
+            done(job, key, run_job(job) if cluster is None else run_job(job, cluster))
         return
     from stratmap.suite.pool import describe_death, run_in_workers
     from stratmap.suite.runner import failed_record
@@ -266,10 +273,12 @@ def _run_jobs(
 def run_test(args: argparse.Namespace) -> int:
     from strategy_dsl.checker import check_paths
     from strategy_dsl.diagnostics import Severity
+    from stratmap.backend import cluster_for, cluster_spec
     from stratmap.suite import report as render
 
     started = time.perf_counter()
     sizes, jobs_wanted = _sizes(args)
+    spec = cluster_spec(args)
     junit = _junit_target(args.junit)
     files = strategy_files(args.paths)  # usage errors first: missing paths, no .strat files
     cache = _cache(args)
@@ -283,8 +292,12 @@ def run_test(args: argparse.Namespace) -> int:
             result.diagnostics.append(diagnostic)
     jobs = _jobs(report, sizes, results, cache)
     workers = jobs_wanted or _cores()
-    with _Progress(len(jobs), enabled=args.format == "text" and not args.quiet) as progress:
-        _run_jobs(jobs, workers, results, cache, progress, report.sources)
+    # A cluster only where something is left to simulate (the cache may hold every map).
+    with (
+        cluster_for(spec if jobs else None) as cluster,
+        _Progress(len(jobs), enabled=args.format == "text" and not args.quiet) as progress,
+    ):
+        _run_jobs(jobs, workers, results, cache, progress, report.sources, cluster)
     ordered = [results[file] for file in sorted(results)]
     seconds = time.perf_counter() - started
 

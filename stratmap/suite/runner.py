@@ -11,9 +11,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strategy_dsl.model import CheckedStrategy, ExpectationSpec, MetricRef
+
+if TYPE_CHECKING:
+    from simulator.engine.cluster import Cluster
 
 
 @dataclass(frozen=True)
@@ -145,9 +148,10 @@ def _personas(job: Job) -> tuple[list[dict[str, Any]], list[str]]:
     return records, sorted(reached)
 
 
-def run_job(job: Job) -> dict[str, Any]:
-    """Simulate, judge and record one map. Never raises for a strategy the simulator refuses:
-    the record carries the error instead."""
+def run_job(job: Job, cluster: Cluster | None = None) -> dict[str, Any]:
+    """Simulate, judge and record one map (on ``cluster``, a Dask cluster, if given: the same
+    numbers). Never raises for a strategy the simulator refuses: the record carries the error
+    instead."""
     from simulator.analysis.expectations import evaluate, variants_needed
     from simulator.engine.run import SimulationError, simulate
     from strategy_dsl.variants import apply_variant
@@ -168,6 +172,7 @@ def run_job(job: Job) -> dict[str, Any]:
                     seed=job.seed,
                     threads=job.threads,
                     strategy_hash=job.strategy_hash,
+                    cluster=cluster,
                 )
             base = runs[None]
             record["customers"] = int(base.customers_initial)

@@ -1,0 +1,183 @@
+"""A run on a Dask cluster gives the local backend's numbers, bit for bit: every counter, every
+table and summary.json, for every bundled map, on local clusters of 1, 2 and 3 worker processes
+bound to 127.0.0.1, and for variants that the local backend runs as deltas of their base. A
+worker killed mid-run costs time, never a number; a scheduler that cannot be reached is a clear
+error before any work."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sim_support import STRATEGIES, bundled
+from test_sim_determinism import assert_identical
+
+from simulator.engine import alternatives as alternatives_module
+from simulator.engine.alternatives import simulate_alternatives
+from simulator.engine.run import simulate
+from simulator.output import RunOutput
+from simulator.results.summary import build_summary
+from simulator.results.tables import all_tables
+from strategy_dsl.variants import apply_variant
+
+pytest.importorskip("distributed")
+
+from simulator.engine import cluster as cluster_module
+from simulator.engine.cluster import Cluster, ClusterError, ClusterSpec, open_cluster
+
+SIZES = {"customers": 6000, "months": 8, "reps": 2, "seed": 20260101}
+BLOCK = 1000  # customers per logical block here: six blocks, spread over the workers
+MAPS = sorted(path.name for path in STRATEGIES.glob("*.strat"))
+
+
+@pytest.fixture(scope="module", params=[1, 2, 3], ids=lambda n: f"{n}workers")
+def cluster(request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    with open_cluster(ClusterSpec(workers=request.param)) as opened:
+        opened.block_customers = BLOCK
+        assert len(opened.workers()) == request.param
+        yield opened
+
+
+def _summary(out: RunOutput) -> str:
+    """summary.json as `simulate` writes it, less what says how long the run took."""
+    summary = build_summary(out, all_tables(out), threads=1)
+    summary.pop("timings")
+    return json.dumps(summary, sort_keys=True, ensure_ascii=False)
+
+
+def assert_same_results(local: RunOutput, remote: RunOutput) -> None:
+    assert_identical(local, remote)
+    assert local.extra["notes"] == remote.extra["notes"]
+    left, right = all_tables(local), all_tables(remote)
+    assert left.keys() == right.keys()
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name], check_exact=True, obj=name)
+    assert _summary(local) == _summary(remote)
+
+
+@pytest.fixture(scope="module")
+def local_runs() -> dict[str, RunOutput]:
+    """Each bundled map on the local backend, once for the three clusters."""
+    return {name: simulate(bundled(name), threads=1, **SIZES) for name in MAPS}
+
+
+def test_the_maps_cover_the_couplings(local_runs: dict[str, RunOutput]) -> None:
+    """The maps below contact customers, and among them a capacity or a budget binds (the
+    keys of proposals cross the network) and referrals bring customers (responders do)."""
+    assert len(MAPS) >= 10
+    for name, out in local_runs.items():
+        assert out.funnel[..., 10].sum() > 0, name  # contacted
+    funnel = local_runs["wealth_2026q1.strat"].funnel.sum(axis=(0, 1, 3))
+    assert funnel[:, 8].sum() + funnel[:, 9].sum() > 0  # suppressed by capacity or budget
+    assert local_runs["mgm_referral.strat"].acquired.sum() > 0
+
+
+@pytest.mark.parametrize("name", MAPS)
+def test_every_bundled_map_gives_the_same_bits(
+    cluster: Cluster, local_runs: dict[str, RunOutput], name: str
+) -> None:
+    assert_same_results(local_runs[name], simulate(bundled(name), cluster=cluster, **SIZES))
+
+
+def test_variants_run_as_deltas_give_the_same_bits(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`compare`'s alternatives: locally the variants run beside the base as deltas (checked
+    here: ``run_together`` is called), on the cluster each runs in full; the same counters."""
+    base = bundled("wealth_2026q1.strat")
+    models = [base, *(apply_variant(base, name) for name in base.variants)]
+    assert len(models) >= 3
+    together = alternatives_module.run_together
+    calls: list[int] = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return together(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(alternatives_module, "run_together", counted)
+    local = simulate_alternatives(models, threads=1, **SIZES)  # type: ignore[arg-type]
+    assert calls, "no variant ran as a delta: the test would not cover them"
+    remote = simulate_alternatives(models, cluster=cluster, **SIZES)  # type: ignore[arg-type]
+    for one, other in zip(local, remote, strict=True):
+        assert_same_results(one, other)
+
+
+def test_capacity_and_budget_cuts_cross_the_cluster(tmp_path: Path, cluster: Cluster) -> None:
+    """The model of test_sim_determinism's capacity test: a channel far below demand and a
+    budget that binds every month, cut globally over blocks held by different workers."""
+    from test_sim_determinism import capacity_model
+
+    model = capacity_model(tmp_path)
+    sizes = {"customers": 5000, "months": 6, "reps": 1, "seed": 9}
+    local = simulate(model, threads=1, **sizes)  # type: ignore[arg-type]
+    contacts = local.channel_contacts[0, 1:].sum(axis=2)
+    assert np.all(contacts[:, 1] == 375)  # the SMS capacity binds exactly every month
+    assert_same_results(local, simulate(model, cluster=cluster, **sizes))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------ faults
+
+
+def _exit_worker(cluster: Cluster, address: str) -> None:
+    """The worker process at ``address`` exits at once (the scheduler's call fails with it)."""
+    with contextlib.suppress(OSError):
+        cluster.client.run(os._exit, 1, workers=[address])
+
+
+def _kill_a_worker_at(cluster: Cluster, step: int) -> tuple[list[str], object]:
+    """A progress callback that kills one worker process (its blocks with it) at ``step``."""
+    killed: list[str] = []
+
+    def progress(done: int, total: int) -> None:
+        if done == step and not killed:
+            address = sorted(cluster.client.scheduler_info()["workers"])[0]
+            killed.append(address)
+            threading.Thread(target=_exit_worker, args=(cluster, address)).start()
+
+    return killed, progress
+
+
+@pytest.fixture(scope="module")
+def fragile() -> Iterator[Cluster]:
+    """A cluster of its own: its workers are killed (the nanny starts new ones)."""
+    with open_cluster(ClusterSpec(workers=2)) as opened:
+        opened.block_customers = BLOCK
+        yield opened
+
+
+def test_a_worker_lost_mid_run_is_recomputed_to_the_same_bits(fragile: Cluster) -> None:
+    model = bundled("wealth_2026q1.strat")
+    local = simulate(model, threads=1, **SIZES)  # type: ignore[arg-type]
+    killed, progress = _kill_a_worker_at(fragile, 5)
+    remote = simulate(model, cluster=fragile, progress=progress, **SIZES)  # type: ignore[arg-type]
+    assert killed and fragile.recomputed >= 1
+    assert_same_results(local, remote)
+
+
+def test_workers_lost_again_and_again_stop_the_run_with_a_clear_error(
+    fragile: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cluster_module, "RETRIES", 0)
+    killed, progress = _kill_a_worker_at(fragile, 3)
+    with pytest.raises(ClusterError) as caught:
+        simulate(bundled("wealth_2026q1.strat"), cluster=fragile, progress=progress, **SIZES)  # type: ignore[arg-type]
+    assert killed
+    assert "lost a Dask worker" in caught.value.message and "no result" in caught.value.message
+    assert caught.value.hint
+
+
+def test_an_unreachable_scheduler_is_a_clear_error_before_any_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 2)
+    with pytest.raises(ClusterError) as caught, open_cluster(ClusterSpec("tcp://127.0.0.1:9")):
+        raise AssertionError("connected to nothing")
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in caught.value.message
+    assert "--workers" in caught.value.hint
