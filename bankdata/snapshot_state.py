@@ -28,7 +28,16 @@ from simulator.kernels import common as k
 from simulator.kernels.common import NO_MATURITY, SC_ARBITRATE
 from simulator.kernels.population import STAGE_AGE_CAP, State, allocate
 from simulator.kernels.predicates import CUT_PERSISTENCE, N_CUTOFF_ROWS
-from simulator.kernels.rng import SLOT_CONTROL, STATIC_STEP, replication_key, uniform
+from simulator.kernels.rng import (
+    SLOT_CONTROL,
+    SLOT_DRAWN_CHURN,
+    STATIC_STEP,
+    beta,
+    customer_key,
+    replication_key,
+    step_key,
+    uniform,
+)
 from strategy_dsl.compile import (
     ATTR_AGE,
     ATTR_CATEGORY,
@@ -280,6 +289,15 @@ def state_from_snapshot(
     st.alive[:] = np.where(stage == STAGE_CHURNED, 0, 1)
     control = float(tb.sc_f[k.SCF_CONTROL_SHARE])
     st.arm[:] = (uniform(rk, cid, STATIC_STEP, SLOT_CONTROL) < control).astype(np.int8)
+    # Each customer's own churn chance where the lifecycle draws one (`churned ~ beta(a, b)`),
+    # from the customer's fixed key as the population draws it: left at 0, a snapshot's
+    # customers would never churn in those stages.
+    if tb.drawn_a.size:
+        static = step_key(customer_key(rk, cid), STATIC_STEP)
+        for j in range(tb.drawn_a.size):
+            slot = SLOT_DRAWN_CHURN + 64 * j
+            theta = beta(static, slot, float(tb.drawn_a[j]), float(tb.drawn_b[j]))
+            st.churn_p[:, j] = theta.astype(np.float32)
     risk = cust["risk_tolerance"].astype(str).str.removeprefix("C").astype(np.int64)
     st.risk[:] = risk.to_numpy()
     st.aum[:] = cust["aum"].to_numpy(np.float64)

@@ -122,3 +122,56 @@ def test_the_parity_covers_every_kind_of_fate() -> None:
     wanted = {k.S_CONTACTED, k.S_SUITABILITY, k.S_CHANNEL, k.S_COOLDOWN, k.S_CONTROL}
     wanted |= {k.S_HOLDOUT, k.S_ARBITRATION, k.S_HELD, k.S_CAP, k.S_CAPACITY, k.S_BUDGET}
     assert wanted <= seen, f"never seen: {wanted - seen}"
+
+
+def test_a_snapshots_customers_keep_their_own_churn_chances(tmp_path: Path) -> None:
+    """A map whose lifecycle draws each customer's churn chance (`churned ~ beta`): the chances
+    of a snapshot's customers, built from their ids, are the simulation's own — not 0 (which
+    would never churn them in `simulate --from`)."""
+    from sim_support import HEADER, model_of
+
+    from bankdata.snapshot_state import book_for_forecast
+
+    model = model_of(
+        tmp_path,
+        HEADER
+        + """
+        population 客户 {
+          size 2000
+          aum ~ lognormal(median 10万, sigma 1.0)
+          stage ~ categorical(growing 40%, mature 60%)
+        }
+        lifecycle {
+          growing -> mature 10%, churned ~ beta(0.7, 3.2)
+          mature -> churned ~ beta(1.5, 9)
+        }
+        """,
+    )
+    compiled = compiled_of(model, 2000)
+    rk = replication_key(compiled.seed, 0)
+    log = ContactLog(compiled)
+    seen: dict[str, object] = {}
+
+    def observe_decision(rep: int, t: int, phase: str, states: list[State], extra) -> None:
+        if t == 3 and phase == "book":
+            seen["book"] = snapshot_from_state(compiled, model, states, t, rk, extra, log)
+            seen["own"] = {
+                int(c): p.copy() for st in states for c, p in zip(st.cid, st.churn_p, strict=True)
+            }
+
+    simulate(
+        model, customers=2000, months=3, seed=compiled.seed, shards=2,
+        observe=log.observer(), observe_decision=observe_decision,
+    )  # fmt: skip
+    tables, meta = seen["book"]
+    folder = write_snapshot(tmp_path / "snapshot", tables, meta)
+    as_of = as_of_of(3, compiled.step_days)
+    spec = spec_for(compiled, model)
+    snap = read_snapshot(folder, spec, as_of)
+    book = book_for_forecast(compiled, k.make_tables(compiled), snap, spec, as_of, compiled.seed)
+    own = seen["own"]
+    st = book.state
+    assert st.churn_p.shape[1] == 2 and book.rows > 1000
+    for i in range(book.rows):
+        assert np.array_equal(st.churn_p[i], own[int(st.cid[i])]), i
+    assert (st.churn_p[: book.rows] > 0).all()
