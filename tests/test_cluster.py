@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,11 +138,22 @@ def _kill_a_worker_at(cluster: Cluster, step: int) -> tuple[list[str], object]:
 
     def progress(done: int, total: int) -> None:
         if done == step and not killed:
-            address = sorted(cluster.client.scheduler_info()["workers"])[0]
+            address = sorted(_workers(cluster))[0]
             killed.append(address)
-            threading.Thread(target=_exit_worker, args=(cluster, address)).start()
+            threading.Thread(target=_exit_worker, args=(cluster, address), daemon=True).start()
+            # Until the scheduler has seen it go: on a loaded machine the run could otherwise
+            # finish its last steps before the kill lands, and nothing would be lost.
+            deadline = time.monotonic() + 60
+            while address in _workers(cluster) and time.monotonic() < deadline:
+                time.sleep(0.05)
 
     return killed, progress
+
+
+def _workers(cluster: Cluster) -> set[str]:
+    """The workers the scheduler knows now (the client's own view refreshes only every few
+    seconds)."""
+    return set(cluster.client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.workers)))
 
 
 @pytest.fixture(scope="module")
