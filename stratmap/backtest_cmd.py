@@ -19,6 +19,7 @@ from typing import Any
 
 from strategy_dsl import safe_write
 from stratmap.errors import EXIT_CLEAN, UsageError
+from stratmap.inputs import add_column_mapping, column_mapping
 
 __all__ = ["add_parser", "run_backtest"]
 
@@ -64,14 +65,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the simulation's seed (default 0)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--out", type=Path, help="write the tables as Parquet into DIR")
-    parser.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="OURS=THEIRS,…",
-        help="the bank's column names, e.g. customer_id=客户号,opened=开户日期",
-    )
-    parser.add_argument("--map-file", type=Path, help="the same as a flat TOML or JSON file")
+    add_column_mapping(parser, "customer_id=客户号,opened=开户日期")
 
 
 def _date(text: str, option: str):  # -> pd.Timestamp (pandas is imported lazily)
@@ -84,16 +78,14 @@ def _date(text: str, option: str):  # -> pd.Timestamp (pandas is imported lazily
 
 
 def run_backtest(args: argparse.Namespace) -> int:
-    from bankdata.tables import TableError, parse_mapping, read_mapping_file, read_table
+    from bankdata.tables import TableError, read_table
     from calibration.backtest import backtest, histories
 
     split = _date(args.split, "--split")
     if args.copies < 1 or args.copies > 1000:
         raise UsageError(f"--copies {args.copies}: give a number from 1 to 1000 (example: 20)")
+    mapping = column_mapping(args)
     try:
-        mapping = read_mapping_file(args.map_file) if args.map_file else {}
-        for text in args.map:
-            mapping.update(parse_mapping(text))
         customers = read_table("customers", args.customers, mapping)
         transactions = read_table("transactions", args.transactions, mapping)
         end = _date(args.end, "--end") if args.end else transactions["date"].max().normalize()

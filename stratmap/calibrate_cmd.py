@@ -17,6 +17,7 @@ from pathlib import Path
 from strategy_dsl import safe_write
 from strategy_dsl.checker import check_file
 from stratmap.errors import EXIT_CLEAN, UsageError
+from stratmap.inputs import add_column_mapping, column_mapping
 
 __all__ = ["add_parser", "run_calibrate"]
 
@@ -52,21 +53,14 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "-o", "--out", type=Path, required=True, help="the .strat fragment to write"
     )
     parser.add_argument("--json", type=Path, help="also write the fit report as JSON")
-    parser.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="OURS=THEIRS,…",
-        help="the bank's column names, e.g. customer_id=客户号,opened=开户日期",
-    )
-    parser.add_argument("--map-file", type=Path, help="the same as a flat TOML or JSON file")
+    add_column_mapping(parser, "customer_id=客户号,opened=开户日期")
     parser.add_argument("--population", default="客户", help="the population's name (default 客户)")
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
     import pandas as pd  # here, not above: `stratmap check` builds this parser and stays light
 
-    from bankdata.tables import TableError, parse_mapping, read_mapping_file, read_table
+    from bankdata.tables import TableError, read_table
     from calibration.book import calibrate
     from calibration.fragment import render_fragment
 
@@ -77,14 +71,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
             f"--population {args.population!r} is not a name: letters, digits and _, "
             "starting with a letter or _ (example: --population 零售客户)"
         )
+    mapping = column_mapping(args)
     try:
         as_of = pd.Timestamp(args.as_of)
     except ValueError:
         raise UsageError(f"--as-of {args.as_of!r} is not a date (expected YYYY-MM-DD)") from None
     try:
-        mapping = read_mapping_file(args.map_file) if args.map_file else {}
-        for text in args.map:
-            mapping.update(parse_mapping(text))
         tables = {
             name: read_table(name, getattr(args, name), mapping)
             for name in _TABLES

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
+from stratmap.inputs import add_column_mapping, column_mapping
 
 __all__ = ["add_parser", "run_decide"]
 
@@ -59,14 +60,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--as-of", required=True, help="the decision's date (YYYY-MM-DD)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="the list directory")
-    parser.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="OURS=THEIRS,…",
-        help="the bank's column names, e.g. customer_id=客户号,aum=资产余额",
-    )
-    parser.add_argument("--map-file", type=Path, help="the same as a flat TOML or JSON file")
+    add_column_mapping(parser, "customer_id=客户号,aum=资产余额")
     parser.add_argument(
         "--seed",
         type=int,
@@ -136,7 +130,7 @@ def run_decide(args: argparse.Namespace) -> int:
     model = checked_model(args, path)
     if model is None:
         return EXIT_FINDINGS
-    mapping = _mapping(args)
+    mapping = column_mapping(args)
     meta = _meta_of(args.customers)
     seed = _seed(args.seed, meta, model)
     compiled = _compiled(model, meta)
@@ -192,18 +186,6 @@ def _as_of(text: str, epoch: dt.date) -> dt.date:
     if as_of < epoch:
         raise UsageError(f"--as-of {as_of}: decisions are dated from {epoch} on")
     return as_of
-
-
-def _mapping(args: argparse.Namespace) -> dict[str, str]:
-    from bankdata.tables import TableError, parse_mapping, read_mapping_file
-
-    try:
-        mapping = read_mapping_file(args.map_file) if args.map_file else {}
-        for text in args.map:
-            mapping.update(parse_mapping(text))
-    except TableError as exc:
-        raise UsageError(str(exc)) from None
-    return mapping
 
 
 def _meta_of(snapshot: Path) -> dict[str, Any]:

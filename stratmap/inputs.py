@@ -277,3 +277,36 @@ def resolve_threads(requested: int | None) -> int:
             "not depend on the threads, only the time does"
         )
     return requested
+
+
+# ------------------------------------------------------------------------------ the bank's columns
+
+
+def add_column_mapping(parser: argparse.ArgumentParser, example: str, *, file: bool = True) -> None:
+    """``--map OURS=THEIRS,…`` (repeatable) and ``--map-file``: the bank's own column names for
+    the tables a command reads (docs/calibration.md, Column names). ``example``: a mapping
+    the command's own tables would use, e.g. ``customer_id=客户号,aum=资产余额``."""
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="OURS=THEIRS,…",
+        help=f"the bank's column names, e.g. {example}",
+    )
+    if file:
+        parser.add_argument("--map-file", type=Path, help="the same as a flat TOML or JSON file")
+
+
+def column_mapping(args: argparse.Namespace) -> dict[str, str]:
+    """The mapping ``--map-file`` then every ``--map`` give (a later name wins); a mapping that
+    cannot be read is a usage error naming it."""
+    from bankdata.tables import TableError, parse_mapping, read_mapping_file
+
+    try:
+        path = getattr(args, "map_file", None)
+        mapping = read_mapping_file(path) if path else {}
+        for text in args.map:
+            mapping.update(parse_mapping(text))
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
+    return mapping

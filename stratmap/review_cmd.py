@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, UsageError
+from stratmap.inputs import add_column_mapping, column_mapping
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,14 +76,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="a `stratmap simulate --out DIR` results directory of the same map",
     )
-    parser.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="OURS=THEIRS,…",
-        help="the bank's column names, e.g. customer_id=客户号,responded=是否成交",
-    )
-    parser.add_argument("--map-file", type=Path, help="the same as a flat TOML or JSON file")
+    add_column_mapping(parser, "customer_id=客户号,responded=是否成交")
     parser.add_argument(
         "--prior-strength",
         type=float,
@@ -149,15 +143,6 @@ def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
     return tables["funnel"]
 
 
-def _mapping(args: argparse.Namespace) -> dict[str, str]:
-    from bankdata.tables import parse_mapping, read_mapping_file
-
-    mapping = read_mapping_file(args.map_file) if args.map_file else {}
-    for text in args.map:
-        mapping.update(parse_mapping(text))
-    return mapping
-
-
 # ------------------------------------------------------------------------------ the command
 
 
@@ -192,10 +177,7 @@ def run_review(args: argparse.Namespace) -> int:
             f"{listed.manifest.get('map')!r}; {args.strategy} hashes to {map_hash[:12]}…)\n"
             "help: review a list against the map it was decided with, unchanged"
         )
-    try:
-        mapping = _mapping(args)
-    except TableError as exc:
-        raise UsageError(str(exc)) from None
+    mapping = column_mapping(args)
     try:
         outcomes = read_outcomes(args.outcomes, mapping)
         joined = match_list(listed.rows, outcomes, args.outcomes)
