@@ -272,3 +272,28 @@ def test_the_digest_locator_is_installed_when_the_package_init_never_runs(tmp_pa
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "KernelSourcesLocator"
+
+
+def test_an_installed_distribution_keeps_no_kernels_beside_its_modules(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """In site-packages the kernels are cached in the user's cache directory, not in the
+    package's __pycache__: `pip uninstall` would leave that folder, which shadowed a later
+    editable install (simulator.kernels became an empty namespace package)."""
+    installed = tmp_path / "lib" / "python3" / "site-packages" / "simulator" / "kernels" / "rng.py"
+    installed.parent.mkdir(parents=True)
+    installed.write_text("x = 1\n", encoding="utf-8")
+    monkeypatch.setattr(kernel_cache, "KERNEL_SOURCES", (installed,))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    func = decide_blocks.py_func
+    assert kernel_cache.KernelSourcesLocator.from_function(func, str(installed)) is None
+    chosen = kernel_cache.KernelSourcesUserWideLocator.from_function(func, str(installed))
+    assert chosen is not None
+    assert "site-packages" not in Path(chosen.get_cache_path()).parts
+    # A checkout's kernels stay beside their modules.
+    checkout = tmp_path / "repo" / "simulator" / "kernels" / "rng.py"
+    checkout.parent.mkdir(parents=True)
+    checkout.write_text("x = 1\n", encoding="utf-8")
+    monkeypatch.setattr(kernel_cache, "KERNEL_SOURCES", (checkout,))
+    beside = kernel_cache.KernelSourcesLocator.from_function(func, str(checkout))
+    assert beside is not None and Path(beside.get_cache_path()) == checkout.parent / "__pycache__"

@@ -11,10 +11,10 @@ them all. An installed release is unaffected (its files change together).
 
 ``install()`` (run by ``simulator/__init__.py``, before any kernel is defined) puts the
 locators first in Numba's list: ``NUMBA_CACHE_DIR`` where it is set and writable, else the
-installation's ``__pycache__``, else the user's cache directory, else a temporary one, all
-stamped with the digest. Numba's own locators never
-handle a kernel: their entries, stamped per file, made the next ordinary run find the
-installation's cache stale and compile everything again.
+checkout's ``__pycache__`` (never an installed distribution's: see ``_installed``), else the
+user's cache directory, else a temporary one, all stamped with the digest. Numba's own
+locators never handle a kernel: their entries, stamped per file, made the next ordinary run
+find the installation's cache stale and compile everything again.
 """
 
 from __future__ import annotations
@@ -95,6 +95,16 @@ def _is_kernel_source(py_file: str) -> bool:
     return Path(py_file).resolve() in KERNEL_SOURCES
 
 
+def _installed(py_file: str) -> bool:
+    """Whether ``py_file`` lies in an installed distribution (site-packages, dist-packages).
+    Its ``__pycache__`` is not the kernels' place there: `pip uninstall` removes only the files
+    it installed, so the compiled kernels kept the package's folders alive, and a folder
+    ``site-packages/simulator/kernels`` left so shadowed a later editable install of the same
+    packages (the README's two quick-start commands, in order: `simulator.kernels` became an
+    empty namespace package and nothing imported). The user's cache directory serves instead."""
+    return any(part in ("site-packages", "dist-packages") for part in Path(py_file).parts)
+
+
 if _IN_TREE is not None and _USER_DIR is not None and _USER_WIDE is not None:
 
     class KernelSourcesUserDirLocator(_USER_DIR):  # type: ignore[misc, valid-type]
@@ -123,21 +133,21 @@ if _IN_TREE is not None and _USER_DIR is not None and _USER_WIDE is not None:
             return found
 
     class KernelSourcesLocator(_IN_TREE):  # type: ignore[misc, valid-type]
-        """Numba's in-tree cache (``__pycache__`` beside the module), stamped with the digest
-        of all the kernel sources instead of the module's own file."""
+        """Numba's in-tree cache (``__pycache__`` beside the module) of a checkout, stamped
+        with the digest of all the kernel sources instead of the module's own file."""
 
         def get_source_stamp(self) -> bytes:
             return kernel_sources_digest()
 
         @classmethod
         def from_function(cls, py_func: object, py_file: str) -> object:
-            if not _is_kernel_source(py_file):
+            if not _is_kernel_source(py_file) or _installed(py_file):
                 return None
             return super().from_function(py_func, py_file)
 
     class KernelSourcesUserWideLocator(_USER_WIDE):  # type: ignore[misc, valid-type]
-        """The user's cache directory (an installation that cannot be written), stamped with
-        the digest."""
+        """The user's cache directory (an installed distribution, or a checkout that cannot be
+        written), stamped with the digest."""
 
         def get_source_stamp(self) -> bytes:
             return kernel_sources_digest()
