@@ -47,19 +47,6 @@ from simulator.kernels.statuses import statuses
 from strategy_dsl.compile import CompiledStrategy
 from strategy_dsl.model import CheckedStrategy
 
-# The list's action and reason of each status (kernels.S_*); S_NONE: not a candidate.
-REASON_OF_STATUS = {
-    k.S_SUITABILITY: "suitability",
-    k.S_HELD: "held",
-    k.S_CHANNEL: "requires",
-    k.S_COOLDOWN: "cooldown",
-    k.S_CAP: "cap",
-    k.S_HOLDOUT: "holdout",
-    k.S_CONTROL: "control",
-    k.S_ARBITRATION: "priority",
-    k.S_BUDGET: "budget",
-    k.S_CAPACITY: "capacity",
-}
 ARM_NAMES = ("treatment", "global_control", "rule_holdout")
 
 
@@ -144,7 +131,7 @@ def _list_rows(
     draw = uniform(rk, cid[rows], STATIC_STEP, SLOT_HOLDOUT + groups)
     arm = np.where(arm == 1, 1, np.where((holdout > 0) & (draw < holdout), 2, 0))
     codes = status[rows, plays]
-    reason = pd.Series(codes).map(REASON_OF_STATUS)
+    reason = pd.Series(codes).map(k.REASON_OF_STATUS)
     return pd.DataFrame(
         {
             "customer_id": book.ids.to_numpy()[rows].astype(str),

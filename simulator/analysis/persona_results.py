@@ -13,17 +13,9 @@ from strategy_dsl.model import Outcome
 
 WON = "won"
 NOT_CANDIDATE = "not a candidate"
-# The kernel's play statuses (kernels.S_*) in the words of `suppressed PLAY by REASON`.
-REASON_OF_STATUS: dict[int, str] = {
-    k.S_SUITABILITY: "suitability",
-    k.S_HELD: "held",
-    k.S_CHANNEL: "requires",
-    k.S_COOLDOWN: "cooldown",
-    k.S_CAP: "cap",
-    k.S_HOLDOUT: "holdout",
-    k.S_CONTROL: "control",
-    k.S_ARBITRATION: "priority",
-}
+# The kernel's play statuses in the words of `suppressed PLAY by REASON` (budget and capacity
+# never stop one persona: NEVER_FOR_A_PERSONA).
+REASON_OF_STATUS = k.REASON_OF_STATUS
 # Reasons that exist in a simulation but never for one persona, and why.
 NEVER_FOR_A_PERSONA = {
     "holdout": "a persona is in the treatment arm and outside every holdout",

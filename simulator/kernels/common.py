@@ -149,6 +149,20 @@ STATUS_NAMES = (
     "reached",
     "responded",
 )
+# A suppression status in the words results, lists and personas use (`suppressed PLAY by
+# REASON`; docs/results.md, `suppression`): one table for decide's list and the personas.
+REASON_OF_STATUS: dict[int, str] = {
+    S_SUITABILITY: "suitability",
+    S_HELD: "held",
+    S_CHANNEL: "requires",
+    S_COOLDOWN: "cooldown",
+    S_CAP: "cap",
+    S_HOLDOUT: "holdout",
+    S_CONTROL: "control",
+    S_ARBITRATION: "priority",
+    S_BUDGET: "budget",
+    S_CAPACITY: "capacity",
+}
 
 # Trace buffer layout: one traced row per run; the kernels fill these while i == trace_row.
 TR_STAGE_BEFORE, TR_STAGE, TR_TXN, TR_MATURED, TR_TRIGGERS, TR_SEGMENTS = 0, 1, 2, 3, 4, 5
