@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from strategy_dsl import safe_write
+from strategy_dsl.checker.extras import SUPPRESSION_REASONS
 
 __all__ = [
     "ACTIONS",
@@ -57,20 +58,9 @@ FILES = (PARQUET_FILE, CSV_FILE, XLSX_FILE, MANIFEST_FILE)
 
 ARMS = ("treatment", "global_control", "rule_holdout")
 ACTIONS = ("contact", "suppress")
-# The suppression reasons are the simulator's own words (docs/results.md, `suppression`).
-REASONS = (
-    "control",
-    "holdout",
-    "cooldown",
-    "cap",
-    "capacity",
-    "budget",
-    "suitability",
-    "priority",
-    "requires",
-    "held",
-    "consent",
-)
+# The suppression reasons are the simulator's own words (docs/results.md, `suppression`), and
+# `consent`, which the format v1 admits for a list another system writes.
+REASONS = (*SUPPRESSION_REASONS, "consent")
 # Excel's sheet holds 1,048,576 rows; the header takes one. A longer list continues on further
 # sheets (list, list_2, …) in the same workbook.
 XLSX_ROWS_PER_SHEET = 1_048_575
