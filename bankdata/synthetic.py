@@ -2,7 +2,7 @@
 
     python -m bankdata.synthetic MAP DIR [--customers N] [--seed S] [--response-factor F]
 
-writes ``DIR/list/`` (a contact list v1, as `stratmap decide` writes one) and
+writes ``DIR/list/`` (a contact list, as `stratmap decide` writes one) and
 ``DIR/outcomes.parquet`` (outcomes v1), for the docs' example of `stratmap review`, its tests
 and its benchmark, until lists come from `decide` on a real snapshot. What it draws:
 
@@ -131,6 +131,7 @@ def synthetic_live_test(
             "arm": arm,
             "action": np.where(contact, "contact", "suppress"),
             "reason": reason,
+            "segments": None,  # no segments drawn here: the review's per-segment part is empty
         }
     )
     reached = contact & (rng.random(n) < rows["reach"].to_numpy())

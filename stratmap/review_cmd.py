@@ -147,7 +147,7 @@ def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from bankdata.contact_list import ContactListError, read_list
+    from bankdata.contact_list import ContactListError, read_list, segment_members
     from bankdata.outcomes import match_list, read_outcomes
     from bankdata.tables import TableError
     from simulator.analysis.review import DEFAULT_PRIOR_STRENGTH, review
@@ -184,7 +184,17 @@ def run_review(args: argparse.Namespace) -> int:
     except TableError as exc:
         raise UsageError(f"--outcomes {exc}") from None
     funnel = _forecast_funnel(args.forecast, map_hash) if args.forecast else None
-    document = review(joined, model, funnel, prior_strength=strength)
+    document = review(
+        joined,
+        model,
+        funnel,
+        prior_strength=strength,
+        segments=segment_members(joined["segments"]),
+    )
+    if listed.manifest["version"] < 2:
+        document["notes"].append(
+            "the list is a version 1 list, which records no segments: no uplift per segment"
+        )
     document["map"] = {"file": str(args.strategy), "hash": map_hash}
     document["list"] = {"dir": str(args.contact_list), "as_of": listed.manifest.get("as_of")}
     document["forecast"] = str(args.forecast) if args.forecast else None
