@@ -138,9 +138,11 @@ def _wave_codes(wave: pd.Series) -> np.ndarray:
 def _check_one_wave_per_play(list_rows: pd.DataFrame, path: Path) -> None:
     """Outcomes v1 (no ``wave``) answer a (customer, play): refused for a list with two
     waves of one journey for the same customer."""
-    twice = list_rows.duplicated(["customer_id", "play"], keep=False)
+    # A list holds one row per (customer, play, wave): only journey rows can repeat a pair.
+    journeys = list_rows.loc[list_rows["wave"].notna().to_numpy(bool), ["customer_id", "play"]]
+    twice = journeys.duplicated(keep=False)
     if twice.any():
-        first = list_rows[twice].iloc[0]
+        first = journeys[twice].iloc[0]
         raise TableError(
             f"{path}: no column wave, but the list holds {int(twice.sum())} rows that are "
             f"two waves of one journey for one customer (first: {first['customer_id']!r}, "

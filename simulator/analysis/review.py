@@ -405,8 +405,10 @@ def _segment_uplifts(spec: PlaySpec, frame: pd.DataFrame, order: list[str]) -> l
     the intervals of ``_uplifts``); a segment with no treatment or no control row is left
     out, as a play is."""
     found = []
+    # Only the columns the uplifts read: a million rows are filtered once per segment.
+    used = frame[["arm", *(c for c, _ in RATE_METRICS.values()), "aum_before", "aum_after"]]
     for n, segment in enumerate(order):
-        part = frame[frame[_member(n)].to_numpy(bool)]
+        part = used[frame[_member(n)].to_numpy(bool)]
         arms = dict(iter(part.groupby("arm", observed=True)))
         treated = arms.get("treatment")
         for other_arm, label in _COMPARISONS:
