@@ -36,6 +36,9 @@ channel 外呼 {
   reach 60%
 }
 
+segment 高净值 = aum >= 100万
+segment 临界客户 = aum in 45万 .. 50万
+
 rule 临界提升 priority 80 {
   offer 稳健理财 via 外呼
   response 5%
@@ -139,6 +142,23 @@ def test_a_version_1_list_is_reviewed_without_segments(capsys, decided, tmp_path
     document = json.loads(capsys.readouterr().out)
     assert document["uplift_by_segment"] == [] and document["uplift"]
     assert any("version 1 list" in note for note in document["notes"])
+
+
+def test_a_segment_the_map_does_not_declare_is_refused(capsys, decided, tmp_path) -> None:
+    path, _model, list_dir, outcomes, rows = decided
+    other = write_list(
+        tmp_path / "list",
+        rows.assign(segments=rows["segments"].astype(object).replace("高净值", "大客户")),
+        json.loads((list_dir / "manifest.json").read_text("utf-8")),
+        formats=("parquet",),
+    )
+    argv = ["review", str(path), "--list", str(other), "--outcomes", str(outcomes)]
+    assert main([*argv, "--out", str(tmp_path / "review")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert "column segments: '大客户' is not a segment of the map (first at row" in captured.err
+    assert "the map declares 高净值, 临界客户" in captured.err
+    assert not (tmp_path / "review").exists()
 
 
 def test_the_outcome_simulator_refuses_bad_input(capsys, decided, tmp_path: Path) -> None:
