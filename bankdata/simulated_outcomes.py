@@ -128,7 +128,10 @@ def true_uplift(rows: pd.DataFrame, truth: Truth) -> pd.DataFrame:
 
 def _rate(text: str) -> float:
     """``3%`` or ``0.03`` → 0.03; a rate outside [0, 1] is refused."""
-    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a rate (example: 3% or 0.03)") from None
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{text}: a rate is between 0% and 100%")
     return value
@@ -185,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError("base + uplift is above 100%")
     except ValueError as exc:
         parser.error(str(exc))  # exit 2
+    if args.seed < 0:
+        parser.error(f"--seed {args.seed}: a seed is 0 or more")
     if args.out.suffix.lower() not in {".parquet", ".csv"}:
         parser.error(f"-o {args.out}: name a .parquet or .csv file")
     if args.out.is_dir():

@@ -168,10 +168,30 @@ def test_the_outcome_simulator_refuses_bad_input(capsys, decided, tmp_path: Path
         (["--uplift", "120%"], "a rate is between 0% and 100%"),
         (["--uplift-in", "高净值"], "is not SEGMENT=RATE"),
         (["--uplift-in", "无此分群=5%"], "no row of the list is in 无此分群"),
+        (["--base", "two"], "'two' is not a rate (example: 3% or 0.03)"),
+        (["--seed", "-1"], "--seed -1: a seed is 0 or more"),
     ]:
         with pytest.raises(SystemExit) as exit_:
             simulated_outcomes([str(list_dir), "-o", str(out), *argv])
         assert exit_.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        simulated_outcomes([str(list_dir), "-o", str(tmp_path / "o.xlsx")])
+    assert exit_.value.code == 2 and "name a .parquet or .csv file" in capsys.readouterr().err
     assert simulated_outcomes([str(tmp_path / "none"), "-o", str(out)]) == 2
     assert "not a contact-list directory" in capsys.readouterr().err
-    assert not out.exists()  # nothing written
+    assert not out.exists() and not (tmp_path / "o.xlsx").exists()  # nothing written
+
+
+def test_the_outcome_simulator_is_seeded_and_writes_outcomes_v2(capsys, decided, tmp_path) -> None:
+    from bankdata.outcomes import read_outcomes
+
+    _path, _model, list_dir, _outcomes, rows = decided
+    first, second = tmp_path / "a" / "o.csv", tmp_path / "b.csv"
+    for out in (first, second):
+        assert simulated_outcomes([str(list_dir), "-o", str(out), "--seed", "4"]) == 0
+    assert first.read_bytes() == second.read_bytes()
+    printed = capsys.readouterr().out
+    assert f"wrote {second}: {len(rows)} outcomes" in printed and "临界提升: " in printed
+    back = read_outcomes(first)
+    assert "wave" in back and len(match_list(rows, back, first)) == len(rows)
+    assert not list(tmp_path.glob("**/.*.tmp"))  # no temporary left beside them
