@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bankdata.contact_list import SEGMENT_SEPARATOR
 from bankdata.snapshot import Snapshot, SnapshotSpec
 from bankdata.snapshot_state import (
     Book,
@@ -144,8 +145,21 @@ def _list_rows(
             "arm": np.asarray(ARM_NAMES, dtype=object)[arm],
             "action": np.where(codes == k.S_CONTACTED, "contact", "suppress"),
             "reason": reason.where(reason.notna(), None).to_numpy(dtype=object),
+            "segments": _segment_names(c, book.state.segbits[: book.rows][rows]),
         }
     )
+
+
+def _segment_names(c: CompiledStrategy, bits: np.ndarray) -> np.ndarray:
+    """Each row's segments as the step's decision found them (``State.segbits``, one bit per
+    declared segment), in the map's order, joined as the contact list writes them; None for
+    none. Named once per distinct combination, not once per row."""
+    combos, which = np.unique(bits, return_inverse=True)
+    names = [
+        SEGMENT_SEPARATOR.join(g for n, g in enumerate(c.segments) if (int(b) >> n) & 1) or None
+        for b in combos
+    ]
+    return np.asarray(names, dtype=object)[which.reshape(-1)] if len(bits) else np.empty(0, object)
 
 
 def _capacity_used(c: CompiledStrategy, t: int, status: np.ndarray) -> dict:

@@ -48,6 +48,9 @@ COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "outcomes": (
         ("customer_id", "id", True),
         ("play", "text", True),
+        # Outcomes v2: which wave of a journey the row answers (empty for a rule). Optional:
+        # without it a customer's two waves of one journey cannot be told apart.
+        ("wave", "number", False),
         ("contacted", "flag", True),
         ("reached", "flag", True),
         ("responded", "flag", True),
@@ -257,11 +260,13 @@ def _check_rules(
             f"{_rows(source, out[name].isna(), out[name])}"
         )
     if table == "outcomes":
-        dup = out.duplicated(["customer_id", "play"], keep=False)
+        key = ["customer_id", "play", "wave"] if "wave" in out else ["customer_id", "play"]
+        dup = out.duplicated(key, keep=False)
         if dup.any():
             raise TableError(
-                f"{source.path}: duplicate rows (customer_id, play) at "
-                f"{_rows(source, dup, out['customer_id'])} (one outcome per customer and play)"
+                f"{source.path}: duplicate rows ({', '.join(key)}) at "
+                f"{_rows(source, dup, out['customer_id'])} (one outcome per customer and play"
+                f"{', and wave' if 'wave' in out else ''})"
             )
     if table == "customers":
         dup = out["customer_id"].duplicated(keep=False)
