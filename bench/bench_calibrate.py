@@ -4,7 +4,8 @@ pyarrow alone, measured in the same run.
 
 The bank is generated once (seeded) as Parquet, the way a warehouse exports it (ids as text,
 dates as DATE), into a temporary folder kept for the module. STRATMAP_BENCH_CALIBRATE sets the
-customers (default 1,000,000); balances are 24 a customer, transactions 30 a customer.
+customers (default 1,000,000); balances are 24 a customer, transactions 30 a customer
+(calibration.synthetic.write_large_bank).
 
 Target (issue 17): ≤ 60 s and ≤ 4 GiB at 1,000,000 customers.
 
@@ -22,16 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from calibration.synthetic import write_large_bank
+
 REPO = Path(__file__).resolve().parents[1]
 CUSTOMERS = int(os.environ.get("STRATMAP_BENCH_CALIBRATE", 1_000_000))
-MONTHS = 24  # balances per customer
-TXN_PER_CUSTOMER = 30
-AS_OF = np.datetime64("2026-06-30")
 TARGET_S, TARGET_GIB = 60.0, 4.0
 _MEASURED = (
     "import resource, sys, time; t = time.perf_counter(); c = time.process_time(); "
@@ -42,87 +40,10 @@ _MEASURED = (
 )
 
 
-def generate_bank(folder: Path, customers: int, seed: int = 17) -> dict[str, Path]:
-    """customers.parquet, balances.parquet and transactions.parquet of a synthetic book:
-    openings over three years, churn ~ Beta(0.9, 9) a month, 24 month-end balances each
-    (closed customers' last balances 0), TXN_PER_CUSTOMER transactions a customer on average
-    over the last two years (Gamma-mixed rates)."""
-    rng = np.random.default_rng(seed)
-    ids = pa.array(np.char.add("C", np.char.zfill(np.arange(customers).astype(str), 8)))
-    opened = AS_OF - rng.integers(1, 36 * 30, customers).astype("timedelta64[D]")
-    month = np.minimum(rng.geometric(rng.beta(0.9, 9.0, customers)), 1000)
-    closed = opened + ((month - 1) * 30 + rng.integers(0, 30, customers)).astype("timedelta64[D]")
-    is_closed = closed <= AS_OF
-    aum = np.round(50_000 * np.exp(1.2 * rng.standard_normal(customers)), 2)
-    age = np.clip(np.round(rng.normal(45, 10, customers)), 18, 90)
-    paths = {name: folder / f"{name}.parquet" for name in ("customers", "balances", "transactions")}
-    pq.write_table(
-        pa.table(
-            {
-                "customer_id": ids,
-                "opened": pa.array(opened, pa.date32()),
-                "closed": pa.array(closed, pa.date32(), mask=~is_closed),
-                "aum": aum,
-                "age": age,
-            }
-        ),
-        paths["customers"],
-    )
-
-    # A month-end balance panel: 24 months to the as-of month, each customer's path a random
-    # walk of 0.5 % ± 3 % a month ending at today's AUM.
-    firsts = np.arange(
-        np.datetime64("2026-06", "M") - MONTHS + 1, np.datetime64("2026-07", "M")
-    ).astype("datetime64[D]")
-    growth = rng.normal(0.005, 0.03, (customers, MONTHS)).astype(np.float32)
-    growth[:, -1] = 0.0
-    log_path = np.cumsum(np.log1p(growth[:, ::-1]), axis=1)[:, ::-1]
-    balance = np.round(aum[:, None] / np.exp(log_path), 2)
-    del growth, log_path
-    balance[firsts[None, :] > closed[:, None]] = 0.0
-    pq.write_table(
-        pa.table(
-            {
-                "customer_id": pa.DictionaryArray.from_arrays(
-                    np.repeat(np.arange(customers, dtype=np.int32), MONTHS), ids
-                ).cast(pa.string()),
-                "month": pa.array(np.tile(firsts, customers), pa.date32()),
-                "aum": balance.ravel(),
-            }
-        ),
-        paths["balances"],
-        row_group_size=4_000_000,
-    )
-    del balance
-
-    # Transactions over the last 24 months, while each customer is open.
-    start = AS_OF - 720
-    begin = np.maximum(opened, start)
-    end = np.where(is_closed, closed, AS_OF)
-    days = np.clip((end - begin).astype(float), 0, None)
-    rate = rng.gamma(2.0, 1.0, customers)
-    weight = rate * days
-    counts = rng.poisson(weight * (TXN_PER_CUSTOMER * customers / weight.sum()))
-    who = np.repeat(np.arange(customers, dtype=np.int32), counts)
-    offset = (rng.random(who.size, dtype=np.float32) * days[who]).astype("timedelta64[D]")
-    pq.write_table(
-        pa.table(
-            {
-                "customer_id": pa.DictionaryArray.from_arrays(who, ids).cast(pa.string()),
-                "date": pa.array(begin[who] + offset, pa.date32()),
-                "amount": np.round(rng.lognormal(6, 1, who.size), 2),
-            }
-        ),
-        paths["transactions"],
-        row_group_size=4_000_000,
-    )
-    return paths
-
-
 @pytest.fixture(scope="module")
 def bank(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     started = time.perf_counter()
-    paths = generate_bank(tmp_path_factory.mktemp("bank"), CUSTOMERS)
+    paths = write_large_bank(tmp_path_factory.mktemp("bank"), CUSTOMERS)
     rows = {name: pq.ParquetFile(p).metadata.num_rows for name, p in paths.items()}
     size = sum(p.stat().st_size for p in paths.values()) / 2**20
     print(

@@ -15,7 +15,7 @@ import pandas as pd
 
 from calibration import fits
 
-__all__ = ["Calibration", "calibrate"]
+__all__ = ["Calibration", "calibrate", "churn_periods", "finite_or_null"]
 
 DAYS_PER_MONTH = 30
 
@@ -42,7 +42,7 @@ class Calibration:
         def fit(f: fits.Fit | None) -> dict | None:
             return None if f is None else f.to_json()
 
-        return _finite_or_null(
+        return finite_or_null(
             {
                 "as_of": self.as_of.date().isoformat(),
                 "customers": self.customers,
@@ -67,12 +67,12 @@ class Calibration:
         )
 
 
-def _finite_or_null(value: Any) -> Any:
+def finite_or_null(value: Any) -> Any:
     """An open-ended interval (a bound at infinity) is null in JSON, which has no Infinity."""
     if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
+        return {k: finite_or_null(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite_or_null(v) for v in value]
+        return [finite_or_null(v) for v in value]
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
@@ -80,6 +80,19 @@ def _finite_or_null(value: Any) -> Any:
 
 def _span(dates: pd.Series) -> tuple[str, str]:
     return (dates.min().date().isoformat(), dates.max().date().isoformat())
+
+
+def churn_periods(
+    book: pd.DataFrame, as_of: pd.Timestamp
+) -> tuple[np.ndarray, pd.Series, pd.Series]:
+    """Per customer of the book: the churn period (closed in their k-th month of tenure: k) or
+    the whole months survived (still open at the as-of date: censored there), whether they
+    closed by then, and the day their exposure ends."""
+    closed = book["closed"] if "closed" in book else pd.Series(pd.NaT, index=book.index)
+    gone = closed.notna() & (closed <= as_of)
+    end = closed.where(gone, as_of)
+    months = (end - book["opened"]).dt.days.to_numpy() // DAYS_PER_MONTH
+    return np.where(gone, months + 1, months).astype(float), gone, end
 
 
 def calibrate(
@@ -92,12 +105,7 @@ def calibrate(
     book = customers[customers["opened"] <= as_of].copy()
     if book.empty:
         raise ValueError(f"no customer opened on or before the as-of date {as_of.date()}")
-    closed = book["closed"] if "closed" in book else pd.Series(pd.NaT, index=book.index)
-    gone = closed.notna() & (closed <= as_of)
-    end = closed.where(gone, as_of)
-    days = (end - book["opened"]).dt.days.to_numpy()
-    months = days // DAYS_PER_MONTH
-    periods = np.where(gone, months + 1, months).astype(float)
+    periods, gone, end = churn_periods(book, as_of)
     result = Calibration(as_of, len(book), int((~gone).sum()))
     result.window["churn"] = (book["opened"].min().date().isoformat(), as_of.date().isoformat())
     at_risk = periods > 0
