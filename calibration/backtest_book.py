@@ -243,7 +243,7 @@ def aum_table(
             "forecast_low": np.nan,
             "forecast_high": np.nan,
         }
-        if steps > 0:
+        if steps > 0 and amounts.size:  # no balance in the split's month: nothing to grow
             ahead = float((month.to_timestamp(how="end").normalize() - split).days)
             alive = open_at(tenure + ahead) / open_at(tenure)
             growth, growth2 = (1 + mu) ** steps, ((1 + mu) ** 2 + sigma**2) ** steps
