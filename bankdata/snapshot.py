@@ -115,20 +115,34 @@ class SnapshotSpec:
 
 @dataclass
 class Snapshot:
-    """A validated snapshot: the frames under our column names, typed; every history table
-    has a column ``row`` besides: its customer's row in the customers table."""
+    """A validated snapshot: the frames under our column names, typed. A history table names
+    its customer by ``row`` (the customer's row in the customers table) instead of
+    ``customer_id``: tens of millions of flow rows need not hold the ids twice."""
 
     path: Path
     customers: pd.DataFrame
     history: dict[str, pd.DataFrame]
     meta: dict[str, Any]
     files: list[Path]
+    released: bool = False
 
     def table(self, name: str) -> pd.DataFrame:
         """A history table, empty (with its columns) when the snapshot has none."""
+        if self.released:
+            raise RuntimeError("the snapshot's frames were released (Snapshot.release)")
         if name in self.history:
             return self.history[name]
-        return pd.DataFrame({c: pd.Series(dtype=object) for c, _k, _r in HISTORY[name]})
+        columns = [c for c, _k, _r in HISTORY[name] if c != "customer_id"] + ["row"]
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+    def release(self) -> None:
+        """Drop every frame but the customers' ids, once the engine's state holds them: for
+        ten million customers the frames are gigabytes beside the state (docs/decide.md,
+        Speed)."""
+        self.customers = self.customers[["customer_id"]]
+        self.history = {}
+        self.released = True
+        pa.default_memory_pool().release_unused()  # Arrow keeps freed string buffers otherwise
 
 
 def _file_of(folder: Path, table: str) -> Path | None:
@@ -193,7 +207,7 @@ def read_snapshot(
             _check_unique(
                 frame, ("customer_id", "journey"), found, "one entry per customer and journey"
             )
-        history[table] = frame
+        history[table] = frame.drop(columns="customer_id")
     meta = read_meta(folder / META_FILE) if path.is_dir() else {}
     return Snapshot(path, customers, history, meta, files)
 

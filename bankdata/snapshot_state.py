@@ -72,6 +72,8 @@ from strategy_dsl.model import CheckedStrategy
 EPOCH = dt.date(2000, 1, 1)
 RISKS = ("C1", "C2", "C3", "C4", "C5")
 YEAR_DAYS, MONTH_DAYS = 360, 30  # the simulator's calendar (birthdays, paydays)
+NS_PER_DAY = 86_400 * 10**9
+FLOW_CHUNK_ROWS = 1 << 22  # flow rows turned into ring places at a time (about 100 MB)
 
 
 class SnapshotStateError(StratmapError):
@@ -109,7 +111,10 @@ class Timeline:
     def steps(self, dates: pd.Series) -> np.ndarray:
         """The step of each date (int64); at most STAGE_AGE_CAP steps back, as the simulator
         remembers."""
-        days = (pd.Timestamp(self.as_of) - pd.to_datetime(dates)).dt.days.to_numpy()
+        # Whole days by integer nanoseconds, floored as a Timedelta's days are: no Series of
+        # timedeltas for tens of millions of flow rows.
+        stamps = pd.to_datetime(dates).to_numpy("datetime64[ns]").view(np.int64)
+        days = np.floor_divide(pd.Timestamp(self.as_of).value - stamps, NS_PER_DAY)
         steps = self.step - np.floor_divide(days, self.step_days)
         return np.maximum(steps, -STAGE_AGE_CAP).astype(np.int64)
 
@@ -526,24 +531,31 @@ def _flows(tb: k.Tables, st: State, snap: Snapshot, tl: Timeline) -> None:
     frame = snap.table("flows")
     if frame.empty:
         return
-    rows = frame["row"].to_numpy(np.int64)
-    steps = tl.steps(frame["date"])
-    order = np.argsort(steps, kind="stable")  # a later row of the same step wins
-    rows, steps, frame = rows[order], steps[order], frame.iloc[order]
-    for length, ring, name, low, high in (
-        (aum_len, st.aum_ring, "aum", t - aum_len, t - 1),
-        (flow_len, st.flow_ring, "net_flow", t - flow_len + 1, t),
-        (txn_len, st.txn_ring, "transactions", t - txn_len + 1, t),
-    ):
-        if not length:
-            continue
-        values = frame[name].to_numpy(np.float64)
-        use = (steps >= low) & (steps <= high) & ~np.isnan(values)
-        slot = steps[use] % length
-        if name == "transactions":
-            ring[rows[use], slot] = np.minimum(values[use], 255).astype(np.uint8)
-        else:
-            ring[rows[use], slot] = values[use].astype(np.float32)
+    rings = [
+        (length, ring, name, low, high)
+        for length, ring, name, low, high in (
+            (aum_len, st.aum_ring, "aum", t - aum_len, t - 1),
+            (flow_len, st.flow_ring, "net_flow", t - flow_len + 1, t),
+            (txn_len, st.txn_ring, "transactions", t - txn_len + 1, t),
+        )
+        if length
+    ]
+    # In file order, a chunk at a time: the temporaries of forty million flow rows would be
+    # gigabytes. A ring's window spans as many steps as the ring has places, so two rows
+    # landing in one place are of one step, and the later row in the file wins, as it did
+    # when the rows were sorted stably by step.
+    for start in range(0, len(frame), FLOW_CHUNK_ROWS):
+        part = frame.iloc[start : start + FLOW_CHUNK_ROWS]
+        rows = part["row"].to_numpy(np.int64)
+        steps = tl.steps(part["date"])
+        for length, ring, name, low, high in rings:
+            values = part[name].to_numpy(np.float64)
+            use = (steps >= low) & (steps <= high) & ~np.isnan(values)
+            slot = steps[use] % length
+            if name == "transactions":
+                ring[rows[use], slot] = np.minimum(values[use], 255).astype(np.uint8)
+            else:
+                ring[rows[use], slot] = values[use].astype(np.float32)
 
 
 # ------------------------------------------------------------------------------ models
