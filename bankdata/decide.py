@@ -137,7 +137,8 @@ def _list_rows(
     reason = pd.Series(codes).map(k.REASON_OF_STATUS)
     return pd.DataFrame(
         {
-            "customer_id": book.ids.to_numpy()[rows].astype(str),
+            # the candidates' ids alone become Python strings, not the whole book's
+            "customer_id": book.ids.iloc[rows].to_numpy().astype(str),
             "play": np.asarray([name for name, _ in labels], dtype=object)[plays],
             "wave": pd.array([labels[p][1] for p in plays], dtype="Int32"),
             "channel": np.asarray(c.play_channels, dtype=object)[plays],

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["COLUMNS", "TableError", "parse_mapping", "read_mapping_file", "read_table"]
 
@@ -184,24 +186,31 @@ def _rows(source: _Source, mask: pd.Series, values: pd.Series) -> str:
     return shown + more
 
 
-def _blank(values: pd.Series) -> pd.Series:
-    # Only text can be blank without being missing; typed columns (Parquet, Excel numbers and
-    # dates) skip the conversion to text, which costs seconds on millions of rows.
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return values.isna()
-    return values.isna() | (values.astype(str).str.strip() == "")
+def _is_typed(values: pd.Series) -> bool:
+    """Numbers and dates as the file typed them (Parquet, Excel): nothing to parse."""
+    return pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values)
+
+
+def _stripped(values: pd.Series) -> tuple[pd.Series | None, pd.Series]:
+    """The values as text without surrounding spaces (None for typed numbers and dates, which
+    skip the conversion to text: it costs seconds on millions of rows), and where they are
+    blank. Only text can be blank without being missing."""
+    if _is_typed(values):
+        return None, values.isna()
+    text = values.astype(str).str.strip()  # once per column: ids and names are stripped too
+    return text, values.isna() | (text == "")
 
 
 def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Series:
-    blank = _blank(values)
+    text, blank = _stripped(values)
     if kind == "id":
         if blank.any():
             raise TableError(
                 f"{source.path}: column {name}: empty id at {_rows(source, blank, values)}"
             )
-        return values.astype(str).str.strip()
+        return values.astype(str) if text is None else text
     if kind == "text":
-        return values.where(blank, values.astype(str).str.strip())
+        return values.where(blank, values.astype(str) if text is None else text)
     if kind == "date":
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
         unparsed = parsed.isna() & ~blank
@@ -227,7 +236,10 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
                 "(expected 1/0, true/false, yes/no or 是/否)"
             )
         return lowered.isin(_TRUE)
-    numbers = pd.to_numeric(values.where(~blank), errors="coerce")
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype(float)  # typed numbers: blank is missing, nothing is bad
+    else:
+        numbers = pd.to_numeric(values.where(~blank), errors="coerce")
     bad = numbers.isna() & ~blank
     if bad.any():
         raise TableError(
@@ -239,6 +251,12 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
             f"{_rows(source, numbers < 0, values)} (a balance is 0 or more)"
         )
     return numbers.astype(float)
+
+
+def _has_duplicates(ids: pd.Series) -> bool:
+    """Whether some id is there twice: Arrow's hash of ten million ids takes a second, where
+    pandas' ``duplicated`` takes several; pandas then finds the rows to show."""
+    return len(pc.unique(pa.array(ids))) < len(ids)
 
 
 def _check_rules(
@@ -264,7 +282,11 @@ def _check_rules(
                 f"{_rows(source, dup, out['customer_id'])} (one outcome per customer and play)"
             )
     if table == "customers":
-        dup = out["customer_id"].duplicated(keep=False)
+        dup = (
+            out["customer_id"].duplicated(keep=False)
+            if _has_duplicates(out["customer_id"])
+            else pd.Series(False, index=out.index)
+        )
         if dup.any():
             raise TableError(
                 f"{source.path}: column customer_id: duplicate ids at "
