@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bankdata.snapshot import EARLIEST, Snapshot, SnapshotSpec, customer_keys
+from bankdata.snapshot import EARLIEST, Snapshot, SnapshotSpec, customer_keys, positions
 from simulator.kernels import common as k
 from simulator.kernels.common import NO_MATURITY, SC_ARBITRATE
 from simulator.kernels.population import STAGE_AGE_CAP, State, allocate
@@ -289,7 +289,7 @@ def state_from_snapshot(
             "rename one of them (docs/snapshot.md: how ids become keys)",
         )
     st.cid[:] = cid
-    stage = cust["stage"].map({s: i for i, s in enumerate(STAGES)}).to_numpy(np.int64)
+    stage = _codes_of(cust["stage"], STAGES)
     st.stage[:] = stage
     st.alive[:] = np.where(stage == STAGE_CHURNED, 0, 1)
     control = float(tb.sc_f[k.SCF_CONTROL_SHARE])
@@ -303,8 +303,9 @@ def state_from_snapshot(
             slot = SLOT_DRAWN_CHURN + 64 * j
             theta = beta(static, slot, float(tb.drawn_a[j]), float(tb.drawn_b[j]))
             st.churn_p[:, j] = theta.astype(np.float32)
-    risk = cust["risk_tolerance"].astype(str).str.removeprefix("C").astype(np.int64)
-    st.risk[:] = risk.to_numpy()
+    # C1 … C5 or 1 … 5 (the vocabulary, validated): the level is the place in either half
+    risk = _codes_of(cust["risk_tolerance"].astype(str), (*RISKS, *(str(r) for r in range(1, 6))))
+    st.risk[:] = risk % len(RISKS) + 1
     st.aum[:] = cust["aum"].to_numpy(np.float64)
     years = t * sd / 360.0
 
@@ -341,8 +342,7 @@ def state_from_snapshot(
     st.flags[:] = flags
     for x, name in enumerate(c.categories):
         if name in cust:
-            codes = {v: i for i, v in enumerate(spec.vocabulary[name])}
-            st.cats[:, x] = cust[name].map(codes).to_numpy(np.uint8)
+            st.cats[:, x] = _codes_of(cust[name], spec.vocabulary[name]).astype(np.uint8)
     for x, name in enumerate(c.numbers):
         if name in cust:
             st.nums[:, x] = cust[name].to_numpy(np.float32)
@@ -356,6 +356,12 @@ def state_from_snapshot(
     _journeys(c, tb, st, snap, timeline)
     _flows(tb, st, snap, timeline)
     return Book(st, n, cust["customer_id"], timeline, spend, scores)
+
+
+def _codes_of(values: pd.Series, names: tuple[str, ...]) -> np.ndarray:
+    """Each value's place among ``names``, values the snapshot validated against them: by
+    Arrow's hash join, where ``Series.map`` on ten million strings goes through Python."""
+    return positions([values], pd.Series(names, dtype="str"))[0]
 
 
 def _days_to_anniversary(dates: pd.Series, as_of: dt.date) -> np.ndarray:

@@ -119,3 +119,62 @@ def test_dates_with_a_time_of_day_fall_in_the_step_a_timedelta_says() -> None:
     expected = np.maximum(3 - np.floor_divide(days, 30), -snapshot_state.STAGE_AGE_CAP)
     assert timeline.steps(dates).tolist() == expected.tolist()
     assert timeline.steps(dates).tolist()[:3] == [1, 3, 3]  # 60 days 00:01; 29 days 23:59
+
+
+def test_stages_risks_and_categories_are_the_simulations_own(tmp_path: Path) -> None:
+    """A simulated book with a categorical attribute and risks written as C1 … C5: the state a
+    snapshot builds (codes by Arrow's lookup of the validated names) holds each customer's
+    stage, risk tolerance and category as the simulation held them."""
+    from sim_support import HEADER, model_of
+
+    from bankdata.snapshot_state import book_for_forecast
+    from bankdata.snapshot_writer import ContactLog, snapshot_from_state
+    from simulator.engine.run import simulate
+    from simulator.kernels.population import State
+
+    model = model_of(
+        tmp_path,
+        HEADER
+        + """
+        population 客户 {
+          size 1500
+          aum ~ lognormal(median 10万, sigma 1.0)
+          risk_tolerance ~ categorical(C1 20%, C2 20%, C3 20%, C4 20%, C5 20%)
+          stage ~ categorical(new 20%, growing 30%, mature 30%, declining 20%)
+          客群 ~ categorical(白领 50%, 退休 30%, 学生 20%)
+        }
+        lifecycle {
+          growing -> mature 10%, churned 5%
+        }
+        """,
+    )
+    compiled = compiled_of(model, 1500)
+    rk = replication_key(compiled.seed, 0)
+    log = ContactLog(compiled)
+    seen: dict[str, object] = {}
+
+    def observe_decision(rep: int, t: int, phase: str, states: list[State], extra) -> None:
+        if t == 3 and phase == "book":
+            seen["book"] = snapshot_from_state(compiled, model, states, t, rk, extra, log)
+            seen["own"] = {
+                int(st.cid[i]): (int(st.stage[i]), int(st.risk[i]), st.cats[i].tolist())
+                for st in states
+                for i in range(st.cid.size)
+            }
+
+    simulate(
+        model, customers=1500, months=3, seed=compiled.seed, shards=2,
+        observe=log.observer(), observe_decision=observe_decision,
+    )  # fmt: skip
+    tables, meta = seen["book"]
+    assert set(tables["customers"]["客群"]) == {"白领", "退休", "学生"}
+    folder = write_snapshot(tmp_path / "snapshot", tables, meta)
+    as_of = as_of_of(3, compiled.step_days)
+    spec = spec_for(compiled, model)
+    snap = read_snapshot(folder, spec, as_of)
+    book = book_for_forecast(compiled, k.make_tables(compiled), snap, spec, as_of, compiled.seed)
+    st, own = book.state, seen["own"]
+    assert book.rows > 1000 and len({own[int(c)][2][0] for c in st.cid[: book.rows]}) == 3
+    for i in range(book.rows):
+        mine = (int(st.stage[i]), int(st.risk[i]), st.cats[i].tolist())
+        assert mine == own[int(st.cid[i])], i
