@@ -31,7 +31,7 @@ examples:
 """
 
 # Peak memory per customer, measured at 10,450,570 customers of the wealth map with history
-# (docs/decide.md, Speed: 6.4 GiB). It is the larger of two moments: reading the snapshot (its
+# (docs/decide.md, Speed: 6.06 GiB). It is the larger of two moments: reading the snapshot (its
 # frames as pandas holds them, ids as Arrow strings, four flow rows a customer, the join of
 # every history row with the customers) and deciding, after the frames are released (the
 # engine's state, and per play a status, a value and the list's rows).

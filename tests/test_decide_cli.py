@@ -207,7 +207,7 @@ def test_a_snapshot_too_large_for_the_memory_is_refused_before_it_is_read(
 def test_ten_million_customers_are_estimated_to_fit_in_8_gib(
     walked: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, available_gib, code
 ) -> None:
-    """The up-front estimate follows the footprint measured at 10,450,570 customers (6.4 GiB,
+    """The up-front estimate follows the footprint measured at 10,450,570 customers (6.06 GiB,
     docs/decide.md, Speed): such a book is decided with 8 GiB free, refused with 5."""
     from simulator.engine import sizes
     from stratmap import decide_cmd
