@@ -71,7 +71,9 @@ def decide(
     seed: int,
 ) -> Decision:
     """The decision of ``as_of`` for the snapshot's customers under ``compiled`` (the map,
-    with its capacities and budgets at the size of the book it decides for)."""
+    with its capacities and budgets at the size of the book it decides for). The snapshot's
+    frames, but for the customers' ids, are released once the engine's state holds them
+    (``Snapshot.release``)."""
     c = compiled
     tb = k.make_tables(c)
     warm_up(c, tb)
@@ -79,6 +81,7 @@ def decide(
     t = timeline.step
     rk = replication_key(seed, 0)
     book = state_from_snapshot(c, tb, snap, spec, timeline, rk)
+    snap.release()  # the state holds the book now; the frames would double the peak
     cutoffs, notes = decision_cutoffs(c, book, snap.meta.get("model_cutoffs", {}))
     thresholds = _decide_and_cut(c, tb, book, t, rk, cutoffs)
     status, value = statuses(tb, book.state, book.rows, t, rk, thresholds)
@@ -135,7 +138,8 @@ def _list_rows(
     reason = pd.Series(codes).map(k.REASON_OF_STATUS)
     return pd.DataFrame(
         {
-            "customer_id": book.ids.to_numpy()[rows].astype(str),
+            # the candidates' ids alone become Python strings, not the whole book's
+            "customer_id": book.ids.iloc[rows].to_numpy().astype(str),
             "play": np.asarray([name for name, _ in labels], dtype=object)[plays],
             "wave": pd.array([labels[p][1] for p in plays], dtype="Int32"),
             "channel": np.asarray(c.play_channels, dtype=object)[plays],
