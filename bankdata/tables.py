@@ -253,6 +253,11 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
                 "(expected 1/0, true/false, yes/no or 是/否)"
             )
         return lowered.isin(_TRUE)
+    if pd.api.types.is_bool_dtype(values):  # pandas counts booleans as numbers; a bank's do not
+        raise TableError(
+            f"{source.path}: column {name}: true/false where a number is expected "
+            f"(the file's column is boolean; map the right column with --map)"
+        )
     if pd.api.types.is_numeric_dtype(values):  # typed already: no copy masked for parsing
         numbers = values.astype(float)
     else:

@@ -214,3 +214,24 @@ def test_parquet_dates_and_unused_columns(tmp_path: Path) -> None:
         TableError, match=r"no column 'opened' .*columns: customer_id, closed, branch_"
     ):
         read_table("customers", path)
+
+
+def test_a_boolean_column_where_a_number_is_expected_is_refused(tmp_path: Path) -> None:
+    """pandas counts booleans as numbers, so a flag column mapped onto `aum` would read as
+    balances of 0 and 1 yuan; the reader names the column instead."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "customers.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": ["a", "b"],
+                "opened": ["2024-01-05", "2024-03-01"],
+                "aum": [True, False],
+            }
+        ),
+        path,
+    )
+    with pytest.raises(TableError, match=r"column aum: true/false where a number is expected"):
+        read_table("customers", path)
