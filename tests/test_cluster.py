@@ -123,6 +123,27 @@ def test_capacity_and_budget_cuts_cross_the_cluster(tmp_path: Path, cluster: Clu
     assert_same_results(local, simulate(model, cluster=cluster, **sizes))  # type: ignore[arg-type]
 
 
+def test_the_cluster_does_no_periodic_work_faster_than_once_a_second(cluster: Cluster) -> None:
+    """Dask's own periodic work (a profiler sampling every 10 ms, a 20 ms watchdog, monitors)
+    costs CPU in proportion to the wall time, in each worker and in the driver that runs a
+    local cluster's scheduler: most of what the cluster cost on a loaded machine (issue 20)."""
+
+    def intervals(callbacks: dict) -> dict[str, float]:
+        return {name: float(callback.callback_time) for name, callback in callbacks.items()}
+
+    client = cluster.client
+    found = client.run(lambda dask_worker: intervals(dask_worker.periodic_callbacks))
+    found["scheduler"] = client.run_on_scheduler(
+        lambda dask_scheduler: intervals(dask_scheduler.periodic_callbacks)
+    )
+    assert len(found) == len(cluster.workers()) + 1
+    for where, callbacks in found.items():
+        assert "profile" not in callbacks, where
+        # The scheduler's idle timeouts (250 ms) only check a deadline that is not set here.
+        quick = {n: ms for n, ms in callbacks.items() if ms < 1000 and "timeout" not in n}
+        assert not quick, (where, quick)
+
+
 # ------------------------------------------------------------------------------ faults
 
 

@@ -58,6 +58,22 @@ CONNECT_TIMEOUT_S = 10  # to reach a scheduler, before any work
 WORKERS_TIMEOUT_S = 60  # to wait for a worker when the cluster has none
 RETRIES = 2  # replications run again after a worker was lost, before the run stops
 
+# Dask's own periodic work, in every process (the driver, which also runs a local cluster's
+# scheduler, and each worker), costs CPU in proportion to the wall time, whatever the run does:
+# a statistical profiler sampling every thread every 10 ms, an event-loop watchdog every 20
+# ms, system and memory monitors several times a second, work stealing. Idle, a 2-worker
+# LocalCluster used 2.5 % of a core in each process (0.4-0.5 CPU s in 20 s); with these 0.2-
+# 0.6 %. On a loaded machine, where a run's wall time is long, that was most of the cluster's
+# cost (docs/scale.md, "Benchmarks"). Nothing here changes what a run computes; an existing
+# cluster's workers are configured where they start (docs/scale.md).
+QUIET_DASK = {
+    "distributed.worker.profile.enabled": False,  # the dashboard's profile: none is served
+    "distributed.admin.tick.interval": "1s",  # the watchdog for a blocked event loop
+    "distributed.admin.system-monitor.interval": "5s",  # CPU and network for the dashboard
+    "distributed.worker.memory.monitor-interval": "1s",  # the memory limit, checked each second
+    "distributed.scheduler.work-stealing": False,  # actors stay where they are placed
+}
+
 # RunOutput's one array that is not per replication (the rest are (R, ...)): a replication's
 # merged counters are copied into its slot of every other array.
 NOT_PER_REP = frozenset({"value_annuity"})
@@ -100,6 +116,13 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Cluster]:
     it cannot be reached), or of a ``LocalCluster`` of ``spec.workers`` processes on
     127.0.0.1, without a dashboard, stopped on the way out."""
     require_dask()
+    import dask
+
+    with dask.config.set(QUIET_DASK):  # read when the client, scheduler and workers start
+        yield from _opened(spec)
+
+
+def _opened(spec: ClusterSpec) -> Iterator[Cluster]:
     import logging
 
     from distributed import Client, LocalCluster
