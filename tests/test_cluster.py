@@ -7,10 +7,12 @@ error before any work."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +33,15 @@ from strategy_dsl.variants import apply_variant
 pytest.importorskip("distributed")
 
 from simulator.engine import cluster as cluster_module
-from simulator.engine.cluster import Cluster, ClusterError, ClusterSpec, open_cluster
+from simulator.engine.cluster import (
+    BLOCK_CUSTOMERS,
+    Cluster,
+    ClusterError,
+    ClusterSpec,
+    driver_run,
+    open_cluster,
+)
+from simulator.engine.shards import IdRange
 
 SIZES = {"customers": 6000, "months": 8, "reps": 2, "seed": 20260101}
 BLOCK = 1000  # customers per logical block here: six blocks, spread over the workers
@@ -142,6 +152,30 @@ def test_the_cluster_does_no_periodic_work_faster_than_once_a_second(cluster: Cl
         # The scheduler's idle timeouts (250 ms) only check a deadline that is not set here.
         quick = {n: ms for n, ms in callbacks.items() if ms < 1000 and "timeout" not in n}
         assert not quick, (where, quick)
+
+
+def test_the_driver_describes_its_blocks_by_ranges_whatever_the_population() -> None:
+    """The driver's side of a run (its step loop and the blocks it places) holds a few
+    integers per block: 100 M customers cost it no more memory than 1 M beyond their 396
+    more blocks (one id per customer was 800 MB), and its blocks split the ids exactly as
+    the local backend's shards would."""
+    model = bundled("wealth_2026q1.strat")
+
+    def peak(customers: int) -> tuple[int, list]:
+        tracemalloc.start()
+        try:
+            run = driver_run(model, customers, 36, 1, 7)
+            return tracemalloc.get_traced_memory()[1], run.parts
+        finally:
+            tracemalloc.stop()
+
+    small, parts_1m = peak(1_000_000)
+    large, parts_100m = peak(100_000_000)
+    assert len(parts_1m) == 4 and len(parts_100m) == 100_000_000 // BLOCK_CUSTOMERS
+    assert all(isinstance(part, IdRange) for part in parts_100m)
+    assert large - small < 400 * 1024, (small, large)  # under 1 KB a block
+    bounds = np.linspace(0, 100_000_000, len(parts_100m) + 1).astype(np.int64)
+    assert [(p.first, p.stop) for p in parts_100m] == list(itertools.pairwise(bounds))
 
 
 # ------------------------------------------------------------------------------ faults

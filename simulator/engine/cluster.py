@@ -39,7 +39,7 @@ from simulator.engine.couplings import Keys
 from simulator.engine.local_shards import LocalShards
 from simulator.engine.loop import Run, drawn_shard, shard_room
 from simulator.engine.phases import empty_output
-from simulator.engine.shards import Accounted
+from simulator.engine.shards import Accounted, IdRange
 from simulator.engine.sizes import Sizes, checked_sizes, compiled_of
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
@@ -201,12 +201,9 @@ class Cluster:
         strategy_hash: str = "",
     ) -> RunOutput:
         """``simulator.engine.run.simulate`` on the cluster: the same counters, bit for bit."""
-        compiled = compiled_of(model, customers)
-        sizes = checked_sizes(model, customers, months, reps, seed, 1, 1)
-        block = self.block_customers or BLOCK_CUSTOMERS
-        sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / block)))
-        run = Run(compiled, sizes, np.arange(sizes.customers, dtype=np.int64), trace_id=-1)
-        placed = _Placed(self, compiled, sizes)
+        run = driver_run(model, customers, months, reps, seed, self.block_customers)
+        compiled, sizes = run.compiled, run.sizes
+        placed = _Placed(self, run)
         run.remote = placed.backend
         output = empty_output(compiled, sizes, strategy_hash, sizes.customers)
         one = replace(sizes, reps=1)  # the shards' outputs hold the replication under way
@@ -242,6 +239,25 @@ class Cluster:
         return output
 
 
+def driver_run(
+    model: CheckedStrategy,
+    customers: int | None,
+    months: int | None,
+    reps: int,
+    seed: int | None,
+    block_customers: int | None = None,
+) -> Run:
+    """The driver's side of a run on a cluster: the step loop, over logical blocks of
+    ``block_customers`` (``BLOCK_CUSTOMERS``) described by their ranges of ids (``IdRange``),
+    whose customers the workers draw: what the driver holds grows with the blocks, not with
+    the customers (``tests/test_cluster.py``)."""
+    compiled = compiled_of(model, customers)
+    sizes = checked_sizes(model, customers, months, reps, seed, 1, 1)
+    block = block_customers or BLOCK_CUSTOMERS
+    sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / block)))
+    return Run(compiled, sizes, IdRange(0, sizes.customers), trace_id=-1)
+
+
 class _WorkerLost(Exception):
     """A worker holding blocks went away during a replication."""
 
@@ -264,8 +280,9 @@ class _Placed:
     """A run's ``BlockGroup`` actors, one per worker with a contiguous range of blocks each;
     kept from one replication to the next, placed anew after a worker was lost."""
 
-    def __init__(self, cluster: Cluster, compiled: CompiledStrategy, sizes: Sizes) -> None:
-        self.cluster, self.compiled, self.sizes = cluster, compiled, sizes
+    def __init__(self, cluster: Cluster, run: Run) -> None:
+        self.cluster, self.compiled, self.sizes = cluster, run.compiled, run.sizes
+        self.parts: list[IdRange] = list(run.parts)  # type: ignore[arg-type]
         self.groups: list[Any] = []
         self.held: list[list[int]] = []
 
@@ -288,7 +305,7 @@ class _Placed:
                 BlockGroup,
                 self.compiled,
                 sizes,
-                held,
+                [self.parts[b] for b in held],
                 workers[address],
                 actor=True,
                 workers=[address],
@@ -340,7 +357,7 @@ class DaskShards:
         """``all``, its per-worker lists joined into one list in shard order."""
         return [answer for answers in self.all(method, args) for answer in answers]
 
-    def arrive(self, t: int, lines: Sequence[tuple[Sequence[np.ndarray], int]]) -> list[np.ndarray]:
+    def arrive(self, t: int, lines: Sequence[tuple[Sequence[IdRange], int]]) -> list[np.ndarray]:
         parts = [self.mine(ids) for ids, _ in lines]
         args = [
             (t, [(parts[line][g], stage) for line, (_, stage) in enumerate(lines)], self.retire_at)
@@ -383,16 +400,14 @@ class BlockGroup:
     ``LocalShards`` over them, and its phases. Answers are plain values."""
 
     def __init__(
-        self, compiled: CompiledStrategy, sizes: Sizes, held: list[int], threads: int
+        self, compiled: CompiledStrategy, sizes: Sizes, parts: list[IdRange], threads: int
     ) -> None:
         self.threads = max(1, min(threads, int(numba.config.NUMBA_NUM_THREADS)))
         numba.set_num_threads(self.threads)
         self.compiled, self.sizes = compiled, sizes
         self.tables = k.make_tables(compiled)
         warm_up(compiled, self.tables)  # from the disk cache, or compiled once per worker
-        # The same split as the driver's ``Run.parts``.
-        bounds = np.linspace(0, sizes.customers, sizes.shards + 1).astype(np.int64)
-        self.parts = [np.arange(bounds[s], bounds[s + 1], dtype=np.int64) for s in held]
+        self.parts = parts  # the driver's ``Run.parts`` of the blocks held here
         self.local: LocalShards | None = None
 
     def start(self, rep: int) -> None:
@@ -402,7 +417,7 @@ class BlockGroup:
         rk = replication_key(self.sizes.seed, rep)
         c, steps, count = self.compiled, self.sizes.steps, self.sizes.shards
         shards = [
-            drawn_shard(self.tables, part, shard_room(c, steps, count, part.size), rk)
+            drawn_shard(self.tables, part.ids(), shard_room(c, steps, count, part.size), rk)
             for part in self.parts
         ]
         self.local = LocalShards(self.tables, c, rk, shards, self.threads)
@@ -413,7 +428,7 @@ class BlockGroup:
         return self.local
 
     def arrive(
-        self, t: int, lines: Sequence[tuple[Sequence[np.ndarray], int]], retire_at: int = -1
+        self, t: int, lines: Sequence[tuple[Sequence[IdRange], int]], retire_at: int = -1
     ) -> list:
         """Step ``retire_at``'s retiring (``DaskShards.retire``), then step t's arrivals."""
         if retire_at >= 0:
