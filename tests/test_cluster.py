@@ -22,9 +22,11 @@ import pytest
 from sim_support import STRATEGIES, bundled
 from test_sim_determinism import assert_identical
 
+from simulator.analysis.sizing_report import observe_eligible, watch_eligible
 from simulator.engine import alternatives as alternatives_module
 from simulator.engine.alternatives import simulate_alternatives
 from simulator.engine.run import simulate
+from simulator.engine.sizes import compiled_of, steps_of
 from simulator.output import RunOutput
 from simulator.results.summary import build_summary
 from simulator.results.tables import all_tables
@@ -131,6 +133,27 @@ def test_capacity_and_budget_cuts_cross_the_cluster(tmp_path: Path, cluster: Clu
     contacts = local.channel_contacts[0, 1:].sum(axis=2)
     assert np.all(contacts[:, 1] == 375)  # the SMS capacity binds exactly every month
     assert_same_results(local, simulate(model, cluster=cluster, **sizes))  # type: ignore[arg-type]
+
+
+def test_size_follows_the_customers_on_the_workers_to_the_same_bits(cluster: Cluster) -> None:
+    """`size`'s per-customer outcomes (churn, AUM added, revenue of the customers who became
+    eligible; responses of the contacted), followed block by block on the workers and gathered
+    in id order: the same arrays as one run in this process follows, so the same sizing."""
+    model = bundled("wealth_2026q1.strat")
+    steps = steps_of(compiled_of(model), SIZES["months"])
+    found, observe = observe_eligible(steps, None)
+    local = simulate(model, threads=1, observe_ledger=observe, **SIZES)  # type: ignore[arg-type]
+    gathered, watch = watch_eligible(steps, None)
+    remote = cluster.simulate(model, watch=watch, **SIZES)  # type: ignore[arg-type]
+    assert_same_results(local, remote)
+    assert len(gathered.first_eligible) == SIZES["reps"]
+    assert gathered.first_eligible == found.first_eligible and min(found.first_eligible) > 100
+    assert gathered.contacted == found.contacted and min(found.contacted) > 0
+    for arm in (0, 1):
+        for what in ("churned", "aum_end", "aum_added", "revenue"):
+            assert np.array_equal(found.arm(arm, what), gathered.arm(arm, what)), (arm, what)
+    assert np.array_equal(found.responses(), gathered.responses())
+    assert found.responses().sum() > 0
 
 
 def test_the_cluster_does_no_periodic_work_faster_than_once_a_second(cluster: Cluster) -> None:

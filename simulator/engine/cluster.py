@@ -43,6 +43,7 @@ from simulator.engine.shards import Accounted, IdRange
 from simulator.engine.sizes import Sizes, checked_sizes, compiled_of
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
+from simulator.kernels.population import State
 from simulator.kernels.rng import replication_key
 from simulator.output import RunOutput
 from strategy_dsl.compile import CompiledStrategy
@@ -164,6 +165,25 @@ def _opened(spec: ClusterSpec) -> Iterator[Cluster]:
         local.close()
 
 
+# On a worker, for one block and one replication: what the observer fills, and the
+# callback ``simulate``'s ``observe_ledger`` would be given (one shard: the block).
+Observer = tuple[Any, Callable[[int, int, list[State], list[np.ndarray]], None]]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Customers' rows observed where they are, on the workers: what ``observe_ledger`` does
+    in this process. ``make`` (sent to the workers: picklable, e.g. a ``functools.partial``
+    of a module's function) gives a fresh ``Observer`` for each block and replication, whose
+    callback sees the block's rows after every step (from step 0; churned rows are kept while
+    watched, as in this process); ``gathered(rep, found)`` gets, on the driver, what each
+    block's observer filled in replication ``rep``, in block order, once the replication is
+    done (a replication run again after a lost worker is gathered once)."""
+
+    make: Callable[[], Observer]
+    gathered: Callable[[int, list[Any]], None]
+
+
 @dataclass
 class Cluster:
     """A connected cluster, and what a run on it does (``simulate(..., cluster=...)``)."""
@@ -199,11 +219,13 @@ class Cluster:
         seed: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         strategy_hash: str = "",
+        watch: Watch | None = None,
     ) -> RunOutput:
-        """``simulator.engine.run.simulate`` on the cluster: the same counters, bit for bit."""
+        """``simulator.engine.run.simulate`` on the cluster: the same counters, bit for bit;
+        ``watch`` observes the customers' rows on the workers."""
         run = driver_run(model, customers, months, reps, seed, self.block_customers)
         compiled, sizes = run.compiled, run.sizes
-        placed = _Placed(self, run)
+        placed = _Placed(self, run, None if watch is None else watch.make)
         run.remote = placed.backend
         output = empty_output(compiled, sizes, strategy_hash, sizes.customers)
         one = replace(sizes, reps=1)  # the shards' outputs hold the replication under way
@@ -217,6 +239,9 @@ class Cluster:
                     ]
                     try:
                         run.replicate(rep, outputs, progress, rep * sizes.steps, total, slot=0)
+                        if watch is not None:
+                            shards = placed.shards
+                            found = shards.each("watched", [()] * len(shards.groups))
                         break
                     except _WorkerLost as exc:
                         placed.groups.clear()  # placed anew, on the workers there are now
@@ -228,6 +253,8 @@ class Cluster:
                                 f"(last: {lost[-1]}); no result was kept",
                                 "check the workers' memory (docs/scale.md) and their logs",
                             ) from None
+                if watch is not None:
+                    watch.gathered(rep, found)
                 merged = outputs[0]
                 for other in outputs[1:]:
                     merged = merged.merge(other)
@@ -280,19 +307,23 @@ class _Placed:
     """A run's ``BlockGroup`` actors, one per worker with a contiguous range of blocks each;
     kept from one replication to the next, placed anew after a worker was lost."""
 
-    def __init__(self, cluster: Cluster, run: Run) -> None:
+    def __init__(
+        self, cluster: Cluster, run: Run, watch: Callable[[], Observer] | None = None
+    ) -> None:
         self.cluster, self.compiled, self.sizes = cluster, run.compiled, run.sizes
         self.parts: list[IdRange] = list(run.parts)  # type: ignore[arg-type]
+        self.watch = watch
         self.groups: list[Any] = []
         self.held: list[list[int]] = []
+        self.shards: DaskShards  # the replication under way's
 
     def backend(self, rep: int, rk: np.uint64) -> DaskShards:
         """Replication ``rep``'s shards, drawn on the workers (``loop.Run.remote``)."""
         if not self.groups:
             self.place()
-        shards = DaskShards(self.cluster, self.groups, self.held)
-        shards.all("start", [(rep,)] * len(self.groups))
-        return shards
+        self.shards = DaskShards(self.cluster, self.groups, self.held, self.watch is None)
+        self.shards.all("start", [(rep,)] * len(self.groups))
+        return self.shards
 
     def place(self) -> None:
         client, sizes = self.cluster.client, self.sizes
@@ -307,6 +338,7 @@ class _Placed:
                 sizes,
                 [self.parts[b] for b in held],
                 workers[address],
+                self.watch,
                 actor=True,
                 workers=[address],
                 allow_other_workers=True,  # a worker gone since the list: another one
@@ -327,8 +359,11 @@ class DaskShards:
     phase sends every worker its blocks' part of the inputs at once and waits for all the
     answers (a barrier), which come back in block order."""
 
-    def __init__(self, cluster: Cluster, groups: list[Any], held: list[list[int]]) -> None:
+    def __init__(
+        self, cluster: Cluster, groups: list[Any], held: list[list[int]], retiring: bool = True
+    ) -> None:
         self.cluster, self.groups, self.held = cluster, groups, held
+        self.retiring = retiring  # not while rows are watched (``Watch``), as in this process
         # The step whose retiring the workers do before the next arrivals (-1: none): it
         # needs no answer, so it rides with the next phase instead of costing a barrier.
         self.retire_at = -1
@@ -392,7 +427,8 @@ class DaskShards:
     def retire(self, t: int) -> None:
         """Retiring changes no counter of step t, only the rows of the steps after it: the
         workers do it when the next step's arrivals come (after the last step, never)."""
-        self.retire_at = t
+        if self.retiring:
+            self.retire_at = t
 
 
 class BlockGroup:
@@ -400,7 +436,12 @@ class BlockGroup:
     ``LocalShards`` over them, and its phases. Answers are plain values."""
 
     def __init__(
-        self, compiled: CompiledStrategy, sizes: Sizes, parts: list[IdRange], threads: int
+        self,
+        compiled: CompiledStrategy,
+        sizes: Sizes,
+        parts: list[IdRange],
+        threads: int,
+        watch: Callable[[], Observer] | None = None,
     ) -> None:
         self.threads = max(1, min(threads, int(numba.config.NUMBA_NUM_THREADS)))
         numba.set_num_threads(self.threads)
@@ -409,6 +450,9 @@ class BlockGroup:
         warm_up(compiled, self.tables)  # from the disk cache, or compiled once per worker
         self.parts = parts  # the driver's ``Run.parts`` of the blocks held here
         self.local: LocalShards | None = None
+        self.watch = watch
+        self.rep = -1
+        self.observers: list[Observer] = []  # per block, the replication under way's
 
     def start(self, rep: int) -> None:
         """Replication ``rep``'s customers drawn at step 0 (the last replication's dropped)."""
@@ -421,6 +465,8 @@ class BlockGroup:
             for part in self.parts
         ]
         self.local = LocalShards(self.tables, c, rk, shards, self.threads)
+        self.rep = rep
+        self.observers = [] if self.watch is None else [self.watch() for _ in shards]
 
     def _shards(self) -> LocalShards:
         assert self.local is not None, "a phase before the replication's start"
@@ -451,4 +497,13 @@ class BlockGroup:
         thresholds: tuple[np.ndarray, np.ndarray, np.ndarray],
         classes: Sequence[np.ndarray] | None,
     ) -> list:
-        return self._shards().account(t, decided, thresholds, classes)
+        accounted = self._shards().account(t, decided, thresholds, classes)
+        # The step's last phase: the rows as ``Run.notify`` shows them after the step.
+        for (_, observe), shard in zip(self.observers, self._shards().shards, strict=False):
+            state = State(*(a[: shard.rows] for a in shard.state))
+            observe(self.rep, t, [state], [shard.ledger[: shard.rows]])
+        return accounted
+
+    def watched(self) -> list:
+        """What each block's observer filled during the replication (``Watch``)."""
+        return [found for found, _ in self.observers]
