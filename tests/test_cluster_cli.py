@@ -1,6 +1,7 @@
 """`--backend dask` on the command line: `simulate --out` writes the local backend's tables and
-summary.json; `compare` and `test` print the same numbers; options that do not go together, a
-missing Dask and a scheduler that cannot be reached exit 2 before any work, with what to do."""
+summary.json; `compare`, `size` and `test` print the same numbers; options that do not go
+together, a missing Dask and a scheduler that cannot be reached exit 2 before any work, with what
+to do."""
 
 from __future__ import annotations
 
