@@ -255,6 +255,25 @@ def test_a_worker_lost_mid_run_is_recomputed_to_the_same_bits(fragile: Cluster) 
     assert_same_results(local, remote)
 
 
+def test_size_s_follow_up_survives_a_lost_worker(fragile: Cluster) -> None:
+    """A replication run again after a worker was lost is followed again from its start and
+    gathered once: `size`'s outcomes are still those of one run in this process."""
+    model = bundled("wealth_2026q1.strat")
+    steps = steps_of(compiled_of(model), SIZES["months"])
+    found, observe = observe_eligible(steps)
+    simulate(model, threads=1, observe_ledger=observe, **SIZES)  # type: ignore[arg-type]
+    gathered, watch = watch_eligible(steps)
+    recomputed = fragile.recomputed
+    killed, progress = _kill_a_worker_at(fragile, 5)
+    fragile.simulate(model, watch=watch, progress=progress, **SIZES)  # type: ignore[arg-type]
+    assert killed and fragile.recomputed > recomputed
+    assert gathered.first_eligible == found.first_eligible
+    for arm in (0, 1):
+        for what in ("churned", "aum_added", "revenue"):
+            assert np.array_equal(found.arm(arm, what), gathered.arm(arm, what)), (arm, what)
+    assert np.array_equal(found.responses(), gathered.responses())
+
+
 def test_workers_lost_again_and_again_stop_the_run_with_a_clear_error(
     fragile: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,9 @@ memory for the whole replication. This process (the driver) runs the step loop
 phase is one barrier: each worker is sent its blocks' part of the phase's inputs and answers
 its blocks' counts; the driver reduces what couples customers (the models' cutoffs, capacity
 and budget cuts, referrals, spend) exactly as it does for in-process shards. Every counter is
-an integer, so the sum is the local backend's to the bit (``tests/test_cluster.py``).
+an integer, so the sum is the local backend's to the bit (``tests/test_cluster.py``). The
+driver holds each block as a range of ids (``IdRange``), not its customers' ids; what needs
+customers' rows (``size``'s follow-up of eligible customers) runs on the workers (``Watch``).
 
 A worker lost during a replication loses its blocks' state: the replication is run again from
 its deterministic start on the workers that are left (its numbers are keyed by customer id and
@@ -233,6 +235,7 @@ class Cluster:
         with self.client.as_current():  # the actors' handles find their client through it
             for rep in range(sizes.reps):
                 lost: list[str] = []
+                found: list[Any] = []  # the blocks' observers' (``watch``)
                 while True:
                     outputs = [
                         empty_output(compiled, one, strategy_hash, part.size) for part in run.parts
