@@ -232,6 +232,16 @@ def _kill_a_worker_at(cluster: Cluster, step: int) -> tuple[list[str], object]:
     return killed, progress
 
 
+def _both_workers_back(cluster: Cluster) -> None:
+    """Until the nanny has replaced a worker an earlier test killed: blocks are placed on the
+    workers there are, so with one the run's blocks would all sit on it, and killing the other
+    (the newcomer, holding nothing) would lose nothing."""
+    cluster.client.wait_for_workers(2, timeout=120)
+    deadline = time.monotonic() + 120
+    while len(_workers(cluster)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def _workers(cluster: Cluster) -> set[str]:
     """The workers the scheduler knows now (the client's own view refreshes only every few
     seconds)."""
@@ -249,6 +259,7 @@ def fragile() -> Iterator[Cluster]:
 def test_a_worker_lost_mid_run_is_recomputed_to_the_same_bits(fragile: Cluster) -> None:
     model = bundled("wealth_2026q1.strat")
     local = simulate(model, threads=1, **SIZES)  # type: ignore[arg-type]
+    _both_workers_back(fragile)
     killed, progress = _kill_a_worker_at(fragile, 5)
     remote = simulate(model, cluster=fragile, progress=progress, **SIZES)  # type: ignore[arg-type]
     assert killed and fragile.recomputed >= 1
@@ -264,6 +275,7 @@ def test_size_s_follow_up_survives_a_lost_worker(fragile: Cluster) -> None:
     simulate(model, threads=1, observe_ledger=observe, **SIZES)  # type: ignore[arg-type]
     gathered, watch = watch_eligible(steps)
     recomputed = fragile.recomputed
+    _both_workers_back(fragile)
     killed, progress = _kill_a_worker_at(fragile, 5)
     fragile.simulate(model, watch=watch, progress=progress, **SIZES)  # type: ignore[arg-type]
     assert killed and fragile.recomputed > recomputed
@@ -278,6 +290,7 @@ def test_workers_lost_again_and_again_stop_the_run_with_a_clear_error(
     fragile: Cluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cluster_module, "RETRIES", 0)
+    _both_workers_back(fragile)
     killed, progress = _kill_a_worker_at(fragile, 3)
     with pytest.raises(ClusterError) as caught:
         simulate(bundled("wealth_2026q1.strat"), cluster=fragile, progress=progress, **SIZES)  # type: ignore[arg-type]
