@@ -200,6 +200,29 @@ def test_chinese_renders_in_a_cjk_font(visit: Visit) -> None:
     assert cjk and sum(f["glyphCount"] for f in cjk) >= len("策略管理看板"), fonts
 
 
+def test_chinese_is_drawn_with_the_embedded_face(visit: Visit) -> None:
+    """The page's own face (a data: URL, no request) draws its Chinese, not the machine's
+    Noto CJK: Chromium counts the heading's glyphs as drawn by a web font, and the face is
+    loaded and has the page's characters."""
+    cdp = visit.context.new_cdp_session(visit.page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": ".brand"})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    embedded = [f for f in fonts if f["isCustomFont"]]
+    assert embedded and sum(f["glyphCount"] for f in embedded) >= len("策略管理看板"), fonts
+    assert all(f["familyName"] == "Noto Sans CJK SC" for f in embedded), fonts
+    faces = visit.page.evaluate(
+        "Array.from(document.fonts).map(f => [f.family.replace(/\"/g, ''), f.status])"
+    )
+    assert ["Stratmap Noto Sans SC", "loaded"] in faces
+    assert visit.page.evaluate(
+        "document.fonts.check('14px \"Stratmap Noto Sans SC\"', '策略管理看板')"
+    )
+    assert visit.requests == []  # the face came with the page
+
+
 def test_a_screenshot_is_written(visit: Visit) -> None:
     BUILD.mkdir(exist_ok=True)
     target = BUILD / f"report-{visit.name}.png"  # type: ignore[attr-defined]
