@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_support import SIZES, XSS, compare_dir, hostile_map, review_file, simulate_dir
+from report_support import (
+    SIZES,
+    XSS,
+    backtest_dir,
+    compare_dir,
+    hostile_map,
+    review_file,
+    simulate_dir,
+)
 
 from stratmap.cli import main
 from stratmap.report.inputs import load_results
@@ -33,6 +41,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "sim": sim,
         "cmp": compare_dir(folder, strategy),
         "review": review_file(folder, strategy, sim),
+        "backtest": backtest_dir(folder),
         "folder": folder,
     }
 
@@ -348,11 +357,15 @@ def test_the_report_commands_in_the_docs_run(
             "runs/cmp": runs["cmp"],
             "review.json": runs["review"],
             "runs/review": runs["folder"] / "review-out",
+            "runs/backtest": runs["backtest"],
         }
         argv = [str(named.get(a, a)) for a in argv]
         argv = [str(tmp_path / a) if a.endswith((".html", ".md")) else a for a in argv]
         assert main(argv) == 0, line
-    assert "| variant | metric |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| variant | metric |" in printed
+    assert "### 回测 back-test" in printed
+    assert "回测 Back-test" in (tmp_path / "backtest.html").read_text(encoding="utf-8")
     assert "经营回检" in (tmp_path / "review.md").read_text(encoding="utf-8")
 
 
