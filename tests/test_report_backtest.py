@@ -41,6 +41,7 @@ def test_backtest_writes_a_band_around_the_simulated_book(backtest: Path) -> Non
 def test_a_backtest_gets_its_page_with_tracking_bins_and_baselines(backtest: Path) -> None:
     results = load_results(backtest)
     assert results.kind == "backtest"
+    assert set(results.tables) == {"periods", "bins", "errors"}  # one row per customer: unread
     (page,) = build_pages(results)
     assert page.id == "backtest"
     assert [c.id for c in page.charts] == [
@@ -142,6 +143,10 @@ def test_a_backtest_without_a_column_the_page_reads_is_refused(
     (copy / "bins.parquet").unlink()
     assert main(["report", str(copy), "-o", str(out), "-q"]) == 2
     assert "stratmap backtest … --out DIR" in capsys.readouterr().err
+    shutil.copy(backtest / "bins.parquet", copy / "bins.parquet")
+    (copy / "customers.parquet").unlink()  # not read, but listed: the directory is incomplete
+    assert main(["report", str(copy), "-o", str(out), "-q"]) == 2
+    assert "customers.parquet is listed in summary.json but missing" in capsys.readouterr().err
 
 
 def test_markdown_of_a_backtest(backtest: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -75,6 +75,9 @@ _REQUIRED = {
         "errors": ["forecast", "holdout_total", "holdout_error", "rmse", "mae"],
     },
 }
+# Tables a kind's directory lists that no page reads: checked to be there, not read (a
+# back-test's per-customer table has a row per customer of the bank).
+_NOT_READ = {"backtest": {"customers"}}
 # Tier and stage moves are optional: directories written before they were counted have none.
 _MOVES = {
     "tier_moves": ["rep", "step", "arm", "from_tier", "to_tier", "direction", "customers"],
@@ -217,6 +220,8 @@ def load_results(directory: Path) -> Results:
                 f"{shown}: {file_name or name} is listed in {SUMMARY_FILE} but missing",
                 f"the directory is incomplete: write it again with `stratmap {_WRITTEN_BY[kind]}`",
             )
+        if name in _NOT_READ.get(kind, ()):
+            continue
         try:
             tables[name] = pd.read_parquet(path, engine="pyarrow")
         except Exception as exc:  # pyarrow raises several kinds for a damaged file
