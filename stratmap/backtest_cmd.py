@@ -3,10 +3,10 @@
 See docs/calibration.md ("The back-test") and calibration/backtest.py for the model.
 
 Exit codes: 0 done; 2 a table, the mapping, a date or an output (--json, --out, --report)
-cannot be used (a plain message
-naming the file, column and first offending rows). Every table is read, the fit made and the
-forecast simulated before anything is written; the JSON is written beside its target and
-renamed over it, `--out DIR` as a whole directory (simulator.results.report_io.write_results).
+cannot be used (a plain message naming the file, column and first offending rows). Every table
+is read, the fit made and the forecast simulated before anything is written; the JSON and the
+page are written beside their targets and renamed over them, `--out DIR` as a whole directory
+(simulator.results.report_io.write_results).
 """
 
 from __future__ import annotations
