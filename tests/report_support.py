@@ -86,7 +86,8 @@ def review_file(folder: Path, strategy: Path, forecast: Path) -> Path:
 
 def backtest_dir(folder: Path) -> Path:
     """`stratmap backtest --out` on a small synthetic book (calibration.synthetic): 600
-    customers, a year of transactions, calibrated to the end of March, tracked per month."""
+    customers with closures, a year of transactions and month-end balances, calibrated to the
+    end of March, tracked per month (so the directory has survivors and AUM too)."""
     from calibration.synthetic import write_synthetic_bank
 
     bank = folder / "bank"
@@ -96,6 +97,7 @@ def backtest_dir(folder: Path) -> Path:
         "backtest",
         "--customers", str(bank / "customers.csv"),
         "--transactions", str(bank / "transactions.csv"),
+        "--balances", str(bank / "balances.csv"),
         "--split", "2026-03-31", "--end", "2026-06-30", "--period", "month",
         "--copies", "8", "--out", str(out),
     ]  # fmt: skip

@@ -41,14 +41,21 @@ def test_backtest_writes_a_band_around_the_simulated_book(backtest: Path) -> Non
 def test_a_backtest_gets_its_page_with_tracking_bins_and_baselines(backtest: Path) -> None:
     results = load_results(backtest)
     assert results.kind == "backtest"
-    assert set(results.tables) == {"periods", "bins", "errors"}  # one row per customer: unread
+    assert "customers" not in results.tables  # one row per customer: listed, not read
+    assert {"periods", "bins", "errors", "survivors", "aum"} <= set(results.tables)
     (page,) = build_pages(results)
     assert page.id == "backtest"
     assert [c.id for c in page.charts] == [
         "backtest-periods",
         "backtest-cumulative",
         "backtest-bins",
+        "backtest-survivors",  # the customers table records closures
+        "backtest-churn",
+        "backtest-aum",  # --balances
     ]
+    survivors = pd.read_parquet(backtest / "survivors.parquet")
+    band, _, actual = page.charts[3].figure["data"]
+    assert band["name"].endswith("95%") and actual["y"] == [float(v) for v in survivors["actual"]]
     periods = pd.read_parquet(backtest / "periods.parquet")
     tracking = page.charts[0].figure["data"]
     band, simulated, actual = tracking
@@ -76,8 +83,8 @@ def test_a_backtest_gets_its_page_with_tracking_bins_and_baselines(backtest: Pat
 
 
 def test_another_per_period_table_is_drawn_as_it_is(backtest: Path, tmp_path: Path) -> None:
-    """A table `backtest --out` may add later (survivors, churn, AUM per period) is drawn
-    without a change to the page: each numeric column a line, X_low / X_high its band."""
+    """A per-period table `backtest --out` may add later is drawn without a change to the
+    page: each numeric column a line, X_low / X_high its band."""
     copy = tmp_path / "bt"
     shutil.copytree(backtest, copy)
     frame = pd.DataFrame(
@@ -90,13 +97,13 @@ def test_another_per_period_table_is_drawn_as_it_is(backtest: Path, tmp_path: Pa
             "simulated_high": [102.0, 98.0, 95.0],
         }
     )
-    frame.to_parquet(copy / "survivors.parquet")
+    frame.to_parquet(copy / "retention.parquet")
     summary = json.loads((copy / "summary.json").read_text(encoding="utf-8"))
-    summary["files"]["survivors"] = {"file": "survivors.parquet"}
+    summary["files"]["retention"] = {"file": "retention.parquet"}
     (copy / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     (page,) = build_pages(load_results(copy))
     chart = page.charts[-1]
-    assert chart.id == "backtest-survivors"
+    assert chart.id == "backtest-retention"
     names = [trace["name"] for trace in chart.figure["data"]]
     assert names == ["actual", "simulated 95%", "simulated"]
 

@@ -299,11 +299,18 @@ def backtest_visit(browser: Any, reports: dict[str, Path]) -> Iterator[Visit]:
 def test_the_backtest_page_loads_offline_and_draws_its_charts(backtest_visit: Visit) -> None:
     assert backtest_visit.errors == []
     assert backtest_visit.requests == []
-    assert_charts_drawn(backtest_visit, 3)
+    assert_charts_drawn(backtest_visit, 6)
     drawn = backtest_visit.page.locator("[data-figure]").evaluate_all(
         "els => els.map(e => e.getAttribute('data-figure'))"
     )
-    assert drawn == ["backtest-periods", "backtest-cumulative", "backtest-bins"]
+    assert drawn == [
+        "backtest-periods",
+        "backtest-cumulative",
+        "backtest-bins",
+        "backtest-survivors",
+        "backtest-churn",
+        "backtest-aum",
+    ]
     rows = backtest_visit.page.locator("#backtest-errors tbody tr").count()
     assert rows == 3
     BUILD.mkdir(exist_ok=True)

@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 
 from stratmap.report.charts import Chart, colour, layout, rounded
+from stratmap.tables import money_scale
 
 __all__ = ["BACKTEST_TABLES", "backtest_charts", "backtest_context"]
 
 # The tables this page reads by name; any other table with a `period` column is drawn as it is.
-BACKTEST_TABLES = ("periods", "bins", "errors", "customers")
+BACKTEST_TABLES = ("periods", "bins", "errors", "customers", "survivors", "aum")
 FORECASTS = {
     "stratmap": "Stratmap",
     "carried_forward": "carried forward 延续",
@@ -243,6 +244,124 @@ def _other_periods(name: str, frame: pd.DataFrame, summary: dict[str, Any]) -> C
     )
 
 
+def _tracked(
+    key: str,
+    title: str,
+    x: list[str],
+    actual: pd.Series,
+    forecast: pd.Series,
+    low: pd.Series,
+    high: pd.Series,
+    summary: dict[str, Any],
+    y_title: str,
+    reading: str,
+    digits: int = 1,
+) -> Chart:
+    """Actual against a forecast with its 95% interval, the split marked."""
+    traces: list[dict[str, Any]] = []
+    if low.notna().any():
+        keep = low.notna().to_numpy()
+        shown = [v for v, k in zip(x, keep, strict=True) if k]
+        traces.append(_band(shown, low[keep], high[keep], "Stratmap", colour(0)))
+    line = {"color": colour(0), "width": 2}
+    traces.append(
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "Stratmap",
+            "x": x,
+            "y": rounded(forecast, digits),
+            "line": line,
+        }
+    )
+    traces.append(
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "actual 实际",
+            "x": x,
+            "y": rounded(actual, digits),
+            "line": {"color": _ACTUAL, "width": 1.5},
+            "marker": {"size": 5},
+        }
+    )
+    return Chart(
+        key,
+        title,
+        reading + ".",
+        {"data": traces, "layout": layout(y_title=y_title, **_split_marker(summary))},
+    )
+
+
+def _survivors(frame: pd.DataFrame, summary: dict[str, Any]) -> list[Chart]:
+    """Customers still open per period, and closures per period: actual against the
+    simulated books (survivors.parquet, written where the customers table records closures)."""
+    frame = frame.sort_values("period")
+    x = _dates(frame)
+    after = frame[frame["holdout"].astype(bool)]
+    inside = int(after["inside"].astype(bool).sum()) if "inside" in after else 0
+    last = frame.iloc[-1]
+    found = [
+        _tracked(
+            "backtest-survivors",
+            "Customers still open 存量客户",
+            x,
+            frame["actual"],
+            frame["simulated"],
+            frame["simulated_low"],
+            frame["simulated_high"],
+            summary,
+            "customers open at the period's end",
+            f"At the end {last['actual']:,.0f} customers are open, the simulated books "
+            f"{last['simulated']:,.0f} [{last['simulated_low']:,.0f}, "
+            f"{last['simulated_high']:,.0f}]; {inside} of {len(after)} periods after the split "
+            "inside the interval",
+            0,
+        )
+    ]
+    if {"churned_actual", "churned_simulated"} <= set(frame.columns):
+        empty = pd.Series([np.nan] * len(frame), index=frame.index)
+        found.append(
+            _tracked(
+                "backtest-churn",
+                "Closures per period 流失",
+                x,
+                frame["churned_actual"],
+                frame["churned_simulated"],
+                empty,
+                empty,
+                summary,
+                "customers who closed in the period",
+                f"After the split {after['churned_actual'].sum():,.0f} customers closed, the "
+                f"simulated books {after['churned_simulated'].sum():,.0f}",
+            )
+        )
+    return found
+
+
+def _aum(frame: pd.DataFrame, summary: dict[str, Any]) -> Chart:
+    """Month-end AUM of the book: actual against the forecast after the split (aum.parquet,
+    written with --balances)."""
+    frame = frame.sort_values("month")
+    scale, unit = money_scale(float(frame["actual"].abs().max() or 0.0))
+    x = [str(pd.Timestamp(m).date()) for m in frame["month"]]
+    after = frame[frame["holdout"].astype(bool)]
+    inside = int(after["inside"].astype(bool).sum()) if len(after) else 0
+    return _tracked(
+        "backtest-aum",
+        "AUM at month end 资产规模",
+        x,
+        frame["actual"] / scale,
+        frame["forecast"] / scale,
+        frame["forecast_low"] / scale,
+        frame["forecast_high"] / scale,
+        summary,
+        f"AUM ({unit or 'currency'})",
+        f"After the split {inside} of {len(after)} months' AUM inside the forecast's 95% interval",
+        2,
+    )
+
+
 def backtest_charts(summary: dict[str, Any], tables: dict[str, pd.DataFrame]) -> list[Chart]:
     periods = tables["periods"].sort_values("period")
     found = [
@@ -250,6 +369,10 @@ def backtest_charts(summary: dict[str, Any], tables: dict[str, pd.DataFrame]) ->
         _lines(periods, summary, cumulative=True),
         _bins(tables["bins"]),
     ]
+    if "survivors" in tables and len(tables["survivors"]):
+        found += _survivors(tables["survivors"], summary)
+    if "aum" in tables and len(tables["aum"]):
+        found.append(_aum(tables["aum"], summary))
     for name, frame in tables.items():
         if name not in BACKTEST_TABLES and "period" in frame.columns:
             chart = _other_periods(name, frame, summary)
