@@ -11,7 +11,7 @@ are fitted jointly on each customer's transactions before the split
 * **per period** and **cumulative**: the calibrated map is simulated (the kernels), every
   customer from the day they opened to the end date, ``copies`` simulated customers for each
   real one (Monte Carlo error down by √copies), and its transactions per period are set beside
-  the actual ones;
+  the actual ones, with the 95% range of a simulated book's (the spread over the copies);
 * **per customer**: each customer's expected transactions after the split given their own
   history — the posterior chance of being alive, the posterior mean rate (Gamma(r + x, α + T))
   and the posterior survival (Beta(a, b + T)) — against what they did, with RMSE and MAE, and
@@ -34,8 +34,11 @@ import numpy as np
 import pandas as pd
 
 from calibration.fits import Fit, fit_latent_churn_nbd, latent_churn_nbd_forecast
+from strategy_dsl.version import __version__
 
-__all__ = ["Histories", "backtest", "histories", "simulate_transactions"]
+__all__ = ["SCHEMA", "Histories", "backtest", "histories", "simulate_transactions"]
+
+SCHEMA = "stratmap.backtest/1"  # the report's and summary.json's: `stratmap report` reads it
 
 BINS = 8  # calibration-period counts 0 … 6 and 7+
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 30}
@@ -154,9 +157,11 @@ segment 近三月有交易 = txn_3m >= 1  # keeps each day's transactions in the
 def simulate_transactions(
     params: dict[str, float], start_days: np.ndarray, days: int, copies: int, seed: int
 ) -> np.ndarray:
-    """Transactions per calendar day 0 … days (float, divided by ``copies``) of the calibrated
-    map simulated for customers opening on days ``start_days``: ``copies`` simulated customers
-    for each, each followed from its opening day to day ``days``."""
+    """Transactions per calendar day 0 … days of the calibrated map simulated for customers
+    opening on days ``start_days``: ``copies`` simulated customers for each, each followed from
+    its opening day to day ``days``. One row per copy, (copies, days + 1): copy c is the
+    simulated customers c·n … c·n + n − 1 (n real ones), a whole simulated book of its own, so
+    the spread of the rows is how much a book like this one varies by chance."""
     from simulator.engine.run import simulate
     from strategy_dsl.checker import check_paths
 
@@ -171,23 +176,25 @@ def simulate_transactions(
         if problems:  # our own map: anything else is a bug, not bad data
             raise RuntimeError(f"the calibrated back-test map does not check: {problems[0]}")
         (model,) = report.models.values()
-    per_day = np.zeros(days + 1)
+    per_day = np.zeros(copies * (days + 1))
 
     def observe(rep: int, t: int, states: list) -> None:
         if t == 0:
             return
         for st in states:
             twin = st.cid % start_days.size  # simulated customer → the real one it stands for
+            copy = st.cid // start_days.size
             day = start_days[twin] + t
             # Alive during step t: alive now, or churned at its end (a churned customer's ring
             # slot keeps the count of 90 steps ago).
             during = (st.alive == 1) | (st.stage_since == t)
             kept = (day <= days) & during
             counts = st.txn_ring[:, t % st.txn_ring.shape[1]]
-            per_day[:] += np.bincount(day[kept], weights=counts[kept], minlength=days + 1)
+            cell = copy[kept] * (days + 1) + day[kept]
+            per_day[:] += np.bincount(cell, weights=counts[kept], minlength=per_day.size)
 
     simulate(model, reps=1, seed=seed, observe=observe)
-    return per_day / copies
+    return per_day.reshape(copies, days + 1)
 
 
 def _finite(value: Any) -> Any:
@@ -263,6 +270,8 @@ def backtest(
     total_actual = float(h.x.sum() + h.actual.sum())
     total_simulated = float(periods["simulated"].sum())
     report = {
+        "schema": SCHEMA,
+        "tool_version": __version__,
         "split": str(split.date()),
         "end": str(end.date()),
         "customers": int(h.ids.size),
@@ -302,12 +311,14 @@ def _periods(
     first = h.opened.min()
     days = int((end - first).days)
     start_days = np.asarray((h.opened - first).days, dtype=np.int64)
-    simulated = simulate_transactions(params, start_days, days, copies, seed)
+    by_copy = simulate_transactions(params, start_days, days, copies, seed)
     actual = np.bincount((h.events["date"] - first).dt.days, minlength=days + 1)[: days + 1]
     width = PERIOD_DAYS[period]
     index = np.arange(days + 1) // width + 1  # period k: days (k-1)·width … k·width − 1
     frame = (
-        pd.DataFrame({"period": index, "actual": actual.astype(float), "simulated": simulated})
+        pd.DataFrame(
+            {"period": index, "actual": actual.astype(float), "simulated": by_copy.mean(axis=0)}
+        )
         .groupby("period", as_index=False)
         .sum()
     )
@@ -315,4 +326,13 @@ def _periods(
     frame["holdout"] = frame["start"] > split
     frame["cumulative_actual"] = frame["actual"].cumsum()
     frame["cumulative_simulated"] = frame["simulated"].cumsum()
+    # Each copy is a whole simulated book: the spread of the copies' totals is the range a book
+    # of these customers falls in by chance under the fitted model (normal approximation, 95%;
+    # the fit's own uncertainty is not in it).
+    per_period = np.add.reduceat(by_copy, np.flatnonzero(np.diff(index, prepend=0)), axis=1)
+    for name, values in (("", per_period), ("cumulative_", per_period.cumsum(axis=1))):
+        spread = 1.96 * values.std(axis=0, ddof=1) if copies > 1 else np.full(len(frame), np.nan)
+        middle = frame[f"{name}simulated"].to_numpy()
+        frame[f"{name}simulated_low"] = np.maximum(middle - spread, 0.0)
+        frame[f"{name}simulated_high"] = middle + spread
     return frame

@@ -124,6 +124,11 @@ class RunOutput:
     # (R, T+1, A, K, K) live customers by their tier at the end of the step before and at this
     # step's end, those whose tier changed only (升层 above the diagonal, 降层 below)
     tier_moves: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 0, 0), np.int64))
+    # (R, T+1, A, S, S) customers whose lifecycle stage moved in the step, by the stage they left
+    # and the one they entered (churn included: into ``churned``); arrivals are not moves
+    stage_moves: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0, 2, len(STAGES), len(STAGES)), np.int64)
+    )
 
     def merge(self, other: RunOutput) -> RunOutput:
         """Counters of two shards of the same run (same seed, disjoint customers) added."""
@@ -150,6 +155,7 @@ class RunOutput:
                 "segment_outcomes",
                 "play_outcomes",
                 "tier_moves",
+                "stage_moves",
             )
         }
         merged = RunOutput(**{**self.__dict__, **summed})

@@ -2,10 +2,11 @@
 
 See docs/calibration.md ("The back-test") and calibration/backtest.py for the model.
 
-Exit codes: 0 done; 2 a table, the mapping, a date or an output cannot be used (a plain message
-naming the file, column and first offending rows). Every table is read, the fit made and the
-forecast simulated before anything is written; the JSON is written beside its target and
-renamed over it, `--out DIR` as a whole directory (simulator.results.report_io.write_results).
+Exit codes: 0 done; 2 a table, the mapping, a date or an output (--json, --out, --report)
+cannot be used (a plain message naming the file, column and first offending rows). Every table
+is read, the fit made and the forecast simulated before anything is written; the JSON and the
+page are written beside their targets and renamed over them, `--out DIR` as a whole directory
+(simulator.results.report_io.write_results).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ examples:
   stratmap backtest --customers bank/customers.csv --transactions bank/transactions.csv \\
       --split 2026-03-31 --end 2026-06-30 --period month --json backtest.json --out backtest
   (with closed dates in the customers table: survivors and churn too; --balances: AUM)
+  stratmap report backtest -o backtest.html       its page: tracking, the binned table, baselines
 """
 
 
@@ -69,6 +71,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the simulation's seed (default 0)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--out", type=Path, help="write the tables as Parquet into DIR")
+    parser.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write the back-test as a 策略管理看板 page (one self-contained HTML file)",
+    )
     add_column_mapping(parser, "customer_id=客户号,opened=开户日期")
 
 
@@ -85,7 +92,9 @@ def run_backtest(args: argparse.Namespace) -> int:
     from bankdata.tables import TableError, read_table
     from calibration.backtest import backtest, histories
     from calibration.backtest_book import book_backtest
+    from stratmap.report.command import check_report_option, write_run_report
 
+    check_report_option(args)  # before anything is read: a path that cannot be written is exit 2
     split = _date(args.split, "--split")
     if args.copies < 1 or args.copies > 1000:
         raise UsageError(f"--copies {args.copies}: give a number from 1 to 1000 (example: 20)")
@@ -129,6 +138,8 @@ def run_backtest(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             raise UsageError(f"{args.out}: cannot write: {exc}") from None
     render(report)
+    if args.report:
+        return write_run_report(args, report, tables, None)
     return EXIT_CLEAN
 
 

@@ -106,6 +106,7 @@ BREAKAGES = (
     "sizes_not_scaled",  # capacities and budgets kept at the declared size's
     "score_noise_redrawn",  # a model's `persistence` ignored: its score noise redrawn each step
     "tier_moves_from_decision",  # 升层/降层 from the tier at decision, not at the step before's end
+    "churn_not_a_stage_move",  # stage moves leave out the moves into `churned`
     "drawn_churn_at_mean",  # `churned ~ beta(a, b)`: everyone at the mean chance (no spread)
     "holdings_mature_at_full_tenor",  # step-0 holdings all mature at the tenor, not spread over it
     "switching_as_new_money",  # a purchase's switched part added to AUM as if it were new money
@@ -135,6 +136,7 @@ class ReferenceOutput:
     channel_contacts: np.ndarray  # (T+1, channel, arm)
     unserved: np.ndarray  # (T+1, segment + (all), tier, arm, UNSERVED_KINDS)
     tier_moves: np.ndarray  # (T+1, arm, tier before, tier after): live customers who moved
+    stage_moves: np.ndarray  # (T+1, arm, stage before, stage after): customers who moved
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -159,6 +161,7 @@ COUNTERS = (
     "channel_contacts",
     "unserved",
     "tier_moves",
+    "stage_moves",
 )
 
 
@@ -434,6 +437,7 @@ class Reference:
                     "channel_contacts",
                     "unserved",
                     "tier_moves",
+                    "stage_moves",
                 )
             },
             book_by_stage_fen=np.zeros((T, N_ARMS, N_STAGES), dtype=np.int64),
@@ -444,6 +448,7 @@ class Reference:
                 (T, len(c.segments) + 1, n_tiers, N_ARMS, len(UNSERVED_KINDS)), dtype=np.int64
             ),
             tier_moves=np.zeros((T, N_ARMS, n_tiers, n_tiers), dtype=np.int64),
+            stage_moves=np.zeros((T, N_ARMS, N_STAGES, N_STAGES), dtype=np.int64),
         )
 
     # ------------------------------------------------------------------------ the run
@@ -598,6 +603,11 @@ class Reference:
         own = self._own_churn(st.cid[old], stage)
         nxt = transition(c, stage, u, self.modbits[old], effbits[old], own)
         moved = old[nxt != stage]
+        counted = nxt != stage
+        if self.breakage == "churn_not_a_stage_move":
+            counted &= nxt != STAGE_CHURNED
+        where = (st.arm[old[counted]], stage[counted], nxt[counted])
+        np.add.at(self.out.stage_moves[t], where, 1)
         st.stage[moved] = nxt[nxt != stage]
         st.stage_since[moved] = t
         st.acquired[moved[st.stage[moved] == STAGE_NEW]] = t

@@ -5,8 +5,10 @@ and the README (docs/img/report-*.png).
 
 Simulates the wealth map (20,000 customers, 12 months) and compares its variants at the same
 sizes, reviews a synthetic live test of it against that forecast (``bankdata.synthetic``),
-writes the three reports, and photographs each page in Debian's Chromium (as the browser
-tests do), at laptop width. Not a test: run it when the pages change, and read the pictures.
+back-tests the CDNOW sample as the published back-test does (docs/calibration.md), writes the
+four reports, and photographs each page in Debian's Chromium (as the browser tests do), at
+laptop width, and the stage flows chart on its own. Not a test: run it when the pages change,
+and read the pictures.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from stratmap.cli import main  # noqa: E402
 
@@ -63,6 +66,32 @@ def _review(work: Path) -> None:
         assert main(argv) == 0
 
 
+def _backtest(work: Path) -> None:
+    """The published CDNOW back-test (tests/test_cdnow_backtest.py's command), with its page."""
+    from cdnow_support import read_cdnow
+
+    raw = read_cdnow()
+    customers = raw.groupby("customer_id", as_index=False)["date"].min()
+    customers.columns = ["customer_id", "opened"]
+    customers.to_csv(work / "customers.csv", index=False, date_format="%Y-%m-%d")
+    raw[["customer_id", "date"]].to_csv(
+        work / "transactions.csv", index=False, date_format="%Y-%m-%d"
+    )
+    argv = ["backtest", "--customers", str(work / "customers.csv")]
+    argv += ["--transactions", str(work / "transactions.csv"), "--merge-same-day"]
+    argv += ["--split", "1997-09-30", "--end", "1998-06-30", "--period", "week", "--seed", "1"]
+    argv += ["--out", str(work / "backtest"), "--report", str(work / "backtest.html")]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(argv) == 0
+
+
+def _shoot_chart(page: object, html: Path, target: Path, chart: str) -> None:
+    page.goto(html.as_uri(), wait_until="load")  # type: ignore[attr-defined]
+    page.wait_for_function("window.stratmapChartsDrawn !== undefined")  # type: ignore[attr-defined]
+    page.locator(f"figure:has(#chart-{chart})").screenshot(path=str(target))  # type: ignore[attr-defined]
+    print(f"{target} ({target.stat().st_size / 1e3:.0f} kB)")
+
+
 def run(out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -75,6 +104,7 @@ def run(out: Path) -> None:
         assert main(["report", str(work / "q1"), "-o", str(work / "q1.html")]) == 0
         assert main(["report", str(work / "cmp"), "-o", str(work / "cmp.html")]) == 0
         _review(work)
+        _backtest(work)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path="/usr/bin/chromium",
@@ -91,6 +121,8 @@ def run(out: Path) -> None:
             _shoot(page, work / "q1.html", out, "report-", None)
             _shoot(page, work / "cmp.html", out, "report-compare-", ["overview"])
             _shoot(page, work / "review.html", out, "report-", ["review"])
+            _shoot(page, work / "backtest.html", out, "report-", ["backtest"])
+            _shoot_chart(page, work / "q1.html", out / "report-stage-flows.png", "stage-flows")
             browser.close()
 
 

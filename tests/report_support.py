@@ -82,3 +82,24 @@ def review_file(folder: Path, strategy: Path, forecast: Path) -> Path:
     path = folder / "review.json"
     path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
     return path
+
+
+def backtest_dir(folder: Path) -> Path:
+    """`stratmap backtest --out` on a small synthetic book (calibration.synthetic): 600
+    customers with closures, a year of transactions and month-end balances, calibrated to the
+    end of March, tracked per month (so the directory has survivors and AUM too)."""
+    from calibration.synthetic import write_synthetic_bank
+
+    bank = folder / "bank"
+    write_synthetic_bank(bank, customers=600, seed=5)
+    out = folder / "backtest"
+    argv = [
+        "backtest",
+        "--customers", str(bank / "customers.csv"),
+        "--transactions", str(bank / "transactions.csv"),
+        "--balances", str(bank / "balances.csv"),
+        "--split", "2026-03-31", "--end", "2026-06-30", "--period", "month",
+        "--copies", "8", "--out", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    return out

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_support import SIZES, XSS, compare_dir, hostile_map, review_file, simulate_dir
+from report_support import (
+    SIZES,
+    XSS,
+    backtest_dir,
+    compare_dir,
+    hostile_map,
+    review_file,
+    simulate_dir,
+)
 
 from stratmap.cli import main
 from stratmap.report.inputs import load_results
@@ -33,6 +41,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "sim": sim,
         "cmp": compare_dir(folder, strategy),
         "review": review_file(folder, strategy, sim),
+        "backtest": backtest_dir(folder),
         "folder": folder,
     }
 
@@ -92,8 +101,36 @@ def test_a_simulation_gets_every_page_with_non_empty_charts(runs: dict[str, Path
     for chart in charts:
         assert chart.reading and chart.figure["data"], chart.id
         assert any(
-            any(v is not None for v in trace.get("x") or []) for trace in chart.figure["data"]
+            any(v is not None for v in trace.get("x") or [])
+            or any(v for v in (trace.get("link") or {}).get("value", []))  # a Sankey's flows
+            for trace in chart.figure["data"]
         ), chart.id
+    assert "stage-flows" in [chart.id for chart in charts]
+
+
+def test_the_stage_flows_are_the_runs_moves(runs: dict[str, Path]) -> None:
+    """The Sankey of the trends page: per arm, a link per move that happened, its width the
+    customers who made it over the horizon (mean of the replications)."""
+    results = load_results(runs["sim"])
+    (trends,) = [p for p in build_pages(results) if p.id == "trends"]
+    (flows,) = [c for c in trends.charts if c.id == "stage-flows"]
+    moves = results.tables["stage_moves"]
+    reps = moves["rep"].nunique()
+    for trace in flows.figure["data"]:
+        arm = "treatment" if "treatment" in trace["name"] else "control"
+        mine = moves[moves["arm"] == arm]
+        total = mine.groupby(["from_stage", "to_stage"], observed=True)["customers"].sum()
+        total = total[total > 0] / reps
+        labels = trace["node"]["label"]
+        drawn = {
+            (labels[s], labels[t].removeprefix("→ ")): v
+            for s, t, v in zip(
+                trace["link"]["source"], trace["link"]["target"], trace["link"]["value"],
+                strict=True,
+            )
+        }  # fmt: skip
+        assert drawn == {key: round(value, 1) for key, value in total.items()}
+        assert ("growing", "mature") in drawn
 
 
 def test_the_map_grid_has_gaps_and_forecasts(runs: dict[str, Path]) -> None:
@@ -320,11 +357,15 @@ def test_the_report_commands_in_the_docs_run(
             "runs/cmp": runs["cmp"],
             "review.json": runs["review"],
             "runs/review": runs["folder"] / "review-out",
+            "runs/backtest": runs["backtest"],
         }
         argv = [str(named.get(a, a)) for a in argv]
         argv = [str(tmp_path / a) if a.endswith((".html", ".md")) else a for a in argv]
         assert main(argv) == 0, line
-    assert "| variant | metric |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| variant | metric |" in printed
+    assert "### 回测 back-test" in printed
+    assert "回测 Back-test" in (tmp_path / "backtest.html").read_text(encoding="utf-8")
     assert "经营回检" in (tmp_path / "review.md").read_text(encoding="utf-8")
 
 

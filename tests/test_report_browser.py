@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_support import ROOT, XSS, compare_dir, hostile_map, review_file, simulate_dir
+from report_support import (
+    ROOT,
+    XSS,
+    backtest_dir,
+    compare_dir,
+    hostile_map,
+    review_file,
+    simulate_dir,
+)
 
 from stratmap.cli import main
 
@@ -89,6 +97,7 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("sim", sim),
         ("cmp", compare_dir(folder, strategy)),
         ("review", review_file(folder, strategy, sim)),
+        ("backtest", backtest_dir(folder)),
     ]:
         out = folder / f"{name}.html"
         assert main(["report", str(results), "-o", str(out), "-q"]) == 0
@@ -158,10 +167,10 @@ def assert_charts_drawn(visit: Visit, at_least: int) -> None:
         name = chart.get_attribute("data-figure")
         box = chart.bounding_box()
         assert box and box["width"] > 200 and box["height"] > 200, name
-        # Plotly drew traces: lines, bars or filled areas with a real geometry.
+        # Plotly drew traces: lines, bars, filled areas or a Sankey's links with a real geometry.
         marks = chart.locator(
             ".scatterlayer .trace path.js-line, .scatterlayer .trace path.js-fill, "
-            ".barlayer .point path"
+            ".barlayer .point path, path.sankey-link"
         )
         assert marks.count() > 0, name
         geometry = marks.first.get_attribute("d") or ""
@@ -189,6 +198,29 @@ def test_chinese_renders_in_a_cjk_font(visit: Visit) -> None:
     fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
     cjk = [f for f in fonts if "CJK" in f["familyName"] or "Noto Sans SC" in f["familyName"]]
     assert cjk and sum(f["glyphCount"] for f in cjk) >= len("策略管理看板"), fonts
+
+
+def test_chinese_is_drawn_with_the_embedded_face(visit: Visit) -> None:
+    """The page's own face (a data: URL, no request) draws its Chinese, not the machine's
+    Noto CJK: Chromium counts the heading's glyphs as drawn by a web font, and the face is
+    loaded and has the page's characters."""
+    cdp = visit.context.new_cdp_session(visit.page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": ".brand"})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    embedded = [f for f in fonts if f["isCustomFont"]]
+    assert embedded and sum(f["glyphCount"] for f in embedded) >= len("策略管理看板"), fonts
+    assert all(f["familyName"] == "Noto Sans CJK SC" for f in embedded), fonts
+    faces = visit.page.evaluate(
+        "Array.from(document.fonts).map(f => [f.family.replace(/\"/g, ''), f.status])"
+    )
+    assert ["Stratmap Noto Sans SC", "loaded"] in faces
+    assert visit.page.evaluate(
+        "document.fonts.check('14px \"Stratmap Noto Sans SC\"', '策略管理看板')"
+    )
+    assert visit.requests == []  # the face came with the page
 
 
 def test_a_screenshot_is_written(visit: Visit) -> None:
@@ -251,4 +283,37 @@ def test_a_screenshot_of_the_review_is_written(review_visit: Visit) -> None:
     BUILD.mkdir(exist_ok=True)
     target = BUILD / "report-review.png"
     review_visit.page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 50_000
+
+
+# ------------------------------------------------------------------------------ the back-test page
+
+
+@pytest.fixture(scope="module")
+def backtest_visit(browser: Any, reports: dict[str, Path]) -> Iterator[Visit]:
+    opened = Visit(browser, reports["backtest"])
+    yield opened
+    opened.close()
+
+
+def test_the_backtest_page_loads_offline_and_draws_its_charts(backtest_visit: Visit) -> None:
+    assert backtest_visit.errors == []
+    assert backtest_visit.requests == []
+    assert_charts_drawn(backtest_visit, 6)
+    drawn = backtest_visit.page.locator("[data-figure]").evaluate_all(
+        "els => els.map(e => e.getAttribute('data-figure'))"
+    )
+    assert drawn == [
+        "backtest-periods",
+        "backtest-cumulative",
+        "backtest-bins",
+        "backtest-survivors",
+        "backtest-churn",
+        "backtest-aum",
+    ]
+    rows = backtest_visit.page.locator("#backtest-errors tbody tr").count()
+    assert rows == 3
+    BUILD.mkdir(exist_ok=True)
+    target = BUILD / "report-backtest.png"
+    backtest_visit.page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 50_000

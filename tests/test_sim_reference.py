@@ -752,6 +752,7 @@ MUTANTS = {
     "sizes_not_scaled": "multi",
     "score_noise_redrawn": "value",
     "tier_moves_from_decision": "multi",
+    "churn_not_a_stage_move": "multi",
     "drawn_churn_at_mean": "hetero",
     "holdings_mature_at_full_tenor": "multi",
     "switching_as_new_money": "multi",

@@ -378,7 +378,8 @@ def test_out_writes_parquet_and_a_summary_that_agree(tmp_path: Path, fake_core: 
     assert code == 0, err
     written, summary = report_io.read_results(target)
     assert set(written) == {
-        "population", "tier_moves", "totals", "funnel", "suppression", "unserved", "channels",
+        "population", "tier_moves", "stage_moves", "totals", "funnel", "suppression",
+        "unserved", "channels",
     }  # fmt: skip
     assert summary["strategy"]["hash"] == inputs.strategy_hash(fake_core.calls[0]["model"])
     assert summary["strategy"]["file"] == str(WEALTH)
@@ -540,9 +541,10 @@ def test_the_docs_example_runs(tmp_path: Path, fake_core: FakeCore) -> None:
     target = tmp_path / "runs" / "q1"
     assert run("simulate", str(WEALTH), "--reps", "2", "--out", str(target), "-q")[0] == 0
     text = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
-    # The tier-moves example needs a real run's moves: tests/test_tier_moves.py runs it.
+    # The tier and stage moves examples need a real run's moves: tests/test_tier_moves.py and
+    # tests/test_stage_moves.py run them.
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    (example,) = [block for block in blocks if "tier_moves" not in block]
+    (example,) = [b for b in blocks if "tier_moves" not in b and "stage_moves" not in b]
     with contextlib.redirect_stdout(io.StringIO()) as printed:
         exec(compile(example.replace("runs/q1", str(target)), "docs/results.md", "exec"), {})
     assert "临界提升" in printed.getvalue()

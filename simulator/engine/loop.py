@@ -50,7 +50,7 @@ from simulator.engine.sizes import HEADROOM, Sizes, expected_arrivals
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
 from simulator.kernels.apply import N_LEDGER
-from simulator.kernels.baseline import C_CHURNED, C_LABELS, C_LIVE
+from simulator.kernels.baseline import C_CHURNED, C_LABELS, C_LIVE, C_STAGE_MOVES
 from simulator.kernels.decide import gather
 from simulator.kernels.population import State, allocate, synthesize, zeros
 from simulator.kernels.rng import replication_key
@@ -375,9 +375,14 @@ class Step:
         return self.backend.baseline(t, market, starts)
 
     def cutoffs(self, t: int, found: list[np.ndarray]) -> np.ndarray:
-        """Records the churned of each shard; the models' cutoffs from all shards' counts."""
+        """Records the churned and the stage moves of each shard; the models' cutoffs from all
+        shards' counts."""
         for s, counts in enumerate(found):
-            self.outputs[s].churned[self.r, t] += counts[C_CHURNED : C_CHURNED + 2]
+            out = self.outputs[s]
+            out.churned[self.r, t] += counts[C_CHURNED : C_CHURNED + 2]
+            out.stage_moves[self.r, t] += counts[C_STAGE_MOVES:C_LABELS].reshape(
+                out.stage_moves.shape[2:]
+            )
         total = np.sum(found, axis=0)
         return model_cutoffs(self.c, total[C_LIVE], total[C_LABELS:])
 

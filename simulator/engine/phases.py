@@ -15,7 +15,7 @@ from simulator.engine.customer_value import survival_annuity
 from simulator.engine.sizes import Sizes
 from simulator.kernels import common as k
 from simulator.kernels.apply import apply_step
-from simulator.kernels.baseline import baseline_step
+from simulator.kernels.baseline import C_LABELS, baseline_step
 from simulator.kernels.decide import decide_step
 from simulator.kernels.population import (
     State,
@@ -64,7 +64,7 @@ def baseline_counts(
     counters (``C_*``) summed over blocks."""
     trace_i = np.zeros(k.TRACE_INTS, dtype=np.int64) if trace_i is None else trace_i
     trace_f = np.zeros(k.TRACE_FLOATS, dtype=np.float64) if trace_f is None else trace_f
-    found = np.zeros((blocks_of(rows), 3 + tb.model_i.shape[1]), dtype=np.int64)
+    found = np.zeros((blocks_of(rows), C_LABELS + tb.model_i.shape[1]), dtype=np.int64)
     baseline_step(
         tb, state, rows, first_new, t, rk, market, found, trace_row, trace_i, trace_f
     )  # fmt: skip
@@ -239,5 +239,6 @@ def empty_output(
         segment_outcomes=zeros(R, T, G, A, len(SEGMENT_OUTCOMES)),
         play_outcomes=zeros(R, T, P, A, len(SEGMENT_OUTCOMES)),
         tier_moves=zeros(R, T, A, K, K),
+        stage_moves=zeros(R, T, A, S, S),
         market_return=np.zeros((R, T), dtype=np.float64),
     )

@@ -67,6 +67,7 @@ from strategy_dsl.compile import (
     FAM_CONSTANT,
     FAM_NORMAL,
     MODEL_STAGE,
+    N_STAGES,
     STAGE_CHURNED,
     STAGE_NEW,
 )
@@ -77,7 +78,10 @@ ZERO = np.uint64(0)
 # Columns of the per-block counters this kernel returns.
 C_CHURNED = 0  # + arm
 C_LIVE = 2  # customers scored
-C_LABELS = 3  # + model: customers whose label is 1
+# + (arm × S + from) × S + to: customers whose lifecycle stage moved this step (counted at the
+# transition itself, a branch most rows never take, rather than by a stage kept per customer).
+C_STAGE_MOVES = 3
+C_LABELS = C_STAGE_MOVES + 2 * N_STAGES * N_STAGES  # + model: customers whose label is 1
 
 
 @njit(cache=True, inline="always")
@@ -429,6 +433,7 @@ def baseline_block(
             if own and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
                 nxt = STAGE_CHURNED
             if nxt != s:
+                counts[C_STAGE_MOVES + (st.arm[i] * N_STAGES + s) * N_STAGES + nxt] += 1
                 st.stage[i] = nxt
                 st.stage_since[i] = t
                 if nxt == STAGE_NEW:
@@ -465,7 +470,8 @@ def baseline_step(
 ) -> None:
     """Baseline behaviour of step ``t`` for rows [0, first_new) and model scores for every
     live row in [0, n_rows) (rows from ``first_new`` arrived this step). ``counts`` (int64,
-    (blocks, 3 + M)): churned per arm, customers scored, labels per model."""
+    (blocks, C_LABELS + M)): churned per arm, customers scored, stage moves per arm × from ×
+    to, labels per model."""
     no_cutoffs = np.zeros((5, 0), dtype=np.float64)  # modifiers never name a model
     tab = chance_table(tb)
     txn_sums = transaction_sums(tb)

@@ -14,6 +14,7 @@ The tables (docs/results.md lists every column):
 ==============  ==========================================================================
 population      rep, step, arm, stage, tier, customers
 tier_moves      rep, step, arm, from_tier, to_tier, direction (up, down), customers
+stage_moves     rep, step, arm, from_stage, to_stage, customers
 totals          rep, step, arm, customers, aum, churned, acquired, revenue, cost, net_value,
                 promoters, detractors, promoters_share, detractors_share, nps; when the run
                 has them: fee_income, book_revenue, responders, products_held, cross_sold,
@@ -50,6 +51,7 @@ __all__ = [
     "channel_table",
     "funnel_table",
     "population_table",
+    "stage_moves_table",
     "suppression_table",
     "tier_moves_table",
     "totals_table",
@@ -60,6 +62,7 @@ __all__ = [
 TABLE_NAMES = (
     "population",
     "tier_moves",
+    "stage_moves",
     "totals",
     "funnel",
     "suppression",
@@ -136,6 +139,30 @@ def tier_moves_table(out: RunOutput) -> pd.DataFrame:
             "from_tier": _categorical(low[keep], out.tiers),
             "to_tier": _categorical(high[keep], out.tiers),
             "direction": _categorical((high[keep] < low[keep]).astype(np.int64), ("up", "down")),
+            "customers": counts.reshape(-1)[keep].astype(np.int64),
+        }
+    )
+
+
+def stage_moves_table(out: RunOutput) -> pd.DataFrame:
+    """Customers whose lifecycle stage moved in a step (the flows between the ``population``
+    table's stages), by arm and the pair of stages: one row per ordered pair of different
+    stages, zeros included. Churn is a move into ``churned``; arrivals are not moves, so a
+    stage's customers at the end of a step are those at the end of the step before, plus its
+    inflows, minus its outflows, plus the step's arrivals into it."""
+    counts = np.asarray(out.stage_moves)
+    steps = np.asarray(out.customers).shape[:3]
+    if counts.shape != (*steps, len(STAGES), len(STAGES)):  # counters made without stage moves
+        counts = np.zeros((*steps, len(STAGES), len(STAGES)), dtype=np.int64)
+    r, t, a, before, after = _grid(counts.shape)
+    keep = before != after
+    return pd.DataFrame(
+        {
+            "rep": r[keep],
+            "step": t[keep],
+            "arm": _categorical(a[keep], ARMS),
+            "from_stage": _categorical(before[keep], STAGES),
+            "to_stage": _categorical(after[keep], STAGES),
             "customers": counts.reshape(-1)[keep].astype(np.int64),
         }
     )
@@ -337,6 +364,7 @@ def all_tables(out: RunOutput) -> dict[str, pd.DataFrame]:
     return {
         "population": population_table(out),
         "tier_moves": tier_moves_table(out),
+        "stage_moves": stage_moves_table(out),
         "totals": totals_table(out),
         "funnel": funnel_table(out),
         "suppression": suppression_table(out),

@@ -19,7 +19,7 @@ import pandas as pd
 from simulator.planning.replications import LEVEL, t_critical
 from stratmap.tables import money, money_scale
 
-__all__ = ["ARM_NAMES", "Chart", "band", "exposed"]
+__all__ = ["ARM_NAMES", "Chart", "band", "colour", "exposed", "layout", "rounded"]
 
 ARM_NAMES = {"treatment": "模型组 treatment", "control": "非模型组 control"}
 _ARM_COLOURS = {"treatment": "#1f6feb", "control": "#8a94a6"}
@@ -44,7 +44,7 @@ class Chart:
     figure: dict[str, Any]
 
 
-def _rounded(values: Sequence[float] | np.ndarray, digits: int = 3) -> list[float | None]:
+def rounded(values: Sequence[float] | np.ndarray, digits: int = 3) -> list[float | None]:
     """Values rounded to ``digits`` decimals; NaN becomes null (JSON has no NaN)."""
     return [
         None if not math.isfinite(v) else round(float(v), digits)
@@ -103,8 +103,8 @@ def _fan(
             {
                 "type": "scatter",
                 "x": x + x[::-1],
-                "y": _rounded(stats["high"] / scale, digits)
-                + _rounded(stats["low"][::-1] / scale, digits),
+                "y": rounded(stats["high"] / scale, digits)
+                + rounded(stats["low"][::-1] / scale, digits),
                 "fill": "toself",
                 "fillcolor": colour,
                 "opacity": 0.18,
@@ -119,7 +119,7 @@ def _fan(
             "type": "scatter",
             "mode": "lines",
             "x": x,
-            "y": _rounded(stats["mean"] / scale, digits),
+            "y": rounded(stats["mean"] / scale, digits),
             "name": name,
             "line": {"color": colour, "width": 2, **line},
         }
@@ -199,7 +199,7 @@ def stages(population: pd.DataFrame, step_unit: str) -> Chart:
                 "stackgroup": "stages",
                 "name": str(stage),
                 "x": rows["step"].tolist(),
-                "y": _rounded(rows["customers"], 0),
+                "y": rounded(rows["customers"], 0),
                 "line": {"width": 0.5, "color": _STAGE_COLOURS.get(str(stage), "#adb5bd")},
             }
         )
@@ -214,6 +214,107 @@ def stages(population: pd.DataFrame, step_unit: str) -> Chart:
         {
             "data": traces,
             "layout": layout(x_title=step_label(step_unit), y_title="live customers"),
+        },
+    )
+
+
+def _wash(hex_colour: str, alpha: float = 0.4) -> str:
+    """``#rrggbb`` as a translucent ``rgba(…)`` (a Sankey link in its source's colour)."""
+    red, green, blue = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red}, {green}, {blue}, {alpha})"
+
+
+def stage_flows(moves: pd.DataFrame, population: pd.DataFrame) -> Chart:
+    """Moves between lifecycle stages over the horizon as a Sankey per arm: stages at the start
+    of a step on the left, where the movers went on the right (two columns, so that a way back,
+    declining → mature, is a link rather than a loop); a link's width is the customers who made
+    that move, mean over replications."""
+    reps = max(int(moves["rep"].nunique()), 1)
+    total = moves.groupby(["arm", "from_stage", "to_stage"], observed=True)["customers"].sum()
+    total = (total / reps).reset_index()
+    start = population[(population["step"] == 0) & (population["stage"] != "churned")]
+    base = start.groupby("arm", observed=True)["customers"].sum() / max(start["rep"].nunique(), 1)
+    arms = [str(a) for a in base.index if base[a] > 0]
+    stages_ = (
+        [str(s) for s in population["stage"].cat.categories]
+        if hasattr(population["stage"], "cat")
+        else sorted(population["stage"].astype(str).unique())
+    )
+    traces: list[dict[str, Any]] = []
+    annotations = []
+    for index, arm in enumerate(arms):
+        rows = total[(total["arm"].astype(str) == arm) & (total["customers"] > 0)]
+        used = [s for s in stages_ if s in set(rows["from_stage"].astype(str))]
+        into = [s for s in stages_ if s in set(rows["to_stage"].astype(str))]
+        node = {s: i for i, s in enumerate(used)}
+        node.update({f"→{s}": len(used) + i for i, s in enumerate(into)})
+        left, width = index / len(arms), 1 / len(arms)
+        traces.append(
+            {
+                "type": "sankey",
+                "name": ARM_NAMES.get(arm, arm),
+                "domain": {"x": [left + 0.02, left + width - 0.02], "y": [0, 0.9]},
+                "arrangement": "fixed",
+                "valueformat": ",.0f",
+                "node": {
+                    "label": used + [f"→ {s}" for s in into],
+                    "color": [_STAGE_COLOURS.get(s, "#868e96") for s in used + into],
+                    "pad": 12,
+                    "thickness": 14,
+                },
+                "link": {
+                    "source": [node[str(s)] for s in rows["from_stage"]],
+                    "target": [node[f"→{s}"] for s in rows["to_stage"]],
+                    "value": rounded(rows["customers"], 1),
+                    "color": [
+                        _wash(_STAGE_COLOURS.get(str(s), "#868e96")) for s in rows["from_stage"]
+                    ],
+                },
+            }
+        )
+        annotations.append(
+            {
+                "text": ARM_NAMES.get(arm, arm),
+                "x": left + width / 2,
+                "y": 1.0,
+                "xref": "paper",
+                "yref": "paper",
+                "showarrow": False,
+                "xanchor": "center",
+                "yanchor": "bottom",
+            }
+        )
+    per_10k = total.assign(
+        per_10k=total["customers"] / total["arm"].astype(str).map(base).to_numpy() * 10_000
+    )
+    movers = per_10k[per_10k["to_stage"].astype(str) != "churned"]
+    if len(movers) and movers["customers"].sum() > 0:
+        top = movers.groupby(["from_stage", "to_stage"], observed=True)["per_10k"].sum().idxmax()
+        shown = movers[(movers["from_stage"] == top[0]) & (movers["to_stage"] == top[1])].set_index(
+            "arm"
+        )["per_10k"]
+        parts = [f"{value:,.0f} in {ARM_NAMES.get(str(a), str(a))}" for a, value in shown.items()]
+        reading = (
+            f"The largest flow between live stages is {top[0]} → {top[1]}: per 10,000 "
+            "customers at the start, " + "; ".join(parts)
+        )
+    else:
+        reading = "No customer moved between live stages over the horizon"
+    churn = per_10k[per_10k["to_stage"].astype(str) == "churned"]
+    if len(churn) and churn["customers"].sum() > 0:
+        worst = churn.groupby("from_stage", observed=True)["customers"].sum().idxmax()
+        reading += f"; most of those who churned left from {worst}"
+    return Chart(
+        "stage-flows",
+        "Stage-to-stage flows 生命周期流转",
+        reading + ".",
+        {
+            "data": traces,
+            "layout": {
+                "margin": {"l": 16, "r": 16, "t": 28, "b": 16},
+                "height": 380,
+                "annotations": annotations,
+            },
         },
     )
 
@@ -278,7 +379,7 @@ def tiers(
                     "legendgroup": label,
                     "showlegend": panel == 1,
                     "x": rows["step"].tolist(),
-                    "y": _rounded(rows["share"] * 100, 3),
+                    "y": rounded(rows["share"] * 100, 3),
                     "xaxis": f"x{suffix}",
                     "yaxis": f"y{suffix}",
                     "line": {
@@ -360,7 +461,7 @@ def tier_moves(moves: pd.DataFrame, population: pd.DataFrame, groups: list[str])
                 "type": "bar",
                 "name": _label(key, groups),
                 "x": order,
-                "y": _rounded(mine["per_10k"].fillna(0.0), 1),
+                "y": rounded(mine["per_10k"].fillna(0.0), 1),
                 "marker": {"color": _hue(key, groups, index)},
             }
         )
@@ -426,7 +527,7 @@ def play_funnel(per_play: pd.DataFrame) -> Chart:
             "orientation": "h",
             "name": label,
             "y": plays,
-            "x": _rounded(per_play[column], 1),
+            "x": rounded(per_play[column], 1),
             "marker": {"color": colour(index)},
         }
         for index, (column, label) in enumerate(FUNNEL_STEPS)
@@ -471,7 +572,7 @@ def suppression(suppressed: pd.DataFrame, reps: int, play_order: list[str]) -> C
                 "orientation": "h",
                 "name": str(reason),
                 "y": play_order,
-                "x": _rounded(counts, 1),
+                "x": rounded(counts, 1),
                 "marker": {"color": colour(index)},
             }
         )
@@ -513,15 +614,15 @@ def play_value(per_play: pd.DataFrame, currency: str) -> Chart:
             "orientation": "h",
             "name": label,
             "y": per_play["play"].tolist(),
-            "x": _rounded(per_play[f"{column}_mean"] / scale, 2),
+            "x": rounded(per_play[f"{column}_mean"] / scale, 2),
             "marker": {"color": ["#2b8a3e", "#e03131", "#1f6feb"][index]},
         }
         if column == "net" and per_play["net_low"].notna().all():
             trace["error_x"] = {
                 "type": "data",
                 "symmetric": False,
-                "array": _rounded((per_play["net_high"] - per_play["net_mean"]) / scale, 2),
-                "arrayminus": _rounded((per_play["net_mean"] - per_play["net_low"]) / scale, 2),
+                "array": rounded((per_play["net_high"] - per_play["net_mean"]) / scale, 2),
+                "arrayminus": rounded((per_play["net_mean"] - per_play["net_low"]) / scale, 2),
             }
         traces.append(trace)
     best = per_play.sort_values("net_mean", ascending=False).iloc[0]
@@ -569,8 +670,8 @@ def channel_load(
                 "mode": "lines+markers",
                 "name": str(name),
                 "x": rows["step"].tolist(),
-                "y": _rounded(use * 100, 2),
-                "customdata": _rounded(rows["contacts"], 0),
+                "y": rounded(use * 100, 2),
+                "customdata": rounded(rows["contacts"], 0),
                 "hovertemplate": "%{y}% of capacity (%{customdata} contacts)",
                 "line": {"color": colour(index)},
             }
@@ -631,7 +732,7 @@ def cost_per_responder(channels: pd.DataFrame, currency: str) -> Chart:
                 {
                     "type": "bar",
                     "x": [str(c) for c in ratio.index],
-                    "y": _rounded(ratio, 2),
+                    "y": rounded(ratio, 2),
                     "marker": {"color": colour(0)},
                     "name": "cost per responder",
                 }
@@ -651,7 +752,7 @@ def paired_differences(differences: pd.DataFrame, metric: str, label: str, curre
     trace: dict[str, Any] = {
         "type": "bar",
         "x": [str(v) for v in rows["variant"]],
-        "y": _rounded(rows["difference"] / scale, 2),
+        "y": rounded(rows["difference"] / scale, 2),
         "marker": {"color": [colour(i + 1) for i in range(len(rows))]},
         "name": label,
     }
@@ -659,8 +760,8 @@ def paired_differences(differences: pd.DataFrame, metric: str, label: str, curre
         trace["error_y"] = {
             "type": "data",
             "symmetric": False,
-            "array": _rounded((rows["high"] - rows["difference"]) / scale, 2),
-            "arrayminus": _rounded((rows["difference"] - rows["low"]) / scale, 2),
+            "array": rounded((rows["high"] - rows["difference"]) / scale, 2),
+            "arrayminus": rounded((rows["difference"] - rows["low"]) / scale, 2),
         }
     parts = []
     for row in rows.to_dict("records"):

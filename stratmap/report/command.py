@@ -38,6 +38,8 @@ examples:
         simulate and write the report in one go (compare and review take --report too)
   stratmap report review.json -o review.html
         the page of a live test's review (`stratmap review … --format json > review.json`)
+  stratmap report runs/backtest -o backtest.html
+        the back-test's page (`stratmap backtest … --out runs/backtest`)
 """
 
 
@@ -46,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "report",
         help="the 策略管理看板 (strategy dashboard): one offline HTML file of a results directory",
         description="Read the results directory `simulate --out` or `compare --out` wrote (or "
-        "the document `review --format json` wrote) and "
+        "the document `review --format json` wrote, or the directory `backtest --out` wrote) and "
         "write the 策略管理看板: one self-contained HTML file (charts, the strategy map as a "
         "grid, expectations, the map's source), or with --format markdown a summary for a "
         "pull-request comment.",
@@ -69,7 +71,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def add_report_option(command: argparse.ArgumentParser) -> None:
-    """``--report FILE`` for `simulate` and `compare`."""
+    """``--report FILE`` for `simulate` and `compare` (`review` and `backtest` word their own)."""
     command.add_argument(
         "--report",
         metavar="FILE",
@@ -161,7 +163,8 @@ def write_run_report(
     tables: dict[str, Any],
     strategy_map: dict[str, Any] | None,
 ) -> int:
-    """After `simulate` or `compare`: the report of the run just made, to ``--report FILE``."""
+    """After `simulate`, `compare` or `backtest`: the report of the run just made, to
+    ``--report FILE``."""
     from stratmap.report.inputs import ReportInputError, results_from_run
 
     started = time.perf_counter()
@@ -169,7 +172,7 @@ def write_run_report(
     try:
         results = results_from_run(summary, tables, strategy_map)
         results.origin = str(args.out) if getattr(args, "out", None) else "this run"
-        _emit(results, output, "html", args.quiet, started)
+        _emit(results, output, "html", getattr(args, "quiet", False), started)
     except (ReportInputError, OSError) as exc:
         report(args.command, UsageError(f"could not write --report {output}: {exc}"))
         return EXIT_USAGE

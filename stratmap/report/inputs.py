@@ -36,6 +36,14 @@ KINDS = {
     "stratmap.simulation/1": "simulation",
     "stratmap.compare/1": "comparison",
     "stratmap.review/1": "review",  # `stratmap review --format json`: one document, no tables
+    "stratmap.backtest/1": "backtest",  # `stratmap backtest --out DIR`
+}
+# The command that writes each kind of results directory (for the hint of a refusal).
+_WRITTEN_BY = {
+    "simulation": "simulate FILE --out DIR",
+    "comparison": "compare FILE --out DIR",
+    "review": "review MAP … --out DIR",
+    "backtest": "backtest … --out DIR",
 }
 _SERIES = {
     "totals": ["rep", "step", "arm", "customers", "aum", "acquired", "churned"],
@@ -53,13 +61,33 @@ _REQUIRED = {
         "ranking": ["rank", "arm", "net_value"],
     },
     "review": {},
+    "backtest": {
+        "periods": [
+            "period",
+            "start",
+            "actual",
+            "simulated",
+            "holdout",
+            "cumulative_actual",
+            "cumulative_simulated",
+        ],
+        "bins": ["bin", "customers", "actual", "stratmap", "carried_forward", "no_change"],
+        "errors": ["forecast", "holdout_total", "holdout_error", "rmse", "mae"],
+    },
 }
-# Tier moves (升层 / 降层) are optional: directories written before they were counted have none.
-_MOVES = {"tier_moves": ["rep", "step", "arm", "from_tier", "to_tier", "direction", "customers"]}
+# Tables a kind's directory lists that no page reads: checked to be there, not read (a
+# back-test's per-customer table has a row per customer of the bank).
+_NOT_READ = {"backtest": {"customers"}}
+# Tier and stage moves are optional: directories written before they were counted have none.
+_MOVES = {
+    "tier_moves": ["rep", "step", "arm", "from_tier", "to_tier", "direction", "customers"],
+    "stage_moves": ["rep", "step", "arm", "from_stage", "to_stage", "customers"],
+}
 _OPTIONAL = {
     "simulation": _MOVES,
     "comparison": {name: [*cols, "alternative"] for name, cols in {**_SERIES, **_MOVES}.items()},
     "review": {},
+    "backtest": {},
 }
 # The keys of a review document the report reads (docs/review.md).
 _REVIEW_KEYS = ("sample_ratio", "uplift", "funnel", "recalibration", "notes")
@@ -98,6 +126,8 @@ class Results:
     def strategy_name(self) -> str:
         if self.kind == "review":
             return Path(str((self.summary.get("map") or {}).get("file") or "")).stem
+        if self.kind == "backtest":
+            return f"回测 back-test {self.summary.get('split')} → {self.summary.get('end')}"
         return str((self.summary.get("strategy") or {}).get("name") or "")
 
 
@@ -108,9 +138,7 @@ def _check_tables(kind: str, tables: Mapping[str, pd.DataFrame], where: str) -> 
                 continue
             raise ReportInputError(
                 f"{where}: the {kind} results have no `{required}` table ({required}.parquet)",
-                "the directory is incomplete: write it again with `stratmap "
-                + ("simulate" if kind == "simulation" else "compare")
-                + " FILE --out DIR`",
+                f"the directory is incomplete: write it again with `stratmap {_WRITTEN_BY[kind]}`",
             )
         absent = [c for c in columns if c not in tables[required].columns]
         if absent:
@@ -155,7 +183,8 @@ def _check_map(document: Any, shown: str) -> dict[str, Any]:
 
 
 def load_results(directory: Path) -> Results:
-    """The results in ``directory`` (as ``simulate --out`` or ``compare --out`` wrote them)."""
+    """The results in ``directory`` (as ``simulate``, ``compare``, ``review`` or ``backtest``
+    ``--out`` wrote them)."""
     shown = str(directory)
     if directory.suffix.lower() == ".json":
         if not directory.is_file():
@@ -189,10 +218,10 @@ def load_results(directory: Path) -> Results:
         if not file_name or Path(file_name).name != file_name or not path.is_file():
             raise ReportInputError(
                 f"{shown}: {file_name or name} is listed in {SUMMARY_FILE} but missing",
-                "the directory is incomplete: write it again with `stratmap "
-                + ("simulate" if kind == "simulation" else "compare")
-                + " FILE --out DIR`",
+                f"the directory is incomplete: write it again with `stratmap {_WRITTEN_BY[kind]}`",
             )
+        if name in _NOT_READ.get(kind, ()):
+            continue
         try:
             tables[name] = pd.read_parquet(path, engine="pyarrow")
         except Exception as exc:  # pyarrow raises several kinds for a damaged file
@@ -204,7 +233,9 @@ def load_results(directory: Path) -> Results:
     strategy_map = None
     map_path = directory / MAP_FILE
     notes = []
-    if map_path.is_file():
+    if kind == "backtest":  # a back-test simulates a map of its own making: nothing to draw
+        pass
+    elif map_path.is_file():
         strategy_map = _check_map(
             _read_json(map_path, f"{shown}/{MAP_FILE}"), f"{shown}/{MAP_FILE}"
         )

@@ -135,11 +135,48 @@ def _expectations(results: Results) -> list[str]:
     return lines
 
 
+def _backtest(results: Results) -> str:
+    """The back-test: after the split, actual against each forecast, and the binned table."""
+    from stratmap.report.backtest_page import FORECASTS
+
+    summary = results.summary
+    holdout = summary.get("holdout") or {}
+    lines = [
+        f"### 回测 back-test: calibrated to {summary.get('split')}, forecast to "
+        f"{summary.get('end')}",
+        "",
+        f"{summary.get('customers', 0):,} customers; after the split {holdout.get('actual', 0):,} "
+        f"transactions happened.",
+        "",
+        "| forecast | total after the split | error | RMSE | MAE |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for row in results.tables["errors"].to_dict("records"):
+        error = row["holdout_error"]
+        shown = "-" if error is None or error != error else f"{error:+.1%}"
+        name = FORECASTS.get(str(row["forecast"]), str(row["forecast"]))
+        lines.append(
+            f"| {markdown_cell(name)} | {row['holdout_total']:,.0f} | {shown} | "
+            f"{row['rmse']:.3f} | {row['mae']:.3f} |"
+        )
+    lines += [
+        "",
+        "| before the split | customers | actual | Stratmap | carried forward | no change |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in results.tables["bins"].to_dict("records"):
+        means = " | ".join(f"{row[k]:.2f}" for k in ("actual", *FORECASTS))
+        lines.append(f"| {markdown_cell(str(row['bin']))} | {row['customers']:,} | {means} |")
+    return "\n".join([*lines, "", "<sub>stratmap report</sub>", ""])
+
+
 def render_markdown(results: Results) -> str:
     if results.kind == "review":
         from stratmap.review_tables import review_markdown  # the review's one Markdown form
 
         return review_markdown(results.summary)
+    if results.kind == "backtest":
+        return _backtest(results)
     title = markdown_cell(results.strategy_name or "Stratmap")
     kind = "forecast" if results.kind == "simulation" else "comparison"
     lines = [f"### 策略管理看板 · {title} ({kind})", ""]

@@ -18,13 +18,14 @@ import pandas as pd
 from simulator.planning.replications import replication_interval
 from simulator.results.summary import play_values
 from stratmap.report import charts
+from stratmap.report.backtest_page import backtest_charts, backtest_context
 from stratmap.report.inputs import Results
 from stratmap.report.review_page import review_charts, review_context
 from stratmap.report.source_view import highlighted, line_anchor
 from stratmap.report.strategy_map import EVERY_STEP, EVERYONE
 from stratmap.tables import format_value, money
 
-__all__ = ["PAGES", "REVIEW_PAGES", "Page", "build_pages"]
+__all__ = ["BACKTEST_PAGES", "PAGES", "REVIEW_PAGES", "Page", "build_pages"]
 
 # The headline's metrics, in order, each shown when the run has it: tier moves (升层 / 降层)
 # when the run counted them, and the net value including the customers' value at the end when
@@ -256,8 +257,10 @@ def _trends(results: Results) -> Page | None:
             charts.aum_fan(tables["totals"], ["alternative", "arm"], unit, key="aum-fan")
         )
         page.charts.append(charts.survival(tables["totals"], ["alternative"], unit))
-        base = base_tables(results)
-        page.charts.append(charts.stages(base["population"], unit))
+        page.charts.append(charts.stages(base_tables(results)["population"], unit))
+    base = base_tables(results)
+    if "stage_moves" in base:  # results from before stage moves were counted have none
+        page.charts.append(charts.stage_flows(base["stage_moves"], base["population"]))
     return page
 
 
@@ -459,8 +462,14 @@ def _review(results: Results) -> Page:
     return page
 
 
-# Pages per kind of results, in page order. The back-test (`stratmap backtest`: forecast vs
-# actual tracking and the binned table) brings its list here when it lands.
+def _backtest(results: Results) -> Page:
+    page = Page("backtest", "回测 Back-test")
+    page.charts = backtest_charts(results.summary, results.tables)
+    page.context.update(backtest_context(results.summary, results.tables))
+    return page
+
+
+# Pages per kind of results, in page order.
 PAGES: list[Callable[[Results], Page | None]] = [
     _overview,
     _trends,
@@ -475,7 +484,11 @@ PAGES: list[Callable[[Results], Page | None]] = [
 
 REVIEW_PAGES: list[Callable[[Results], Page | None]] = [_review]
 
+BACKTEST_PAGES: list[Callable[[Results], Page | None]] = [_backtest]
+
+_PAGES_OF = {"review": REVIEW_PAGES, "backtest": BACKTEST_PAGES}
+
 
 def build_pages(results: Results) -> list[Page]:
-    builders = REVIEW_PAGES if results.kind == "review" else PAGES
+    builders = _PAGES_OF.get(results.kind, PAGES)
     return [page for build in builders if (page := build(results)) is not None]

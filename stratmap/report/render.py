@@ -1,7 +1,8 @@
 """The 策略管理看板 as one self-contained HTML file, and its Markdown summary.
 
 The HTML page carries everything it needs: Plotly's ``plotly.min.js`` (from the plotly wheel,
-inlined once), the styles, the figures' data as JSON and the script that draws them. Nothing
+inlined once), the styles, a CJK face cut down to the page's characters (``fonts``), the
+figures' data as JSON and the script that draws them. Nothing
 is fetched when it opens, so it works offline and can be mailed. Jinja2 renders it with
 autoescaping on: every name, script text and path from the strategy is escaped, and the figure
 data sits in a ``<script type="application/json">`` block with ``<``, ``>`` and ``&`` written as
@@ -19,6 +20,7 @@ from typing import Any
 import jinja2
 
 from stratmap import __version__
+from stratmap.report.fonts import face_css
 from stratmap.report.inputs import Results
 from stratmap.report.pages import build_pages
 from stratmap.report.source_view import source_css
@@ -54,11 +56,17 @@ def _json_for_script(document: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+# Where the embedded face's @font-face goes: filled in once the page is written, with the
+# shipped CJK face cut down to exactly the characters on it (``fonts.face_css``).
+_FONT_SLOT = "/* stratmap: the embedded face */"
+
+
 def render_html(results: Results) -> str:
     pages = build_pages(results)
     figures = {chart.id: chart.figure for page in pages for chart in page.charts}
     template = _environment().get_template("report.html.j2")
-    return template.render(
+    document = template.render(
+        font_face=_FONT_SLOT,
         results=results,
         pages=pages,
         title=results.strategy_name or "Stratmap",
@@ -69,3 +77,4 @@ def render_html(results: Results) -> str:
         version=__version__,
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
+    return document.replace(_FONT_SLOT, face_css(document), 1)

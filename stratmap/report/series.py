@@ -16,7 +16,15 @@ __all__ = ["SERIES_TABLES", "alternative_tables"]
 
 # The unserved table is left out: segment × tier × kind per step is the largest table and the
 # comparison's report draws the map's gaps from the base alone.
-SERIES_TABLES = ("totals", "population", "tier_moves", "funnel", "suppression", "channels")
+SERIES_TABLES = (
+    "totals",
+    "population",
+    "tier_moves",
+    "stage_moves",
+    "funnel",
+    "suppression",
+    "channels",
+)
 
 
 def alternative_tables(arms: Sequence[Arm]) -> dict[str, pd.DataFrame]:

@@ -20,14 +20,21 @@
   }
 
   var drawn = [];
-  document.querySelectorAll("[data-figure]").forEach(function (element) {
-    var figure = figures[element.getAttribute("data-figure")];
-    if (!figure) return;
-    var layout = Object.assign({ font: { family: font, size: 12 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff" }, figure.layout);
-    Plotly.newPlot(element, figure.data.map(escapeLabels), layout, { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["sendDataToCloud"] });
-    drawn.push(element);
-  });
-  window.stratmapChartsDrawn = drawn.length;
+  function draw() {
+    document.querySelectorAll("[data-figure]").forEach(function (element) {
+      var figure = figures[element.getAttribute("data-figure")];
+      if (!figure) return;
+      var layout = Object.assign({ font: { family: font, size: 12 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff" }, figure.layout);
+      Plotly.newPlot(element, figure.data.map(escapeLabels), layout, { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["sendDataToCloud"] });
+      drawn.push(element);
+    });
+    window.stratmapChartsDrawn = drawn.length;
+  }
+  // Plotly measures its labels as it draws them: wait for the embedded face (a data: URL,
+  // decoded in milliseconds) so that they are measured in it.
+  var embedded = '12px "Stratmap Noto Sans SC"';
+  if (document.fonts && document.fonts.load) document.fonts.load(embedded, "策略").then(draw, draw);
+  else draw();
   // Charts redraw at the page's width when printed.
   window.addEventListener("beforeprint", function () { drawn.forEach(function (e) { Plotly.Plots.resize(e); }); });
 })();
