@@ -124,6 +124,9 @@ class RunOutput:
     # (R, T+1, A, K, K) live customers by their tier at the end of the step before and at this
     # step's end, those whose tier changed only (升层 above the diagonal, 降层 below)
     tier_moves: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 2, 0, 0), np.int64))
+    # (R, T+1, channel, A) complaints (营销扰民) and opt-outs (退订) the channel's contacts brought
+    channel_complaints: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 2), np.int64))
+    channel_opt_outs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 2), np.int64))
 
     def merge(self, other: RunOutput) -> RunOutput:
         """Counters of two shards of the same run (same seed, disjoint customers) added."""
@@ -150,6 +153,8 @@ class RunOutput:
                 "segment_outcomes",
                 "play_outcomes",
                 "tier_moves",
+                "channel_complaints",
+                "channel_opt_outs",
             )
         }
         merged = RunOutput(**{**self.__dict__, **summed})

@@ -95,6 +95,8 @@ COMPARE_METRICS: dict[str, tuple[str, str]] = {
         "cost",
         "net_value",
         "net_value_beyond",
+        "complaints",
+        "opt_outs",
     )
 }
 # Per exposed customer of one arm (treatment or control): name -> (label, unit), the
@@ -254,6 +256,10 @@ def metric_values(out: RunOutput) -> dict[str, np.ndarray]:
     if annuity.size:
         at_end = np.asarray(out.book_by_stage_fen)[:, steps].sum(axis=1)  # (R, S)
         values["net_value_beyond"] = values["net_value"] + customer_value(at_end, annuity)
+    for name in ("complaints", "opt_outs"):  # over-contact: for a map whose contacts brought any
+        counts = np.asarray(getattr(out, f"channel_{name}"), dtype=np.int64)
+        if counts.ndim == 4 and counts.any():
+            values[name] = counts[:, 1:].sum(axis=(1, 2, 3)).astype(np.float64)
     return values
 
 

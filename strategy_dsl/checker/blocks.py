@@ -138,6 +138,11 @@ def lifecycle(ctx: Context, item: s.Lifecycle) -> None:
                 units.in_range(ctx, setting.factor, "a hazard multiplier", minimum=0)
             c.check_condition(ctx, setting.when, c.MODIFIER)
             continue
+        if type(setting) is s.ComplaintModifier:
+            hazard_target(ctx, setting.target)
+            units.amount(ctx, setting.factor, "a complaint's multiplier", minimum=0)
+            units.duration(ctx, setting.duration, units.SCHEDULE)
+            continue
         source = setting.source
         if not rows.first(source.text, source, source.text) or not c.stage(ctx, source):
             continue
