@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from checker_support import check, codes
 from sim_support import HEADER, model_of
@@ -283,3 +284,47 @@ def test_a_complaint_effect_without_complaints_is_a_warning(tmp_path: Path) -> N
     )
     assert codes(check(tmp_path, text)) == ["W0108"]
     assert codes(check(tmp_path, HEADER + CALLS)) == []
+
+
+def test_a_snapshot_carries_opt_outs_to_decide(
+    tmp_path: Path, calls: CheckedStrategy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A snapshot of a simulated book has the consent column ``opted_out_外呼`` (the map's
+    外呼 declares `opt out`), and `decide` on it suppresses those customers by `requires` as
+    the simulation did: the same decisions, customer by customer (as tests/test_decide_parity.py
+    shows for every bundled map, the flagship's 外呼 included). With the column's values
+    forgotten, decide would offer them the calls the simulation never made."""
+    import test_decide_parity
+
+    from bankdata.decide import decide
+    from bankdata.snapshot import read_snapshot, write_snapshot
+    from bankdata.snapshot_state import as_of_of, spec_for
+    from simulator.kernels import common as k
+
+    monkeypatch.setattr(test_decide_parity, "_model", lambda name: calls)
+    model, compiled, (tables, meta), sim_status, _ = test_decide_parity.simulated_decisions(
+        "calls", 3
+    )
+    customers = tables["customers"]
+    assert customers["opted_out_外呼"].sum() > 50
+    spec = spec_for(compiled, model)
+    assert ("opted_out_外呼", "flag", True) in spec.customers
+    call = compiled.plays.index("月度外呼")
+    as_of = as_of_of(4, compiled.step_days)
+
+    def decided(frame: dict, folder: str) -> np.ndarray:
+        written = write_snapshot(tmp_path / folder, frame, meta)
+        snap = read_snapshot(written, spec, as_of)
+        decision = decide(compiled, model, snap, spec, as_of, compiled.seed)
+        mine = pd.DataFrame(decision.status, index=snap.customers["customer_id"].to_numpy())
+        return mine.loc[sim_status.index].to_numpy()
+
+    sim = sim_status.to_numpy()
+    assert np.array_equal(decided(tables, "as_written"), sim)
+    book = customers.set_index("customer_id").loc[sim_status.index]
+    opted = book["opted_out_外呼"].to_numpy(bool) & (book["stage"] != "churned").to_numpy()
+    assert (sim[opted, call] == k.S_CHANNEL).all()
+    forgotten = {**tables, "customers": customers.assign(**{"opted_out_外呼": False})}
+    differ = decided(forgotten, "forgotten") != sim
+    assert differ[opted, call].all()
+    assert not differ[~opted].any()
