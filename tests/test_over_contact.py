@@ -328,3 +328,31 @@ def test_a_snapshot_carries_opt_outs_to_decide(
     differ = decided(forgotten, "forgotten") != sim
     assert differ[opted, call].all()
     assert not differ[~opted].any()
+
+
+def test_the_semantic_diff_lists_the_over_contact_settings(tmp_path: Path) -> None:
+    """`plan`'s semantic diff shows a channel's new complaint and opt-out chances and a new
+    complaint effect; a map without them lists no such field."""
+    from strategy_dsl.semantic_diff import semantic_diff
+
+    old_text = CALLS.replace("  complaints 5% per contact\n", "").replace(
+        "  opt out 10% per contact\n", "  opt out 5% per contact\n"
+    )
+    new_text = CALLS.replace(
+        "  mature -> churned 0.5%\n",
+        "  mature -> churned 0.5%\n  churn x 1.5 for 3 months after complaint\n",
+    )
+    old = model_of(tmp_path, HEADER + old_text, "old.strat")
+    new = model_of(tmp_path, HEADER + new_text, "new.strat")
+    changes = {
+        (c.kind, c.name): {f.field: (f.old, f.new) for f in c.fields}
+        for c in semantic_diff(old, new).changes
+    }
+    assert changes == {
+        ("lifecycle", None): {"churn after complaint": (None, "x 1.5 for 3 months")},
+        ("channel", "外呼"): {
+            "complaints": (None, "5% per contact"),
+            "opt out": ("5% per contact", "10% per contact"),
+        },
+    }
+    assert semantic_diff(old, old).changes == ()
