@@ -28,10 +28,13 @@ What it covers (everything a step does):
 * couplings: **budgets** (spend of the window) and **channel capacity**, cut by one global
   order (key descending, then the customer's ``tiebreak`` draw, then play);
 * contact, reach, response with **fatigue** (the last 8 contacts in the window), purchase
-  (holding, inflow, fee), effects, responses;
+  (holding, inflow, fee), effects, responses; **over-contact**: a reached contact's complaint
+  (starting the lifecycle's `… after complaint` effects) and opt-out (the channel's check then
+  fails for that customer);
 * accounting: customers by stage and tier, moves between tiers (升层 / 降层), AUM, churned,
   acquired, revenue (fees and margins, per play), cost, fee income, responders, products held,
-  cross-sold, **NPS** (promoters and detractors in millionths), contacts per channel, the
+  cross-sold, **NPS** (promoters and detractors in millionths), contacts, complaints and
+  opt-outs per channel, the
   funnel of every play, and the unserved customers per segment and tier.
 
 Not covered: ``RunOutput.segment_outcomes``, traces, shards and ``customer_ids`` (other
