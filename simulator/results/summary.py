@@ -191,8 +191,10 @@ def headline_values(
     if "responders" in totals:
         values["responders"] = _per_rep(totals, "responders", reps)
     channels = tables.get("channels")
-    for name in ("complaints", "opt_outs"):  # shown when contacts brought any
-        if channels is not None and name in channels and (channels[name] != 0).any():
+    over = ("complaints", "opt_outs")
+    counted = channels is not None and all(n in channels for n in over)
+    if counted and (channels[list(over)] != 0).any(axis=None):  # both, when there was either
+        for name in over:
             values[name] = _per_rep(channels, name, reps)
     if "fee_income" in totals:
         values["fee_income"] = _per_rep(totals, "fee_income", reps)
