@@ -189,6 +189,8 @@ def spec_for(c: CompiledStrategy, model: CheckedStrategy, forecast: bool = False
         vocabulary[name] = tuple(str(v) for v, _ in spec.distribution.categories)
     for x, name in enumerate(c.numbers):
         add(name, "number", ATTR_NUMBER + x in attributes, f"`{name}`")
+    for _, name, channel in opt_out_columns(c):
+        add(name, "flag", True, f"`opt out` of `{channel}` (退订: never contacted on it again)")
     scores = score_columns(c, model)
     for m, name in enumerate(c.models):
         reason = f"model `{name}`'s `top N%` (its score)"
@@ -223,6 +225,13 @@ def spec_for(c: CompiledStrategy, model: CheckedStrategy, forecast: bool = False
         tables=tuple(tables),
         why={**why, **table_why},
     )
+
+
+def opt_out_columns(c: CompiledStrategy) -> list[tuple[int, str, str]]:
+    """(channel index, column, channel) of each channel that declares `opt out`: the flag
+    ``opted_out_CHANNEL`` says the customer withdrew consent for it (退订)."""
+    rates = c.arrays["chan_opt_out"]
+    return [(x, f"opted_out_{name}", name) for x, name in enumerate(c.channels) if rates[x] > 0]
 
 
 def score_columns(c: CompiledStrategy, model: CheckedStrategy) -> list[str]:
@@ -346,6 +355,10 @@ def state_from_snapshot(
     for x, name in enumerate(c.numbers):
         if name in cust:
             st.nums[:, x] = cust[name].to_numpy(np.float32)
+    for x, name, _ in opt_out_columns(c):  # consent withdrawn: the channel's check fails
+        if name in cust:
+            out = cust[name].to_numpy(bool).astype(np.uint64) << np.uint64(x)
+            st.opted_out[:, 0] |= out
     scores = np.full((n, len(c.models)), np.nan)
     for m, column in enumerate(spec.scores):
         if column in cust:

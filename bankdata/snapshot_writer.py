@@ -21,6 +21,7 @@ from bankdata.snapshot_state import (
     YEAR_DAYS,
     Timeline,
     as_of_of,
+    opt_out_columns,
     play_labels,
     score_columns,
 )
@@ -106,6 +107,8 @@ def snapshot_from_state(
     cust["payday"] = (ahead_pay + tl.as_of.day - 1) % MONTH_DAYS + 1
     for b, name in enumerate(c.flags):
         cust[name] = (st.flags >> np.uint32(b)) & 1 == 1
+    for x, name, _ in opt_out_columns(c):
+        cust[name] = (st.opted_out[:, 0] >> np.uint64(x)) & np.uint64(1) == 1
     assert model.population is not None
     for x, name in enumerate(c.categories):
         values = [str(v) for v, _ in model.population.attributes[name].distribution.categories]

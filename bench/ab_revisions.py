@@ -15,6 +15,7 @@ first run compiles its kernels: a few minutes).
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,14 +41,19 @@ print(time.perf_counter() - started, {customers} * out.steps)
 """
 
 
-def one_run(root: Path, args: argparse.Namespace) -> tuple[float, int]:
-    """Seconds of one simulation in a new process importing the code under ``root``."""
+def one_run(root: Path, args: argparse.Namespace) -> tuple[float, int, float]:
+    """Seconds of one simulation in a new process importing the code under ``root``, and the
+    CPU seconds (user + sys) of that whole process: on a loaded machine the wall time mostly
+    measures the wait for a core, the CPU time the work."""
     script = ONE_RUN.format(
         root=str(root), customers=args.customers, months=args.months, threads=args.threads
     )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run([sys.executable, "-c", script], cwd=root, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     seconds, steps = done.stdout.decode().split()
-    return float(seconds), int(steps)
+    return float(seconds), int(steps), cpu
 
 
 def main() -> None:
@@ -88,12 +94,17 @@ def compare(args: argparse.Namespace) -> None:
             for root in roots.values():  # compile or load every kernel the run uses: untimed
                 one_run(root, args)
             times: dict[str, list[float]] = {name: [] for name in roots}
+            cpus: dict[str, list[float]] = {name: [] for name in roots}
             steps = 0
             for r in range(args.rounds):
                 for name, root in roots.items():
-                    seconds, steps = one_run(root, args)
+                    seconds, steps, cpu = one_run(root, args)
                     times[name].append(seconds)
-                    print(f"round {r + 1}: {name:>14s} {seconds:6.2f} s", flush=True)
+                    cpus[name].append(cpu)
+                    print(
+                        f"round {r + 1}: {name:>14s} {seconds:6.2f} s  (process CPU {cpu:6.2f} s)",
+                        flush=True,
+                    )
         finally:
             subprocess.run(
                 ["git", "worktree", "remove", "--force", str(earlier)], cwd=REPO, check=False
@@ -107,6 +118,11 @@ def compare(args: argparse.Namespace) -> None:
         )
     earlier_s, now_s = medians[args.revision], medians["this checkout"]
     print(f"  this checkout is {earlier_s / now_s:.2f}× the speed of {args.revision}")
+    cpu = {name: statistics.median(values) for name, values in cpus.items()}
+    print(
+        f"  process CPU (median): {cpu[args.revision]:.2f} s against {cpu['this checkout']:.2f} s: "
+        f"this checkout is {cpu[args.revision] / cpu['this checkout']:.2f}× by CPU"
+    )
 
 
 if __name__ == "__main__":

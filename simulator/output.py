@@ -129,6 +129,9 @@ class RunOutput:
     stage_moves: np.ndarray = field(
         default_factory=lambda: np.zeros((0, 0, 2, len(STAGES), len(STAGES)), np.int64)
     )
+    # (R, T+1, channel, A) complaints (营销扰民) and opt-outs (退订) the channel's contacts brought
+    channel_complaints: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 2), np.int64))
+    channel_opt_outs: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0, 2), np.int64))
 
     def merge(self, other: RunOutput) -> RunOutput:
         """Counters of two shards of the same run (same seed, disjoint customers) added."""
@@ -156,6 +159,8 @@ class RunOutput:
                 "play_outcomes",
                 "tier_moves",
                 "stage_moves",
+                "channel_complaints",
+                "channel_opt_outs",
             )
         }
         merged = RunOutput(**{**self.__dict__, **summed})

@@ -1312,6 +1312,37 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         ```
         """,
     ),
+    (
+        "W0108",
+        "a complaint's effect that never applies",
+        "`churn x 1.5 for 3 months after complaint` in the `lifecycle` multiplies a hazard for the "
+        "months after a complaint (营销扰民). Complaints come only from channels that declare "
+        "their chance, `complaints 0.3% per contact`; when no channel of the strategy does, no "
+        "customer ever complains, and the line changes nothing in the forecast: usually the "
+        "channels' complaint rates were forgotten, or removed while the lifecycle kept the line.",
+        """
+        strategy "外呼挽留" {
+          horizon 12 months
+        }
+        lifecycle {
+          mature -> churned 0.5%
+          churn x 1.5 for 3 months after complaint
+        }
+        channel 外呼 {
+          cost 8 per contact
+        }
+        """,
+        """
+        Declare the chance on the channels whose contacts bring complaints:
+
+        ```strat
+        channel 外呼 {
+          cost 8 per contact
+          complaints 0.3% per contact
+        }
+        ```
+        """,
+    ),
     # ------------------------------------------------------------------ stratmap test
     (
         "T0101",

@@ -587,6 +587,12 @@ class _Compiler:
             arrays[f"play_{key}"] = _f(cols.get(key, []))
         priority = cols.get("priority", [])
         arrays["play_order"] = _i(sorted(range(len(priority)), key=lambda p: (-priority[p], p)))
+        # A complaint's effects (`… for 3 months after complaint`) follow the plays' effects:
+        # the kernels start them as they start a response's (``complaint_effect_*``).
+        scalars["complaint_effect_start"] = len(effects)
+        lifecycle = model.lifecycle
+        effects.extend(lifecycle.after_complaint if lifecycle is not None else ())
+        scalars["complaint_effect_count"] = len(effects) - scalars["complaint_effect_start"]
         arrays["eff_factor"] = _f([e.factor for e in effects])
         arrays["eff_steps"] = _i([e.steps for e in effects])
         arrays["eff_mask"] = _masks(effects)
@@ -608,6 +614,8 @@ class _Compiler:
             [-1.0 if c.capacity_per_step is None else c.capacity_per_step for c in chans]
         )
         arrays["chan_reach"] = _f([c.reach for c in chans])
+        arrays["chan_complaint"] = _f([c.complaint_rate for c in chans])
+        arrays["chan_opt_out"] = _f([c.opt_out_rate for c in chans])
         arrays["chan_requires"] = _i([self.cond(c.requires, decision) for c in chans])
         prods = [model.products[p] for p in self.products]
         arrays["prod_risk"] = _i([p.risk for p in prods])

@@ -69,6 +69,7 @@ class Metric:
     funnel: bool = False  # also measured per play: `of` a channel, rule, journey, product
     contacts: bool = False  # counts contacts, which the control group never gets
     per_tier: bool = False  # also counted per tier (`customers of 私行`)
+    per_channel: bool = False  # counted per channel only (`complaints of 外呼`), not per play
     forms: tuple[Form, ...] = ()  # per exposed customer of one arm; the first is the uplift's
     description: str = ""  # what `expect` measures, in a few words (the checker's table)
 
@@ -148,6 +149,18 @@ METRICS: tuple[Metric, ...] = (
     Metric(
         "suppressed", "offers not made (caps, cooldowns, suitability, …)", COUNT, FLOW,
         "funnel: suppressed_*", written="suppressed", funnel=True, contacts=True,
+    ),
+    Metric(
+        "complaints", "complaints (营销扰民)", COUNT, FLOW,
+        "channel_complaints (`of CHANNEL`: that channel's)", written="complaints",
+        contacts=True, per_channel=True,
+        description="complaints contacts brought (营销扰民), `of CHANNEL`: its",
+    ),
+    Metric(
+        "opt_outs", "customers who opted out of a channel (退订)", COUNT, FLOW,
+        "channel_opt_outs (`of CHANNEL`: that channel's)", written="opt_outs", contacts=True,
+        per_channel=True,
+        description="customers who withdrew consent for a channel (退订), `of CHANNEL`: its",
     ),
     Metric(
         "customers", "live customers at the end", COUNT, STOCK, "customers, stages but churned",

@@ -318,6 +318,9 @@ class LifecycleSpec:
     transitions: tuple[Transition, ...]
     modifiers: tuple[HazardModifier, ...]
     span: Span
+    # `churn x 1.5 for 3 months after complaint`: started by a complaint, like a response's
+    # effects (``Effect``, declared after it in this module: the annotation is a string)
+    after_complaint: tuple[Effect, ...] = ()
 
 
 @_model
@@ -428,6 +431,8 @@ class ChannelSpec:
     reach: float
     requires: Condition | None
     span: Span
+    complaint_rate: float = 0.0  # `complaints X per contact`: chance a contact brings one
+    opt_out_rate: float = 0.0  # `opt out X per contact`: chance it withdraws consent
 
 
 @_model

@@ -706,6 +706,11 @@ class _Builder:
             span=self._span(meta), target=children[0], factor=children[1], when=children[2]
         )
 
+    def complaint_modifier(self, meta, children):
+        return s.ComplaintModifier(
+            span=self._span(meta), target=children[0], factor=children[1], duration=children[2]
+        )
+
     def churn_hazard(self, meta, children):
         return s.HazardTarget(span=self._span(meta), source=None, target=None)
 
@@ -973,6 +978,12 @@ class _Builder:
 
     def requires(self, meta, children):
         return s.Requires(span=self._span(meta), condition=children[0])
+
+    def complaints(self, meta, children):
+        return s.Complaints(span=self._span(meta), share=children[0])
+
+    def opt_out(self, meta, children):
+        return s.OptOut(span=self._span(meta), share=children[0])
 
     def script(self, meta, children):
         return s.Script(

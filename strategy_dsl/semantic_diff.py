@@ -472,6 +472,9 @@ def _lifecycle(spec: m.LifecycleSpec, units: _Units) -> Fields:
         target = _hazard(modifier.source, modifier.target)
         label = f"{target} when {condition(modifier.condition, units)}"
         _field(found, label, modifier.factor, f"x {_num(modifier.factor)}")
+    for effect in spec.after_complaint:
+        label = f"{_hazard(effect.source, effect.target)} after complaint"
+        _field(found, label, effect, f"x {_num(effect.factor)} for {units.steps(effect.steps)}")
     return found
 
 
@@ -572,6 +575,12 @@ def _channel(spec: m.ChannelSpec, units: _Units) -> Fields:
     _field(found, "reach", spec.reach, pct(spec.reach))
     requires = "none" if spec.requires is None else condition(spec.requires, units)
     _field(found, "requires", spec.requires, requires)
+    # Over-contact: listed when declared, so maps without it read as before.
+    if spec.complaint_rate > 0:
+        text = f"{pct(spec.complaint_rate)} per contact"
+        _field(found, "complaints", spec.complaint_rate, text)
+    if spec.opt_out_rate > 0:
+        _field(found, "opt out", spec.opt_out_rate, f"{pct(spec.opt_out_rate)} per contact")
     return found
 
 

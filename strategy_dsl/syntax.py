@@ -366,8 +366,16 @@ class HazardModifier(Node):
     when: Expr
 
 
+class ComplaintModifier(Node):
+    """``churn x 1.5 for 3 months after complaint``: a complaint's effect on the lifecycle."""
+
+    target: HazardTarget
+    factor: Number
+    duration: Duration
+
+
 class Lifecycle(Node):
-    settings: tuple[TransitionRow | HazardModifier, ...]
+    settings: tuple[TransitionRow | HazardModifier | ComplaintModifier, ...]
 
 
 class MarketSetting(Node):
@@ -528,7 +536,19 @@ class Requires(Node):
     condition: Expr
 
 
-ChannelSetting = Union[ChannelCost, Capacity, Reach, Requires]  # noqa: UP007
+class Complaints(Node):
+    """``complaints 0.2% per contact``: the chance a contact brings a complaint (营销扰民)."""
+
+    share: Number
+
+
+class OptOut(Node):
+    """``opt out 1% per contact``: the chance a contact makes the customer withdraw consent."""
+
+    share: Number
+
+
+ChannelSetting = Union[ChannelCost, Capacity, Reach, Requires, Complaints, OptOut]  # noqa: UP007
 
 
 class Channel(Node):

@@ -28,10 +28,13 @@ What it covers (everything a step does):
 * couplings: **budgets** (spend of the window) and **channel capacity**, cut by one global
   order (key descending, then the customer's ``tiebreak`` draw, then play);
 * contact, reach, response with **fatigue** (the last 8 contacts in the window), purchase
-  (holding, inflow, fee), effects, responses;
+  (holding, inflow, fee), effects, responses; **over-contact**: a reached contact's complaint
+  (starting the lifecycle's `… after complaint` effects) and opt-out (the channel's check then
+  fails for that customer);
 * accounting: customers by stage and tier, moves between tiers (升层 / 降层), AUM, churned,
   acquired, revenue (fees and margins, per play), cost, fee income, responders, products held,
-  cross-sold, **NPS** (promoters and detractors in millionths), contacts per channel, the
+  cross-sold, **NPS** (promoters and detractors in millionths), contacts, complaints and
+  opt-outs per channel, the
   funnel of every play, and the unserved customers per segment and tier.
 
 Not covered: ``RunOutput.segment_outcomes``, traces, shards and ``customer_ids`` (other
@@ -110,6 +113,8 @@ BREAKAGES = (
     "drawn_churn_at_mean",  # `churned ~ beta(a, b)`: everyone at the mean chance (no spread)
     "holdings_mature_at_full_tenor",  # step-0 holdings all mature at the tenor, not spread over it
     "switching_as_new_money",  # a purchase's switched part added to AUM as if it were new money
+    "opt_out_ignored",  # a customer who opted out of a channel is still contacted on it
+    "complaint_effect_ignored",  # `… after complaint` never changes the lifecycle
 )
 
 
@@ -134,6 +139,8 @@ class ReferenceOutput:
     market_return: np.ndarray  # (T+1,)
     funnel: np.ndarray  # (T+1, play, arm, FUNNEL_FIELDS)
     channel_contacts: np.ndarray  # (T+1, channel, arm)
+    channel_complaints: np.ndarray  # (T+1, channel, arm) complaints the contacts brought
+    channel_opt_outs: np.ndarray  # (T+1, channel, arm) customers who opted out of the channel
     unserved: np.ndarray  # (T+1, segment + (all), tier, arm, UNSERVED_KINDS)
     tier_moves: np.ndarray  # (T+1, arm, tier before, tier after): live customers who moved
     stage_moves: np.ndarray  # (T+1, arm, stage before, stage after): customers who moved
@@ -159,6 +166,8 @@ COUNTERS = (
     "market_return",
     "funnel",
     "channel_contacts",
+    "channel_complaints",
+    "channel_opt_outs",
     "unserved",
     "tier_moves",
     "stage_moves",
@@ -336,6 +345,7 @@ class _Book:
         self.journey_start = np.full((rows, max(n_journeys, 1)), NEVER, dtype=np.int64)
         self.effect_until = np.full((rows, max(c.eff_factor.size, 1)), NEVER, dtype=np.int64)
         self.matured = np.zeros((rows, max(len(c.products), 1)), dtype=bool)
+        self.opted_out = np.zeros((rows, max(len(c.channels), 1)), dtype=bool)
         self.initial_aum = np.zeros(rows, dtype=np.float32)
         self.first_step = np.zeros(rows, dtype=np.int64)  # arrival step (0: initial)
         self.aum_at_decision: dict[int, np.ndarray] = {}  # step → float32 per row
@@ -344,7 +354,7 @@ class _Book:
         self.past_txns: np.ndarray = np.zeros((rows, 0), dtype=np.int64)  # steps 0, −1, …
 
     def grow(self, rows: int) -> None:
-        for name in ("last_resp", "journey_start", "effect_until", "matured"):
+        for name in ("last_resp", "journey_start", "effect_until", "matured", "opted_out"):
             old = getattr(self, name)
             fill = NEVER if old.dtype == np.int64 else False
             new = np.full((rows, old.shape[1]), fill, dtype=old.dtype)
@@ -435,6 +445,8 @@ class Reference:
                     "market_return",
                     "funnel",
                     "channel_contacts",
+                    "channel_complaints",
+                    "channel_opt_outs",
                     "unserved",
                     "tier_moves",
                     "stage_moves",
@@ -444,6 +456,8 @@ class Reference:
             market_return=np.zeros(T),
             funnel=np.zeros((T, self.n_plays, N_ARMS, len(FUNNEL_FIELDS)), dtype=np.int64),
             channel_contacts=np.zeros((T, len(c.channels), N_ARMS), dtype=np.int64),
+            channel_complaints=np.zeros((T, len(c.channels), N_ARMS), dtype=np.int64),
+            channel_opt_outs=np.zeros((T, len(c.channels), N_ARMS), dtype=np.int64),
             unserved=np.zeros(
                 (T, len(c.segments) + 1, n_tiers, N_ARMS, len(UNSERVED_KINDS)), dtype=np.int64
             ),
@@ -874,6 +888,8 @@ class Reference:
             requires = model.channels[name].requires
             if requires is not None:
                 channel_ok[ch] = self.holds(requires, False)
+            if self.breakage != "opt_out_ignored":  # consent withdrawn: `requires` fails
+                channel_ok[ch] &= ~book.opted_out[:n, ch]
         book.aum_at_decision[t] = st.aum[:n].astype(np.float32)
         # The keyed draws of the decisions, for every row at once: each play's own holdout (a
         # static uniform per rule or journey) and the customer's tiebreak of the step.
@@ -1065,6 +1081,21 @@ class Reference:
 
     # ------------------------------------------------------------------------ contacts
 
+    def _over_contact(self, t: int, i: int, p: int, channel: int, sk: np.ndarray) -> None:
+        """A reached customer may complain (starting the complaint's lifecycle effects) and
+        may opt out of the channel (once: a second contact in the step finds them out)."""
+        c, arm = self.c, int(self.st.arm[i])
+        if _u(sk, rng.SLOT_COMPLAINT + p) < float(c.chan_complaint[channel]):
+            self.out.channel_complaints[t, channel, arm] += 1
+            start = int(c.complaint_effect_start)
+            if self.breakage != "complaint_effect_ignored":
+                for e in range(start, start + int(c.complaint_effect_count)):
+                    self.book.effect_until[i, e] = t + int(c.eff_steps[e])
+        out = _u(sk, rng.SLOT_OPT_OUT + p) < float(c.chan_opt_out[channel])
+        if out and not self.book.opted_out[i, channel]:
+            self.book.opted_out[i, channel] = True
+            self.out.channel_opt_outs[t, channel, arm] += 1
+
     def _serve(self, t: int, winners: dict[int, list[_Proposal]]) -> np.ndarray:
         """Each customer's proposals in arbitration order: cut ones counted, the others
         contacted (cost, reach, response, purchase, effects). Returns who responded."""
@@ -1092,6 +1123,7 @@ class Reference:
                 if _u(sk, rng.SLOT_REACH + p) >= float(c.chan_reach[channel]):
                     continue
                 funnel[p, arm, FUNNEL_FIELDS.index("reached")] += 1
+                self._over_contact(t, i, p, channel, sk)
                 share, aum = float(c.prod_buy_share[product]), float(st.aum[i])
                 if share >= 0.0 and aum < float(c.prod_min[product]):
                     continue  # a purchase sized to the customer: below `min`, no purchase

@@ -464,6 +464,13 @@ CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         {"main.strat": HEADER + OFFERS + "script 话术 on 外呼 {\n  lift 1000\n}\n"},
         [("W0107", "1000"), ("W0101", "话术"), ("W0101", "理财")],
     ),
+    "W0108 a complaint's effect no channel can trigger": (
+        {
+            "main.strat": HEADER
+            + "lifecycle {\n  mature -> churned 1%\n  churn x 2 for 1 month after complaint\n}\n"
+        },
+        [("W0108", "churn x 2 for 1 month after complaint")],
+    ),
     # ------------------------------------------------------------------ imports
     "E0101 import not found": (
         {

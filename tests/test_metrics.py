@@ -38,7 +38,15 @@ def test_the_checker_and_the_expectations_read_the_registry() -> None:
     assert extras.METRICS["nps"] == "score" and extras.METRICS["products_per_customer"] == "number"
     assert {m.written: m.unit for m in written} == expectations.UNITS
     assert {m.written for m in written if m.kind == metrics.FLOW} == extras.FLOW_METRICS
-    assert {"contacts", "response_rate", "suppressed"} == extras.CONTACT_METRICS
+    assert {
+        "contacts",
+        "response_rate",
+        "suppressed",
+        "complaints",
+        "opt_outs",
+    } == extras.CONTACT_METRICS
+    # Counted per channel (not per play): `complaints of 外呼`.
+    assert {"complaints", "opt_outs"} == extras.CHANNEL_METRICS
     assert {
         "aum",
         "customers",

@@ -391,6 +391,7 @@ def test_forecast_deltas_come_with_intervals_and_sizes(planned: dict[str, Any]) 
     assert set(deltas) == {
         "final_aum", "churn_rate", "upgraded", "downgraded", "responders", "revenue", "cost",
         "net_value", "net_value_beyond",  # the wealth map's book has a `lifetime`
+        "complaints", "opt_outs",  # its 外呼 declares complaints and opt-outs, and had some
     }  # fmt: skip
     for delta in deltas.values():
         assert delta["change"] == pytest.approx(delta["working"] - delta["base"])

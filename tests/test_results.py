@@ -105,6 +105,12 @@ def make_output(*, reps: int = 2, control: bool = True) -> RunOutput:
     channel_contacts[:, :, 0, TREAT] = funnel[:, :, 0, TREAT, F["contacted"]]
     channel_contacts[:, :, 1, TREAT] = funnel[:, :, 1, TREAT, F["contacted"]]
 
+    # Over-contact on channel 0: complaints in replication 1, opt-outs in replication 0.
+    complaints = np.zeros((2, n_t, len(channels), n_a), dtype=np.int64)
+    complaints[1, 2, 0, TREAT] = 2
+    opt_outs = np.zeros((2, n_t, len(channels), n_a), dtype=np.int64)
+    opt_outs[0, 1, 0, TREAT] = 3
+
     tier_moves = np.zeros((2, n_t, n_a, len(tiers), len(tiers)), dtype=np.int64)
     tier_moves[1, 2, TREAT, 0, 1] = 3  # 大众富裕 → 财富: 升层
     tier_moves[0, 1, TREAT, 0, 1] = 1
@@ -123,10 +129,12 @@ def make_output(*, reps: int = 2, control: bool = True) -> RunOutput:
         "funnel": funnel,
         "unserved": unserved,
         "channel_contacts": channel_contacts,
+        "channel_complaints": complaints,
+        "channel_opt_outs": opt_outs,
     }
     if not control:
         for name, array in arrays.items():
-            axis = {"funnel": 3, "unserved": 4, "channel_contacts": 3}.get(name, 2)
+            axis = {"funnel": 3, "unserved": 4}.get(name, 3 if name.startswith("channel_") else 2)
             index = [slice(None)] * array.ndim
             index[axis] = CONTROL
             array[tuple(index)] = 0
@@ -274,12 +282,17 @@ def test_channel_table_adds_plays_into_their_channel() -> None:
     table = channel_table(make_output())
     assert list(table.columns) == [
         "rep", "step", "channel", "arm", "contacts", "reached", "responded", "cost", "revenue",
+        "complaints", "opt_outs",
     ]  # fmt: skip
     call = row(table, rep=1, step=2, channel="外呼", arm="treatment")
     assert (call["contacts"], call["reached"], call["responded"]) == (30, 14, 4)
     assert (call["cost"], call["revenue"]) == (240.0, 500.0)
     app = row(table, rep=1, step=1, channel="APP推送", arm="treatment")
     assert (app["contacts"], app["responded"], app["revenue"]) == (2, 1, 5.0)
+    assert (call["complaints"], call["opt_outs"]) == (2, 0)
+    assert table["complaints"].sum() == 2 and table["opt_outs"].sum() == 3
+    first = row(table, rep=0, step=1, channel="外呼", arm="treatment")
+    assert (first["complaints"], first["opt_outs"]) == (0, 3)
 
 
 def test_all_tables_by_name() -> None:
@@ -309,6 +322,8 @@ def test_headline_values_by_hand() -> None:
         "net_value": [860.01, 660.0],
         "contacts": [47, 42],
         "responses": [5, 6],
+        "complaints": [0, 2],
+        "opt_outs": [3, 0],
         "nps": [100 * (84 * 0.35 + 9 * 0.3 - 93 * 0.2) / 93, 10.0],
     }
     assert set(values) == set(expected)

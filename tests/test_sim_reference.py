@@ -352,6 +352,7 @@ lifecycle {
   mature    -> declining 3%, churned 1%
   declining -> mature 20%, churned 15%
   churn x 1.5 when inactive 2 months
+  churn x 3 for 2 months after complaint
 }
 
 market {
@@ -419,12 +420,15 @@ channel 外呼 {
   capacity 1800 per year
   reach 60%
   requires consent_call
+  complaints 4% per contact
+  opt out 6% per contact
 }
 
 channel APP推送 {
   cost 0.1 per contact
   reach 80%
   requires has_app
+  opt out 3% per contact
 }
 
 channel RM拜访 {
@@ -629,6 +633,11 @@ def test_plays_by_value_agree_with_the_reference(
         assert total[plays.index(play), F["contacted"]] > 0, play
     for name in ("suppressed_budget", "suppressed_capacity", "suppressed_arbitration"):
         assert total[:, F[name]].sum() > 0, name
+    # Over-contact happens: complaints on 外呼, opt-outs on both channels that declare them.
+    channels = out.channels
+    assert ref.channel_complaints[1:, channels.index("外呼")].sum() > 0
+    for channel in ("外呼", "APP推送"):
+        assert ref.channel_opt_outs[1:, channels.index(channel)].sum() > 0, channel
     _compare(out, ref, 0)
 
 
@@ -756,6 +765,8 @@ MUTANTS = {
     "drawn_churn_at_mean": "hetero",
     "holdings_mature_at_full_tenor": "multi",
     "switching_as_new_money": "multi",
+    "opt_out_ignored": "value",
+    "complaint_effect_ignored": "value",
 }
 
 

@@ -95,8 +95,11 @@ COMPARE_METRICS: dict[str, tuple[str, str]] = {
         "cost",
         "net_value",
         "net_value_beyond",
+        "complaints",
+        "opt_outs",
     )
 }
+OVER_CONTACT = ("complaints", "opt_outs")  # counted per channel (RunOutput.channel_*)
 # Per exposed customer of one arm (treatment or control): name -> (label, unit), the
 # registry's forms. The AUM the arm added since step 0 (增量) is how a bank measures a campaign
 # live: the arms' starting AUM differs only by chance, and in a lognormal book that chance
@@ -254,6 +257,10 @@ def metric_values(out: RunOutput) -> dict[str, np.ndarray]:
     if annuity.size:
         at_end = np.asarray(out.book_by_stage_fen)[:, steps].sum(axis=1)  # (R, S)
         values["net_value_beyond"] = values["net_value"] + customer_value(at_end, annuity)
+    counts = {name: np.asarray(getattr(out, f"channel_{name}"), np.int64) for name in OVER_CONTACT}
+    if all(x.ndim == 4 for x in counts.values()) and any(x.any() for x in counts.values()):
+        for name, x in counts.items():  # both, for a map whose contacts brought either
+            values[name] = x[:, 1:].sum(axis=(1, 2, 3)).astype(np.float64)
     return values
 
 

@@ -213,6 +213,15 @@ class _Measure:
         part = moves[:, 1 : w.end + 1, self.arms][..., keep]
         return part.reshape(part.shape[0], -1).sum(axis=1).astype(np.float64)
 
+    def over_contact(self, name: str, w: _Window, channel: int | None) -> np.ndarray:
+        """Complaints or opt-outs over steps 1..end, of one channel when given."""
+        label = "complaints" if name == "complaints" else "opt-outs"
+        counts = self.optional(f"channel_{name}", label)  # (R, T+1, C, A)
+        if channel is not None:
+            counts = counts[:, :, channel : channel + 1]
+        part = counts[:, 1 : w.end + 1, :, self.arms]
+        return part.reshape(part.shape[0], -1).sum(axis=1).astype(np.float64)
+
     def plays_of(self, ref: MetricRef) -> list[int] | None:
         """Indexes of the plays `of` names (None: every play)."""
         if ref.of is None or ref.of_kind in ("tier", "segment"):
@@ -281,6 +290,8 @@ class _Measure:
             return _ratio(self.funnel("responded", w, None), self.funnel("contacted", w, None))
         if name == "suppressed":
             return self.funnel("suppressed", w, None)
+        if name in ("complaints", "opt_outs"):
+            return self.over_contact(name, w, None)
         if name == "products_per_customer":
             held = self._sum(self.optional("products_held", "products held"), w.end, w.end)
             return _ratio(held.astype(np.float64), self.live(w.end))
@@ -307,6 +318,8 @@ class _Measure:
             tier = self.out.tiers.index(ref.of)
             cells = np.asarray(self.out.customers)[:, w.end, self.arms][:, :, _LIVE, tier]
             return cells.reshape(cells.shape[0], -1).sum(axis=1).astype(np.float64)
+        if name in ("complaints", "opt_outs") and kind == "channel":
+            return self.over_contact(name, w, self.out.channels.index(ref.of))
         if kind == "segment":
             raise UnsupportedMetric(
                 f"`{name}` is not measured per segment",

@@ -85,6 +85,7 @@ WRITTEN = frozenset(
         "ledger",
         "play_ever",
         "tier",
+        "opted_out",
     )
 )
 

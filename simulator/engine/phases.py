@@ -135,7 +135,7 @@ def apply_counters(c: CompiledStrategy, blocks: int) -> dict[str, np.ndarray]:
         "cust": zeros(2, len(STAGES), tiers),
         "misc": zeros(2, k.N_MISC),
         "unserved": zeros(segments, tiers, 2, len(UNSERVED_KINDS)),
-        "chan": zeros(len(c.channels), 2),
+        "chan": zeros(len(c.channels), 2, k.N_CHANNEL_COUNTS),
         "outcomes": zeros(segments, 2, len(SEGMENT_OUTCOMES)),
         "play_outcomes": zeros(n_plays, 2, len(SEGMENT_OUTCOMES)),
         "tier_moves": zeros(2, tiers, tiers),
@@ -159,7 +159,9 @@ def write_counts(out: RunOutput, r: int, t: int, counts: dict[str, np.ndarray]) 
     out.products_held[r, t] = misc[:, k.M_PRODUCTS]
     out.cross_sold[r, t] = misc[:, k.M_CROSS_SOLD]
     out.unserved[r, t] = counts["unserved"]
-    out.channel_contacts[r, t] = counts["chan"]
+    out.channel_contacts[r, t] = counts["chan"][..., k.CC_CONTACTS]
+    out.channel_complaints[r, t] = counts["chan"][..., k.CC_COMPLAINTS]
+    out.channel_opt_outs[r, t] = counts["chan"][..., k.CC_OPT_OUTS]
     out.segment_outcomes[r, t] = counts["outcomes"]
     out.play_outcomes[r, t] = counts["play_outcomes"]
     out.tier_moves[r, t] = counts["tier_moves"]
@@ -229,6 +231,8 @@ def empty_output(
         funnel=zeros(R, T, P, A, len(FUNNEL_FIELDS)),
         unserved=zeros(R, T, G, K, A, len(UNSERVED_KINDS)),
         channel_contacts=zeros(R, T, C, A),
+        channel_complaints=zeros(R, T, C, A),
+        channel_opt_outs=zeros(R, T, C, A),
         fee_income_fen=zeros(R, T, A),
         book_revenue_fen=zeros(R, T, A),
         book_by_stage_fen=zeros(R, T, A, S),

@@ -19,7 +19,12 @@ from numba import njit
 
 from simulator.kernels.common import (
     BLOCK,
+    CC_COMPLAINTS,
+    CC_CONTACTS,
+    CC_OPT_OUTS,
     CH_COST_FEN,
+    CHF_COMPLAINT,
+    CHF_OPT_OUT,
     CHF_REACH,
     CP_COUNT,
     CP_OFFSET,
@@ -69,6 +74,8 @@ from simulator.kernels.common import (
     S_REACHED,
     S_RESPONDED,
     SC_ARBITRATE,
+    SC_COMPLAINT_EFFECT_COUNT,
+    SC_COMPLAINT_EFFECT_START,
     SC_HAS_NPS,
     SC_RECENT_LEN,
     SC_RECENT_OFFSET,
@@ -99,7 +106,9 @@ from simulator.kernels.common import (
 from simulator.kernels.decide import tiebreak
 from simulator.kernels.population import State
 from simulator.kernels.rng import (
+    SLOT_COMPLAINT,
     SLOT_INFLOW,
+    SLOT_OPT_OUT,
     SLOT_REACH,
     SLOT_RESPONSE,
     nb_customer_key,
@@ -147,6 +156,28 @@ def inflow(tb: Tables, product: int, u: float) -> float:
     return max(money_draw(family, p1, p2, u), tb.prod_f[PRF_MIN, product])
 
 
+# Not inlined: most channels declare neither `complaints` nor `opt out`, and the call keeps the
+# contact's inlined body (and its compile) as it was.
+@njit(cache=True)
+def over_contact(
+    tb: Tables, st: State, i: int, t: int, p: int, channel: int, sk: np.uint64, chan: np.ndarray
+) -> None:
+    """A contact of play p that reached row i: it may bring a complaint (营销扰民), which
+    starts the complaint's effects on the lifecycle, and may make the customer opt out of the
+    channel (退订: its consent fails from the next decisions on)."""
+    arm = st.arm[i]
+    if nb_uniform(sk, SLOT_COMPLAINT + p) < tb.chan_f[CHF_COMPLAINT, channel]:
+        chan[channel, arm, CC_COMPLAINTS] += 1
+        start = tb.sc_i[SC_COMPLAINT_EFFECT_START]
+        for e in range(start, start + tb.sc_i[SC_COMPLAINT_EFFECT_COUNT]):
+            st.effect_until[i, e] = t + tb.eff_steps[e]
+    if nb_uniform(sk, SLOT_OPT_OUT + p) < tb.chan_f[CHF_OPT_OUT, channel]:
+        bit = ONE << np.uint64(channel)
+        if st.opted_out[i, 0] & bit == ZERO:  # a second contact this step: already out
+            st.opted_out[i, 0] |= bit
+            chan[channel, arm, CC_OPT_OUTS] += 1
+
+
 @njit(cache=True, inline="always")
 def contact(
     tb: Tables,
@@ -167,7 +198,7 @@ def contact(
     funnel[p, arm, F_CONTACTED] += 1
     funnel[p, arm, F_COST] += cost
     misc[arm, M_COST] += cost
-    chan[channel, arm] += 1
+    chan[channel, arm, CC_CONTACTS] += 1
     earlier = earlier_contacts(tb, st.ring, i, t)  # this step's earlier contacts included
     for c in range(tb.cap_i.shape[1]):
         if cap_applies(tb, c, p, channel):
@@ -179,6 +210,8 @@ def contact(
     if nb_uniform(sk, SLOT_REACH + p) >= tb.chan_f[CHF_REACH, channel]:
         return S_CONTACTED
     funnel[p, arm, F_REACHED] += 1
+    if tb.chan_f[CHF_COMPLAINT, channel] > 0.0 or tb.chan_f[CHF_OPT_OUT, channel] > 0.0:
+        over_contact(tb, st, i, t, p, channel, sk, chan)
     product = tb.play_i[PL_PRODUCT, p]
     share, aum = tb.prod_f[PRF_BUY_SHARE, product], st.aum[i]
     if share >= 0.0 and aum < tb.prod_f[PRF_MIN, product]:

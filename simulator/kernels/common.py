@@ -196,7 +196,10 @@ PF_X, PF_Y = range(2)  # prog_v
 PLF_PRIORITY, PLF_LIFT, PLF_RESPONSE, PLF_VALUE_REVENUE = range(4)  # play_f
 JO_ENTRY, JO_LAST_AFTER, JO_STOP, JO_GROUP = range(4)  # journey_i
 CH_COST_FEN, CH_REQUIRES = range(2)  # chan_i
-CHF_CAPACITY, CHF_REACH = range(2)  # chan_f
+CHF_CAPACITY, CHF_REACH, CHF_COMPLAINT, CHF_OPT_OUT = range(4)  # chan_f
+# Columns of the per-channel counters (``chan``, per channel and arm): contacts made, complaints
+# (营销扰民) and opt-outs (退订) they brought.
+CC_CONTACTS, CC_COMPLAINTS, CC_OPT_OUTS, N_CHANNEL_COUNTS = range(4)
 PR_RISK, PR_TENOR, PR_INFLOW_FAMILY, PR_HELD_FAMILY = range(4)  # prod_i
 (PRF_MIN, PRF_MARGIN, PRF_FEE, PRF_INFLOW_P1, PRF_INFLOW_P2, PRF_HELD_P1, PRF_HELD_P2,
  PRF_BUY_SHARE, PRF_BUY_CAP, PRF_SWITCHING) = range(10)  # fmt: skip
@@ -214,6 +217,8 @@ SC_TXN_RING_LEN, SC_MAX_PROGRAM = 16, 17
 # Triggers fired by decree (bits, as int64): persona tests set it (`event TRIGGER`, see
 # simulator.analysis.personas); compiled strategies carry 0, so simulations are unchanged.
 SC_FORCED_TRIGGERS = 18
+# The effects a complaint starts (`… for 3 months after complaint`): eff_* from this index on.
+SC_COMPLAINT_EFFECT_START, SC_COMPLAINT_EFFECT_COUNT = 19, 20
 SCF_FATIGUE_RATE, SCF_FATIGUE_WINDOW, SCF_CONTROL_SHARE, SCF_NPS_PROMOTERS = range(0, 4)
 SCF_NPS_DETRACTORS, SCF_MEAN_PROPENSITY, SCF_RET_MEAN, SCF_RET_SD = range(4, 8)
 SCF_FLOW_MEAN, SCF_FLOW_SD = range(8, 10)
@@ -237,7 +242,7 @@ PACKED: dict[str, tuple[str, ...]] = {
     "play_f": ("play_priority", "play_lift", "play_response", "play_value_revenue"),
     "journey_i": ("journey_entry", "journey_last_after", "journey_stop", "journey_group"),
     "chan_i": ("chan_cost_fen", "chan_requires"),
-    "chan_f": ("chan_capacity", "chan_reach"),
+    "chan_f": ("chan_capacity", "chan_reach", "chan_complaint", "chan_opt_out"),
     "prod_i": ("prod_risk", "prod_tenor", "prod_inflow_family", "prod_held_family"),
     "prod_f": (
         "prod_min",
@@ -277,6 +282,8 @@ PACKED: dict[str, tuple[str, ...]] = {
         "txn_ring_len",
         "max_program",
         "forced_triggers",
+        "complaint_effect_start",
+        "complaint_effect_count",
     ),
     "sc_f": (
         "fatigue_rate",

@@ -286,7 +286,8 @@ def channels(
     bits: np.ndarray,
     flags: np.ndarray,
 ) -> None:
-    """Bit c of ``bits[B_CHANNELS]`` when channel c's `requires` holds, for the rows with a
+    """Bit c of ``bits[B_CHANNELS]`` when channel c's `requires` holds and the customer has not
+    opted out of c, for the rows with a
     candidate on any channel (not only on c: a variant that moves a play to another channel
     reuses these bits, ``simulator.engine.delta``)."""
     mask, holds = flags[L_MASK], flags[L_HOLDS]
@@ -302,6 +303,9 @@ def channels(
         for k in range(n):
             if holds[k]:
                 bits[B_CHANNELS, k] |= ONE << np.uint64(c)
+    if st.opted_out.shape[1] > 0:  # consent withdrawn (`opt out`) fails `requires` for good
+        for k in range(n):
+            bits[B_CHANNELS, k] &= ~st.opted_out[lo + k, 0]
 
 
 @njit(cache=True, inline="always")

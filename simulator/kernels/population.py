@@ -31,6 +31,7 @@ from simulator.kernels.common import (
     ATF_LO,
     ATF_P1,
     ATF_P2,
+    CHF_OPT_OUT,
     NO_MATURITY,
     PR_HELD_FAMILY,
     PR_TENOR,
@@ -151,6 +152,7 @@ FIELDS: tuple[tuple[str, type, str | int, str], ...] = (
     ("tier", np.int8, 1, "tier at the end of the last step counted (-1: none yet)"),
     ("churn_p", np.float32, "drawn", "own churn chance per step of each drawn stage"),
     ("dec", np.uint8, 1, "scratch: tier at decision | 128 if eligible for a play"),
+    ("opted_out", np.uint64, "opt_out_words", "channels the customer withdrew consent for (bits)"),
 )
 State = namedtuple("State", [f[0] for f in FIELDS])
 
@@ -170,6 +172,8 @@ def sizes_of(tb: Tables) -> dict[str, int]:
         "flow_ring_len": tb.sc_i[SC_FLOW_RING_LEN],
         "txn_ring_len": tb.sc_i[SC_TXN_RING_LEN],
         "drawn": tb.drawn_a.size,
+        # Only a strategy with an `opt out` keeps who opted out (others: no column, no cost).
+        "opt_out_words": int(bool(tb.chan_f.shape[1] and tb.chan_f[CHF_OPT_OUT].max() > 0.0)),
     }
 
 

@@ -73,6 +73,8 @@ SLOT_TIEBREAK = 80  # order among customers for capacity and budget (a permutati
 SLOT_REACH = 1024  # + play index: the contact reaches the customer
 SLOT_RESPONSE = 2048  # + play index: the reached customer responds
 SLOT_INFLOW = 3072  # + play index: the amount a response brings
+SLOT_COMPLAINT = 4096  # + play index: the reached customer complains (营销扰民)
+SLOT_OPT_OUT = 5120  # + play index: the reached customer opts out of the channel (退订)
 # Initial population (step key 0; arrivals are keyed by their own id, not by their step):
 SLOT_ATTRIBUTE = 8192  # + 64 × attribute index: attribute draws (64 sub-slots for rejection)
 SLOT_STAGE_AGE = 8191  # steps already spent in the initial stage, geometric
@@ -98,6 +100,8 @@ SLOTS: dict[str, tuple[str, int]] = {
     "reach+p": ("step", SLOT_REACH),
     "response+p": ("step", SLOT_RESPONSE),
     "inflow+p": ("step", SLOT_INFLOW),
+    "complaint+p": ("step", SLOT_COMPLAINT),
+    "opt_out+p": ("step", SLOT_OPT_OUT),
     "attribute+64a": ("0", SLOT_ATTRIBUTE),
     "stage_age": ("0", SLOT_STAGE_AGE),
     "past_txn+k": ("0", SLOT_PAST_TXN),

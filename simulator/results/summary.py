@@ -78,6 +78,8 @@ HEADLINE_METRICS: dict[str, tuple[str, str]] = {
         "contacts",
         "responses",
         "responders",
+        "complaints",
+        "opt_outs",
         "fee_income",
         "products_per_customer",
         "cross_sell_rate",
@@ -188,6 +190,12 @@ def headline_values(
     values["responses"] = _per_rep(funnel, "responded", reps)
     if "responders" in totals:
         values["responders"] = _per_rep(totals, "responders", reps)
+    channels = tables.get("channels")
+    over = ("complaints", "opt_outs")
+    counted = channels is not None and all(n in channels for n in over)
+    if counted and (channels[list(over)] != 0).any(axis=None):  # both, when there was either
+        for name in over:
+            values[name] = _per_rep(channels, name, reps)
     if "fee_income" in totals:
         values["fee_income"] = _per_rep(totals, "fee_income", reps)
     if "products_held" in totals:

@@ -326,7 +326,7 @@ def unserved_table(out: RunOutput) -> pd.DataFrame:
 def channel_table(out: RunOutput) -> pd.DataFrame:
     """Per replication × step × channel × arm: contacts made (the capacity the channel used),
     and what those contacts reached, brought back and cost, summed over the plays that use the
-    channel."""
+    channel, and the complaints and opt-outs they brought."""
     contacts = np.asarray(out.channel_contacts)
     channels = _channel_labels(out)
     n_r, n_t, _, n_a = contacts.shape
@@ -352,8 +352,20 @@ def channel_table(out: RunOutput) -> pd.DataFrame:
             "responded": cells[:, field("responded")],
             "cost": _money(cells[:, field("cost_fen")]),
             "revenue": _money(cells[:, field("revenue_fen")]),
+            "complaints": _per_channel(out.channel_complaints, contacts.shape),
+            "opt_outs": _per_channel(out.channel_opt_outs, contacts.shape),
         }
     )
+
+
+def _per_channel(counts: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A (R, T+1, C, A) channel counter flattened like the contacts (zeros where the run did not
+    count it: outputs built by hand, channels it did not know)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    full = np.zeros(shape, dtype=np.int64)
+    if counts.ndim == 4 and counts.shape[:2] == shape[:2]:
+        full[:, :, : counts.shape[2]] = counts
+    return full.reshape(-1)
 
 
 # ------------------------------------------------------------------------------ all

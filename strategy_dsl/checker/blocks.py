@@ -129,6 +129,27 @@ def _drawn_chance(ctx: Context, source: s.Name, target: s.DrawnTarget) -> float 
     return a.value / (a.value + b.value)
 
 
+def _complaints_declared(ctx: Context, setting: s.ComplaintModifier) -> None:
+    """W0108 when a strategy's `… after complaint` can never apply: none of the channels it
+    sees declares a chance of complaints (a declaration library is not judged: the strategy
+    that imports it may declare them)."""
+    if ctx.scope.header is None:
+        return
+    for decl in ctx.scope.names.values():
+        if decl.kind == "channel" and any(
+            type(x) is s.Complaints and x.share.value > 0 for x in decl.node.settings
+        ):
+            return
+    ctx.warning(
+        "W0108",
+        "`… after complaint` never applies: no channel declares `complaints`",
+        setting.span,
+        label="no complaint can happen",
+        hint="declare the chance on the channels that bring complaints, e.g. `complaints 0.3% "
+        "per contact` in `channel 外呼 { … }`, or remove this line",
+    )
+
+
 def lifecycle(ctx: Context, item: s.Lifecycle) -> None:
     rows = Once(ctx)
     for setting in item.settings:
@@ -137,6 +158,12 @@ def lifecycle(ctx: Context, item: s.Lifecycle) -> None:
             if units.bare(ctx, setting.factor, "a hazard multiplier"):
                 units.in_range(ctx, setting.factor, "a hazard multiplier", minimum=0)
             c.check_condition(ctx, setting.when, c.MODIFIER)
+            continue
+        if type(setting) is s.ComplaintModifier:
+            hazard_target(ctx, setting.target)
+            units.amount(ctx, setting.factor, "a complaint's multiplier", minimum=0)
+            units.duration(ctx, setting.duration, units.SCHEDULE)
+            _complaints_declared(ctx, setting)
             continue
         source = setting.source
         if not rows.first(source.text, source, source.text) or not c.stage(ctx, source):

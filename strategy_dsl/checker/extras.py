@@ -38,6 +38,8 @@ FUNNEL_METRICS = frozenset(m.written for m in _WRITTEN if m.funnel)
 PLAY_KINDS = ("channel", "rule", "journey", "product")
 # Per tier the simulation counts customers (the tier at the end of the window).
 TIER_METRICS = frozenset(m.written for m in _WRITTEN if m.per_tier)
+# Counted per channel, not per play (complaints, opt-outs): `of` a channel only.
+CHANNEL_METRICS = frozenset(m.written for m in _WRITTEN if m.per_channel)
 # Contacts the control group never gets: they have no treatment − control difference.
 CONTACT_METRICS = frozenset(m.written for m in _WRITTEN if m.contacts)
 SUPPRESSION_REASONS = (
@@ -102,7 +104,9 @@ def unmeasurable(
             "not measured per tier",
             "per tier the simulation counts `customers` (in the tier at the end of the window)",
         )
-    if of_kind in PLAY_KINDS and name not in FUNNEL_METRICS:
+    if of_kind == "channel" and name in CHANNEL_METRICS:
+        pass
+    elif of_kind in PLAY_KINDS and name not in FUNNEL_METRICS:
         return (
             f"`{name}` is not measured per {of_kind}",
             f"not measured per {of_kind}",

@@ -200,10 +200,21 @@ class FileLowering(ConditionLowering):
         return m.Transition(source, node.stage.text, node.probability.fraction, node.span)
 
     def lifecycle(self, item: s.Lifecycle) -> m.LifecycleSpec:
-        transitions, modifiers = [], []
+        transitions, modifiers, after_complaint = [], [], []
         for setting in item.settings:
             if type(setting) is s.TransitionRow:
                 transitions.extend(self.transition(setting.source.text, t) for t in setting.targets)
+            elif type(setting) is s.ComplaintModifier:
+                target = setting.target
+                after_complaint.append(
+                    m.Effect(
+                        target.source and target.source.text,
+                        target.target and target.target.text,
+                        setting.factor.value,
+                        self.steps(setting.duration),
+                        setting.span,
+                    )
+                )
             else:
                 target = setting.target
                 modifiers.append(
@@ -215,7 +226,9 @@ class FileLowering(ConditionLowering):
                         setting.span,
                     )
                 )
-        return m.LifecycleSpec(tuple(transitions), tuple(modifiers), item.span)
+        return m.LifecycleSpec(
+            tuple(transitions), tuple(modifiers), item.span, tuple(after_complaint)
+        )
 
     def market(self, item: s.Market) -> m.MarketSpec:
         variables = {}
@@ -294,6 +307,7 @@ class FileLowering(ConditionLowering):
     def channel(self, item: s.Channel) -> m.ChannelSpec:
         given = _settings(item)
         capacity, reach = given.get(s.Capacity), given.get(s.Reach)
+        complaints, opt_out = given.get(s.Complaints), given.get(s.OptOut)
         return m.ChannelSpec(
             item.name.text,
             given[s.ChannelCost].amount.value,
@@ -301,6 +315,8 @@ class FileLowering(ConditionLowering):
             reach.share.fraction if reach else 1.0,
             self.maybe(given.get(s.Requires), "condition"),
             item.span,
+            complaints.share.fraction if complaints else 0.0,
+            opt_out.share.fraction if opt_out else 0.0,
         )
 
     def script(self, item: s.Script) -> m.ScriptSpec:

@@ -40,6 +40,8 @@ WORDS: dict[type, str] = {
     s.Capacity: "capacity",
     s.Reach: "reach",
     s.Requires: "requires",
+    s.Complaints: "complaints",
+    s.OptOut: "opt out",
     s.Lift: "lift",
     s.ScriptText: "text",
     s.When: "when",
@@ -258,6 +260,8 @@ CHANNEL: dict[type, Callable] = {
         )
     ),
     s.Requires: lambda ctx, x: c.check_condition(ctx, x.condition, c.REQUIRES),
+    s.Complaints: lambda ctx, x: units.share(ctx, x.share, "a complaint chance"),
+    s.OptOut: lambda ctx, x: units.share(ctx, x.share, "an opt-out chance"),
 }
 
 

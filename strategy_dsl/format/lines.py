@@ -158,6 +158,9 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     ),
     # lifecycle
     s.HazardModifier: lambda n: f"{hazard_target(n.target)} x {n.factor.text} when {expr(n.when)}",
+    s.ComplaintModifier: lambda n: (
+        f"{hazard_target(n.target)} x {n.factor.text} for {duration(n.duration)} after complaint"
+    ),
     # model
     s.Predicts: lambda n: f"predicts {n.event.text} within {duration(n.within)}",
     s.Auc: lambda n: f"auc {n.value.text}",
@@ -187,6 +190,8 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     s.Capacity: lambda n: f"capacity {n.amount.text} {per(n.per)}",
     s.Reach: lambda n: f"reach {n.share.text}",
     s.Requires: lambda n: f"requires {expr(n.condition)}",
+    s.Complaints: lambda n: f"complaints {n.share.text} per contact",
+    s.OptOut: lambda n: f"opt out {n.share.text} per contact",
     s.Lift: lambda n: f"lift {n.factor.text}",
     s.ScriptText: lambda n: f"text {n.text.raw}",
     # rule and journey
