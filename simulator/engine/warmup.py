@@ -104,9 +104,11 @@ def kernel_cache_key() -> bytes:
 
 def compile_the_rest(compiled: Any, tables: Any, helper: Any = None) -> None:
     """The run's share: synthesis, then the condition interpreter (once the helper, while it
-    runs, has put ``atom`` in the cache), then the baseline (each over no rows)."""
+    runs, has put ``atom`` in the cache), then the baseline and the proposals' gathering for
+    the capacity cuts (each over no rows)."""
     from simulator.engine import phases
     from simulator.kernels.common import BLOCK, N_BITS, N_FLAGS, N_INTS
+    from simulator.kernels.decide import gather
     from simulator.kernels.population import allocate, synthesize
     from simulator.kernels.predicates import atom, evaluate_block
 
@@ -122,6 +124,12 @@ def compile_the_rest(compiled: Any, tables: Any, helper: Any = None) -> None:
         np.zeros((N_BITS, BLOCK), dtype=np.uint64), cutoffs, flags[0], flags[1],
     )  # fmt: skip
     phases.baseline_counts(tables, st, 0, 0, 0, rk, 0.0)
+    n_plays = len(compiled.plays)
+    gather(
+        tables, st, 0, 0, rk, np.zeros(n_plays, dtype=np.int64),
+        np.zeros((0, n_plays), dtype=np.int64), np.zeros(0, dtype=np.float64),
+        np.zeros(0, dtype=np.uint64),
+    )  # fmt: skip
 
 
 def compile_atom(compiled: Any, tables: Any) -> None:
@@ -143,14 +151,14 @@ def compile_atom(compiled: Any, tables: Any) -> None:
 def compile_decisions(compiled: Any, tables: Any) -> None:
     """The helper's share: the row-by-row interpreter ``atom`` first (the run waits for it
     after synthesis), the contacts and accounting, what only later commands call (`compare`'s
-    decisions again and row copies, the capacity cuts' keys, retiring rows, a trace's tier),
+    decisions again and row copies, retiring rows, a trace's tier),
     while the run compiles the rest of the interpreter; then the decision kernels, once the
     interpreter is in the cache (all over no rows)."""
     from simulator.engine import phases
     from simulator.kernels import rows
     from simulator.kernels.apply import N_LEDGER
     from simulator.kernels.common import N_FUNNEL, tier_of
-    from simulator.kernels.decide import decide_again, gather
+    from simulator.kernels.decide import decide_again
     from simulator.kernels.population import allocate, remove_rows
     from simulator.kernels.predicates import evaluate_block
 
@@ -168,11 +176,6 @@ def compile_decisions(compiled: Any, tables: Any) -> None:
         tables, st, none, 0, rk, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint8),
         np.zeros(0, dtype=np.uint64), np.zeros((0, n_plays, 2, N_FUNNEL), dtype=np.int64),
         np.zeros((0, n_plays), dtype=np.int64),
-    )  # fmt: skip
-    gather(
-        tables, st, 0, 0, rk, np.zeros(n_plays, dtype=np.int64),
-        np.zeros((0, n_plays), dtype=np.int64), np.zeros(0, dtype=np.float64),
-        np.zeros(0, dtype=np.uint64),
     )  # fmt: skip
     remove_rows(allocate(tables, 1), np.zeros(1, dtype=np.bool_), 1)
     tier_of(tables, 0.0)
