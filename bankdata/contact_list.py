@@ -1,4 +1,4 @@
-"""The contact list (定名单), format v1: what `stratmap decide` writes and `stratmap review` reads.
+"""The contact list (定名单), format v2: what `stratmap decide` writes and `stratmap review` reads.
 
 One home for the format (docs/contact-list.md): the columns as data (``COLUMNS``), the arm,
 action and reason vocabularies, ``write_list`` and ``read_list``. A list is a directory:
@@ -8,7 +8,9 @@ action and reason vocabularies, ``write_list`` and ``read_list``. A list is a di
 the same rows in three formats, one row per (eligible customer, play). The manifest says which
 format and version the directory holds, the map and snapshot it was decided from, and counts.
 Another system may write a list too: ``read_list`` trusts nothing and names the file, column
-and rows of whatever does not fit.
+and rows of whatever does not fit. Version 2 added the ``segments`` column (the customer's
+segments at decision time, for the review's uplift per segment); version 1 lists are still
+read, their ``segments`` empty.
 
 Writing is atomic: every file goes into a hidden temporary sibling directory
 (``strategy_dsl.safe_write`` names, swept after a hard kill), the manifest last, and only a
@@ -41,17 +43,22 @@ __all__ = [
     "FILES",
     "FORMAT",
     "MANIFEST_FILE",
+    "READ_VERSIONS",
     "REASONS",
+    "SEGMENT_SEPARATOR",
     "VERSION",
     "Column",
     "ContactList",
     "ContactListError",
     "read_list",
+    "segment_members",
+    "segment_names",
     "write_list",
 ]
 
 FORMAT = "stratmap.contact-list"
-VERSION = 1
+VERSION = 2  # what write_list writes
+READ_VERSIONS = (1, 2)  # what read_list reads: a v1 list has no segments column
 MANIFEST_FILE = "manifest.json"
 PARQUET_FILE, CSV_FILE, XLSX_FILE = "list.parquet", "list.csv", "list.xlsx"
 FILES = (PARQUET_FILE, CSV_FILE, XLSX_FILE, MANIFEST_FILE)
@@ -59,7 +66,7 @@ FILES = (PARQUET_FILE, CSV_FILE, XLSX_FILE, MANIFEST_FILE)
 ARMS = ("treatment", "global_control", "rule_holdout")
 ACTIONS = ("contact", "suppress")
 # The suppression reasons are the simulator's own words (docs/results.md, `suppression`), and
-# `consent`, which the format v1 admits for a list another system writes.
+# `consent`, which the format admits for a list another system writes.
 REASONS = (*SUPPRESSION_REASONS, "consent")
 # Excel's sheet holds 1,048,576 rows; the header takes one. A longer list continues on further
 # sheets (list, list_2, …) in the same workbook.
@@ -79,7 +86,7 @@ class Column:
     vocabulary: tuple[str, ...] = ()
 
 
-COLUMNS: tuple[Column, ...] = (
+COLUMNS_V1: tuple[Column, ...] = (
     Column("customer_id", "string", False),
     Column("play", "string", False),
     Column("wave", "int32", True),
@@ -91,13 +98,19 @@ COLUMNS: tuple[Column, ...] = (
     Column("action", "string", False, ACTIONS),
     Column("reason", "string", True, REASONS),
 )
+# v2: the declared segments the customer was in at decision time, in the map's order, joined
+# by SEGMENT_SEPARATOR (segments overlap: a customer can be in several); empty for none. Last,
+# so that a reader of v1's columns by position still finds them where they were.
+SEGMENT_SEPARATOR = "|"
+COLUMNS: tuple[Column, ...] = (*COLUMNS_V1, Column("segments", "string", True))
+_COLUMNS_OF = {1: COLUMNS_V1, 2: COLUMNS}
 _ARROW = {"string": pa.string(), "int32": pa.int32(), "float64": pa.float64()}
 SCHEMA = pa.schema([pa.field(c.name, _ARROW[c.kind], nullable=c.nullable) for c in COLUMNS])
 
 
 class ContactListError(ValueError):
-    """A list (or its manifest) that does not fit format v1; the message names file, column
-    and rows, and says what was expected."""
+    """A list (or its manifest) that does not fit its format version; the message names
+    file, column and rows, and says what was expected."""
 
 
 @dataclass(frozen=True)
@@ -150,25 +163,51 @@ def _text(values: pd.Series, unique: bool, strip: bool) -> pd.Series:
     )
 
 
+def segment_names(value: object) -> list[str]:
+    """The segments of one list row's ``segments`` cell (empty or missing: none)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return []
+    return [name.strip() for name in str(value).split(SEGMENT_SEPARATOR) if name.strip()]
+
+
+def segment_members(cells: pd.Series) -> dict[str, np.ndarray]:
+    """Per segment named in a ``segments`` column, which rows are in it (a boolean mask
+    aligned with ``cells``); the segments in the order the cells first name them. The cells'
+    distinct values are split once each, not once per row."""
+    codes, combos = pd.factorize(cells)  # missing → -1: in no segment
+    members: dict[str, list[int]] = {}
+    for code, combo in enumerate(combos):
+        for name in segment_names(combo):
+            members.setdefault(name, []).append(code)
+    return {name: np.isin(codes, found) for name, found in members.items()}
+
+
 def _typed(
-    frame: pd.DataFrame, where: Path, first_row: int, *, strip_ids: bool = False
+    frame: pd.DataFrame,
+    where: Path,
+    first_row: int,
+    *,
+    strip_ids: bool = False,
+    version: int = VERSION,
 ) -> pd.DataFrame:
-    """The v1 columns, in order and typed; raises on a missing, extra or mistyped column."""
-    names = [c.name for c in COLUMNS]
+    """The columns of ``version``, in order and typed (a v1 list gains an empty
+    ``segments``); raises on a missing, extra or mistyped column."""
+    columns = _COLUMNS_OF[version]
+    names = [c.name for c in columns]
     missing = [n for n in names if n not in frame.columns]
     if missing:
         raise ContactListError(
-            f"{where}: no column {', '.join(missing)} (a contact list v1 has the columns "
-            f"{', '.join(names)}; see docs/contact-list.md)"
+            f"{where}: no column {', '.join(missing)} (a contact list v{version} has the "
+            f"columns {', '.join(names)}; see docs/contact-list.md)"
         )
     extra = [str(c) for c in frame.columns if c not in names]
     if extra:
         raise ContactListError(
-            f"{where}: unknown column {', '.join(extra)} (a contact list v1 has only "
+            f"{where}: unknown column {', '.join(extra)} (a contact list v{version} has only "
             f"{', '.join(names)}; keep the bank's own columns in another file)"
         )
     out = pd.DataFrame(index=frame.index)
-    for column in COLUMNS:
+    for column in columns:
         values = frame[column.name]
         if column.kind == "string":
             converted = _text(values, column.name == "customer_id", strip=strip_ids)
@@ -200,6 +239,8 @@ def _typed(
                     f"(expected one of {', '.join(column.vocabulary)})"
                 )
         out[column.name] = converted
+    if "segments" not in out:  # a v1 list: nobody recorded the segments
+        out["segments"] = pd.Categorical([None] * len(out), categories=[])
     _check_rules(out, where, first_row)
     return out
 
@@ -254,8 +295,8 @@ def write_list(
 ) -> Path:
     """Write a list directory (``FILES``) atomically; returns ``out_dir``.
 
-    ``rows`` must hold the v1 columns (checked as ``read_list`` checks them). ``manifest`` is
-    the caller's part of the manifest (map, map_hash, snapshot_hash, as_of, seed,
+    ``rows`` must hold the columns of ``VERSION`` (checked as ``read_list`` checks them).
+    ``manifest`` is the caller's part of the manifest (map, map_hash, snapshot_hash, as_of, seed,
     capacity_used, stratmap_version …); ``format``, ``version``, ``rows`` and ``counts`` are
     filled in here from the rows themselves, with ``files``: the files written. ``formats``
     leaves out CSV or xlsx where a caller must (the workbook takes about a minute per million
@@ -383,7 +424,9 @@ def read_list(path: Path) -> ContactList:
         first_row = 2  # the header is line 1
     else:
         raise ContactListError(f"{path}: holds neither {PARQUET_FILE} nor {CSV_FILE}")
-    rows = _typed(frame, source, first_row, strip_ids=source.suffix == ".csv")
+    rows = _typed(
+        frame, source, first_row, strip_ids=source.suffix == ".csv", version=manifest["version"]
+    )
     if manifest["rows"] != len(rows):
         raise ContactListError(
             f"{path / MANIFEST_FILE}: says {manifest['rows']} rows, {source.name} holds "
@@ -413,11 +456,11 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     version = document.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise ContactListError(f"{path}: version {version!r} is not a whole number")
-    if version != VERSION:
+    if version not in READ_VERSIONS:
         hint = "upgrade Stratmap" if version > VERSION else "write it again with this Stratmap"
         raise ContactListError(
-            f"{path}: a contact list of version {version}; this Stratmap reads version "
-            f"{VERSION} ({hint})"
+            f"{path}: a contact list of version {version}; this Stratmap reads versions "
+            f"{', '.join(map(str, READ_VERSIONS))} ({hint})"
         )
     for key, kind in (("map_hash", str), ("rows", int)):
         value = document.get(key)

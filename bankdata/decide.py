@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from bankdata.contact_list import SEGMENT_SEPARATOR
 from bankdata.snapshot import Snapshot, SnapshotSpec
 from bankdata.snapshot_state import (
     Book,
@@ -70,7 +71,9 @@ def decide(
     seed: int,
 ) -> Decision:
     """The decision of ``as_of`` for the snapshot's customers under ``compiled`` (the map,
-    with its capacities and budgets at the size of the book it decides for)."""
+    with its capacities and budgets at the size of the book it decides for). The snapshot's
+    frames, but for the customers' ids, are released once the engine's state holds them
+    (``Snapshot.release``)."""
     c = compiled
     tb = k.make_tables(c)
     warm_up(c, tb)
@@ -78,6 +81,7 @@ def decide(
     t = timeline.step
     rk = replication_key(seed, 0)
     book = state_from_snapshot(c, tb, snap, spec, timeline, rk)
+    snap.release()  # the state holds the book now; the frames would double the peak
     cutoffs, notes = decision_cutoffs(c, book, snap.meta.get("model_cutoffs", {}))
     thresholds = _decide_and_cut(c, tb, book, t, rk, cutoffs)
     status, value = statuses(tb, book.state, book.rows, t, rk, thresholds)
@@ -134,7 +138,8 @@ def _list_rows(
     reason = pd.Series(codes).map(k.REASON_OF_STATUS)
     return pd.DataFrame(
         {
-            "customer_id": book.ids.to_numpy()[rows].astype(str),
+            # the candidates' ids alone become Python strings, not the whole book's
+            "customer_id": book.ids.iloc[rows].to_numpy().astype(str),
             "play": np.asarray([name for name, _ in labels], dtype=object)[plays],
             "wave": pd.array([labels[p][1] for p in plays], dtype="Int32"),
             "channel": np.asarray(c.play_channels, dtype=object)[plays],
@@ -144,8 +149,21 @@ def _list_rows(
             "arm": np.asarray(ARM_NAMES, dtype=object)[arm],
             "action": np.where(codes == k.S_CONTACTED, "contact", "suppress"),
             "reason": reason.where(reason.notna(), None).to_numpy(dtype=object),
+            "segments": _segment_names(c, book.state.segbits[: book.rows][rows]),
         }
     )
+
+
+def _segment_names(c: CompiledStrategy, bits: np.ndarray) -> np.ndarray:
+    """Each row's segments as the step's decision found them (``State.segbits``, one bit per
+    declared segment), in the map's order, joined as the contact list writes them; None for
+    none. Named once per distinct combination, not once per row."""
+    combos, which = np.unique(bits, return_inverse=True)
+    names = [
+        SEGMENT_SEPARATOR.join(g for n, g in enumerate(c.segments) if (int(b) >> n) & 1) or None
+        for b in combos
+    ]
+    return np.asarray(names, dtype=object)[which.reshape(-1)] if len(bits) else np.empty(0, object)
 
 
 def _capacity_used(c: CompiledStrategy, t: int, status: np.ndarray) -> dict:

@@ -29,7 +29,8 @@ _SHOWN_ROWS = 5
 
 
 def read_outcomes(path: Path, mapping: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """The outcomes table, typed; raises ``TableError`` naming file, column and rows."""
+    """The outcomes table, typed; raises ``TableError`` naming file, column and rows. The
+    optional ``wave`` column (outcomes v2) comes back as nullable integers (``Int32``)."""
     frame = read_table("outcomes", Path(path), mapping)
     # A customer can take up the product without a contact (the control arm's own purchases
     # are what uplift is measured against), but cannot be reached without one.
@@ -40,6 +41,15 @@ def read_outcomes(path: Path, mapping: Mapping[str, str] | None = None) -> pd.Da
             f"{_rows(path, bad, frame['customer_id'])} (the funnel is contacted → reached; "
             "check the contacted column)"
         )
+    if "wave" in frame:
+        wave = frame["wave"]
+        bad = wave.notna() & ((wave != wave.round()) | (wave < 1))
+        if bad.any():
+            raise TableError(
+                f"{path}: column wave: not a wave number at {_rows(path, bad, wave)} "
+                "(a journey's wave is a whole number from 1; empty for a rule)"
+            )
+        frame["wave"] = wave.astype("Int32")
     return frame
 
 
@@ -58,12 +68,17 @@ def _rows(path: Path, mask: pd.Series, values: pd.Series) -> str:
 
 def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> pd.DataFrame:
     """The list's rows with their outcomes beside them (``has_outcome`` False where the bank
-    returned none). An outcome whose (customer_id, play) is not on the list → ``TableError``.
+    returned none). An outcome whose (customer_id, play[, wave]) is not on the list →
+    ``TableError``; so are outcomes without a ``wave`` column for a list that holds two waves
+    of one journey for one customer (which of them would the outcome answer?).
 
-    Outcomes are one per (customer_id, play) (``read_outcomes`` refuses duplicates), so each
-    list row finds at most one: the pair is turned into one integer per row (the id's code
-    among both tables' ids × the number of plays + the play's code) and looked up in an
-    index, which on a million rows is several times faster than a two-column join."""
+    Outcomes are one per key (``read_outcomes`` refuses duplicates), so each list row finds
+    at most one: the key is turned into one integer per row (the id's code among both tables'
+    ids × the number of (play, wave) pairs + the pair's code) and looked up in an index, which
+    on a million rows is several times faster than a multi-column join."""
+    by_wave = "wave" in outcomes.columns
+    if not by_wave:
+        _check_one_wave_per_play(list_rows, path)
     n_list = len(list_rows)
     id_codes, _ids = pd.factorize(
         pd.concat([list_rows["customer_id"], outcomes["customer_id"]], ignore_index=True)
@@ -71,7 +86,15 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
     list_play, names = pd.factorize(list_rows["play"])
     names = pd.Index(names)
     their_play = names.get_indexer(outcomes["play"])  # -1: a play not on the list
-    width = len(names) + 1
+    if by_wave:  # the pair (play, wave): a wave number past the list's is no pair of it
+        waves = int(max(_wave_codes(list_rows["wave"]).max(initial=0), 0)) + 1
+        their_wave = _wave_codes(outcomes["wave"])
+        their_play = np.where((their_play >= 0) & (their_wave < waves), their_play, -1)
+        list_play = list_play * waves + _wave_codes(list_rows["wave"])
+        their_play = np.where(their_play >= 0, their_play * waves + their_wave, -1)
+        width = len(names) * waves + 1
+    else:
+        width = len(names) + 1
     list_key = id_codes[:n_list].astype(np.int64) * width + list_play
     their_key = id_codes[n_list:].astype(np.int64) * width + their_play
     found = pd.Index(their_key).get_indexer(list_key)  # per list row: its outcome row or -1
@@ -81,16 +104,20 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
     if stray.any():
         mask = pd.Series(stray, index=outcomes.index)
         labels = outcomes["customer_id"].astype(str) + " / " + outcomes["play"].astype(str)
+        if by_wave:
+            labels += " / wave " + outcomes["wave"].astype(str).replace("<NA>", "-")
+        what = "customer, play and wave" if by_wave else "customer and play"
         raise TableError(
-            f"{path}: {int(stray.sum())} outcome(s) for a customer and play not on the list, at "
+            f"{path}: {int(stray.sum())} outcome(s) for a {what} not on the list, at "
             f"{_rows(path, mask, labels)} (outcomes answer the list they were decided with: "
-            "check the ids kept their leading zeros and the play names match the list's)"
+            "check the ids kept their leading zeros and the play names"
+            f"{' and waves' if by_wave else ''} match the list's)"
         )
     has = found >= 0
     take = np.where(has, found, 0)
     joined = list_rows.copy()
     for column in outcomes.columns:
-        if column in ("customer_id", "play"):
+        if column in ("customer_id", "play", "wave"):
             continue
         values = outcomes[column].to_numpy()[take] if len(outcomes) else None
         name = f"{column}_bought" if column in joined.columns else column
@@ -101,3 +128,25 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
             joined[name] = taken.where(has) if taken is not None else np.nan
     joined["has_outcome"] = has
     return joined
+
+
+def _wave_codes(wave: pd.Series) -> np.ndarray:
+    """A wave number as a code: 0 for a rule's row (no wave), the number itself for a wave."""
+    return pd.to_numeric(wave, errors="coerce").fillna(0).to_numpy(np.int64)
+
+
+def _check_one_wave_per_play(list_rows: pd.DataFrame, path: Path) -> None:
+    """Outcomes v1 (no ``wave``) answer a (customer, play): refused for a list with two
+    waves of one journey for the same customer."""
+    # A list holds one row per (customer, play, wave): only journey rows can repeat a pair.
+    journeys = list_rows.loc[list_rows["wave"].notna().to_numpy(bool), ["customer_id", "play"]]
+    twice = journeys.duplicated(keep=False)
+    if twice.any():
+        first = journeys[twice].iloc[0]
+        raise TableError(
+            f"{path}: no column wave, but the list holds {int(twice.sum())} rows that are "
+            f"two waves of one journey for one customer (first: {first['customer_id']!r}, "
+            f"{first['play']!r}); an outcome without its wave cannot say which it answers\n"
+            "help: add a wave column (the list's wave number; empty for a rule), "
+            "docs/contact-list.md"
+        )

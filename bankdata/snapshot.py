@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -115,20 +116,34 @@ class SnapshotSpec:
 
 @dataclass
 class Snapshot:
-    """A validated snapshot: the frames under our column names, typed; every history table
-    has a column ``row`` besides: its customer's row in the customers table."""
+    """A validated snapshot: the frames under our column names, typed. A history table names
+    its customer by ``row`` (the customer's row in the customers table) instead of
+    ``customer_id``: tens of millions of flow rows need not hold the ids twice."""
 
     path: Path
     customers: pd.DataFrame
     history: dict[str, pd.DataFrame]
     meta: dict[str, Any]
     files: list[Path]
+    released: bool = False
 
     def table(self, name: str) -> pd.DataFrame:
         """A history table, empty (with its columns) when the snapshot has none."""
+        if self.released:
+            raise RuntimeError("the snapshot's frames were released (Snapshot.release)")
         if name in self.history:
             return self.history[name]
-        return pd.DataFrame({c: pd.Series(dtype=object) for c, _k, _r in HISTORY[name]})
+        columns = [c for c, _k, _r in HISTORY[name] if c != "customer_id"] + ["row"]
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+    def release(self) -> None:
+        """Drop every frame but the customers' ids, once the engine's state holds them: for
+        ten million customers the frames are gigabytes beside the state (docs/decide.md,
+        Speed)."""
+        self.customers = self.customers[["customer_id"]]
+        self.history = {}
+        self.released = True
+        pa.default_memory_pool().release_unused()  # Arrow keeps freed string buffers otherwise
 
 
 def _file_of(folder: Path, table: str) -> Path | None:
@@ -175,11 +190,10 @@ def read_snapshot(
         files.append(found)
     # One hash join of every history row's customer with the customers table.
     named = [frame["customer_id"] for frame, _ in read.values()]
-    every = positions(pd.concat(named, ignore_index=True), ids) if named else np.zeros(0)
-    bounds = np.cumsum([0, *(len(n) for n in named)])
+    every = positions(named, ids) if named else []
     history: dict[str, pd.DataFrame] = {}
-    for (table, (frame, found)), lo, hi in zip(read.items(), bounds[:-1], bounds[1:], strict=True):
-        frame["row"] = _check_known_customers(frame, every[lo:hi], found)
+    for (table, (frame, found)), rows in zip(read.items(), every, strict=True):
+        frame["row"] = _check_known_customers(frame, rows, found)
         if table in _NAMED:
             allowed = spec.names.get(table, ())
             _check_vocabulary(frame, {_NAMED[table]: allowed}, found)
@@ -193,7 +207,7 @@ def read_snapshot(
             _check_unique(
                 frame, ("customer_id", "journey"), found, "one entry per customer and journey"
             )
-        history[table] = frame
+        history[table] = frame.drop(columns="customer_id")
     meta = read_meta(folder / META_FILE) if path.is_dir() else {}
     return Snapshot(path, customers, history, meta, files)
 
@@ -285,17 +299,26 @@ def _check_not_after(frame: pd.DataFrame, columns: tuple[str, ...], as_of: dt.da
             )
 
 
-def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """The position of each value among ``keys`` (int64; -1 where it is not one): by Arrow's
-    hash join, which takes a second for ten million ids where pandas' ``isin`` on Arrow
-    strings takes minutes."""
-    found = pc.index_in(_arrow(values), value_set=_arrow(keys))
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+def positions(values: list[pd.Series], keys: pd.Series) -> list[np.ndarray]:
+    """The position of each value among ``keys``, for each Series of ``values`` (int64; -1
+    where it is not one): by one Arrow hash join of them all, which takes seconds for forty
+    million ids where pandas' ``isin`` on Arrow strings takes minutes. The values are joined as
+    Arrow holds them, without a copy of every id to concatenate them or change their type."""
+    arrays = [_arrow(v) for v in values]
+    wide = any(pa.types.is_large_string(a.type) for a in arrays)
+    kind = pa.large_string() if wide else pa.string()
+    pieces = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
+    chunks = pa.chunked_array([c.cast(kind) for c in pieces], type=kind)
+    found = pc.index_in(chunks, value_set=_arrow(keys).cast(kind))
+    every = found.fill_null(-1).to_numpy().astype(np.int64)
+    bounds = np.cumsum([0, *(len(a) for a in arrays)])
+    return [every[lo:hi] for lo, hi in itertools.pairwise(bounds)]
 
 
-def _arrow(values: pd.Series) -> pa.Array:
+def _arrow(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     array = pa.Array.from_pandas(values)
-    return array.cast(pa.string()) if not pa.types.is_string(array.type) else array
+    string = pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+    return array if string else array.cast(pa.string())
 
 
 def _check_known_customers(frame: pd.DataFrame, rows: np.ndarray, path: Path) -> np.ndarray:

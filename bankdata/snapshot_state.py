@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bankdata.snapshot import EARLIEST, Snapshot, SnapshotSpec, customer_keys
+from bankdata.snapshot import EARLIEST, Snapshot, SnapshotSpec, customer_keys, positions
 from simulator.kernels import common as k
 from simulator.kernels.common import NO_MATURITY, SC_ARBITRATE
 from simulator.kernels.population import STAGE_AGE_CAP, State, allocate
@@ -72,6 +72,8 @@ from strategy_dsl.model import CheckedStrategy
 EPOCH = dt.date(2000, 1, 1)
 RISKS = ("C1", "C2", "C3", "C4", "C5")
 YEAR_DAYS, MONTH_DAYS = 360, 30  # the simulator's calendar (birthdays, paydays)
+NS_PER_DAY = 86_400 * 10**9
+FLOW_CHUNK_ROWS = 1 << 22  # flow rows turned into ring places at a time (about 100 MB)
 
 
 class SnapshotStateError(StratmapError):
@@ -109,7 +111,10 @@ class Timeline:
     def steps(self, dates: pd.Series) -> np.ndarray:
         """The step of each date (int64); at most STAGE_AGE_CAP steps back, as the simulator
         remembers."""
-        days = (pd.Timestamp(self.as_of) - pd.to_datetime(dates)).dt.days.to_numpy()
+        # Whole days by integer nanoseconds, floored as a Timedelta's days are: no Series of
+        # timedeltas for tens of millions of flow rows.
+        stamps = pd.to_datetime(dates).to_numpy("datetime64[ns]").view(np.int64)
+        days = np.floor_divide(pd.Timestamp(self.as_of).value - stamps, NS_PER_DAY)
         steps = self.step - np.floor_divide(days, self.step_days)
         return np.maximum(steps, -STAGE_AGE_CAP).astype(np.int64)
 
@@ -284,7 +289,7 @@ def state_from_snapshot(
             "rename one of them (docs/snapshot.md: how ids become keys)",
         )
     st.cid[:] = cid
-    stage = cust["stage"].map({s: i for i, s in enumerate(STAGES)}).to_numpy(np.int64)
+    stage = _codes_of(cust["stage"], STAGES)
     st.stage[:] = stage
     st.alive[:] = np.where(stage == STAGE_CHURNED, 0, 1)
     control = float(tb.sc_f[k.SCF_CONTROL_SHARE])
@@ -298,8 +303,9 @@ def state_from_snapshot(
             slot = SLOT_DRAWN_CHURN + 64 * j
             theta = beta(static, slot, float(tb.drawn_a[j]), float(tb.drawn_b[j]))
             st.churn_p[:, j] = theta.astype(np.float32)
-    risk = cust["risk_tolerance"].astype(str).str.removeprefix("C").astype(np.int64)
-    st.risk[:] = risk.to_numpy()
+    # C1 … C5 or 1 … 5 (the vocabulary, validated): the level is the place in either half
+    risk = _codes_of(cust["risk_tolerance"].astype(str), (*RISKS, *(str(r) for r in range(1, 6))))
+    st.risk[:] = risk % len(RISKS) + 1
     st.aum[:] = cust["aum"].to_numpy(np.float64)
     years = t * sd / 360.0
 
@@ -336,8 +342,7 @@ def state_from_snapshot(
     st.flags[:] = flags
     for x, name in enumerate(c.categories):
         if name in cust:
-            codes = {v: i for i, v in enumerate(spec.vocabulary[name])}
-            st.cats[:, x] = cust[name].map(codes).to_numpy(np.uint8)
+            st.cats[:, x] = _codes_of(cust[name], spec.vocabulary[name]).astype(np.uint8)
     for x, name in enumerate(c.numbers):
         if name in cust:
             st.nums[:, x] = cust[name].to_numpy(np.float32)
@@ -351,6 +356,12 @@ def state_from_snapshot(
     _journeys(c, tb, st, snap, timeline)
     _flows(tb, st, snap, timeline)
     return Book(st, n, cust["customer_id"], timeline, spend, scores)
+
+
+def _codes_of(values: pd.Series, names: tuple[str, ...]) -> np.ndarray:
+    """Each value's place among ``names``, values the snapshot validated against them: by
+    Arrow's hash join, where ``Series.map`` on ten million strings goes through Python."""
+    return positions([values], pd.Series(names, dtype="str"))[0]
 
 
 def _days_to_anniversary(dates: pd.Series, as_of: dt.date) -> np.ndarray:
@@ -526,24 +537,31 @@ def _flows(tb: k.Tables, st: State, snap: Snapshot, tl: Timeline) -> None:
     frame = snap.table("flows")
     if frame.empty:
         return
-    rows = frame["row"].to_numpy(np.int64)
-    steps = tl.steps(frame["date"])
-    order = np.argsort(steps, kind="stable")  # a later row of the same step wins
-    rows, steps, frame = rows[order], steps[order], frame.iloc[order]
-    for length, ring, name, low, high in (
-        (aum_len, st.aum_ring, "aum", t - aum_len, t - 1),
-        (flow_len, st.flow_ring, "net_flow", t - flow_len + 1, t),
-        (txn_len, st.txn_ring, "transactions", t - txn_len + 1, t),
-    ):
-        if not length:
-            continue
-        values = frame[name].to_numpy(np.float64)
-        use = (steps >= low) & (steps <= high) & ~np.isnan(values)
-        slot = steps[use] % length
-        if name == "transactions":
-            ring[rows[use], slot] = np.minimum(values[use], 255).astype(np.uint8)
-        else:
-            ring[rows[use], slot] = values[use].astype(np.float32)
+    rings = [
+        (length, ring, name, low, high)
+        for length, ring, name, low, high in (
+            (aum_len, st.aum_ring, "aum", t - aum_len, t - 1),
+            (flow_len, st.flow_ring, "net_flow", t - flow_len + 1, t),
+            (txn_len, st.txn_ring, "transactions", t - txn_len + 1, t),
+        )
+        if length
+    ]
+    # In file order, a chunk at a time: the temporaries of forty million flow rows would be
+    # gigabytes. A ring's window spans as many steps as the ring has places, so two rows
+    # landing in one place are of one step, and the later row in the file wins, as it did
+    # when the rows were sorted stably by step.
+    for start in range(0, len(frame), FLOW_CHUNK_ROWS):
+        part = frame.iloc[start : start + FLOW_CHUNK_ROWS]
+        rows = part["row"].to_numpy(np.int64)
+        steps = tl.steps(part["date"])
+        for length, ring, name, low, high in rings:
+            values = part[name].to_numpy(np.float64)
+            use = (steps >= low) & (steps <= high) & ~np.isnan(values)
+            slot = steps[use] % length
+            if name == "transactions":
+                ring[rows[use], slot] = np.minimum(values[use], 255).astype(np.uint8)
+            else:
+                ring[rows[use], slot] = values[use].astype(np.float32)
 
 
 # ------------------------------------------------------------------------------ models

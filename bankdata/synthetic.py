@@ -2,9 +2,11 @@
 
     python -m bankdata.synthetic MAP DIR [--customers N] [--seed S] [--response-factor F]
 
-writes ``DIR/list/`` (a contact list v1, as `stratmap decide` writes one) and
-``DIR/outcomes.parquet`` (outcomes v1), for the docs' example of `stratmap review`, its tests
-and its benchmark, until lists come from `decide` on a real snapshot. What it draws:
+writes ``DIR/list/`` (a contact list, as `stratmap decide` writes one) and
+``DIR/outcomes.parquet`` (outcomes v1: no wave), for the docs' example of `stratmap review`
+against a forecast, its tests and its benchmark, without a book to decide on; its rows have no
+segments. ``bankdata.simulated_outcomes`` answers a list `decide` wrote instead (docs/loop.md).
+What it draws:
 
 - each customer is eligible for one or two of the map's plays (rules and journey waves);
 - arms: the map's ``control N%`` of customers are 非模型组 (global control); of the rest, each
@@ -131,6 +133,7 @@ def synthetic_live_test(
             "arm": arm,
             "action": np.where(contact, "contact", "suppress"),
             "reason": reason,
+            "segments": None,  # no segments drawn here: the review's per-segment part is empty
         }
     )
     reached = contact & (rng.random(n) < rows["reach"].to_numpy())

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["COLUMNS", "TableError", "parse_mapping", "read_mapping_file", "read_table"]
 
@@ -48,6 +50,9 @@ COLUMNS: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "outcomes": (
         ("customer_id", "id", True),
         ("play", "text", True),
+        # Outcomes v2: which wave of a journey the row answers (empty for a rule). Optional:
+        # without it a customer's two waves of one journey cannot be told apart.
+        ("wave", "number", False),
         ("contacted", "flag", True),
         ("reached", "flag", True),
         ("responded", "flag", True),
@@ -73,6 +78,7 @@ class TableError(ValueError):
 class _Source:
     path: Path
     first_row: int  # the file's row number of the first data row (a header line before it)
+    columns: tuple[str, ...] = ()  # every column the file has, read or not (for messages)
 
 
 def parse_mapping(text: str) -> dict[str, str]:
@@ -117,20 +123,35 @@ def read_table(
     ``COLUMNS[table]``."""
     path = Path(path)
     spec = COLUMNS[table] if spec is None else spec
-    frame, source = _read_raw(path)
+    wanted = {name for name, _kind, _required in spec} | set((mapping or {}).values())
+    frame, source = _read_raw(path, wanted)
     frame = _rename(table, frame, source, mapping or {}, spec)
     if frame.empty:
         raise TableError(f"{path}: the {table} table is empty (no data rows)")
     columns = {name: (kind, required) for name, kind, required in spec}
     out = pd.DataFrame(index=frame.index)
     for name, (kind, _required) in columns.items():
-        if name in frame.columns:
-            out[name] = _convert(frame[name], kind, name, source)
+        if name in frame.columns:  # each raw column let go once converted: half the peak
+            out[name] = _convert(frame.pop(name), kind, name, source)
     _check_rules(table, out, source, spec)
     return out.reset_index(drop=True)
 
 
-def _read_raw(path: Path) -> tuple[pd.DataFrame, _Source]:
+def _read_parquet(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
+    """Only the columns a table uses (a warehouse export may hold hundreds), and DATE columns
+    as datetime64, not one Python object a row: 30 M of those cost more than the read."""
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    used = [name for name in names if str(name).strip() in wanted]
+    table = pq.read_table(path, columns=used)
+    # Each Arrow column let go as soon as it is in pandas: the read costs one copy, not two.
+    frame = table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
+    del table
+    return frame, _Source(path, 1, tuple(map(str, names)))
+
+
+def _read_raw(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
     suffix = path.suffix.lower()
     if not path.exists():
         raise TableError(f"{path}: no such file")
@@ -138,7 +159,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, _Source]:
         raise TableError(f"{path}: not a regular file (a table is a Parquet, CSV or Excel file)")
     try:
         if suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(path), _Source(path, 1)
+            return _read_parquet(path, wanted)
         if suffix == ".csv":
             # Everything as text: ids keep their leading zeros, and parsing is ours to check.
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -165,11 +186,12 @@ def _rename(
         if required and name not in frame.columns:
             theirs = mapping.get(name)
             wanted = f"{theirs!r} (mapped to {name})" if theirs else repr(name)
-            close = difflib.get_close_matches(theirs or name, map(str, frame.columns), n=1)
+            present = source.columns or tuple(map(str, frame.columns))
+            close = difflib.get_close_matches(theirs or name, present, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TableError(
                 f"{source.path}: the {table} table has no column {wanted}{hint} "
-                f"(columns: {', '.join(map(str, frame.columns))}; "
+                f"(columns: {', '.join(present)}; "
                 f"map the bank's names with --map {name}=THEIR_NAME)"
             )
     return frame[[c for c in frame.columns if c in known]]
@@ -193,15 +215,19 @@ def _blank(values: pd.Series) -> pd.Series:
 
 
 def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Series:
-    blank = _blank(values)
-    if kind == "id":
+    if kind == "id":  # stripped once: on 30 M transactions each pass over the text counts
+        ids = values.astype(str).str.strip()
+        blank = values.isna() | (ids == "")
         if blank.any():
             raise TableError(
                 f"{source.path}: column {name}: empty id at {_rows(source, blank, values)}"
             )
-        return values.astype(str).str.strip()
+        return ids
+    blank = _blank(values)
     if kind == "text":
         return values.where(blank, values.astype(str).str.strip())
+    if kind == "date" and values.dtype.kind == "M":  # Parquet dates and timestamps: no parsing
+        return values.astype("datetime64[ns]")
     if kind == "date":
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
         unparsed = parsed.isna() & ~blank
@@ -227,7 +253,15 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
                 "(expected 1/0, true/false, yes/no or 是/否)"
             )
         return lowered.isin(_TRUE)
-    numbers = pd.to_numeric(values.where(~blank), errors="coerce")
+    if pd.api.types.is_bool_dtype(values):  # pandas counts booleans as numbers; a bank's do not
+        raise TableError(
+            f"{source.path}: column {name}: true/false where a number is expected "
+            f"(the file's column is boolean; map the right column with --map)"
+        )
+    if pd.api.types.is_numeric_dtype(values):  # typed already: no copy masked for parsing
+        numbers = values.astype(float)
+    else:
+        numbers = pd.to_numeric(values.where(~blank), errors="coerce")
     bad = numbers.isna() & ~blank
     if bad.any():
         raise TableError(
@@ -239,6 +273,12 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
             f"{_rows(source, numbers < 0, values)} (a balance is 0 or more)"
         )
     return numbers.astype(float)
+
+
+def _has_duplicates(ids: pd.Series) -> bool:
+    """Whether some id is there twice: Arrow's hash of ten million ids takes a second, where
+    pandas' ``duplicated`` takes several; pandas then finds the rows to show."""
+    return len(pc.unique(pa.array(ids))) < len(ids)
 
 
 def _check_rules(
@@ -257,14 +297,20 @@ def _check_rules(
             f"{_rows(source, out[name].isna(), out[name])}"
         )
     if table == "outcomes":
-        dup = out.duplicated(["customer_id", "play"], keep=False)
+        key = ["customer_id", "play", "wave"] if "wave" in out else ["customer_id", "play"]
+        dup = out.duplicated(key, keep=False)
         if dup.any():
             raise TableError(
-                f"{source.path}: duplicate rows (customer_id, play) at "
-                f"{_rows(source, dup, out['customer_id'])} (one outcome per customer and play)"
+                f"{source.path}: duplicate rows ({', '.join(key)}) at "
+                f"{_rows(source, dup, out['customer_id'])} (one outcome per customer and play"
+                f"{', and wave' if 'wave' in out else ''})"
             )
     if table == "customers":
-        dup = out["customer_id"].duplicated(keep=False)
+        dup = (
+            out["customer_id"].duplicated(keep=False)
+            if _has_duplicates(out["customer_id"])
+            else pd.Series(False, index=out.index)
+        )
         if dup.any():
             raise TableError(
                 f"{source.path}: column customer_id: duplicate ids at "

@@ -4,6 +4,9 @@ pyarrow alone (baseline, same run). Target (issue 18): ≤ 10 s.
 The list and outcomes are the synthetic live test of the wealth map (bankdata.synthetic),
 about 1,000,000 rows (customer, play); the list directory holds list.parquet and its manifest
 (the review reads the Parquet file; the CSV and xlsx copies `decide` writes are for people).
+Each row is given a random set of the map's segments (each with probability 0.3) and each
+outcome its wave, so the review does everything a list v2 and outcomes v2 ask: the uplift
+per play and segment, the outcomes matched by wave.
 
     pytest bench/bench_review.py --benchmark-only -s
 """
@@ -15,6 +18,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -35,6 +39,8 @@ TARGET_S = 10.0
 def live(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
     model = next(iter(check_paths([WEALTH]).models.values()))
     rows, outcomes = synthetic_live_test(model, CUSTOMERS, 3)
+    rows["segments"] = _random_segments(list(model.segments), len(rows))
+    outcomes.insert(2, "wave", rows["wave"])  # the synthetic outcomes follow the list's rows
     folder = tmp_path_factory.mktemp("live")
     list_dir = folder / "list"
     list_dir.mkdir()
@@ -51,6 +57,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, int]:
     outcomes_path = folder / "outcomes.parquet"
     outcomes.to_parquet(outcomes_path, index=False)
     return list_dir, outcomes_path, len(outcomes)
+
+
+def _random_segments(names: list[str], n: int) -> np.ndarray:
+    inside = np.random.default_rng(17).random((n, len(names))) < 0.3
+    codes = inside @ (1 << np.arange(len(names)))
+    combos, which = np.unique(codes, return_inverse=True)
+    cells = [
+        contact_list.SEGMENT_SEPARATOR.join(g for b, g in enumerate(names) if c >> b & 1) or None
+        for c in combos
+    ]
+    return np.asarray(cells, dtype=object)[which]
 
 
 def test_read_baseline(benchmark, live) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["AS_OF", "TRUTH", "synthetic_bank", "write_synthetic_bank"]
+__all__ = ["AS_OF", "TRUTH", "synthetic_bank", "write_large_bank", "write_synthetic_bank"]
 
 AS_OF = pd.Timestamp("2026-06-30")
 TRUTH = {
@@ -110,6 +110,95 @@ def write_synthetic_bank(directory: Path, customers: int = 4000, seed: int = 17)
     directory.mkdir(parents=True, exist_ok=True)
     for name, frame in synthetic_bank(customers, seed).items():
         frame.to_csv(directory / f"{name}.csv", index=False)
+
+
+MONTHS = 24  # the large bank's balances per customer
+TXN_PER_CUSTOMER = 30  # and its transactions per customer, on average
+AS_OF_DAY = AS_OF.to_datetime64().astype("datetime64[D]")
+
+
+def write_large_bank(folder: Path, customers: int, seed: int = 17) -> dict[str, Path]:
+    """customers.parquet, balances.parquet and transactions.parquet of a large synthetic book,
+    as a warehouse exports it (ids as text, dates as DATE), for the benchmark
+    (bench/bench_calibrate.py) and the AUM back-test:
+    openings over three years, churn ~ Beta(0.9, 9) a month, 24 month-end balances each
+    (closed customers' last balances 0), TXN_PER_CUSTOMER transactions a customer on average
+    over the last two years (Gamma-mixed rates)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    ids = pa.array(np.char.add("C", np.char.zfill(np.arange(customers).astype(str), 8)))
+    opened = AS_OF_DAY - rng.integers(1, 36 * 30, customers).astype("timedelta64[D]")
+    month = np.minimum(rng.geometric(rng.beta(0.9, 9.0, customers)), 1000)
+    closed = opened + ((month - 1) * 30 + rng.integers(0, 30, customers)).astype("timedelta64[D]")
+    is_closed = closed <= AS_OF_DAY
+    aum = np.round(50_000 * np.exp(1.2 * rng.standard_normal(customers)), 2)
+    age = np.clip(np.round(rng.normal(45, 10, customers)), 18, 90)
+    paths = {name: folder / f"{name}.parquet" for name in ("customers", "balances", "transactions")}
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": ids,
+                "opened": pa.array(opened, pa.date32()),
+                "closed": pa.array(closed, pa.date32(), mask=~is_closed),
+                "aum": aum,
+                "age": age,
+            }
+        ),
+        paths["customers"],
+    )
+
+    # A month-end balance panel (each month's row: the balance on its last day): 24 months to
+    # the as-of month, each customer's path a random
+    # walk of 0.5 % ± 3 % a month ending at today's AUM.
+    firsts = np.arange(
+        np.datetime64("2026-06", "M") - MONTHS + 1, np.datetime64("2026-07", "M")
+    ).astype("datetime64[D]")
+    growth = rng.normal(0.005, 0.03, (customers, MONTHS)).astype(np.float32)
+    growth[:, -1] = 0.0
+    log_path = np.cumsum(np.log1p(growth[:, ::-1]), axis=1)[:, ::-1]
+    balance = np.round(aum[:, None] / np.exp(log_path), 2)
+    del growth, log_path
+    month_end = (firsts.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
+    balance[month_end[None, :] >= closed[:, None]] = 0.0  # month-end: closed in it, 0 at its end
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": pa.DictionaryArray.from_arrays(
+                    np.repeat(np.arange(customers, dtype=np.int32), MONTHS), ids
+                ).cast(pa.string()),
+                "month": pa.array(np.tile(firsts, customers), pa.date32()),
+                "aum": balance.ravel(),
+            }
+        ),
+        paths["balances"],
+        row_group_size=4_000_000,
+    )
+    del balance
+
+    # Transactions over the last 24 months, while each customer is open.
+    start = AS_OF_DAY - 720
+    begin = np.maximum(opened, start)
+    end = np.where(is_closed, closed, AS_OF_DAY)
+    days = np.clip((end - begin).astype(float), 0, None)
+    rate = rng.gamma(2.0, 1.0, customers)
+    weight = rate * days
+    counts = rng.poisson(weight * (TXN_PER_CUSTOMER * customers / weight.sum()))
+    who = np.repeat(np.arange(customers, dtype=np.int32), counts)
+    offset = (rng.random(who.size, dtype=np.float32) * days[who]).astype("timedelta64[D]")
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": pa.DictionaryArray.from_arrays(who, ids).cast(pa.string()),
+                "date": pa.array(begin[who] + offset, pa.date32()),
+                "amount": np.round(rng.lognormal(6, 1, who.size), 2),
+            }
+        ),
+        paths["transactions"],
+        row_group_size=4_000_000,
+    )
+    return paths
 
 
 if __name__ == "__main__":

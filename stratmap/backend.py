@@ -1,7 +1,8 @@
-"""Where `simulate`, `compare` and `test` run: ``--backend local`` (this process, the default)
-or ``--backend dask`` (a Dask cluster: ``--scheduler ADDRESS`` for an existing one, else a local
-one of ``--workers N`` processes on 127.0.0.1). The options are validated before any work; a
-cluster that cannot be used is a usage error (exit 2) with what to do. See docs/scale.md."""
+"""Where `simulate`, `compare`, `size` and `test` run: ``--backend local`` (this process, the
+default) or ``--backend dask`` (a Dask cluster: ``--scheduler ADDRESS`` for an existing one,
+else a local one of ``--workers N`` processes on 127.0.0.1). The options are validated before
+any work; a cluster that cannot be used is a usage error (exit 2) with what to do. See
+docs/scale.md."""
 
 from __future__ import annotations
 

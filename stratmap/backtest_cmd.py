@@ -28,6 +28,7 @@ examples:
   python -m calibration.synthetic bank          a synthetic bank with known parameters
   stratmap backtest --customers bank/customers.csv --transactions bank/transactions.csv \\
       --split 2026-03-31 --end 2026-06-30 --period month --json backtest.json --out backtest
+  (with closed dates in the customers table: survivors and churn too; --balances: AUM)
 """
 
 
@@ -44,6 +45,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--customers", type=Path, required=True, help="customers table")
     parser.add_argument("--transactions", type=Path, required=True, help="transactions table")
+    parser.add_argument(
+        "--balances", type=Path, help="monthly balances panel: AUM forecast against actual"
+    )
     parser.add_argument("--split", required=True, help="the last day of calibration (YYYY-MM-DD)")
     parser.add_argument(
         "--end", help="the last day forecast (YYYY-MM-DD; default: the last transaction's day)"
@@ -80,6 +84,7 @@ def _date(text: str, option: str):  # -> pd.Timestamp (pandas is imported lazily
 def run_backtest(args: argparse.Namespace) -> int:
     from bankdata.tables import TableError, read_table
     from calibration.backtest import backtest, histories
+    from calibration.backtest_book import book_backtest
 
     split = _date(args.split, "--split")
     if args.copies < 1 or args.copies > 1000:
@@ -88,6 +93,9 @@ def run_backtest(args: argparse.Namespace) -> int:
     try:
         customers = read_table("customers", args.customers, mapping)
         transactions = read_table("transactions", args.transactions, mapping)
+        balances = (
+            read_table("balances", args.balances, mapping) if args.balances is not None else None
+        )
         end = _date(args.end, "--end") if args.end else transactions["date"].max().normalize()
         h = histories(customers, transactions, split, end, args.merge_same_day)
     except (TableError, ValueError) as exc:
@@ -101,6 +109,12 @@ def run_backtest(args: argparse.Namespace) -> int:
         if path is not None and not path.absolute().parent.is_dir():
             raise UsageError(f"{path}: the folder {path.absolute().parent} does not exist")
     report, tables = backtest(h, split, end, args.period, args.copies, args.seed)
+    # Survivors, churn and AUM where the tables allow (closures recorded; a balances panel).
+    book_report, book_tables = book_backtest(
+        customers, balances, split, end, args.copies, args.seed
+    )
+    report |= book_report
+    tables |= book_tables
     if args.json is not None:
         text = json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
         try:
@@ -166,7 +180,70 @@ def render(report: Mapping[str, Any]) -> None:
             *(f"{row[k]:.2f}" for k in ("actual", "stratmap", "carried_forward", "no_change")),
         )
     console.print(bins)
+    _render_book(console, report)
+
+
+def _render_book(console, report: Mapping[str, Any]) -> None:
+    """Survivors and AUM after the split, forecast beside actual (docs/calibration.md)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    survivors, aum = report.get("survivors"), report.get("aum")
+    if survivors is None:
+        console.print(
+            Text("survivors and churn: the customers table records no closure before the split")
+        )
+        return
+    last = survivors["last"]
+    console.print(
+        Text(
+            f"survivors (sBG alpha {survivors['alpha']:.3g}, beta {survivors['beta']:.3g}, a "
+            f"month; simulated): period from {last['start']}: actual {last['actual']:,}, "
+            f"simulated {last['simulated']:,.0f} (95% {last['low']:,.0f}–{last['high']:,.0f}); "
+            f"{_pct_plain(survivors['holdout_inside'])} of the periods after the split inside"
+        )
+    )
+    table = Table(title="after the split, per period of 30 days", title_justify="left")
+    for i, column in enumerate(
+        ("from", "survivors", "simulated", "95%", "churned", "simulated churned")
+    ):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in survivors["after_split"]:
+        table.add_row(
+            row["start"],
+            f"{row['actual']:,}",
+            f"{row['simulated']:,.0f}",
+            f"{row['low']:,.0f}–{row['high']:,.0f}",
+            f"{row['churned_actual']:,}",
+            f"{row['churned_simulated']:,.0f}",
+        )
+    console.print(table)
+    if aum is not None and aum["last"] is not None:
+        last = aum["last"]
+        console.print(
+            Text(
+                f"AUM (month on month {aum['flows']['mean']:+.2%}, sd {aum['flows']['sd']:.2%}): "
+                f"{last['month'][:7]}: actual {last['actual']:,.0f}, forecast "
+                f"{last['forecast']:,.0f} (95% {last['low']:,.0f}–{last['high']:,.0f}); "
+                f"{_pct_plain(aum['holdout_inside'])} of the months after the split inside"
+            )
+        )
+        table = Table(title="AUM after the split, month-end", title_justify="left")
+        for i, column in enumerate(("month", "actual", "forecast", "95%")):
+            table.add_column(column, justify="left" if i == 0 else "right")
+        for row in aum["after_split"]:
+            table.add_row(
+                row["month"][:7],
+                f"{row['actual']:,.0f}",
+                f"{row['forecast']:,.0f}",
+                f"{row['low']:,.0f}–{row['high']:,.0f}",
+            )
+        console.print(table)
 
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:+.1%}"
+
+
+def _pct_plain(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"

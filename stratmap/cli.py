@@ -293,6 +293,7 @@ def _add_size(commands: argparse._SubParsersAction) -> None:
     )
     _add_run_sizes(size)
     _add_repeated_runs(size)
+    _add_backend_options(size)
     size.add_argument(
         "--variant",
         metavar="NAME",

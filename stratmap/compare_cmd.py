@@ -257,6 +257,9 @@ def run_size(args: argparse.Namespace) -> int:
         )
     n = None if args.n is None else parse_count("--n", args.n, low=2, high=10**12)
     sizes = requested_sizes(args)
+    from stratmap.backend import cluster_for, cluster_spec
+
+    spec = cluster_spec(args)
     out_dir = out_dir_of(args)
     if out_dir is not None:
         check_out_dir(out_dir, args.out)
@@ -277,7 +280,12 @@ def run_size(args: argparse.Namespace) -> int:
     sizes = complete_sizes(sizes, base)
     sizes = replace(sizes, threads=resolve_threads(sizes.threads))
 
-    from simulator.analysis.sizing_report import observe_eligible, rule_plays, size_report
+    from simulator.analysis.sizing_report import (
+        observe_eligible,
+        rule_plays,
+        size_report,
+        watch_eligible,
+    )
     from simulator.engine import run as simulator_run
     from simulator.planning import PlanningError
 
@@ -297,15 +305,30 @@ def run_size(args: argparse.Namespace) -> int:
     runs = []
     progress = terminal.Progress(terminal.stderr_is_terminal() and not args.quiet, "simulating")
     try:
-        # The alternatives run one after the other: the peak is one run's.
-        check_memory(model, sizes, simulator_run.estimate_memory)
-        with progress:
+        # The alternatives run one after the other: the peak is one run's. On a cluster the
+        # customers' state, and their follow-up, is the workers'.
+        if spec is None:
+            check_memory(model, sizes, simulator_run.estimate_memory)
+        with cluster_for(spec) as cluster, progress:
             for index, alternative in enumerate(alternatives):
-                outcomes, observe = observe_eligible(sizes.steps, measured[index])
 
                 def step_done(done: int, total: int, before: int = index) -> None:
                     progress(before * total + done, len(alternatives) * total)
 
+                if cluster is not None:
+                    outcomes, watch = watch_eligible(sizes.steps, measured[index])
+                    output = cluster.simulate(
+                        alternative,
+                        customers=sizes.customers,
+                        months=sizes.months,
+                        reps=sizes.reps,
+                        seed=sizes.seed,
+                        progress=step_done,
+                        watch=watch,
+                    )
+                    runs.append((output, outcomes))
+                    continue
+                outcomes, observe = observe_eligible(sizes.steps, measured[index])
                 output = simulator_run.simulate(
                     alternative,
                     customers=sizes.customers,

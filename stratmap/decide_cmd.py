@@ -30,11 +30,12 @@ examples:
       --as-of 2026-06-30 -o lists/2026-06-30
 """
 
-# Memory per customer beyond the engine's state: the snapshot's frames as pandas holds them
-# (ids as Arrow strings, typed columns, four flow rows) and, per play, the list's rows with the
-# workbook openpyxl builds in memory: 2.0 GiB measured for 1,000,000 customers of the wealth
-# map (docs/decide.md, Speed), which these constants estimate at 1.97 GiB.
-FRAME_BYTES_PER_CUSTOMER = 600
+# Peak memory per customer, measured at 10,450,570 customers of the wealth map with history
+# (docs/decide.md, Speed: 6.06 GiB). It is the larger of two moments: reading the snapshot (its
+# frames as pandas holds them, ids as Arrow strings, four flow rows a customer, the join of
+# every history row with the customers) and deciding, after the frames are released (the
+# engine's state, and per play a status, a value and the list's rows).
+READ_BYTES_PER_CUSTOMER = 600
 FRAME_BYTES_PER_ROW = 100  # a list row as pandas holds it
 WORKBOOK_BYTES_PER_ROW = 300  # and as openpyxl holds it while writing the xlsx
 
@@ -232,8 +233,9 @@ def _check_size(snapshot: Path, compiled: Any, *, xlsx: bool) -> None:
     rows = _row_estimate(snapshot)
     if rows is None:
         return
-    per_customer = bytes_per_customer(k.make_tables(compiled)) + FRAME_BYTES_PER_CUSTOMER
-    per_customer += len(compiled.plays) * (9 + FRAME_BYTES_PER_ROW // 4)
+    deciding = bytes_per_customer(k.make_tables(compiled))
+    deciding += len(compiled.plays) * (9 + FRAME_BYTES_PER_ROW // 4)
+    per_customer = max(READ_BYTES_PER_CUSTOMER, deciding)
     list_rows = rows * len(compiled.plays) // 4  # a quarter of the customers per play, at most
     workbook = min(list_rows, XLSX_ROWS_PER_SHEET) * WORKBOOK_BYTES_PER_ROW if xlsx else 0
     needed = rows * per_customer + workbook + 512 * 2**20

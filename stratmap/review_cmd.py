@@ -147,7 +147,7 @@ def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from bankdata.contact_list import ContactListError, read_list
+    from bankdata.contact_list import ContactListError, read_list, segment_members
     from bankdata.outcomes import match_list, read_outcomes
     from bankdata.tables import TableError
     from simulator.analysis.review import DEFAULT_PRIOR_STRENGTH, review
@@ -183,8 +183,14 @@ def run_review(args: argparse.Namespace) -> int:
         joined = match_list(listed.rows, outcomes, args.outcomes)
     except TableError as exc:
         raise UsageError(f"--outcomes {exc}") from None
+    members = segment_members(joined["segments"])
+    _check_segments(members, model, args.contact_list)
     funnel = _forecast_funnel(args.forecast, map_hash) if args.forecast else None
-    document = review(joined, model, funnel, prior_strength=strength)
+    document = review(joined, model, funnel, prior_strength=strength, segments=members)
+    if listed.manifest["version"] < 2:
+        document["notes"].append(
+            "the list is a version 1 list, which records no segments: no uplift per segment"
+        )
     document["map"] = {"file": str(args.strategy), "hash": map_hash}
     document["list"] = {"dir": str(args.contact_list), "as_of": listed.manifest.get("as_of")}
     document["forecast"] = str(args.forecast) if args.forecast else None
@@ -212,6 +218,19 @@ def run_review(args: argparse.Namespace) -> int:
     if args.report:
         return write_review_report(args, document)
     return EXIT_CLEAN
+
+
+def _check_segments(members: dict[str, Any], model: CheckedStrategy, where: Path) -> None:
+    """A list's segments are the map's: a name the map does not declare is a list another
+    system wrote with its own words (or a typo), refused rather than reported as a segment."""
+    unknown = [name for name in members if name not in model.segments]
+    if unknown:
+        rows = ", ".join(f"row {int(i) + 1}" for i in members[unknown[0]].nonzero()[0][:5])
+        raise UsageError(
+            f"--list {where}: column segments: {', '.join(map(repr, unknown[:5]))} "
+            f"{'is' if len(unknown) == 1 else 'are'} not a segment of the map (first at "
+            f"{rows}); the map declares {', '.join(model.segments) or 'no segments'}"
+        )
 
 
 def _edited_map(source: str, path: str, rows: list[dict[str, Any]]) -> tuple[str, list[str]]:

@@ -53,6 +53,18 @@ def review_tables(document: dict[str, Any]) -> list[tuple[str, list[str], list[l
         ]
         for entry in document["sample_ratio"]
     ]
+    by_segment = [
+        [
+            _play(row),
+            row["segment"],
+            row["label"],
+            f"{row['n_treatment']}/{row['n_control']}",
+            "-" if row["actual"] is None else _pp(row["actual"]["estimate"]),
+            _bounds(row["actual"], row["unit"]),
+        ]
+        for row in document.get("uplift_by_segment", [])  # absent from an older review
+        if row["metric"] == "response_rate"
+    ]
     uplift = [
         [
             _play(row),
@@ -96,7 +108,7 @@ def review_tables(document: dict[str, Any]) -> list[tuple[str, list[str], list[l
         ]
         for row in document["recalibration"]
     ]
-    return [
+    tables = [
         ("Sample-ratio check (observed vs declared share)", ["scope", "arms", "p", "check"], srm),
         (
             "Actual uplift, treatment − control (95%), against the forecast at the live size",
@@ -114,6 +126,17 @@ def review_tables(document: dict[str, Any]) -> list[tuple[str, list[str], list[l
             recalibration,
         ),
     ]
+    if by_segment:  # after the play's own tables: a list with no segments has none
+        tables.insert(
+            2,
+            (
+                "Response uplift per play and segment, treatment − control (95%; every metric "
+                "in --format json and --out)",
+                ["play", "segment", "versus", "n t/c", "uplift", "interval"],
+                by_segment,
+            ),
+        )
+    return tables
 
 
 def review_markdown(document: dict[str, Any]) -> str:

@@ -183,3 +183,55 @@ def test_a_tiny_book_with_an_open_ended_interval_still_writes_its_fragment(
     text = out.read_text(encoding="utf-8")
     assert "∞" in text
     assert main(["check", str(out)]) == 0
+
+
+def test_parquet_dates_and_unused_columns(tmp_path: Path) -> None:
+    """A warehouse export: DATE columns (read as dates, not text) and columns no table uses
+    (not read, yet named when a needed one is missing)."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "customers.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": ["001", "002"],
+                "opened": pa.array([datetime.date(2024, 1, 5), datetime.date(2024, 3, 1)]),
+                "closed": pa.array([None, datetime.date(2025, 1, 31)], pa.date32()),
+                "branch_notes": [[1, 2], [3]],  # a list column: pandas would hold objects
+            }
+        ),
+        path,
+    )
+    table = read_table("customers", path)
+    assert list(table.columns) == ["customer_id", "opened", "closed"]
+    assert str(table["opened"].dtype) == "datetime64[ns]"
+    assert table["closed"].isna().tolist() == [True, False]
+    pq.write_table(pq.read_table(path).drop_columns(["opened"]), path)
+    with pytest.raises(
+        TableError, match=r"no column 'opened' .*columns: customer_id, closed, branch_"
+    ):
+        read_table("customers", path)
+
+
+def test_a_boolean_column_where_a_number_is_expected_is_refused(tmp_path: Path) -> None:
+    """pandas counts booleans as numbers, so a flag column mapped onto `aum` would read as
+    balances of 0 and 1 yuan; the reader names the column instead."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "customers.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "customer_id": ["a", "b"],
+                "opened": ["2024-01-05", "2024-03-01"],
+                "aum": [True, False],
+            }
+        ),
+        path,
+    )
+    with pytest.raises(TableError, match=r"column aum: true/false where a number is expected"):
+        read_table("customers", path)

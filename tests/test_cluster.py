@@ -7,10 +7,12 @@ error before any work."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +22,11 @@ import pytest
 from sim_support import STRATEGIES, bundled
 from test_sim_determinism import assert_identical
 
+from simulator.analysis.sizing_report import observe_eligible, watch_eligible
 from simulator.engine import alternatives as alternatives_module
 from simulator.engine.alternatives import simulate_alternatives
 from simulator.engine.run import simulate
+from simulator.engine.sizes import compiled_of, steps_of
 from simulator.output import RunOutput
 from simulator.results.summary import build_summary
 from simulator.results.tables import all_tables
@@ -31,7 +35,15 @@ from strategy_dsl.variants import apply_variant
 pytest.importorskip("distributed")
 
 from simulator.engine import cluster as cluster_module
-from simulator.engine.cluster import Cluster, ClusterError, ClusterSpec, open_cluster
+from simulator.engine.cluster import (
+    BLOCK_CUSTOMERS,
+    Cluster,
+    ClusterError,
+    ClusterSpec,
+    driver_run,
+    open_cluster,
+)
+from simulator.engine.shards import IdRange
 
 SIZES = {"customers": 6000, "months": 8, "reps": 2, "seed": 20260101}
 BLOCK = 1000  # customers per logical block here: six blocks, spread over the workers
@@ -123,6 +135,76 @@ def test_capacity_and_budget_cuts_cross_the_cluster(tmp_path: Path, cluster: Clu
     assert_same_results(local, simulate(model, cluster=cluster, **sizes))  # type: ignore[arg-type]
 
 
+def test_size_follows_the_customers_on_the_workers_to_the_same_bits(cluster: Cluster) -> None:
+    """`size`'s per-customer outcomes (churn, AUM added, revenue of the customers who became
+    eligible; responses of the contacted), followed block by block on the workers and gathered
+    in id order: the same arrays as one run in this process follows, so the same sizing."""
+    model = bundled("wealth_2026q1.strat")
+    steps = steps_of(compiled_of(model), SIZES["months"])
+    found, observe = observe_eligible(steps, None)
+    local = simulate(model, threads=1, observe_ledger=observe, **SIZES)  # type: ignore[arg-type]
+    gathered, watch = watch_eligible(steps, None)
+    remote = cluster.simulate(model, watch=watch, **SIZES)  # type: ignore[arg-type]
+    assert_same_results(local, remote)
+    assert len(gathered.first_eligible) == SIZES["reps"]
+    assert gathered.first_eligible == found.first_eligible and min(found.first_eligible) > 100
+    assert gathered.contacted == found.contacted and min(found.contacted) > 0
+    for arm in (0, 1):
+        for what in ("churned", "aum_end", "aum_added", "revenue"):
+            assert np.array_equal(found.arm(arm, what), gathered.arm(arm, what)), (arm, what)
+    assert np.array_equal(found.responses(), gathered.responses())
+    assert found.responses().sum() > 0
+
+
+def test_the_cluster_does_no_periodic_work_faster_than_once_a_second(cluster: Cluster) -> None:
+    """Dask's own periodic work (a profiler sampling every 10 ms, a 20 ms watchdog, system and
+    memory monitors, work stealing) costs CPU in proportion to the wall time, in each worker
+    and in the driver that runs a local cluster's scheduler: most of what the cluster cost on a
+    loaded machine (issue 20). Its liveness checks (heartbeats) are Dask's business."""
+
+    def intervals(callbacks: dict) -> dict[str, float]:
+        return {name: float(callback.callback_time) for name, callback in callbacks.items()}
+
+    client = cluster.client
+    found = client.run(lambda dask_worker: intervals(dask_worker.periodic_callbacks))
+    found["scheduler"] = client.run_on_scheduler(
+        lambda dask_scheduler: intervals(dask_scheduler.periodic_callbacks)
+    )
+    assert len(found) == len(cluster.workers()) + 1
+    for where, callbacks in found.items():
+        assert "profile" not in callbacks, where
+        assert callbacks["tick"] >= 1000 and callbacks["monitor"] >= 1000, (where, callbacks)
+        assert callbacks.get("memory_monitor", 1000) >= 1000, (where, callbacks)
+    stealing = client.run_on_scheduler(
+        lambda dask_scheduler: "stealing" in dask_scheduler.extensions
+    )
+    assert not stealing
+
+
+def test_the_driver_describes_its_blocks_by_ranges_whatever_the_population() -> None:
+    """The driver's side of a run (its step loop and the blocks it places) holds a few
+    integers per block: 100 M customers cost it no more memory than 1 M beyond their 396
+    more blocks (one id per customer was 800 MB), and its blocks split the ids exactly as
+    the local backend's shards would."""
+    model = bundled("wealth_2026q1.strat")
+
+    def peak(customers: int) -> tuple[int, list]:
+        tracemalloc.start()
+        try:
+            run = driver_run(model, customers, 36, 1, 7)
+            return tracemalloc.get_traced_memory()[1], run.parts
+        finally:
+            tracemalloc.stop()
+
+    small, parts_1m = peak(1_000_000)
+    large, parts_100m = peak(100_000_000)
+    assert len(parts_1m) == 4 and len(parts_100m) == 100_000_000 // BLOCK_CUSTOMERS
+    assert all(isinstance(part, IdRange) for part in parts_100m)
+    assert large - small < 400 * 1024, (small, large)  # under 1 KB a block
+    bounds = np.linspace(0, 100_000_000, len(parts_100m) + 1).astype(np.int64)
+    assert [(p.first, p.stop) for p in parts_100m] == list(itertools.pairwise(bounds))
+
+
 # ------------------------------------------------------------------------------ faults
 
 
@@ -171,6 +253,25 @@ def test_a_worker_lost_mid_run_is_recomputed_to_the_same_bits(fragile: Cluster) 
     remote = simulate(model, cluster=fragile, progress=progress, **SIZES)  # type: ignore[arg-type]
     assert killed and fragile.recomputed >= 1
     assert_same_results(local, remote)
+
+
+def test_size_s_follow_up_survives_a_lost_worker(fragile: Cluster) -> None:
+    """A replication run again after a worker was lost is followed again from its start and
+    gathered once: `size`'s outcomes are still those of one run in this process."""
+    model = bundled("wealth_2026q1.strat")
+    steps = steps_of(compiled_of(model), SIZES["months"])
+    found, observe = observe_eligible(steps)
+    simulate(model, threads=1, observe_ledger=observe, **SIZES)  # type: ignore[arg-type]
+    gathered, watch = watch_eligible(steps)
+    recomputed = fragile.recomputed
+    killed, progress = _kill_a_worker_at(fragile, 5)
+    fragile.simulate(model, watch=watch, progress=progress, **SIZES)  # type: ignore[arg-type]
+    assert killed and fragile.recomputed > recomputed
+    assert gathered.first_eligible == found.first_eligible
+    for arm in (0, 1):
+        for what in ("churned", "aum_added", "revenue"):
+            assert np.array_equal(found.arm(arm, what), gathered.arm(arm, what)), (arm, what)
+    assert np.array_equal(found.responses(), gathered.responses())
 
 
 def test_workers_lost_again_and_again_stop_the_run_with_a_clear_error(

@@ -1,6 +1,7 @@
 """`--backend dask` on the command line: `simulate --out` writes the local backend's tables and
-summary.json; `compare` and `test` print the same numbers; options that do not go together, a
-missing Dask and a scheduler that cannot be reached exit 2 before any work, with what to do."""
+summary.json; `compare`, `size` and `test` print the same numbers; options that do not go
+together, a missing Dask and a scheduler that cannot be reached exit 2 before any work, with what
+to do."""
 
 from __future__ import annotations
 
@@ -84,6 +85,20 @@ def test_compare_and_test_print_the_same_numbers(tmp_path: Path, small_blocks: N
         return files
 
     assert numbers(local[1]) == numbers(remote[1])
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_size_on_the_cluster_prints_the_local_sizing(small_blocks: None, workers: str) -> None:
+    """`size` follows every eligible customer: on a cluster each worker follows its blocks'
+    (treatment vs control, and base vs variant with --variant), the same sizing to the bit."""
+    size = ["size", WEALTH, "--variant", "激进", *TINY, "--format", "json"]
+    local, remote = run(*size), run(*size, "--backend", "dask", "--workers", workers)
+    assert local[0] == remote[0] == 0, remote[2]
+    document = json.loads(remote[1])
+    assert document == json.loads(local[1])
+    sized = [m for m in document["metrics"] if m["error"] is None]
+    assert len(sized) >= 3 and all(m["sd_control"] is not None for m in sized[:3])
+    assert document["variant_test"]["contacted_per_month"]["variant"] > 0
 
 
 @pytest.mark.parametrize(

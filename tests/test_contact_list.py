@@ -1,4 +1,4 @@
-"""The contact list v1 (bankdata.contact_list): written in three formats atomically, read back
+"""The contact list v2 (bankdata.contact_list): written in three formats atomically, read back
 strictly; every misfit names the file, the column and the rows."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def sample_rows() -> pd.DataFrame:
             "arm": ["treatment", "rule_holdout", "treatment", "global_control"],
             "action": ["contact", "suppress", "suppress", "suppress"],
             "reason": [None, "holdout", "capacity", "control"],
+            "segments": ["临界客户|高净值", "临界客户", None, "沉睡客户"],
         }
     )
 
@@ -41,7 +42,7 @@ def test_round_trip_in_three_formats(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(back.rows, contact_list._typed(sample_rows(), out, 1))
     assert back.rows["customer_id"].tolist()[0] == "000123"  # leading zeros kept
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
-    assert manifest["format"] == "stratmap.contact-list" and manifest["version"] == 1
+    assert manifest["format"] == "stratmap.contact-list" and manifest["version"] == 2
     assert manifest["rows"] == 4
     assert manifest["counts"]["arm"] == {"global_control": 1, "rule_holdout": 1, "treatment": 2}
     assert manifest["counts"]["action"] == {"contact": 1, "suppress": 3}
@@ -122,12 +123,12 @@ def test_rows_that_do_not_fit_are_named(tmp_path: Path, change, message) -> None
     [
         ({"format": "stratmap.results-manifest/1"}, "expected 'stratmap.contact-list'"),
         (
-            {"format": "stratmap.contact-list", "version": 2},
-            "version 2; this Stratmap reads version 1 (upgrade Stratmap)",
+            {"format": "stratmap.contact-list", "version": 3},
+            "version 3; this Stratmap reads versions 1, 2 (upgrade Stratmap)",
         ),
-        ({"format": "stratmap.contact-list", "version": 1, "rows": 4}, "key 'map_hash'"),
+        ({"format": "stratmap.contact-list", "version": 2, "rows": 4}, "key 'map_hash'"),
         (
-            {"format": "stratmap.contact-list", "version": 1, "rows": 9, "map_hash": "x"},
+            {"format": "stratmap.contact-list", "version": 2, "rows": 9, "map_hash": "x"},
             "says 9 rows, list.parquet holds 4",
         ),
     ],
@@ -209,3 +210,46 @@ def test_a_list_a_hard_kill_moved_aside_is_put_back(tmp_path: Path) -> None:
     assert not aside.exists()
     (tmp_path / "list" / "notes.txt").unlink()
     assert read_list(write_list(tmp_path / "list", sample_rows(), MANIFEST)).manifest["rows"] == 4
+
+
+def _as_version_1(out: Path, rows: pd.DataFrame) -> None:
+    """Rewrite a list directory as a v1 list another system wrote: CSV, v1 manifest."""
+    (out / "list.parquet").unlink()
+    rows.to_csv(out / "list.csv", index=False, encoding="utf-8-sig")
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    (out / "manifest.json").write_text(json.dumps({**manifest, "version": 1}), encoding="utf-8")
+
+
+def test_a_version_1_list_is_still_read_with_no_segments(tmp_path: Path) -> None:
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    _as_version_1(out, sample_rows().drop(columns="segments"))
+    back = read_list(out)
+    assert back.manifest["version"] == 1
+    assert back.rows["segments"].isna().all() and len(back.rows) == 4
+    assert list(back.rows.columns) == [c.name for c in contact_list.COLUMNS]
+
+
+@pytest.mark.parametrize(
+    ("version", "rows", "message"),
+    [
+        (1, sample_rows(), "unknown column segments (a contact list v1 has only"),
+        (2, sample_rows().drop(columns="segments"), "no column segments (a contact list v2"),
+    ],
+)
+def test_the_segments_column_belongs_to_version_2(
+    tmp_path: Path, version: int, rows: pd.DataFrame, message: str
+) -> None:
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    _as_version_1(out, rows)
+    if version == 2:
+        manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+        (out / "manifest.json").write_text(json.dumps({**manifest, "version": 2}), "utf-8")
+    with pytest.raises(ContactListError) as error:
+        read_list(out)
+    assert str(out / "list.csv") in str(error.value) and message in str(error.value)
+
+
+def test_segment_names_split_a_cell() -> None:
+    assert contact_list.segment_names("临界客户| 高净值") == ["临界客户", "高净值"]
+    assert contact_list.segment_names(None) == contact_list.segment_names(pd.NA) == []
+    assert contact_list.segment_names(float("nan")) == []

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bankdata.contact_list import read_list
+from bankdata.contact_list import read_list, segment_names
 from strategy_dsl.checker import check_paths
 from strategy_dsl.source_hash import source_hash
 from stratmap.cli import main
@@ -65,6 +65,29 @@ def test_the_walkthrough_writes_a_snapshot_and_a_list(walked: Path) -> None:
     assert text.startswith(b"\xef\xbb\xbf")  # Excel reads the Chinese names
     customers = pd.read_parquet(snapshot / "customers.parquet")
     assert set(rows["customer_id"]) <= set(customers["customer_id"])
+
+
+def test_each_row_names_the_segments_its_customer_was_in(walked: Path) -> None:
+    """The list v2's `segments` are the step's segment bits named in the map's order: 代发
+    (`payroll`) exactly for the customers with the flag, and each rule's row in the segment
+    its `when` requires."""
+    rows = read_list(walked / "runs" / "list").rows
+    customers = pd.read_parquet(walked / "runs" / "book" / "customers.parquet")
+    payroll = dict(zip(customers["customer_id"].astype(str), customers["payroll"], strict=True))
+    names = rows["segments"].astype(object).map(segment_names)
+    in_payroll = names.map(lambda found: "代发" in found)
+    assert in_payroll.tolist() == [bool(payroll[c]) for c in rows["customer_id"]]
+    assert in_payroll.any() and not in_payroll.all()
+    for play, segment in (
+        ("重要价值检视", "重要价值"),
+        ("银发生日关怀", "银发"),
+        ("代发定投", "代发"),
+    ):
+        of_play = names[rows["play"] == play]
+        assert len(of_play) and of_play.map(lambda found, s=segment: s in found).all(), play
+    order = ["重要价值", "重要挽留", "临界财富", "银发", "代发", "高流失风险"]  # the map's
+    for found in names:
+        assert found == sorted(found, key=order.index)
 
 
 def test_deciding_again_gives_the_same_list(walked: Path, tmp_path: Path) -> None:
@@ -201,6 +224,23 @@ def test_a_snapshot_too_large_for_the_memory_is_refused_before_it_is_read(
     err = capsys.readouterr().err
     assert "customers need about" in err and "GiB is available" in err
     assert read == [] and not (tmp_path / "list").exists()
+
+
+@pytest.mark.parametrize(("available_gib", "code"), [(8, 0), (5, 2)])
+def test_ten_million_customers_are_estimated_to_fit_in_8_gib(
+    walked: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, available_gib, code
+) -> None:
+    """The up-front estimate follows the footprint measured at 10,450,570 customers (6.06 GiB,
+    docs/decide.md, Speed): such a book is decided with 8 GiB free, refused with 5."""
+    from simulator.engine import sizes
+    from stratmap import decide_cmd
+
+    monkeypatch.setattr(sizes, "available_memory", lambda: available_gib * 2**30)
+    monkeypatch.setattr(decide_cmd, "_row_estimate", lambda _snapshot: 10_450_570)
+    assert _decide(tmp_path, walked / "runs" / "book") == code
+    if code:
+        estimate = re.search(r"about ([\d.]+) GiB of memory", capsys.readouterr().err)
+        assert estimate and 6.0 < float(estimate[1]) < 7.0
 
 
 def test_arms_are_the_same_on_another_day(walked: Path, tmp_path: Path) -> None:

@@ -180,9 +180,20 @@ def test_backtest_files_are_documented(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
     opened = pd.Timestamp("2025-01-01") + pd.to_timedelta(rng.integers(0, 60, 300), unit="D")
     ids = [f"K{i:04d}" for i in range(300)]
-    pd.DataFrame({"customer_id": ids, "opened": opened}).to_csv(
+    # A fifth close within the year (survivors.parquet); a month-end panel (aum.parquet).
+    closed = opened + pd.to_timedelta(rng.integers(30, 360, 300), unit="D")
+    closed = closed.where(rng.uniform(size=300) < 0.2)
+    pd.DataFrame({"customer_id": ids, "opened": opened, "closed": closed}).to_csv(
         tmp_path / "customers.csv", index=False, date_format="%Y-%m-%d"
     )
+    months = pd.date_range("2025-01-01", periods=12, freq="MS")
+    pd.DataFrame(
+        {
+            "customer_id": np.repeat(ids, 12),
+            "month": np.tile(months, 300),
+            "aum": rng.uniform(0, 1e5, 3600).round(2),
+        }
+    ).to_csv(tmp_path / "balances.csv", index=False, date_format="%Y-%m-%d")
     rows = [
         (ids[i], opened[i] + pd.Timedelta(days=int(d)))
         for i in range(300)
@@ -195,6 +206,7 @@ def test_backtest_files_are_documented(tmp_path: Path) -> None:
     code, err = run(
         "backtest", "--customers", str(tmp_path / "customers.csv"),
         "--transactions", str(tmp_path / "transactions.csv"), "--split", "2025-07-31",
+        "--balances", str(tmp_path / "balances.csv"),
         "--end", "2025-12-31", "--copies", "2", "--out", str(out),
     )  # fmt: skip
     assert code == 0, err

@@ -271,6 +271,11 @@ def test_write_changes_only_the_number(capsys, live) -> None:
             "2 outcome(s) for a customer and play not on the list, at row",
         ),
         (lambda f: f.drop(columns="churned"), "has no column 'churned'"),
+        (lambda f: f.assign(wave=2.5), "column wave: not a wave number at row 2 (2.5)"),
+        (
+            lambda f: f.assign(wave=[2] + [None] * (len(f) - 1)),
+            "1 outcome(s) for a customer, play and wave not on the list, at row 2",
+        ),
         (lambda f: f.assign(responded="maybe"), "column responded: not yes/no at row 2 ('maybe')"),
         (
             lambda f: f.assign(aum_before=["x"] + ["1"] * (len(f) - 1)),

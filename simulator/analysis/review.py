@@ -17,7 +17,11 @@ and play; ``bankdata.outcomes.match_list``), the checked map, and optionally the
   test's size (below), inside or outside;
 - the **funnel** per play, actual vs forecast: contact rate (contacted ÷ treatment rows),
   reach rate (reached ÷ contacted), response rate among the reached (responded ÷ reached);
-- a **recalibration**: each play's posterior response rate (below).
+- a **recalibration**: each play's posterior response rate (below);
+- the **uplift per play and segment**, as the uplift per play but within each of the map's
+  segments the list says its rows were in when decided (``segments``: a row counts in every
+  segment it was in, as `compare`'s uplift by segment counts customers); not held against
+  the forecast, whose funnel is per play, not per segment.
 
 Predictive interval at the live size. A forecast rate (or uplift) is the mean of R replication
 values x_r; the actual one is measured on n live customers. Their difference has two
@@ -308,9 +312,12 @@ def review(
     funnel: pd.DataFrame | None = None,
     *,
     prior_strength: float = DEFAULT_PRIOR_STRENGTH,
+    segments: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """The review document (see the module docstring). ``rows``: the list joined to its
-    outcomes, with ``has_outcome``; rows without an outcome are counted and left out."""
+    outcomes, with ``has_outcome``; rows without an outcome are counted and left out.
+    ``segments``: per segment, which of ``rows`` were in it (boolean masks aligned with
+    ``rows``; the contact list's ``segment_members``); none, no uplift per segment."""
     specs = play_specs(model)
     control_share = model.policy.control
     has_outcome = rows["has_outcome"].to_numpy(bool)
@@ -332,6 +339,13 @@ def review(
     funnel_rows: list[dict[str, Any]] = []
     recalibration: list[dict[str, Any]] = []
     unknown = []
+    segments = dict(segments or {})
+    order = [g for g in model.segments if g in segments]
+    order += [g for g in segments if g not in model.segments]
+    measured = measured.assign(
+        **{_member(n): segments[g][has_outcome] for n, g in enumerate(order)}
+    )
+    by_segment: list[dict[str, Any]] = []
     groups = measured.groupby(["play", "wave"], observed=True, dropna=False, sort=False)
     found = {funnel_name(str(play), wave): frame for (play, wave), frame in groups}
     for name in found.keys() - specs.keys():
@@ -354,6 +368,7 @@ def review(
         recalibration.append(
             _recalibrate(spec, reached["n"], reached["count"], rates, prior_strength)
         )
+        by_segment += _segment_uplifts(spec, found[name], order)
     if unknown:
         notes.append(f"plays not in the map are left out: {', '.join(sorted(unknown)[:5])}")
     if forecast is not None and any(r["forecast"] is None for r in funnel_rows):
@@ -375,8 +390,34 @@ def review(
         "uplift": uplift,
         "funnel": funnel_rows,
         "recalibration": recalibration,
+        "uplift_by_segment": by_segment,
         "notes": notes,
     }
+
+
+def _member(n: int) -> str:
+    # The column of the n-th segment's membership; a name no list column can have.
+    return f"\0segment {n}"
+
+
+def _segment_uplifts(spec: PlaySpec, frame: pd.DataFrame, order: list[str]) -> list[dict]:
+    """The play's uplift within each segment (treatment vs each control arm, every metric,
+    the intervals of ``_uplifts``); a segment with no treatment or no control row is left
+    out, as a play is."""
+    found = []
+    # Only the columns the uplifts read: a million rows are filtered once per segment.
+    used = frame[["arm", *(c for c, _ in RATE_METRICS.values()), "aum_before", "aum_after"]]
+    for n, segment in enumerate(order):
+        part = used[frame[_member(n)].to_numpy(bool)]
+        arms = dict(iter(part.groupby("arm", observed=True)))
+        treated = arms.get("treatment")
+        for other_arm, label in _COMPARISONS:
+            other = arms.get(other_arm)
+            if treated is None or other is None or not len(treated) or not len(other):
+                continue
+            for row in _uplifts(spec, other_arm, label, treated, other, None):
+                found.append({"segment": segment, **row})
+    return found
 
 
 ARMS = ("treatment", "global_control", "rule_holdout")

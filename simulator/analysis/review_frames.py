@@ -1,8 +1,8 @@
 """A review document (schema ``stratmap.review/1``) as flat tables, for `stratmap review --out
 DIR` (docs/results.md, "`stratmap review MAP … --out DIR`"): one row per scope and arm, per
-uplift, per funnel stage, per play's recalibration. Each column has one type whatever the data
-(a review without a forecast has its forecast columns all missing, still float64), so a reader
-of the Parquet files can rely on the page."""
+uplift, per funnel stage, per play's recalibration, per uplift within a segment. Each column
+has one type whatever the data (a review without a forecast has its forecast columns all
+missing, still float64), so a reader of the Parquet files can rely on the page."""
 
 from __future__ import annotations
 
@@ -53,6 +53,11 @@ _UPLIFT = {
     "forecast_high": "float64",
     "inside": "boolean",
 }
+_UPLIFT_BY_SEGMENT = {
+    **_PLAY,
+    "segment": "string",
+    **{key: kind for key, kind in _UPLIFT.items() if key not in _PLAY},
+}
 _FUNNEL = {
     **_PLAY,
     "stage": "string",
@@ -79,7 +84,8 @@ _RECALIBRATION = {
 
 
 def review_frames(document: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
-    """``sample_ratio``, ``uplift``, ``funnel`` and ``recalibration`` of a review document."""
+    """``sample_ratio``, ``uplift``, ``funnel``, ``recalibration`` and
+    ``uplift_by_segment`` of a review document."""
     sample_ratio = [
         {
             "scope": entry["scope"],
@@ -93,16 +99,10 @@ def review_frames(document: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         for entry in document["sample_ratio"]
         for arm, n in entry["counts"].items()
     ]
-    uplift = [
-        {
-            **{key: row[key] for key in ("play", "wave", "versus", "metric", "unit")},
-            "n_treatment": row["n_treatment"],
-            "n_control": row["n_control"],
-            **_bounds("actual", row["actual"]),
-            **_bounds("forecast", row["forecast"]),
-            "inside": row["inside"],
-        }
-        for row in document["uplift"]
+    uplift = [_uplift(row) for row in document["uplift"]]
+    by_segment = [
+        {"segment": row["segment"], **_uplift(row)}
+        for row in document.get("uplift_by_segment", [])  # absent from an older review
     ]
     funnel = [
         {
@@ -118,4 +118,16 @@ def review_frames(document: Mapping[str, Any]) -> dict[str, pd.DataFrame]:
         "uplift": _frame(uplift, _UPLIFT),
         "funnel": _frame(funnel, _FUNNEL),
         "recalibration": _frame(recalibration, _RECALIBRATION),
+        "uplift_by_segment": _frame(by_segment, _UPLIFT_BY_SEGMENT),
+    }
+
+
+def _uplift(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **{key: row[key] for key in ("play", "wave", "versus", "metric", "unit")},
+        "n_treatment": row["n_treatment"],
+        "n_control": row["n_control"],
+        **_bounds("actual", row["actual"]),
+        **_bounds("forecast", row["forecast"]),
+        "inside": row["inside"],
     }

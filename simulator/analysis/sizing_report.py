@@ -43,6 +43,7 @@ the smaller-value arm: the forecast net value it forgoes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from simulator.analysis.compare import FEN_PER_UNIT, arm_values
+from simulator.engine.cluster import Watch
 from simulator.kernels.apply import LEDGER_AUM_BEFORE_CONTACTS, LEDGER_REVENUE_FEN
 from simulator.planning import (
     METHOD_NAMES,
@@ -84,6 +86,7 @@ __all__ = [
     "VariantTest",
     "observe_eligible",
     "size_report",
+    "watch_eligible",
 ]
 
 ELIGIBLE_BIT = 128  # State.dec: "| 128 if eligible for a play" this step
@@ -115,6 +118,28 @@ class EligibleOutcomes:
     revenue: dict[int, list[np.ndarray]] = field(default_factory=lambda: {0: [], 1: []})
     contacted: list[int] = field(default_factory=list)  # per rep: treated customers contacted
     responded: list[np.ndarray] = field(default_factory=list)  # per rep, per contacted: 0 or 1
+    # The customer ids of the arrays above, in the same order (``add_blocks``).
+    ids: dict[int, list[np.ndarray]] = field(default_factory=lambda: {0: [], 1: []})
+    responded_ids: list[np.ndarray] = field(default_factory=list)
+
+    def add_blocks(self, blocks: list[EligibleOutcomes]) -> None:
+        """One replication observed block by block (``size --backend dask``: each worker
+        follows its blocks' customers), added as one run in this process would have observed
+        it: its customers in id order (the rows of one shard, where ids grow with the rows),
+        so that every mean and standard deviation is the same to the bit."""
+        self.first_eligible.append(sum(sum(b.first_eligible) for b in blocks))
+        self.contacted.append(sum(sum(b.contacted) for b in blocks))
+        for arm in (0, 1):
+            ids = np.concatenate([i for b in blocks for i in b.ids[arm]])
+            order = np.argsort(ids, kind="stable")
+            self.ids[arm].append(ids[order])
+            for name in ("churned", "aum_end", "aum_added", "revenue"):
+                arrays = [a for b in blocks for a in getattr(b, name)[arm]]
+                getattr(self, name)[arm].append(np.concatenate(arrays)[order])
+        ids = np.concatenate([i for b in blocks for i in b.responded_ids])
+        order = np.argsort(ids, kind="stable")
+        self.responded_ids.append(ids[order])
+        self.responded.append(np.concatenate([r for b in blocks for r in b.responded])[order])
 
     def arm(self, arm: int, what: str) -> np.ndarray:
         """Per eligible customer of ``arm``: ``churned`` (0/1), ``aum_end``, ``aum_added`` or
@@ -214,6 +239,7 @@ def observe_eligible(
                 rows = ever & (st.arm == arm)
                 alive = st.alive[rows] == 1
                 end = np.where(alive, st.aum[rows], 0.0)  # intention to treat: 0 after churn
+                found.ids[arm].append(st.cid[rows].astype(np.int64))
                 found.churned[arm].append((~alive).astype(np.float64))
                 found.aum_end[arm].append(end)
                 found.aum_added[arm].append(end - follow.aum_entry[rows])
@@ -222,9 +248,25 @@ def observe_eligible(
             contacted = follow.contacted & (st.arm == 0)
             found.contacted.append(int(contacted.sum()))
             found.responded.append(follow.responded[contacted].astype(np.float64))
+            found.responded_ids.append(st.cid[contacted].astype(np.int64))
             del follows[rep]
 
     return found, observe
+
+
+def watch_eligible(
+    steps: int, rule: tuple[int, np.ndarray] | None = None
+) -> tuple[EligibleOutcomes, Watch]:
+    """``observe_eligible`` for a run on a Dask cluster (``Cluster.simulate``'s ``watch``):
+    each worker follows its blocks' customers with ``observe_eligible``'s own callback, and
+    the blocks' outcomes are gathered into one ``EligibleOutcomes``, the same to the bit as
+    the one a run in this process fills (``EligibleOutcomes.add_blocks``)."""
+    found = EligibleOutcomes(steps)
+
+    def gathered(rep: int, blocks: list[EligibleOutcomes]) -> None:
+        found.add_blocks(blocks)
+
+    return found, Watch(functools.partial(observe_eligible, steps, rule), gathered)
 
 
 def rule_plays(model: CheckedStrategy, name: str) -> tuple[int, np.ndarray] | None:

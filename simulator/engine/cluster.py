@@ -13,7 +13,9 @@ memory for the whole replication. This process (the driver) runs the step loop
 phase is one barrier: each worker is sent its blocks' part of the phase's inputs and answers
 its blocks' counts; the driver reduces what couples customers (the models' cutoffs, capacity
 and budget cuts, referrals, spend) exactly as it does for in-process shards. Every counter is
-an integer, so the sum is the local backend's to the bit (``tests/test_cluster.py``).
+an integer, so the sum is the local backend's to the bit (``tests/test_cluster.py``). The
+driver holds each block as a range of ids (``IdRange``), not its customers' ids; what needs
+customers' rows (``size``'s follow-up of eligible customers) runs on the workers (``Watch``).
 
 A worker lost during a replication loses its blocks' state: the replication is run again from
 its deterministic start on the workers that are left (its numbers are keyed by customer id and
@@ -39,10 +41,11 @@ from simulator.engine.couplings import Keys
 from simulator.engine.local_shards import LocalShards
 from simulator.engine.loop import Run, drawn_shard, shard_room
 from simulator.engine.phases import empty_output
-from simulator.engine.shards import Accounted
+from simulator.engine.shards import Accounted, IdRange
 from simulator.engine.sizes import Sizes, checked_sizes, compiled_of
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
+from simulator.kernels.population import State
 from simulator.kernels.rng import replication_key
 from simulator.output import RunOutput
 from strategy_dsl.compile import CompiledStrategy
@@ -57,6 +60,22 @@ BLOCK_CUSTOMERS = 250_000  # customers per logical block: the unit a worker hold
 CONNECT_TIMEOUT_S = 10  # to reach a scheduler, before any work
 WORKERS_TIMEOUT_S = 60  # to wait for a worker when the cluster has none
 RETRIES = 2  # replications run again after a worker was lost, before the run stops
+
+# Dask's own periodic work, in every process (the driver, which also runs a local cluster's
+# scheduler, and each worker), costs CPU in proportion to the wall time, whatever the run does:
+# a statistical profiler sampling every thread every 10 ms, an event-loop watchdog every 20
+# ms, system and memory monitors several times a second, work stealing. Idle, a 2-worker
+# LocalCluster used 2.5 % of a core in each process (0.4-0.5 CPU s in 20 s); with these 0.2-
+# 0.6 %. On a loaded machine, where a run's wall time is long, that was most of the cluster's
+# cost (docs/scale.md, "Benchmarks"). Nothing here changes what a run computes; an existing
+# cluster's workers are configured where they start (docs/scale.md).
+QUIET_DASK = {
+    "distributed.worker.profile.enabled": False,  # the dashboard's profile: none is served
+    "distributed.admin.tick.interval": "1s",  # the watchdog for a blocked event loop
+    "distributed.admin.system-monitor.interval": "5s",  # CPU and network for the dashboard
+    "distributed.worker.memory.monitor-interval": "1s",  # the memory limit, checked each second
+    "distributed.scheduler.work-stealing": False,  # actors stay where they are placed
+}
 
 # RunOutput's one array that is not per replication (the rest are (R, ...)): a replication's
 # merged counters are copied into its slot of every other array.
@@ -100,6 +119,13 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Cluster]:
     it cannot be reached), or of a ``LocalCluster`` of ``spec.workers`` processes on
     127.0.0.1, without a dashboard, stopped on the way out."""
     require_dask()
+    import dask
+
+    with dask.config.set(QUIET_DASK):  # read when the client, scheduler and workers start
+        yield from _opened(spec)
+
+
+def _opened(spec: ClusterSpec) -> Iterator[Cluster]:
     import logging
 
     from distributed import Client, LocalCluster
@@ -141,6 +167,25 @@ def open_cluster(spec: ClusterSpec) -> Iterator[Cluster]:
         local.close()
 
 
+# On a worker, for one block and one replication: what the observer fills, and the
+# callback ``simulate``'s ``observe_ledger`` would be given (one shard: the block).
+Observer = tuple[Any, Callable[[int, int, list[State], list[np.ndarray]], None]]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """Customers' rows observed where they are, on the workers: what ``observe_ledger`` does
+    in this process. ``make`` (sent to the workers: picklable, e.g. a ``functools.partial``
+    of a module's function) gives a fresh ``Observer`` for each block and replication, whose
+    callback sees the block's rows after every step (from step 0; churned rows are kept while
+    watched, as in this process); ``gathered(rep, found)`` gets, on the driver, what each
+    block's observer filled in replication ``rep``, in block order, once the replication is
+    done (a replication run again after a lost worker is gathered once)."""
+
+    make: Callable[[], Observer]
+    gathered: Callable[[int, list[Any]], None]
+
+
 @dataclass
 class Cluster:
     """A connected cluster, and what a run on it does (``simulate(..., cluster=...)``)."""
@@ -176,14 +221,13 @@ class Cluster:
         seed: int | None = None,
         progress: Callable[[int, int], None] | None = None,
         strategy_hash: str = "",
+        watch: Watch | None = None,
     ) -> RunOutput:
-        """``simulator.engine.run.simulate`` on the cluster: the same counters, bit for bit."""
-        compiled = compiled_of(model, customers)
-        sizes = checked_sizes(model, customers, months, reps, seed, 1, 1)
-        block = self.block_customers or BLOCK_CUSTOMERS
-        sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / block)))
-        run = Run(compiled, sizes, np.arange(sizes.customers, dtype=np.int64), trace_id=-1)
-        placed = _Placed(self, compiled, sizes)
+        """``simulator.engine.run.simulate`` on the cluster: the same counters, bit for bit;
+        ``watch`` observes the customers' rows on the workers."""
+        run = driver_run(model, customers, months, reps, seed, self.block_customers)
+        compiled, sizes = run.compiled, run.sizes
+        placed = _Placed(self, run, None if watch is None else watch.make)
         run.remote = placed.backend
         output = empty_output(compiled, sizes, strategy_hash, sizes.customers)
         one = replace(sizes, reps=1)  # the shards' outputs hold the replication under way
@@ -191,12 +235,16 @@ class Cluster:
         with self.client.as_current():  # the actors' handles find their client through it
             for rep in range(sizes.reps):
                 lost: list[str] = []
+                found: list[Any] = []  # the blocks' observers' (``watch``)
                 while True:
                     outputs = [
                         empty_output(compiled, one, strategy_hash, part.size) for part in run.parts
                     ]
                     try:
                         run.replicate(rep, outputs, progress, rep * sizes.steps, total, slot=0)
+                        if watch is not None:
+                            shards = placed.shards
+                            found = shards.each("watched", [()] * len(shards.groups))
                         break
                     except _WorkerLost as exc:
                         placed.groups.clear()  # placed anew, on the workers there are now
@@ -208,6 +256,8 @@ class Cluster:
                                 f"(last: {lost[-1]}); no result was kept",
                                 "check the workers' memory (docs/scale.md) and their logs",
                             ) from None
+                if watch is not None:
+                    watch.gathered(rep, found)
                 merged = outputs[0]
                 for other in outputs[1:]:
                     merged = merged.merge(other)
@@ -217,6 +267,25 @@ class Cluster:
             placed.groups.clear()  # the actors (and their blocks' state) go
         output.extra["notes"] = list(compiled.notes)
         return output
+
+
+def driver_run(
+    model: CheckedStrategy,
+    customers: int | None,
+    months: int | None,
+    reps: int,
+    seed: int | None,
+    block_customers: int | None = None,
+) -> Run:
+    """The driver's side of a run on a cluster: the step loop, over logical blocks of
+    ``block_customers`` (``BLOCK_CUSTOMERS``) described by their ranges of ids (``IdRange``),
+    whose customers the workers draw: what the driver holds grows with the blocks, not with
+    the customers (``tests/test_cluster.py``)."""
+    compiled = compiled_of(model, customers)
+    sizes = checked_sizes(model, customers, months, reps, seed, 1, 1)
+    block = block_customers or BLOCK_CUSTOMERS
+    sizes = replace(sizes, shards=max(1, math.ceil(sizes.customers / block)))
+    return Run(compiled, sizes, IdRange(0, sizes.customers), trace_id=-1)
 
 
 class _WorkerLost(Exception):
@@ -241,18 +310,23 @@ class _Placed:
     """A run's ``BlockGroup`` actors, one per worker with a contiguous range of blocks each;
     kept from one replication to the next, placed anew after a worker was lost."""
 
-    def __init__(self, cluster: Cluster, compiled: CompiledStrategy, sizes: Sizes) -> None:
-        self.cluster, self.compiled, self.sizes = cluster, compiled, sizes
+    def __init__(
+        self, cluster: Cluster, run: Run, watch: Callable[[], Observer] | None = None
+    ) -> None:
+        self.cluster, self.compiled, self.sizes = cluster, run.compiled, run.sizes
+        self.parts: list[IdRange] = list(run.parts)  # type: ignore[arg-type]
+        self.watch = watch
         self.groups: list[Any] = []
         self.held: list[list[int]] = []
+        self.shards: DaskShards  # the replication under way's
 
     def backend(self, rep: int, rk: np.uint64) -> DaskShards:
         """Replication ``rep``'s shards, drawn on the workers (``loop.Run.remote``)."""
         if not self.groups:
             self.place()
-        shards = DaskShards(self.cluster, self.groups, self.held)
-        shards.all("start", [(rep,)] * len(self.groups))
-        return shards
+        self.shards = DaskShards(self.cluster, self.groups, self.held, self.watch is None)
+        self.shards.all("start", [(rep,)] * len(self.groups))
+        return self.shards
 
     def place(self) -> None:
         client, sizes = self.cluster.client, self.sizes
@@ -265,8 +339,9 @@ class _Placed:
                 BlockGroup,
                 self.compiled,
                 sizes,
-                held,
+                [self.parts[b] for b in held],
                 workers[address],
+                self.watch,
                 actor=True,
                 workers=[address],
                 allow_other_workers=True,  # a worker gone since the list: another one
@@ -287,8 +362,11 @@ class DaskShards:
     phase sends every worker its blocks' part of the inputs at once and waits for all the
     answers (a barrier), which come back in block order."""
 
-    def __init__(self, cluster: Cluster, groups: list[Any], held: list[list[int]]) -> None:
+    def __init__(
+        self, cluster: Cluster, groups: list[Any], held: list[list[int]], retiring: bool = True
+    ) -> None:
         self.cluster, self.groups, self.held = cluster, groups, held
+        self.retiring = retiring  # not while rows are watched (``Watch``), as in this process
         # The step whose retiring the workers do before the next arrivals (-1: none): it
         # needs no answer, so it rides with the next phase instead of costing a barrier.
         self.retire_at = -1
@@ -317,7 +395,7 @@ class DaskShards:
         """``all``, its per-worker lists joined into one list in shard order."""
         return [answer for answers in self.all(method, args) for answer in answers]
 
-    def arrive(self, t: int, lines: Sequence[tuple[Sequence[np.ndarray], int]]) -> list[np.ndarray]:
+    def arrive(self, t: int, lines: Sequence[tuple[Sequence[IdRange], int]]) -> list[np.ndarray]:
         parts = [self.mine(ids) for ids, _ in lines]
         args = [
             (t, [(parts[line][g], stage) for line, (_, stage) in enumerate(lines)], self.retire_at)
@@ -352,7 +430,8 @@ class DaskShards:
     def retire(self, t: int) -> None:
         """Retiring changes no counter of step t, only the rows of the steps after it: the
         workers do it when the next step's arrivals come (after the last step, never)."""
-        self.retire_at = t
+        if self.retiring:
+            self.retire_at = t
 
 
 class BlockGroup:
@@ -360,17 +439,23 @@ class BlockGroup:
     ``LocalShards`` over them, and its phases. Answers are plain values."""
 
     def __init__(
-        self, compiled: CompiledStrategy, sizes: Sizes, held: list[int], threads: int
+        self,
+        compiled: CompiledStrategy,
+        sizes: Sizes,
+        parts: list[IdRange],
+        threads: int,
+        watch: Callable[[], Observer] | None = None,
     ) -> None:
         self.threads = max(1, min(threads, int(numba.config.NUMBA_NUM_THREADS)))
         numba.set_num_threads(self.threads)
         self.compiled, self.sizes = compiled, sizes
         self.tables = k.make_tables(compiled)
         warm_up(compiled, self.tables)  # from the disk cache, or compiled once per worker
-        # The same split as the driver's ``Run.parts``.
-        bounds = np.linspace(0, sizes.customers, sizes.shards + 1).astype(np.int64)
-        self.parts = [np.arange(bounds[s], bounds[s + 1], dtype=np.int64) for s in held]
+        self.parts = parts  # the driver's ``Run.parts`` of the blocks held here
         self.local: LocalShards | None = None
+        self.watch = watch
+        self.rep = -1
+        self.observers: list[Observer] = []  # per block, the replication under way's
 
     def start(self, rep: int) -> None:
         """Replication ``rep``'s customers drawn at step 0 (the last replication's dropped)."""
@@ -379,10 +464,12 @@ class BlockGroup:
         rk = replication_key(self.sizes.seed, rep)
         c, steps, count = self.compiled, self.sizes.steps, self.sizes.shards
         shards = [
-            drawn_shard(self.tables, part, shard_room(c, steps, count, part.size), rk)
+            drawn_shard(self.tables, part.ids(), shard_room(c, steps, count, part.size), rk)
             for part in self.parts
         ]
         self.local = LocalShards(self.tables, c, rk, shards, self.threads)
+        self.rep = rep
+        self.observers = [] if self.watch is None else [self.watch() for _ in shards]
 
     def _shards(self) -> LocalShards:
         assert self.local is not None, "a phase before the replication's start"
@@ -390,7 +477,7 @@ class BlockGroup:
         return self.local
 
     def arrive(
-        self, t: int, lines: Sequence[tuple[Sequence[np.ndarray], int]], retire_at: int = -1
+        self, t: int, lines: Sequence[tuple[Sequence[IdRange], int]], retire_at: int = -1
     ) -> list:
         """Step ``retire_at``'s retiring (``DaskShards.retire``), then step t's arrivals."""
         if retire_at >= 0:
@@ -413,4 +500,13 @@ class BlockGroup:
         thresholds: tuple[np.ndarray, np.ndarray, np.ndarray],
         classes: Sequence[np.ndarray] | None,
     ) -> list:
-        return self._shards().account(t, decided, thresholds, classes)
+        accounted = self._shards().account(t, decided, thresholds, classes)
+        # The step's last phase: the rows as ``Run.notify`` shows them after the step.
+        for (_, observe), shard in zip(self.observers, self._shards().shards, strict=False):
+            state = State(*(a[: shard.rows] for a in shard.state))
+            observe(self.rep, t, [state], [shard.ledger[: shard.rows]])
+        return accounted
+
+    def watched(self) -> list:
+        """What each block's observer filled during the replication (``Watch``)."""
+        return [found for found, _ in self.observers]

@@ -25,7 +25,7 @@ from simulator.engine.phases import (
     no_cuts,
     rows_from,
 )
-from simulator.engine.shards import Accounted, Shard
+from simulator.engine.shards import Accounted, IdRange, Shard
 from simulator.kernels import common as k
 from simulator.kernels.apply import N_LEDGER
 from simulator.kernels.decide import gather
@@ -125,14 +125,15 @@ class LocalShards:
 
     # -- arrivals ----------------------------------------------------------------------------
 
-    def arrive(self, t: int, lines: Sequence[tuple[Sequence[np.ndarray], int]]) -> list[np.ndarray]:
+    def arrive(self, t: int, lines: Sequence[tuple[Sequence[IdRange], int]]) -> list[np.ndarray]:
         arms = [np.zeros((len(lines), 2), dtype=np.int64) for _ in self.shards]
         for shard in self.shards:
             shard.first_new = shard.rows
         for line, (parts, stage) in enumerate(lines):
-            for s, (shard, ids) in enumerate(zip(self.shards, parts, strict=True)):
-                if ids.size == 0:
+            for s, (shard, given) in enumerate(zip(self.shards, parts, strict=True)):
+                if given.size == 0:
                     continue
+                ids = given.ids()
                 self._room_for(shard, ids.size)
                 self._draw(s, shard, ids, t, stage)
                 new = shard.state.arm[shard.rows : shard.rows + ids.size]

@@ -45,7 +45,7 @@ from simulator.engine.local_shards import (
     fits_in_place,
 )
 from simulator.engine.phases import no_cuts, write_counts
-from simulator.engine.shards import Shard, ShardBackend
+from simulator.engine.shards import IdRange, Shard, ShardBackend
 from simulator.engine.sizes import HEADROOM, Sizes, expected_arrivals
 from simulator.engine.warmup import warm_up
 from simulator.kernels import common as k
@@ -62,14 +62,16 @@ from strategy_dsl.compile import CompiledStrategy
 class Run:
     compiled: CompiledStrategy
     sizes: Sizes
-    ids: np.ndarray
+    # The initial customers' ids: an array in this process, or (a cluster's driver, whose
+    # blocks are drawn elsewhere) their range, which ``parts`` cuts into ranges.
+    ids: np.ndarray | IdRange
     trace_id: int
     observe: Callable[[int, int, list[State]], None] | None = None
     observe_ledger: Callable[[int, int, list[State], list[np.ndarray]], None] | None = None
     # Before and after each step's decisions (``simulate``'s ``observe_decision``).
     observe_decision: Callable[[int, int, str, list[State], Any], None] | None = None
     tables: Any = field(init=False)
-    parts: list[np.ndarray] = field(init=False)
+    parts: list[np.ndarray] | list[IdRange] = field(init=False)
     story: list[dict[str, Any]] = field(default_factory=list)
     arrived: int = 0
     # The shards' backend, given the in-process one holding the replication's initial
@@ -85,7 +87,7 @@ class Run:
         self.tables = k.make_tables(self.compiled)
         warm_up(self.compiled, self.tables)  # the first run's compile, on two cores
         bounds = np.linspace(0, self.ids.size, self.sizes.shards + 1).astype(np.int64)
-        self.parts = [self.ids[a:b] for a, b in itertools.pairwise(bounds)]
+        self.parts = [self.ids[int(a) : int(b)] for a, b in itertools.pairwise(bounds)]
 
     def room(self, shard: Shard) -> int:
         """Rows to allocate for a shard (``shard_room``)."""
@@ -314,7 +316,8 @@ class Step:
     def arrivals(self, t: int) -> None:
         """Deterministic arrivals: the whole customers among the cumulative expected ones; the
         same for referrals from the last step's responders (all shards together). Ids are
-        handed out here, in order, each line's split evenly over the shards."""
+        handed out here, in order, each line's split evenly over the shards (as ranges: the
+        shards draw them)."""
         lines: list[tuple[int, int, int]] = []  # (count, stage, cost in fen)
         for rate, stage, cost in zip(
             self.c.arr_per_step, self.c.arr_stage, self.c.arr_cost_fen, strict=True
@@ -327,10 +330,10 @@ class Step:
         lines = [line for line in lines if line[0] > 0]
         parts = []
         for count, stage, _ in lines:
-            ids = np.arange(self.next_id, self.next_id + count, dtype=np.int64)
+            ids = IdRange(self.next_id, self.next_id + count)
             self.next_id += count
             bounds = np.linspace(0, count, len(self.outputs) + 1).astype(np.int64)
-            parts.append(([ids[a:b] for a, b in itertools.pairwise(bounds)], stage))
+            parts.append(([ids[int(a) : int(b)] for a, b in itertools.pairwise(bounds)], stage))
         arms = self.backend.arrive(t, parts)
         for out, by_line in zip(self.outputs, arms, strict=True):
             for (_, _, cost), counts in zip(lines, by_line, strict=True):

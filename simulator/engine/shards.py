@@ -43,6 +43,30 @@ from simulator.engine.couplings import Keys
 from simulator.kernels.apply import N_LEDGER
 
 
+@dataclass(frozen=True)
+class IdRange:
+    """Customer ids ``first`` to ``stop - 1``: a block of customers (or a shard's share of a
+    step's arrivals) described by its bounds, so that the driver of a cluster holds a few
+    integers per block, not one id per customer, and sends them so."""
+
+    first: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.first
+
+    def __getitem__(self, cut: slice) -> IdRange:
+        """``ids[a:b]`` as for an array of the ids (a step other than 1 is not a range)."""
+        start, stop, step = cut.indices(self.size)
+        assert step == 1, "a range of ids is cut into ranges"
+        return IdRange(self.first + start, self.first + max(start, stop))
+
+    def ids(self) -> np.ndarray:
+        """The ids themselves, where customers are drawn."""
+        return np.arange(self.first, self.stop, dtype=np.int64)
+
+
 @dataclass
 class Shard:
     ids: np.ndarray  # initial customer ids
@@ -75,9 +99,9 @@ class ShardBackend(Protocol):
     """The shards of one replication, driven phase by phase by ``loop.Step`` (module
     docstring). Lists returned have one entry per shard, in shard order."""
 
-    def arrive(self, t: int, lines: Sequence[tuple[Sequence[np.ndarray], int]]) -> list[np.ndarray]:
-        """Step t's new customers: per line of arrivals (the ids each shard gets, the
-        stage they arrive in), drawn into the shards' rows. Per shard, (lines, 2) int64:
+    def arrive(self, t: int, lines: Sequence[tuple[Sequence[IdRange], int]]) -> list[np.ndarray]:
+        """Step t's new customers: per line of arrivals (the range of ids each shard gets,
+        the stage they arrive in), drawn into the shards' rows. Per shard, (lines, 2) int64:
         how many of each line's customers are in each arm."""
         ...
 

@@ -240,6 +240,29 @@ def _pct(value: float | None) -> str:
     return format_value(value, "share")
 
 
+def _pp(value: float) -> str:
+    return f"{value * 100:+.2f}pp"
+
+
+def _segment_rows(document: dict[str, Any]) -> list[dict[str, str]]:
+    """The response uplift per play and segment, as the review's text table shows it (a
+    review written before segments has none)."""
+    return [
+        {
+            "play": _play(row),
+            "segment": row["segment"],
+            "label": row["label"],
+            "n": f"{row['n_treatment']:,}/{row['n_control']:,}",
+            "actual": "-" if row["actual"] is None else _pp(row["actual"]["estimate"]),
+            "interval": "-"
+            if row["actual"] is None
+            else f"[{_pp(row['actual']['low'])}, {_pp(row['actual']['high'])}]",
+        }
+        for row in document.get("uplift_by_segment", [])
+        if row["metric"] == "response_rate"
+    ]
+
+
 def review_context(document: dict[str, Any]) -> dict[str, Any]:
     """What the review template shows besides the charts: the uplift of money (AUM change)
     as a table, and the recalibration."""
@@ -279,6 +302,7 @@ def review_context(document: dict[str, Any]) -> dict[str, Any]:
     return {
         "rows": document.get("rows", {}),
         "money_rows": money_rows,
+        "segment_rows": _segment_rows(document),
         "recalibration": recalibration,
         "prior_strength": document.get("prior_strength"),
         "diff": document.get("diff") or "",
