@@ -19,7 +19,7 @@ from simulator.analysis.compare import (
     PLAY_METRICS,
     SEGMENT_METRICS,
 )
-from stratmap.tables import format_value
+from stratmap.tables import format_interval, format_value
 
 __all__ = ["render_comparison", "render_size"]
 
@@ -36,11 +36,7 @@ def _row(table: Table, *cells: str) -> None:
 
 
 def _bounds(row: Mapping[str, Any], unit: str) -> str:
-    if row.get("low") is None or row.get("high") is None:
-        return "-"
-    low = format_value(row["low"], unit, difference=True)
-    high = format_value(row["high"], unit, difference=True)
-    return f"[{low}, {high}]"
+    return format_interval(row.get("low"), row.get("high"), unit, difference=True)
 
 
 def render_comparison(document: Mapping[str, Any], console: Console, currency: str) -> None:
@@ -126,9 +122,8 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
         if row["difference_vs_base"] is not None:
             diff = format_value(row["difference_vs_base"], "money", difference=True)
             if row["difference_low"] is not None:
-                low = format_value(row["difference_low"], "money", difference=True)
-                high = format_value(row["difference_high"], "money", difference=True)
-                diff += f" [{low}, {high}]"
+                bounds = (row["difference_low"], row["difference_high"])
+                diff += " " + format_interval(*bounds, "money", difference=True)
         _row(
             table,
             str(row["rank"]),
@@ -338,11 +333,7 @@ def _months(row: Mapping[str, Any]) -> str:
 
 
 def _live(row: Mapping[str, Any]) -> str:
-    if row["live_test_low"] is None:
-        return "-"
-    low = format_value(row["live_test_low"], _unit(row), difference=True)
-    high = format_value(row["live_test_high"], _unit(row), difference=True)
-    return f"[{low}, {high}]"
+    return format_interval(row["live_test_low"], row["live_test_high"], _unit(row), difference=True)
 
 
 def _money(row: Mapping[str, Any]) -> str:

@@ -829,12 +829,18 @@ def _verdict_line(verdict: Verdict) -> str:
     """``path: change +0.12 pp [low, high]``: the point estimate tested, the interval beside."""
     if verdict.change is None:
         return f"{verdict.path}: not evaluated (no {verdict.threshold.name} on both sides)"
+    from stratmap.tables import format_interval
+
     shown = _threshold_text(verdict.threshold, verdict.change)
     bounds = ""
     if verdict.low is not None and verdict.high is not None:
-        low = _threshold_text(verdict.threshold, verdict.low)
-        high = _threshold_text(verdict.threshold, verdict.high)
-        bounds = f" [{low}, {high}]"
+        if verdict.threshold.relative:
+            low = _threshold_text(verdict.threshold, verdict.low)
+            high = _threshold_text(verdict.threshold, verdict.high)
+            bounds = f" [{low}, {high}]"
+        else:
+            unit = verdict.threshold.unit
+            bounds = " " + format_interval(verdict.low, verdict.high, unit, difference=True)
     return f"{verdict.path}: change {shown}{bounds}"
 
 
@@ -860,13 +866,9 @@ def _sizes_line(forecast: Forecast) -> str:
 
 
 def _delta_cells(delta: Delta) -> list[str]:
-    from stratmap.tables import format_value
+    from stratmap.tables import format_interval, format_value
 
-    interval = "-"
-    if delta.low is not None and delta.high is not None:
-        low = format_value(delta.low, delta.unit, difference=True)
-        high = format_value(delta.high, delta.unit, difference=True)
-        interval = f"[{low}, {high}]"
+    interval = format_interval(delta.low, delta.high, delta.unit, difference=True)
     return [
         delta.label,
         format_value(delta.base, delta.unit),

@@ -26,8 +26,11 @@ def _money(value: float | None) -> str:
 def _bounds(interval: dict[str, Any] | None, unit: str) -> str:
     if interval is None:
         return "-"
-    show = _pp if unit == "share" else _money
-    return f"[{show(interval['low'])}, {show(interval['high'])}]"
+    if unit == "share":
+        return f"[{_pp(interval['low'])}, {_pp(interval['high'])}]"
+    from stratmap.tables import format_interval
+
+    return format_interval(interval["low"], interval["high"], "money", difference=True)
 
 
 def _inside(value: bool | None) -> str:

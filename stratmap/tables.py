@@ -60,13 +60,15 @@ def money_scale(size: float) -> tuple[float, str]:
     return 1.0, ""
 
 
-def money(value: float, *, signed: bool = False) -> str:
+def money(value: float, *, signed: bool = False, size: float | None = None) -> str:
     """Amounts as a Chinese bank writes them: up to 99,999 in full (below 100 with fen), then
-    in 万 (10⁴) with one decimal, from 10⁸ in 亿 with two."""
-    scale, unit = money_scale(value)
+    in 万 (10⁴) with one decimal, from 10⁸ in 亿 with two. ``size`` picks the unit instead of
+    the value itself (and whether fen are shown): an interval's bounds share the larger's."""
+    size = abs(value) if size is None else abs(size)
+    scale, unit = money_scale(size)
     if unit:
         return _fixed(value / scale, 2 if unit == "亿" else 1, signed=signed) + unit
-    if abs(value) >= 100 or value == 0:
+    if size >= 100 or value == 0:
         return _fixed(value, 0, signed=signed)
     return _fixed(value, 2, signed=signed)
 
@@ -95,12 +97,23 @@ def format_value(value: float | None, unit: str, *, difference: bool = False) ->
     return _count(value, signed=difference)
 
 
-def _interval(metric: Mapping[str, Any], unit: str, *, difference: bool = False) -> str:
-    if metric.get("low") is None or metric.get("high") is None:
+def format_interval(
+    low: float | None, high: float | None, unit: str, *, difference: bool = False
+) -> str:
+    """``[low, high]`` for a table cell, by unit as ``format_value``; money bounds both in the
+    unit of the larger one (``[+9.6万, +14.2万]``, not ``[+96,393, +14.2万]``)."""
+    if low is None or high is None:
         return "-"
-    low = format_value(metric["low"], unit, difference=difference)
-    high = format_value(metric["high"], unit, difference=difference)
-    return f"[{low}, {high}]"
+    if unit == "money" and all(math.isfinite(v) for v in (low, high)):
+        size = max(abs(low), abs(high))
+        low_text, high_text = (money(v, signed=difference, size=size) for v in (low, high))
+        return f"[{low_text}, {high_text}]"
+    low_text = format_value(low, unit, difference=difference)
+    return f"[{low_text}, {format_value(high, unit, difference=difference)}]"
+
+
+def _interval(metric: Mapping[str, Any], unit: str, *, difference: bool = False) -> str:
+    return format_interval(metric.get("low"), metric.get("high"), unit, difference=difference)
 
 
 # ------------------------------------------------------------------------------ summary

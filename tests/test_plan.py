@@ -565,3 +565,17 @@ def test_a_path_without_strategy_files_is_a_usage_error(tmp_path: Path) -> None:
     code, _, err = plan(repo, "--base", "HEAD", "empty")
     assert code == 2
     assert "no .strat files in empty, in the working tree or at HEAD" in err
+
+
+def test_an_intervals_money_bounds_share_one_unit() -> None:
+    """A bound under 10万 beside one above it was written in full (``[+96,393, +14.2万]``):
+    both bounds now take the larger's unit, everywhere an interval is shown."""
+    from stratmap.tables import format_interval
+
+    assert format_interval(96_393, 142_000, "money", difference=True) == "[+9.6万, +14.2万]"
+    assert format_interval(-73_255, 105_000, "money", difference=True) == "[-7.3万, +10.5万]"
+    assert format_interval(5e7, 2e8, "money") == "[0.50亿, 2.00亿]"
+    assert format_interval(-89.39, 354, "money", difference=True) == "[-89, +354]"
+    assert format_interval(12.5, 80.3, "money") == "[12.50, 80.30]"
+    assert format_interval(0.01, 0.02, "share", difference=True) == "[+1.00 pp, +2.00 pp]"
+    assert format_interval(None, 1.0, "money") == "-"

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 from stratmap.report.inputs import Results
 from stratmap.report.pages import HEADLINE
-from stratmap.tables import format_value, markdown_cell, money
+from stratmap.tables import format_interval, format_value, markdown_cell, money
 
 __all__ = ["render_markdown"]
 
 
-def _interval(low: float | None, high: float | None, unit: str, *, difference: bool = False) -> str:
-    if low is None or high is None:
-        return "-"
-    low_text = format_value(low, unit, difference=difference)
-    return f"[{low_text}, {format_value(high, unit, difference=difference)}]"
+_interval = format_interval
 
 
 def _mark(low: float | None, high: float | None) -> str:

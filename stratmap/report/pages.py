@@ -23,7 +23,7 @@ from stratmap.report.inputs import Results
 from stratmap.report.review_page import review_charts, review_context
 from stratmap.report.source_view import highlighted, line_anchor
 from stratmap.report.strategy_map import EVERY_STEP, EVERYONE
-from stratmap.tables import format_value, money
+from stratmap.tables import format_interval, format_value, money
 
 __all__ = ["BACKTEST_PAGES", "PAGES", "REVIEW_PAGES", "Page", "build_pages"]
 
@@ -63,12 +63,7 @@ def _cell(value: float | None, unit: str, *, difference: bool = False) -> str:
     return format_value(value, unit, difference=difference)
 
 
-def _interval(low: float | None, high: float | None, unit: str, *, difference: bool = False) -> str:
-    if low is None or high is None:
-        return "-"
-    return (
-        f"[{_cell(low, unit, difference=difference)}, {_cell(high, unit, difference=difference)}]"
-    )
+_interval = format_interval
 
 
 def _clear_of_zero(low: float | None, high: float | None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from stratmap.report.charts import Chart, colour, layout
-from stratmap.tables import format_value, money
+from stratmap.tables import format_interval, format_value, money
 
 __all__ = ["review_charts", "review_context"]
 
@@ -277,8 +277,9 @@ def review_context(document: dict[str, Any]) -> dict[str, Any]:
             else money(row["actual"]["estimate"], signed=True),
             "forecast": "-"
             if row["forecast"] is None
-            else f"[{money(row['forecast']['low'], signed=True)}, "
-            f"{money(row['forecast']['high'], signed=True)}]",
+            else format_interval(
+                row["forecast"]["low"], row["forecast"]["high"], "money", difference=True
+            ),
             "held": {None: "-", True: "inside", False: "OUTSIDE"}[row["inside"]],
         }
         for row in document["uplift"]
