@@ -4,11 +4,16 @@ h × (1 + (F − 1) × d), the marginal of a per-step detractor draw."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 from checker_support import check, codes
 from sim_support import HEADER, model_of
+from test_sim_determinism import assert_identical
 
+from simulator.engine.run import simulate
+from simulator.output import RunOutput
 from strategy_dsl.model import CheckedStrategy
 from strategy_dsl.semantic_diff import semantic_diff
 
@@ -67,3 +72,68 @@ def test_the_semantic_diff_lists_the_detractors_effect(tmp_path: Path) -> None:
     assert fields(new, changed) == {("lifecycle", None): {"churn for detractors": ("x 3", "x 1.5")}}
     assert fields(new, old) == {("lifecycle", None): {"churn for detractors": ("x 3", None)}}
     assert semantic_diff(new, new).changes == ()
+
+
+COHORT = """\
+population 客户 {
+  size 20000
+  stage ~ categorical(mature 100%)
+}
+
+nps {
+  base promoters 30%, detractors 40%
+}
+
+lifecycle {
+  mature -> churned 5%
+  churn x 3 for detractors
+}
+"""
+
+
+def _hazard(out: RunOutput) -> tuple[float, float]:
+    """Churn per customer-step over the run (both arms; no plays), and its standard error."""
+    churned = out.churned[0, 1:].sum(axis=1).astype(float)
+    at_risk = out.customers_initial - np.concatenate([[0.0], np.cumsum(churned)[:-1]])
+    rate = churned.sum() / at_risk.sum()
+    return rate, math.sqrt(rate * (1 - rate) / at_risk.sum())
+
+
+def test_a_cohort_churns_at_the_marginal_chance(tmp_path: Path) -> None:
+    """A cohort whose detractor share is fixed at d = 40% (no contacts, no responses) with
+    churn h = 5% and F = 3 churns at h × (1 + (F − 1) × d) = 9% a step, within MC error; the
+    same cohort without the line churns at 5%."""
+    model = model_of(tmp_path, HEADER + COHORT, "with.strat")
+    plain = model_of(
+        tmp_path, HEADER + COHORT.replace("  churn x 3 for detractors\n", ""), "plain.strat"
+    )
+    sizes = {"customers": 20000, "months": 6, "reps": 1, "seed": 11, "threads": 2}
+    rate, se = _hazard(simulate(model, **sizes))  # type: ignore[arg-type]
+    assert abs(rate - 0.05 * (1 + (3 - 1) * 0.40)) < 4 * se
+    rate, se = _hazard(simulate(plain, **sizes))  # type: ignore[arg-type]
+    assert abs(rate - 0.05) < 4 * se
+
+
+def test_the_row_is_capped_at_100_percent(tmp_path: Path) -> None:
+    """With every customer a detractor (d = 100%) and F = 3, mature's chances 50% declining +
+    40% × 3 churned add up to 170%: divided by their sum, churn takes 120/170 of the first step
+    and declining the rest, nobody stays."""
+    text = COHORT.replace(
+        "base promoters 30%, detractors 40%", "base promoters 0%, detractors 100%"
+    ).replace("mature -> churned 5%", "mature -> declining 50%, churned 40%")
+    model = model_of(tmp_path, HEADER + text)
+    out = simulate(model, customers=20000, months=1, reps=1, seed=5, threads=2)
+    share = out.churned[0, 1].sum() / out.customers_initial
+    expected = 1.2 / 1.7
+    assert abs(share - expected) < 4 * math.sqrt(expected * (1 - expected) / 20000)
+
+
+def test_a_factor_of_one_changes_no_bit(tmp_path: Path) -> None:
+    """`churn x 1 for detractors` gives the very numbers of the map without it (g = 1 + 0 × d
+    is exactly 1, whatever d)."""
+    with_one = model_of(tmp_path, HEADER + COHORT.replace("x 3", "x 1"), "one.strat")
+    plain = model_of(
+        tmp_path, HEADER + COHORT.replace("  churn x 3 for detractors\n", ""), "plain.strat"
+    )
+    sizes = {"customers": 3000, "months": 4, "reps": 2, "seed": 3, "threads": 2}
+    assert_identical(simulate(with_one, **sizes), simulate(plain, **sizes))  # type: ignore[arg-type]
