@@ -183,7 +183,8 @@ def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
     """The first run's two processes compile each phase's driver over no rows
     (``kernel_warmup``): with the argument types a run passes, else the run would compile
     its own copy after waiting for them. Each driver ends with one signature, after a
-    simulation and a comparison (whose variant decides again: ``choose_blocks``)."""
+    simulation and a comparison (whose variant decides again: ``choose_blocks``); so does the
+    interpreter ``atom``, which the helper compiles for a signature it spells out."""
     from sim_support import bundled
 
     from simulator.engine import warmup as kernel_warmup
@@ -192,7 +193,7 @@ def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
     from simulator.kernels.baseline import baseline_blocks
     from simulator.kernels.common import make_tables
     from simulator.kernels.decide import choose_blocks
-    from simulator.kernels.predicates import evaluate_block
+    from simulator.kernels.predicates import atom, evaluate_block
     from strategy_dsl.compile import compile_strategy
     from strategy_dsl.variants import apply_variant
 
@@ -205,7 +206,7 @@ def test_the_warm_up_compiles_the_signatures_a_run_calls() -> None:
     kernel_warmup.compile_decisions(compiled, tables)
     drivers = (
         evaluate_block, synthesize_blocks, baseline_blocks, decide_blocks, apply_blocks,
-        choose_blocks,
+        choose_blocks, atom,
     )  # fmt: skip
     assert {d.py_func.__name__: len(d.signatures) for d in drivers} == {
         d.py_func.__name__: 1 for d in drivers

@@ -2,15 +2,17 @@
 
 Numba compiles under one lock per process, so a run that finds the disk cache empty
 (``simulator.kernels.cache``) compiles every kernel one after the other. ``warm_up`` splits that
-work: this process compiles the condition interpreter (``evaluate_block``), synthesis and the
-baseline; a helper process compiles the small tables those two build first (which the run then
-finds in the cache), the contacts and accounting, then the decisions, the
-largest tree (it waits for the interpreter, which the decisions call too, rather than
-compiling it a second time). Each calls the phases' drivers over no rows at all, with
-arguments built as the run builds them, so that what is compiled is what the run calls
-(tests/test_kernel_cache.py checks it). Both write the disk cache; the run then loads the
-helper's kernels from it. Where the cache is warm, one core is all there is, or anything goes
-wrong in the helper, the run compiles what it needs as before: the helper only saves time.
+work: a helper process first compiles the row-by-row condition interpreter (``atom``), while this
+process compiles synthesis; this process then compiles the rest of the interpreter
+(``evaluate_block``, loading ``atom`` from the cache) and the baseline, while the helper
+compiles the contacts and accounting, what only later commands call, then the decisions, which
+call the interpreter too (it waits for it in the cache rather than compiling it a second
+time). Each side calls the phases' drivers over no rows at all, with arguments built as the run
+builds them, so that what is compiled is what the run calls (tests/test_kernel_cache.py checks
+it); ``atom`` alone is compiled for its signature without being called. Both write the disk
+cache; the run then loads the helper's kernels from it. Where the cache is warm, one core is all
+there is, or anything goes wrong in the helper, the run compiles what it needs as before: the
+helper only saves time.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def warm_up(compiled: Any, tables: Any) -> None:
         except OSError:
             return
         try:
-            compile_the_rest(compiled, tables)
+            compile_the_rest(compiled, tables, helper)
             helper.wait(timeout=HELPER_WAIT_S)
         except Exception:  # only time is at stake: the run compiles what it needs
             pass
@@ -100,49 +102,67 @@ def kernel_cache_key() -> bytes:
     return kernel_sources_digest()
 
 
-def compile_the_rest(compiled: Any, tables: Any) -> None:
-    """The run's share: the condition interpreter, then synthesis and the baseline (each over
-    no rows)."""
+def compile_the_rest(compiled: Any, tables: Any, helper: Any = None) -> None:
+    """The run's share: synthesis, then the condition interpreter (once the helper, while it
+    runs, has put ``atom`` in the cache), then the baseline and the proposals' gathering for
+    the capacity cuts (each over no rows)."""
     from simulator.engine import phases
     from simulator.kernels.common import BLOCK, N_BITS, N_FLAGS, N_INTS
+    from simulator.kernels.decide import gather
     from simulator.kernels.population import allocate, synthesize
-    from simulator.kernels.predicates import evaluate_block
+    from simulator.kernels.predicates import atom, evaluate_block
 
     st = allocate(tables, 1)
     rk = np.uint64(0)
+    synthesize(tables, st, 0, np.zeros(0, dtype=np.int64), rk, 0, -1)
+    while helper is not None and helper.poll() is None and _cold(atom):
+        time.sleep(0.1)
     cutoffs = _cutoffs(compiled)
     flags = np.zeros((N_FLAGS, BLOCK), dtype=np.bool_)
     evaluate_block(
         tables, st, 0, 0, 0, -1, rk, np.zeros((N_INTS, BLOCK), dtype=np.int64),
         np.zeros((N_BITS, BLOCK), dtype=np.uint64), cutoffs, flags[0], flags[1],
     )  # fmt: skip
-    synthesize(tables, st, 0, np.zeros(0, dtype=np.int64), rk, 0, -1)
     phases.baseline_counts(tables, st, 0, 0, 0, rk, 0.0)
+    n_plays = len(compiled.plays)
+    gather(
+        tables, st, 0, 0, rk, np.zeros(n_plays, dtype=np.int64),
+        np.zeros((0, n_plays), dtype=np.int64), np.zeros(0, dtype=np.float64),
+        np.zeros(0, dtype=np.uint64),
+    )  # fmt: skip
+
+
+def compile_atom(compiled: Any, tables: Any) -> None:
+    """The row-by-row interpreter for the signature its callers (``atom_rows``,
+    ``follow_rows``, ``holds_at``) call it with: compiled, not called (a call would read an
+    instruction a map may not have)."""
+    from numba import typeof, types
+
+    from simulator.kernels.population import allocate
+    from simulator.kernels.predicates import atom
+
+    i64, u64 = types.int64, types.uint64
+    atom.compile((
+        typeof(tables), typeof(allocate(tables, 1)), i64, i64, i64, u64, i64, i64, u64, u64,
+        typeof(_cutoffs(compiled)),
+    ))  # fmt: skip
 
 
 def compile_decisions(compiled: Any, tables: Any) -> None:
-    """The helper's share: the tables synthesis and the baseline build, the contacts and
-    accounting, what only later commands call
-    (`compare`'s decisions again and row copies, the capacity cuts' keys, retiring rows, a
-    trace's tier),
-    while the run compiles the condition interpreter; then the decision kernels, once the
+    """The helper's share: the row-by-row interpreter ``atom`` first (the run waits for it
+    after synthesis), the contacts and accounting, what only later commands call (`compare`'s
+    decisions again and row copies, retiring rows, a trace's tier),
+    while the run compiles the rest of the interpreter; then the decision kernels, once the
     interpreter is in the cache (all over no rows)."""
     from simulator.engine import phases
     from simulator.kernels import rows
     from simulator.kernels.apply import N_LEDGER
-    from simulator.kernels.baseline import chance_table, look_ahead
-    from simulator.kernels.common import N_FUNNEL, tier_of, transaction_sums
-    from simulator.kernels.decide import decide_again, gather
-    from simulator.kernels.population import allocate, attribute_sums, remove_rows
+    from simulator.kernels.common import N_FUNNEL, tier_of
+    from simulator.kernels.decide import decide_again
+    from simulator.kernels.population import allocate, remove_rows
     from simulator.kernels.predicates import evaluate_block
 
-    # First the small tables synthesis and the baseline build (a few seconds): the run, which
-    # compiles the longer chain (the interpreter, then synthesis and the baseline), finds them
-    # in the cache by the time it gets to them.
-    attribute_sums(tables)
-    transaction_sums(tables)
-    chance_table(tables)
-    look_ahead(tables)
+    compile_atom(compiled, tables)
     st = allocate(tables, 1)
     rk = np.uint64(0)
     seg_ever = np.zeros(1, dtype=np.uint64)
@@ -156,11 +176,6 @@ def compile_decisions(compiled: Any, tables: Any) -> None:
         tables, st, none, 0, rk, np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.uint8),
         np.zeros(0, dtype=np.uint64), np.zeros((0, n_plays, 2, N_FUNNEL), dtype=np.int64),
         np.zeros((0, n_plays), dtype=np.int64),
-    )  # fmt: skip
-    gather(
-        tables, st, 0, 0, rk, np.zeros(n_plays, dtype=np.int64),
-        np.zeros((0, n_plays), dtype=np.int64), np.zeros(0, dtype=np.float64),
-        np.zeros(0, dtype=np.uint64),
     )  # fmt: skip
     remove_rows(allocate(tables, 1), np.zeros(1, dtype=np.bool_), 1)
     tier_of(tables, 0.0)

@@ -13,6 +13,8 @@ The kernel keeps the labels (``st.labels``); `top N%` compares u with the driver
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
@@ -132,18 +134,35 @@ def drawn_churn(
     return u < others + scaled(tb, float(st.churn_p[i, col]), s, STAGE_CHURNED, modbits, effbits)
 
 
+# The tables ``transition`` reads (``hazard`` and ``scaled`` read a ``Tables`` or these alike).
+Chances = namedtuple(
+    "Chances", "trans_targets trans_single trans_p mod_factor mod_mask eff_factor eff_mask"
+)
+
+
 @njit(cache=True, inline="always")
-def transition(tb: Tables, s: int, u: float, modbits: np.uint64, effbits: np.uint64) -> int:
+def chances_of(tb: Tables) -> Chances:
+    return Chances(
+        tb.trans_targets, tb.trans_single, tb.trans_p, tb.mod_factor, tb.mod_mask,
+        tb.eff_factor, tb.eff_mask,
+    )  # fmt: skip
+
+
+# Not inlined: with its three ``hazard``s it was a seventh of the baseline's code, twice (the
+# step and the models' look-ahead), for the rows an effect touches (the others read
+# ``chance_table``); a call hands over only the seven tables it reads (issue 14 §6).
+@block_kernel
+def transition(ch: Chances, s: int, u: float, modbits: np.uint64, effbits: np.uint64) -> int:
     """The stage after one step from ``s``: targets in stage order take consecutive intervals
     of [0, 1) of their (modified) chances, divided by their sum when it exceeds 1."""
-    targets = tb.trans_targets[s]
-    if tb.trans_single[s] == 1:  # the chances cannot add up past 1: one pass
+    targets = ch.trans_targets[s]
+    if ch.trans_single[s] == 1:  # the chances cannot add up past 1: one pass
         cum = 0.0
         for j in range(targets.size):
             k = targets[j]
             if k < 0:
                 break
-            cum += hazard(tb, s, k, modbits, effbits)
+            cum += hazard(ch, s, k, modbits, effbits)
             if u < cum:
                 return k
         return s
@@ -151,13 +170,13 @@ def transition(tb: Tables, s: int, u: float, modbits: np.uint64, effbits: np.uin
     for j in range(targets.size):
         if targets[j] < 0:
             break
-        total += hazard(tb, s, targets[j], modbits, effbits)
+        total += hazard(ch, s, targets[j], modbits, effbits)
     cum = 0.0
     for j in range(targets.size):
         k = targets[j]
         if k < 0:
             break
-        p = hazard(tb, s, k, modbits, effbits)
+        p = hazard(ch, s, k, modbits, effbits)
         if total > 1.0:
             p = p / total
         cum += p
@@ -215,7 +234,7 @@ def transition_tabled(
 ) -> int:
     """``transition``, read from ``chance_table`` when it covers the case."""
     if effbits != ZERO or tab.shape[0] == 0:
-        return transition(tb, s, u, modbits, effbits)
+        return transition(chances_of(tb), s, u, modbits, effbits)
     targets = tb.trans_targets[s]
     row = tab[int(modbits), s]
     for j in range(targets.size):

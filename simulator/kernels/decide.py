@@ -383,6 +383,13 @@ def choose(
     return eligible, winners, eligible_for
 
 
+# Inlined into ``decide_block``, their only caller in a run: as kernels of their own, each one's
+# library linked the whole condition interpreter (``evaluate_block`` and all under it) and
+# optimised and compiled it to machine code again, and ``decide_blocks`` a fourth time (about
+# 2 s each of the first run's compile, issue 14 §6). Their own code is small.
+_facts, _audience, _channels = inlined(facts), inlined(audience), inlined(channels)
+
+
 @block_kernel
 def decide_block(
     tb: Tables,
@@ -414,14 +421,14 @@ def decide_block(
         ints[R_JOURNEYS, k] = 0
         for r in range(N_BITS):
             bits[r, k] = ZERO
-    facts(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+    _facts(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
     ring = tb.sc_i[SC_AUM_RING_LEN]
     if ring > 0:  # the AUM the `aum drop/rise` events of later steps compare with
         for k in range(n):
             if live[k]:
                 st.aum_ring[lo + k, t % ring] = np.float32(st.aum[lo + k])
-    audience(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
-    channels(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+    _audience(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+    _channels(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
     for k in range(n):
         if not live[k]:
             continue

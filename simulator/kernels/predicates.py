@@ -11,7 +11,8 @@ increments and decrements the reference count of each of their ~70 arrays (atomi
 per customer and condition that would cost microseconds. ``evaluate_block`` pays it once per
 condition per block; below it, the kernels are compiled without reference counting, so that
 the row-by-row interpreter ``atom`` is a call for the few rows of sparse paths rather than a
-copy inlined into each caller.
+copy inlined into each caller (the dense path, ``atom_block``, has a loop of its own for every
+kind of atom).
 """
 
 from __future__ import annotations
@@ -292,7 +293,7 @@ def first_day(t: int, step_days: int, period: int) -> int:
     return ((t - 1) * step_days) % period
 
 
-# Not inlined where rows are few: the row-by-row interpreter is the largest function here, and
+# Never inlined: the row-by-row interpreter is the largest function here, and
 # each inlined copy (``follow_rows``, ``holds_at`` in ``kernels.decide.audience``) cost seconds
 # of Numba's inlining and of LLVM on the first run's compile (docs/simulation.md). Compiled
 # without reference counting, like its callers, a call hands over the table and state tuples
@@ -380,11 +381,6 @@ def atom(
     return False
 
 
-# The one inlined copy of the interpreter: ``atom_rows`` runs it for every row of a block (the
-# dense path), where a call per row cost 6% of the throughput; the sparse paths call ``atom``.
-_atom = inlined(atom)
-
-
 @block_kernel
 def atom_rows(
     tb: Tables,
@@ -401,17 +397,51 @@ def atom_rows(
     out: np.ndarray,
     negate: bool,
 ) -> int:
-    """``atom_block`` for the atoms without a loop of their own: row by row."""
+    """``atom_block`` for the atoms without a loop of their own there (a list of numbers or
+    codes, a response): row by row, each as ``atom`` reads it, expression for expression. Not
+    ``atom`` itself: a call per row cost 6% of the throughput, and an inlined copy of the whole
+    interpreter cost a sixth of the first run's compile (issue 14 §6), for three atoms."""
+    op = tb.prog_i[PI_OP, pc]
+    a = tb.prog_i[PI_A, pc]
     held = 0
-    for k in range(n):
-        if here[k]:
-            tier, rfm = ints[R_TIER, k], ints[R_RFM, k]
-            segbits, trigbits = bits[B_SEGMENTS, k], bits[B_TRIGGERS, k]
-            on = _atom(tb, st, lo + k, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs)
-            out[k] = on != negate
+    if op in (OP_IN_NUMBERS, OP_IN_CODES):  # one copy of ``attribute`` for both
+        numbers = op == OP_IN_NUMBERS
+        start = codes = tb.prog_i[PI_B, pc]  # where the list's numbers start, or the codes' bits
+        stop = start + tb.prog_i[PI_C, pc]
+        for k in range(n):
+            on = False
+            if here[k]:
+                value = attribute(tb, st, lo + k, t, a)
+                if numbers:
+                    for j in range(start, stop):
+                        if value == tb.in_values[j]:
+                            on = True
+                            break
+                else:
+                    on = (codes >> int(value)) & 1 == 1
+            out[k] = here[k] & (on != negate)
             held += out[k]
-        else:
-            out[k] = False
+    elif op == OP_RESPONDED:
+        event, within = tb.prog_i[PI_B, pc] == 1, tb.prog_v[PF_X, pc]
+        for k in range(n):
+            last = int(st.last_resp[lo + k, a])
+            if last == -32768:
+                on = False
+            elif event:
+                on = last == t - 1 and within >= 1.0
+            else:
+                on = t - last <= within
+            out[k] = here[k] & (on != negate)
+            held += out[k]
+    else:  # any other atom: row by row through the interpreter
+        for k in range(n):
+            on = False
+            if here[k]:
+                tier, rfm = ints[R_TIER, k], ints[R_RFM, k]
+                segbits, trigbits = bits[B_SEGMENTS, k], bits[B_TRIGGERS, k]
+                on = atom(tb, st, lo + k, t, pc, rk, tier, rfm, segbits, trigbits, cutoffs)
+            out[k] = here[k] & (on != negate)
+            held += out[k]
     return held
 
 
@@ -666,7 +696,7 @@ def evaluate_block(
         going += mask[k] & ((yes >= 0) if out[k] else (no >= 0))
     if going * SPARSE < n or entry - tb.prog_i[PI_FIRST, entry] >= WALK_SPAN:
         return follow_rows(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out)
-    return walk_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out)
+    return _walk_block(tb, st, lo, n, t, entry, rk, ints, bits, cutoffs, mask, out)
 
 
 @njit(cache=True, inline="always")
@@ -736,6 +766,12 @@ def walk_block(
         out[k] = where[k] == WALK_TRUE
         held += out[k]
     return held
+
+
+# Inlined into ``evaluate_block``, its only caller: as a kernel of its own, its library linked
+# ``atom_block`` and all under it, and optimised and compiled them to machine code once more
+# than ``evaluate_block`` does anyway (about 2 s of the first run's compile, issue 14 §6).
+_walk_block = inlined(walk_block)
 
 
 @njit(cache=True, inline="always")
