@@ -18,7 +18,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from simulator.kernels.apply import nps_shares
+from simulator.kernels.apply import shares_of
 from simulator.kernels.common import (
     B_MODIFIERS,
     BLOCK,
@@ -237,44 +237,59 @@ def chance_table(tb: Tables) -> np.ndarray:
     return tab
 
 
-# A call, taken only by the maps whose lifecycle has `… for detractors`: their rows' chances
-# depend on each row's NPS, so neither ``chance_table`` nor the shared tables hold them.
+# Calls, taken only by the maps whose lifecycle has `… for detractors`: their rows' chances
+# depend on each row's NPS, so neither ``chance_table`` nor the shared tables hold them. They
+# are handed only the arrays they read (a ``Tables`` or a ``State`` by value cost about as much
+# as the work).
 @njit(cache=True)
-def detractor_transition(
-    tb: Tables,
-    st: State,
+def detractor_share(
+    sc_f: np.ndarray,
+    sc_i: np.ndarray,
+    nps_i: np.ndarray,
+    nps_f: np.ndarray,
+    ring: np.ndarray,
+    last_contact_any: np.ndarray,
+    last_resp_any: np.ndarray,
     i: int,
     t: int,
+) -> float:
+    """Row i's chance of being a detractor going into step t (its contacts and responses of
+    the steps before t): ``shares_of``."""
+    return shares_of(sc_f, sc_i, nps_i, nps_f, ring, last_contact_any, last_resp_any, i, t)[1]
+
+
+@njit(cache=True)
+def detractor_transition(
+    ch: Chances,
+    trans_p: np.ndarray,
+    det_factor: np.ndarray,
+    det_mask: np.ndarray,
+    d: float,
     s: int,
     u: float,
+    own: float,
+    drawn: bool,
     modbits: np.uint64,
     effbits: np.uint64,
-    chances: np.ndarray,
 ) -> int:
-    """The stage after one step from ``s`` for row i when the lifecycle has `churn x F for
-    detractors`: each such line multiplies the chances it names by g = 1 + (F - 1) × d, d the
-    row's chance of being a detractor going into step t (``nps_shares``), before ``transition``
-    applies the modifiers and effects and divides by the row's sum past 1; a drawn own churn
-    chance is multiplied likewise. ``chances``: the thread's scratch of ``trans_p``'s shape, of
-    which row s is written and read (the kernels allocate nothing)."""
-    d = nps_shares(tb, st, i, t)[1]
+    """The stage after one step from ``s`` when the lifecycle has `churn x F for detractors`:
+    each such line multiplies the chances it names by g = 1 + (F - 1) × d, d the row's chance
+    of being a detractor (``detractor_share``), before ``transition`` applies the modifiers and
+    effects and divides by the row's sum past 1; a drawn own churn chance (``own``, when
+    ``drawn``) is multiplied likewise. ``ch.trans_p``: the thread's scratch, whose row s is
+    ``trans_p``'s, multiplied (the kernels allocate nothing)."""
+    chances = ch.trans_p
     for k in range(chances.shape[1]):
-        chances[s, k] = tb.trans_p[s, k]
-    col = tb.drawn_col[s]
-    own = float(st.churn_p[i, col]) if col >= 0 else 0.0
-    for e in range(tb.det_factor.size):
-        g = 1.0 + (tb.det_factor[e] - 1.0) * d
+        chances[s, k] = trans_p[s, k]
+    for e in range(det_factor.size):
+        g = 1.0 + (det_factor[e] - 1.0) * d
         for k in range(chances.shape[1]):
-            if tb.det_mask[e, s, k] == 1:
+            if det_mask[e, s, k] == 1:
                 chances[s, k] = chances[s, k] * g
-        if tb.det_mask[e, s, STAGE_CHURNED] == 1:
+        if det_mask[e, s, STAGE_CHURNED] == 1:
             own = own * g
-    ch = Chances(
-        tb.trans_targets, tb.trans_single, chances, tb.mod_factor, tb.mod_mask, tb.eff_factor,
-        tb.eff_mask,
-    )  # fmt: skip
     nxt = transition(ch, s, u, modbits, effbits)
-    if nxt == s and col >= 0 and own_churns(ch, s, u, own, modbits, effbits):
+    if nxt == s and drawn and own_churns(ch, s, u, own, modbits, effbits):
         return STAGE_CHURNED
     return nxt
 
@@ -504,8 +519,21 @@ def baseline_block(
                 own = nxt == s and tb.drawn_col[s] >= 0
                 if own and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
                     nxt = STAGE_CHURNED
-            else:
-                nxt = detractor_transition(tb, st, i, t, s, u, modbits[k], effbits, chances)
+            else:  # `… for detractors`: two calls, handed only the arrays they read
+                d = detractor_share(
+                    tb.sc_f, tb.sc_i, tb.nps_i, tb.nps_f, st.ring, st.last_contact_any,
+                    st.last_resp_any, i, t,
+                )  # fmt: skip
+                ch = Chances(
+                    tb.trans_targets, tb.trans_single, chances, tb.mod_factor, tb.mod_mask,
+                    tb.eff_factor, tb.eff_mask,
+                )  # fmt: skip
+                col = tb.drawn_col[s]
+                own_p = float(st.churn_p[i, col]) if col >= 0 else 0.0
+                nxt = detractor_transition(
+                    ch, tb.trans_p, tb.det_factor, tb.det_mask, d, s, u, own_p, col >= 0,
+                    modbits[k], effbits,
+                )  # fmt: skip
             if nxt != s:
                 counts[C_STAGE_MOVES + (st.arm[i] * N_STAGES + s) * N_STAGES + nxt] += 1
                 st.stage[i] = nxt
