@@ -38,6 +38,14 @@ def test_a_detractors_effect_without_an_nps_block_is_w0109(tmp_path: Path) -> No
     assert codes(check(tmp_path, HEADER + LIFECYCLE + NPS)) == []
 
 
+def test_an_imported_nps_block_counts_and_a_library_is_not_judged(tmp_path: Path) -> None:
+    """The `nps` block may come from an imported file; a declaration library (no `strategy`
+    header) with the line alone is not warned: the strategy importing it may declare it."""
+    imported = 'import "common/nps.strat"\n' + HEADER + LIFECYCLE
+    assert codes(check(tmp_path, imported, {"common/nps.strat": NPS})) == []
+    assert codes(check(tmp_path / "library", LIFECYCLE)) == []
+
+
 def test_the_multiplier_must_be_above_zero(tmp_path: Path) -> None:
     """F = 0 would make detractors never churn, a negative F a negative chance: E0305; a
     percentage is not a multiplier: E0302."""
