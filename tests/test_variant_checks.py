@@ -32,12 +32,18 @@ population 客户 {
 }
 segment 流失 = aum < 5万
 trigger 到期 = matures 存单
+lifecycle {
+  new -> growing 20%, churned 3%
+  growing -> churned 1%
+  churn x 1.5 for 3 months after complaint
+}
 model 流失模型 {
   predicts churn within 3 months
   auc 0.75
 }
 channel 外呼 {
   cost 8 per contact
+  complaints 0.05% per contact
 }
 channel 短信 {
   cost 0.05 per contact
@@ -110,6 +116,9 @@ IN_VARIANT: dict[str, str] = {
     "W0105": "rule 挽回 { response 0% }",
     "W0106": "journey 旅程 { wave 2 after 30 months via 外呼 offer 存单 response 3% }",
     "W0107": "script 外呼话术 { lift 1000 }",
+    # The base's lifecycle multiplies churn after a complaint; a variant that takes away the
+    # only complaint chance leaves that line nothing to act on.
+    "W0108": "channel 外呼 { complaints 0% per contact }",
 }
 
 NOT_IN_VARIANT: dict[str, str] = {
