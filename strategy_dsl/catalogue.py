@@ -1343,6 +1343,34 @@ _TEXTS: tuple[tuple[str, str, str, str, str], ...] = (
         ```
         """,
     ),
+    (
+        "W0109",
+        "a detractors' effect that never applies",
+        "`churn x 1.4 for detractors` in the `lifecycle` multiplies a hazard for the customers "
+        "likely to be detractors (贬损者), by their chance of being one that step, which the `nps` "
+        "block gives. A strategy without an `nps` block has no detractors, and the line changes "
+        "nothing in the forecast: usually the `nps` block was forgotten, or removed while the "
+        "lifecycle kept the line.",
+        """
+        strategy "外呼挽留" {
+          horizon 12 months
+        }
+        lifecycle {
+          mature -> churned 0.5%
+          churn x 1.4 for detractors
+        }
+        """,
+        """
+        Declare the shares of promoters and detractors, and what moves them:
+
+        ```strat
+        nps {
+          base promoters 30%, detractors 20%
+          detractors +5% per extra contact in 30 days
+        }
+        ```
+        """,
+    ),
     # ------------------------------------------------------------------ stratmap test
     (
         "T0101",

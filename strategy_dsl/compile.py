@@ -488,6 +488,11 @@ class _Compiler:
         arrays["mod_pred"] = _i([self.cond(x.condition, inline) for x in mods])
         arrays["mod_factor"] = _f([x.factor for x in mods])
         arrays["mod_mask"] = _masks(mods)
+        # `churn x 1.4 for detractors`: the kernels multiply the hazard by 1 + (F - 1) × d, d the
+        # row's chance of being a detractor this step (the `nps` block's shares).
+        dets = self.model.lifecycle.for_detractors if self.model.lifecycle else ()
+        arrays["det_factor"] = _f([x.factor for x in dets])
+        arrays["det_mask"] = _masks(dets)
 
     def _transitions(self, arrays: dict[str, np.ndarray]) -> None:
         """Per stage, the targets it can move to (in stage order), and whether its chances stay
@@ -497,6 +502,7 @@ class _Compiler:
         targets = np.full((N_STAGES, N_STAGES), -1, dtype=np.int64)
         bound = trans.copy()
         for masks, factors in ((arrays["mod_mask"], arrays["mod_factor"]),
+                               (arrays["det_mask"], arrays["det_factor"]),
                                (arrays["eff_mask"], arrays["eff_factor"])):  # fmt: skip
             for mask, factor in zip(masks, factors, strict=True):
                 bound = np.where(mask == 1, bound * max(1.0, factor), bound)

@@ -314,6 +314,17 @@ class HazardModifier:
 
 
 @_model
+class DetractorModifier:
+    """``churn x 1.4 for detractors``: multiplies the chance of ``source -> target`` (both None:
+    churn) by 1 + (factor - 1) × d, d the customer's chance of being a detractor that step."""
+
+    source: str | None
+    target: str | None
+    factor: float
+    span: Span
+
+
+@_model
 class LifecycleSpec:
     transitions: tuple[Transition, ...]
     modifiers: tuple[HazardModifier, ...]
@@ -321,6 +332,7 @@ class LifecycleSpec:
     # `churn x 1.5 for 3 months after complaint`: started by a complaint, like a response's
     # effects (``Effect``, declared after it in this module: the annotation is a string)
     after_complaint: tuple[Effect, ...] = ()
+    for_detractors: tuple[DetractorModifier, ...] = ()
 
 
 @_model

@@ -711,6 +711,9 @@ class _Builder:
             span=self._span(meta), target=children[0], factor=children[1], duration=children[2]
         )
 
+    def detractor_modifier(self, meta, children):
+        return s.DetractorModifier(span=self._span(meta), target=children[0], factor=children[1])
+
     def churn_hazard(self, meta, children):
         return s.HazardTarget(span=self._span(meta), source=None, target=None)
 

@@ -475,6 +475,9 @@ def _lifecycle(spec: m.LifecycleSpec, units: _Units) -> Fields:
     for effect in spec.after_complaint:
         label = f"{_hazard(effect.source, effect.target)} after complaint"
         _field(found, label, effect, f"x {_num(effect.factor)} for {units.steps(effect.steps)}")
+    for modifier in spec.for_detractors:
+        label = f"{_hazard(modifier.source, modifier.target)} for detractors"
+        _field(found, label, modifier, f"x {_num(modifier.factor)}")
     return found
 
 

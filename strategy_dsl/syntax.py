@@ -374,8 +374,15 @@ class ComplaintModifier(Node):
     duration: Duration
 
 
+class DetractorModifier(Node):
+    """``churn x 1.4 for detractors``: the `nps` block's detractors' effect on the lifecycle."""
+
+    target: HazardTarget
+    factor: Number
+
+
 class Lifecycle(Node):
-    settings: tuple[TransitionRow | HazardModifier | ComplaintModifier, ...]
+    settings: tuple[TransitionRow | HazardModifier | ComplaintModifier | DetractorModifier, ...]
 
 
 class MarketSetting(Node):

@@ -115,6 +115,7 @@ BREAKAGES = (
     "switching_as_new_money",  # a purchase's switched part added to AUM as if it were new money
     "opt_out_ignored",  # a customer who opted out of a channel is still contacted on it
     "complaint_effect_ignored",  # `… after complaint` never changes the lifecycle
+    "detractor_factor_in_full",  # `… for detractors` multiplies by F, not 1 + (F − 1) × d
 )
 
 
@@ -290,6 +291,18 @@ def _factors(
     return p
 
 
+def _detractor(
+    c: CompiledStrategy, p: np.ndarray, s: int, k: int, d: np.ndarray | None
+) -> np.ndarray:
+    """``p`` times 1 + (F − 1) × d for each `… for detractors` on s → k (declaration order)."""
+    if d is None:
+        return p
+    for e in range(c.det_factor.size):
+        if c.det_mask[e, s, k] == 1:
+            p = p * (1.0 + (float(c.det_factor[e]) - 1.0) * d)
+    return p
+
+
 def transition(
     c: CompiledStrategy,
     stage: np.ndarray,
@@ -297,12 +310,15 @@ def transition(
     modbits: np.ndarray,
     effbits: np.ndarray | None = None,
     own: np.ndarray | None = None,
+    detractors: np.ndarray | None = None,
 ) -> np.ndarray:
     """The stage after one step: per current stage s, p(s→k) = trans_p × the factors of the
     modifiers in force (declaration order), then of the effects in force; the targets in stage
     order take consecutive intervals of [0, 1), divided by their sum when it exceeds 1; beyond,
     the customer stays — unless the stage draws its churn chance per customer (``own``, from
-    ``own_churn``): then [sum, sum + own × factors) churns, when the sum is below 1."""
+    ``own_churn``): then [sum, sum + own × factors) churns, when the sum is below 1. Before the
+    modifiers, each `… for detractors` on s → k multiplies the chance by 1 + (F − 1) × d, d the
+    row's chance of being a detractor (``detractors``)."""
     out = stage.copy()
     for s in range(N_STAGES):
         rows = np.nonzero(stage == s)[0]
@@ -311,8 +327,16 @@ def transition(
         if rows.size == 0 or not (targets or drawn):
             continue
         mods, effs = modbits[rows], None if effbits is None else effbits[rows]
+        d = None if detractors is None else detractors[rows]
         chances = [
-            _factors(c, np.full(rows.size, float(c.trans_p[s, k])), s, k, mods, effs)
+            _factors(
+                c,
+                _detractor(c, np.full(rows.size, float(c.trans_p[s, k])), s, k, d),
+                s,
+                k,
+                mods,
+                effs,
+            )
             for k in targets
         ]
         total = np.zeros(rows.size)
@@ -327,7 +351,9 @@ def transition(
             done |= hit
         if drawn:
             assert own is not None
-            p = _factors(c, own[rows], s, STAGE_CHURNED, mods, effs)
+            p = _factors(
+                c, _detractor(c, own[rows], s, STAGE_CHURNED, d), s, STAGE_CHURNED, mods, effs
+            )
             hit = ~done & (total < 1.0) & (u[rows] < total + p)
             out[rows[hit]] = STAGE_CHURNED
     return out
@@ -615,7 +641,8 @@ class Reference:
         u = rng.to_uniform(rng.draw(sk, rng.SLOT_TRANSITION))
         stage = st.stage[old].astype(np.int64)
         own = self._own_churn(st.cid[old], stage)
-        nxt = transition(c, stage, u, self.modbits[old], effbits[old], own)
+        detractors = self._detractors(old, t)
+        nxt = transition(c, stage, u, self.modbits[old], effbits[old], own, detractors)
         moved = old[nxt != stage]
         counted = nxt != stage
         if self.breakage == "churn_not_a_stage_move":
@@ -628,6 +655,17 @@ class Reference:
         gone = old[nxt == STAGE_CHURNED]
         st.alive[gone] = 0
         self.out.churned[t] = np.bincount(st.arm[gone], minlength=N_ARMS)
+
+    def _detractors(self, rows: np.ndarray, t: int) -> np.ndarray | None:
+        """Each row's chance of being a detractor going into step t (its contacts and responses
+        before this step), for `… for detractors`; None when the lifecycle has none."""
+        if self.c.det_factor.size == 0:
+            return None
+        if self.model.nps is None:
+            return np.zeros(rows.size)
+        if self.breakage == "detractor_factor_in_full":
+            return np.ones(rows.size)
+        return np.array([self._nps(int(i), t)[1] for i in rows])
 
     def _own_churn(self, cid: np.ndarray, stage: np.ndarray) -> np.ndarray:
         own = own_churn(self.c, self.rk, cid, stage)

@@ -471,6 +471,13 @@ CASES: dict[str, tuple[dict[str, str], list[tuple[str, str]]]] = {
         },
         [("W0108", "churn x 2 for 1 month after complaint")],
     ),
+    "W0109 a detractors' effect without an nps block": (
+        {
+            "main.strat": HEADER
+            + "lifecycle {\n  mature -> churned 1%\n  churn x 1.4 for detractors\n}\n"
+        },
+        [("W0109", "churn x 1.4 for detractors")],
+    ),
     # ------------------------------------------------------------------ imports
     "E0101 import not found": (
         {

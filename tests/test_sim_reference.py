@@ -353,6 +353,8 @@ lifecycle {
   declining -> mature 20%, churned 15%
   churn x 1.5 when inactive 2 months
   churn x 3 for 2 months after complaint
+  churn x 2.5 for detractors
+  declining -> mature x 0.5 for detractors
 }
 
 market {
@@ -644,8 +646,8 @@ def test_plays_by_value_agree_with_the_reference(
 # Heterogeneous customers: the value strategy with churn chances drawn per customer in three
 # stages (`churned ~ beta`, one stage with no other move, one whose own chance times the
 # inactivity modifier can pass what the other moves leave) and transaction rates drawn from a
-# gamma (NBD); the churn model's look-ahead, the modifiers and the churn effects apply to the
-# own chances.
+# gamma (NBD); the churn model's look-ahead, the modifiers, the churn effects and the
+# detractors' factor apply to the own chances.
 HETERO_LIFECYCLE = """\
 lifecycle {
   new       -> growing 20%, churned ~ beta(1, 9)
@@ -653,6 +655,7 @@ lifecycle {
   mature    -> churned ~ beta(0.7, 3.2)
   declining -> mature 20%, churned ~ beta(a 3, b 2)
   churn x 1.5 when inactive 2 months
+  churn x 2.5 for detractors
 }
 """
 HETERO = VALUE.replace(
@@ -767,6 +770,7 @@ MUTANTS = {
     "switching_as_new_money": "multi",
     "opt_out_ignored": "value",
     "complaint_effect_ignored": "value",
+    "detractor_factor_in_full": "value",
 }
 
 

@@ -149,6 +149,7 @@ NOT_IN_VARIANT: dict[str, str] = {
     "E0410": "tiers cannot be overridden in a variant",
     "E0403": "the lifecycle cannot be overridden in a variant",
     "E0415": "the lifecycle cannot be overridden in a variant",
+    "W0109": "neither the lifecycle nor the nps block can be overridden in a variant",
     "E0213": "the book cannot be overridden in a variant",
     "E0404": "the population (the only place for `categorical`) cannot be overridden",
     "E0414": "`expect` is the base's: a variant holds no expectations",

@@ -303,29 +303,44 @@ def serve(
 
 @njit(cache=True, inline="always")
 def nps_shares(tb: Tables, st: State, i: int, t: int) -> tuple[float, float]:
+    """(P(promoter), P(detractor)) of row i: ``shares_of`` on the tables and state it reads."""
+    return shares_of(
+        tb.sc_f, tb.sc_i, tb.nps_i, tb.nps_f, st.ring, st.last_contact_any, st.last_resp_any, i, t
+    )
+
+
+@njit(cache=True, inline="always")
+def shares_of(
+    sc_f: np.ndarray,
+    sc_i: np.ndarray,
+    nps_i: np.ndarray,
+    nps_f: np.ndarray,
+    ring: np.ndarray,
+    last_contact_any: np.ndarray,
+    last_resp_any: np.ndarray,
+    i: int,
+    t: int,
+) -> tuple[float, float]:
     """(P(promoter), P(detractor)) of row i: the base shares moved by extra contacts in a
-    window and by a recent response, clipped to [0, 1] with P(detractor) <= 1 - P(promoter)."""
-    promoters, detractors = tb.sc_f[SCF_NPS_PROMOTERS], tb.sc_f[SCF_NPS_DETRACTORS]
-    for s in range(tb.nps_f.shape[1]):
+    window and by a recent response, clipped to [0, 1] with P(detractor) <= 1 - P(promoter).
+    Apart from ``nps_shares`` so that a call can hand over only these (the baseline's
+    `… for detractors`)."""
+    promoters, detractors = sc_f[SCF_NPS_PROMOTERS], sc_f[SCF_NPS_DETRACTORS]
+    for s in range(nps_f.shape[1]):
         shift = 0.0
-        if tb.nps_i[NP_PER_CONTACT, s] == 1:
-            if t - int(st.last_contact_any[i]) >= tb.nps_f[NPF_STEPS, s]:
+        if nps_i[NP_PER_CONTACT, s] == 1:
+            if t - int(last_contact_any[i]) >= nps_f[NPF_STEPS, s]:
                 continue  # no contact in the window (most customers, most steps)
             extra = count_within(
-                st.ring,
-                i,
-                tb.sc_i[SC_RECENT_OFFSET],
-                tb.sc_i[SC_RECENT_LEN],
-                t,
-                tb.nps_f[NPF_STEPS, s],
+                ring, i, sc_i[SC_RECENT_OFFSET], sc_i[SC_RECENT_LEN], t, nps_f[NPF_STEPS, s]
             )
             if extra > 1:
-                shift = tb.nps_f[NPF_DELTA, s] * (extra - 1)
+                shift = nps_f[NPF_DELTA, s] * (extra - 1)
         else:
-            last = int(st.last_resp_any[i])
-            if last != NEVER_STEP and t - last < tb.nps_f[NPF_STEPS, s]:
-                shift = tb.nps_f[NPF_DELTA, s]
-        if tb.nps_i[NP_GROUP, s] == 0:
+            last = int(last_resp_any[i])
+            if last != NEVER_STEP and t - last < nps_f[NPF_STEPS, s]:
+                shift = nps_f[NPF_DELTA, s]
+        if nps_i[NP_GROUP, s] == 0:
             promoters += shift
         else:
             detractors += shift

@@ -18,6 +18,7 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from simulator.kernels.apply import shares_of
 from simulator.kernels.common import (
     B_MODIFIERS,
     BLOCK,
@@ -116,13 +117,21 @@ def drawn_churn(
     tb: Tables, st: State, i: int, s: int, u: float, modbits: np.uint64, effbits: np.uint64
 ) -> bool:
     """Whether customer row i, whom the fixed chances of stage s left there this step, churns
-    by its own drawn chance (`churned ~ beta(a, b)`): the step's transition uniform u falls in
-    [others, others + own × modifiers × effects), others being the fixed chances' sum. So one
-    uniform decides the whole row, as for fixed chances, and the own chance takes what the
-    other moves leave."""
+    by its own drawn chance (`churned ~ beta(a, b)`): see ``own_churns``."""
     col = tb.drawn_col[s]
     if col < 0:
         return False
+    return own_churns(tb, s, u, float(st.churn_p[i, col]), modbits, effbits)
+
+
+@njit(cache=True, inline="always")
+def own_churns(
+    tb: Tables, s: int, u: float, own: float, modbits: np.uint64, effbits: np.uint64
+) -> bool:
+    """Whether the step's transition uniform u falls in [others, others + own × modifiers ×
+    effects), others being the fixed chances' sum. So one uniform decides the whole row, as for
+    fixed chances, and the own chance takes what the other moves leave. ``tb``: a ``Tables``
+    or a ``Chances``."""
     others = 0.0
     targets = tb.trans_targets[s]
     for j in range(targets.size):
@@ -131,7 +140,7 @@ def drawn_churn(
         others += hazard(tb, s, targets[j], modbits, effbits)
     if others >= 1.0:
         return False
-    return u < others + scaled(tb, float(st.churn_p[i, col]), s, STAGE_CHURNED, modbits, effbits)
+    return u < others + scaled(tb, own, s, STAGE_CHURNED, modbits, effbits)
 
 
 # The tables ``transition`` reads (``hazard`` and ``scaled`` read a ``Tables`` or these alike).
@@ -226,6 +235,63 @@ def chance_table(tb: Tables) -> np.ndarray:
                 cum += p
                 tab[mb, s, j] = cum
     return tab
+
+
+# Calls, taken only by the maps whose lifecycle has `… for detractors`: their rows' chances
+# depend on each row's NPS, so neither ``chance_table`` nor the shared tables hold them. They
+# are handed only the arrays they read (a ``Tables`` or a ``State`` by value cost about as much
+# as the work).
+@njit(cache=True)
+def detractor_share(
+    sc_f: np.ndarray,
+    sc_i: np.ndarray,
+    nps_i: np.ndarray,
+    nps_f: np.ndarray,
+    ring: np.ndarray,
+    last_contact_any: np.ndarray,
+    last_resp_any: np.ndarray,
+    i: int,
+    t: int,
+) -> float:
+    """Row i's chance of being a detractor going into step t (its contacts and responses of
+    the steps before t): ``shares_of``."""
+    return shares_of(sc_f, sc_i, nps_i, nps_f, ring, last_contact_any, last_resp_any, i, t)[1]
+
+
+@njit(cache=True)
+def detractor_transition(
+    ch: Chances,
+    trans_p: np.ndarray,
+    det_factor: np.ndarray,
+    det_mask: np.ndarray,
+    d: float,
+    s: int,
+    u: float,
+    own: float,
+    drawn: bool,
+    modbits: np.uint64,
+    effbits: np.uint64,
+) -> int:
+    """The stage after one step from ``s`` when the lifecycle has `churn x F for detractors`:
+    each such line multiplies the chances it names by g = 1 + (F - 1) × d, d the row's chance
+    of being a detractor (``detractor_share``), before ``transition`` applies the modifiers and
+    effects and divides by the row's sum past 1; a drawn own churn chance (``own``, when
+    ``drawn``) is multiplied likewise. ``ch.trans_p``: the thread's scratch, whose row s is
+    ``trans_p``'s, multiplied (the kernels allocate nothing)."""
+    chances = ch.trans_p
+    for k in range(chances.shape[1]):
+        chances[s, k] = trans_p[s, k]
+    for e in range(det_factor.size):
+        g = 1.0 + (det_factor[e] - 1.0) * d
+        for k in range(chances.shape[1]):
+            if det_mask[e, s, k] == 1:
+                chances[s, k] = chances[s, k] * g
+        if det_mask[e, s, STAGE_CHURNED] == 1:
+            own = own * g
+    nxt = transition(ch, s, u, modbits, effbits)
+    if nxt == s and drawn and own_churns(ch, s, u, own, modbits, effbits):
+        return STAGE_CHURNED
+    return nxt
 
 
 @njit(cache=True, inline="always")
@@ -401,6 +467,7 @@ def baseline_block(
     tab: np.ndarray,
     txn_sums: np.ndarray,
     draws: np.ndarray,
+    chances: np.ndarray,
     trace_row: int,
     trace_i: np.ndarray,
     trace_f: np.ndarray,
@@ -447,10 +514,26 @@ def baseline_block(
             s = int(st.stage[i])
             u = draws[D_TRANSITION, k]
             effbits = effect_bits(tb, st, i, t)
-            nxt = transition_tabled(tb, tab, s, u, modbits[k], effbits)
-            own = nxt == s and tb.drawn_col[s] >= 0
-            if own and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
-                nxt = STAGE_CHURNED
+            if tb.det_factor.size == 0:
+                nxt = transition_tabled(tb, tab, s, u, modbits[k], effbits)
+                own = nxt == s and tb.drawn_col[s] >= 0
+                if own and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
+                    nxt = STAGE_CHURNED
+            else:  # `… for detractors`: two calls, handed only the arrays they read
+                d = detractor_share(
+                    tb.sc_f, tb.sc_i, tb.nps_i, tb.nps_f, st.ring, st.last_contact_any,
+                    st.last_resp_any, i, t,
+                )  # fmt: skip
+                ch = Chances(
+                    tb.trans_targets, tb.trans_single, chances, tb.mod_factor, tb.mod_mask,
+                    tb.eff_factor, tb.eff_mask,
+                )  # fmt: skip
+                col = tb.drawn_col[s]
+                own_p = float(st.churn_p[i, col]) if col >= 0 else 0.0
+                nxt = detractor_transition(
+                    ch, tb.trans_p, tb.det_factor, tb.det_mask, d, s, u, own_p, col >= 0,
+                    modbits[k], effbits,
+                )  # fmt: skip
             if nxt != s:
                 counts[C_STAGE_MOVES + (st.arm[i] * N_STAGES + s) * N_STAGES + nxt] += 1
                 st.stage[i] = nxt
@@ -504,6 +587,7 @@ def baseline_step(
             np.empty((N_BITS, BLOCK), dtype=np.uint64),
             np.empty((N_FLAGS, BLOCK), dtype=np.bool_),
             np.empty((D_AHEAD + ahead, BLOCK), dtype=np.float64),
+            np.empty(tb.trans_p.shape, dtype=np.float64),  # `… for detractors`' chances
         )  # fmt: skip
 
     on_threads(run_blocks, blocks_of(n_rows))
@@ -534,11 +618,12 @@ def baseline_blocks(
     bits: np.ndarray,
     flags: np.ndarray,
     draws: np.ndarray,
+    chances: np.ndarray,
 ) -> None:
     """Blocks [b0, b1) of ``baseline_step``, on one thread's scratch."""
     for b in range(b0, b1):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
         _baseline_block(
             tb, st, lo, hi, first_new, t, rk, market_return, counts[b], ints, bits, flags,
-            no_cutoffs, tab, txn_sums, draws, trace_row, trace_i, trace_f,
+            no_cutoffs, tab, txn_sums, draws, chances, trace_row, trace_i, trace_f,
         )  # fmt: skip

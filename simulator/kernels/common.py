@@ -311,6 +311,8 @@ PLAIN = (
     "mod_pred",
     "mod_factor",
     "mod_mask",
+    "det_factor",
+    "det_mask",
     "rfm_pred",
     "seg_pred",
     "seg_order",

@@ -150,6 +150,22 @@ def _complaints_declared(ctx: Context, setting: s.ComplaintModifier) -> None:
     )
 
 
+def _nps_declared(ctx: Context, setting: s.DetractorModifier) -> None:
+    """W0109 when a strategy's `… for detractors` can never apply: without an `nps` block no
+    customer is ever a detractor (a declaration library is not judged: the strategy that
+    imports it may declare the block)."""
+    if ctx.scope.header is None or "nps" in ctx.scope.blocks:
+        return
+    ctx.warning(
+        "W0109",
+        "`… for detractors` never applies: the strategy has no `nps` block",
+        setting.span,
+        label="no customer is a detractor",
+        hint="declare the shares in an `nps` block, e.g. `base promoters 30%, detractors 20%`, "
+        "or remove this line",
+    )
+
+
 def lifecycle(ctx: Context, item: s.Lifecycle) -> None:
     rows = Once(ctx)
     for setting in item.settings:
@@ -164,6 +180,11 @@ def lifecycle(ctx: Context, item: s.Lifecycle) -> None:
             units.amount(ctx, setting.factor, "a complaint's multiplier", minimum=0)
             units.duration(ctx, setting.duration, units.SCHEDULE)
             _complaints_declared(ctx, setting)
+            continue
+        if type(setting) is s.DetractorModifier:
+            hazard_target(ctx, setting.target)
+            units.amount(ctx, setting.factor, "a detractor's multiplier", above=0)
+            _nps_declared(ctx, setting)
             continue
         source = setting.source
         if not rows.first(source.text, source, source.text) or not c.stage(ctx, source):

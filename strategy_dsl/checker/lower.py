@@ -200,7 +200,7 @@ class FileLowering(ConditionLowering):
         return m.Transition(source, node.stage.text, node.probability.fraction, node.span)
 
     def lifecycle(self, item: s.Lifecycle) -> m.LifecycleSpec:
-        transitions, modifiers, after_complaint = [], [], []
+        transitions, modifiers, after_complaint, for_detractors = [], [], [], []
         for setting in item.settings:
             if type(setting) is s.TransitionRow:
                 transitions.extend(self.transition(setting.source.text, t) for t in setting.targets)
@@ -212,6 +212,16 @@ class FileLowering(ConditionLowering):
                         target.target and target.target.text,
                         setting.factor.value,
                         self.steps(setting.duration),
+                        setting.span,
+                    )
+                )
+            elif type(setting) is s.DetractorModifier:
+                target = setting.target
+                for_detractors.append(
+                    m.DetractorModifier(
+                        target.source and target.source.text,
+                        target.target and target.target.text,
+                        setting.factor.value,
                         setting.span,
                     )
                 )
@@ -227,7 +237,11 @@ class FileLowering(ConditionLowering):
                     )
                 )
         return m.LifecycleSpec(
-            tuple(transitions), tuple(modifiers), item.span, tuple(after_complaint)
+            tuple(transitions),
+            tuple(modifiers),
+            item.span,
+            tuple(after_complaint),
+            tuple(for_detractors),
         )
 
     def market(self, item: s.Market) -> m.MarketSpec:

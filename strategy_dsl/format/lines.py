@@ -161,6 +161,7 @@ SETTINGS: dict[type, Callable[[Any], str]] = {
     s.ComplaintModifier: lambda n: (
         f"{hazard_target(n.target)} x {n.factor.text} for {duration(n.duration)} after complaint"
     ),
+    s.DetractorModifier: lambda n: f"{hazard_target(n.target)} x {n.factor.text} for detractors",
     # model
     s.Predicts: lambda n: f"predicts {n.event.text} within {duration(n.within)}",
     s.Auc: lambda n: f"auc {n.value.text}",
