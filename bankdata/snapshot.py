@@ -175,6 +175,7 @@ def read_snapshot(
     _check_filled(customers, spec, customers_file)
     _check_vocabulary(customers, spec.vocabulary, customers_file)
     _check_not_after(customers, ("stage_since", "opened", "last_txn"), as_of, customers_file)
+    _check_chance(customers, OWN_CHURN, customers_file)
     ids = customers["customer_id"]
     read: dict[str, tuple[pd.DataFrame, Path]] = {}
     for table, columns in HISTORY.items():
@@ -267,6 +268,25 @@ def _check_filled(frame: pd.DataFrame, spec: SnapshotSpec, path: Path) -> None:
                 f"{path}: column {name}: empty at {_shown(frame, empty, name, _first_row(path))} "
                 f"(the map reads it: {spec.why.get(name, name)}; give every customer a value)"
             )
+
+
+#: The optional customers column of each customer's own churn chance per step (calibration's
+#: posterior mean, ``stratmap calibrate --per-customer``); empty: the keyed draw.
+OWN_CHURN = "churn_chance"
+
+
+def _check_chance(frame: pd.DataFrame, column: str, path: Path) -> None:
+    """A chance is between 0 and 1 (an empty one is not given)."""
+    if column not in frame:
+        return
+    values = frame[column]
+    bad = values.notna() & ~values.between(0.0, 1.0)
+    if bad.any():
+        raise TableError(
+            f"{path}: column {column}: not a chance between 0 and 1 at "
+            f"{_shown(frame, bad, column, _first_row(path))} (a per-step chance, 0.02 for 2%; "
+            "leave it empty for the map's own draw)"
+        )
 
 
 def _check_waves(frame: pd.DataFrame, waves: Mapping[str, tuple[int, ...]], path: Path) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bankdata.snapshot import EARLIEST, Snapshot, SnapshotSpec, customer_keys, positions
+from bankdata.snapshot import EARLIEST, OWN_CHURN, Snapshot, SnapshotSpec, customer_keys, positions
 from simulator.kernels import common as k
 from simulator.kernels.common import NO_MATURITY, SC_ARBITRATE
 from simulator.kernels.population import STAGE_AGE_CAP, State, allocate
@@ -191,6 +191,8 @@ def spec_for(c: CompiledStrategy, model: CheckedStrategy, forecast: bool = False
         add(name, "number", ATTR_NUMBER + x in attributes, f"`{name}`")
     for _, name, channel in opt_out_columns(c):
         add(name, "flag", True, f"`opt out` of `{channel}` (退订: never contacted on it again)")
+    # Optional, never required: each customer's own churn chance (docs/snapshot.md)
+    columns.append((OWN_CHURN, "number", False))
     scores = score_columns(c, model)
     for m, name in enumerate(c.models):
         reason = f"model `{name}`'s `top N%` (its score)"
@@ -312,6 +314,7 @@ def state_from_snapshot(
             slot = SLOT_DRAWN_CHURN + 64 * j
             theta = beta(static, slot, float(tb.drawn_a[j]), float(tb.drawn_b[j]))
             st.churn_p[:, j] = theta.astype(np.float32)
+        _own_churn(tb, st, cust, stage)
     # C1 … C5 or 1 … 5 (the vocabulary, validated): the level is the place in either half
     risk = _codes_of(cust["risk_tolerance"].astype(str), (*RISKS, *(str(r) for r in range(1, 6))))
     st.risk[:] = risk % len(RISKS) + 1
@@ -369,6 +372,18 @@ def state_from_snapshot(
     _journeys(c, tb, st, snap, timeline)
     _flows(tb, st, snap, timeline)
     return Book(st, n, cust["customer_id"], timeline, spend, scores)
+
+
+def _own_churn(tb: k.Tables, st: State, cust: pd.DataFrame, stage: np.ndarray) -> None:
+    """A customer's given ``churn_chance`` replaces the keyed draw of the drawn row of the
+    stage the customer is in on the snapshot's day (a chance is a stage's: the other drawn
+    stages keep their draws); a customer in a stage that draws none keeps nothing of it."""
+    if OWN_CHURN not in cust:
+        return
+    chance = cust[OWN_CHURN].to_numpy(np.float64)
+    col = tb.drawn_col[stage]
+    rows = np.flatnonzero(~np.isnan(chance) & (col >= 0))
+    st.churn_p[rows, col[rows]] = chance[rows].astype(np.float32)
 
 
 def _codes_of(values: pd.Series, names: tuple[str, ...]) -> np.ndarray:
@@ -625,4 +640,15 @@ def book_for_forecast(
     date ends step 0 and the forecast's step 1 begins on it; arms keyed as ``decide`` keys
     them (the same customers are in the same arms)."""
     timeline = Timeline(as_of, 0, c.step_days, starts=1)
+    if (
+        OWN_CHURN in snap.customers
+        and snap.customers[OWN_CHURN].notna().any()
+        and not tb.drawn_a.size
+    ):
+        raise SnapshotStateError(
+            f"the customers table gives {OWN_CHURN}, and the map's lifecycle draws no churn chance "
+            "per customer, so it would not be read",
+            f"write the churn of the stages it applies to as `churned ~ beta(a, b)`, or drop the "
+            f"{OWN_CHURN} column (docs/snapshot.md)",
+        )
     return state_from_snapshot(c, tb, snap, spec, timeline, replication_key(seed, 0))

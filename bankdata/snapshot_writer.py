@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bankdata.snapshot import OWN_CHURN
 from bankdata.snapshot_state import (
     MONTH_DAYS,
     RISKS,
@@ -95,6 +96,10 @@ def snapshot_from_state(
     cust["age"] = st.age0.astype(np.float64) + t * c.step_days / 360.0
     cust["txn_per_month"] = st.txn_rate.astype(np.float64)
     cust["propensity"] = st.propensity.astype(np.float64)
+    if tb.drawn_a.size:  # each customer's own churn chance of the stage it is in (if drawn)
+        col = tb.drawn_col[st.stage.astype(np.int64)]
+        own = st.churn_p[np.arange(col.size), np.maximum(col, 0)].astype(np.float64)
+        cust[OWN_CHURN] = np.where(col >= 0, own, np.nan)
     first = (t - 1) * c.step_days
     ahead = (st.birthday.astype(np.int64) - first) % YEAR_DAYS
     birthday = np.datetime64(tl.as_of, "D") + ahead.astype("timedelta64[D]")

@@ -37,6 +37,10 @@ class Calibration:
     txn_test: dict[str, Any] = field(default_factory=dict)
     flows: fits.Fit | None = None
     responses: list[dict[str, Any]] = field(default_factory=list)
+    # Per customer of the book (the fits' data): customer_id, months (survived, or of closing),
+    # open, and with transactions: transactions, exposure (months). The per-customer posteriors
+    # (calibration.per_customer) are read from it.
+    customer_data: pd.DataFrame | None = None
 
     def to_json(self) -> dict[str, Any]:
         def fit(f: fits.Fit | None) -> dict | None:
@@ -107,6 +111,9 @@ def calibrate(
         raise ValueError(f"no customer opened on or before the as-of date {as_of.date()}")
     periods, gone, end = churn_periods(book, as_of)
     result = Calibration(as_of, len(book), int((~gone).sum()))
+    result.customer_data = pd.DataFrame(
+        {"customer_id": book["customer_id"].to_numpy(), "months": periods, "open": ~gone.to_numpy()}
+    )
     result.window["churn"] = (book["opened"].min().date().isoformat(), as_of.date().isoformat())
     at_risk = periods > 0
     result.churn_geometric = fits.fit_geometric(periods[at_risk], gone.to_numpy()[at_risk])
@@ -164,6 +171,9 @@ def _fit_transactions(result: Calibration, book, end, transactions: pd.DataFrame
     codes = codes[seen & (codes >= 0)]
     counts = np.bincount(codes, minlength=len(book))
     keep = exposure > 0
+    assert result.customer_data is not None
+    result.customer_data["transactions"] = counts.astype(float)
+    result.customer_data["exposure"] = exposure
     result.txn_poisson = fits.fit_poisson(counts[keep].astype(float), exposure[keep])
     result.txn_nbd = fits.fit_nbd(counts[keep].astype(float), exposure[keep])
     result.txn_test = fits.likelihood_ratio(result.txn_poisson, result.txn_nbd)

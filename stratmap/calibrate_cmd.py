@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -53,6 +54,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "-o", "--out", type=Path, required=True, help="the .strat fragment to write"
     )
     parser.add_argument("--json", type=Path, help="also write the fit report as JSON")
+    parser.add_argument(
+        "--per-customer",
+        type=Path,
+        metavar="FILE",
+        help="also write each customer's posterior churn_chance and txn_per_month "
+        "(.parquet or .csv), to join into a snapshot's customers table",
+    )
     add_column_mapping(parser, "customer_id=客户号,opened=开户日期")
     parser.add_argument("--population", default="客户", help="the population's name (default 客户)")
 
@@ -72,6 +80,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
             "starting with a letter or _ (example: --population 零售客户)"
         )
     mapping = column_mapping(args)
+    per_customer = getattr(args, "per_customer", None)
+    if per_customer is not None and per_customer.suffix.lower() not in (".parquet", ".csv"):
+        raise UsageError(
+            f"--per-customer {per_customer}: write .parquet or .csv "
+            "(example: --per-customer posteriors.parquet)"
+        )
     try:
         as_of = pd.Timestamp(args.as_of)
     except ValueError:
@@ -110,9 +124,13 @@ def run_calibrate(args: argparse.Namespace) -> int:
         outputs.append(
             (args.json, json.dumps(report, ensure_ascii=False, indent=2, allow_nan=False) + "\n")
         )
-    for path, _text in outputs:
+    for path in [p for p, _ in outputs] + ([per_customer] if per_customer else []):
         if not path.parent.resolve().is_dir():
             raise UsageError(f"{path}: the folder {path.parent} does not exist")
+    if per_customer is not None:
+        from calibration.per_customer import per_customer_posteriors
+
+        _write_table(per_customer, per_customer_posteriors(result))
     for path, text in outputs:
         _write_atomically(path, text)
     print(_summary(result, args.out))
@@ -124,6 +142,21 @@ def _write_atomically(path: Path, text: str) -> None:
     try:
         safe_write.write_text(path, text)
     except OSError as exc:
+        raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
+
+
+def _write_table(path: Path, frame) -> None:
+    """A CSV through the safe writer; a Parquet file written beside its target and renamed
+    over it (a kill leaves a swept temporary, never half a table)."""
+    if path.suffix.lower() == ".csv":
+        _write_atomically(path, frame.to_csv(index=False))
+        return
+    temporary = safe_write.temporary_name(path.parent, path.name)
+    try:
+        frame.to_parquet(temporary, index=False)
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
         raise UsageError(f"{path}: cannot write: {exc.strerror}") from None
 
 

@@ -89,3 +89,23 @@ def test_from_on_the_command_line_and_its_usage_errors(book: Path, tmp_path: Pat
     err = capsys.readouterr().err
     assert "leave out --customers" in err
     assert "customers.parquet" in err and "txn_per_month" in err and "Traceback" not in err
+
+
+def test_a_churn_chance_the_map_does_not_draw_is_a_usage_error(
+    book: Path, tmp_path: Path, capsys
+) -> None:
+    """The wealth map's churn is a fixed chance per stage: a snapshot giving each customer's own
+    churn chance would be silently ignored, so `--from` refuses it (exit 2, no traceback);
+    `--snapshot-at` did not write the column for it."""
+    customers = pd.read_parquet(book / "customers.parquet")
+    assert "churn_chance" not in customers
+    given = tmp_path / "given"
+    given.mkdir()
+    for path in book.iterdir():
+        (given / path.name).write_bytes(path.read_bytes())
+    customers["churn_chance"] = 0.02
+    customers.to_parquet(given / "customers.parquet")
+    code = main(["simulate", str(WEALTH), "--from", str(given), "--months", "2", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "churn_chance" in err and "draws no churn" in err
+    assert "Traceback" not in err
