@@ -31,11 +31,12 @@ examples:
 """
 
 # Peak memory per customer, measured at 10,450,570 customers of the wealth map with history
-# (docs/decide.md, Speed: 6.06 GiB). It is the larger of two moments: reading the snapshot (its
+# (docs/decide.md, Speed: 7.04 GiB on the final main, with the list's segments and the opt-out
+# consent column; 6.06 GiB before them). It is the larger of two moments: reading the snapshot (its
 # frames as pandas holds them, ids as Arrow strings, four flow rows a customer, the join of
 # every history row with the customers) and deciding, after the frames are released (the
 # engine's state, and per play a status, a value and the list's rows).
-READ_BYTES_PER_CUSTOMER = 600
+READ_BYTES_PER_CUSTOMER = 730
 FRAME_BYTES_PER_ROW = 100  # a list row as pandas holds it
 WORKBOOK_BYTES_PER_ROW = 300  # and as openpyxl holds it while writing the xlsx
 
