@@ -160,7 +160,10 @@ def test_a_signal_during_the_renames_waits_until_they_are_done(
         real(source, destination)
         calls.append(destination)
         if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGINT)
+            # raise_signal delivers it to this thread now; os.kill(getpid) lets the kernel pick
+            # any thread, and on a loaded machine the handler could run after both renames
+            # (seen once in CI: "did not raise")
+            signal.raise_signal(signal.SIGINT)
             time.sleep(0.05)  # the handler would run here, between the renames
 
     monkeypatch.setattr(report_io.os, "rename", signalled)
