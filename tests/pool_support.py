@@ -19,7 +19,10 @@ def die_on_oom(job: str) -> str:
 
 
 def hang(job: str) -> str:
-    print(os.getpid(), flush=True)  # the worker's pid, for the test to watch
+    # The worker's pid, for the test to watch, in one write(2): two workers print at once, and
+    # under PYTHONUNBUFFERED print() writes the number and its newline separately, so the
+    # lines could interleave ("123456\n\n").
+    os.write(1, f"{os.getpid()}\n".encode())
     time.sleep(600)
     return job
 
