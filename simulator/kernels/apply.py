@@ -88,13 +88,11 @@ from simulator.kernels.common import (
     U_NEVER_SERVED,
     U_NO_PLAY,
     Tables,
-    block_kernel,
     blocks_of,
     cap_applies,
     count_within,
     earlier_contacts,
     fen,
-    inlined,
     money_draw,
     on_threads,
     proposal_value,
@@ -463,81 +461,6 @@ _BIT_INDEX = np.array(
 )  # fmt: skip
 
 
-@block_kernel
-def apply_block(
-    tb: Tables,
-    st: State,
-    lo: int,
-    hi: int,
-    t: int,
-    rk: np.uint64,
-    thr_mode: np.ndarray,
-    thr_value: np.ndarray,
-    thr_tiebreak: np.ndarray,
-    decided: bool,
-    funnel: np.ndarray,
-    cust: np.ndarray,
-    misc: np.ndarray,
-    unserved: np.ndarray,
-    chan: np.ndarray,
-    plays: np.ndarray,
-    values: np.ndarray,
-    trace_row: int,
-    trace_i: np.ndarray,
-    trace_f: np.ndarray,
-    seg_ever: np.ndarray,
-    outcomes: np.ndarray,
-    ledger: np.ndarray,
-    select: np.ndarray,
-    want: int,
-    play_outcomes: np.ndarray,
-    tier_moves: np.ndarray,
-) -> None:
-    # Segment membership is recorded once and kept (intention to treat): a customer who
-    # leaves a segment, churns or is moved by a treatment still counts in it. Bit G is
-    # "(all)", set for every live customer.
-    everyone = ONE << np.uint64(tb.seg_pred.size)
-    chosen = select.size > 0
-    for i in range(lo, hi):
-        alive = st.alive[i]
-        if alive < 0 or (chosen and select[i] != want):
-            continue
-        arm = st.arm[i]
-        if alive == 0:
-            cust[arm, STAGE_CHURNED, tier_of(tb, st.aum[i])] += 1
-            count_member(seg_ever[i], arm, outcomes, 1, 0, 0, 0, 0)
-            count_member(st.play_ever[i], arm, play_outcomes, 1, 0, 0, 0, 0)
-            continue
-        traced = i == trace_row
-        responded = False
-        revenue, cost = misc[arm, M_REVENUE], misc[arm, M_COST]
-        ledger[i, LEDGER_AUM_BEFORE_CONTACTS] = st.aum[i]
-        if decided and st.winners[i] != ZERO:
-            responded = serve(
-                tb, st, i, t, rk, thr_mode, thr_value, thr_tiebreak, plays, values, funnel, misc,
-                chan, traced, trace_i,
-            )  # fmt: skip
-        account(
-            tb, st, i, t, responded, decided, funnel, cust, misc, unserved, traced, trace_f,
-            tier_moves,
-        )  # fmt: skip
-        ever = seg_ever[i] | everyone
-        if decided:
-            ever |= st.segbits[i]
-        seg_ever[i] = ever
-        revenue = misc[arm, M_REVENUE] - revenue
-        cost = misc[arm, M_COST] - cost
-        ledger[i, LEDGER_REVENUE_FEN] += revenue
-        count_member(ever, arm, outcomes, 0, fen(st.aum[i]), revenue, cost, int(responded))
-        # Likewise per play, for the customers ever eligible for it (the control arm's and
-        # the play's holdout included: intention to treat).
-        plays_ever = st.play_ever[i] | (st.elig[i] if decided else ZERO)
-        st.play_ever[i] = plays_ever
-        count_member(
-            plays_ever, arm, play_outcomes, 0, fen(st.aum[i]), revenue, cost, int(responded)
-        )
-
-
 def apply_step(
     tb: Tables,
     st: State,
@@ -591,9 +514,6 @@ def apply_step(
     on_threads(run_blocks, blocks_of(n_rows))
 
 
-_apply_block = inlined(apply_block)
-
-
 @thread_kernel
 def apply_blocks(
     tb: Tables,
@@ -630,9 +550,49 @@ def apply_blocks(
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
         plays[:] = 0
         values[:] = 0.0
-        _apply_block(
-            tb, st, lo, hi, t, rk, thr_mode, thr_value, thr_tiebreak, decided,
-            funnel[b], cust[b], misc[b], unserved[b], chan[b], plays, values,
-            trace_row, trace_i, trace_f, seg_ever, outcomes[b], ledger, select, want,
-            play_outcomes[b], tier_moves[b],
-        )  # fmt: skip
+        funnel_b, cust_b, misc_b, chan_b = funnel[b], cust[b], misc[b], chan[b]
+        unserved_b, outcomes_b = unserved[b], outcomes[b]
+        play_outcomes_b, tier_moves_b = play_outcomes[b], tier_moves[b]
+        # Segment membership is recorded once and kept (intention to treat): a customer who
+        # leaves a segment, churns or is moved by a treatment still counts in it. Bit G is
+        # "(all)", set for every live customer.
+        everyone = ONE << np.uint64(tb.seg_pred.size)
+        chosen = select.size > 0
+        for i in range(lo, hi):
+            alive = st.alive[i]
+            if alive < 0 or (chosen and select[i] != want):
+                continue
+            arm = st.arm[i]
+            if alive == 0:
+                cust_b[arm, STAGE_CHURNED, tier_of(tb, st.aum[i])] += 1
+                count_member(seg_ever[i], arm, outcomes_b, 1, 0, 0, 0, 0)
+                count_member(st.play_ever[i], arm, play_outcomes_b, 1, 0, 0, 0, 0)
+                continue
+            traced = i == trace_row
+            responded = False
+            revenue, cost = misc_b[arm, M_REVENUE], misc_b[arm, M_COST]
+            ledger[i, LEDGER_AUM_BEFORE_CONTACTS] = st.aum[i]
+            if decided and st.winners[i] != ZERO:
+                responded = serve(
+                    tb, st, i, t, rk, thr_mode, thr_value, thr_tiebreak, plays, values, funnel_b,
+                    misc_b, chan_b, traced, trace_i,
+                )  # fmt: skip
+            account(
+                tb, st, i, t, responded, decided, funnel_b, cust_b, misc_b, unserved_b, traced,
+                trace_f, tier_moves_b,
+            )  # fmt: skip
+            ever = seg_ever[i] | everyone
+            if decided:
+                ever |= st.segbits[i]
+            seg_ever[i] = ever
+            revenue = misc_b[arm, M_REVENUE] - revenue
+            cost = misc_b[arm, M_COST] - cost
+            ledger[i, LEDGER_REVENUE_FEN] += revenue
+            count_member(ever, arm, outcomes_b, 0, fen(st.aum[i]), revenue, cost, int(responded))
+            # Likewise per play, for the customers ever eligible for it (the control arm's and
+            # the play's holdout included: intention to treat).
+            plays_ever = st.play_ever[i] | (st.elig[i] if decided else ZERO)
+            st.play_ever[i] = plays_ever
+            count_member(
+                plays_ever, arm, play_outcomes_b, 0, fen(st.aum[i]), revenue, cost, int(responded)
+            )

@@ -47,7 +47,6 @@ from simulator.kernels.common import (
     block_kernel,
     blocks_of,
     draw_transactions,
-    inlined,
     on_threads,
     thread_kernel,
     tier_of,
@@ -449,114 +448,6 @@ def model_label(
     return 0
 
 
-@block_kernel
-def baseline_block(
-    tb: Tables,
-    st: State,
-    lo: int,
-    hi: int,
-    first_new: int,
-    t: int,
-    rk: np.uint64,
-    market_return: float,
-    counts: np.ndarray,
-    ints: np.ndarray,
-    bits: np.ndarray,
-    flags: np.ndarray,
-    no_cutoffs: np.ndarray,
-    tab: np.ndarray,
-    txn_sums: np.ndarray,
-    draws: np.ndarray,
-    chances: np.ndarray,
-    trace_row: int,
-    trace_i: np.ndarray,
-    trace_f: np.ndarray,
-) -> None:
-    n = hi - lo
-    live, holds = flags[L_LIVE], flags[L_HOLDS]
-    modbits = bits[B_MODIFIERS]
-    flow_slot = t % max(tb.sc_i[SC_FLOW_RING_LEN], 1)
-    txn_slot = t % max(tb.sc_i[SC_TXN_RING_LEN], 1)
-    ahead = draws.shape[0] - D_AHEAD
-    step_draws(st, lo, n, t, rk, draws, ahead)
-    for k in range(n):  # market, flows, transactions, maturity
-        i = lo + k
-        live[k] = st.alive[i] == 1
-        for r in range(N_INTS):  # the scratch comes uninitialised: facts conditions may read
-            ints[r, k] = 0
-        for r in range(N_BITS):
-            bits[r, k] = ZERO
-        if not live[k]:
-            continue
-        if i == trace_row:
-            trace_i[TR_STAGE_BEFORE] = st.stage[i]
-            trace_f[TRF_AUM_START] = st.aum[i]
-        if i < first_new:
-            flow, txns = market_and_behaviour(
-                tb, st, i, t, draws, k, market_return, flow_slot, txn_slot, txn_sums
-            )
-            if i == trace_row:
-                trace_f[TRF_FLOW] = flow
-                trace_i[TR_TXN] = txns
-                trace_i[TR_MATURED] = st.matured[i]
-        ints[R_TIER, k] = tier_of(tb, st.aum[i])
-    for m in range(tb.mod_pred.size):  # lifecycle modifiers in force (conditions only)
-        entry = tb.mod_pred[m]
-        if evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, no_cutoffs, live, holds) > 0:
-            shift = np.uint64(m)
-            for k in range(n):
-                modbits[k] |= np.uint64(holds[k]) << shift
-    for k in range(n):  # the transition, then the models' scores
-        if not live[k]:
-            continue
-        i = lo + k
-        if i < first_new:
-            s = int(st.stage[i])
-            u = draws[D_TRANSITION, k]
-            effbits = effect_bits(tb, st, i, t)
-            if tb.det_factor.size == 0:
-                nxt = transition_tabled(tb, tab, s, u, modbits[k], effbits)
-                own = nxt == s and tb.drawn_col[s] >= 0
-                if own and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
-                    nxt = STAGE_CHURNED
-            else:  # `… for detractors`: two calls, handed only the arrays they read
-                d = detractor_share(
-                    tb.sc_f, tb.sc_i, tb.nps_i, tb.nps_f, st.ring, st.last_contact_any,
-                    st.last_resp_any, i, t,
-                )  # fmt: skip
-                ch = Chances(
-                    tb.trans_targets, tb.trans_single, chances, tb.mod_factor, tb.mod_mask,
-                    tb.eff_factor, tb.eff_mask,
-                )  # fmt: skip
-                col = tb.drawn_col[s]
-                own_p = float(st.churn_p[i, col]) if col >= 0 else 0.0
-                nxt = detractor_transition(
-                    ch, tb.trans_p, tb.det_factor, tb.det_mask, d, s, u, own_p, col >= 0,
-                    modbits[k], effbits,
-                )  # fmt: skip
-            if nxt != s:
-                counts[C_STAGE_MOVES + (st.arm[i] * N_STAGES + s) * N_STAGES + nxt] += 1
-                st.stage[i] = nxt
-                st.stage_since[i] = t
-                if nxt == STAGE_NEW:
-                    st.acquired[i] = t
-            if nxt == STAGE_CHURNED:
-                st.alive[i] = 0
-                counts[C_CHURNED + st.arm[i]] += 1
-        if i == trace_row:
-            trace_i[TR_STAGE] = st.stage[i]
-            trace_f[TRF_AUM_BASELINE] = st.aum[i]
-        if st.alive[i] != 1:
-            continue
-        counts[C_LIVE] += 1
-        labels = 0
-        for m in range(tb.model_i.shape[1]):
-            y = model_label(tb, tab, st, i, t, m, rk, modbits[k], draws, k, ahead)
-            counts[C_LABELS + m] += y
-            labels |= y << m
-        st.labels[i] = labels
-
-
 def baseline_step(
     tb: Tables,
     st: State,
@@ -583,7 +474,7 @@ def baseline_step(
         baseline_blocks(
             tb, st, b0, b1, n_rows, first_new, t, rk, market_return, counts, trace_row,
             trace_i, trace_f, no_cutoffs, tab, txn_sums,
-            np.empty((N_INTS, BLOCK), dtype=np.int64),  # cleared row by row: baseline_block
+            np.empty((N_INTS, BLOCK), dtype=np.int64),  # cleared row by row: baseline_blocks
             np.empty((N_BITS, BLOCK), dtype=np.uint64),
             np.empty((N_FLAGS, BLOCK), dtype=np.bool_),
             np.empty((D_AHEAD + ahead, BLOCK), dtype=np.float64),
@@ -591,9 +482,6 @@ def baseline_step(
         )  # fmt: skip
 
     on_threads(run_blocks, blocks_of(n_rows))
-
-
-_baseline_block = inlined(baseline_block)
 
 
 @thread_kernel
@@ -623,7 +511,87 @@ def baseline_blocks(
     """Blocks [b0, b1) of ``baseline_step``, on one thread's scratch."""
     for b in range(b0, b1):
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        _baseline_block(
-            tb, st, lo, hi, first_new, t, rk, market_return, counts[b], ints, bits, flags,
-            no_cutoffs, tab, txn_sums, draws, chances, trace_row, trace_i, trace_f,
-        )  # fmt: skip
+        counts_b = counts[b]
+        n = hi - lo
+        live, holds = flags[L_LIVE], flags[L_HOLDS]
+        modbits = bits[B_MODIFIERS]
+        flow_slot = t % max(tb.sc_i[SC_FLOW_RING_LEN], 1)
+        txn_slot = t % max(tb.sc_i[SC_TXN_RING_LEN], 1)
+        ahead = draws.shape[0] - D_AHEAD
+        step_draws(st, lo, n, t, rk, draws, ahead)
+        for k in range(n):  # market, flows, transactions, maturity
+            i = lo + k
+            live[k] = st.alive[i] == 1
+            for r in range(N_INTS):  # the scratch comes uninitialised: facts conditions may read
+                ints[r, k] = 0
+            for r in range(N_BITS):
+                bits[r, k] = ZERO
+            if not live[k]:
+                continue
+            if i == trace_row:
+                trace_i[TR_STAGE_BEFORE] = st.stage[i]
+                trace_f[TRF_AUM_START] = st.aum[i]
+            if i < first_new:
+                flow, txns = market_and_behaviour(
+                    tb, st, i, t, draws, k, market_return, flow_slot, txn_slot, txn_sums
+                )
+                if i == trace_row:
+                    trace_f[TRF_FLOW] = flow
+                    trace_i[TR_TXN] = txns
+                    trace_i[TR_MATURED] = st.matured[i]
+            ints[R_TIER, k] = tier_of(tb, st.aum[i])
+        for m in range(tb.mod_pred.size):  # lifecycle modifiers in force (conditions only)
+            entry = tb.mod_pred[m]
+            if evaluate_block(tb, st, lo, n, t, entry, rk, ints, bits, no_cutoffs, live, holds) > 0:
+                shift = np.uint64(m)
+                for k in range(n):
+                    modbits[k] |= np.uint64(holds[k]) << shift
+        for k in range(n):  # the transition, then the models' scores
+            if not live[k]:
+                continue
+            i = lo + k
+            if i < first_new:
+                s = int(st.stage[i])
+                u = draws[D_TRANSITION, k]
+                effbits = effect_bits(tb, st, i, t)
+                if tb.det_factor.size == 0:
+                    nxt = transition_tabled(tb, tab, s, u, modbits[k], effbits)
+                    own = nxt == s and tb.drawn_col[s] >= 0
+                    if own and drawn_churn(tb, st, i, s, u, modbits[k], effbits):
+                        nxt = STAGE_CHURNED
+                else:  # `… for detractors`: two calls, handed only the arrays they read
+                    d = detractor_share(
+                        tb.sc_f, tb.sc_i, tb.nps_i, tb.nps_f, st.ring, st.last_contact_any,
+                        st.last_resp_any, i, t,
+                    )  # fmt: skip
+                    ch = Chances(
+                        tb.trans_targets, tb.trans_single, chances, tb.mod_factor, tb.mod_mask,
+                        tb.eff_factor, tb.eff_mask,
+                    )  # fmt: skip
+                    col = tb.drawn_col[s]
+                    own_p = float(st.churn_p[i, col]) if col >= 0 else 0.0
+                    nxt = detractor_transition(
+                        ch, tb.trans_p, tb.det_factor, tb.det_mask, d, s, u, own_p, col >= 0,
+                        modbits[k], effbits,
+                    )  # fmt: skip
+                if nxt != s:
+                    counts_b[C_STAGE_MOVES + (st.arm[i] * N_STAGES + s) * N_STAGES + nxt] += 1
+                    st.stage[i] = nxt
+                    st.stage_since[i] = t
+                    if nxt == STAGE_NEW:
+                        st.acquired[i] = t
+                if nxt == STAGE_CHURNED:
+                    st.alive[i] = 0
+                    counts_b[C_CHURNED + st.arm[i]] += 1
+            if i == trace_row:
+                trace_i[TR_STAGE] = st.stage[i]
+                trace_f[TRF_AUM_BASELINE] = st.aum[i]
+            if st.alive[i] != 1:
+                continue
+            counts_b[C_LIVE] += 1
+            labels = 0
+            for m in range(tb.model_i.shape[1]):
+                y = model_label(tb, tab, st, i, t, m, rk, modbits[k], draws, k, ahead)
+                counts_b[C_LABELS + m] += y
+                labels |= y << m
+            st.labels[i] = labels

@@ -60,13 +60,16 @@ block_kernel = njit(cache=True, _nrt=False)
 # caller allocated, with the GIL released (``on_threads``). These replaced ``prange`` loops:
 # Numba's parallel lowering compiled the loop body as a gufunc and optimised every kernel a
 # phase calls twice more (in the gufunc's module, then in the wrapper's), about half of the
-# first run's compile time. The phase's own block kernel is inlined into its driver
-# (``inlined``), so that it is compiled and optimised once.
+# first run's compile time. A phase's work on one block is written in its driver's loop over
+# blocks, so that it is compiled and optimised once: it was a block kernel inlined into the
+# driver, but Numba inlines by deep-copying the callee's IR one basic block at a time, each
+# copy taking the whole variable scope with it (quadratic in the kernel's size), and the four
+# phases' inlinings were 12 s of the first run's compile (issue 14 §6).
 thread_kernel = njit(cache=True, nogil=True, _nrt=False)
 
 
 def inlined(kernel: Callable) -> Callable:
-    """A copy of the block kernel ``kernel`` that Numba inlines into its caller (a driver)."""
+    """A copy of the small kernel ``kernel`` that Numba inlines into its one caller in a run."""
     return njit(inline="always")(kernel.py_func)
 
 

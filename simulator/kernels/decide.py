@@ -383,76 +383,11 @@ def choose(
     return eligible, winners, eligible_for
 
 
-# Inlined into ``decide_block``, their only caller in a run: as kernels of their own, each one's
+# Inlined into ``decide_blocks``, their only caller in a run: as kernels of their own, each one's
 # library linked the whole condition interpreter (``evaluate_block`` and all under it) and
 # optimised and compiled it to machine code again, and ``decide_blocks`` a fourth time (about
 # 2 s each of the first run's compile, issue 14 §6). Their own code is small.
 _facts, _audience, _channels = inlined(facts), inlined(audience), inlined(channels)
-
-
-@block_kernel
-def decide_block(
-    tb: Tables,
-    st: State,
-    lo: int,
-    hi: int,
-    t: int,
-    rk: np.uint64,
-    cutoffs: np.ndarray,
-    funnel: np.ndarray,
-    proposals: np.ndarray,
-    ints: np.ndarray,
-    bits: np.ndarray,
-    flags: np.ndarray,
-    treated: np.ndarray,
-    values: np.ndarray,
-    per_cap: np.ndarray,
-    trace_row: int,
-    trace_i: np.ndarray,
-) -> None:
-    n = hi - lo
-    live = flags[L_LIVE]
-    for k in range(n):  # the scratch comes uninitialised: the facts OR-ed into start empty
-        i = lo + k
-        st.winners[i] = ZERO
-        live[k] = st.alive[i] == 1
-        ints[R_TIER, k] = tier_of(tb, st.aum[i]) if live[k] else 0
-        ints[R_RFM, k] = 0
-        ints[R_JOURNEYS, k] = 0
-        for r in range(N_BITS):
-            bits[r, k] = ZERO
-    _facts(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
-    ring = tb.sc_i[SC_AUM_RING_LEN]
-    if ring > 0:  # the AUM the `aum drop/rise` events of later steps compare with
-        for k in range(n):
-            if live[k]:
-                st.aum_ring[lo + k, t % ring] = np.float32(st.aum[lo + k])
-    _audience(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
-    _channels(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
-    for k in range(n):
-        if not live[k]:
-            continue
-        i = lo + k
-        traced = i == trace_row
-        candidates, channel_ok = bits[B_CANDIDATES, k], bits[B_CHANNELS, k]
-        eligible, winners, eligible_for = choose(
-            tb, st, i, t, rk, candidates, channel_ok, funnel, proposals, treated, values,
-            per_cap, traced, trace_i,
-        )  # fmt: skip
-        st.winners[i] = winners
-        st.elig[i] = eligible_for
-        st.cands[i], st.chans[i] = candidates, channel_ok
-        arm = st.arm[i]
-        st.segbits[i] = bits[B_SEGMENTS, k]
-        st.dec[i] = ints[R_TIER, k] | (128 if eligible else 0)
-        if traced:
-            trace_i[TR_TRIGGERS] = np.int64(bits[B_TRIGGERS, k])
-            trace_i[TR_SEGMENTS] = np.int64(bits[B_SEGMENTS, k])
-            trace_i[TR_TIER] = ints[R_TIER, k]
-            trace_i[TR_RFM] = ints[R_RFM, k]
-            trace_i[TR_ARM] = arm
-            trace_i[TR_ALIVE] = st.alive[i]
-            trace_i[TR_JOURNEYS] = ints[R_JOURNEYS, k]
 
 
 @njit(cache=True, inline="always")
@@ -524,7 +459,7 @@ def decide_step(
     def run_blocks(b0: int, b1: int) -> None:
         decide_blocks(
             tb, st, b0, b1, n_rows, t, rk, cutoffs, funnel, proposals, trace_row, trace_i,
-            np.empty((N_INTS, BLOCK), dtype=np.int64),  # cleared row by row: decide_block
+            np.empty((N_INTS, BLOCK), dtype=np.int64),  # cleared row by row: decide_blocks
             np.empty((N_BITS, BLOCK), dtype=np.uint64),
             np.empty((N_FLAGS, BLOCK), dtype=np.bool_),
             np.empty(n_plays, dtype=np.int64),  # cleared block by block: decide_blocks
@@ -533,9 +468,6 @@ def decide_step(
         )  # fmt: skip
 
     on_threads(run_blocks, blocks_of(n_rows))
-
-
-_decide_block = inlined(decide_block)
 
 
 @thread_kernel
@@ -565,40 +497,50 @@ def decide_blocks(
         treated[:] = 0
         values[:] = 0.0
         per_cap[:] = 0
-        _decide_block(
-            tb, st, lo, hi, t, rk, cutoffs, funnel[b], proposals[b], ints, bits, flags,
-            treated, values, per_cap, trace_row, trace_i,
-        )  # fmt: skip
-
-
-@block_kernel
-def choose_rows(
-    tb: Tables,
-    st: State,
-    rows: np.ndarray,
-    lo: int,
-    hi: int,
-    t: int,
-    rk: np.uint64,
-    winners: np.ndarray,
-    dec: np.ndarray,
-    elig: np.ndarray,
-    funnel: np.ndarray,
-    proposals: np.ndarray,
-    treated: np.ndarray,
-    values: np.ndarray,
-    per_cap: np.ndarray,
-    trace_i: np.ndarray,
-) -> None:
-    for j in range(lo, hi):
-        i = rows[j]
-        eligible, chosen, eligible_for = choose(
-            tb, st, i, t, rk, st.cands[i], st.chans[i], funnel, proposals, treated, values,
-            per_cap, False, trace_i,
-        )  # fmt: skip
-        winners[j] = chosen
-        elig[j] = eligible_for
-        dec[j] = tier_of(tb, st.aum[i]) | (128 if eligible else 0)
+        funnel_b, proposals_b = funnel[b], proposals[b]
+        n = hi - lo
+        live = flags[L_LIVE]
+        for k in range(n):  # the scratch comes uninitialised: the facts OR-ed into start empty
+            i = lo + k
+            st.winners[i] = ZERO
+            live[k] = st.alive[i] == 1
+            ints[R_TIER, k] = tier_of(tb, st.aum[i]) if live[k] else 0
+            ints[R_RFM, k] = 0
+            ints[R_JOURNEYS, k] = 0
+            for r in range(N_BITS):
+                bits[r, k] = ZERO
+        _facts(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+        ring = tb.sc_i[SC_AUM_RING_LEN]
+        if ring > 0:  # the AUM the `aum drop/rise` events of later steps compare with
+            for k in range(n):
+                if live[k]:
+                    st.aum_ring[lo + k, t % ring] = np.float32(st.aum[lo + k])
+        _audience(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+        _channels(tb, st, lo, n, t, rk, cutoffs, ints, bits, flags)
+        for k in range(n):
+            if not live[k]:
+                continue
+            i = lo + k
+            traced = i == trace_row
+            candidates, channel_ok = bits[B_CANDIDATES, k], bits[B_CHANNELS, k]
+            eligible, winners, eligible_for = choose(
+                tb, st, i, t, rk, candidates, channel_ok, funnel_b, proposals_b, treated, values,
+                per_cap, traced, trace_i,
+            )  # fmt: skip
+            st.winners[i] = winners
+            st.elig[i] = eligible_for
+            st.cands[i], st.chans[i] = candidates, channel_ok
+            arm = st.arm[i]
+            st.segbits[i] = bits[B_SEGMENTS, k]
+            st.dec[i] = ints[R_TIER, k] | (128 if eligible else 0)
+            if traced:
+                trace_i[TR_TRIGGERS] = np.int64(bits[B_TRIGGERS, k])
+                trace_i[TR_SEGMENTS] = np.int64(bits[B_SEGMENTS, k])
+                trace_i[TR_TIER] = ints[R_TIER, k]
+                trace_i[TR_RFM] = ints[R_RFM, k]
+                trace_i[TR_ARM] = arm
+                trace_i[TR_ALIVE] = st.alive[i]
+                trace_i[TR_JOURNEYS] = ints[R_JOURNEYS, k]
 
 
 def decide_again(
@@ -640,9 +582,6 @@ def decide_again_serial(*args: object) -> None:
     decide_again(*args, threads=1)  # type: ignore[arg-type]
 
 
-_choose_rows = inlined(choose_rows)
-
-
 @thread_kernel
 def choose_blocks(
     tb: Tables,
@@ -669,44 +608,22 @@ def choose_blocks(
         values[:] = 0.0
         per_cap[:] = 0
         trace_i[:] = 0
-        _choose_rows(
-            tb, st, rows, lo, hi, t, rk, winners, dec, elig, funnel[b], proposals[b], treated,
-            values, per_cap, trace_i,
-        )  # fmt: skip
+        funnel_b, proposals_b = funnel[b], proposals[b]
+        for j in range(lo, hi):
+            i = rows[j]
+            eligible, chosen, eligible_for = choose(
+                tb, st, i, t, rk, st.cands[i], st.chans[i], funnel_b, proposals_b, treated, values,
+                per_cap, False, trace_i,
+            )  # fmt: skip
+            winners[j] = chosen
+            elig[j] = eligible_for
+            dec[j] = tier_of(tb, st.aum[i]) | (128 if eligible else 0)
 
 
 @njit(cache=True, inline="always")
 def tiebreak(rk: np.uint64, cid: int, t: int) -> np.uint64:
     """The customer's place among equals this step: a permutation of customer ids."""
     return nb_draw(nb_step_key(nb_customer_key(rk, cid), t), SLOT_TIEBREAK)
-
-
-@block_kernel
-def gather_block(
-    tb: Tables,
-    st: State,
-    lo: int,
-    hi: int,
-    t: int,
-    rk: np.uint64,
-    wanted: np.ndarray,
-    pos: np.ndarray,
-    out_value: np.ndarray,
-    out_tiebreak: np.ndarray,
-) -> None:
-    n_plays = tb.play_i.shape[1]
-    for i in range(lo, hi):
-        winners = st.winners[i]
-        if winners == ZERO:
-            continue
-        h = tiebreak(rk, st.cid[i], t)
-        earlier = earlier_contacts(tb, st.ring, i, t)
-        propensity = float(st.propensity[i])
-        for p in range(n_plays):
-            if wanted[p] == 1 and (winners >> np.uint64(p)) & ONE == ONE:
-                out_value[pos[p]] = proposal_value(tb, p, propensity, earlier)
-                out_tiebreak[pos[p]] = h
-                pos[p] += 1
 
 
 def gather(
@@ -733,9 +650,6 @@ def gather(
     on_threads(run_blocks, blocks_of(n_rows))
 
 
-_gather_block = inlined(gather_block)
-
-
 @thread_kernel
 def gather_blocks(
     tb: Tables,
@@ -756,4 +670,16 @@ def gather_blocks(
         for p in range(pos.size):  # an element at a time: a slice copy would allocate
             pos[p] = offsets[b, p]
         lo, hi = b * BLOCK, min(n_rows, (b + 1) * BLOCK)
-        _gather_block(tb, st, lo, hi, t, rk, wanted, pos, out_value, out_tiebreak)
+        n_plays = tb.play_i.shape[1]
+        for i in range(lo, hi):
+            winners = st.winners[i]
+            if winners == ZERO:
+                continue
+            h = tiebreak(rk, st.cid[i], t)
+            earlier = earlier_contacts(tb, st.ring, i, t)
+            propensity = float(st.propensity[i])
+            for p in range(n_plays):
+                if wanted[p] == 1 and (winners >> np.uint64(p)) & ONE == ONE:
+                    out_value[pos[p]] = proposal_value(tb, p, propensity, earlier)
+                    out_tiebreak[pos[p]] = h
+                    pos[p] += 1

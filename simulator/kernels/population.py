@@ -49,7 +49,6 @@ from simulator.kernels.common import (
     Tables,
     block_kernel,
     draw_transactions,
-    inlined,
     money_draw,
     on_threads,
     thread_kernel,
@@ -575,63 +574,6 @@ def synthesize(
     on_threads(run_blocks, (ids.size + BLOCK - 1) // BLOCK)
 
 
-@block_kernel
-def synthesize_block(
-    tb: Tables,
-    st: State,
-    first_row: int,
-    ids: np.ndarray,
-    lo: int,
-    hi: int,
-    rk: np.uint64,
-    t: int,
-    stage: int,
-    scratch: np.ndarray,
-    sums: np.ndarray,
-    txn_sums: np.ndarray,
-) -> None:
-    """Customers ids[lo:hi] into rows first_row + lo.. (``synthesize``)."""
-    n, row = hi - lo, first_row + lo
-    keys, static = scratch[Y_KEY].view(np.uint64), scratch[Y_STATIC].view(np.uint64)
-    tenure, recency = scratch[Y_TENURE], scratch[Y_RECENCY]
-    for k in range(n):
-        ck = nb_customer_key(rk, ids[lo + k])
-        keys[k] = nb_step_key(ck, 0)
-        static[k] = nb_step_key(ck, STATIC_STEP)
-        tenure[k] = -1.0
-        recency[k] = -1.0
-    for k in range(n):
-        clear_row(st, row + k, ids[lo + k])
-    for a in range(tb.attr_i.shape[1]):
-        draw_attribute(tb, a, keys, n, scratch[Y_UNIFORM], scratch[Y_VALUE], sums[a])
-        store_attribute(tb, st, row, n, t, a, scratch[Y_VALUE], tenure, recency)
-    control = tb.sc_f[SCF_CONTROL_SHARE]
-    for k in range(n):
-        i = row + k
-        st.arm[i] = 1 if nb_to_uniform(nb_draw(static[k], SLOT_CONTROL)) < control else 0
-        st.birthday[i] = int(nb_to_uniform(nb_draw(static[k], SLOT_BIRTHDAY)) * 360)
-        st.payday[i] = int(nb_to_uniform(nb_draw(static[k], SLOT_PAYDAY)) * 30)
-        for j in range(tb.drawn_a.size):  # own churn chances, fixed for the run (sBG)
-            theta = nb_beta(static[k], SLOT_DRAWN_CHURN + 64 * j, tb.drawn_a[j], tb.drawn_b[j])
-            st.churn_p[i, j] = np.float32(theta)
-    for k in range(n):
-        i = row + k
-        if stage >= 0:
-            # An arrival opens its account at step t: that is its first activity.
-            st.stage[i] = stage
-            st.stage_since[i] = t
-            st.acquired[i] = t
-            st.last_txn[i] = t
-        else:
-            initial_history(tb, st, i, keys[k], tenure[k], recency[k], txn_sums)
-            initial_holdings(tb, st, i, keys[k])
-        for j in range(tb.sc_i[SC_AUM_RING_LEN]):
-            st.aum_ring[i, j] = np.float32(st.aum[i])
-
-
-_synthesize_block = inlined(synthesize_block)
-
-
 @thread_kernel
 def synthesize_blocks(
     tb: Tables,
@@ -648,7 +590,42 @@ def synthesize_blocks(
     txn_sums: np.ndarray,
 ) -> None:
     """Blocks [b0, b1) of ``synthesize``'s ``ids``, on one thread's scratch."""
-    n = ids.size
     for b in range(b0, b1):
-        lo, hi = b * BLOCK, min(n, (b + 1) * BLOCK)
-        _synthesize_block(tb, st, first_row, ids, lo, hi, rk, t, stage, scratch, sums, txn_sums)
+        lo, hi = b * BLOCK, min(ids.size, (b + 1) * BLOCK)
+        # Customers ids[lo:hi] into rows first_row + lo..
+        n, row = hi - lo, first_row + lo
+        keys, static = scratch[Y_KEY].view(np.uint64), scratch[Y_STATIC].view(np.uint64)
+        tenure, recency = scratch[Y_TENURE], scratch[Y_RECENCY]
+        for k in range(n):
+            ck = nb_customer_key(rk, ids[lo + k])
+            keys[k] = nb_step_key(ck, 0)
+            static[k] = nb_step_key(ck, STATIC_STEP)
+            tenure[k] = -1.0
+            recency[k] = -1.0
+        for k in range(n):
+            clear_row(st, row + k, ids[lo + k])
+        for a in range(tb.attr_i.shape[1]):
+            draw_attribute(tb, a, keys, n, scratch[Y_UNIFORM], scratch[Y_VALUE], sums[a])
+            store_attribute(tb, st, row, n, t, a, scratch[Y_VALUE], tenure, recency)
+        control = tb.sc_f[SCF_CONTROL_SHARE]
+        for k in range(n):
+            i = row + k
+            st.arm[i] = 1 if nb_to_uniform(nb_draw(static[k], SLOT_CONTROL)) < control else 0
+            st.birthday[i] = int(nb_to_uniform(nb_draw(static[k], SLOT_BIRTHDAY)) * 360)
+            st.payday[i] = int(nb_to_uniform(nb_draw(static[k], SLOT_PAYDAY)) * 30)
+            for j in range(tb.drawn_a.size):  # own churn chances, fixed for the run (sBG)
+                theta = nb_beta(static[k], SLOT_DRAWN_CHURN + 64 * j, tb.drawn_a[j], tb.drawn_b[j])
+                st.churn_p[i, j] = np.float32(theta)
+        for k in range(n):
+            i = row + k
+            if stage >= 0:
+                # An arrival opens its account at step t: that is its first activity.
+                st.stage[i] = stage
+                st.stage_since[i] = t
+                st.acquired[i] = t
+                st.last_txn[i] = t
+            else:
+                initial_history(tb, st, i, keys[k], tenure[k], recency[k], txn_sums)
+                initial_holdings(tb, st, i, keys[k])
+            for j in range(tb.sc_i[SC_AUM_RING_LEN]):
+                st.aum_ring[i, j] = np.float32(st.aum[i])
