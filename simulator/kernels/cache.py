@@ -80,7 +80,7 @@ _IMPL = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", No
 
 # What the first compile costs, for the line that says it is happening: the bundled example's
 # first `simulate` on the 2-core development machine (bench/bench_first_run.py).
-COMPILE_SECONDS = 60
+COMPILE_SECONDS = 40
 
 _warned: set[str] = set()
 
