@@ -93,8 +93,17 @@ def format_value(value: float | None, unit: str, *, difference: bool = False) ->
         text = _fixed(value, 1, signed=True)
         return text if text.startswith(("+", "-")) else f"+{text}"  # NPS is always signed
     if unit == "ratio":
-        return _fixed(value, 2, signed=difference)
+        return _fixed(value, ratio_decimals(abs(value)), signed=difference)
     return _count(value, signed=difference)
+
+
+def ratio_decimals(size: float) -> int:
+    """Decimals for a ratio of magnitude ``size``: two, or as many as show two significant
+    digits of a small one (at most six). Moves up a tier per customer are a few in a thousand:
+    with two decimals every plan said 0.00."""
+    if not math.isfinite(size) or size == 0 or size >= 0.1:
+        return 2
+    return min(6, 1 - math.floor(math.log10(size)))
 
 
 def format_interval(
@@ -107,6 +116,10 @@ def format_interval(
     if unit == "money" and all(math.isfinite(v) for v in (low, high)):
         size = max(abs(low), abs(high))
         low_text, high_text = (money(v, signed=difference, size=size) for v in (low, high))
+        return f"[{low_text}, {high_text}]"
+    if unit == "ratio" and all(math.isfinite(v) for v in (low, high)):
+        places = ratio_decimals(max(abs(low), abs(high)))  # both bounds to the same places
+        low_text, high_text = (_fixed(v, places, signed=difference) for v in (low, high))
         return f"[{low_text}, {high_text}]"
     low_text = format_value(low, unit, difference=difference)
     return f"[{low_text}, {format_value(high, unit, difference=difference)}]"
