@@ -243,6 +243,7 @@ def _design_rows(
         (f"{second} (baseline)", [_cell(m, "baseline") for m in metrics]),
         (first, [_cell(m, "treatment") for m in metrics]),
         ("effect to detect", [_cell(m, "effect", difference=True) for m in metrics]),
+        ("its forecast 95% interval", [_forecast(m) for m in metrics]),
         (
             "standard deviation per customer",
             [_sd(m) if m["kind"] == "mean" else "-" for m in metrics],
@@ -330,6 +331,12 @@ def _sd(row: Mapping[str, Any]) -> str:
 
 def _months(row: Mapping[str, Any]) -> str:
     return "-" if row["months_to_reach"] is None else f"{row['months_to_reach']:,.1f}"
+
+
+def _forecast(row: Mapping[str, Any]) -> str:
+    """The effect's interval across replications (treatment vs control rows only)."""
+    low, high = row.get("effect_low"), row.get("effect_high")
+    return format_interval(low, high, _unit(row), difference=True)
 
 
 def _live(row: Mapping[str, Any]) -> str:

@@ -486,3 +486,62 @@ def test_a_zero_effect_says_that_no_sample_size_detects_it() -> None:
 def test_outcomes_of_an_empty_run_are_empty() -> None:
     found = EligibleOutcomes(steps=3)
     assert found.arm(0, "aum_added").size == 0 and found.responses().size == 0
+
+
+# --------------------------------------------------------------------- the effect's own uncertainty
+
+
+def test_each_effect_carries_its_interval_across_replications(sized: Sized) -> None:
+    """The effect a test is sized on is itself a forecast: its 95% interval is Student t on
+    each replication's treatment − control difference (scipy computes it independently here),
+    and where it holds 0 the row says that the sizes rest on an effect of unknown sign."""
+    from scipy import stats
+
+    report = sized.report()
+    for name, what in (
+        ("churn_rate", "churned"),
+        ("aum_added_per_customer", "aum_added"),
+        ("revenue_per_customer", "revenue"),
+    ):
+        row = report.metric(name)
+        per_rep = getattr(sized.outcomes, what)
+        diffs = np.array([t.mean() - c.mean() for t, c in zip(per_rep[0], per_rep[1], strict=True)])
+        assert diffs.size == RUN["reps"]
+        low, high = stats.t.interval(0.95, diffs.size - 1, loc=diffs.mean(), scale=stats.sem(diffs))
+        assert (row.effect_low, row.effect_high) == (pytest.approx(low), pytest.approx(high))
+        unknown = low <= 0 <= high
+        said = row.note is not None and "cannot tell the effect from 0" in row.note
+        assert said == unknown, (name, low, high, row.note)
+    # The response rate (variant vs base) is not a treatment vs control effect: no interval.
+    response = report.metric("response_rate")
+    assert response.effect_low is None and response.effect_high is None
+
+
+def test_an_effect_of_unknown_sign_and_a_test_too_long_are_said() -> None:
+    from simulator.analysis.sizing_report import (
+        LONGEST_TEST_MONTHS,
+        MetricSizing,
+        with_forecast_interval,
+    )
+
+    def row(effect: float, months: float | None, kind: str = "mean") -> MetricSizing:
+        return MetricSizing(
+            "aum_added_per_customer", "AUM added", kind, "treatment vs control", "welch",
+            "Welch t test", 0.0, effect, effect, 1.0, 1.0, months=months,
+        )  # fmt: skip
+
+    clear = with_forecast_interval(row(2.0, 6.0), np.array([1.9, 2.0, 2.1]))
+    half = 4.302653 * 0.1 / 3**0.5  # t(0.975, 2) × s / √R
+    assert clear.note is None
+    assert clear.effect_low == pytest.approx(2.0 - half)
+    assert clear.effect_high == pytest.approx(2.0 + half)
+    unknown = with_forecast_interval(row(0.5, 6.0), np.array([-1.0, 0.5, 2.0]))
+    assert unknown.note is not None and "cannot tell the effect from 0: +0.50" in unknown.note
+    assert "[-3.23, +4.23]" in unknown.note  # 0.5 ± 4.3027 × 1.5 / √3
+    long = with_forecast_interval(row(2.0, LONGEST_TEST_MONTHS + 1.0), np.array([1.9, 2.0, 2.1]))
+    assert long.note is not None and "25 months (2 years)" in long.note
+    assert "cannot tell" not in long.note
+    share = with_forecast_interval(row(0.01, 6.0, "proportion"), np.array([-0.01, 0.01, 0.03]))
+    assert share.note is not None and "+1.00 pp, 95% interval [-3.97 pp, +5.97 pp]" in share.note
+    one = with_forecast_interval(row(0.5, 6.0), np.array([0.5, np.nan]))
+    assert one.note is None and one.effect_low is None  # one replication: no spread to measure

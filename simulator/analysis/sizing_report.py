@@ -59,6 +59,7 @@ from simulator.planning import (
     Interval,
     PlanningError,
     SizingResult,
+    forecast_interval,
     holdout_opportunity_cost,
     live_test_interval,
     mde_means,
@@ -304,6 +305,11 @@ class MetricSizing:
     at_n: SizingResult | None = None  # power at --n
     mde: SizingResult | None = None  # minimum detectable effect at --n
     opportunity_cost: float | None = None
+    # The effect's 95% interval across replications (the forecast's Monte Carlo uncertainty),
+    # treatment vs control only: a test sized on an effect whose interval holds 0 is sized on
+    # what may be noise, and the row's note says so.
+    effect_low: float | None = None
+    effect_high: float | None = None
     note: str | None = None
     error: str | None = None
     hint: str | None = None
@@ -400,7 +406,8 @@ def _clean(value: float | None) -> float | None:
 # per metric, ``metric_dict``'s keys.
 SIZING_COLUMNS: dict[str, str] = {
     **dict.fromkeys(("metric", "label", "kind", "comparison", "method", "method_name"), "string"),
-    **dict.fromkeys(("baseline", "treatment", "effect", "sd_control", "sd_treatment"), "float64"),
+    **dict.fromkeys(("baseline", "treatment", "effect", "effect_low", "effect_high"), "float64"),
+    **dict.fromkeys(("sd_control", "sd_treatment"), "float64"),
     "n_treatment": "Int64",
     "n_control": "Int64",
     **dict.fromkeys(("months_to_reach", "live_test_low", "live_test_high"), "float64"),
@@ -422,6 +429,8 @@ def metric_dict(m: MetricSizing) -> dict[str, Any]:
         "baseline": _clean(m.baseline),
         "treatment": _clean(m.treatment),
         "effect": _clean(m.effect),
+        "effect_low": _clean(m.effect_low),
+        "effect_high": _clean(m.effect_high),
         "sd_control": _clean(m.sd_control),
         "sd_treatment": _clean(m.sd_treatment),
         "n_treatment": None if design is None else design.n_treatment,
@@ -551,6 +560,7 @@ def size_report(
             months=split_months,
             forgone_per_customer=value_per_treated,
         )
+        row = with_forecast_interval(row, _effect_per_replication(getattr(outcomes, what)))
         if name == "aum_added_per_customer" and row.sd_control and end_sd_c:
             row = _with_note(
                 row,
@@ -711,6 +721,51 @@ def _replace(row: MetricSizing, **changes: Any) -> MetricSizing:
 
 def _with_note(row: MetricSizing, note: str) -> MetricSizing:
     return _replace(row, note=note if row.note is None else f"{row.note}; {note}")
+
+
+def _effect_per_replication(values: dict[int, list[np.ndarray]]) -> np.ndarray:
+    """Treatment mean − control mean of one replication's eligible customers, per replication
+    (NaN where an arm had none)."""
+    effects = []
+    for treated, held_out in zip(values[0], values[1], strict=True):
+        both = treated.size > 0 and held_out.size > 0
+        effects.append(float(treated.mean() - held_out.mean()) if both else math.nan)
+    return np.asarray(effects, dtype=np.float64)
+
+
+# The longest live test a bank runs: a design needing more is reported as out of reach.
+LONGEST_TEST_MONTHS = 24
+
+
+def with_forecast_interval(row: MetricSizing, per_rep: np.ndarray) -> MetricSizing:
+    """``row`` with its effect's interval across replications, and notes where the design
+    rests on an effect the simulation cannot tell from 0, or takes longer than any live test."""
+    if row.months is not None and row.months > LONGEST_TEST_MONTHS:
+        row = _with_note(
+            row,
+            f"{row.months:,.0f} months ({row.months / 12:,.0f} years) of eligible customers "
+            f"to reach the power: longer than a live test runs ({LONGEST_TEST_MONTHS} months); "
+            "the effect is too small to measure live at this flow",
+        )
+    finite = per_rep[np.isfinite(per_rep)]
+    if row.effect is None or finite.size < 2:
+        return row
+    spread = forecast_interval(finite)
+    row = _replace(row, effect_low=spread.low, effect_high=spread.high)
+    if spread.low <= 0.0 <= spread.high and row.effect != 0.0:
+        places = 0 if max(abs(spread.low), abs(spread.high)) >= 100 else 2
+
+        def shown(v: float) -> str:
+            return f"{v * 100:+.2f} pp" if row.kind == "proportion" else f"{v:+,.{places}f}"
+
+        row = _with_note(
+            row,
+            f"the forecast cannot tell the effect from 0: {shown(row.effect)}, 95% interval "
+            f"[{shown(spread.low)}, {shown(spread.high)}] across the {finite.size} "
+            "replications; the sizes rest on an effect whose sign is not known. Simulate more "
+            "customers (--customers) or replications (--reps) before planning on it",
+        )
+    return row
 
 
 def _constant_arm_note(arm: str, value: float) -> str:
