@@ -41,7 +41,7 @@ from strategy_dsl.checker.units import check_against_step
 from strategy_dsl.errors import StratmapError
 from strategy_dsl.library import Library
 
-__all__ = ["VariantError", "apply_variant", "variant_names"]
+__all__ = ["NO_PLAYS", "VariantError", "apply_variant", "variant_names", "without_plays"]
 
 # Override kind -> the model field that holds that kind's specs.
 _FIELDS = {
@@ -56,6 +56,20 @@ _FIELDS = {
 
 class VariantError(StratmapError):
     """A variant that cannot be applied: a message for a person and a hint to fix it."""
+
+
+# The name of ``without_plays``'s alternative: parentheses, which no variant name can have.
+NO_PLAYS = "(no plays)"
+
+
+def without_plays(model: m.CheckedStrategy) -> m.CheckedStrategy:
+    """The book as it would run without the strategy's plays: ``model`` with every customer in
+    the global control group (`control 100%`), so that nobody is contacted. Everything else is
+    the base's, object for object, so the simulator gives it the same customers and the same
+    draws: against it, the base's paired difference is what deploying the map adds, the
+    treated share's effect measured customer for customer rather than between two random arms
+    (whose starting AUM differs by chance: `compare --no-plays`, docs/cli.md)."""
+    return replace(model, policy=replace(model.policy, control=1.0))
 
 
 def variant_names(model: m.CheckedStrategy) -> list[str]:

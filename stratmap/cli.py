@@ -272,6 +272,12 @@ def _add_compare(commands: argparse._SubParsersAction) -> None:
         action="append",
         help="a variant to compare with the base (repeatable; default: every variant)",
     )
+    compare.add_argument(
+        "--no-plays",
+        action="store_true",
+        help="also compare with the book run without any play (every customer in the control "
+        "group): what the strategy adds, paired on the same customers and draws",
+    )
     _add_run_sizes(compare, file=False)
     _add_repeated_runs(compare)
     _add_report_option(compare)

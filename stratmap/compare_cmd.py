@@ -150,13 +150,18 @@ def run_compare(args: argparse.Namespace) -> int:
         alternatives = [(labels[0], base), (labels[1], models[1])]
     else:
         names = list(args.variant or base.variants)
-        if not names:
+        if not names and not args.no_plays:
             raise UsageError(
                 f"{paths[0]} declares no `variant`: nothing to compare it with",
-                "add a `variant` block (docs/language.md) or name a second strategy file",
+                "add a `variant` block (docs/language.md), name a second strategy file, or "
+                "compare with the book without plays (--no-plays)",
             )
         _known_variants(base, names)
         alternatives = [("base", base)] + [(name, _apply(base, name)) for name in names]
+    if args.no_plays:
+        from strategy_dsl.variants import NO_PLAYS, without_plays
+
+        alternatives.append((NO_PLAYS, without_plays(base)))
     sizes = complete_sizes(sizes, base)
     sizes = replace(sizes, threads=resolve_threads(sizes.threads))
 

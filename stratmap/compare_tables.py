@@ -19,6 +19,7 @@ from simulator.analysis.compare import (
     PLAY_METRICS,
     SEGMENT_METRICS,
 )
+from strategy_dsl.variants import NO_PLAYS
 from stratmap.tables import format_interval, format_value
 
 __all__ = ["render_comparison", "render_size"]
@@ -52,23 +53,31 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
     )
     base = document["base"]
     for label, rows in document["differences"].items():
+        # Against the book without plays the question is what the plays add: base − it.
+        added = label == NO_PLAYS
         table = _table(
-            f"{label} - {base} (paired, per replication)",
+            f"what the plays add: {base} - {label} (paired, per replication)"
+            if added
+            else f"{label} - {base} (paired, per replication)",
             "metric",
-            base,
-            label,
+            label if added else base,
+            base if added else label,
             "difference",
             "95% interval",
         )
+        sign = -1.0 if added else 1.0
         for row in rows:
             label_text, unit = COMPARE_METRICS[row["metric"]]
+            low, high = row.get("low"), row.get("high")
+            if added and low is not None and high is not None:
+                low, high = -high, -low
             _row(
                 table,
                 label_text,
-                format_value(row["base"], unit),
-                format_value(row["variant"], unit),
-                format_value(row["difference"], unit, difference=True),
-                _bounds(row, unit),
+                format_value(row["variant" if added else "base"], unit),
+                format_value(row["base" if added else "variant"], unit),
+                format_value(sign * row["difference"], unit, difference=True),
+                _bounds({**row, "low": low, "high": high}, unit),
             )
         table.caption = f"interval: {FORECAST_LABEL}, Student t across {reps} replications"
         console.print(table)
@@ -105,7 +114,7 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
         if rows:
             console.print(_group_table(label, rows, "play_customers", reps))
     for label, check in document["sample_ratio"].items():
-        verdict = "no control group: nothing to check" if check is None else check["verdict"]
+        verdict = "one arm only: nothing to check" if check is None else check["verdict"]
         console.print(Text(f"sample ratio, {label}: {verdict}"))
     table = _table(
         "Ranking by net value",

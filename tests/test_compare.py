@@ -336,3 +336,76 @@ def test_group_uplift_in_json_parquet_and_table_agree(tmp_path: Path) -> None:
             cells = [c.strip() for c in line.strip().strip("│").split("│")]
             assert cells[-2] == format_value(row["uplift"], unit, difference=True), row
             assert cells[-1] == _bounds(row, unit), row
+
+
+# ------------------------------------------------------------------------ the book without plays
+
+
+def test_the_book_without_plays_has_the_same_customers_and_no_contact(wealth) -> None:  # type: ignore[no-untyped-def]
+    from strategy_dsl.variants import NO_PLAYS, without_plays
+
+    bare = without_plays(wealth)
+    assert bare.policy.control == 1.0 and wealth.policy.control == 0.1
+    assert bare.rules == wealth.rules and bare.population == wealth.population
+    arms = run_arms([("base", wealth), (NO_PLAYS, bare)], **SIZES)
+    one, two = (arm.output for arm in arms)
+    # The same population and draws: step 0 and the arrivals agree customer for customer.
+    # (Summed over the arms, which differ: everyone is in the control arm without plays.)
+    for name in ("customers", "aum_fen", "acquired"):
+        ones, twos = np.asarray(getattr(one, name)), np.asarray(getattr(two, name))
+        assert np.array_equal(ones[:, 0].sum(axis=1), twos[:, 0].sum(axis=1)), name
+    # Nobody is contacted or responds, and everyone is in the control arm.
+    assert two.responders.sum() == 0 and one.responders.sum() > 0
+    treated, held_out = arm_counts(two)
+    assert treated == 0 and held_out > 0
+    comparison = compare_arms(arms)
+    assert comparison.uplift[NO_PLAYS] is None and comparison.srm[NO_PLAYS] is None
+    assert any("every customer in the control group" in n for n in comparison.notes)
+
+
+def test_against_the_book_without_plays_the_effect_is_paired_and_narrower(wealth) -> None:  # type: ignore[no-untyped-def]
+    """The base − (no plays) difference of the AUM at the end is the plays' effect on the treated
+    arm measured customer for customer; treatment − control compares two random arms whose
+    starting AUM differs by chance. On the bundled map the paired interval, per treated
+    customer, is several times narrower (the point of `--no-plays`)."""
+    from strategy_dsl.variants import NO_PLAYS, without_plays
+
+    arms = run_arms([("base", wealth), (NO_PLAYS, without_plays(wealth))], **SIZES)
+    comparison = compare_arms(arms)
+    paired = {d.metric: d for d in comparison.differences[NO_PLAYS]}["final_aum"]
+    between = {u.metric: u for u in comparison.uplift["base"]}["aum_per_customer"]
+    treated = np.asarray(arms[0].output.customers)[:, 0, 0].mean()
+    assert paired.interval is not None and between.interval is not None
+    paired_width = (paired.interval.high - paired.interval.low) / treated
+    between_width = between.interval.high - between.interval.low
+    print(f"\nper treated customer: paired width {paired_width:,.0f}, arms {between_width:,.0f}")
+    assert paired_width * 3 < between_width
+
+
+def test_compare_no_plays_prints_what_the_plays_add(tmp_path: Path) -> None:
+    sizes = ["--customers", "3000", "--months", "6", "--reps", "3", "--seed", "5", "-q"]
+    code, out, err = run(
+        "compare", WEALTH, "--variant", "激进", "--no-plays", *sizes, "--format", "json"
+    )
+    assert code == 0, err
+    document = json.loads(out)
+    assert list(document["differences"]) == ["激进", "(no plays)"]
+    aum = next(r for r in document["differences"]["(no plays)"] if r["metric"] == "final_aum")
+    code, text, _ = run("compare", WEALTH, "--variant", "激进", "--no-plays", *sizes)
+    assert code == 0
+    table = text[text.index("what the plays add: base - (no plays)") :]
+    row = next(line for line in table.splitlines() if "AUM at the end" in line)
+    # The table reads base − (no plays): the JSON's difference (variant − base), negated.
+    assert format_value(-aum["difference"], "money", difference=True) in row
+    assert _bounds({"low": -aum["high"], "high": -aum["low"]}, "money") in row
+
+
+def test_a_file_without_variants_compares_with_the_book_without_plays(tmp_path: Path) -> None:
+    path = tmp_path / "plain.strat"
+    path.write_text(NO_EFFECT.split("variant")[0], encoding="utf-8")
+    sizes = ["--customers", "2000", "--months", "3", "--reps", "2", "-q"]
+    code, _, err = run("compare", str(path), *sizes)
+    assert code == 2 and "--no-plays" in err
+    code, out, err = run("compare", str(path), "--no-plays", *sizes)
+    assert code == 0, err
+    assert "what the plays add: base - (no plays)" in out

@@ -668,11 +668,18 @@ def differences(base: RunOutput, variant: RunOutput) -> list[Difference]:
     return rows
 
 
+def _both_arms(out: RunOutput) -> bool:
+    """Whether some replication has customers in both arms: a run without a control group,
+    or with every customer in it (`compare --no-plays`), has no uplift to measure."""
+    exposed = _exposed(out)
+    return bool((exposed[:, 0] > 0).any() and (exposed[:, 1] > 0).any())
+
+
 def uplift(out: RunOutput) -> list[Uplift] | None:
-    """Treatment − control per exposed customer (``ARM_METRICS``); ``None`` when no
-    replication has a control customer."""
+    """Treatment − control per exposed customer (``ARM_METRICS``); ``None`` unless some
+    replication has customers in both arms."""
     values = arm_values(out)
-    if not (_exposed(out)[:, 1] > 0).any():
+    if not _both_arms(out):
         return None
     return [
         Uplift(
@@ -717,7 +724,7 @@ def play_uplift(out: RunOutput) -> list[GroupUplift] | None:
     is never contacted, so what a play did there is zero by design: the uplift is the
     treatment arm's value, what the play itself brought (its responses, the revenue and
     inflow of the products it sold, its contact cost)."""
-    if not (_exposed(out)[:, 1] > 0).any():
+    if not _both_arms(out):
         return None
     eligible, values = play_values(out)
     return _group_uplifts(out.plays, out.play_kinds, eligible, values)
@@ -727,7 +734,7 @@ def segment_uplift(out: RunOutput) -> list[GroupUplift] | None:
     """Per segment (declared ones, then "(all)"), treatment − control of ``SEGMENT_METRICS``
     per customer ever in the segment, within each replication; ``None`` without a control
     customer or without segment counters (an output built by hand)."""
-    if not (_exposed(out)[:, 1] > 0).any() or np.asarray(out.segment_outcomes).shape[1] == 0:
+    if not _both_arms(out) or np.asarray(out.segment_outcomes).shape[1] == 0:
         return None
     members, values = segment_values(out)
     return _group_uplifts(out.segments, ["segment"] * len(out.segments), members, values)
@@ -737,7 +744,7 @@ def play_customer_uplift(out: RunOutput) -> list[GroupUplift] | None:
     """Per play, treatment − control of ``SEGMENT_METRICS`` per customer ever eligible for
     it (AUM and churn at the end among them), within each replication; ``None`` without a
     control customer or without the counters (an output built by hand)."""
-    if not (_exposed(out)[:, 1] > 0).any() or np.asarray(out.play_outcomes).shape[1] == 0:
+    if not _both_arms(out) or np.asarray(out.play_outcomes).shape[1] == 0:
         return None
     members, values = play_customer_values(out)
     return _group_uplifts(out.plays, out.play_kinds, members, values)
@@ -781,11 +788,17 @@ def compare_arms(arms: Sequence[Arm]) -> Comparison:
     by_segment = {arm.label: segment_uplift(arm.output) for arm in arms}
     by_play_customers = {arm.label: play_customer_uplift(arm.output) for arm in arms}
     srm = {arm.label: sample_ratio(arm.output, arm.model.policy.control) for arm in arms}
-    for label, rows in uplifts.items():
-        if rows is None:
+    for arm in arms:
+        if uplifts[arm.label] is None:
+            everyone = arm.model.policy.control >= 1.0
             notes.append(
-                f"{label}: no control group (`control` in `policy` is 0%): no treatment vs "
-                "control uplift and no sample-ratio check"
+                f"{arm.label}: "
+                + (
+                    "every customer in the control group (`control` 100%: nobody contacted)"
+                    if everyone
+                    else "no control group (`control` in `policy` is 0%)"
+                )
+                + ": no treatment vs control uplift and no sample-ratio check"
             )
     if base.output.steps and base.output.replication_seeds.size < 2:
         notes.append("one replication: no intervals; run 2 or more (--reps)")
