@@ -700,6 +700,7 @@ def _variant_response(
         forgone_per_customer=per_contacted,
         comparison=VARIANT_VS_BASE,
     )
+    row = _with_duration_note(row)
     if row.error_field == "effect":
         row = _replace(
             row,
@@ -740,13 +741,7 @@ LONGEST_TEST_MONTHS = 24
 def with_forecast_interval(row: MetricSizing, per_rep: np.ndarray) -> MetricSizing:
     """``row`` with its effect's interval across replications, and notes where the design
     rests on an effect the simulation cannot tell from 0, or takes longer than any live test."""
-    if row.months is not None and row.months > LONGEST_TEST_MONTHS:
-        row = _with_note(
-            row,
-            f"{row.months:,.0f} months ({row.months / 12:,.0f} years) of eligible customers "
-            f"to reach the power: longer than a live test runs ({LONGEST_TEST_MONTHS} months); "
-            "the effect is too small to measure live at this flow",
-        )
+    row = _with_duration_note(row)
     finite = per_rep[np.isfinite(per_rep)]
     if row.effect is None or finite.size < 2:
         return row
@@ -766,6 +761,19 @@ def with_forecast_interval(row: MetricSizing, per_rep: np.ndarray) -> MetricSizi
             "customers (--customers) or replications (--reps) before planning on it",
         )
     return row
+
+
+def _with_duration_note(row: MetricSizing) -> MetricSizing:
+    """``row`` with a note when filling its arms takes longer than a live test runs."""
+    if row.months is None or row.months <= LONGEST_TEST_MONTHS:
+        return row
+    who = "eligible" if row.comparison == TREATMENT_VS_CONTROL else "contacted"
+    return _with_note(
+        row,
+        f"{row.months:,.0f} months ({row.months / 12:,.0f} years) of {who} customers to "
+        f"reach the power: longer than a live test runs ({LONGEST_TEST_MONTHS} months); the "
+        "effect is too small to measure live at this flow",
+    )
 
 
 def _constant_arm_note(arm: str, value: float) -> str:
