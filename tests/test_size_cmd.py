@@ -545,9 +545,9 @@ def test_an_effect_of_unknown_sign_and_a_test_too_long_are_said() -> None:
     assert share.note is not None and "+1.00 pp, 95% interval [-3.97 pp, +5.97 pp]" in share.note
     from dataclasses import replace as changed
 
-    from simulator.analysis.sizing_report import VARIANT_VS_BASE, _with_duration_note
+    from simulator.analysis.sizing_report import VARIANT_VS_BASE, with_duration_note
 
-    variant = _with_duration_note(changed(row(0.01, 30.0), comparison=VARIANT_VS_BASE))
+    variant = with_duration_note(changed(row(0.01, 30.0), comparison=VARIANT_VS_BASE))
     assert variant.note is not None and "30 months (2 years) of contacted customers" in variant.note
     one = with_forecast_interval(row(0.5, 6.0), np.array([0.5, np.nan]))
     assert one.note is None and one.effect_low is None  # one replication: no spread to measure

@@ -700,7 +700,7 @@ def _variant_response(
         forgone_per_customer=per_contacted,
         comparison=VARIANT_VS_BASE,
     )
-    row = _with_duration_note(row)
+    row = with_duration_note(row)
     if row.error_field == "effect":
         row = _replace(
             row,
@@ -741,7 +741,7 @@ LONGEST_TEST_MONTHS = 24
 def with_forecast_interval(row: MetricSizing, per_rep: np.ndarray) -> MetricSizing:
     """``row`` with its effect's interval across replications, and notes where the design
     rests on an effect the simulation cannot tell from 0, or takes longer than any live test."""
-    row = _with_duration_note(row)
+    row = with_duration_note(row)
     finite = per_rep[np.isfinite(per_rep)]
     if row.effect is None or finite.size < 2:
         return row
@@ -763,7 +763,7 @@ def with_forecast_interval(row: MetricSizing, per_rep: np.ndarray) -> MetricSizi
     return row
 
 
-def _with_duration_note(row: MetricSizing) -> MetricSizing:
+def with_duration_note(row: MetricSizing) -> MetricSizing:
     """``row`` with a note when filling its arms takes longer than a live test runs."""
     if row.months is None or row.months <= LONGEST_TEST_MONTHS:
         return row
