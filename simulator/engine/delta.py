@@ -643,6 +643,11 @@ def _proposals_per_block(winners: np.ndarray, n_plays: int) -> np.ndarray:
 
 def _write_back(rows: _Rows, shard: Shard, pick: np.ndarray) -> None:
     """Rows ``pick`` of ``rows`` into the shard, whole; the variant's own field for all."""
+    if rows.idx.size == 0:
+        # Nothing to copy. (An empty field's words come out 8 bytes wide whatever its dtype,
+        # and the copy of, say, uint64 words into uint16 ones compiled a kernel on a first
+        # `compare`, announced as the kernels' compile.)
+        return
     everything = np.ones(pick.size, dtype=bool)
     some = bool(pick.any())
     for src, name, dst in _fields(rows.state, rows.seg_ever, rows.ledger, shard):
