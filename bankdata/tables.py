@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -161,14 +162,34 @@ def _read_raw(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
         if suffix in {".parquet", ".pq"}:
             return _read_parquet(path, wanted)
         if suffix == ".csv":
-            # Everything as text: ids keep their leading zeros, and parsing is ours to check.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            return frame, _Source(path, 2)
+            return _read_csv(path), _Source(path, 2)
         if suffix in {".xlsx", ".xlsm"}:
             return pd.read_excel(path, engine="openpyxl", dtype=object), _Source(path, 2)
+    except pd.errors.EmptyDataError:  # a 0-byte file: not even a header line
+        raise TableError(
+            f"{path}: the file is empty (0 bytes; expected a header line, then one row a line)"
+        ) from None
     except (OSError, ValueError, ImportError) as exc:
-        raise TableError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise TableError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
     raise TableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .xlsx")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV as text (ids keep their leading zeros; parsing is ours to check), in UTF-8 (with or
+    without BOM) or else GB18030: what Excel writes on a Chinese Windows ("CSV (逗号分隔)"),
+    a superset of GBK and GB2312. A file that is neither is refused, naming the byte."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="gb18030")
+    except UnicodeDecodeError as exc:
+        raise TableError(
+            f"{path}: not UTF-8 or GB18030 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); save it from Excel as 'CSV UTF-8' and try again"
+        ) from None
 
 
 def _rename(
@@ -180,6 +201,7 @@ def _rename(
 ) -> pd.DataFrame:
     frame = frame.rename(columns={str(c): str(c).strip() for c in frame.columns})
     known = {name for name, _kind, _req in spec}
+    _check_mapping(table, frame, source, mapping, known)
     renames = {theirs: ours for ours, theirs in mapping.items() if theirs in frame.columns}
     frame = frame.rename(columns=renames)
     for name, _kind, required in spec:
@@ -195,6 +217,47 @@ def _rename(
                 f"map the bank's names with --map {name}=THEIR_NAME)"
             )
     return frame[[c for c in frame.columns if c in known]]
+
+
+def _check_mapping(
+    table: str,
+    frame: pd.DataFrame,
+    source: _Source,
+    mapping: Mapping[str, str],
+    known: set[str],
+) -> None:
+    """A mapping of this table's columns that cannot be meant as written: one of the bank's
+    columns given to two of ours; a mapped column the file lacks under either name (an
+    optional column, say `aum`, would otherwise be dropped without a word; a table that has
+    our own name instead is read by it, as one mapping serves every table); or a mapped column
+    beside one already under our name (two candidates: which one is the bank's?)."""
+    ours_of: dict[str, list[str]] = {}
+    for ours, theirs in mapping.items():
+        if ours in known:
+            ours_of.setdefault(theirs, []).append(ours)
+    present = source.columns or tuple(map(str, frame.columns))
+    for theirs, ours in ours_of.items():
+        if len(ours) > 1:
+            raise TableError(
+                f"{source.path}: --map gives the column {theirs!r} to {' and '.join(ours)}; "
+                f"a column of the {table} table is one of ours (example: --map "
+                f"{ours[0]}={theirs})"
+            )
+        if ours == [theirs]:  # opened=opened: our own name, nothing renamed
+            continue
+        if theirs not in frame.columns and ours[0] not in frame.columns:
+            close = difflib.get_close_matches(theirs, present, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TableError(
+                f"{source.path}: --map {ours[0]}={theirs}: the {table} table has no column "
+                f"{theirs!r}{hint} (columns: {', '.join(present)})"
+            )
+        if theirs in frame.columns and ours[0] in frame.columns:
+            raise TableError(
+                f"{source.path}: the {table} table has both {ours[0]!r} and {theirs!r} "
+                f"(mapped to {ours[0]}): say which is meant (drop the mapping to read "
+                f"{ours[0]!r}, or rename or drop {ours[0]!r} in the file)"
+            )
 
 
 def _rows(source: _Source, mask: pd.Series, values: pd.Series) -> str:
@@ -215,6 +278,8 @@ def _blank(values: pd.Series) -> pd.Series:
 
 
 def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Series:
+    if kind == "id" and values.dtype.kind == "f":
+        values = _whole_ids(values, name, source)
     if kind == "id":  # stripped once: on 30 M transactions each pass over the text counts
         ids = values.astype(str).str.strip()
         blank = values.isna() | (ids == "")
@@ -226,22 +291,13 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
     blank = _blank(values)
     if kind == "text":
         return values.where(blank, values.astype(str).str.strip())
+    if kind == "date" and isinstance(values.dtype, pd.DatetimeTZDtype):
+        # A warehouse's timestamps with a zone: the day as the bank's clock read it there.
+        return values.dt.tz_localize(None).astype("datetime64[ns]")
     if kind == "date" and values.dtype.kind == "M":  # Parquet dates and timestamps: no parsing
         return values.astype("datetime64[ns]")
     if kind == "date":
-        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-        unparsed = parsed.isna() & ~blank
-        if unparsed.any():  # only these rows are looked at as text
-            text = values[unparsed].astype(str).str.strip()
-            compact = text[text.str.fullmatch(r"\d{8}")]  # 20240131, as core banking writes
-            parsed[compact.index] = pd.to_datetime(compact, format="%Y%m%d", errors="coerce")
-        bad = parsed.isna() & ~blank
-        if bad.any():
-            raise TableError(
-                f"{source.path}: column {name}: not a date at {_rows(source, bad, values)} "
-                "(expected YYYY-MM-DD or YYYYMMDD)"
-            )
-        return parsed.astype("datetime64[ns]")
+        return _parse_dates(values, blank, name, source)
     if kind == "flag":
         if pd.api.types.is_bool_dtype(values):  # Parquet booleans: nothing to parse
             return values.astype(bool)
@@ -266,6 +322,14 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
     if bad.any():
         raise TableError(
             f"{source.path}: column {name}: not a number at {_rows(source, bad, values)}"
+            f"{_number_hint(values[bad])}"
+        )
+    infinite = np.isinf(numbers.to_numpy())
+    if infinite.any():  # `inf`, or 1e400 beyond a float: no balance, age or amount is that
+        raise TableError(
+            f"{source.path}: column {name}: not a finite number at "
+            f"{_rows(source, pd.Series(infinite, index=values.index), values)} "
+            "(infinite or beyond 1.8e308)"
         )
     if kind == "money" and (numbers < 0).any():
         raise TableError(
@@ -273,6 +337,65 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
             f"{_rows(source, numbers < 0, values)} (a balance is 0 or more)"
         )
     return numbers.astype(float)
+
+
+_CHINESE_DATE = r"(\d{4})年(\d{1,2})月(\d{1,2})日"
+
+
+def _whole_ids(values: pd.Series, name: str, source: _Source) -> pd.Series:
+    """Ids a spreadsheet or a warehouse stored as floats (1.0): as whole numbers (1), the id the
+    bank means; as text "1.0" they would be other customers, in other arms. A fraction, or a
+    number beyond 2^53 where a float no longer holds every whole number, is refused."""
+    given = values.notna()
+    bad = given & ((values != values.round()) | (values.abs() > 2**53))
+    if bad.any():
+        raise TableError(
+            f"{source.path}: column {name}: an id stored as a number that is not a whole "
+            f"number a float holds exactly at {_rows(source, bad, values)} (store ids as text)"
+        )
+    return values.astype("Int64").astype(object).where(given)
+
+
+def _parse_dates(values: pd.Series, blank: pd.Series, name: str, source: _Source) -> pd.Series:
+    """ISO 8601 (2026-01-05, 2026/1/5), else YYYYMMDD as core banking writes, else
+    2026年1月5日; anything else is refused with the rows, and a hint where the values look
+    like Excel's serial day numbers (a date column formatted as a number)."""
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    unparsed = parsed.isna() & ~blank
+    if unparsed.any():  # only these rows are looked at as text
+        text = values[unparsed].astype(str).str.strip()
+        compact = text[text.str.fullmatch(r"\d{8}")]  # 20240131, as core banking writes
+        parsed[compact.index] = pd.to_datetime(compact, format="%Y%m%d", errors="coerce")
+        chinese = text.str.extract(_CHINESE_DATE + "$").dropna()
+        if not chinese.empty:
+            iso = chinese[0] + "-" + chinese[1].str.zfill(2) + "-" + chinese[2].str.zfill(2)
+            parsed[iso.index] = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
+    bad = parsed.isna() & ~blank
+    if bad.any():
+        numbers = pd.to_numeric(values[bad], errors="coerce")
+        serial = bool(numbers.notna().all() and numbers.between(1, 2_958_465).all())
+        hint = (
+            "; these look like Excel serial day numbers: format the column as a date in "
+            "Excel, or export it as YYYY-MM-DD"
+            if serial
+            else ""
+        )
+        raise TableError(
+            f"{source.path}: column {name}: not a date at {_rows(source, bad, values)} "
+            f"(expected YYYY-MM-DD, YYYYMMDD or YYYY年M月D日{hint})"
+        )
+    return parsed.astype("datetime64[ns]")
+
+
+def _number_hint(bad: pd.Series) -> str:
+    """Why a number a person can read did not parse: thousands separators or a currency."""
+    text = bad.astype(str)
+    if text.str.contains(r"^[\s¥￥$€£]|[¥￥元]\s*$|\d,\d{3}", regex=True).any():
+        return (
+            " (write plain numbers: no thousands separators or currency signs, "
+            "e.g. 1234.5 for ¥1,234.50)"
+        )
+    return ""
 
 
 def _has_duplicates(ids: pd.Series) -> bool:
@@ -321,5 +444,5 @@ def _check_rules(
             if early.any():
                 raise TableError(
                     f"{source.path}: column closed: closed before opened at "
-                    f"{_rows(source, early, out['closed'].dt.date)}"
+                    f"{_rows(source, early, out['closed'].dt.strftime('%Y-%m-%d'))}"
                 )

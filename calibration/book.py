@@ -41,6 +41,9 @@ class Calibration:
     # open, and with transactions: transactions, exposure (months). The per-customer posteriors
     # (calibration.per_customer) are read from it.
     customer_data: pd.DataFrame | None = None
+    # What the data could not fit, and why (a table given but no fit from it, a mixing at its
+    # bound): said in the summary and the JSON, never left as a missing line or an open interval.
+    not_fitted: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         def fit(f: fits.Fit | None) -> dict | None:
@@ -67,6 +70,7 @@ class Calibration:
                 },
                 "flows": fit(self.flows),
                 "responses": self.responses,
+                "not_fitted": self.not_fitted,
             }
         )
 
@@ -116,10 +120,27 @@ def calibrate(
     )
     result.window["churn"] = (book["opened"].min().date().isoformat(), as_of.date().isoformat())
     at_risk = periods > 0
+    if not at_risk.any():  # every customer opened within the last month: no exposure at all
+        raise ValueError(
+            f"no customer was open a whole month ({DAYS_PER_MONTH} days) by the as-of date "
+            f"{as_of.date()}: churn cannot be fitted on no exposure; give a later as-of date"
+        )
+    if result.active == 0:  # the fragment's population is the open book: it would be empty
+        raise ValueError(
+            f"every one of the {len(book)} customers opened by {as_of.date()} closed by then: "
+            "no open book to write as the population; give an earlier as-of date"
+        )
     result.churn_geometric = fits.fit_geometric(periods[at_risk], gone.to_numpy()[at_risk])
     if gone.any() and gone.sum() < at_risk.sum():
         result.churn_sbg = fits.fit_sbg(periods[at_risk], gone.to_numpy()[at_risk])
         result.churn_test = fits.likelihood_ratio(result.churn_geometric, result.churn_sbg)
+        _note_bound(result, "churn, sBG", "alpha and beta", result.churn_sbg, result.churn_test)
+    else:
+        why = "no customer closed" if not gone.any() else "every customer at risk closed"
+        result.not_fitted.append(
+            f"churn, sBG: {why} by {as_of.date()}, so how churn differs between customers "
+            "cannot be seen; the constant hazard is written"
+        )
 
     active = book[~gone]
     if "age" in active and active["age"].notna().sum() > 1:
@@ -138,6 +159,23 @@ def calibrate(
     if contacts is not None:
         _fit_responses(result, contacts)
     return result
+
+
+def _note_bound(
+    result: Calibration, name: str, params: str, fit: fits.Fit, test: dict[str, Any]
+) -> None:
+    """A heterogeneous fit whose parameters ran to the search's bound has open intervals
+    (0 to infinity): said in words, with what was written instead."""
+    if all(np.isfinite(e.high) and e.low > 0 for e in fit.params.values()):
+        return
+    verdict = (
+        "the data show no difference between customers; the simpler model is written"
+        if test["simpler_is_as_good"]
+        else "the data do not pin the mixing down; read its numbers with care"
+    )
+    result.not_fitted.append(
+        f"{name}: {params} ran to the search's bound, so their intervals are open: {verdict}"
+    )
 
 
 def _arrow(values: pd.Series):
@@ -161,6 +199,9 @@ def _fit_transactions(result: Calibration, book, end, transactions: pd.DataFrame
     dates = transactions["date"].to_numpy()
     seen = dates <= result.as_of.to_datetime64()
     if not seen.any():
+        result.not_fitted.append(
+            f"transactions: none dated on or before {result.as_of.date()}: no rate fitted"
+        )
         return
     first, last = dates[seen].min(), dates[seen].max()
     start = pd.Timestamp(first)
@@ -177,6 +218,7 @@ def _fit_transactions(result: Calibration, book, end, transactions: pd.DataFrame
     result.txn_poisson = fits.fit_poisson(counts[keep].astype(float), exposure[keep])
     result.txn_nbd = fits.fit_nbd(counts[keep].astype(float), exposure[keep])
     result.txn_test = fits.likelihood_ratio(result.txn_poisson, result.txn_nbd)
+    _note_bound(result, "transactions, NBD", "r and alpha", result.txn_nbd, result.txn_test)
 
 
 def _month_name(number: int) -> str:
@@ -229,6 +271,9 @@ def _fit_balances(
 ) -> None:
     key, aum, base, width, ids = _month_panel(balances, result.as_of, known)
     if key.size == 0:
+        result.not_fitted.append(
+            f"balances: no month on or before {result.as_of.date()}: no AUM change fitted"
+        )
         return
     number = key % width  # months since the first
     usable = np.diff(key) == 1  # the same customer's next month
@@ -238,6 +283,11 @@ def _fit_balances(
         result.flows = fits.fit_flows(growth)
         first, last = int(number.min()) + base, int(number.max()) + base
         result.window["flows"] = (_month_name(first), _month_name(last))
+    else:
+        result.not_fitted.append(
+            "balances: fewer than two months in a row with AUM above 0 for any customer: "
+            "no AUM change fitted"
+        )
     del usable
     if result.aum is None:
         latest = int(number.max())
@@ -252,6 +302,9 @@ def _fit_balances(
 def _fit_responses(result: Calibration, contacts: pd.DataFrame) -> None:
     seen = contacts[contacts["date"] <= result.as_of]
     if seen.empty:
+        result.not_fitted.append(
+            f"contacts: none dated on or before {result.as_of.date()}: no response rate fitted"
+        )
         return
     result.window["responses"] = _span(seen["date"])
     keys = ["play", "channel"] if "channel" in seen else ["play"]

@@ -1,0 +1,291 @@
+"""Bad and messy input to `stratmap calibrate` and `stratmap backtest`, as a real bank's tables
+come: each case found by feeding them to the commands (the brief's list and more). Each ends in
+a read table or exit 2 with a message naming the file, the column, the rows and a hint; never a
+traceback, exit 3, or a file written over the bank's data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bankdata.tables import TableError, read_table
+from calibration.book import calibrate
+from stratmap.cli import main
+
+CUSTOMERS = pd.DataFrame(
+    {
+        "customer_id": ["001", "002", "003", "004"],
+        "opened": ["2024-01-05", "2024-03-01", "2025-02-10", "2024-06-01"],
+        "closed": ["", "2025-01-31", "", "2025-06-30"],
+        "aum": ["1000", "0", "2500.5", "300"],
+    }
+)
+AS_OF = pd.Timestamp("2026-06-30")
+
+
+def write(tmp_path: Path, frame: pd.DataFrame, name: str = "customers.csv") -> Path:
+    path = tmp_path / name
+    if path.suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def refused(path: Path, *words: str, mapping: dict[str, str] | None = None) -> str:
+    with pytest.raises(TableError) as info:
+        read_table("customers", path, mapping)
+    message = str(info.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+# --- encodings and formats --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "gbk", "utf-8-sig"])
+def test_a_csv_from_chinese_excel_is_read(tmp_path: Path, encoding: str) -> None:
+    """Excel on a Chinese Windows saves "CSV (逗号分隔)" in GBK: was 'utf-8 codec can't
+    decode byte 0xbf' (exit 2, no way forward but re-saving)."""
+    frame = CUSTOMERS.rename(columns={"customer_id": "客户号"}).assign(
+        客户号=["客户一", "客户二", "客户三", "客户四"]
+    )
+    path = tmp_path / "customers.csv"
+    path.write_bytes(frame.to_csv(index=False).encode(encoding))
+    table = read_table("customers", path, {"customer_id": "客户号"})
+    assert list(table["customer_id"]) == ["客户一", "客户二", "客户三", "客户四"]
+
+
+def test_a_csv_in_neither_encoding_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b"customer_id,opened\n\x80\xff\xfe,2024-01-01\n")
+    refused(path, "not UTF-8 or GB18030", "CSV UTF-8")
+
+
+def test_a_zero_byte_csv_says_it_is_empty(tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_bytes(b"")
+    refused(path, "the file is empty (0 bytes")
+
+
+def test_timestamps_with_a_zone_are_read_as_the_banks_day(tmp_path: Path) -> None:
+    """A warehouse's TIMESTAMP WITH TIME ZONE: was exit 3 (astype from tz-aware)."""
+    frame = CUSTOMERS.assign(
+        opened=pd.to_datetime(CUSTOMERS["opened"]).dt.tz_localize("Asia/Shanghai")
+    )
+    table = read_table("customers", write(tmp_path, frame, "customers.parquet"))
+    assert table["opened"].dt.strftime("%Y-%m-%d").tolist() == list(CUSTOMERS["opened"])
+
+
+def test_ids_stored_as_floats_are_the_whole_numbers(tmp_path: Path) -> None:
+    """Excel or pandas wrote the ids as 1.0, 2.0: they were read as the text '1.0', another
+    customer than '1' (another arm, no join with the snapshot's history)."""
+    frame = CUSTOMERS.assign(customer_id=[1.0, 2.0, 3.0, 40000000001.0])
+    table = read_table("customers", write(tmp_path, frame, "customers.parquet"))
+    assert list(table["customer_id"]) == ["1", "2", "3", "40000000001"]
+    fraction = CUSTOMERS.assign(customer_id=[1.0, 2.5, 3.0, 4.0])
+    refused(write(tmp_path, fraction, "f.parquet"), "column customer_id", "row 2 (2.5)", "text")
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e400", "Infinity"])
+def test_an_infinite_number_is_refused(tmp_path: Path, value: str) -> None:
+    """`inf` AUM was exit 3 (an OverflowError writing the fragment); `inf` ages wrote a
+    fragment that did not check, blamed on --population."""
+    frame = CUSTOMERS.assign(aum=["1000", value, "2500.5", "300"])
+    refused(write(tmp_path, frame), "column aum", "not a finite number", f"row 3 ('{value}')")
+
+
+def test_an_infinite_number_in_parquet_is_refused(tmp_path: Path) -> None:
+    frame = CUSTOMERS.assign(aum=[1000.0, np.inf, 2.0, 3.0])
+    refused(write(tmp_path, frame, "c.parquet"), "column aum", "not a finite number", "row 2")
+
+
+@pytest.mark.parametrize("value", ["1,234.50", "¥1234.5", "1234.5元"])
+def test_amounts_as_a_person_writes_them_get_a_hint(tmp_path: Path, value: str) -> None:
+    frame = CUSTOMERS.assign(aum=["1000", value, "2500.5", "300"])
+    refused(write(tmp_path, frame), "not a number", "no thousands separators or currency")
+
+
+def test_chinese_dates_are_read(tmp_path: Path) -> None:
+    frame = CUSTOMERS.assign(
+        opened=["2024年1月5日", "2024年3月1日", "2025年2月10日", "2024年6月1日"]
+    )
+    table = read_table("customers", write(tmp_path, frame))
+    assert table["opened"].dt.strftime("%Y-%m-%d").tolist() == list(CUSTOMERS["opened"])
+
+
+def test_excel_serial_day_numbers_get_a_hint(tmp_path: Path) -> None:
+    """A date column formatted as a number in Excel shows 45296: was only 'not a date'."""
+    frame = CUSTOMERS.assign(opened=["45296", "45352", "45698", "45444"])
+    refused(write(tmp_path, frame), "not a date", "Excel serial day numbers")
+
+
+# --- the column mapping -----------------------------------------------------------------------
+
+
+def test_a_mapped_column_the_file_lacks_is_named(tmp_path: Path) -> None:
+    """--map aum=资产 on a file with neither 资产 nor aum silently fitted no AUM. (A file
+    with our own name instead is read by it: one mapping serves every table.)"""
+    path = write(tmp_path, CUSTOMERS.drop(columns="aum"))
+    refused(path, "--map aum=资产", "no column '资产'", mapping={"aum": "资产"})
+    assert "aum" in read_table("customers", write(tmp_path, CUSTOMERS), {"aum": "资产"})
+
+
+def test_a_mapped_column_beside_our_own_name_is_ambiguous(tmp_path: Path) -> None:
+    """Both `customer_id` and 客户号, 客户号 mapped: was exit 3 (two columns of one name)."""
+    path = write(tmp_path, CUSTOMERS.assign(客户号=["9", "8", "7", "6"]))
+    refused(path, "both 'customer_id' and '客户号'", mapping={"customer_id": "客户号"})
+
+
+def test_one_column_mapped_to_two_of_ours_is_refused(tmp_path: Path) -> None:
+    """opened=opened,closed=opened said 'no column opened' while listing it."""
+    path = write(tmp_path, CUSTOMERS)
+    refused(path, "gives the column 'opened' to opened and closed", mapping={
+        "opened": "opened", "closed": "opened"})  # fmt: skip
+
+
+# --- fits at the boundary ---------------------------------------------------------------------
+
+
+def _book(opened: list[str], closed: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": [f"{i:03d}" for i in range(len(opened))],
+            "opened": pd.to_datetime(opened),
+            "closed": pd.to_datetime(closed),
+        }
+    )
+
+
+def test_a_book_with_no_whole_month_of_tenure_says_so() -> None:
+    """Every customer opened within the last 30 days: was exit 3 (division by zero)."""
+    book = _book(["2026-06-20", "2026-06-25"], ["NaT", "NaT"])
+    with pytest.raises(ValueError, match="no customer was open a whole month"):
+        calibrate(book, AS_OF)
+
+
+def test_a_book_with_nobody_open_says_so() -> None:
+    """Every customer closed: was 'the fragment would not check (the population size must be
+    at least 1); choose another name' — blamed on --population."""
+    book = _book(["2024-01-01", "2024-02-01"], ["2025-01-01", "2025-03-01"])
+    with pytest.raises(ValueError, match="no open book"):
+        calibrate(book, AS_OF)
+
+
+def test_no_churn_at_all_says_why_there_is_no_sbg() -> None:
+    book = _book(["2024-01-01", "2024-02-01", "2025-01-01"], ["NaT", "NaT", "NaT"])
+    result = calibrate(book, AS_OF)
+    assert result.churn_sbg is None
+    assert any("no customer closed" in note for note in result.not_fitted)
+    assert result.to_json()["not_fitted"] == result.not_fitted
+
+
+def test_an_sbg_at_its_bound_says_its_intervals_are_open() -> None:
+    """Every customer closed in their second month: alpha and beta run to the search's
+    bound and the summary showed '(0–inf)' without a word."""
+    opened = pd.date_range("2026-03-01", periods=60, freq="D")
+    closed = [d + pd.Timedelta(days=45) for d in opened]
+    book = _book(
+        [d.strftime("%Y-%m-%d") for d in opened],
+        [d.strftime("%Y-%m-%d") if d <= AS_OF else "NaT" for d in closed],
+    )
+    result = calibrate(book, pd.Timestamp("2026-05-20"))
+    assert result.churn_sbg is not None
+    assert any(note.startswith("churn, sBG: alpha and beta ran") for note in result.not_fitted)
+
+
+# --- the commands -----------------------------------------------------------------------------
+
+
+def _calibrate(tmp_path: Path, capsys, *argv: str) -> tuple[int, str]:
+    code = main(["calibrate", *argv])
+    return code, capsys.readouterr().err
+
+
+def test_an_output_over_an_input_table_is_refused(tmp_path: Path, capsys) -> None:
+    """-o customers.csv overwrote the bank's table with the fragment (exit 0)."""
+    path = write(tmp_path, CUSTOMERS)
+    before = path.read_bytes()
+    code, err = _calibrate(
+        tmp_path, capsys, "--customers", str(path), "--as-of", "2026-06-30", "-o", str(path)
+    )
+    assert code == 2 and "that is an input table" in err
+    assert path.read_bytes() == before
+
+
+def test_two_outputs_to_one_file_are_refused(tmp_path: Path, capsys) -> None:
+    """--json and -o the same file: the report silently replaced the fragment."""
+    path = write(tmp_path, CUSTOMERS)
+    out = tmp_path / "c.strat"
+    code, err = _calibrate(tmp_path, capsys, "--customers", str(path), "--as-of", "2026-06-30",
+                           "-o", str(out), "--json", str(out))  # fmt: skip
+    assert code == 2 and "-o writes the same file" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("as_of", ["", "now", "today", "2026-06-30T12:00", "2026-02-30"])
+def test_an_as_of_that_is_not_a_day_is_refused(tmp_path: Path, capsys, as_of: str) -> None:
+    """'now' calibrated as of the clock's day; '' said 'the as-of date NaT'."""
+    path = write(tmp_path, CUSTOMERS)
+    code, err = _calibrate(tmp_path, capsys, "--customers", str(path), "--as-of", as_of,
+                           "-o", str(tmp_path / "c.strat"))  # fmt: skip
+    assert code == 2 and f"--as-of {as_of!r} is not a date" in err
+
+
+def test_the_summary_says_what_was_not_fitted(tmp_path: Path, capsys) -> None:
+    path = write(tmp_path, CUSTOMERS.assign(closed=""))
+    late = {"customer_id": ["001"], "date": ["2027-01-01"], "play": ["理财"], "responded": ["1"]}
+    contacts = write(tmp_path, pd.DataFrame(late), "contacts.csv")
+    code = main(["calibrate", "--customers", str(path), "--contacts", str(contacts),
+                 "--as-of", "2026-06-30", "-o", str(tmp_path / "c.strat"),
+                 "--json", str(tmp_path / "c.json")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "not fitted: churn, sBG: no customer closed" in out
+    assert "not fitted: contacts: none dated on or before 2026-06-30" in out
+    report = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
+    assert len(report["not_fitted"]) == 2
+
+
+def _backtest_tables(tmp_path: Path) -> tuple[Path, Path]:
+    customers = write(tmp_path, CUSTOMERS.assign(closed=""))
+    transactions = write(
+        tmp_path,
+        pd.DataFrame({"customer_id": ["001", "001", "003", "002"],
+                      "date": ["2025-03-01", "2025-06-01", "2025-04-01", "2025-08-01"]}),
+        "transactions.csv",
+    )  # fmt: skip
+    return customers, transactions
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (["--seed", "-1"], "--seed -1: must be at least 0"),
+        (["--end", "now"], "--end 'now' is not a date"),
+    ],
+)
+def test_backtest_refuses_a_bad_seed_or_day(tmp_path: Path, capsys, extra, words) -> None:
+    """--seed -1 was exit 3 (the calibrated map's `seed -1` did not parse)."""
+    customers, transactions = _backtest_tables(tmp_path)
+    code = main(["backtest", "--customers", str(customers), "--transactions",
+                 str(transactions), "--split", "2025-05-01", *extra])  # fmt: skip
+    assert code == 2 and words in capsys.readouterr().err
+
+
+def test_backtest_refuses_an_output_over_an_input(tmp_path: Path, capsys) -> None:
+    customers, transactions = _backtest_tables(tmp_path)
+    before = transactions.read_bytes()
+    code = main(["backtest", "--customers", str(customers), "--transactions", str(transactions),
+                 "--split", "2025-05-01", "--json", str(transactions)])  # fmt: skip
+    assert code == 2 and "that is an input table" in capsys.readouterr().err
+    assert transactions.read_bytes() == before
