@@ -110,7 +110,8 @@ def calibrate(
     balances: pd.DataFrame | None = None,
     contacts: pd.DataFrame | None = None,
 ) -> Calibration:
-    book = customers[customers["opened"] <= as_of].copy()
+    in_book = (customers["opened"] <= as_of).to_numpy()
+    book = customers[in_book].copy()
     if book.empty:
         raise ValueError(f"no customer opened on or before the as-of date {as_of.date()}")
     periods, gone, end = churn_periods(book, as_of)
@@ -153,7 +154,8 @@ def calibrate(
         )
 
     if transactions is not None:
-        _fit_transactions(result, book, end, transactions)
+        codes = _book_codes(customers, in_book, transactions)
+        _fit_transactions(result, book, end, transactions, codes)
     if balances is not None:
         _fit_balances(result, balances, customers["customer_id"], set(active["customer_id"]))
     if contacts is not None:
@@ -195,7 +197,40 @@ def _codes(ids: pd.Series, known: pd.Series) -> np.ndarray:
     return codes if codes.flags.writeable else codes.copy()
 
 
-def _fit_transactions(result: Calibration, book, end, transactions: pd.DataFrame) -> None:
+def _book_codes(
+    customers: pd.DataFrame, in_book: np.ndarray, transactions: pd.DataFrame
+) -> np.ndarray:
+    """Each transaction's row in the book (-1: its customer opened after the as-of date).
+    A transaction of a customer the customers table lacks, or dated before its customer
+    opened, is refused as `backtest` refuses it: dropped or counted, it would bias the rate
+    without a word. One hash of the ids against the whole table, as before against the book."""
+    codes = _codes(transactions["customer_id"], customers["customer_id"])
+    unknown = codes < 0
+    if unknown.any():
+        ids = ", ".join(map(repr, transactions["customer_id"][unknown].unique()[:5]))
+        raise ValueError(
+            f"transactions: column customer_id: {int(unknown.sum())} rows name customers the "
+            f"customers table does not have (first: {ids})"
+        )
+    opened = customers["opened"].to_numpy()[codes]
+    early = transactions["date"].to_numpy() < opened
+    if early.any():
+        first = transactions[early].head(5)
+        shown = ", ".join(
+            f"{c} on {d.date()}" for c, d in zip(first.customer_id, first.date, strict=True)
+        )
+        raise ValueError(
+            f"transactions: {int(early.sum())} transactions before their customer opened "
+            f"(first: {shown}); the opened date must be the first day of the relationship"
+        )
+    row = np.full(len(customers), -1, dtype=codes.dtype)
+    row[in_book] = np.arange(int(in_book.sum()), dtype=codes.dtype)
+    return row[codes]
+
+
+def _fit_transactions(
+    result: Calibration, book, end, transactions: pd.DataFrame, codes: np.ndarray
+) -> None:
     dates = transactions["date"].to_numpy()
     seen = dates <= result.as_of.to_datetime64()
     if not seen.any():
@@ -208,7 +243,6 @@ def _fit_transactions(result: Calibration, book, end, transactions: pd.DataFrame
     result.window["transactions"] = _span(pd.Series([first, last]))
     begin = book["opened"].where(book["opened"] > start, start)
     exposure = ((end - begin).dt.days / DAYS_PER_MONTH).clip(lower=0).to_numpy()
-    codes = _codes(transactions["customer_id"], book["customer_id"])
     codes = codes[seen & (codes >= 0)]
     counts = np.bincount(codes, minlength=len(book))
     keep = exposure > 0

@@ -24,6 +24,7 @@ from stratmap.inputs import (
     add_column_mapping,
     check_outputs,
     column_mapping,
+    naming_the_file,
     parse_count,
     parse_day,
 )
@@ -110,8 +111,14 @@ def run_backtest(args: argparse.Namespace) -> int:
         )
         end = parse_day("--end", args.end) if args.end else transactions["date"].max().normalize()
         h = histories(customers, transactions, split, end, args.merge_same_day)
-    except (TableError, ValueError) as exc:
+    except TableError as exc:
         raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(
+            naming_the_file(
+                str(exc), {"customers": args.customers, "transactions": args.transactions}
+            )
+        ) from None
     if not h.x.any():
         raise UsageError(
             f"{args.transactions}: no transaction between an opening and the split "

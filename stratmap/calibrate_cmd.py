@@ -18,7 +18,13 @@ from pathlib import Path
 from strategy_dsl import safe_write
 from strategy_dsl.checker import check_file
 from stratmap.errors import EXIT_CLEAN, UsageError
-from stratmap.inputs import add_column_mapping, check_outputs, column_mapping, parse_day
+from stratmap.inputs import (
+    add_column_mapping,
+    check_outputs,
+    column_mapping,
+    naming_the_file,
+    parse_day,
+)
 
 __all__ = ["add_parser", "run_calibrate"]
 
@@ -102,8 +108,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
             tables.get("balances"),
             tables.get("contacts"),
         )
-    except (TableError, ValueError) as exc:
+    except TableError as exc:
         raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(
+            naming_the_file(str(exc), {name: getattr(args, name) for name in _TABLES})
+        ) from None
     sources = ", ".join(getattr(args, name).name for name in _TABLES if name in tables)
     fragment = render_fragment(result, args.population, sources)
     # The fragment must check clean: a --population that is a keyword (`for`) passes the

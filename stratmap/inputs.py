@@ -352,3 +352,11 @@ def check_outputs(
                 f"{option} {path}: {seen[target]} writes the same file; give each output its own"
             )
         seen[target] = option
+
+
+def naming_the_file(message: str, files: dict[str, Path | None]) -> str:
+    """A fit's message about a table ("transactions: column customer_id: …") names the file
+    the table came from, as a table's own messages do."""
+    table, sep, rest = message.partition(": ")
+    path = files.get(table)
+    return f"{path}: {rest}" if sep and path is not None else message

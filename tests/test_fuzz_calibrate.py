@@ -289,3 +289,43 @@ def test_backtest_refuses_an_output_over_an_input(tmp_path: Path, capsys) -> Non
                  "--split", "2025-05-01", "--json", str(transactions)])  # fmt: skip
     assert code == 2 and "that is an input table" in capsys.readouterr().err
     assert transactions.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        ({"customer_id": "陌生人", "date": "2025-03-01"}, "customers table does not have"),
+        ({"customer_id": "001", "date": "2023-12-01"}, "001 on 2023-12-01"),
+    ],
+)
+def test_calibrate_refuses_transactions_backtest_refuses(
+    tmp_path: Path, capsys, row: dict[str, str], words: str
+) -> None:
+    """A transaction of a customer the customers table lacks was dropped without a word, and
+    one before its customer opened was counted (a higher rate); `backtest` refused both."""
+    customers, transactions = _backtest_tables(tmp_path)
+    frame = pd.concat([pd.read_csv(transactions, dtype=str), pd.DataFrame([row])])
+    frame.to_csv(transactions, index=False)
+    out = tmp_path / "c.strat"
+    code = main(["calibrate", "--customers", str(customers), "--transactions", str(transactions),
+                 "--as-of", "2026-06-30", "-o", str(out)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and words in err
+    assert f"error: {transactions}: " in err  # the file, not the table's name
+    assert not out.exists()
+
+
+def test_a_customer_opened_after_the_as_of_date_may_have_transactions(tmp_path: Path) -> None:
+    """Not in the book yet, but in the table: their transactions are known, not counted."""
+    customers = pd.DataFrame(
+        {"customer_id": ["001", "002", "003"],
+         "opened": pd.to_datetime(["2024-01-01", "2024-02-01", "2026-08-01"]),
+         "closed": pd.to_datetime(["NaT", "2025-01-01", "NaT"])}
+    )  # fmt: skip
+    transactions = pd.DataFrame(
+        {"customer_id": ["001", "003", "001"],
+         "date": pd.to_datetime(["2025-01-01", "2026-08-02", "2025-03-01"])}
+    )  # fmt: skip
+    result = calibrate(customers, AS_OF, transactions)
+    assert result.customer_data is not None
+    assert result.customer_data["transactions"].tolist() == [2.0, 0.0]
