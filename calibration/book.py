@@ -44,6 +44,8 @@ class Calibration:
     # What the data could not fit, and why (a table given but no fit from it, a mixing at its
     # bound): said in the summary and the JSON, never left as a missing line or an open interval.
     not_fitted: list[str] = field(default_factory=list)
+    # What the fits took on trust and the user should check (an as-of date beyond the data).
+    cautions: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         def fit(f: fits.Fit | None) -> dict | None:
@@ -71,6 +73,7 @@ class Calibration:
                 "flows": fit(self.flows),
                 "responses": self.responses,
                 "not_fitted": self.not_fitted,
+                "cautions": self.cautions,
             }
         )
 
@@ -160,7 +163,29 @@ def calibrate(
         _fit_balances(result, balances, customers["customer_id"], set(active["customer_id"]))
     if contacts is not None:
         _fit_responses(result, contacts)
+    _caution_as_of(result, as_of, customers, transactions, balances, contacts)
     return result
+
+
+def _caution_as_of(
+    result: Calibration, as_of: pd.Timestamp, customers: pd.DataFrame, *history
+) -> None:
+    """An as-of date more than a month after every date the tables hold: each open customer
+    is counted as surviving to it, so the churn comes out too low (an as-of of 2100 on a book
+    seen to 2026 gives a hazard near 0). Said, not refused: a closed book with no recent
+    event is possible; an extract dated later than it was taken is the likelier case."""
+    dated = [customers["opened"], customers.get("closed", pd.Series(dtype="datetime64[ns]"))]
+    dated += [t[c] for t in history if t is not None for c in ("date", "month") if c in t]
+    latest = max((d[d <= as_of].max() for d in dated if (d <= as_of).any()), default=None)
+    if latest is None or pd.isna(latest):
+        return
+    gap = int((as_of - latest).days)
+    if gap > DAYS_PER_MONTH:
+        result.cautions.append(
+            f"the as-of date {as_of.date()} is {gap} days after the latest date in the tables "
+            f"({latest.date()}): every open customer counts as surviving to it; if the "
+            "tables were taken earlier, give that day as --as-of"
+        )
 
 
 def _note_bound(

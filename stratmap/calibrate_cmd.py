@@ -231,4 +231,5 @@ def _summary(result, out: Path) -> str:
             f"({row['low']:.2%}–{row['high']:.2%}; {row['responded']}/{row['contacts']})"
         )
     lines.extend(f"  not fitted: {note}" for note in result.not_fitted)
+    lines.extend(f"  caution: {note}" for note in result.cautions)
     return "\n".join(lines)

@@ -329,3 +329,13 @@ def test_a_customer_opened_after_the_as_of_date_may_have_transactions(tmp_path: 
     result = calibrate(customers, AS_OF, transactions)
     assert result.customer_data is not None
     assert result.customer_data["transactions"].tolist() == [2.0, 0.0]
+
+
+def test_an_as_of_long_after_the_data_is_cautioned() -> None:
+    """--as-of 2100 on a book seen to 2025 calibrated (exit 0) a churn near 0 without a word:
+    every open customer counted as surviving 75 years."""
+    book = _book(["2024-01-01", "2024-02-01", "2024-03-01"], ["2025-01-01", "NaT", "NaT"])
+    far = calibrate(book, pd.Timestamp("2100-01-01"))
+    assert len(far.cautions) == 1
+    assert "is 27393 days after the latest date in the tables (2025-01-01)" in far.cautions[0]
+    assert calibrate(book, pd.Timestamp("2025-01-20")).cautions == []
