@@ -211,12 +211,44 @@ def _rename(
             present = source.columns or tuple(map(str, frame.columns))
             close = difflib.get_close_matches(theirs or name, present, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            if source.path.suffix.lower() in {".xlsx", ".xlsm"}:
+                hint += _excel_hint(source.path, theirs or name)
             raise TableError(
                 f"{source.path}: the {table} table has no column {wanted}{hint} "
                 f"(columns: {', '.join(present)}; "
                 f"map the bank's names with --map {name}=THEIR_NAME)"
             )
     return frame[[c for c in frame.columns if c in known]]
+
+
+def _excel_hint(path: Path, name: str) -> str:
+    """Where in the workbook the missing column is, when it is there at all: a header below a
+    title row (merged cells above it), or another sheet (the data on the second sheet).
+    Stratmap reads the first sheet's first row as the header, and says so."""
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (OSError, ValueError, KeyError):
+        return ""
+    try:
+        for index, sheet in enumerate(book.worksheets):
+            rows = sheet.iter_rows(min_row=1, max_row=10, values_only=True)
+            for number, row in enumerate(rows, start=1):
+                if name not in {str(v).strip() for v in row if v is not None}:
+                    continue
+                if index == 0:
+                    return (
+                        f"; the header {name!r} is on row {number}: Stratmap reads row 1 as "
+                        "the header, so delete the rows above it (a title, merged cells)"
+                    )
+                return (
+                    f"; sheet {sheet.title!r} has it: Stratmap reads the first sheet, so move "
+                    "that sheet first or save it alone"
+                )
+    finally:
+        book.close()
+    return ""
 
 
 def _check_mapping(

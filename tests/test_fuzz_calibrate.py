@@ -339,3 +339,24 @@ def test_an_as_of_long_after_the_data_is_cautioned() -> None:
     assert len(far.cautions) == 1
     assert "is 27393 days after the latest date in the tables (2025-01-01)" in far.cautions[0]
     assert calibrate(book, pd.Timestamp("2025-01-20")).cautions == []
+
+
+def test_excel_data_on_another_sheet_or_below_a_title_gets_a_hint(tmp_path: Path) -> None:
+    """Both said only "no column 'customer_id' (columns: 说明)" or "(columns: 客户信息,
+    Unnamed: 1, …)"."""
+    from openpyxl import Workbook
+
+    path = tmp_path / "customers.xlsx"
+    with pd.ExcelWriter(path) as writer:
+        pd.DataFrame({"说明": ["导出说明"]}).to_excel(writer, sheet_name="说明", index=False)
+        CUSTOMERS.to_excel(writer, sheet_name="客户", index=False)
+    refused(path, "sheet '客户' has it", "move that sheet first")
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["客户信息表", None, None])
+    sheet.merge_cells("A1:C1")
+    sheet.append(["customer_id", "opened", "closed"])
+    sheet.append(["001", "2024-01-05", None])
+    titled = tmp_path / "titled.xlsx"
+    book.save(titled)
+    refused(titled, "the header 'customer_id' is on row 2", "delete the rows above it")
