@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import tomllib
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,6 +170,11 @@ def _read_raw(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
         raise TableError(
             f"{path}: the file is empty (0 bytes; expected a header line, then one row a line)"
         ) from None
+    except zipfile.BadZipFile:  # an .xlsx is a zip: this is a CSV or an old .xls renamed
+        raise TableError(
+            f"{path}: not an Excel workbook (.xlsx is a zip file; this one is not: a CSV or an "
+            "old .xls renamed?); save it from Excel as .xlsx, or name a CSV .csv"
+        ) from None
     except (OSError, ValueError, ImportError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise TableError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
@@ -179,17 +185,30 @@ def _read_csv(path: Path) -> pd.DataFrame:
     """A CSV as text (ids keep their leading zeros; parsing is ours to check), in UTF-8 (with or
     without BOM) or else GB18030: what Excel writes on a Chinese Windows ("CSV (逗号分隔)"),
     a superset of GBK and GB2312. A file that is neither is refused, naming the byte."""
+    sep = _separator(path)
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=sep)
     except UnicodeDecodeError:
         pass
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="gb18030")
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="gb18030", sep=sep)
     except UnicodeDecodeError as exc:
         raise TableError(
             f"{path}: not UTF-8 or GB18030 text (byte {exc.object[exc.start]:#04x} at offset "
             f"{exc.start}); save it from Excel as 'CSV UTF-8' and try again"
         ) from None
+
+
+def _separator(path: Path) -> str:
+    """The header line's separator: a comma, else the one of ; tab | it holds (a European
+    Excel's "CSV" uses ;, a warehouse's export often tab or |). Only the first line is read."""
+    with path.open("rb") as handle:
+        header = handle.readline(64 * 1024)
+    if b"," in header:
+        return ","
+    counts = {sep: header.count(sep.encode()) for sep in (";", "\t", "|")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
 
 
 def _rename(
@@ -404,14 +423,16 @@ def _parse_dates(values: pd.Series, blank: pd.Series, name: str, source: _Source
             parsed[iso.index] = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
     bad = parsed.isna() & ~blank
     if bad.any():
-        numbers = pd.to_numeric(values[bad], errors="coerce")
-        serial = bool(numbers.notna().all() and numbers.between(1, 2_958_465).all())
-        hint = (
-            "; these look like Excel serial day numbers: format the column as a date in "
-            "Excel, or export it as YYYY-MM-DD"
-            if serial
-            else ""
-        )
+        text = values[bad].astype(str).str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        hint = ""
+        if text.str.fullmatch(r"\d{4}(0[1-9]|1[0-2])").all():
+            hint = "; these look like months written YYYYMM: write them YYYY-MM"
+        elif numbers.notna().all() and numbers.between(1, 99_999).all():  # to year 2173
+            hint = (
+                "; these look like Excel serial day numbers: format the column as a date in "
+                "Excel, or export it as YYYY-MM-DD"
+            )
         raise TableError(
             f"{source.path}: column {name}: not a date at {_rows(source, bad, values)} "
             f"(expected YYYY-MM-DD, YYYYMMDD or YYYY年M月D日{hint})"

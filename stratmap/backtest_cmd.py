@@ -22,6 +22,7 @@ from strategy_dsl import safe_write
 from stratmap.errors import EXIT_CLEAN, UsageError
 from stratmap.inputs import (
     add_column_mapping,
+    check_out_dir,
     check_outputs,
     column_mapping,
     naming_the_file,
@@ -89,7 +90,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run_backtest(args: argparse.Namespace) -> int:
     from bankdata.tables import TableError, read_table
     from calibration.backtest import backtest, histories
-    from calibration.backtest_book import book_backtest
+    from calibration.backtest_book import book_backtest, check_panel
     from simulator.engine.sizes import MAX_SEED
     from stratmap.report.command import check_report_option, write_run_report
 
@@ -102,6 +103,8 @@ def run_backtest(args: argparse.Namespace) -> int:
     )
     if args.copies < 1 or args.copies > 1000:
         raise UsageError(f"--copies {args.copies}: give a number from 1 to 1000 (example: 20)")
+    if args.out is not None:  # a folder Stratmap did not write: refused before the work
+        check_out_dir(args.out, str(args.out))
     mapping = column_mapping(args)
     try:
         customers = read_table("customers", args.customers, mapping)
@@ -111,12 +114,19 @@ def run_backtest(args: argparse.Namespace) -> int:
         )
         end = parse_day("--end", args.end) if args.end else transactions["date"].max().normalize()
         h = histories(customers, transactions, split, end, args.merge_same_day)
+        if balances is not None:
+            check_panel(customers, balances, split, end)
     except TableError as exc:
         raise UsageError(str(exc)) from None
     except ValueError as exc:
         raise UsageError(
             naming_the_file(
-                str(exc), {"customers": args.customers, "transactions": args.transactions}
+                str(exc),
+                {
+                    "customers": args.customers,
+                    "transactions": args.transactions,
+                    "balances": args.balances,
+                },
             )
         ) from None
     if not h.x.any():

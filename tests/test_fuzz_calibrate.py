@@ -360,3 +360,50 @@ def test_excel_data_on_another_sheet_or_below_a_title_gets_a_hint(tmp_path: Path
     titled = tmp_path / "titled.xlsx"
     book.save(titled)
     refused(titled, "the header 'customer_id' is on row 2", "delete the rows above it")
+
+
+@pytest.mark.parametrize("sep", [";", "\t", "|"])
+def test_a_csv_with_another_separator_is_read(tmp_path: Path, sep: str) -> None:
+    """A European Excel's ';' or a warehouse's tab or '|': was "no column 'customer_id'
+    (columns: customer_id;opened;closed;aum)"."""
+    path = tmp_path / "customers.csv"
+    CUSTOMERS.to_csv(path, index=False, sep=sep)
+    assert list(read_table("customers", path)["customer_id"]) == ["001", "002", "003", "004"]
+
+
+def test_a_csv_named_xlsx_says_what_it_is(tmp_path: Path) -> None:
+    """Was exit 3 (zipfile.BadZipFile)."""
+    path = tmp_path / "customers.xlsx"
+    CUSTOMERS.to_csv(path, index=False)
+    refused(path, "not an Excel workbook", "name a CSV .csv")
+
+
+def test_months_written_yyyymm_get_their_own_hint(tmp_path: Path) -> None:
+    """202507 was called an Excel serial day number."""
+    frame = CUSTOMERS.assign(opened=["202401", "202403", "202502", "202406"])
+    message = refused(write(tmp_path, frame), "months written YYYYMM")
+    assert "Excel serial" not in message
+
+
+def test_backtest_refuses_a_folder_it_did_not_write_before_the_work(tmp_path: Path, capsys) -> None:
+    """--out into a folder holding the bank's own file: was exit 3 after the whole run."""
+    customers, transactions = _backtest_tables(tmp_path)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("the bank's", encoding="utf-8")
+    code = main(["backtest", "--customers", str(customers), "--transactions", str(transactions),
+                 "--split", "2025-05-01", "--out", str(folder)])  # fmt: skip
+    assert code == 2 and "Stratmap did not write" in capsys.readouterr().err
+    assert [p.name for p in folder.iterdir()] == ["keep.txt"]
+
+
+def test_backtest_refuses_a_panel_about_no_customer_of_the_book(tmp_path: Path, capsys) -> None:
+    """A balances panel whose ids are none of the customers table's: was exit 3 (KeyError)."""
+    customers, transactions = _backtest_tables(tmp_path)
+    panel = pd.DataFrame({"customer_id": ["X1", "X2"], "month": ["2025-04-01", "2025-05-01"],
+                          "aum": ["10", "20"]})  # fmt: skip
+    balances = write(tmp_path, panel, "balances.csv")
+    code = main(["backtest", "--customers", str(customers), "--transactions", str(transactions),
+                 "--balances", str(balances), "--split", "2025-05-01"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and f"{balances}: no row names a customer opened by the split" in err
