@@ -460,17 +460,27 @@ def _has_duplicates(ids: pd.Series) -> bool:
 def _check_rules(
     table: str, out: pd.DataFrame, source: _Source, spec: tuple[tuple[str, str, bool], ...]
 ) -> None:
+    # The bank's tables (calibrate, backtest, review) hold a value in every required cell: a
+    # contact with no play, a balance with no amount, is a row no fit can use. A snapshot's
+    # customers table (its own spec) says which may be empty and why (bankdata.snapshot).
+    own = spec is COLUMNS.get(table)
     required_blank = [
         (name, kind)
         for name, kind, required in spec
         if required
-        and (kind == "date" or (kind == "money" and table == "outcomes"))
-        and out[name].isna().any()
+        and (
+            kind == "date"
+            or (kind == "money" and table == "outcomes")
+            or (own and kind in ("text", "money", "number"))
+        )
+        and _blank(out[name]).any()
     ]
+    what = {"date": "date", "money": "amount", "number": "number", "text": "value"}
     for name, kind in required_blank:
         raise TableError(
-            f"{source.path}: column {name}: empty {'date' if kind == 'date' else 'amount'} at "
-            f"{_rows(source, out[name].isna(), out[name])}"
+            f"{source.path}: column {name}: empty {what[kind]} at "
+            f"{_rows(source, _blank(out[name]), out[name])} (the column is required: every row "
+            "needs one)"
         )
     if table == "outcomes":
         key = ["customer_id", "play", "wave"] if "wave" in out else ["customer_id", "play"]

@@ -407,3 +407,41 @@ def test_backtest_refuses_a_panel_about_no_customer_of_the_book(tmp_path: Path, 
                  "--balances", str(balances), "--split", "2025-05-01"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and f"{balances}: no row names a customer opened by the split" in err
+
+
+@pytest.mark.parametrize(
+    ("table", "frame", "words"),
+    [
+        (
+            "contacts",
+            pd.DataFrame(
+                {
+                    "customer_id": ["001", "002"],
+                    "date": ["2025-01-01", "2025-01-02"],
+                    "play": ["理财", " "],
+                    "responded": ["1", "0"],
+                }
+            ),
+            "column play: empty value at row 3",
+        ),
+        (
+            "balances",
+            pd.DataFrame(
+                {
+                    "customer_id": ["001", "002"],
+                    "month": ["2025-01-01", "2025-01-01"],
+                    "aum": ["", "10"],
+                }
+            ),
+            "column aum: empty amount at row 2",
+        ),
+    ],
+)
+def test_a_required_cell_left_empty_is_refused(
+    tmp_path: Path, table: str, frame: pd.DataFrame, words: str
+) -> None:
+    """A contact with no play was fitted as the play '' (a response rate for nothing); a
+    balance with no amount went into the flows as NaN."""
+    path = write(tmp_path, frame, f"{table}.csv")
+    with pytest.raises(TableError, match=words):
+        read_table(table, path)
