@@ -145,6 +145,7 @@ def _read_parquet(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
     import pyarrow.parquet as pq
 
     names = pq.read_schema(path).names
+    _check_header(path, names, wanted)
     used = [name for name in names if str(name).strip() in wanted]
     table = pq.read_table(path, columns=used)
     # Each Arrow column let go as soon as it is in pandas: the read costs one copy, not two.
@@ -163,8 +164,11 @@ def _read_raw(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
         if suffix in {".parquet", ".pq"}:
             return _read_parquet(path, wanted)
         if suffix == ".csv":
-            return _read_csv(path), _Source(path, 2)
+            frame, header = _read_csv(path)
+            _check_header(path, header, wanted)
+            return frame, _Source(path, 2)
         if suffix in {".xlsx", ".xlsm"}:
+            _check_header(path, _excel_header(path), wanted)
             return pd.read_excel(path, engine="openpyxl", dtype=object), _Source(path, 2)
     except pd.errors.EmptyDataError:  # a 0-byte file: not even a header line
         raise TableError(
@@ -181,22 +185,54 @@ def _read_raw(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
     raise TableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .xlsx")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _check_header(path: Path, names: list[str], wanted: set[str]) -> None:
+    """A column Stratmap reads named twice in the header: pandas would read the first and call
+    the other `opened.1`, Arrow would refuse with its schema. Which one is the bank's?"""
+    stripped = [str(name).strip() for name in names]
+    for name in sorted({n for n in stripped if n in wanted and stripped.count(n) > 1}):
+        where = [str(i + 1) for i, n in enumerate(stripped) if n == name]
+        raise TableError(
+            f"{path}: the header names {name!r} {len(where)} times (columns "
+            f"{', '.join(where)}): keep one, or rename the others"
+        )
+
+
+def _excel_header(path: Path) -> list[str]:
+    """The first sheet's first row, as written (pandas renames a repeated name `x.1`)."""
+    from openpyxl import load_workbook
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        row = next(book.worksheets[0].iter_rows(max_row=1, values_only=True), ())
+        return [str(v) for v in row if v is not None]
+    finally:
+        book.close()
+
+
+def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
     """A CSV as text (ids keep their leading zeros; parsing is ours to check), in UTF-8 (with or
     without BOM) or else GB18030: what Excel writes on a Chinese Windows ("CSV (逗号分隔)"),
-    a superset of GBK and GB2312. A file that is neither is refused, naming the byte."""
+    a superset of GBK and GB2312. A file that is neither is refused, naming the byte. Also
+    the header's names as written (pandas renames a repeated name `x.1`)."""
     sep = _separator(path)
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", sep=sep)
-    except UnicodeDecodeError:
-        pass
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="gb18030", sep=sep)
-    except UnicodeDecodeError as exc:
-        raise TableError(
-            f"{path}: not UTF-8 or GB18030 text (byte {exc.object[exc.start]:#04x} at offset "
-            f"{exc.start}); save it from Excel as 'CSV UTF-8' and try again"
-        ) from None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, sep=sep)
+            header = pd.read_csv(
+                path, dtype=str, keep_default_na=False, encoding=encoding, sep=sep,
+                header=None, nrows=1,
+            )  # fmt: skip
+            return frame, [str(v) for v in header.iloc[0]] if len(header) else []
+        except UnicodeDecodeError as exc:
+            error = exc
+    raise _not_text(path, error)
+
+
+def _not_text(path: Path, exc: UnicodeDecodeError) -> TableError:
+    return TableError(
+        f"{path}: not UTF-8 or GB18030 text (byte {exc.object[exc.start]:#04x} at offset "
+        f"{exc.start}); save it from Excel as 'CSV UTF-8' and try again"
+    )
 
 
 def _separator(path: Path) -> str:

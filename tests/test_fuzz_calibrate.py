@@ -445,3 +445,23 @@ def test_a_required_cell_left_empty_is_refused(
     path = write(tmp_path, frame, f"{table}.csv")
     with pytest.raises(TableError, match=words):
         read_table(table, path)
+
+
+@pytest.mark.parametrize("name", ["customers.csv", "customers.xlsx", "customers.parquet"])
+def test_a_column_named_twice_in_the_header_is_refused(tmp_path: Path, name: str) -> None:
+    """CSV and Excel read the first `opened` and ignored the second (pandas calls it
+    `opened.1`); Parquet said 'Multiple matches for FieldRef.Name(opened)' and its schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [["001", "2024-01-05", "2025-01-01"], ["002", "2024-03-01", "2025-02-01"]]
+    header = ["customer_id", "opened", "opened"]
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_text("\n".join(",".join(r) for r in [header, *rows]) + "\n", encoding="utf-8")
+    elif name.endswith(".xlsx"):
+        pd.DataFrame(rows, columns=header).to_excel(path, index=False)
+    else:
+        columns = [pa.array([r[i] for r in rows]) for i in range(3)]
+        pq.write_table(pa.table(columns, names=header), path)
+    refused(path, "the header names 'opened' 2 times (columns 2, 3)", "keep one")
