@@ -100,6 +100,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     check_outputs(
         [args.customers, args.transactions, args.balances, getattr(args, "map_file", None)],
         [("--json", args.json), ("--out", args.out), ("--report", args.report)],
+        folders=("--out",),
     )
     if args.copies < 1 or args.copies > 1000:
         raise UsageError(f"--copies {args.copies}: give a number from 1 to 1000 (example: 20)")

@@ -332,11 +332,17 @@ def parse_day(option: str, text: str):  # -> pd.Timestamp (pandas is imported la
 
 
 def check_outputs(
-    inputs: Sequence[Path | None], outputs: Sequence[tuple[str, Path | None]]
+    inputs: Sequence[Path | None],
+    outputs: Sequence[tuple[str, Path | None]],
+    folders: Sequence[str] = (),
 ) -> None:
     """Refuse, before any work, an output that is one of the command's input tables (it would
-    overwrite the bank's data) or the same file as another output (one would silently replace
-    the other). ``outputs``: (option, path) pairs; None where not given."""
+    overwrite the bank's data), the same file as another output (one would silently replace
+    the other), or a file that cannot be written: an existing folder or FIFO, a missing or
+    read-only folder. All are checked first, so that one output's failure never follows
+    another's success (a half-written set). ``outputs``: (option, path) pairs, None where not
+    given; ``folders``: the options whose output is a folder (``--out DIR``, checked by
+    ``check_out_dir``)."""
     given = [(option, path) for option, path in outputs if path is not None]
     read = {Path(p).resolve(): Path(p) for p in inputs if p is not None}
     seen: dict[Path, str] = {}
@@ -352,6 +358,15 @@ def check_outputs(
                 f"{option} {path}: {seen[target]} writes the same file; give each output its own"
             )
         seen[target] = option
+        if option in folders:
+            continue
+        if target.exists() and not target.is_file():
+            kind = "a folder" if target.is_dir() else "not a regular file"
+            raise UsageError(f"{option} {path}: {kind}; name the file to write")
+        if not target.parent.is_dir():
+            raise UsageError(f"{option} {path}: the folder {target.parent} does not exist")
+        if not os.access(target.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: cannot write in {target.parent}")
 
 
 def naming_the_file(message: str, files: dict[str, Path | None]) -> str:

@@ -465,3 +465,20 @@ def test_a_column_named_twice_in_the_header_is_refused(tmp_path: Path, name: str
         columns = [pa.array([r[i] for r in rows]) for i in range(3)]
         pq.write_table(pa.table(columns, names=header), path)
     refused(path, "the header names 'opened' 2 times (columns 2, 3)", "keep one")
+
+
+@pytest.mark.parametrize("late", ["--json", "--per-customer"])
+def test_an_output_that_cannot_be_written_stops_before_any_is(
+    tmp_path: Path, capsys, late: str
+) -> None:
+    """--json (or --per-customer) naming a folder: exit 2, but the fragment (and the
+    posteriors) were written first — a half-written set."""
+    path = write(tmp_path, CUSTOMERS)
+    folder = tmp_path / "a_folder.csv"
+    folder.mkdir()
+    fragment, posteriors = tmp_path / "c.strat", tmp_path / "p.parquet"
+    others = ["--per-customer", str(posteriors)] if late == "--json" else []
+    code = main(["calibrate", "--customers", str(path), "--as-of", "2026-06-30",
+                 "-o", str(fragment), *others, late, str(folder)])  # fmt: skip
+    assert code == 2 and f"{late} {folder}: a folder" in capsys.readouterr().err
+    assert not fragment.exists() and not posteriors.exists()
