@@ -1,8 +1,10 @@
 """The bank's tables, read from Parquet, CSV or Excel and strictly validated (docs/calibration.md).
 
-One home for reading them: `stratmap calibrate` uses it today, a snapshot loader for `decide`
-can later. Every problem is a `TableError` naming the file, the column and the first offending
-rows, raised before anything is written.
+One home for reading them: `stratmap calibrate`, `backtest`, `review` and the snapshot loader
+use it. The files themselves (formats, encodings, separators, headers) are read by
+bankdata.table_files; here the columns are mapped, converted and checked. Every problem is a
+`TableError` naming the file, the column and the first offending rows, raised before
+anything is written.
 """
 
 from __future__ import annotations
@@ -10,15 +12,15 @@ from __future__ import annotations
 import difflib
 import json
 import tomllib
-import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from bankdata.table_files import Source, TableError, excel_hint, read_file
 
 __all__ = ["COLUMNS", "TableError", "parse_mapping", "read_mapping_file", "read_table"]
 
@@ -72,17 +74,6 @@ _TRUE = {"1", "true", "yes", "y", "t", "是", "1.0"}
 _FALSE = {"0", "false", "no", "n", "f", "否", "0.0"}
 
 
-class TableError(ValueError):
-    """A table that cannot be used as it is; the message names file, column and rows."""
-
-
-@dataclass(frozen=True)
-class _Source:
-    path: Path
-    first_row: int  # the file's row number of the first data row (a header line before it)
-    columns: tuple[str, ...] = ()  # every column the file has, read or not (for messages)
-
-
 def parse_mapping(text: str) -> dict[str, str]:
     """`customer_id=客户号,opened=开户日期` → {"customer_id": "客户号", "opened": "开户日期"}."""
     mapping: dict[str, str] = {}
@@ -126,7 +117,7 @@ def read_table(
     path = Path(path)
     spec = COLUMNS[table] if spec is None else spec
     wanted = {name for name, _kind, _required in spec} | set((mapping or {}).values())
-    frame, source = _read_raw(path, wanted)
+    frame, source = read_file(path, wanted)
     frame = _rename(table, frame, source, mapping or {}, spec)
     if frame.empty:
         raise TableError(f"{path}: the {table} table is empty (no data rows)")
@@ -139,118 +130,10 @@ def read_table(
     return out.reset_index(drop=True)
 
 
-def _read_parquet(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
-    """Only the columns a table uses (a warehouse export may hold hundreds), and DATE columns
-    as datetime64, not one Python object a row: 30 M of those cost more than the read."""
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    _check_header(path, names, wanted)
-    used = [name for name in names if str(name).strip() in wanted]
-    table = pq.read_table(path, columns=used)
-    # Each Arrow column let go as soon as it is in pandas: the read costs one copy, not two.
-    frame = table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
-    del table
-    return frame, _Source(path, 1, tuple(map(str, names)))
-
-
-def _read_raw(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise TableError(f"{path}: no such file")
-    if not path.is_file():  # a folder, a pipe or a device: never opened (a FIFO would hang)
-        raise TableError(f"{path}: not a regular file (a table is a Parquet, CSV or Excel file)")
-    try:
-        if suffix in {".parquet", ".pq"}:
-            return _read_parquet(path, wanted)
-        if suffix == ".csv":
-            frame, header = _read_csv(path)
-            _check_header(path, header, wanted)
-            return frame, _Source(path, 2)
-        if suffix in {".xlsx", ".xlsm"}:
-            _check_header(path, _excel_header(path), wanted)
-            return pd.read_excel(path, engine="openpyxl", dtype=object), _Source(path, 2)
-    except pd.errors.EmptyDataError:  # a 0-byte file: not even a header line
-        raise TableError(
-            f"{path}: the file is empty (0 bytes; expected a header line, then one row a line)"
-        ) from None
-    except zipfile.BadZipFile:  # an .xlsx is a zip: this is a CSV or an old .xls renamed
-        raise TableError(
-            f"{path}: not an Excel workbook (.xlsx is a zip file; this one is not: a CSV or an "
-            "old .xls renamed?); save it from Excel as .xlsx, or name a CSV .csv"
-        ) from None
-    except (OSError, ValueError, ImportError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise TableError(f"{path}: cannot be read as {suffix[1:]}: {reason}") from None
-    raise TableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .xlsx")
-
-
-def _check_header(path: Path, names: list[str], wanted: set[str]) -> None:
-    """A column Stratmap reads named twice in the header: pandas would read the first and call
-    the other `opened.1`, Arrow would refuse with its schema. Which one is the bank's?"""
-    stripped = [str(name).strip() for name in names]
-    for name in sorted({n for n in stripped if n in wanted and stripped.count(n) > 1}):
-        where = [str(i + 1) for i, n in enumerate(stripped) if n == name]
-        raise TableError(
-            f"{path}: the header names {name!r} {len(where)} times (columns "
-            f"{', '.join(where)}): keep one, or rename the others"
-        )
-
-
-def _excel_header(path: Path) -> list[str]:
-    """The first sheet's first row, as written (pandas renames a repeated name `x.1`)."""
-    from openpyxl import load_workbook
-
-    book = load_workbook(path, read_only=True, data_only=True)
-    try:
-        row = next(book.worksheets[0].iter_rows(max_row=1, values_only=True), ())
-        return [str(v) for v in row if v is not None]
-    finally:
-        book.close()
-
-
-def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """A CSV as text (ids keep their leading zeros; parsing is ours to check), in UTF-8 (with or
-    without BOM) or else GB18030: what Excel writes on a Chinese Windows ("CSV (逗号分隔)"),
-    a superset of GBK and GB2312. A file that is neither is refused, naming the byte. Also
-    the header's names as written (pandas renames a repeated name `x.1`)."""
-    sep = _separator(path)
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, sep=sep)
-            header = pd.read_csv(
-                path, dtype=str, keep_default_na=False, encoding=encoding, sep=sep,
-                header=None, nrows=1,
-            )  # fmt: skip
-            return frame, [str(v) for v in header.iloc[0]] if len(header) else []
-        except UnicodeDecodeError as exc:
-            error = exc
-    raise _not_text(path, error)
-
-
-def _not_text(path: Path, exc: UnicodeDecodeError) -> TableError:
-    return TableError(
-        f"{path}: not UTF-8 or GB18030 text (byte {exc.object[exc.start]:#04x} at offset "
-        f"{exc.start}); save it from Excel as 'CSV UTF-8' and try again"
-    )
-
-
-def _separator(path: Path) -> str:
-    """The header line's separator: a comma, else the one of ; tab | it holds (a European
-    Excel's "CSV" uses ;, a warehouse's export often tab or |). Only the first line is read."""
-    with path.open("rb") as handle:
-        header = handle.readline(64 * 1024)
-    if b"," in header:
-        return ","
-    counts = {sep: header.count(sep.encode()) for sep in (";", "\t", "|")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
-
-
 def _rename(
     table: str,
     frame: pd.DataFrame,
-    source: _Source,
+    source: Source,
     mapping: Mapping[str, str],
     spec: tuple[tuple[str, str, bool], ...],
 ) -> pd.DataFrame:
@@ -267,7 +150,7 @@ def _rename(
             close = difflib.get_close_matches(theirs or name, present, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             if source.path.suffix.lower() in {".xlsx", ".xlsm"}:
-                hint += _excel_hint(source.path, theirs or name)
+                hint += excel_hint(source.path, theirs or name)
             raise TableError(
                 f"{source.path}: the {table} table has no column {wanted}{hint} "
                 f"(columns: {', '.join(present)}; "
@@ -276,40 +159,10 @@ def _rename(
     return frame[[c for c in frame.columns if c in known]]
 
 
-def _excel_hint(path: Path, name: str) -> str:
-    """Where in the workbook the missing column is, when it is there at all: a header below a
-    title row (merged cells above it), or another sheet (the data on the second sheet).
-    Stratmap reads the first sheet's first row as the header, and says so."""
-    from openpyxl import load_workbook
-
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, ValueError, KeyError):
-        return ""
-    try:
-        for index, sheet in enumerate(book.worksheets):
-            rows = sheet.iter_rows(min_row=1, max_row=10, values_only=True)
-            for number, row in enumerate(rows, start=1):
-                if name not in {str(v).strip() for v in row if v is not None}:
-                    continue
-                if index == 0:
-                    return (
-                        f"; the header {name!r} is on row {number}: Stratmap reads row 1 as "
-                        "the header, so delete the rows above it (a title, merged cells)"
-                    )
-                return (
-                    f"; sheet {sheet.title!r} has it: Stratmap reads the first sheet, so move "
-                    "that sheet first or save it alone"
-                )
-    finally:
-        book.close()
-    return ""
-
-
 def _check_mapping(
     table: str,
     frame: pd.DataFrame,
-    source: _Source,
+    source: Source,
     mapping: Mapping[str, str],
     known: set[str],
 ) -> None:
@@ -327,8 +180,7 @@ def _check_mapping(
         if len(ours) > 1:
             raise TableError(
                 f"{source.path}: --map gives the column {theirs!r} to {' and '.join(ours)}; "
-                f"a column of the {table} table is one of ours (example: --map "
-                f"{ours[0]}={theirs})"
+                f"each column of the {table} table is one of ours: map each to its own"
             )
         if ours == [theirs]:  # opened=opened: our own name, nothing renamed
             continue
@@ -347,7 +199,7 @@ def _check_mapping(
             )
 
 
-def _rows(source: _Source, mask: pd.Series, values: pd.Series) -> str:
+def _rows(source: Source, mask: pd.Series, values: pd.Series) -> str:
     bad = values[mask]
     shown = ", ".join(
         f"row {int(i) + source.first_row} ({v!r})" for i, v in bad.head(_SHOWN_ROWS).items()
@@ -364,7 +216,7 @@ def _blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype(str).str.strip() == "")
 
 
-def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Series:
+def _convert(values: pd.Series, kind: str, name: str, source: Source) -> pd.Series:
     if kind == "id" and values.dtype.kind == "f":
         values = _whole_ids(values, name, source)
     if kind == "id":  # stripped once: on 30 M transactions each pass over the text counts
@@ -429,7 +281,7 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
 _CHINESE_DATE = r"(\d{4})年(\d{1,2})月(\d{1,2})日"
 
 
-def _whole_ids(values: pd.Series, name: str, source: _Source) -> pd.Series:
+def _whole_ids(values: pd.Series, name: str, source: Source) -> pd.Series:
     """Ids a spreadsheet or a warehouse stored as floats (1.0): as whole numbers (1), the id the
     bank means; as text "1.0" they would be other customers, in other arms. A fraction, or a
     number beyond 2^53 where a float no longer holds every whole number, is refused."""
@@ -443,7 +295,7 @@ def _whole_ids(values: pd.Series, name: str, source: _Source) -> pd.Series:
     return values.astype("Int64").astype(object).where(given)
 
 
-def _parse_dates(values: pd.Series, blank: pd.Series, name: str, source: _Source) -> pd.Series:
+def _parse_dates(values: pd.Series, blank: pd.Series, name: str, source: Source) -> pd.Series:
     """ISO 8601 (2026-01-05, 2026/1/5), else YYYYMMDD as core banking writes, else
     2026年1月5日; anything else is refused with the rows, and a hint where the values look
     like Excel's serial day numbers (a date column formatted as a number)."""
@@ -494,7 +346,7 @@ def _has_duplicates(ids: pd.Series) -> bool:
 
 
 def _check_rules(
-    table: str, out: pd.DataFrame, source: _Source, spec: tuple[tuple[str, str, bool], ...]
+    table: str, out: pd.DataFrame, source: Source, spec: tuple[tuple[str, str, bool], ...]
 ) -> None:
     # The bank's tables (calibrate, backtest, review) hold a value in every required cell: a
     # contact with no play, a balance with no amount, is a row no fit can use. A snapshot's
