@@ -6,6 +6,7 @@ SNAPSHOT` forecasts the bank's own book forward instead of synthetic customers."
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,15 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
         if text is None:
             raise UsageError(f"--from {path}: give its date with --as-of YYYY-MM-DD")
         as_of = parse_day("--as-of", str(text)).date()
+        taken = meta.get("as_of")
+        if args.as_of is not None and taken and str(taken) != as_of.isoformat():
+            # Earlier is refused by the tables (events after the as-of date); later forecasts
+            # a book as it stood on another day: said, as the user may mean it.
+            print(
+                f"note: --as-of {as_of} is not the snapshot's own date ({taken}, snapshot.json): "
+                "the book is forecast as if taken on --as-of",
+                file=sys.stderr,
+            )
         mapping: dict[str, str] = {}
         for item in args.map:
             mapping.update(parse_mapping(item))

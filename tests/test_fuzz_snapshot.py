@@ -111,3 +111,12 @@ def test_the_snapshots_own_cutoffs_are_read(book: Path) -> None:
     assert all(
         np.isfinite(score) for shares in meta["model_cutoffs"].values() for score in shares.values()
     )
+
+
+def test_an_as_of_other_than_the_snapshots_own_is_noted(book: Path, capsys) -> None:
+    """--as-of 2100-01-01 on a book taken on 2000-03-31 forecast it without a word."""
+    code, err = _forecast(book, capsys, "--as-of", "2100-01-01")
+    assert code == 0
+    assert "note: --as-of 2100-01-01 is not the snapshot's own date (2000-03-31" in err
+    code, err = _forecast(book, capsys)
+    assert code == 0 and "not the snapshot's own date" not in err
