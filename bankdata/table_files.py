@@ -58,6 +58,8 @@ def read_file(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, Source]:
         if suffix in {".xlsx", ".xlsm"}:
             _check_header(path, _excel_header(path), wanted)
             return pd.read_excel(path, engine="openpyxl", dtype=object), Source(path, 2)
+    except TableError:  # already says what is wrong (a ValueError: not to be wrapped below)
+        raise
     except pd.errors.EmptyDataError:  # a 0-byte file: not even a header line
         raise TableError(
             f"{path}: the file is empty (0 bytes; expected a header line, then one row a line)"
