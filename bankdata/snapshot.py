@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -176,6 +177,7 @@ def read_snapshot(
     _check_vocabulary(customers, spec.vocabulary, customers_file)
     _check_not_after(customers, ("stage_since", "opened", "last_txn"), as_of, customers_file)
     _check_chance(customers, OWN_CHURN, customers_file)
+    _check_ranges(customers, customers_file)
     ids = customers["customer_id"]
     read: dict[str, tuple[pd.DataFrame, Path]] = {}
     for table, columns in HISTORY.items():
@@ -226,9 +228,16 @@ def _read_history(
 
 def _shown(frame: pd.DataFrame, mask: pd.Series, column: str, first_row: int) -> str:
     bad = frame.loc[mask, column]
-    shown = ", ".join(f"row {int(i) + first_row} ({v!r})" for i, v in bad.head(5).items())
+    shown = ", ".join(f"row {int(i) + first_row} ({_value(v)})" for i, v in bad.head(5).items())
     more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
     return shown + more
+
+
+def _value(value: Any) -> str:
+    """A value as the file shows it: a date as 2026-06-30, not Timestamp('2026-06-30 00:00:00')."""
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    return repr(value)
 
 
 def _first_row(path: Path) -> int:
@@ -287,6 +296,32 @@ def _check_chance(frame: pd.DataFrame, column: str, path: Path) -> None:
             f"{_shown(frame, bad, column, _first_row(path))} (a per-step chance, 0.02 for 2%; "
             "leave it empty for the map's own draw)"
         )
+
+
+#: The customers columns with a range, beyond being a number: (low, high, whole, what it is).
+#: Outside it the kernels would read nonsense (a propensity of 2 responds more than always, a
+#: payday of 40 falls on no day of the month) without a word: refused, as a bad date is.
+RANGES: dict[str, tuple[float, float, bool, str]] = {
+    "propensity": (0.0, 1.0, False, "a chance between 0 and 1"),
+    "txn_per_month": (0.0, np.inf, False, "transactions a month, 0 or more"),
+    "payday": (1.0, 31.0, True, "a day of the month, 1 to 31"),
+    "age": (0.0, 150.0, False, "years, 0 to 150"),
+}
+
+
+def _check_ranges(frame: pd.DataFrame, path: Path) -> None:
+    for column, (low, high, whole, meaning) in RANGES.items():
+        if column not in frame:
+            continue
+        values = frame[column]
+        bad = values.notna() & ~values.between(low, high)
+        if whole:
+            bad |= values.notna() & (values != values.round())
+        if bad.any():
+            raise TableError(
+                f"{path}: column {column}: out of range at "
+                f"{_shown(frame, bad, column, _first_row(path))} (expected {meaning})"
+            )
 
 
 def _check_waves(frame: pd.DataFrame, waves: Mapping[str, tuple[int, ...]], path: Path) -> None:
@@ -390,7 +425,24 @@ def read_meta(path: Path) -> dict[str, Any]:
             f"{path}: snapshot format version {meta.get('version')!r}; this Stratmap reads "
             f"version {VERSION}"
         )
+    _check_cutoffs(path, meta.get("model_cutoffs", {}))
     return meta
+
+
+def _check_cutoffs(path: Path, cutoffs: Any) -> None:
+    """ "model_cutoffs": {model: {share: score}}, every score a finite number: a NaN or a text
+    would put nobody (or everybody) in a model's top without a word."""
+    shape = '"model_cutoffs": {"MODEL": {"0.2": 1.37}}'
+    if not isinstance(cutoffs, dict) or not all(isinstance(v, dict) for v in cutoffs.values()):
+        raise TableError(f"{path}: model_cutoffs is not {shape}")
+    for model, shares in cutoffs.items():
+        for share, score in shares.items():
+            ok = isinstance(score, int | float) and not isinstance(score, bool)
+            if not ok or not math.isfinite(score):
+                raise TableError(
+                    f"{path}: model_cutoffs: {model} {share}: {score!r} is not a finite number "
+                    f"(expected {shape})"
+                )
 
 
 _INTEGER_ID = re.compile(r"0|[1-9][0-9]{0,17}")

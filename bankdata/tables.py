@@ -1,8 +1,10 @@
 """The bank's tables, read from Parquet, CSV or Excel and strictly validated (docs/calibration.md).
 
-One home for reading them: `stratmap calibrate` uses it today, a snapshot loader for `decide`
-can later. Every problem is a `TableError` naming the file, the column and the first offending
-rows, raised before anything is written.
+One home for reading them: `stratmap calibrate`, `backtest`, `review` and the snapshot loader
+use it. The files themselves (formats, encodings, separators, headers) are read by
+bankdata.table_files; here the columns are mapped, converted and checked. Every problem is a
+`TableError` naming the file, the column and the first offending rows, raised before
+anything is written.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import difflib
 import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from bankdata.table_files import Source, TableError, excel_hint, read_file
 
 __all__ = ["COLUMNS", "TableError", "parse_mapping", "read_mapping_file", "read_table"]
 
@@ -70,17 +74,6 @@ _TRUE = {"1", "true", "yes", "y", "t", "是", "1.0"}
 _FALSE = {"0", "false", "no", "n", "f", "否", "0.0"}
 
 
-class TableError(ValueError):
-    """A table that cannot be used as it is; the message names file, column and rows."""
-
-
-@dataclass(frozen=True)
-class _Source:
-    path: Path
-    first_row: int  # the file's row number of the first data row (a header line before it)
-    columns: tuple[str, ...] = ()  # every column the file has, read or not (for messages)
-
-
 def parse_mapping(text: str) -> dict[str, str]:
     """`customer_id=客户号,opened=开户日期` → {"customer_id": "客户号", "opened": "开户日期"}."""
     mapping: dict[str, str] = {}
@@ -124,7 +117,7 @@ def read_table(
     path = Path(path)
     spec = COLUMNS[table] if spec is None else spec
     wanted = {name for name, _kind, _required in spec} | set((mapping or {}).values())
-    frame, source = _read_raw(path, wanted)
+    frame, source = read_file(path, wanted)
     frame = _rename(table, frame, source, mapping or {}, spec)
     if frame.empty:
         raise TableError(f"{path}: the {table} table is empty (no data rows)")
@@ -137,49 +130,16 @@ def read_table(
     return out.reset_index(drop=True)
 
 
-def _read_parquet(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
-    """Only the columns a table uses (a warehouse export may hold hundreds), and DATE columns
-    as datetime64, not one Python object a row: 30 M of those cost more than the read."""
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    used = [name for name in names if str(name).strip() in wanted]
-    table = pq.read_table(path, columns=used)
-    # Each Arrow column let go as soon as it is in pandas: the read costs one copy, not two.
-    frame = table.to_pandas(date_as_object=False, self_destruct=True, split_blocks=True)
-    del table
-    return frame, _Source(path, 1, tuple(map(str, names)))
-
-
-def _read_raw(path: Path, wanted: set[str]) -> tuple[pd.DataFrame, _Source]:
-    suffix = path.suffix.lower()
-    if not path.exists():
-        raise TableError(f"{path}: no such file")
-    if not path.is_file():  # a folder, a pipe or a device: never opened (a FIFO would hang)
-        raise TableError(f"{path}: not a regular file (a table is a Parquet, CSV or Excel file)")
-    try:
-        if suffix in {".parquet", ".pq"}:
-            return _read_parquet(path, wanted)
-        if suffix == ".csv":
-            # Everything as text: ids keep their leading zeros, and parsing is ours to check.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-            return frame, _Source(path, 2)
-        if suffix in {".xlsx", ".xlsm"}:
-            return pd.read_excel(path, engine="openpyxl", dtype=object), _Source(path, 2)
-    except (OSError, ValueError, ImportError) as exc:
-        raise TableError(f"{path}: cannot be read as {suffix[1:]}: {exc}") from None
-    raise TableError(f"{path}: unknown table format {suffix!r}; use .parquet, .csv or .xlsx")
-
-
 def _rename(
     table: str,
     frame: pd.DataFrame,
-    source: _Source,
+    source: Source,
     mapping: Mapping[str, str],
     spec: tuple[tuple[str, str, bool], ...],
 ) -> pd.DataFrame:
     frame = frame.rename(columns={str(c): str(c).strip() for c in frame.columns})
     known = {name for name, _kind, _req in spec}
+    _check_mapping(table, frame, source, mapping, known)
     renames = {theirs: ours for ours, theirs in mapping.items() if theirs in frame.columns}
     frame = frame.rename(columns=renames)
     for name, _kind, required in spec:
@@ -189,6 +149,8 @@ def _rename(
             present = source.columns or tuple(map(str, frame.columns))
             close = difflib.get_close_matches(theirs or name, present, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
+            if source.path.suffix.lower() in {".xlsx", ".xlsm"}:
+                hint += excel_hint(source.path, theirs or name)
             raise TableError(
                 f"{source.path}: the {table} table has no column {wanted}{hint} "
                 f"(columns: {', '.join(present)}; "
@@ -197,7 +159,47 @@ def _rename(
     return frame[[c for c in frame.columns if c in known]]
 
 
-def _rows(source: _Source, mask: pd.Series, values: pd.Series) -> str:
+def _check_mapping(
+    table: str,
+    frame: pd.DataFrame,
+    source: Source,
+    mapping: Mapping[str, str],
+    known: set[str],
+) -> None:
+    """A mapping of this table's columns that cannot be meant as written: one of the bank's
+    columns given to two of ours; a mapped column the file lacks under either name (an
+    optional column, say `aum`, would otherwise be dropped without a word; a table that has
+    our own name instead is read by it, as one mapping serves every table); or a mapped column
+    beside one already under our name (two candidates: which one is the bank's?)."""
+    ours_of: dict[str, list[str]] = {}
+    for ours, theirs in mapping.items():
+        if ours in known:
+            ours_of.setdefault(theirs, []).append(ours)
+    present = source.columns or tuple(map(str, frame.columns))
+    for theirs, ours in ours_of.items():
+        if len(ours) > 1:
+            raise TableError(
+                f"{source.path}: --map gives the column {theirs!r} to {' and '.join(ours)}; "
+                f"each column of the {table} table is one of ours: map each to its own"
+            )
+        if ours == [theirs]:  # opened=opened: our own name, nothing renamed
+            continue
+        if theirs not in frame.columns and ours[0] not in frame.columns:
+            close = difflib.get_close_matches(theirs, present, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TableError(
+                f"{source.path}: --map {ours[0]}={theirs}: the {table} table has no column "
+                f"{theirs!r}{hint} (columns: {', '.join(present)})"
+            )
+        if theirs in frame.columns and ours[0] in frame.columns:
+            raise TableError(
+                f"{source.path}: the {table} table has both {ours[0]!r} and {theirs!r} "
+                f"(mapped to {ours[0]}): say which is meant (drop the mapping to read "
+                f"{ours[0]!r}, or rename or drop {ours[0]!r} in the file)"
+            )
+
+
+def _rows(source: Source, mask: pd.Series, values: pd.Series) -> str:
     bad = values[mask]
     shown = ", ".join(
         f"row {int(i) + source.first_row} ({v!r})" for i, v in bad.head(_SHOWN_ROWS).items()
@@ -214,7 +216,9 @@ def _blank(values: pd.Series) -> pd.Series:
     return values.isna() | (values.astype(str).str.strip() == "")
 
 
-def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Series:
+def _convert(values: pd.Series, kind: str, name: str, source: Source) -> pd.Series:
+    if kind == "id" and values.dtype.kind == "f":
+        values = _whole_ids(values, name, source)
     if kind == "id":  # stripped once: on 30 M transactions each pass over the text counts
         ids = values.astype(str).str.strip()
         blank = values.isna() | (ids == "")
@@ -226,22 +230,13 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
     blank = _blank(values)
     if kind == "text":
         return values.where(blank, values.astype(str).str.strip())
+    if kind == "date" and isinstance(values.dtype, pd.DatetimeTZDtype):
+        # A warehouse's timestamps with a zone: the day as the bank's clock read it there.
+        return values.dt.tz_localize(None).astype("datetime64[ns]")
     if kind == "date" and values.dtype.kind == "M":  # Parquet dates and timestamps: no parsing
         return values.astype("datetime64[ns]")
     if kind == "date":
-        parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
-        unparsed = parsed.isna() & ~blank
-        if unparsed.any():  # only these rows are looked at as text
-            text = values[unparsed].astype(str).str.strip()
-            compact = text[text.str.fullmatch(r"\d{8}")]  # 20240131, as core banking writes
-            parsed[compact.index] = pd.to_datetime(compact, format="%Y%m%d", errors="coerce")
-        bad = parsed.isna() & ~blank
-        if bad.any():
-            raise TableError(
-                f"{source.path}: column {name}: not a date at {_rows(source, bad, values)} "
-                "(expected YYYY-MM-DD or YYYYMMDD)"
-            )
-        return parsed.astype("datetime64[ns]")
+        return _parse_dates(values, blank, name, source)
     if kind == "flag":
         if pd.api.types.is_bool_dtype(values):  # Parquet booleans: nothing to parse
             return values.astype(bool)
@@ -266,6 +261,14 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
     if bad.any():
         raise TableError(
             f"{source.path}: column {name}: not a number at {_rows(source, bad, values)}"
+            f"{_number_hint(values[bad])}"
+        )
+    infinite = np.isinf(numbers.to_numpy())
+    if infinite.any():  # `inf`, or 1e400 beyond a float: no balance, age or amount is that
+        raise TableError(
+            f"{source.path}: column {name}: not a finite number at "
+            f"{_rows(source, pd.Series(infinite, index=values.index), values)} "
+            "(infinite or beyond 1.8e308)"
         )
     if kind == "money" and (numbers < 0).any():
         raise TableError(
@@ -275,6 +278,67 @@ def _convert(values: pd.Series, kind: str, name: str, source: _Source) -> pd.Ser
     return numbers.astype(float)
 
 
+_CHINESE_DATE = r"(\d{4})年(\d{1,2})月(\d{1,2})日"
+
+
+def _whole_ids(values: pd.Series, name: str, source: Source) -> pd.Series:
+    """Ids a spreadsheet or a warehouse stored as floats (1.0): as whole numbers (1), the id the
+    bank means; as text "1.0" they would be other customers, in other arms. A fraction, or a
+    number beyond 2^53 where a float no longer holds every whole number, is refused."""
+    given = values.notna()
+    bad = given & ((values != values.round()) | (values.abs() > 2**53))
+    if bad.any():
+        raise TableError(
+            f"{source.path}: column {name}: an id stored as a number that is not a whole "
+            f"number a float holds exactly at {_rows(source, bad, values)} (store ids as text)"
+        )
+    return values.astype("Int64").astype(object).where(given)
+
+
+def _parse_dates(values: pd.Series, blank: pd.Series, name: str, source: Source) -> pd.Series:
+    """ISO 8601 (2026-01-05, 2026/1/5), else YYYYMMDD as core banking writes, else
+    2026年1月5日; anything else is refused with the rows, and a hint where the values look
+    like Excel's serial day numbers (a date column formatted as a number)."""
+    parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
+    unparsed = parsed.isna() & ~blank
+    if unparsed.any():  # only these rows are looked at as text
+        text = values[unparsed].astype(str).str.strip()
+        compact = text[text.str.fullmatch(r"\d{8}")]  # 20240131, as core banking writes
+        parsed[compact.index] = pd.to_datetime(compact, format="%Y%m%d", errors="coerce")
+        chinese = text.str.extract(_CHINESE_DATE + "$").dropna()
+        if not chinese.empty:
+            iso = chinese[0] + "-" + chinese[1].str.zfill(2) + "-" + chinese[2].str.zfill(2)
+            parsed[iso.index] = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
+    bad = parsed.isna() & ~blank
+    if bad.any():
+        text = values[bad].astype(str).str.strip()
+        numbers = pd.to_numeric(text, errors="coerce")
+        hint = ""
+        if text.str.fullmatch(r"\d{4}(0[1-9]|1[0-2])").all():
+            hint = "; these look like months written YYYYMM: write them YYYY-MM"
+        elif numbers.notna().all() and numbers.between(1, 99_999).all():  # to year 2173
+            hint = (
+                "; these look like Excel serial day numbers: format the column as a date in "
+                "Excel, or export it as YYYY-MM-DD"
+            )
+        raise TableError(
+            f"{source.path}: column {name}: not a date at {_rows(source, bad, values)} "
+            f"(expected YYYY-MM-DD, YYYYMMDD or YYYY年M月D日{hint})"
+        )
+    return parsed.astype("datetime64[ns]")
+
+
+def _number_hint(bad: pd.Series) -> str:
+    """Why a number a person can read did not parse: thousands separators or a currency."""
+    text = bad.astype(str)
+    if text.str.contains(r"^[\s¥￥$€£]|[¥￥元]\s*$|\d,\d{3}", regex=True).any():
+        return (
+            " (write plain numbers: no thousands separators or currency signs, "
+            "e.g. 1234.5 for ¥1,234.50)"
+        )
+    return ""
+
+
 def _has_duplicates(ids: pd.Series) -> bool:
     """Whether some id is there twice: Arrow's hash of ten million ids takes a second, where
     pandas' ``duplicated`` takes several; pandas then finds the rows to show."""
@@ -282,19 +346,29 @@ def _has_duplicates(ids: pd.Series) -> bool:
 
 
 def _check_rules(
-    table: str, out: pd.DataFrame, source: _Source, spec: tuple[tuple[str, str, bool], ...]
+    table: str, out: pd.DataFrame, source: Source, spec: tuple[tuple[str, str, bool], ...]
 ) -> None:
+    # The bank's tables (calibrate, backtest, review) hold a value in every required cell: a
+    # contact with no play, a balance with no amount, is a row no fit can use. A snapshot's
+    # customers table (its own spec) says which may be empty and why (bankdata.snapshot).
+    own = spec is COLUMNS.get(table)
     required_blank = [
         (name, kind)
         for name, kind, required in spec
         if required
-        and (kind == "date" or (kind == "money" and table == "outcomes"))
-        and out[name].isna().any()
+        and (
+            kind == "date"
+            or (kind == "money" and table == "outcomes")
+            or (own and kind in ("text", "money", "number"))
+        )
+        and _blank(out[name]).any()
     ]
+    what = {"date": "date", "money": "amount", "number": "number", "text": "value"}
     for name, kind in required_blank:
         raise TableError(
-            f"{source.path}: column {name}: empty {'date' if kind == 'date' else 'amount'} at "
-            f"{_rows(source, out[name].isna(), out[name])}"
+            f"{source.path}: column {name}: empty {what[kind]} at "
+            f"{_rows(source, _blank(out[name]), out[name])} (the column is required: every row "
+            "needs one)"
         )
     if table == "outcomes":
         key = ["customer_id", "play", "wave"] if "wave" in out else ["customer_id", "play"]
@@ -321,5 +395,5 @@ def _check_rules(
             if early.any():
                 raise TableError(
                     f"{source.path}: column closed: closed before opened at "
-                    f"{_rows(source, early, out['closed'].dt.date)}"
+                    f"{_rows(source, early, out['closed'].dt.strftime('%Y-%m-%d'))}"
                 )

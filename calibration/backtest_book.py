@@ -263,6 +263,28 @@ def aum_table(
     return frame, fit
 
 
+def check_panel(
+    customers: pd.DataFrame, balances: pd.DataFrame, split: pd.Timestamp, end: pd.Timestamp
+) -> None:
+    """A balances panel with no row about a customer opened by the split, up to the end's
+    month, has nothing to hold the AUM forecast against (an id column mapped differently from
+    the customers table's, or another period's panel): ValueError, named for the user."""
+    book = customers.loc[customers["opened"] <= split, "customer_id"]
+    about = balances["customer_id"].isin(book)
+    within = balances["month"].dt.to_period("M") <= end.to_period("M")
+    if not (about & within).any():
+        why = (
+            f"no row names a customer opened by the split {split.date()} "
+            f"(first ids: {', '.join(map(repr, balances['customer_id'].unique()[:3]))})"
+            if not about.any()
+            else f"no month up to the end {end.date()}"
+        )
+        raise ValueError(
+            f"balances: {why}: nothing to hold the AUM forecast against; check that the id "
+            "column is mapped as in the customers table, and the panel's months"
+        )
+
+
 def book_backtest(
     customers: pd.DataFrame,
     balances: pd.DataFrame | None,

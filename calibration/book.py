@@ -41,6 +41,11 @@ class Calibration:
     # open, and with transactions: transactions, exposure (months). The per-customer posteriors
     # (calibration.per_customer) are read from it.
     customer_data: pd.DataFrame | None = None
+    # What the data could not fit, and why (a table given but no fit from it, a mixing at its
+    # bound): said in the summary and the JSON, never left as a missing line or an open interval.
+    not_fitted: list[str] = field(default_factory=list)
+    # What the fits took on trust and the user should check (an as-of date beyond the data).
+    cautions: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         def fit(f: fits.Fit | None) -> dict | None:
@@ -67,6 +72,8 @@ class Calibration:
                 },
                 "flows": fit(self.flows),
                 "responses": self.responses,
+                "not_fitted": self.not_fitted,
+                "cautions": self.cautions,
             }
         )
 
@@ -106,7 +113,8 @@ def calibrate(
     balances: pd.DataFrame | None = None,
     contacts: pd.DataFrame | None = None,
 ) -> Calibration:
-    book = customers[customers["opened"] <= as_of].copy()
+    in_book = (customers["opened"] <= as_of).to_numpy()
+    book = customers[in_book].copy()
     if book.empty:
         raise ValueError(f"no customer opened on or before the as-of date {as_of.date()}")
     periods, gone, end = churn_periods(book, as_of)
@@ -116,10 +124,27 @@ def calibrate(
     )
     result.window["churn"] = (book["opened"].min().date().isoformat(), as_of.date().isoformat())
     at_risk = periods > 0
+    if not at_risk.any():  # every customer opened within the last month: no exposure at all
+        raise ValueError(
+            f"no customer was open a whole month ({DAYS_PER_MONTH} days) by the as-of date "
+            f"{as_of.date()}: churn cannot be fitted on no exposure; give a later as-of date"
+        )
+    if result.active == 0:  # the fragment's population is the open book: it would be empty
+        raise ValueError(
+            f"every one of the {len(book)} customers opened by {as_of.date()} closed by then: "
+            "no open book to write as the population; give an earlier as-of date"
+        )
     result.churn_geometric = fits.fit_geometric(periods[at_risk], gone.to_numpy()[at_risk])
     if gone.any() and gone.sum() < at_risk.sum():
         result.churn_sbg = fits.fit_sbg(periods[at_risk], gone.to_numpy()[at_risk])
         result.churn_test = fits.likelihood_ratio(result.churn_geometric, result.churn_sbg)
+        _note_bound(result, "churn, sBG", "alpha and beta", result.churn_sbg, result.churn_test)
+    else:
+        why = "no customer closed" if not gone.any() else "every customer at risk closed"
+        result.not_fitted.append(
+            f"churn, sBG: {why} by {as_of.date()}, so how churn differs between customers "
+            "cannot be seen; the constant hazard is written"
+        )
 
     active = book[~gone]
     if "age" in active and active["age"].notna().sum() > 1:
@@ -132,12 +157,52 @@ def calibrate(
         )
 
     if transactions is not None:
-        _fit_transactions(result, book, end, transactions)
+        codes = _book_codes(customers, in_book, transactions)
+        _fit_transactions(result, book, end, transactions, codes)
     if balances is not None:
         _fit_balances(result, balances, customers["customer_id"], set(active["customer_id"]))
     if contacts is not None:
         _fit_responses(result, contacts)
+    _caution_as_of(result, as_of, customers, transactions, balances, contacts)
     return result
+
+
+def _caution_as_of(
+    result: Calibration, as_of: pd.Timestamp, customers: pd.DataFrame, *history
+) -> None:
+    """An as-of date more than a month after every date the tables hold: each open customer
+    is counted as surviving to it, so the churn comes out too low (an as-of of 2100 on a book
+    seen to 2026 gives a hazard near 0). Said, not refused: a closed book with no recent
+    event is possible; an extract dated later than it was taken is the likelier case."""
+    dated = [customers["opened"], customers.get("closed", pd.Series(dtype="datetime64[ns]"))]
+    dated += [t[c] for t in history if t is not None for c in ("date", "month") if c in t]
+    latest = max((d[d <= as_of].max() for d in dated if (d <= as_of).any()), default=None)
+    if latest is None or pd.isna(latest):
+        return
+    gap = int((as_of - latest).days)
+    if gap > DAYS_PER_MONTH:
+        result.cautions.append(
+            f"the as-of date {as_of.date()} is {gap} days after the latest date in the tables "
+            f"({latest.date()}): every open customer counts as surviving to it; if the "
+            "tables were taken earlier, give that day as --as-of"
+        )
+
+
+def _note_bound(
+    result: Calibration, name: str, params: str, fit: fits.Fit, test: dict[str, Any]
+) -> None:
+    """A heterogeneous fit whose parameters ran to the search's bound has open intervals
+    (0 to infinity): said in words, with what was written instead."""
+    if all(np.isfinite(e.high) and e.low > 0 for e in fit.params.values()):
+        return
+    verdict = (
+        "the data show no difference between customers; the simpler model is written"
+        if test["simpler_is_as_good"]
+        else "the data do not pin the mixing down; read its numbers with care"
+    )
+    result.not_fitted.append(
+        f"{name}: {params} ran to the search's bound, so their intervals are open: {verdict}"
+    )
 
 
 def _arrow(values: pd.Series):
@@ -157,17 +222,52 @@ def _codes(ids: pd.Series, known: pd.Series) -> np.ndarray:
     return codes if codes.flags.writeable else codes.copy()
 
 
-def _fit_transactions(result: Calibration, book, end, transactions: pd.DataFrame) -> None:
+def _book_codes(
+    customers: pd.DataFrame, in_book: np.ndarray, transactions: pd.DataFrame
+) -> np.ndarray:
+    """Each transaction's row in the book (-1: its customer opened after the as-of date).
+    A transaction of a customer the customers table lacks, or dated before its customer
+    opened, is refused as `backtest` refuses it: dropped or counted, it would bias the rate
+    without a word. One hash of the ids against the whole table, as before against the book."""
+    codes = _codes(transactions["customer_id"], customers["customer_id"])
+    unknown = codes < 0
+    if unknown.any():
+        ids = ", ".join(map(repr, transactions["customer_id"][unknown].unique()[:5]))
+        raise ValueError(
+            f"transactions: column customer_id: {int(unknown.sum())} rows name customers the "
+            f"customers table does not have (first: {ids})"
+        )
+    opened = customers["opened"].to_numpy()[codes]
+    early = transactions["date"].to_numpy() < opened
+    if early.any():
+        first = transactions[early].head(5)
+        shown = ", ".join(
+            f"{c} on {d.date()}" for c, d in zip(first.customer_id, first.date, strict=True)
+        )
+        raise ValueError(
+            f"transactions: {int(early.sum())} transactions before their customer opened "
+            f"(first: {shown}); the opened date must be the first day of the relationship"
+        )
+    row = np.full(len(customers), -1, dtype=codes.dtype)
+    row[in_book] = np.arange(int(in_book.sum()), dtype=codes.dtype)
+    return row[codes]
+
+
+def _fit_transactions(
+    result: Calibration, book, end, transactions: pd.DataFrame, codes: np.ndarray
+) -> None:
     dates = transactions["date"].to_numpy()
     seen = dates <= result.as_of.to_datetime64()
     if not seen.any():
+        result.not_fitted.append(
+            f"transactions: none dated on or before {result.as_of.date()}: no rate fitted"
+        )
         return
     first, last = dates[seen].min(), dates[seen].max()
     start = pd.Timestamp(first)
     result.window["transactions"] = _span(pd.Series([first, last]))
     begin = book["opened"].where(book["opened"] > start, start)
     exposure = ((end - begin).dt.days / DAYS_PER_MONTH).clip(lower=0).to_numpy()
-    codes = _codes(transactions["customer_id"], book["customer_id"])
     codes = codes[seen & (codes >= 0)]
     counts = np.bincount(codes, minlength=len(book))
     keep = exposure > 0
@@ -177,6 +277,7 @@ def _fit_transactions(result: Calibration, book, end, transactions: pd.DataFrame
     result.txn_poisson = fits.fit_poisson(counts[keep].astype(float), exposure[keep])
     result.txn_nbd = fits.fit_nbd(counts[keep].astype(float), exposure[keep])
     result.txn_test = fits.likelihood_ratio(result.txn_poisson, result.txn_nbd)
+    _note_bound(result, "transactions, NBD", "r and alpha", result.txn_nbd, result.txn_test)
 
 
 def _month_name(number: int) -> str:
@@ -229,6 +330,9 @@ def _fit_balances(
 ) -> None:
     key, aum, base, width, ids = _month_panel(balances, result.as_of, known)
     if key.size == 0:
+        result.not_fitted.append(
+            f"balances: no month on or before {result.as_of.date()}: no AUM change fitted"
+        )
         return
     number = key % width  # months since the first
     usable = np.diff(key) == 1  # the same customer's next month
@@ -238,6 +342,11 @@ def _fit_balances(
         result.flows = fits.fit_flows(growth)
         first, last = int(number.min()) + base, int(number.max()) + base
         result.window["flows"] = (_month_name(first), _month_name(last))
+    else:
+        result.not_fitted.append(
+            "balances: fewer than two months in a row with AUM above 0 for any customer: "
+            "no AUM change fitted"
+        )
     del usable
     if result.aum is None:
         latest = int(number.max())
@@ -252,6 +361,9 @@ def _fit_balances(
 def _fit_responses(result: Calibration, contacts: pd.DataFrame) -> None:
     seen = contacts[contacts["date"] <= result.as_of]
     if seen.empty:
+        result.not_fitted.append(
+            f"contacts: none dated on or before {result.as_of.date()}: no response rate fitted"
+        )
         return
     result.window["responses"] = _span(seen["date"])
     keys = ["play", "channel"] if "channel" in seen else ["play"]

@@ -20,7 +20,15 @@ from typing import Any
 
 from strategy_dsl import safe_write
 from stratmap.errors import EXIT_CLEAN, UsageError
-from stratmap.inputs import add_column_mapping, column_mapping
+from stratmap.inputs import (
+    add_column_mapping,
+    check_out_dir,
+    check_outputs,
+    column_mapping,
+    naming_the_file,
+    parse_count,
+    parse_day,
+)
 
 __all__ = ["add_parser", "run_backtest"]
 
@@ -68,7 +76,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         default=20,
         help="simulated customers for each real one (default 20; more: less Monte Carlo error)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="the simulation's seed (default 0)")
+    parser.add_argument("--seed", default="0", help="the simulation's seed (default 0)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--out", type=Path, help="write the tables as Parquet into DIR")
     parser.add_argument(
@@ -79,25 +87,25 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     add_column_mapping(parser, "customer_id=客户号,opened=开户日期")
 
 
-def _date(text: str, option: str):  # -> pd.Timestamp (pandas is imported lazily)
-    import pandas as pd
-
-    try:
-        return pd.Timestamp(text).normalize()
-    except ValueError:
-        raise UsageError(f"{option} {text!r} is not a date (expected YYYY-MM-DD)") from None
-
-
 def run_backtest(args: argparse.Namespace) -> int:
     from bankdata.tables import TableError, read_table
     from calibration.backtest import backtest, histories
-    from calibration.backtest_book import book_backtest
+    from calibration.backtest_book import book_backtest, check_panel
+    from simulator.engine.sizes import MAX_SEED
     from stratmap.report.command import check_report_option, write_run_report
 
     check_report_option(args)  # before anything is read: a path that cannot be written is exit 2
-    split = _date(args.split, "--split")
+    split = parse_day("--split", args.split)
+    seed = parse_count("--seed", args.seed, low=0, high=MAX_SEED)
+    check_outputs(
+        [args.customers, args.transactions, args.balances, getattr(args, "map_file", None)],
+        [("--json", args.json), ("--out", args.out), ("--report", args.report)],
+        folders=("--out",),
+    )
     if args.copies < 1 or args.copies > 1000:
         raise UsageError(f"--copies {args.copies}: give a number from 1 to 1000 (example: 20)")
+    if args.out is not None:  # a folder Stratmap did not write: refused before the work
+        check_out_dir(args.out, str(args.out))
     mapping = column_mapping(args)
     try:
         customers = read_table("customers", args.customers, mapping)
@@ -105,10 +113,23 @@ def run_backtest(args: argparse.Namespace) -> int:
         balances = (
             read_table("balances", args.balances, mapping) if args.balances is not None else None
         )
-        end = _date(args.end, "--end") if args.end else transactions["date"].max().normalize()
+        end = parse_day("--end", args.end) if args.end else transactions["date"].max().normalize()
         h = histories(customers, transactions, split, end, args.merge_same_day)
-    except (TableError, ValueError) as exc:
+        if balances is not None:
+            check_panel(customers, balances, split, end)
+    except TableError as exc:
         raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(
+            naming_the_file(
+                str(exc),
+                {
+                    "customers": args.customers,
+                    "transactions": args.transactions,
+                    "balances": args.balances,
+                },
+            )
+        ) from None
     if not h.x.any():
         raise UsageError(
             f"{args.transactions}: no transaction between an opening and the split "
@@ -117,11 +138,9 @@ def run_backtest(args: argparse.Namespace) -> int:
     for path in (args.json, args.out):
         if path is not None and not path.absolute().parent.is_dir():
             raise UsageError(f"{path}: the folder {path.absolute().parent} does not exist")
-    report, tables = backtest(h, split, end, args.period, args.copies, args.seed)
+    report, tables = backtest(h, split, end, args.period, args.copies, seed)
     # Survivors, churn and AUM where the tables allow (closures recorded; a balances panel).
-    book_report, book_tables = book_backtest(
-        customers, balances, split, end, args.copies, args.seed
-    )
+    book_report, book_tables = book_backtest(customers, balances, split, end, args.copies, seed)
     report |= book_report
     tables |= book_tables
     if args.json is not None:

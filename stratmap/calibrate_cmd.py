@@ -18,7 +18,13 @@ from pathlib import Path
 from strategy_dsl import safe_write
 from strategy_dsl.checker import check_file
 from stratmap.errors import EXIT_CLEAN, UsageError
-from stratmap.inputs import add_column_mapping, column_mapping
+from stratmap.inputs import (
+    add_column_mapping,
+    check_outputs,
+    column_mapping,
+    naming_the_file,
+    parse_day,
+)
 
 __all__ = ["add_parser", "run_calibrate"]
 
@@ -66,8 +72,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_calibrate(args: argparse.Namespace) -> int:
-    import pandas as pd  # here, not above: `stratmap check` builds this parser and stays light
-
     from bankdata.tables import TableError, read_table
     from calibration.book import calibrate
     from calibration.fragment import render_fragment
@@ -86,10 +90,11 @@ def run_calibrate(args: argparse.Namespace) -> int:
             f"--per-customer {per_customer}: write .parquet or .csv "
             "(example: --per-customer posteriors.parquet)"
         )
-    try:
-        as_of = pd.Timestamp(args.as_of)
-    except ValueError:
-        raise UsageError(f"--as-of {args.as_of!r} is not a date (expected YYYY-MM-DD)") from None
+    as_of = parse_day("--as-of", args.as_of)
+    check_outputs(
+        [getattr(args, name) for name in _TABLES] + [getattr(args, "map_file", None)],
+        [("-o", args.out), ("--json", args.json), ("--per-customer", per_customer)],
+    )
     try:
         tables = {
             name: read_table(name, getattr(args, name), mapping)
@@ -103,21 +108,27 @@ def run_calibrate(args: argparse.Namespace) -> int:
             tables.get("balances"),
             tables.get("contacts"),
         )
-    except (TableError, ValueError) as exc:
+    except TableError as exc:
         raise UsageError(str(exc)) from None
+    except ValueError as exc:
+        raise UsageError(
+            naming_the_file(str(exc), {name: getattr(args, name) for name in _TABLES})
+        ) from None
     sources = ", ".join(getattr(args, name).name for name in _TABLES if name in tables)
     fragment = render_fragment(result, args.population, sources)
     # The fragment must check clean: a --population that is a keyword (`for`) passes the
     # character test above but would write a file no map can import.
-    with tempfile.TemporaryDirectory(prefix="stratmap-calibrate-") as scratch:
-        draft = Path(scratch) / args.out.name
-        draft.write_text(fragment, encoding="utf-8")
-        problems = [d for d in check_file(draft).diagnostics if d.is_error]
+    problems = _problems(fragment)
     if problems:
-        raise UsageError(
-            f"--population {args.population!r}: the fragment would not check "
-            f"({problems[0].message}); choose another name (example: --population 零售客户)"
-        )
+        # Blamed on --population only when that name is what fails: the same fit written for
+        # the default name must check. Otherwise the fit wrote what the language cannot hold,
+        # which no input should reach (each table's values are checked): a bug, exit 3.
+        if args.population != "客户" and not _problems(render_fragment(result, "客户", sources)):
+            raise UsageError(
+                f"--population {args.population!r}: the fragment would not check "
+                f"({problems[0].message}); choose another name (example: --population 零售客户)"
+            )
+        raise RuntimeError(f"the calibrated fragment does not check: {problems[0].message}")
     report = result.to_json()
     outputs = [(args.out, fragment)]
     if args.json:
@@ -135,6 +146,14 @@ def run_calibrate(args: argparse.Namespace) -> int:
         _write_atomically(path, text)
     print(_summary(result, args.out))
     return EXIT_CLEAN
+
+
+def _problems(fragment: str) -> list:
+    """The fragment's errors as `stratmap check` would give them (checked in a scratch copy)."""
+    with tempfile.TemporaryDirectory(prefix="stratmap-calibrate-") as scratch:
+        draft = Path(scratch) / "calibrated.strat"
+        draft.write_text(fragment, encoding="utf-8")
+        return [d for d in check_file(draft).diagnostics if d.is_error]
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -211,4 +230,6 @@ def _summary(result, out: Path) -> str:
             f"  response {row['play']}{via}: {row['rate']:.2%} "
             f"({row['low']:.2%}–{row['high']:.2%}; {row['responded']}/{row['contacts']})"
         )
+    lines.extend(f"  not fitted: {note}" for note in result.not_fitted)
+    lines.extend(f"  caution: {note}" for note in result.cautions)
     return "\n".join(lines)

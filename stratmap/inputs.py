@@ -310,3 +310,68 @@ def column_mapping(args: argparse.Namespace) -> dict[str, str]:
     except TableError as exc:
         raise UsageError(str(exc)) from None
     return mapping
+
+
+_DAY = re.compile(r"^\s*(\d{4})(?:-(\d{1,2})-(\d{1,2})|/(\d{1,2})/(\d{1,2})|(\d{2})(\d{2}))\s*$")
+
+
+def parse_day(option: str, text: str):  # -> pd.Timestamp (pandas is imported lazily)
+    """A day from the command line, as the tables write one: ``2026-06-30``, ``2026/6/30`` or
+    ``20260630``. Not ``now``, an empty string or a time of day: a calibration's as-of date or
+    a back-test's split is the bank's stated day, never the clock's."""
+    import pandas as pd
+
+    match = _DAY.match(text)
+    if match is None:
+        raise UsageError(f"{option} {text!r} is not a date (expected YYYY-MM-DD, e.g. 2026-06-30)")
+    year, *rest = (g for g in match.groups() if g is not None)
+    try:
+        return pd.Timestamp(year=int(year), month=int(rest[0]), day=int(rest[1]))
+    except ValueError as exc:
+        raise UsageError(f"{option} {text!r} is not a date ({exc})") from None
+
+
+def check_outputs(
+    inputs: Sequence[Path | None],
+    outputs: Sequence[tuple[str, Path | None]],
+    folders: Sequence[str] = (),
+) -> None:
+    """Refuse, before any work, an output that is one of the command's input tables (it would
+    overwrite the bank's data), the same file as another output (one would silently replace
+    the other), or a file that cannot be written: an existing folder or FIFO, a missing or
+    read-only folder. All are checked first, so that one output's failure never follows
+    another's success (a half-written set). ``outputs``: (option, path) pairs, None where not
+    given; ``folders``: the options whose output is a folder (``--out DIR``, checked by
+    ``check_out_dir``)."""
+    given = [(option, path) for option, path in outputs if path is not None]
+    read = {Path(p).resolve(): Path(p) for p in inputs if p is not None}
+    seen: dict[Path, str] = {}
+    for option, path in given:
+        target = Path(path).resolve()
+        if target in read:
+            raise UsageError(
+                f"{option} {path}: that is an input table ({read[target]}); write the output "
+                "to another file"
+            )
+        if target in seen:
+            raise UsageError(
+                f"{option} {path}: {seen[target]} writes the same file; give each output its own"
+            )
+        seen[target] = option
+        if option in folders:
+            continue
+        if target.exists() and not target.is_file():
+            kind = "a folder" if target.is_dir() else "not a regular file"
+            raise UsageError(f"{option} {path}: {kind}; name the file to write")
+        if not target.parent.is_dir():
+            raise UsageError(f"{option} {path}: the folder {target.parent} does not exist")
+        if not os.access(target.parent, os.W_OK | os.X_OK):
+            raise UsageError(f"{option} {path}: cannot write in {target.parent}")
+
+
+def naming_the_file(message: str, files: dict[str, Path | None]) -> str:
+    """A fit's message about a table ("transactions: column customer_id: …") names the file
+    the table came from, as a table's own messages do."""
+    table, sep, rest = message.partition(": ")
+    path = files.get(table)
+    return f"{path}: {rest}" if sep and path is not None else message

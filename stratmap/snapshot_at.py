@@ -6,12 +6,14 @@ SNAPSHOT` forecasts the bank's own book forward instead of synthetic customers."
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stratmap.errors import UsageError
+from stratmap.inputs import parse_day
 
 __all__ = ["SnapshotAt", "add_options", "from_request", "snapshot_request"]
 
@@ -121,7 +123,6 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
     """With `--from SNAPSHOT`: the bank's book as the simulation's step 0 (its state) and the
     sizes with its number of customers; refused, naming file, column and rows, like `decide`
     refuses a snapshot — every column the simulation reads is required."""
-    import datetime as dt
     from dataclasses import replace
 
     path = getattr(args, "from_snapshot", None)
@@ -141,15 +142,31 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
 
     if not path.exists():
         raise UsageError(f"--from {path}: no such snapshot (docs/snapshot.md)")
+    if not path.is_dir() and not path.is_file():  # a FIFO or a device: never opened
+        raise UsageError(
+            f"--from {path}: not a folder or a regular file (a snapshot is a folder of tables, "
+            "or a customers table alone; docs/snapshot.md)"
+        )
+    if path.is_dir() and not any(path.glob("customers.*")):
+        raise UsageError(
+            f"--from {path}: no customers table (customers.parquet, customers.csv or "
+            "customers.xlsx); docs/snapshot.md describes the snapshot's tables"
+        )
     try:
         meta = read_meta(path / META_FILE) if path.is_dir() else {}
-        text = args.as_of or meta.get("as_of")
+        text = args.as_of if args.as_of is not None else meta.get("as_of")
         if text is None:
             raise UsageError(f"--from {path}: give its date with --as-of YYYY-MM-DD")
-        try:
-            as_of = dt.date.fromisoformat(str(text))
-        except ValueError:
-            raise UsageError(f"--as-of {text!r} is not a date (expected YYYY-MM-DD)") from None
+        as_of = parse_day("--as-of", str(text)).date()
+        taken = meta.get("as_of")
+        if args.as_of is not None and taken and str(taken) != as_of.isoformat():
+            # Earlier is refused by the tables (events after the as-of date); later forecasts
+            # a book as it stood on another day: said, as the user may mean it.
+            print(
+                f"note: --as-of {as_of} is not the snapshot's own date ({taken}, snapshot.json): "
+                "the book is forecast as if taken on --as-of",
+                file=sys.stderr,
+            )
         mapping: dict[str, str] = {}
         for item in args.map:
             mapping.update(parse_mapping(item))
