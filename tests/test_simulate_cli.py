@@ -515,7 +515,11 @@ def test_number_formats() -> None:
     assert tables.format_value(-0.04, "points") == "+0.0"  # never "-0.0"
     assert tables.format_value(-0.00001, "share", difference=True) == "0.00 pp"
     assert tables.format_value(-0.004, "money") == "0.00"
-    assert tables.format_value(0.031, "ratio") == "0.03"
+    # Ratios: two decimals, or two significant digits below 0.1 (moves up a tier per customer).
+    assert tables.format_value(0.031, "ratio") == "0.031"
+    assert tables.format_value(1.234, "ratio") == "1.23"
+    assert tables.format_value(0.00037, "ratio", difference=True) == "+0.00037"
+    assert tables.format_value(0.0, "ratio") == "0.00"
     assert tables.format_value(None, "count") == "-"
     assert tables.format_value(42.5, "count") == "42.5"
     assert tables.format_value(42.0, "count") == "42"
