@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
-from stratmap.inputs import add_column_mapping, column_mapping
+from stratmap.inputs import add_column_mapping, check_as_of_in_reach, column_mapping
 
 __all__ = ["add_parser", "run_decide"]
 
@@ -136,6 +136,7 @@ def run_decide(args: argparse.Namespace) -> int:
     meta = _meta_of(args.customers)
     seed = _seed(args.seed, meta, model)
     compiled = _compiled(model, meta)
+    check_as_of_in_reach(as_of, compiled.step_days, compiled.horizon_steps)
     _check_size(args.customers, compiled, xlsx=asked is None or "xlsx" in asked)
     spec = spec_for(compiled, model)
     try:

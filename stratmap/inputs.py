@@ -8,6 +8,8 @@ run's sizes, the results directory.
   ``requested_sizes`` / ``complete_sizes`` make the run's ``simulator.engine.sizes.Sizes`` of the
   options and then the file; ``resolve_threads`` and ``check_memory`` refuse what this machine
   cannot do;
+- ``check_as_of_in_reach`` refuses a snapshot's date the engine cannot count steps to
+  (``decide --as-of``, ``simulate --from``);
 - ``out_dir_of`` and ``check_out_dir`` refuse a ``--out`` whose results could not be written, or
   would replace what Stratmap did not write.
 
@@ -18,6 +20,7 @@ are imported inside the functions that need them, so that `stratmap check` start
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import re
 import sys
@@ -176,6 +179,33 @@ def check_memory(
         "so memory grows with the population (and arrivals over the horizon); rates and "
         "per-customer uplift are estimated as well on a smaller population",
     )
+
+
+LAST_STEP = 2**15 - 1  # the engine's step stamps are int16 (simulator/kernels/common.py)
+LAST_TIMESTAMP_DATE = dt.date(2262, 4, 10)  # pandas' Timestamp.max is 2262-04-11 23:47
+
+
+def latest_as_of(step_days: int, steps_ahead: int) -> dt.date:
+    """The last date a map stepped by ``step_days`` can decide on, or start a forecast of
+    ``steps_ahead`` steps from. The engine stamps steps, counted from 2000-01-01, in 16 bits
+    (cooldowns, journeys, what a customer holds), and dates pass through pandas' nanosecond
+    timestamps, which end in April 2262."""
+    from bankdata.snapshot_state import as_of_of
+
+    return min(as_of_of(LAST_STEP - steps_ahead, step_days), LAST_TIMESTAMP_DATE)
+
+
+def check_as_of_in_reach(
+    as_of: dt.date, step_days: int, steps_ahead: int, option: str = "--as-of"
+) -> None:
+    """Refuse (exit 2) a date past ``latest_as_of``: the engine's counters would overflow."""
+    latest = latest_as_of(step_days, steps_ahead)
+    if as_of > latest:
+        raise UsageError(
+            f"{option} {as_of}: too far ahead; this map (a step of {step_days} day(s), "
+            f"{steps_ahead} steps ahead) can start from dates up to {latest}",
+            "give the date the snapshot's data runs to",
+        )
 
 
 def out_dir_of(args: argparse.Namespace) -> Path | None:

@@ -138,6 +138,7 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
     from bankdata.tables import TableError, parse_mapping
     from simulator.engine.sizes import SimulationError, compiled_of
     from simulator.kernels import common as k
+    from stratmap.inputs import check_as_of_in_reach
 
     if not path.exists():
         raise UsageError(f"--from {path}: no such snapshot (docs/snapshot.md)")
@@ -153,7 +154,11 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
         mapping: dict[str, str] = {}
         for item in args.map:
             mapping.update(parse_mapping(item))
-        spec = spec_for(compiled_of(model), model, forecast=True)
+        whole = compiled_of(model)
+        check_as_of_in_reach(
+            as_of, whole.step_days, max(whole.horizon_steps, sizes.steps), f"--from {path}: as of"
+        )
+        spec = spec_for(whole, model, forecast=True)
         snap = read_snapshot(path, spec, as_of, mapping)
         customers = len(snap.customers)
         compiled = compiled_of(model, customers)

@@ -4,6 +4,7 @@ documented exit code, nothing half-written."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -296,3 +297,29 @@ def test_formats_choose_the_files_and_auto_leaves_out_a_workbook_beyond_one_shee
         assert _decide(tmp_path / "c", book, "--formats", bad) == 2
         assert "--formats" in capsys.readouterr().err
     assert not (tmp_path / "c" / "list").exists()
+
+
+@pytest.mark.parametrize("as_of", ["2300-03-01", "9999-12-31"])
+def test_a_date_beyond_the_engines_reach_is_a_usage_error(
+    walked: Path, tmp_path: Path, capsys, as_of: str
+) -> None:
+    # Was exit 3: pandas' nanosecond timestamps overflow past 2262, the engine's int16 step
+    # stamps past 32,767 steps from 2000-01-01 (2089 for a map stepped by day).
+    snapshot = _copy(walked, tmp_path)
+    wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
+    argv = ["--customers", str(snapshot), "--as-of", as_of, "-o", str(tmp_path / "list")]
+    assert main(["decide", wealth, *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"--as-of {as_of}: too far ahead" in err and "up to 2262-04-10" in err, err
+    assert "internal error" not in err and not (tmp_path / "list").exists()
+    code = main(["simulate", wealth, "--from", str(snapshot), "--as-of", as_of, "--months", "2"])
+    assert code == 2
+    assert "too far ahead" in capsys.readouterr().err
+
+
+def test_the_latest_date_follows_the_maps_step() -> None:
+    from stratmap.inputs import LAST_STEP, latest_as_of
+
+    by_day = latest_as_of(1, 360)
+    assert by_day == dt.date(2000, 1, 1) + dt.timedelta(days=LAST_STEP - 360 - 1)
+    assert latest_as_of(30, 36) == dt.date(2262, 4, 10)  # pandas' last day, not the steps'
