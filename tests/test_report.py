@@ -6,9 +6,12 @@ compare, and the time it takes."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
+import socket
+import stat
 import time
 from pathlib import Path
 
@@ -336,6 +339,41 @@ def test_an_unwritable_report_path_is_refused_before_the_run(
     argv = ["simulate", str(runs["strategy"]), *SIZES, "--report", str(tmp_path / "no" / "r.html")]
     assert main(argv) == 2
     assert "--report " in (err := capsys.readouterr().err) and "does not exist" in err
+
+
+def test_a_fifo_or_a_device_as_the_output_is_refused_and_left_alone(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was exit 0: the page was renamed over the node, so `-o /dev/full` replaced the device
+    # with a 5 MB regular file, and a FIFO a reader waited on became a file.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    err = _error(capsys, str(runs["sim"]), "-o", str(fifo))
+    assert f"-o {fifo}: not a regular file" in err and "help:" in err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    argv = ["simulate", str(runs["strategy"]), *SIZES, "--report", str(fifo)]
+    assert main(argv) == 2  # refused before the run
+    assert f"--report {fifo}: not a regular file" in capsys.readouterr().err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    socket_path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(socket_path))
+        assert "not a regular file" in _error(capsys, str(runs["sim"]), "-o", str(socket_path))
+        assert stat.S_ISSOCK(socket_path.lstat().st_mode)
+
+
+def test_a_report_is_written_through_a_symbolic_link(runs: dict[str, Path], tmp_path: Path) -> None:
+    # Was: the link was replaced by a regular file, its target left as it was.
+    target = tmp_path / "shared" / "看板.html"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o640)
+    link = tmp_path / "report.html"
+    link.symlink_to(target)
+    assert main(["report", str(runs["sim"]), "-o", str(link), "-q"]) == 0
+    assert link.is_symlink() and "策略管理看板" in target.read_text(encoding="utf-8")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in target.parent.iterdir()) == ["看板.html"]  # no temporary
 
 
 # ------------------------------------------------------------------------------ the docs
