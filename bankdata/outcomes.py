@@ -58,11 +58,14 @@ def _first_row(path: Path) -> int:
     return 1 if Path(path).suffix.lower() in {".parquet", ".pq"} else 2
 
 
-def _rows(path: Path, mask: pd.Series, values: pd.Series) -> str:
+def _rows(path: Path, mask: pd.Series, values: pd.Series, count: int | None = None) -> str:
+    """The first rows ``mask`` marks, each with its value; ``values`` may hold only those
+    first rows, with ``count`` the number marked."""
     first = _first_row(path)
-    bad = values[mask]
+    bad = values[mask.reindex(values.index, fill_value=False)]
+    count = len(bad) if count is None else count
     shown = ", ".join(f"row {int(i) + first} ({v!r})" for i, v in bad.head(_SHOWN_ROWS).items())
-    more = f" and {len(bad) - _SHOWN_ROWS} more" if len(bad) > _SHOWN_ROWS else ""
+    more = f" and {count - _SHOWN_ROWS} more" if count > _SHOWN_ROWS else ""
     return shown + more
 
 
@@ -103,15 +106,28 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
     stray = ~answered | (their_play < 0)
     if stray.any():
         mask = pd.Series(stray, index=outcomes.index)
-        labels = outcomes["customer_id"].astype(str) + " / " + outcomes["play"].astype(str)
+        # Each part as text, a missing one as "-": a missing value in a string sum (a rule's
+        # empty wave) made the whole label NaN, and the message showed "(nan)".
+        # Only the stray rows, which may be all of a million.
+        shown = outcomes[mask].head(_SHOWN_ROWS)
+        parts = [shown["customer_id"], shown["play"]]
         if by_wave:
-            labels += " / wave " + outcomes["wave"].astype(str).replace("<NA>", "-")
+            parts.append(shown["wave"].map(lambda w: "wave -" if pd.isna(w) else f"wave {w}"))
+        labels = pd.Series(
+            [
+                " / ".join("-" if pd.isna(v) else str(v) for v in row)
+                for row in zip(*parts, strict=True)
+            ],
+            index=shown.index,
+        )
         what = "customer, play and wave" if by_wave else "customer and play"
+        count = int(stray.sum())
         raise TableError(
-            f"{path}: {int(stray.sum())} outcome(s) for a {what} not on the list, at "
-            f"{_rows(path, mask, labels)} (outcomes answer the list they were decided with: "
+            f"{path}: {count} outcome(s) for a {what} not on the list, at "
+            f"{_rows(path, mask, labels, count)} (outcomes answer the list they were decided with: "
             "check the ids kept their leading zeros and the play names"
             f"{' and waves' if by_wave else ''} match the list's)"
+            + _excel_hint(outcomes["customer_id"][mask])
         )
     has = found >= 0
     take = np.where(has, found, 0)
@@ -128,6 +144,23 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
             joined[name] = taken.where(has) if taken is not None else np.nan
     joined["has_outcome"] = has
     return joined
+
+
+_EXCEL_NUMBER = r"\d+(\.\d+)?[eE][+-]?\d+|\d+\.0+"
+
+
+def _excel_hint(ids: pd.Series) -> str:
+    """A hint when ids look like what Excel makes of a long or zero-led id it opened as a
+    number (``6.22202E+18``, ``1001.0``): the digits are gone and cannot be matched."""
+    looks = ids.astype(str).str.fullmatch(_EXCEL_NUMBER)
+    if not looks.fillna(False).any():
+        return ""
+    example = ids[looks.fillna(False).to_numpy(bool)].iloc[0]
+    return (
+        f"\nhelp: ids like {example!r} are numbers Excel made of the ids (digits and leading "
+        "zeros lost); take the ids from the list's list.parquet or list.xlsx (ids as text), "
+        "or import the CSV in Excel with the customer_id column as Text"
+    )
 
 
 def _wave_codes(wave: pd.Series) -> np.ndarray:

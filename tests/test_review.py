@@ -270,6 +270,15 @@ def test_write_changes_only_the_number(capsys, live) -> None:
             ),
             "2 outcome(s) for a customer and play not on the list, at row",
         ),
+        (  # was "row 8002 (nan)": a rule's empty wave made the whole label missing
+            lambda f: pd.concat([f, f.iloc[[0]].assign(customer_id="X1")]).assign(wave=None),
+            "1 outcome(s) for a customer, play and wave not on the list, at row 8002 "
+            "('X1 / 临界提升 / wave -')",
+        ),
+        (  # an id as Excel shows a long number it opened: the digits are gone
+            lambda f: f.assign(customer_id=["6.22202E+18", *f["customer_id"][1:]]),
+            "help: ids like '6.22202E+18' are numbers Excel made of the ids",
+        ),
         (lambda f: f.drop(columns="churned"), "has no column 'churned'"),
         (lambda f: f.assign(wave=2.5), "column wave: not a wave number at row 2 (2.5)"),
         (
