@@ -408,6 +408,17 @@ def read_list(path: Path) -> ContactList:
             "give the folder `stratmap decide -o` wrote)"
         )
     manifest = _read_manifest(path / MANIFEST_FILE)
+    # A table the manifest says was written but is gone: the directory was copied in part or
+    # changed. Falling back to the other table would review rows nobody can vouch for.
+    named = manifest.get("files")
+    for name in (PARQUET_FILE, CSV_FILE):
+        if isinstance(named, list) and name in named and not (path / name).is_file():
+            raise ContactListError(
+                f"{path / name}: missing, though {MANIFEST_FILE} lists it among the list's "
+                f"files ({', '.join(map(str, named))})\n"
+                "help: the directory is incomplete: copy the whole list directory, or decide "
+                "the list again"
+            )
     if (path / PARQUET_FILE).is_file():
         source = path / PARQUET_FILE
         try:
