@@ -120,24 +120,64 @@ def _model(path: Path) -> CheckedStrategy | None:
     return next(iter(report.models.values()))
 
 
+SIMULATION_SCHEMA = "stratmap.simulation/1"
+_WROTE = {  # a results directory's schema → the command that writes it
+    "stratmap.compare/1": "`stratmap compare`",
+    "stratmap.review/1": "`stratmap review`",
+    "stratmap.backtest/1": "`stratmap backtest`",
+}
+_MAX_SUMMARY_BYTES = 64 * 2**20
+
+
 def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
+    """The forecast's funnel table, from a `simulate --out` directory of the same map; any
+    other directory is a usage error that names what it is and the file at fault."""
     from simulator.results.report_io import read_results
 
-    if not (path / "summary.json").is_file():
+    summary_file = path / "summary.json"
+    if not summary_file.is_file():
         raise UsageError(
             f"--forecast {path}: not a results directory (no summary.json); give the "
             "folder `stratmap simulate MAP --out DIR` wrote"
         )
     try:
-        tables, summary = read_results(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--forecast {path}: cannot be read: {exc}") from None
+        if summary_file.stat().st_size > _MAX_SUMMARY_BYTES:
+            raise UsageError(f"--forecast {summary_file}: too large for a results summary")
+        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"--forecast {summary_file}: cannot be read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(
+            f"--forecast {summary_file}: not JSON ({exc})",
+            "the directory is damaged: simulate the map again with --out",
+        ) from None
+    schema = summary.get("schema") if isinstance(summary, dict) else None
+    if schema != SIMULATION_SCHEMA:
+        wrote = _WROTE.get(str(schema))
+        what = f"the results of {wrote}" if wrote else f"results of schema {schema!r}"
+        raise UsageError(
+            f"--forecast {path}: {what}, not of `stratmap simulate` ({SIMULATION_SCHEMA})",
+            "give the folder `stratmap simulate MAP --out DIR` wrote for this map",
+        )
     theirs = (summary.get("strategy") or {}).get("hash")
     if theirs != map_hash:
         raise UsageError(
             f"--forecast {path}: simulated another map (strategy.hash {str(theirs)[:12]}… in "
             f"its summary.json; MAP hashes to {map_hash[:12]}…); simulate this map again"
         )
+    try:
+        tables, _summary = read_results(path)
+    except FileNotFoundError as exc:  # pyarrow's names the file only in its text
+        missing = Path(str(exc.filename or exc).strip("'\"")).name
+        raise UsageError(
+            f"--forecast {path}: {missing} is missing (summary.json lists it)",
+            "the directory is incomplete: simulate the map again with --out",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"--forecast {path}: cannot be read: {exc}",
+            "the directory is damaged: simulate the map again with --out",
+        ) from None
     if "funnel" not in tables:
         raise UsageError(f"--forecast {path}: holds no funnel.parquet")
     return tables["funnel"]

@@ -442,6 +442,50 @@ def test_a_forecast_of_another_map_is_refused(capsys, wealth_forecast, tmp_path)
     assert code == 2 and "not a results directory" in err
 
 
+def _spoiled_forecast(forecast: Path, folder: Path, spoil) -> Path:
+    copy = folder / "forecast"
+    shutil.copytree(forecast, copy)
+    spoil(copy)
+    return copy
+
+
+def _as_compare(folder: Path) -> None:
+    summary = json.loads((folder / "summary.json").read_text("utf-8"))
+    (folder / "summary.json").write_text(json.dumps({**summary, "schema": "stratmap.compare/1"}))
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (  # was "simulated another map (strategy.hash None…)"
+            _as_compare,
+            "the results of `stratmap compare`, not of `stratmap simulate`",
+        ),
+        (  # was "cannot be read: …/funnel.parquet", missing or not unsaid
+            lambda f: (f / "funnel.parquet").unlink(),
+            "funnel.parquet is missing (summary.json lists it)",
+        ),
+        (  # was "cannot be read: Expecting property name …", the file unnamed
+            lambda f: (f / "summary.json").write_text("{", encoding="utf-8"),
+            "summary.json: not JSON (",
+        ),
+        (
+            lambda f: (f / "funnel.parquet").write_bytes(b"PAR1"),
+            "cannot be read: ",
+        ),
+    ],
+)
+def test_a_forecast_that_is_not_a_whole_simulation_is_named(
+    capsys, wealth_forecast, tmp_path, spoil, message
+) -> None:
+    forecast, list_dir, outcomes = wealth_forecast
+    spoiled = _spoiled_forecast(forecast, tmp_path, spoil)
+    base = ["review", WEALTH, "--list", list_dir, "--outcomes", outcomes, "--forecast"]
+    code, out, err = run(capsys, *base, spoiled)
+    assert code == 2 and out == "", err
+    assert message in err and "help: " in err and "Traceback" not in err, err
+
+
 # ------------------------------------------------------------------------------ the docs
 
 
