@@ -136,7 +136,8 @@ def test_a_version_1_list_is_reviewed_without_segments(capsys, decided, tmp_path
     old.mkdir()
     rows.drop(columns="segments").to_csv(old / "list.csv", index=False, encoding="utf-8-sig")
     manifest = json.loads((list_dir / "manifest.json").read_text("utf-8"))
-    (old / "manifest.json").write_text(json.dumps({**manifest, "version": 1}), "utf-8")
+    v1 = {**manifest, "version": 1, "files": ["list.csv"]}  # as a CSV-only system writes it
+    (old / "manifest.json").write_text(json.dumps(v1), "utf-8")
     argv = ["review", str(path), "--list", str(old), "--outcomes", str(outcomes)]
     assert main([*argv, "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
