@@ -194,6 +194,35 @@ def test_recalibration_moves_towards_the_truth_and_keeps_a_right_rate(one_rule) 
     assert right["recalibration"][0]["proposed_rate"] == 0.06
 
 
+def test_an_uplift_that_cannot_be_measured_is_noted_not_left_blank(one_rule) -> None:
+    # Was silent: a play whose global control had no measured row got no uplift row at all,
+    # and an AUM change with one holdout row was shown as "-", with no note saying why.
+    _path, model = one_rule
+    joined = _joined(model, 3000, 11)
+    arm = joined["arm"]
+    holdout_rows = np.flatnonzero(arm.to_numpy() == "rule_holdout")
+    measured = (arm != "global_control").to_numpy() & ~np.isin(
+        np.arange(len(joined)), holdout_rows[1:]
+    )
+    document = review(joined.assign(has_outcome=joined["has_outcome"] & measured), model)
+    assert not [r for r in document["uplift"] if r["versus"] == "global_control"]
+    treated = int(((arm == "treatment") & joined["has_outcome"]).sum())
+    notes = "\n".join(document["notes"])
+    assert (
+        f"no uplift where an arm has no measured row (treatment or control): 临界提升 vs "
+        f"global_control ({treated}/0 rows)" in notes
+    ), notes
+    aum = _row(document, "aum_change", "rule_holdout")
+    assert aum["actual"] is None and aum["n_control"] == 1
+    assert (
+        f"no interval for the AUM change (Welch needs 2 rows in each arm and some "
+        f"spread): 临界提升 vs rule_holdout ({treated}/1 rows)" in notes
+    ), notes
+    for row in document["uplift"]:  # every other interval is a number, none NaN
+        if row["actual"] is not None:
+            assert all(math.isfinite(row["actual"][k]) for k in ("estimate", "low", "high"))
+
+
 # ------------------------------------------------------------------------------ the command
 
 
