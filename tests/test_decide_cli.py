@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -323,3 +327,51 @@ def test_the_latest_date_follows_the_maps_step() -> None:
     by_day = latest_as_of(1, 360)
     assert by_day == dt.date(2000, 1, 1) + dt.timedelta(days=LAST_STEP - 360 - 1)
     assert latest_as_of(30, 36) == dt.date(2262, 4, 10)  # pandas' last day, not the steps'
+
+
+_SLOW_XLSX = """
+import sys, time
+from bankdata import contact_list
+from stratmap.cli import main
+
+def slow(path, rows):
+    print("writing", flush=True)
+    time.sleep(60)
+
+contact_list._write_xlsx = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("how", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_the_list_is_written_keeps_the_earlier_list(
+    walked: Path, tmp_path: Path, how: signal.Signals, code: int
+) -> None:
+    """SIGTERM or Ctrl-C while the files are written (the workbook, here held up): the earlier
+    list stays whole, no temporary is left, the exit code says which signal."""
+    snapshot = _copy(walked, tmp_path)
+    assert _decide(tmp_path, snapshot) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "list").iterdir()}
+    argv = [
+        "decide", str(ROOT / "strategies" / "wealth_2026q1.strat"), "--customers",
+        str(snapshot), "--as-of", "2000-04-01", "-o", str(tmp_path / "list"), "-q",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_XLSX, *argv],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Python's own Ctrl-C handling, whatever this process started with (a shell's
+        # background job starts with SIGINT ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "writing\n"
+        process.send_signal(how)
+        assert process.wait(timeout=60) == code
+    finally:
+        process.kill()
+    assert process.stderr is not None and "Traceback" not in process.stderr.read()
+    assert {p.name: p.read_bytes() for p in (tmp_path / "list").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list", "snapshot"]
