@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from strategy_dsl import safe_write
 from strategy_dsl.checker.extras import SUPPRESSION_REASONS
+from strategy_dsl.userfile import FileTooLarge, read_user_file
 
 __all__ = [
     "ACTIONS",
@@ -385,10 +386,8 @@ def _check_replaceable(out_dir: Path) -> None:
 
 
 def _format_of(path: Path) -> str | None:
-    try:
-        if path.stat().st_size > _MAX_MANIFEST_BYTES:
-            return None
-        document = json.loads(path.read_text(encoding="utf-8"))
+    try:  # a FIFO in place of the manifest would block a plain read forever
+        document = json.loads(read_user_file(path, _MAX_MANIFEST_BYTES).decode("utf-8"))
     except (OSError, ValueError):
         return None
     return document.get("format") if isinstance(document, dict) else None
@@ -447,10 +446,10 @@ def read_list(path: Path) -> ContactList:
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        if path.stat().st_size > _MAX_MANIFEST_BYTES:
-            raise ContactListError(f"{path}: too large for a list manifest")
-        document = json.loads(path.read_text(encoding="utf-8"))
+    try:  # only a regular file, and a bounded read: a FIFO would block a plain read forever
+        document = json.loads(read_user_file(path, _MAX_MANIFEST_BYTES).decode("utf-8"))
+    except FileTooLarge:
+        raise ContactListError(f"{path}: too large for a list manifest") from None
     except FileNotFoundError:
         raise ContactListError(
             f"{path}: missing (a contact-list directory holds {MANIFEST_FILE} beside its rows)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -197,8 +198,12 @@ def _meta_of(snapshot: Path) -> dict[str, Any]:
 
     if not snapshot.exists():
         raise UsageError(f"{snapshot}: no such snapshot (a directory of tables, docs/snapshot.md)")
+    meta = snapshot / META_FILE
+    if snapshot.is_dir() and os.path.lexists(meta) and not meta.is_file():
+        # read_meta reads it plainly: a FIFO there would block forever
+        raise UsageError(f"{meta}: not a regular file (a snapshot's description is JSON)")
     try:
-        return read_meta(snapshot / META_FILE) if snapshot.is_dir() else {}
+        return read_meta(meta) if snapshot.is_dir() else {}
     except TableError as exc:
         raise UsageError(str(exc)) from None
 

@@ -15,6 +15,7 @@ import argparse
 import difflib
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,17 +134,16 @@ def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
     """The forecast's funnel table, from a `simulate --out` directory of the same map; any
     other directory is a usage error that names what it is and the file at fault."""
     from simulator.results.report_io import read_results
+    from strategy_dsl.userfile import read_user_file
 
     summary_file = path / "summary.json"
-    if not summary_file.is_file():
+    if not os.path.lexists(summary_file):
         raise UsageError(
             f"--forecast {path}: not a results directory (no summary.json); give the "
             "folder `stratmap simulate MAP --out DIR` wrote"
         )
-    try:
-        if summary_file.stat().st_size > _MAX_SUMMARY_BYTES:
-            raise UsageError(f"--forecast {summary_file}: too large for a results summary")
-        summary = json.loads(summary_file.read_text(encoding="utf-8"))
+    try:  # only a regular file, bounded: a FIFO would block a plain read forever
+        summary = json.loads(read_user_file(summary_file, _MAX_SUMMARY_BYTES).decode("utf-8"))
     except OSError as exc:
         raise UsageError(f"--forecast {summary_file}: cannot be read: {exc.strerror}") from None
     except ValueError as exc:

@@ -375,3 +375,36 @@ def test_a_signal_while_the_list_is_written_keeps_the_earlier_list(
     assert process.stderr is not None and "Traceback" not in process.stderr.read()
     assert {p.name: p.read_bytes() for p in (tmp_path / "list").iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["list", "snapshot"]
+
+
+def test_a_fifo_for_the_snapshot_description_or_the_lists_manifest_is_not_read(
+    walked: Path, tmp_path: Path
+) -> None:
+    # Was a hang: snapshot.json was read plainly (blocks on a FIFO with no writer), and so
+    # was the manifest.json of the directory -o would replace.
+    snapshot = _copy(walked, tmp_path)
+    (snapshot / "snapshot.json").rename(tmp_path / "snapshot.json")
+    os.mkfifo(snapshot / "snapshot.json")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    os.mkfifo(earlier / "manifest.json")
+    wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cases = [
+        (snapshot, tmp_path / "list", "snapshot.json: not a regular file"),
+        (tmp_path / "copy", earlier, "a directory that is not a contact list Stratmap wrote"),
+    ]
+    shutil.copytree(walked / "runs" / "book", tmp_path / "copy")
+    for customers, out, message in cases:
+        argv = ["decide", wealth, "--customers", str(customers), "--as-of", "2000-03-01"]
+        done = subprocess.run(
+            [sys.executable, "-m", "stratmap", *argv, "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )  # a hang fails on the timeout
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "list").exists()
+    assert [p.name for p in earlier.iterdir()] == ["manifest.json"]

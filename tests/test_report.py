@@ -12,6 +12,8 @@ import shlex
 import shutil
 import socket
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -360,6 +362,28 @@ def test_a_fifo_or_a_device_as_the_output_is_refused_and_left_alone(
         server.bind(str(socket_path))
         assert "not a regular file" in _error(capsys, str(runs["sim"]), "-o", str(socket_path))
         assert stat.S_ISSOCK(socket_path.lstat().st_mode)
+
+
+def test_a_fifo_for_a_summary_or_a_review_document_is_refused_not_read(
+    tmp_path: Path,
+) -> None:
+    # Was: a FIFO review document was "no such file"; read, either would have blocked.
+    results = tmp_path / "results"
+    results.mkdir()
+    os.mkfifo(results / "summary.json")
+    os.mkfifo(tmp_path / "review.json")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for given in (results, tmp_path / "review.json"):
+        done = subprocess.run(
+            [sys.executable, "-m", "stratmap", "report", str(given), "--format", "markdown"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )  # a hang fails on the timeout
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        assert "a named pipe (FIFO), not a regular file" in done.stderr
+        assert "Traceback" not in done.stderr
 
 
 def test_a_report_is_written_through_a_symbolic_link(runs: dict[str, Path], tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -513,6 +516,32 @@ def test_a_forecast_that_is_not_a_whole_simulation_is_named(
     code, out, err = run(capsys, *base, spoiled)
     assert code == 2 and out == "", err
     assert message in err and "help: " in err and "Traceback" not in err, err
+
+
+def test_a_fifo_for_the_list_manifest_or_the_forecast_summary_is_refused_not_read(
+    live, tmp_path: Path
+) -> None:
+    # Was a hang: both were read with a plain read, which blocks on a FIFO with no writer.
+    map_path, list_dir, outcomes = live
+    fifo_list = tmp_path / "list"
+    shutil.copytree(list_dir, fifo_list)
+    (fifo_list / "manifest.json").unlink()
+    os.mkfifo(fifo_list / "manifest.json")
+    forecast = tmp_path / "forecast"
+    forecast.mkdir()
+    os.mkfifo(forecast / "summary.json")
+    base = [sys.executable, "-m", "stratmap", "review", str(map_path), "--outcomes", str(outcomes)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for extra, where in (
+        (["--list", str(fifo_list)], fifo_list / "manifest.json"),
+        (["--list", str(list_dir), "--forecast", str(forecast)], forecast / "summary.json"),
+    ):
+        done = subprocess.run(
+            [*base, *extra], capture_output=True, text=True, timeout=120, env=env
+        )  # a hang fails on the timeout
+        assert done.returncode == 2, done.stderr
+        assert f"{where}: cannot be read: a named pipe (FIFO), not a regular file" in done.stderr
+        assert done.stdout == "" and "Traceback" not in done.stderr
 
 
 # ------------------------------------------------------------------------------ the docs

@@ -9,6 +9,7 @@ the results format is refused with one plain message (``ReportInputError``: the 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from strategy_dsl.errors import StratmapError
+from strategy_dsl.userfile import read_user_file
 from stratmap.report.strategy_map import MAP_FILE, MAP_SCHEMA
 
 __all__ = [
@@ -162,13 +164,17 @@ def _kind(summary: Mapping[str, Any], where: str) -> str:
     return KINDS[schema]
 
 
-def _read_json(path: Path, shown: str) -> Any:
+_MAX_JSON_BYTES = 256 * 2**20  # a review of a million outcomes is a few MB
+
+
+def _read_json(path: Path, shown: str, hint: str | None = None) -> Any:
+    """A JSON document, from a regular file only and bounded (a FIFO would block forever)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_user_file(path, _MAX_JSON_BYTES).decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportInputError(
             f"{shown}: cannot be read as JSON ({exc})",
-            "the directory is damaged: write it again with `stratmap simulate … --out DIR`",
+            hint or "the directory is damaged: write it again with `stratmap simulate … --out DIR`",
         ) from None
 
 
@@ -187,7 +193,7 @@ def load_results(directory: Path) -> Results:
     ``--out`` wrote them)."""
     shown = str(directory)
     if directory.suffix.lower() == ".json":
-        if not directory.is_file():
+        if not os.path.lexists(directory):
             raise ReportInputError(
                 f"{shown}: no such file",
                 "write a review's document with `stratmap review … --format json > FILE`",
@@ -200,7 +206,7 @@ def load_results(directory: Path) -> Results:
             "pass the directory `stratmap simulate FILE --out DIR` or `compare --out` wrote",
         )
     summary_path = directory / SUMMARY_FILE
-    if not summary_path.is_file():
+    if not os.path.lexists(summary_path):
         raise ReportInputError(
             f"{shown}: not a results directory (no {SUMMARY_FILE})",
             "write one with `stratmap simulate FILE --out DIR` (or `compare … --out DIR`)",
@@ -261,7 +267,8 @@ def results_from_run(
 def _review_file(path: Path) -> Results:
     """A review document (`stratmap review --format json > FILE`)."""
     shown = str(path)
-    document = _read_json(path, shown)
+    hint = "write it again: `stratmap review … --format json > FILE`"
+    document = _read_json(path, shown, hint)
     if not isinstance(document, dict) or _kind(document, shown) != "review":
         schema = document.get("schema") if isinstance(document, dict) else None
         raise ReportInputError(
