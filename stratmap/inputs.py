@@ -10,6 +10,8 @@ run's sizes, the results directory.
   cannot do;
 - ``check_as_of_in_reach`` refuses a snapshot's date the engine cannot count steps to
   (``decide --as-of``, ``simulate --from``);
+- ``check_not_an_input`` refuses an output that is one of the command's inputs or lies in or
+  around one (a report written over the outcomes it reads, a review replacing its forecast);
 - ``out_dir_of`` and ``check_out_dir`` refuse a ``--out`` whose results could not be written, or
   would replace what Stratmap did not write.
 
@@ -206,6 +208,33 @@ def check_as_of_in_reach(
             f"{steps_ahead} steps ahead) can start from dates up to {latest}",
             "give the date the snapshot's data runs to",
         )
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_not_an_input(
+    output: Path | str, option: str, inputs: Sequence[tuple[str, Path | str | None]]
+) -> None:
+    """Refuse (exit 2) an output path that is one of ``inputs`` (``(option, path)`` pairs), lies
+    inside an input directory, or holds an input (a directory output is replaced whole):
+    writing it would destroy what the command reads, or put a file Stratmap did not list into
+    a directory it wrote. Paths are compared resolved, through links."""
+    target = os.path.realpath(output)
+    for name, given in inputs:
+        if given is None or str(given) == "":
+            continue
+        source = os.path.realpath(given)
+        if _inside(target, source) or _inside(source, target):
+            where = (
+                "is" if target == source else "is inside" if _inside(target, source) else "holds"
+            )
+            raise UsageError(
+                f"{option} {output}: {where} {name} {given}",
+                "name a path outside it: written there, it would overwrite what the command "
+                "reads, or add a file to a directory Stratmap writes whole",
+            )
 
 
 def out_dir_of(args: argparse.Namespace) -> Path | None:

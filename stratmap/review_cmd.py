@@ -196,12 +196,22 @@ def run_review(args: argparse.Namespace) -> int:
     strength = DEFAULT_PRIOR_STRENGTH if args.prior_strength is None else args.prior_strength
     if not (math.isfinite(strength) and strength > 0):
         raise UsageError(f"--prior-strength {args.prior_strength}: must be a number above 0")
-    from stratmap.inputs import check_out_dir
+    from stratmap.inputs import check_not_an_input, check_out_dir
     from stratmap.report.command import check_report_option, write_review_report
 
     check_report_option(args)  # before anything is read: a path that cannot be written is exit 2
     if args.out is not None:
         check_out_dir(args.out, str(args.out))
+        check_not_an_input(
+            args.out,
+            "--out",
+            [
+                ("MAP", args.strategy),
+                ("--list", args.contact_list),
+                ("--outcomes", args.outcomes),
+                ("--forecast", args.forecast),
+            ],
+        )
     model = _model(args.strategy)
     if model is None:
         return EXIT_FINDINGS

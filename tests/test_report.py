@@ -386,6 +386,38 @@ def test_a_fifo_for_a_summary_or_a_review_document_is_refused_not_read(
         assert "Traceback" not in done.stderr
 
 
+def test_a_report_over_or_into_what_the_command_reads_is_refused(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was exit 0: `-o RESULTS/summary.json` wrote the page over the results' summary (the
+    # directory could no longer be read), `--report` over the map or into `--out`.
+    results = tmp_path / "results"
+    shutil.copytree(runs["sim"], results)
+    before = {p.name: p.read_bytes() for p in results.iterdir()}
+    for target in (results / "summary.json", results / "report.html"):
+        err = _error(capsys, str(results), "-o", str(target))
+        assert f"-o {target}: is" in err and f"RESULTS_DIR {results}" in err and "help:" in err
+    review = tmp_path / "review.json"
+    shutil.copy(runs["review"], review)
+    assert f"-o {review}: is RESULTS_DIR" in _error(capsys, str(review), "-o", str(review))
+    assert {p.name: p.read_bytes() for p in results.iterdir()} == before
+    assert review.read_bytes() == runs["review"].read_bytes()
+    strategy = tmp_path / "maps" / "map.strat"
+    shutil.copytree(runs["strategy"].parent, strategy.parent)
+    shutil.copy(runs["strategy"], strategy)
+    for report, extra in ((strategy, []), (tmp_path / "out" / "r.html", ["--out", "out"])):
+        argv = ["simulate", str(strategy), *SIZES, "--report", str(report), *extra]
+        assert main([*argv[:-1], str(tmp_path / "out")] if extra else argv) == 2
+        assert f"--report {report}: is" in capsys.readouterr().err
+    assert strategy.read_bytes() == runs["strategy"].read_bytes()
+    assert not (tmp_path / "out").exists()
+    shutil.copytree(runs["sim"], tmp_path / "out")  # an earlier run, to be replaced
+    argv = ["simulate", str(strategy), *SIZES, "--out", str(tmp_path / "out")]
+    assert main([*argv, "--report", str(tmp_path / "out" / "r.html")]) == 2
+    assert "is inside --out" in capsys.readouterr().err
+    assert {p.name for p in (tmp_path / "out").iterdir()} == set(before)
+
+
 def test_a_report_is_written_through_a_symbolic_link(runs: dict[str, Path], tmp_path: Path) -> None:
     # Was: the link was replaced by a regular file, its target left as it was.
     target = tmp_path / "shared" / "看板.html"

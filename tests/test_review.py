@@ -544,6 +544,30 @@ def test_a_fifo_for_the_list_manifest_or_the_forecast_summary_is_refused_not_rea
         assert done.stdout == "" and "Traceback" not in done.stderr
 
 
+def test_an_output_over_an_input_is_refused_and_the_input_kept(
+    capsys, wealth_forecast, tmp_path
+) -> None:
+    # Was exit 0: `--out` onto the forecast replaced the forecast by the review, `--report`
+    # onto the outcomes wrote the page over them.
+    forecast, list_dir, outcomes = wealth_forecast
+    mine = tmp_path / "forecast"
+    shutil.copytree(forecast, mine)
+    theirs = tmp_path / "outcomes.parquet"
+    shutil.copy(outcomes, theirs)
+    base = ["review", WEALTH, "--list", list_dir, "--outcomes", theirs, "--forecast", mine]
+    for extra, message in (
+        (["--out", mine], f"--out {mine}: is --forecast {mine}"),
+        (["--report", theirs], f"--report {theirs}: is --outcomes {theirs}"),
+        (["--report", list_dir / "r.html"], f"--report {list_dir / 'r.html'}: is inside --list"),
+    ):
+        code, out, err = run(capsys, *base, *extra)
+        assert code == 2 and out == "" and message in err, err
+    assert theirs.read_bytes() == Path(outcomes).read_bytes()
+    summary = json.loads((mine / "summary.json").read_text("utf-8"))
+    assert summary["schema"] == "stratmap.simulation/1"
+    assert not (list_dir / "r.html").exists()
+
+
 # ------------------------------------------------------------------------------ the docs
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from strategy_dsl import safe_write
 from stratmap.errors import EXIT_CLEAN, EXIT_USAGE, UsageError, report, usage
+from stratmap.inputs import check_not_an_input
 
 __all__ = [
     "add_parser",
@@ -137,6 +138,8 @@ def run_report(args: argparse.Namespace) -> int:
         raise UsageError(
             "an HTML report needs -o FILE (e.g. -o report.html); --format markdown prints to stdout"
         )
+    if args.output:
+        check_not_an_input(args.output, "-o", [("RESULTS_DIR", args.results)])
     output = _check_output(args.output) if args.output else None
     try:
         results = load_results(Path(args.results))
@@ -149,10 +152,40 @@ def run_report(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+# The options that name what a command reads, or the directory it writes whole: a report
+# written over or into one of them would destroy it (the outcomes, a list, a forecast).
+_PATH_OPTIONS = (
+    ("file", "MAP"),
+    ("files", "MAP"),
+    ("strategy", "MAP"),
+    ("outcomes", "--outcomes"),
+    ("contact_list", "--list"),
+    ("forecast", "--forecast"),
+    ("customers", "--customers"),
+    ("transactions", "--transactions"),
+    ("from_snapshot", "--from"),
+    ("out", "--out"),
+    ("snapshot", "--snapshot"),
+)
+
+
+def _inputs(args: argparse.Namespace) -> list[tuple[str, Path | str | None]]:
+    found: list[tuple[str, Path | str | None]] = []
+    for attribute, option in _PATH_OPTIONS:
+        value = getattr(args, attribute, None)
+        values = value if isinstance(value, list) else [value]
+        found += [(option, v) for v in values if isinstance(v, (str, Path))]
+    return found
+
+
 def check_report_option(args: argparse.Namespace) -> Path | None:
-    """``--report FILE`` validated before a run (exit 2 on a path that cannot be written)."""
+    """``--report FILE`` validated before a run (exit 2 on a path that cannot be written, or
+    one that is, or lies in, what the command reads or writes whole)."""
     raw = getattr(args, "report", None)
-    return None if raw is None else _check_output(raw, "--report")
+    if raw is None:
+        return None
+    check_not_an_input(raw, "--report", _inputs(args))
+    return _check_output(raw, "--report")
 
 
 def write_run_report(
