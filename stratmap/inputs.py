@@ -210,10 +210,6 @@ def check_as_of_in_reach(
         )
 
 
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def check_not_an_input(
     output: Path | str, option: str, inputs: Sequence[tuple[str, Path | str | None]]
 ) -> None:
@@ -221,15 +217,13 @@ def check_not_an_input(
     inside an input directory, or holds an input (a directory output is replaced whole):
     writing it would destroy what the command reads, or put a file Stratmap did not list into
     a directory it wrote. Paths are compared resolved, through links."""
-    target = os.path.realpath(output)
+    from strategy_dsl.safe_write import overlap
+
     for name, given in inputs:
         if given is None or str(given) == "":
             continue
-        source = os.path.realpath(given)
-        if _inside(target, source) or _inside(source, target):
-            where = (
-                "is" if target == source else "is inside" if _inside(target, source) else "holds"
-            )
+        where = overlap(output, given)
+        if where is not None:
             raise UsageError(
                 f"{option} {output}: {where} {name} {given}",
                 "name a path outside it: written there, it would overwrite what the command "
