@@ -355,8 +355,11 @@ def column_mapping(args: argparse.Namespace) -> dict[str, str]:
     cannot be read is a usage error naming it."""
     from bankdata.tables import TableError, parse_mapping, read_mapping_file
 
+    path = getattr(args, "map_file", None)
+    if path and os.path.exists(path) and not os.path.isfile(path):
+        # read_mapping_file reads it plainly: a FIFO there would block forever
+        raise UsageError(f"--map-file {path}: not a regular file (a TOML or JSON file)")
     try:
-        path = getattr(args, "map_file", None)
         mapping = read_mapping_file(path) if path else {}
         for text in args.map:
             mapping.update(parse_mapping(text))

@@ -312,6 +312,10 @@ def test_write_changes_only_the_number(capsys, live) -> None:
             "help: ids like '6.22202E+18' are numbers Excel made of the ids",
         ),
         (lambda f: f.drop(columns="churned"), "has no column 'churned'"),
+        (  # was accepted: "0 or more", and every AUM mean it entered became infinite
+            lambda f: f.assign(aum_after=[float("inf")] + [1.0] * (len(f) - 1)),
+            "column aum_after: not a finite amount at row 2 (inf)",
+        ),
         (lambda f: f.assign(wave=2.5), "column wave: not a wave number at row 2 (2.5)"),
         (
             lambda f: f.assign(wave=[2] + [None] * (len(f) - 1)),
@@ -566,6 +570,22 @@ def test_an_output_over_an_input_is_refused_and_the_input_kept(
     summary = json.loads((mine / "summary.json").read_text("utf-8"))
     assert summary["schema"] == "stratmap.simulation/1"
     assert not (list_dir / "r.html").exists()
+
+
+def test_a_fifo_as_the_column_mapping_file_is_refused_not_read(live, tmp_path: Path) -> None:
+    # Was a hang: --map-file was read plainly (shared by decide, review, calibrate, backtest).
+    map_path, list_dir, outcomes = live
+    fifo = tmp_path / "map.toml"
+    os.mkfifo(fifo)
+    argv = ["review", str(map_path), "--list", str(list_dir), "--outcomes", str(outcomes)]
+    done = subprocess.run(
+        [sys.executable, "-m", "stratmap", *argv, "--map-file", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # a hang fails on the timeout
+    assert done.returncode == 2 and f"--map-file {fifo}: not a regular file" in done.stderr
 
 
 # ------------------------------------------------------------------------------ the docs
