@@ -365,7 +365,12 @@ def _check_replaceable(out_dir: Path) -> None:
     safe_write.recover_directory(out_dir)  # what a killed write left beside it
     if not os.path.lexists(out_dir):
         return
-    if out_dir.is_symlink() or not out_dir.is_dir():
+    if out_dir.is_symlink():  # replacing it would put a directory where the link was
+        raise ContactListError(
+            f"{out_dir}: a symbolic link (to {os.readlink(out_dir)}); a list replaces a "
+            "directory, not a link\nhelp: name the directory itself with -o"
+        )
+    if not out_dir.is_dir():
         raise ContactListError(f"{out_dir}: exists and is not a directory")
     present = set(os.listdir(out_dir))
     if not present:

@@ -204,6 +204,32 @@ def test_replaces_only_its_own_list(tmp_path: Path) -> None:
     assert sorted(p.name for p in home.iterdir()) == ["report.docx"]
 
 
+def test_a_link_to_a_list_is_named_as_a_link_and_left_alone(tmp_path: Path) -> None:
+    # Was "exists and is not a directory", of a link to a list directory.
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    link = tmp_path / "latest"
+    link.symlink_to(out)
+    with pytest.raises(ContactListError) as error:
+        write_list(link, sample_rows().iloc[:2], MANIFEST)
+    assert f"{link}: a symbolic link (to {out})" in str(error.value)
+    assert "help: name the directory itself" in str(error.value)
+    assert link.is_symlink() and read_list(out).manifest["rows"] == 4
+
+
+def test_an_unwritable_folder_is_an_os_error_and_nothing_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a read-only folder answers a user who is not root (decide says "cannot write: …").
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(PermissionError):
+        write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failed_write_leaves_the_previous_list(tmp_path: Path, monkeypatch) -> None:
     out = write_list(tmp_path / "list", sample_rows().iloc[:2], MANIFEST)
 
