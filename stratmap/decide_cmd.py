@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
-from stratmap.inputs import add_column_mapping, check_as_of_in_reach, column_mapping
+from stratmap.inputs import (
+    add_column_mapping,
+    check_as_of_in_reach,
+    check_snapshot_meta,
+    column_mapping,
+)
 
 __all__ = ["add_parser", "run_decide"]
 
@@ -203,7 +208,7 @@ def _meta_of(snapshot: Path) -> dict[str, Any]:
         # read_meta reads it plainly: a FIFO there would block forever
         raise UsageError(f"{meta}: not a regular file (a snapshot's description is JSON)")
     try:
-        return read_meta(meta) if snapshot.is_dir() else {}
+        return check_snapshot_meta(read_meta(meta), meta) if snapshot.is_dir() else {}
     except TableError as exc:
         raise UsageError(str(exc)) from None
 

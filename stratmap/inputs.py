@@ -10,6 +10,8 @@ run's sizes, the results directory.
   cannot do;
 - ``check_as_of_in_reach`` refuses a snapshot's date the engine cannot count steps to
   (``decide --as-of``, ``simulate --from``);
+- ``check_snapshot_meta`` refuses a snapshot's ``snapshot.json`` whose keys the decision and
+  the forecast read are of the wrong kind (``decide``, ``simulate --from``);
 - ``check_not_an_input`` refuses an output that is one of the command's inputs or lies in or
   around one (a report written over the outcomes it reads, a review replacing its forecast);
 - ``out_dir_of`` and ``check_out_dir`` refuse a ``--out`` whose results could not be written, or
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import os
 import re
 import sys
@@ -208,6 +211,47 @@ def check_as_of_in_reach(
             f"{steps_ahead} steps ahead) can start from dates up to {latest}",
             "give the date the snapshot's data runs to",
         )
+
+
+_SEEDS = 2**64
+
+
+def check_snapshot_meta(meta: dict, path: Path | str) -> dict:
+    """``meta`` (a ``snapshot.json``) when what ``decide`` and ``simulate --from`` read of it
+    has its kind: ``simulated.customers`` a count from 1 (capacities and budgets are scaled
+    to it: 0 would contact no one), ``simulated.seed`` a seed (it keys the arms),
+    ``model_cutoffs`` scores per model and share. Else a usage error naming file and key."""
+
+    def refuse(key: str, value: object, expected: str) -> UsageError:
+        return UsageError(
+            f"{path}: {key} is {value!r}, expected {expected}",
+            "docs/snapshot.md#snapshotjson describes its keys; `stratmap simulate "
+            "--snapshot-at` writes them, and a bank's snapshot may leave the file out",
+        )
+
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    simulated = meta.get("simulated", {})
+    if not isinstance(simulated, dict):
+        raise refuse("simulated", simulated, "an object")
+    customers = simulated.get("customers")
+    if customers is not None and not (whole(customers) and customers >= 1):
+        raise refuse("simulated.customers", customers, "a whole number from 1")
+    seed = simulated.get("seed")
+    if seed is not None and not (whole(seed) and 0 <= seed < _SEEDS):
+        raise refuse("simulated.seed", seed, "a whole number from 0 to 2^64 - 1")
+    cutoffs = meta.get("model_cutoffs", {})
+    if not isinstance(cutoffs, dict):
+        raise refuse("model_cutoffs", cutoffs, "an object of models")
+    for model, shares in cutoffs.items():
+        if not isinstance(shares, dict):
+            raise refuse(f"model_cutoffs.{model}", shares, "an object of shares and scores")
+        for share, score in shares.items():
+            number = isinstance(score, (int, float)) and not isinstance(score, bool)
+            if not (number and math.isfinite(score)):
+                raise refuse(f"model_cutoffs.{model}.{share}", score, "a finite score")
+    return meta
 
 
 def check_not_an_input(

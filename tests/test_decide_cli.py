@@ -408,3 +408,29 @@ def test_a_fifo_for_the_snapshot_description_or_the_lists_manifest_is_not_read(
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "list").exists()
     assert [p.name for p in earlier.iterdir()] == ["manifest.json"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [  # each was exit 3 (ValueError, AttributeError) or, worse, exit 0 with other arms or caps
+        ({"simulated": {"seed": "x"}}, "simulated.seed is 'x', expected a whole number"),
+        ({"simulated": {"seed": -1}}, "simulated.seed is -1"),  # was: other arms, exit 0
+        ({"simulated": {"customers": 0}}, "simulated.customers is 0"),  # was: no contact
+        ({"simulated": []}, "simulated is [], expected an object"),
+        ({"model_cutoffs": "x"}, "model_cutoffs is 'x', expected an object of models"),
+        ({"model_cutoffs": {"流失模型": {"0.1": "abc"}}}, "model_cutoffs.流失模型.0.1 is 'abc'"),
+    ],
+)
+def test_a_snapshot_description_of_the_wrong_kind_is_a_usage_error(
+    walked: Path, tmp_path: Path, capsys, change: dict, message: str
+) -> None:
+    snapshot = _copy(walked, tmp_path)
+    meta = json.loads((snapshot / "snapshot.json").read_text("utf-8"))
+    (snapshot / "snapshot.json").write_text(json.dumps({**meta, **change}), encoding="utf-8")
+    assert _decide(tmp_path, snapshot) == 2
+    err = capsys.readouterr().err
+    assert f"snapshot.json: {message}" in err and "help: docs/snapshot.md" in err, err
+    assert "internal error" not in err and not (tmp_path / "list").exists()
+    wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
+    assert main(["simulate", wealth, "--from", str(snapshot), "--months", "2", "-q"]) == 2
+    assert message in capsys.readouterr().err
