@@ -287,6 +287,43 @@ def test_bad_results_directories_exit_2(
     assert not Path(out).exists()  # nothing half-written
 
 
+@pytest.mark.parametrize(
+    ("name", "key", "expected"),
+    [  # each was exit 3 (TypeError, AttributeError deep in a page)
+        ("sim", "run", "an object"),
+        ("sim", "notes", "a list"),
+        ("sim", "metrics", "an object"),
+        ("cmp", "ranking", "a list"),
+        ("review", "prior_strength", "a number"),
+    ],
+)
+def test_a_summary_key_of_the_wrong_kind_is_named(
+    runs: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    key: str,
+    expected: str,
+) -> None:
+    if runs[name].is_dir():
+        given = tmp_path / name
+        shutil.copytree(runs[name], given)
+        document = given / "summary.json"
+    else:
+        given = document = tmp_path / "review.json"
+        shutil.copy(runs[name], document)
+    summary = json.loads(document.read_text(encoding="utf-8"))
+    assert key in summary
+    document.write_text(json.dumps({**summary, key: None}), encoding="utf-8")
+    for form in (["-o", str(tmp_path / "r.html")], ["--format", "markdown"]):
+        err = _error(capsys, str(given), *form)
+        assert (
+            f"{document if given.is_dir() else given}: `{key}` is null, expected {expected}" in err
+        )
+        assert "help: the file was edited or is damaged" in err
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_a_table_without_a_column_the_report_reads_is_refused(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -91,6 +91,67 @@ _OPTIONAL = {
     "review": {},
     "backtest": {},
 }
+# The JSON kind of each top-level key the pages read, per kind of results: a key present with
+# another kind (a hand edit, a damaged file: `null` for an object) is refused by name rather
+# than failing deep in a page. A back-test's summary is read by its own page's checks.
+_NUMBER = (int, float)
+_KEY_KINDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "simulation": {
+        "strategy": dict,
+        "run": dict,
+        "interval": dict,
+        "metrics": dict,
+        "uplift": dict,
+        "plays": list,
+        "notes": list,
+        "unserved_top": list,
+        "files": dict,
+    },
+    "comparison": {
+        "base": str,
+        "arms": list,
+        "horizon": dict,
+        "differences": dict,
+        "uplift": dict,
+        "uplift_by_play": dict,
+        "uplift_by_segment": dict,
+        "sample_ratio": dict,
+        "ranking": list,
+        "notes": list,
+        "strategy": dict,
+        "files": dict,
+    },
+    "review": {
+        "confidence": _NUMBER,
+        "prior_strength": _NUMBER,
+        "rows": dict,
+        "sample_ratio": list,
+        "uplift": list,
+        "funnel": list,
+        "recalibration": list,
+        "uplift_by_segment": list,
+        "notes": list,
+        "map": dict,
+        "list": dict,
+        "diff": str,
+    },
+    "backtest": {"files": dict},
+}
+_JSON_KIND = {dict: "an object", list: "a list", str: "a string", _NUMBER: "a number"}
+
+
+def _check_key_kinds(kind: str, summary: Mapping[str, Any], where: str) -> None:
+    for key, expected in _KEY_KINDS[kind].items():
+        value = summary.get(key)
+        if key in summary and (not isinstance(value, expected) or isinstance(value, bool)):
+            found = "null" if summary[key] is None else type(summary[key]).__name__
+            raise ReportInputError(
+                f"{where}: `{key}` is {found}, expected {_JSON_KIND[expected]}",
+                "the file was edited or is damaged: write it again with "
+                f"`stratmap {_WRITTEN_BY[kind]}`",
+            )
+
+
 # The keys of a review document the report reads (docs/review.md).
 _REVIEW_KEYS = ("sample_ratio", "uplift", "funnel", "recalibration", "notes")
 
@@ -215,6 +276,7 @@ def load_results(directory: Path) -> Results:
     if not isinstance(summary, dict):
         raise ReportInputError(f"{shown}/{SUMMARY_FILE}: not a results summary (not an object)")
     kind = _kind(summary, f"{shown}/{SUMMARY_FILE}")
+    _check_key_kinds(kind, summary, f"{shown}/{SUMMARY_FILE}")
     if kind == "review":
         return results_from_review(summary, shown)
     tables: dict[str, pd.DataFrame] = {}
@@ -282,6 +344,7 @@ def _review_file(path: Path) -> Results:
 
 def results_from_review(document: dict[str, Any], origin: str) -> Results:
     """A `stratmap review` document, from a file or still in memory (``review --report``)."""
+    _check_key_kinds("review", document, origin)
     absent = [key for key in _REVIEW_KEYS if not isinstance(document.get(key), list)]
     if absent:
         raise ReportInputError(
