@@ -128,12 +128,15 @@ _WROTE = {  # a results directory's schema → the command that writes it
     "stratmap.backtest/1": "`stratmap backtest`",
 }
 _MAX_SUMMARY_BYTES = 64 * 2**20
+# The funnel's columns the forecast's rates read (simulator.analysis.review.forecast_rates).
+FUNNEL_COLUMNS = ("play", "arm", "rep", "eligible", "holdout", "contacted", "reached", "responded")
 
 
 def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
     """The forecast's funnel table, from a `simulate --out` directory of the same map; any
     other directory is a usage error that names what it is and the file at fault."""
-    from simulator.results.report_io import read_results
+    import pandas as pd
+
     from strategy_dsl.userfile import read_user_file
 
     summary_file = path / "summary.json"
@@ -165,22 +168,38 @@ def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
             f"--forecast {path}: simulated another map (strategy.hash {str(theirs)[:12]}… in "
             f"its summary.json; MAP hashes to {map_hash[:12]}…); simulate this map again"
         )
-    try:
-        tables, _summary = read_results(path)
-    except FileNotFoundError as exc:  # pyarrow's names the file only in its text
-        missing = Path(str(exc.filename or exc).strip("'\"")).name
+    # Only the funnel is read (the other tables may be large), by the name summary.json
+    # gives it: a plain file name inside the directory, never a path out of it.
+    files = summary.get("files")
+    entry = files.get("funnel") if isinstance(files, dict) else None
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
         raise UsageError(
-            f"--forecast {path}: {missing} is missing (summary.json lists it)",
+            f"--forecast {summary_file}: lists no funnel table (files.funnel.file is {name!r})",
+            "the directory is damaged: simulate the map again with --out",
+        )
+    if os.path.exists(path / name) and not (path / name).is_file():
+        raise UsageError(f"--forecast {path / name}: not a regular file (a FIFO, a device)")
+    try:
+        funnel = pd.read_parquet(path / name, engine="pyarrow")
+    except FileNotFoundError:
+        raise UsageError(
+            f"--forecast {path}: {name} is missing (summary.json lists it)",
             "the directory is incomplete: simulate the map again with --out",
         ) from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise UsageError(
             f"--forecast {path}: cannot be read: {exc}",
             "the directory is damaged: simulate the map again with --out",
         ) from None
-    if "funnel" not in tables:
-        raise UsageError(f"--forecast {path}: holds no funnel.parquet")
-    return tables["funnel"]
+    absent = [c for c in FUNNEL_COLUMNS if c not in funnel.columns]
+    if absent:
+        raise UsageError(
+            f"--forecast {path / name}: no column {', '.join(absent)} (a simulation's funnel "
+            "has them; docs/results.md)",
+            "the directory is damaged or from another version: simulate the map again",
+        )
+    return funnel
 
 
 # ------------------------------------------------------------------------------ the command

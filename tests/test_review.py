@@ -485,6 +485,12 @@ def _spoiled_forecast(forecast: Path, folder: Path, spoil) -> Path:
     return copy
 
 
+def _edit_summary(folder: Path, **keys: object) -> None:
+    summary = json.loads((folder / "summary.json").read_text("utf-8"))
+    (folder / "summary.json").write_text(json.dumps({**summary, **keys}), encoding="utf-8")
+    shutil.copy(folder / "funnel.parquet", folder.parent / "funnel.parquet")
+
+
 def _as_compare(folder: Path) -> None:
     summary = json.loads((folder / "summary.json").read_text("utf-8"))
     (folder / "summary.json").write_text(json.dumps({**summary, "schema": "stratmap.compare/1"}))
@@ -508,6 +514,18 @@ def _as_compare(folder: Path) -> None:
         (
             lambda f: (f / "funnel.parquet").write_bytes(b"PAR1"),
             "cannot be read: ",
+        ),
+        (  # was exit 3: AttributeError in the results reader
+            lambda f: _edit_summary(f, files=None),
+            "summary.json: lists no funnel table (files.funnel.file is None)",
+        ),
+        (  # was read, out of the directory: a path in summary.json is never followed
+            lambda f: _edit_summary(f, files={"funnel": {"file": "../funnel.parquet"}}),
+            "lists no funnel table (files.funnel.file is '../funnel.parquet')",
+        ),
+        (  # was exit 3: KeyError deep in the forecast's rates
+            lambda f: _edit_summary(f, files={"funnel": {"file": "totals.parquet"}}),
+            "totals.parquet: no column play, eligible",
         ),
     ],
 )
