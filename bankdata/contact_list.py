@@ -434,6 +434,11 @@ def read_list(path: Path) -> ContactList:
         source = path / CSV_FILE
         try:
             frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ContactListError(
+                f"{source}: not UTF-8 ({exc.reason} at byte {exc.start})\nhelp: save it as "
+                "UTF-8 (Excel: CSV UTF-8; GBK is not read), or use list.parquet"
+            ) from None
         except (OSError, ValueError) as exc:
             raise ContactListError(f"{source}: cannot be read as CSV: {exc}") from None
         first_row = 2  # the header is line 1

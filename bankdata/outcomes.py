@@ -138,7 +138,12 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
             f"{_rows(path, mask, labels, count)} (outcomes answer the list they were decided with: "
             "check the ids kept their leading zeros and the play names"
             f"{' and waves' if by_wave else ''} match the list's)"
-            + _excel_hint(outcomes["customer_id"][mask])
+            # Either side may have been through Excel: a list re-saved from its CSV too.
+            + _excel_hint(
+                pd.concat([outcomes["customer_id"][mask], list_rows["customer_id"]]).head(
+                    _EXCEL_SAMPLE
+                )
+            )
         )
     has = found >= 0
     take = np.where(has, found, 0)
@@ -157,6 +162,7 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
     return joined
 
 
+_EXCEL_SAMPLE = 100_000  # ids looked at for Excel's numbers: enough, and quick on a million
 _EXCEL_NUMBER = r"\d+(\.\d+)?[eE][+-]?\d+|\d+\.0+"
 
 

@@ -92,6 +92,18 @@ def test_a_table_the_manifest_lists_but_the_directory_lost_is_refused(
     assert len(read_list(out).rows) == 4
 
 
+def test_a_csv_list_saved_as_gbk_says_so(tmp_path: Path) -> None:
+    # Was "cannot be read as CSV: 'utf-8' codec can't decode byte 0xc1 …", with no way out.
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    csv_only(out)
+    text = (out / "list.csv").read_text(encoding="utf-8-sig")
+    (out / "list.csv").write_bytes(text.encode("gbk"))
+    with pytest.raises(ContactListError) as error:
+        read_list(out)
+    assert f"{out / 'list.csv'}: not UTF-8" in str(error.value)
+    assert "help: save it as UTF-8 (Excel: CSV UTF-8" in str(error.value)
+
+
 def test_ids_stay_text_in_the_workbook_and_the_csv(tmp_path: Path) -> None:
     # Excel opens a CSV's long or zero-led ids as numbers (6.22202E+18, 123): the workbook is
     # the copy for people, so its ids are text cells; the CSV keeps the digits as written.

@@ -606,6 +606,24 @@ def test_a_fifo_as_the_column_mapping_file_is_refused_not_read(live, tmp_path: P
     assert done.returncode == 2 and f"--map-file {fifo}: not a regular file" in done.stderr
 
 
+def test_a_list_whose_csv_went_through_excel_gets_the_excel_hint(capsys, live, tmp_path) -> None:
+    # The list's own CSV re-saved by Excel ("C00000001" kept, but numeric ids become "1.0"):
+    # no outcome matches, and the message now says why.
+    map_path, list_dir, outcomes = live
+    copy = tmp_path / "list"
+    shutil.copytree(list_dir, copy)
+    rows = pd.read_parquet(copy / "list.parquet")
+    numeric = {old: f"{n}.0" for n, old in enumerate(rows["customer_id"].unique(), start=1)}
+    rows["customer_id"] = rows["customer_id"].map(numeric)
+    rows.to_csv(copy / "list.csv", index=False, encoding="utf-8-sig")
+    (copy / "list.parquet").unlink()
+    manifest = json.loads((copy / "manifest.json").read_text("utf-8"))
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "files": ["list.csv"]}), "utf-8")
+    code, out, err = run(capsys, "review", map_path, "--list", copy, "--outcomes", outcomes)
+    assert code == 2 and out == ""
+    assert "not on the list" in err and "help: ids like '1.0' are numbers Excel made" in err
+
+
 # ------------------------------------------------------------------------------ the docs
 
 
