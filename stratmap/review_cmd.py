@@ -111,7 +111,12 @@ def _model(path: Path) -> CheckedStrategy | None:
     from strategy_dsl.render import text
 
     if not path.is_file():
-        raise UsageError(f"{path}: no such map file")
+        what = (
+            "not a regular file (a directory, a FIFO, a device)"
+            if path.exists()
+            else ("no such map file")
+        )
+        raise UsageError(f"{path}: {what}", "give the .strat file the list was decided with")
     report = check_paths([path])
     errors = [d for d in report.diagnostics if d.is_error]
     if errors or not report.models:

@@ -624,6 +624,15 @@ def test_a_list_whose_csv_went_through_excel_gets_the_excel_hint(capsys, live, t
     assert "not on the list" in err and "help: ids like '1.0' are numbers Excel made" in err
 
 
+def test_a_map_that_is_a_folder_is_not_called_missing(capsys, live, tmp_path) -> None:
+    _map_path, list_dir, outcomes = live
+    code, _out, err = run(capsys, "review", tmp_path, "--list", list_dir, "--outcomes", outcomes)
+    assert code == 2 and f"{tmp_path}: not a regular file" in err  # was "no such map file"
+    code, _out, err = run(capsys, "review", tmp_path / "no.strat", "--list", list_dir,
+                          "--outcomes", outcomes)  # fmt: skip
+    assert code == 2 and "no such map file" in err
+
+
 # ------------------------------------------------------------------------------ the docs
 
 
