@@ -251,6 +251,12 @@ def run_review(args: argparse.Namespace) -> int:
             f"{listed.manifest.get('map')!r}; {args.strategy} hashes to {map_hash[:12]}…)\n"
             "help: review a list against the map it was decided with, unchanged"
         )
+    if listed.rows.empty:  # said before the outcomes, which can only be empty too
+        raise UsageError(
+            f"--list {args.contact_list}: holds no rows (no customer was a candidate for any "
+            f"play as of {listed.manifest.get('as_of')}); there is nothing to review",
+            "decide on a larger book or another date, and review that list",
+        )
     mapping = column_mapping(args)
     try:
         outcomes = read_outcomes(args.outcomes, mapping)

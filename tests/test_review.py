@@ -633,6 +633,21 @@ def test_a_map_that_is_a_folder_is_not_called_missing(capsys, live, tmp_path) ->
     assert code == 2 and "no such map file" in err
 
 
+def test_a_list_with_no_rows_is_said_to_be_empty(capsys, live, tmp_path) -> None:
+    # Was "--outcomes …: the outcomes table is empty": the list, not the outcomes, is empty.
+    from bankdata.contact_list import read_list, write_list
+
+    map_path, list_dir, outcomes = live
+    listed = read_list(list_dir)
+    keep = ("map", "map_hash", "snapshot_hash", "as_of", "seed", "step", "stratmap_version")
+    empty = write_list(
+        tmp_path / "empty", listed.rows.iloc[:0], {k: listed.manifest.get(k) for k in keep}
+    )
+    code, out, err = run(capsys, "review", map_path, "--list", empty, "--outcomes", outcomes)
+    assert code == 2 and out == ""
+    assert f"--list {empty}: holds no rows" in err and "nothing to review" in err
+
+
 # ------------------------------------------------------------------------------ the docs
 
 
