@@ -51,6 +51,7 @@ __all__ = [
     "Column",
     "ContactList",
     "ContactListError",
+    "check_list_dir",
     "read_list",
     "segment_members",
     "segment_names",
@@ -321,7 +322,7 @@ def write_list(
         "counts": _counts(typed),
     }
     text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
-    _check_replaceable(out_dir)
+    check_list_dir(out_dir)
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = safe_write.temporary_name(parent, out_dir.name)
@@ -359,6 +360,22 @@ def _write_xlsx(path: Path, rows: pd.DataFrame) -> None:
         for row in part.itertuples(index=False, name=None):
             sheet.append(row)
     book.save(path)
+
+
+def check_list_dir(out_dir: Path) -> None:
+    """Refuse (``ContactListError``), before any work, a list directory ``write_list`` would
+    refuse: one that holds what Stratmap did not write, a link, a file, or a path under a
+    file."""
+    out_dir = Path(out_dir)
+    for folder in out_dir.parents:
+        if os.path.lexists(folder):
+            if not folder.is_dir():
+                raise ContactListError(
+                    f"{out_dir}: {folder} is a file, not a folder\nhelp: name a list "
+                    "directory in a folder"
+                )
+            break
+    _check_replaceable(out_dir)
 
 
 def _check_replaceable(out_dir: Path) -> None:

@@ -124,7 +124,7 @@ def _formats_for(asked: tuple[str, ...] | None, rows: int) -> tuple[tuple[str, .
 
 
 def run_decide(args: argparse.Namespace) -> int:
-    from bankdata.contact_list import ContactListError, write_list
+    from bankdata.contact_list import ContactListError, check_list_dir, write_list
     from bankdata.decide import decide
     from bankdata.snapshot import read_snapshot, snapshot_hash
     from bankdata.snapshot_state import EPOCH, SnapshotStateError, spec_for
@@ -134,6 +134,10 @@ def run_decide(args: argparse.Namespace) -> int:
 
     path = one_strategy_file(args.file)
     asked = _formats(args.formats)
+    try:  # before minutes of work: a directory the list may not replace is refused now
+        check_list_dir(args.out)
+    except ContactListError as exc:
+        raise UsageError(str(exc)) from None
     as_of = _as_of(args.as_of, EPOCH)
     model = checked_model(args, path)
     if model is None:

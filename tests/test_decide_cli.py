@@ -434,3 +434,27 @@ def test_a_snapshot_description_of_the_wrong_kind_is_a_usage_error(
     wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
     assert main(["simulate", wealth, "--from", str(snapshot), "--months", "2", "-q"]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_output_the_list_may_not_replace_is_refused_before_any_work(
+    walked: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Was refused only after the snapshot was read and decided (a minute at 10 M customers);
+    # `-o FILE/list` said "cannot write: File exists".
+    import bankdata.snapshot
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the snapshot was read")
+
+    monkeypatch.setattr(bankdata.snapshot, "read_snapshot", never)
+    snapshot = walked / "runs" / "book"
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "mine.txt").write_text("keep", encoding="utf-8")
+    assert _decide(tmp_path, snapshot) == 2
+    assert "not a contact list Stratmap wrote" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
+    argv = ["decide", wealth, "--customers", str(snapshot), "--as-of", "2000-03-01"]
+    assert main([*argv, "-o", str(tmp_path / "afile" / "list")]) == 2
+    assert f"{tmp_path / 'afile'} is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "list" / "mine.txt").read_text(encoding="utf-8") == "keep"
