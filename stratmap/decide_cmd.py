@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
 from stratmap.inputs import (
     add_column_mapping,
     check_as_of_in_reach,
-    check_snapshot_meta,
     column_mapping,
+    snapshot_meta,
 )
 
 __all__ = ["add_parser", "run_decide"]
@@ -202,19 +201,9 @@ def _as_of(text: str, epoch: dt.date) -> dt.date:
 
 
 def _meta_of(snapshot: Path) -> dict[str, Any]:
-    from bankdata.snapshot import META_FILE, read_meta
-    from bankdata.tables import TableError
-
     if not snapshot.exists():
         raise UsageError(f"{snapshot}: no such snapshot (a directory of tables, docs/snapshot.md)")
-    meta = snapshot / META_FILE
-    if snapshot.is_dir() and os.path.lexists(meta) and not meta.is_file():
-        # read_meta reads it plainly: a FIFO there would block forever
-        raise UsageError(f"{meta}: not a regular file (a snapshot's description is JSON)")
-    try:
-        return check_snapshot_meta(read_meta(meta), meta) if snapshot.is_dir() else {}
-    except TableError as exc:
-        raise UsageError(str(exc)) from None
+    return snapshot_meta(snapshot)
 
 
 def _seed(given: int | None, meta: dict[str, Any], model: Any) -> int:

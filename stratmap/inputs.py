@@ -10,8 +10,9 @@ run's sizes, the results directory.
   cannot do;
 - ``check_as_of_in_reach`` refuses a snapshot's date the engine cannot count steps to
   (``decide --as-of``, ``simulate --from``);
-- ``check_snapshot_meta`` refuses a snapshot's ``snapshot.json`` whose keys the decision and
-  the forecast read are of the wrong kind (``decide``, ``simulate --from``);
+- ``snapshot_meta`` reads a snapshot's ``snapshot.json`` (never a FIFO), and
+  ``check_snapshot_meta`` refuses one whose keys the decision and the forecast read are of
+  the wrong kind (``decide``, ``simulate --from``);
 - ``check_not_an_input`` refuses an output that is one of the command's inputs or lies in or
   around one (a report written over the outcomes it reads, a review replacing its forecast);
 - ``out_dir_of`` and ``check_out_dir`` refuse a ``--out`` whose results could not be written, or
@@ -214,6 +215,24 @@ def check_as_of_in_reach(
 
 
 _SEEDS = 2**64
+
+
+def snapshot_meta(snapshot: Path) -> dict:
+    """The ``snapshot.json`` of a snapshot directory, checked (``check_snapshot_meta``); empty
+    for a single customers table or a directory without one. A FIFO or device in its place is
+    refused, never read (``read_meta`` reads plainly: it would block forever)."""
+    from bankdata.snapshot import META_FILE, read_meta
+    from bankdata.tables import TableError
+
+    if not snapshot.is_dir():
+        return {}
+    meta = snapshot / META_FILE
+    if os.path.lexists(meta) and not meta.is_file():
+        raise UsageError(f"{meta}: not a regular file (a snapshot's description is JSON)")
+    try:
+        return check_snapshot_meta(read_meta(meta), meta)
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def check_snapshot_meta(meta: dict, path: Path | str) -> dict:

@@ -133,21 +133,17 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
         raise UsageError(
             "--from SNAPSHOT simulates the snapshot's customers: leave out --customers"
         )
-    from bankdata.snapshot import META_FILE, read_meta, read_snapshot
+    from bankdata.snapshot import read_snapshot
     from bankdata.snapshot_state import SnapshotStateError, book_for_forecast, spec_for
     from bankdata.tables import TableError, parse_mapping
     from simulator.engine.sizes import SimulationError, compiled_of
     from simulator.kernels import common as k
-    from stratmap.inputs import check_as_of_in_reach, check_snapshot_meta
+    from stratmap.inputs import check_as_of_in_reach, snapshot_meta
 
     if not path.exists():
         raise UsageError(f"--from {path}: no such snapshot (docs/snapshot.md)")
     try:
-        meta = (
-            check_snapshot_meta(read_meta(path / META_FILE), path / META_FILE)
-            if path.is_dir()
-            else {}
-        )
+        meta = snapshot_meta(path)
         text = args.as_of or meta.get("as_of")
         if text is None:
             raise UsageError(f"--from {path}: give its date with --as-of YYYY-MM-DD")

@@ -408,6 +408,15 @@ def test_a_fifo_for_the_snapshot_description_or_the_lists_manifest_is_not_read(
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "list").exists()
     assert [p.name for p in earlier.iterdir()] == ["manifest.json"]
+    argv = ["simulate", wealth, "--from", str(snapshot), "--as-of", "2000-03-01", "--months", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "stratmap", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )  # simulate --from read it plainly too
+    assert done.returncode == 2 and "snapshot.json: not a regular file" in done.stderr
 
 
 @pytest.mark.parametrize(
