@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from strategy_dsl import safe_write
 from strategy_dsl.checker.extras import SUPPRESSION_REASONS
-from strategy_dsl.userfile import FileTooLarge, read_user_file
+from strategy_dsl.userfile import FileTooLarge, read_user_json
 
 __all__ = [
     "ACTIONS",
@@ -409,7 +409,7 @@ def _check_replaceable(out_dir: Path) -> None:
 
 def _format_of(path: Path) -> str | None:
     try:  # a FIFO in place of the manifest would block a plain read forever
-        document = json.loads(read_user_file(path, _MAX_MANIFEST_BYTES).decode("utf-8"))
+        document = read_user_json(path, _MAX_MANIFEST_BYTES)
     except (OSError, ValueError):
         return None
     return document.get("format") if isinstance(document, dict) else None
@@ -474,7 +474,7 @@ def read_list(path: Path) -> ContactList:
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     try:  # only a regular file, and a bounded read: a FIFO would block a plain read forever
-        document = json.loads(read_user_file(path, _MAX_MANIFEST_BYTES).decode("utf-8"))
+        document = read_user_json(path, _MAX_MANIFEST_BYTES)
     except FileTooLarge:
         raise ContactListError(f"{path}: too large for a list manifest") from None
     except FileNotFoundError:

@@ -233,6 +233,10 @@ def snapshot_meta(snapshot: Path) -> dict:
         return check_snapshot_meta(read_meta(meta), meta)
     except TableError as exc:
         raise UsageError(str(exc)) from None
+    except RecursionError:  # read_meta's json.loads on [[[…]]] nested 100,000 deep
+        raise UsageError(
+            f"{meta}: not a readable snapshot description: nested too deeply"
+        ) from None
 
 
 def check_snapshot_meta(meta: dict, path: Path | str) -> dict:
@@ -428,4 +432,6 @@ def column_mapping(args: argparse.Namespace) -> dict[str, str]:
             mapping.update(parse_mapping(text))
     except TableError as exc:
         raise UsageError(str(exc)) from None
+    except RecursionError:  # read_mapping_file's json.loads on [[[…]]] nested 100,000 deep
+        raise UsageError(f"--map-file {path}: nested too deeply to be a column mapping") from None
     return mapping

@@ -142,7 +142,7 @@ def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
     other directory is a usage error that names what it is and the file at fault."""
     import pandas as pd
 
-    from strategy_dsl.userfile import read_user_file
+    from strategy_dsl.userfile import read_user_json
 
     summary_file = path / "summary.json"
     if not os.path.lexists(summary_file):
@@ -151,7 +151,7 @@ def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
             "folder `stratmap simulate MAP --out DIR` wrote"
         )
     try:  # only a regular file, bounded: a FIFO would block a plain read forever
-        summary = json.loads(read_user_file(summary_file, _MAX_SUMMARY_BYTES).decode("utf-8"))
+        summary = read_user_json(summary_file, _MAX_SUMMARY_BYTES)
     except OSError as exc:
         raise UsageError(f"--forecast {summary_file}: cannot be read: {exc.strerror}") from None
     except ValueError as exc:

@@ -648,6 +648,40 @@ def test_a_list_with_no_rows_is_said_to_be_empty(capsys, live, tmp_path) -> None
     assert f"--list {empty}: holds no rows" in err and "nothing to review" in err
 
 
+DEEP = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError on it
+
+
+def test_a_json_nested_100000_deep_is_a_usage_error_wherever_it_is_read(
+    capsys, wealth_forecast, tmp_path
+) -> None:
+    # Each was exit 3 (RecursionError): the list's manifest, the forecast's summary, the
+    # column mapping, the page's summary and a review document, the snapshot's description.
+    forecast, list_dir, outcomes = wealth_forecast
+    deep_list, deep_forecast = tmp_path / "list", tmp_path / "forecast"
+    shutil.copytree(list_dir, deep_list)
+    shutil.copytree(forecast, deep_forecast)
+    (deep_list / "manifest.json").write_text(DEEP, encoding="utf-8")
+    (deep_forecast / "summary.json").write_text(DEEP, encoding="utf-8")
+    (tmp_path / "map.json").write_text(DEEP, encoding="utf-8")
+    (tmp_path / "review.json").write_text(DEEP, encoding="utf-8")
+    base = ["review", WEALTH, "--outcomes", outcomes]
+    for argv in (
+        [*base, "--list", deep_list],
+        [*base, "--list", list_dir, "--forecast", deep_forecast],
+        [*base, "--list", list_dir, "--map-file", tmp_path / "map.json"],
+        ["report", deep_forecast, "--format", "markdown"],
+        ["report", tmp_path / "review.json", "--format", "markdown"],
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "" and "nested too deeply" in err, (argv, err)
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    (snapshot / "snapshot.json").write_text(DEEP, encoding="utf-8")
+    argv = ["--customers", snapshot, "--as-of", "2000-03-01", "-o", tmp_path / "out"]
+    code, _out, err = run(capsys, "decide", WEALTH, *argv)
+    assert code == 2 and "snapshot.json: not a readable snapshot description" in err, err
+
+
 # ------------------------------------------------------------------------------ the docs
 
 

@@ -8,7 +8,6 @@ the results format is refused with one plain message (``ReportInputError``: the 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from strategy_dsl.errors import StratmapError
-from strategy_dsl.userfile import read_user_file
+from strategy_dsl.userfile import read_user_json
 from stratmap.report.strategy_map import MAP_FILE, MAP_SCHEMA
 
 __all__ = [
@@ -231,8 +230,8 @@ _MAX_JSON_BYTES = 256 * 2**20  # a review of a million outcomes is a few MB
 def _read_json(path: Path, shown: str, hint: str | None = None) -> Any:
     """A JSON document, from a regular file only and bounded (a FIFO would block forever)."""
     try:
-        return json.loads(read_user_file(path, _MAX_JSON_BYTES).decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return read_user_json(path, _MAX_JSON_BYTES)
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON, too deep
         raise ReportInputError(
             f"{shown}: cannot be read as JSON ({exc})",
             hint or "the directory is damaged: write it again with `stratmap simulate … --out DIR`",
