@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from strategy_dsl import safe_write
 from strategy_dsl.checker.extras import SUPPRESSION_REASONS
+from strategy_dsl.userfile import FileTooLarge, read_user_json
 
 __all__ = [
     "ACTIONS",
@@ -50,6 +51,7 @@ __all__ = [
     "Column",
     "ContactList",
     "ContactListError",
+    "check_list_dir",
     "read_list",
     "segment_members",
     "segment_names",
@@ -320,7 +322,7 @@ def write_list(
         "counts": _counts(typed),
     }
     text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
-    _check_replaceable(out_dir)
+    check_list_dir(out_dir)
     parent = out_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = safe_write.temporary_name(parent, out_dir.name)
@@ -360,11 +362,32 @@ def _write_xlsx(path: Path, rows: pd.DataFrame) -> None:
     book.save(path)
 
 
+def check_list_dir(out_dir: Path) -> None:
+    """Refuse (``ContactListError``), before any work, a list directory ``write_list`` would
+    refuse: one that holds what Stratmap did not write, a link, a file, or a path under a
+    file."""
+    out_dir = Path(out_dir)
+    for folder in out_dir.parents:
+        if os.path.lexists(folder):
+            if not folder.is_dir():
+                raise ContactListError(
+                    f"{out_dir}: {folder} is a file, not a folder\nhelp: name a list "
+                    "directory in a folder"
+                )
+            break
+    _check_replaceable(out_dir)
+
+
 def _check_replaceable(out_dir: Path) -> None:
     safe_write.recover_directory(out_dir)  # what a killed write left beside it
     if not os.path.lexists(out_dir):
         return
-    if out_dir.is_symlink() or not out_dir.is_dir():
+    if out_dir.is_symlink():  # replacing it would put a directory where the link was
+        raise ContactListError(
+            f"{out_dir}: a symbolic link (to {os.readlink(out_dir)}); a list replaces a "
+            "directory, not a link\nhelp: name the directory itself with -o"
+        )
+    if not out_dir.is_dir():
         raise ContactListError(f"{out_dir}: exists and is not a directory")
     present = set(os.listdir(out_dir))
     if not present:
@@ -385,10 +408,8 @@ def _check_replaceable(out_dir: Path) -> None:
 
 
 def _format_of(path: Path) -> str | None:
-    try:
-        if path.stat().st_size > _MAX_MANIFEST_BYTES:
-            return None
-        document = json.loads(path.read_text(encoding="utf-8"))
+    try:  # a FIFO in place of the manifest would block a plain read forever
+        document = read_user_json(path, _MAX_MANIFEST_BYTES)
     except (OSError, ValueError):
         return None
     return document.get("format") if isinstance(document, dict) else None
@@ -408,6 +429,17 @@ def read_list(path: Path) -> ContactList:
             "give the folder `stratmap decide -o` wrote)"
         )
     manifest = _read_manifest(path / MANIFEST_FILE)
+    # A table the manifest says was written but is gone: the directory was copied in part or
+    # changed. Falling back to the other table would review rows nobody can vouch for.
+    named = manifest.get("files")
+    for name in (PARQUET_FILE, CSV_FILE):
+        if isinstance(named, list) and name in named and not (path / name).is_file():
+            raise ContactListError(
+                f"{path / name}: missing, though {MANIFEST_FILE} lists it among the list's "
+                f"files ({', '.join(map(str, named))})\n"
+                "help: the directory is incomplete: copy the whole list directory, or decide "
+                "the list again"
+            )
     if (path / PARQUET_FILE).is_file():
         source = path / PARQUET_FILE
         try:
@@ -419,6 +451,11 @@ def read_list(path: Path) -> ContactList:
         source = path / CSV_FILE
         try:
             frame = pd.read_csv(source, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ContactListError(
+                f"{source}: not UTF-8 ({exc.reason} at byte {exc.start})\nhelp: save it as "
+                "UTF-8 (Excel: CSV UTF-8; GBK is not read), or use list.parquet"
+            ) from None
         except (OSError, ValueError) as exc:
             raise ContactListError(f"{source}: cannot be read as CSV: {exc}") from None
         first_row = 2  # the header is line 1
@@ -436,10 +473,10 @@ def read_list(path: Path) -> ContactList:
 
 
 def _read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        if path.stat().st_size > _MAX_MANIFEST_BYTES:
-            raise ContactListError(f"{path}: too large for a list manifest")
-        document = json.loads(path.read_text(encoding="utf-8"))
+    try:  # only a regular file, and a bounded read: a FIFO would block a plain read forever
+        document = read_user_json(path, _MAX_MANIFEST_BYTES)
+    except FileTooLarge:
+        raise ContactListError(f"{path}: too large for a list manifest") from None
     except FileNotFoundError:
         raise ContactListError(
             f"{path}: missing (a contact-list directory holds {MANIFEST_FILE} beside its rows)"

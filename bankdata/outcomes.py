@@ -25,6 +25,7 @@ from bankdata.tables import TableError, read_table
 __all__ = ["FLAGS", "match_list", "read_outcomes"]
 
 FLAGS = ("contacted", "reached", "responded", "churned", "complaint")
+MONEY = ("amount", "aum_before", "aum_after")
 _SHOWN_ROWS = 5
 
 
@@ -32,6 +33,16 @@ def read_outcomes(path: Path, mapping: Mapping[str, str] | None = None) -> pd.Da
     """The outcomes table, typed; raises ``TableError`` naming file, column and rows. The
     optional ``wave`` column (outcomes v2) comes back as nullable integers (``Int32``)."""
     frame = read_table("outcomes", Path(path), mapping)
+    for column in MONEY:
+        if column not in frame:
+            continue
+        values = frame[column]
+        bad = values.notna() & ~np.isfinite(values.to_numpy(np.float64, na_value=0.0))
+        if bad.any():  # an infinite balance passes "0 or more" and makes every mean infinite
+            raise TableError(
+                f"{path}: column {column}: not a finite amount at "
+                f"{_rows(path, bad, values)} (yuan, a number such as 125000.50)"
+            )
     # A customer can take up the product without a contact (the control arm's own purchases
     # are what uplift is measured against), but cannot be reached without one.
     bad = frame["reached"] & ~frame["contacted"]
@@ -58,11 +69,14 @@ def _first_row(path: Path) -> int:
     return 1 if Path(path).suffix.lower() in {".parquet", ".pq"} else 2
 
 
-def _rows(path: Path, mask: pd.Series, values: pd.Series) -> str:
+def _rows(path: Path, mask: pd.Series, values: pd.Series, count: int | None = None) -> str:
+    """The first rows ``mask`` marks, each with its value; ``values`` may hold only those
+    first rows, with ``count`` the number marked."""
     first = _first_row(path)
-    bad = values[mask]
+    bad = values[mask.reindex(values.index, fill_value=False)]
+    count = len(bad) if count is None else count
     shown = ", ".join(f"row {int(i) + first} ({v!r})" for i, v in bad.head(_SHOWN_ROWS).items())
-    more = f" and {len(bad) - _SHOWN_ROWS} more" if len(bad) > _SHOWN_ROWS else ""
+    more = f" and {count - _SHOWN_ROWS} more" if count > _SHOWN_ROWS else ""
     return shown + more
 
 
@@ -103,15 +117,33 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
     stray = ~answered | (their_play < 0)
     if stray.any():
         mask = pd.Series(stray, index=outcomes.index)
-        labels = outcomes["customer_id"].astype(str) + " / " + outcomes["play"].astype(str)
+        # Each part as text, a missing one as "-": a missing value in a string sum (a rule's
+        # empty wave) made the whole label NaN, and the message showed "(nan)".
+        # Only the stray rows, which may be all of a million.
+        shown = outcomes[mask].head(_SHOWN_ROWS)
+        parts = [shown["customer_id"], shown["play"]]
         if by_wave:
-            labels += " / wave " + outcomes["wave"].astype(str).replace("<NA>", "-")
+            parts.append(shown["wave"].map(lambda w: "wave -" if pd.isna(w) else f"wave {w}"))
+        labels = pd.Series(
+            [
+                " / ".join("-" if pd.isna(v) else str(v) for v in row)
+                for row in zip(*parts, strict=True)
+            ],
+            index=shown.index,
+        )
         what = "customer, play and wave" if by_wave else "customer and play"
+        count = int(stray.sum())
         raise TableError(
-            f"{path}: {int(stray.sum())} outcome(s) for a {what} not on the list, at "
-            f"{_rows(path, mask, labels)} (outcomes answer the list they were decided with: "
+            f"{path}: {count} outcome(s) for a {what} not on the list, at "
+            f"{_rows(path, mask, labels, count)} (outcomes answer the list they were decided with: "
             "check the ids kept their leading zeros and the play names"
             f"{' and waves' if by_wave else ''} match the list's)"
+            # Either side may have been through Excel: a list re-saved from its CSV too.
+            + _excel_hint(
+                pd.concat([outcomes["customer_id"][mask], list_rows["customer_id"]]).head(
+                    _EXCEL_SAMPLE
+                )
+            )
         )
     has = found >= 0
     take = np.where(has, found, 0)
@@ -128,6 +160,24 @@ def match_list(list_rows: pd.DataFrame, outcomes: pd.DataFrame, path: Path) -> p
             joined[name] = taken.where(has) if taken is not None else np.nan
     joined["has_outcome"] = has
     return joined
+
+
+_EXCEL_SAMPLE = 100_000  # ids looked at for Excel's numbers: enough, and quick on a million
+_EXCEL_NUMBER = r"\d+(\.\d+)?[eE][+-]?\d+|\d+\.0+"
+
+
+def _excel_hint(ids: pd.Series) -> str:
+    """A hint when ids look like what Excel makes of a long or zero-led id it opened as a
+    number (``6.22202E+18``, ``1001.0``): the digits are gone and cannot be matched."""
+    looks = ids.astype(str).str.fullmatch(_EXCEL_NUMBER)
+    if not looks.fillna(False).any():
+        return ""
+    example = ids[looks.fillna(False).to_numpy(bool)].iloc[0]
+    return (
+        f"\nhelp: ids like {example!r} are numbers Excel made of the ids (digits and leading "
+        "zeros lost); take the ids from the list's list.parquet or list.xlsx (ids as text), "
+        "or import the CSV in Excel with the customer_id column as Text"
+    )
 
 
 def _wave_codes(wave: pd.Series) -> np.ndarray:

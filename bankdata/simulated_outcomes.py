@@ -194,6 +194,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"-o {args.out}: name a .parquet or .csv file")
     if args.out.is_dir():
         parser.error(f"-o {args.out}: is a directory; name a .parquet or .csv file")
+    if args.out.exists() and not args.out.is_file():  # renaming over it replaces the node
+        parser.error(f"-o {args.out}: not a regular file (a FIFO, a device or a socket)")
+    where = safe_write.overlap(args.out, args.list)
+    if where is not None:  # the outcomes written over the list they answer
+        parser.error(f"-o {args.out}: {where} the list {args.list}; name a file outside it")
     try:
         rows = read_list(args.list).rows
     except ContactListError as exc:

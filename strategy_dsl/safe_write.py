@@ -39,6 +39,7 @@ __all__ = [
     "STALE_AFTER_S",
     "exchange",
     "is_temporary",
+    "overlap",
     "owner_alive",
     "recover_directory",
     "replace_directory",
@@ -256,6 +257,21 @@ def _swap(staging: Path, target: Path) -> Path | None:
 
 
 # ------------------------------------------------------------------------------ files
+
+
+def overlap(output: Path | str, source: Path | str) -> str | None:
+    """How an output path meets a path a command reads, resolved through links: ``"is"`` it,
+    ``"is inside"`` it (a file written into an input directory), ``"holds"`` it (an output
+    directory, replaced whole, that holds the input); None when they are apart. Writing an
+    output that overlaps an input destroys the input."""
+    target, read = os.path.realpath(output), os.path.realpath(source)
+    if target == read:
+        return "is"
+    if target.startswith(read.rstrip(os.sep) + os.sep):
+        return "is inside"
+    if read.startswith(target.rstrip(os.sep) + os.sep):
+        return "holds"
+    return None
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -17,11 +17,19 @@ This is the lowest layer every command shares, which is why it lives in ``strate
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
-__all__ = ["FileTooLarge", "NotARegularFile", "UserFileError", "read_user_file"]
+__all__ = [
+    "FileTooLarge",
+    "NotARegularFile",
+    "UserFileError",
+    "read_user_file",
+    "read_user_json",
+]
 
 
 class UserFileError(OSError):
@@ -95,3 +103,15 @@ def read_user_file(path: Path | str, limit: int) -> bytes:
     if len(data) > limit:
         raise FileTooLarge(path, limit, info.st_size if info.st_size > limit else None)
     return data
+
+
+def read_user_json(path: Path | str, limit: int) -> Any:
+    """The JSON document in the regular file at ``path`` (``read_user_file``'s rules). Raises
+    ``ValueError`` for any text that is not one document of JSON — not UTF-8, not JSON, or
+    nested so deep that the decoder gives up (``[[[…]]]`` 100,000 deep raises RecursionError
+    inside ``json``) — and ``OSError`` as ``read_user_file`` does."""
+    data = read_user_file(path, limit)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply to be a document Stratmap wrote") from None

@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from stratmap.errors import EXIT_CLEAN, EXIT_FINDINGS, UsageError
-from stratmap.inputs import add_column_mapping, column_mapping
+from stratmap.inputs import (
+    add_column_mapping,
+    check_as_of_in_reach,
+    column_mapping,
+    snapshot_meta,
+)
 
 __all__ = ["add_parser", "run_decide"]
 
@@ -118,7 +123,7 @@ def _formats_for(asked: tuple[str, ...] | None, rows: int) -> tuple[tuple[str, .
 
 
 def run_decide(args: argparse.Namespace) -> int:
-    from bankdata.contact_list import ContactListError, write_list
+    from bankdata.contact_list import ContactListError, check_list_dir, write_list
     from bankdata.decide import decide
     from bankdata.snapshot import read_snapshot, snapshot_hash
     from bankdata.snapshot_state import EPOCH, SnapshotStateError, spec_for
@@ -128,6 +133,10 @@ def run_decide(args: argparse.Namespace) -> int:
 
     path = one_strategy_file(args.file)
     asked = _formats(args.formats)
+    try:  # before minutes of work: a directory the list may not replace is refused now
+        check_list_dir(args.out)
+    except ContactListError as exc:
+        raise UsageError(str(exc)) from None
     as_of = _as_of(args.as_of, EPOCH)
     model = checked_model(args, path)
     if model is None:
@@ -136,6 +145,7 @@ def run_decide(args: argparse.Namespace) -> int:
     meta = _meta_of(args.customers)
     seed = _seed(args.seed, meta, model)
     compiled = _compiled(model, meta)
+    check_as_of_in_reach(as_of, compiled.step_days, compiled.horizon_steps)
     _check_size(args.customers, compiled, xlsx=asked is None or "xlsx" in asked)
     spec = spec_for(compiled, model)
     try:
@@ -191,15 +201,9 @@ def _as_of(text: str, epoch: dt.date) -> dt.date:
 
 
 def _meta_of(snapshot: Path) -> dict[str, Any]:
-    from bankdata.snapshot import META_FILE, read_meta
-    from bankdata.tables import TableError
-
     if not snapshot.exists():
         raise UsageError(f"{snapshot}: no such snapshot (a directory of tables, docs/snapshot.md)")
-    try:
-        return read_meta(snapshot / META_FILE) if snapshot.is_dir() else {}
-    except TableError as exc:
-        raise UsageError(str(exc)) from None
+    return snapshot_meta(snapshot)
 
 
 def _seed(given: int | None, meta: dict[str, Any], model: Any) -> int:

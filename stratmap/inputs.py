@@ -8,6 +8,13 @@ run's sizes, the results directory.
   ``requested_sizes`` / ``complete_sizes`` make the run's ``simulator.engine.sizes.Sizes`` of the
   options and then the file; ``resolve_threads`` and ``check_memory`` refuse what this machine
   cannot do;
+- ``check_as_of_in_reach`` refuses a snapshot's date the engine cannot count steps to
+  (``decide --as-of``, ``simulate --from``);
+- ``snapshot_meta`` reads a snapshot's ``snapshot.json`` (never a FIFO), and
+  ``check_snapshot_meta`` refuses one whose keys the decision and the forecast read are of
+  the wrong kind (``decide``, ``simulate --from``);
+- ``check_not_an_input`` refuses an output that is one of the command's inputs or lies in or
+  around one (a report written over the outcomes it reads, a review replacing its forecast);
 - ``out_dir_of`` and ``check_out_dir`` refuse a ``--out`` whose results could not be written, or
   would replace what Stratmap did not write.
 
@@ -18,6 +25,8 @@ are imported inside the functions that need them, so that `stratmap check` start
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import math
 import os
 import re
 import sys
@@ -178,6 +187,117 @@ def check_memory(
     )
 
 
+LAST_STEP = 2**15 - 1  # the engine's step stamps are int16 (simulator/kernels/common.py)
+LAST_TIMESTAMP_DATE = dt.date(2262, 4, 10)  # pandas' Timestamp.max is 2262-04-11 23:47
+
+
+def latest_as_of(step_days: int, steps_ahead: int) -> dt.date:
+    """The last date a map stepped by ``step_days`` can decide on, or start a forecast of
+    ``steps_ahead`` steps from. The engine stamps steps, counted from 2000-01-01, in 16 bits
+    (cooldowns, journeys, what a customer holds), and dates pass through pandas' nanosecond
+    timestamps, which end in April 2262."""
+    from bankdata.snapshot_state import as_of_of
+
+    return min(as_of_of(LAST_STEP - steps_ahead, step_days), LAST_TIMESTAMP_DATE)
+
+
+def check_as_of_in_reach(
+    as_of: dt.date, step_days: int, steps_ahead: int, option: str = "--as-of"
+) -> None:
+    """Refuse (exit 2) a date past ``latest_as_of``: the engine's counters would overflow."""
+    latest = latest_as_of(step_days, steps_ahead)
+    if as_of > latest:
+        raise UsageError(
+            f"{option} {as_of}: too far ahead; this map (a step of {step_days} day(s), "
+            f"{steps_ahead} steps ahead) can start from dates up to {latest}",
+            "give the date the snapshot's data runs to",
+        )
+
+
+_SEEDS = 2**64
+
+
+def snapshot_meta(snapshot: Path) -> dict:
+    """The ``snapshot.json`` of a snapshot directory, checked (``check_snapshot_meta``); empty
+    for a single customers table or a directory without one. A FIFO or device in its place is
+    refused, never read (``read_meta`` reads plainly: it would block forever)."""
+    from bankdata.snapshot import META_FILE, read_meta
+    from bankdata.tables import TableError
+
+    if not snapshot.is_dir():
+        return {}
+    meta = snapshot / META_FILE
+    if os.path.lexists(meta) and not meta.is_file():
+        raise UsageError(f"{meta}: not a regular file (a snapshot's description is JSON)")
+    try:
+        return check_snapshot_meta(read_meta(meta), meta)
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
+    except RecursionError:  # read_meta's json.loads on [[[…]]] nested 100,000 deep
+        raise UsageError(
+            f"{meta}: not a readable snapshot description: nested too deeply"
+        ) from None
+
+
+def check_snapshot_meta(meta: dict, path: Path | str) -> dict:
+    """``meta`` (a ``snapshot.json``) when what ``decide`` and ``simulate --from`` read of it
+    has its kind: ``simulated.customers`` a count from 1 (capacities and budgets are scaled
+    to it: 0 would contact no one), ``simulated.seed`` a seed (it keys the arms),
+    ``model_cutoffs`` scores per model and share. Else a usage error naming file and key."""
+
+    def refuse(key: str, value: object, expected: str) -> UsageError:
+        return UsageError(
+            f"{path}: {key} is {value!r}, expected {expected}",
+            "docs/snapshot.md#snapshotjson describes its keys; `stratmap simulate "
+            "--snapshot-at` writes them, and a bank's snapshot may leave the file out",
+        )
+
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    simulated = meta.get("simulated", {})
+    if not isinstance(simulated, dict):
+        raise refuse("simulated", simulated, "an object")
+    customers = simulated.get("customers")
+    if customers is not None and not (whole(customers) and customers >= 1):
+        raise refuse("simulated.customers", customers, "a whole number from 1")
+    seed = simulated.get("seed")
+    if seed is not None and not (whole(seed) and 0 <= seed < _SEEDS):
+        raise refuse("simulated.seed", seed, "a whole number from 0 to 2^64 - 1")
+    cutoffs = meta.get("model_cutoffs", {})
+    if not isinstance(cutoffs, dict):
+        raise refuse("model_cutoffs", cutoffs, "an object of models")
+    for model, shares in cutoffs.items():
+        if not isinstance(shares, dict):
+            raise refuse(f"model_cutoffs.{model}", shares, "an object of shares and scores")
+        for share, score in shares.items():
+            number = isinstance(score, (int, float)) and not isinstance(score, bool)
+            if not (number and math.isfinite(score)):
+                raise refuse(f"model_cutoffs.{model}.{share}", score, "a finite score")
+    return meta
+
+
+def check_not_an_input(
+    output: Path | str, option: str, inputs: Sequence[tuple[str, Path | str | None]]
+) -> None:
+    """Refuse (exit 2) an output path that is one of ``inputs`` (``(option, path)`` pairs), lies
+    inside an input directory, or holds an input (a directory output is replaced whole):
+    writing it would destroy what the command reads, or put a file Stratmap did not list into
+    a directory it wrote. Paths are compared resolved, through links."""
+    from strategy_dsl.safe_write import overlap
+
+    for name, given in inputs:
+        if given is None or str(given) == "":
+            continue
+        where = overlap(output, given)
+        if where is not None:
+            raise UsageError(
+                f"{option} {output}: {where} {name} {given}",
+                "name a path outside it: written there, it would overwrite what the command "
+                "reads, or add a file to a directory Stratmap writes whole",
+            )
+
+
 def out_dir_of(args: argparse.Namespace) -> Path | None:
     """``--out DIR`` as a path, None without ``--out``. An empty DIR is a usage error: it
     names no directory, and must not pass for no ``--out`` (a run whose results vanish)."""
@@ -302,13 +422,18 @@ def column_mapping(args: argparse.Namespace) -> dict[str, str]:
     cannot be read is a usage error naming it."""
     from bankdata.tables import TableError, parse_mapping, read_mapping_file
 
+    path = getattr(args, "map_file", None)
+    if path and os.path.exists(path) and not os.path.isfile(path):
+        # read_mapping_file reads it plainly: a FIFO there would block forever
+        raise UsageError(f"--map-file {path}: not a regular file (a TOML or JSON file)")
     try:
-        path = getattr(args, "map_file", None)
         mapping = read_mapping_file(path) if path else {}
         for text in args.map:
             mapping.update(parse_mapping(text))
     except TableError as exc:
         raise UsageError(str(exc)) from None
+    except RecursionError:  # read_mapping_file's json.loads on [[[…]]] nested 100,000 deep
+        raise UsageError(f"--map-file {path}: nested too deeply to be a column mapping") from None
     return mapping
 
 

@@ -15,6 +15,7 @@ import argparse
 import difflib
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,7 +111,12 @@ def _model(path: Path) -> CheckedStrategy | None:
     from strategy_dsl.render import text
 
     if not path.is_file():
-        raise UsageError(f"{path}: no such map file")
+        what = (
+            "not a regular file (a directory, a FIFO, a device)"
+            if path.exists()
+            else ("no such map file")
+        )
+        raise UsageError(f"{path}: {what}", "give the .strat file the list was decided with")
     report = check_paths([path])
     errors = [d for d in report.diagnostics if d.is_error]
     if errors or not report.models:
@@ -120,27 +126,85 @@ def _model(path: Path) -> CheckedStrategy | None:
     return next(iter(report.models.values()))
 
 
-def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
-    from simulator.results.report_io import read_results
+SIMULATION_SCHEMA = "stratmap.simulation/1"
+_WROTE = {  # a results directory's schema → the command that writes it
+    "stratmap.compare/1": "`stratmap compare`",
+    "stratmap.review/1": "`stratmap review`",
+    "stratmap.backtest/1": "`stratmap backtest`",
+}
+_MAX_SUMMARY_BYTES = 64 * 2**20
+# The funnel's columns the forecast's rates read (simulator.analysis.review.forecast_rates).
+FUNNEL_COLUMNS = ("play", "arm", "rep", "eligible", "holdout", "contacted", "reached", "responded")
 
-    if not (path / "summary.json").is_file():
+
+def _forecast_funnel(path: Path, map_hash: str) -> pd.DataFrame:
+    """The forecast's funnel table, from a `simulate --out` directory of the same map; any
+    other directory is a usage error that names what it is and the file at fault."""
+    import pandas as pd
+
+    from strategy_dsl.userfile import read_user_json
+
+    summary_file = path / "summary.json"
+    if not os.path.lexists(summary_file):
         raise UsageError(
             f"--forecast {path}: not a results directory (no summary.json); give the "
             "folder `stratmap simulate MAP --out DIR` wrote"
         )
-    try:
-        tables, summary = read_results(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--forecast {path}: cannot be read: {exc}") from None
+    try:  # only a regular file, bounded: a FIFO would block a plain read forever
+        summary = read_user_json(summary_file, _MAX_SUMMARY_BYTES)
+    except OSError as exc:
+        raise UsageError(f"--forecast {summary_file}: cannot be read: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageError(
+            f"--forecast {summary_file}: not JSON ({exc})",
+            "the directory is damaged: simulate the map again with --out",
+        ) from None
+    schema = summary.get("schema") if isinstance(summary, dict) else None
+    if schema != SIMULATION_SCHEMA:
+        wrote = _WROTE.get(str(schema))
+        what = f"the results of {wrote}" if wrote else f"results of schema {schema!r}"
+        raise UsageError(
+            f"--forecast {path}: {what}, not of `stratmap simulate` ({SIMULATION_SCHEMA})",
+            "give the folder `stratmap simulate MAP --out DIR` wrote for this map",
+        )
     theirs = (summary.get("strategy") or {}).get("hash")
     if theirs != map_hash:
         raise UsageError(
             f"--forecast {path}: simulated another map (strategy.hash {str(theirs)[:12]}… in "
             f"its summary.json; MAP hashes to {map_hash[:12]}…); simulate this map again"
         )
-    if "funnel" not in tables:
-        raise UsageError(f"--forecast {path}: holds no funnel.parquet")
-    return tables["funnel"]
+    # Only the funnel is read (the other tables may be large), by the name summary.json
+    # gives it: a plain file name inside the directory, never a path out of it.
+    files = summary.get("files")
+    entry = files.get("funnel") if isinstance(files, dict) else None
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise UsageError(
+            f"--forecast {summary_file}: lists no funnel table (files.funnel.file is {name!r})",
+            "the directory is damaged: simulate the map again with --out",
+        )
+    if os.path.exists(path / name) and not (path / name).is_file():
+        raise UsageError(f"--forecast {path / name}: not a regular file (a FIFO, a device)")
+    try:
+        funnel = pd.read_parquet(path / name, engine="pyarrow")
+    except FileNotFoundError:
+        raise UsageError(
+            f"--forecast {path}: {name} is missing (summary.json lists it)",
+            "the directory is incomplete: simulate the map again with --out",
+        ) from None
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise UsageError(
+            f"--forecast {path}: cannot be read: {exc}",
+            "the directory is damaged: simulate the map again with --out",
+        ) from None
+    absent = [c for c in FUNNEL_COLUMNS if c not in funnel.columns]
+    if absent:
+        raise UsageError(
+            f"--forecast {path / name}: no column {', '.join(absent)} (a simulation's funnel "
+            "has them; docs/results.md)",
+            "the directory is damaged or from another version: simulate the map again",
+        )
+    return funnel
 
 
 # ------------------------------------------------------------------------------ the command
@@ -156,12 +220,22 @@ def run_review(args: argparse.Namespace) -> int:
     strength = DEFAULT_PRIOR_STRENGTH if args.prior_strength is None else args.prior_strength
     if not (math.isfinite(strength) and strength > 0):
         raise UsageError(f"--prior-strength {args.prior_strength}: must be a number above 0")
-    from stratmap.inputs import check_out_dir
+    from stratmap.inputs import check_not_an_input, check_out_dir
     from stratmap.report.command import check_report_option, write_review_report
 
     check_report_option(args)  # before anything is read: a path that cannot be written is exit 2
     if args.out is not None:
         check_out_dir(args.out, str(args.out))
+        check_not_an_input(
+            args.out,
+            "--out",
+            [
+                ("MAP", args.strategy),
+                ("--list", args.contact_list),
+                ("--outcomes", args.outcomes),
+                ("--forecast", args.forecast),
+            ],
+        )
     model = _model(args.strategy)
     if model is None:
         return EXIT_FINDINGS
@@ -176,6 +250,12 @@ def run_review(args: argparse.Namespace) -> int:
             f"{listed.manifest['map_hash'][:12]}… in its manifest.json, from "
             f"{listed.manifest.get('map')!r}; {args.strategy} hashes to {map_hash[:12]}…)\n"
             "help: review a list against the map it was decided with, unchanged"
+        )
+    if listed.rows.empty:  # said before the outcomes, which can only be empty too
+        raise UsageError(
+            f"--list {args.contact_list}: holds no rows (no customer was a candidate for any "
+            f"play as of {listed.manifest.get('as_of')}); there is nothing to review",
+            "decide on a larger book or another date, and review that list",
         )
     mapping = column_mapping(args)
     try:

@@ -134,11 +134,12 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
         raise UsageError(
             "--from SNAPSHOT simulates the snapshot's customers: leave out --customers"
         )
-    from bankdata.snapshot import META_FILE, read_meta, read_snapshot
+    from bankdata.snapshot import read_snapshot
     from bankdata.snapshot_state import SnapshotStateError, book_for_forecast, spec_for
     from bankdata.tables import TableError, parse_mapping
     from simulator.engine.sizes import SimulationError, compiled_of
     from simulator.kernels import common as k
+    from stratmap.inputs import check_as_of_in_reach, snapshot_meta
 
     if not path.exists():
         raise UsageError(f"--from {path}: no such snapshot (docs/snapshot.md)")
@@ -153,7 +154,7 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
             "customers.xlsx); docs/snapshot.md describes the snapshot's tables"
         )
     try:
-        meta = read_meta(path / META_FILE) if path.is_dir() else {}
+        meta = snapshot_meta(path)
         text = args.as_of if args.as_of is not None else meta.get("as_of")
         if text is None:
             raise UsageError(f"--from {path}: give its date with --as-of YYYY-MM-DD")
@@ -170,7 +171,11 @@ def from_request(args: argparse.Namespace, model: Any, sizes: Any) -> tuple[Any,
         mapping: dict[str, str] = {}
         for item in args.map:
             mapping.update(parse_mapping(item))
-        spec = spec_for(compiled_of(model), model, forecast=True)
+        whole = compiled_of(model)
+        check_as_of_in_reach(
+            as_of, whole.step_days, max(whole.horizon_steps, sizes.steps), f"--from {path}: as of"
+        )
+        spec = spec_for(whole, model, forecast=True)
         snap = read_snapshot(path, spec, as_of, mapping)
         customers = len(snap.customers)
         compiled = compiled_of(model, customers)

@@ -35,6 +35,14 @@ def sample_rows() -> pd.DataFrame:
 MANIFEST = {"map": "wealth.strat", "map_hash": "ab" * 32, "as_of": "2026-06-30", "seed": 7}
 
 
+def csv_only(out: Path) -> None:
+    """The list as a system that writes no Parquet (nor xlsx) would leave it."""
+    (out / "list.parquet").unlink()
+    (out / "list.xlsx").unlink()
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    (out / "manifest.json").write_text(json.dumps({**manifest, "files": ["list.csv"]}), "utf-8")
+
+
 def test_round_trip_in_three_formats(tmp_path: Path) -> None:
     out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
     assert sorted(p.name for p in out.iterdir()) == sorted(contact_list.FILES)
@@ -61,10 +69,53 @@ def test_round_trip_in_three_formats(tmp_path: Path) -> None:
 
 def test_read_from_csv_when_another_system_writes_no_parquet(tmp_path: Path) -> None:
     out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
-    (out / "list.parquet").unlink()
-    (out / "list.xlsx").unlink()
+    csv_only(out)
     back = read_list(out)
     assert back.rows["wave"].tolist()[2] == 2 and back.rows["reason"].isna().tolist()[0]
+
+
+@pytest.mark.parametrize("gone", ["list.parquet", "list.csv"])
+def test_a_table_the_manifest_lists_but_the_directory_lost_is_refused(
+    tmp_path: Path, gone: str
+) -> None:
+    # Was: with list.parquet gone, the list was read from list.csv without a word.
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    (out / gone).unlink()
+    with pytest.raises(ContactListError) as error:
+        read_list(out)
+    assert f"{gone}: missing, though manifest.json lists it" in str(error.value)
+    assert "help: the directory is incomplete" in str(error.value)
+    (out / "list.xlsx").unlink()  # the copy for people is not needed to read the list
+    (out / gone).write_bytes(b"")
+    write_list(out, sample_rows(), MANIFEST)
+    (out / "list.xlsx").unlink()
+    assert len(read_list(out).rows) == 4
+
+
+def test_a_csv_list_saved_as_gbk_says_so(tmp_path: Path) -> None:
+    # Was "cannot be read as CSV: 'utf-8' codec can't decode byte 0xc1 …", with no way out.
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    csv_only(out)
+    text = (out / "list.csv").read_text(encoding="utf-8-sig")
+    (out / "list.csv").write_bytes(text.encode("gbk"))
+    with pytest.raises(ContactListError) as error:
+        read_list(out)
+    assert f"{out / 'list.csv'}: not UTF-8" in str(error.value)
+    assert "help: save it as UTF-8 (Excel: CSV UTF-8" in str(error.value)
+
+
+def test_ids_stay_text_in_the_workbook_and_the_csv(tmp_path: Path) -> None:
+    # Excel opens a CSV's long or zero-led ids as numbers (6.22202E+18, 123): the workbook is
+    # the copy for people, so its ids are text cells; the CSV keeps the digits as written.
+    from openpyxl import load_workbook
+
+    ids = ["6222020200000000001", "000123", "000124", "000125"]
+    out = write_list(tmp_path / "list", sample_rows().assign(customer_id=ids), MANIFEST)
+    sheet = load_workbook(out / "list.xlsx", read_only=True)["list"]
+    cells = [row[0] for row in sheet.iter_rows(min_row=2, max_col=1)]
+    assert [(c.value, c.data_type) for c in cells] == [(i, "s") for i in ids]
+    text = (out / "list.csv").read_text(encoding="utf-8-sig")
+    assert [line.split(",")[0] for line in text.splitlines()[1:]] == ids
 
 
 @pytest.mark.parametrize(
@@ -110,7 +161,7 @@ def test_rows_that_do_not_fit_are_named(tmp_path: Path, change, message) -> None
     assert message in str(writing.value)
     assert not (tmp_path / "bad").exists()
     # The same rows written by another system, as CSV, are refused by the reader.
-    (good / "list.parquet").unlink()
+    csv_only(good)
     bad.to_csv(good / "list.csv", index=False, encoding="utf-8-sig")
     with pytest.raises(ContactListError) as reading:
         read_list(good)
@@ -165,6 +216,32 @@ def test_replaces_only_its_own_list(tmp_path: Path) -> None:
     assert sorted(p.name for p in home.iterdir()) == ["report.docx"]
 
 
+def test_a_link_to_a_list_is_named_as_a_link_and_left_alone(tmp_path: Path) -> None:
+    # Was "exists and is not a directory", of a link to a list directory.
+    out = write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    link = tmp_path / "latest"
+    link.symlink_to(out)
+    with pytest.raises(ContactListError) as error:
+        write_list(link, sample_rows().iloc[:2], MANIFEST)
+    assert f"{link}: a symbolic link (to {out})" in str(error.value)
+    assert "help: name the directory itself" in str(error.value)
+    assert link.is_symlink() and read_list(out).manifest["rows"] == 4
+
+
+def test_an_unwritable_folder_is_an_os_error_and_nothing_is_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As a read-only folder answers a user who is not root (decide says "cannot write: …").
+    def refuse(self: Path, *args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(PermissionError):
+        write_list(tmp_path / "list", sample_rows(), MANIFEST)
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failed_write_leaves_the_previous_list(tmp_path: Path, monkeypatch) -> None:
     out = write_list(tmp_path / "list", sample_rows().iloc[:2], MANIFEST)
 
@@ -214,7 +291,7 @@ def test_a_list_a_hard_kill_moved_aside_is_put_back(tmp_path: Path) -> None:
 
 def _as_version_1(out: Path, rows: pd.DataFrame) -> None:
     """Rewrite a list directory as a v1 list another system wrote: CSV, v1 manifest."""
-    (out / "list.parquet").unlink()
+    csv_only(out)
     rows.to_csv(out / "list.csv", index=False, encoding="utf-8-sig")
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     (out / "manifest.json").write_text(json.dumps({**manifest, "version": 1}), encoding="utf-8")

@@ -4,9 +4,14 @@ documented exit code, nothing half-written."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -296,3 +301,169 @@ def test_formats_choose_the_files_and_auto_leaves_out_a_workbook_beyond_one_shee
         assert _decide(tmp_path / "c", book, "--formats", bad) == 2
         assert "--formats" in capsys.readouterr().err
     assert not (tmp_path / "c" / "list").exists()
+
+
+@pytest.mark.parametrize("as_of", ["2300-03-01", "9999-12-31"])
+def test_a_date_beyond_the_engines_reach_is_a_usage_error(
+    walked: Path, tmp_path: Path, capsys, as_of: str
+) -> None:
+    # Was exit 3: pandas' nanosecond timestamps overflow past 2262, the engine's int16 step
+    # stamps past 32,767 steps from 2000-01-01 (2089 for a map stepped by day).
+    snapshot = _copy(walked, tmp_path)
+    wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
+    argv = ["--customers", str(snapshot), "--as-of", as_of, "-o", str(tmp_path / "list")]
+    assert main(["decide", wealth, *argv]) == 2
+    err = capsys.readouterr().err
+    assert f"--as-of {as_of}: too far ahead" in err and "up to 2262-04-10" in err, err
+    assert "internal error" not in err and not (tmp_path / "list").exists()
+    code = main(["simulate", wealth, "--from", str(snapshot), "--as-of", as_of, "--months", "2"])
+    assert code == 2
+    assert "too far ahead" in capsys.readouterr().err
+
+
+def test_the_latest_date_follows_the_maps_step() -> None:
+    from stratmap.inputs import LAST_STEP, latest_as_of
+
+    by_day = latest_as_of(1, 360)
+    assert by_day == dt.date(2000, 1, 1) + dt.timedelta(days=LAST_STEP - 360 - 1)
+    assert latest_as_of(30, 36) == dt.date(2262, 4, 10)  # pandas' last day, not the steps'
+
+
+_SLOW_XLSX = """
+import sys, time
+from bankdata import contact_list
+from stratmap.cli import main
+
+def slow(path, rows):
+    print("writing", flush=True)
+    time.sleep(60)
+
+contact_list._write_xlsx = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(("how", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_the_list_is_written_keeps_the_earlier_list(
+    walked: Path, tmp_path: Path, how: signal.Signals, code: int
+) -> None:
+    """SIGTERM or Ctrl-C while the files are written (the workbook, here held up): the earlier
+    list stays whole, no temporary is left, the exit code says which signal."""
+    snapshot = _copy(walked, tmp_path)
+    assert _decide(tmp_path, snapshot) == 0
+    before = {p.name: p.read_bytes() for p in (tmp_path / "list").iterdir()}
+    argv = [
+        "decide", str(ROOT / "strategies" / "wealth_2026q1.strat"), "--customers",
+        str(snapshot), "--as-of", "2000-04-01", "-o", str(tmp_path / "list"), "-q",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_XLSX, *argv],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # Python's own Ctrl-C handling, whatever this process started with (a shell's
+        # background job starts with SIGINT ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline() == "writing\n"
+        process.send_signal(how)
+        assert process.wait(timeout=60) == code
+    finally:
+        process.kill()
+    assert process.stderr is not None and "Traceback" not in process.stderr.read()
+    assert {p.name: p.read_bytes() for p in (tmp_path / "list").iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list", "snapshot"]
+
+
+def test_a_fifo_for_the_snapshot_description_or_the_lists_manifest_is_not_read(
+    walked: Path, tmp_path: Path
+) -> None:
+    # Was a hang: snapshot.json was read plainly (blocks on a FIFO with no writer), and so
+    # was the manifest.json of the directory -o would replace.
+    snapshot = _copy(walked, tmp_path)
+    (snapshot / "snapshot.json").rename(tmp_path / "snapshot.json")
+    os.mkfifo(snapshot / "snapshot.json")
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    os.mkfifo(earlier / "manifest.json")
+    wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cases = [
+        (snapshot, tmp_path / "list", "snapshot.json: not a regular file"),
+        (tmp_path / "copy", earlier, "a directory that is not a contact list Stratmap wrote"),
+    ]
+    shutil.copytree(walked / "runs" / "book", tmp_path / "copy")
+    for customers, out, message in cases:
+        argv = ["decide", wealth, "--customers", str(customers), "--as-of", "2000-03-01"]
+        done = subprocess.run(
+            [sys.executable, "-m", "stratmap", *argv, "-o", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )  # a hang fails on the timeout
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "list").exists()
+    assert [p.name for p in earlier.iterdir()] == ["manifest.json"]
+    argv = ["simulate", wealth, "--from", str(snapshot), "--as-of", "2000-03-01", "--months", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", "stratmap", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )  # simulate --from read it plainly too
+    assert done.returncode == 2 and "snapshot.json: not a regular file" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [  # each was exit 3 (ValueError, AttributeError) or, worse, exit 0 with other arms or caps
+        ({"simulated": {"seed": "x"}}, "simulated.seed is 'x', expected a whole number"),
+        ({"simulated": {"seed": -1}}, "simulated.seed is -1"),  # was: other arms, exit 0
+        ({"simulated": {"customers": 0}}, "simulated.customers is 0"),  # was: no contact
+        ({"simulated": []}, "simulated is [], expected an object"),
+        ({"model_cutoffs": "x"}, "model_cutoffs is 'x', expected an object of models"),
+        ({"model_cutoffs": {"流失模型": {"0.1": "abc"}}}, "model_cutoffs.流失模型.0.1 is 'abc'"),
+    ],
+)
+def test_a_snapshot_description_of_the_wrong_kind_is_a_usage_error(
+    walked: Path, tmp_path: Path, capsys, change: dict, message: str
+) -> None:
+    snapshot = _copy(walked, tmp_path)
+    meta = json.loads((snapshot / "snapshot.json").read_text("utf-8"))
+    (snapshot / "snapshot.json").write_text(json.dumps({**meta, **change}), encoding="utf-8")
+    assert _decide(tmp_path, snapshot) == 2
+    err = capsys.readouterr().err
+    assert f"snapshot.json: {message}" in err and "help: docs/snapshot.md" in err, err
+    assert "internal error" not in err and not (tmp_path / "list").exists()
+    wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
+    assert main(["simulate", wealth, "--from", str(snapshot), "--months", "2", "-q"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_output_the_list_may_not_replace_is_refused_before_any_work(
+    walked: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Was refused only after the snapshot was read and decided (a minute at 10 M customers);
+    # `-o FILE/list` said "cannot write: File exists".
+    import bankdata.snapshot
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the snapshot was read")
+
+    monkeypatch.setattr(bankdata.snapshot, "read_snapshot", never)
+    snapshot = walked / "runs" / "book"
+    (tmp_path / "list").mkdir()
+    (tmp_path / "list" / "mine.txt").write_text("keep", encoding="utf-8")
+    assert _decide(tmp_path, snapshot) == 2
+    assert "not a contact list Stratmap wrote" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    wealth = str(ROOT / "strategies" / "wealth_2026q1.strat")
+    argv = ["decide", wealth, "--customers", str(snapshot), "--as-of", "2000-03-01"]
+    assert main([*argv, "-o", str(tmp_path / "afile" / "list")]) == 2
+    assert f"{tmp_path / 'afile'} is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "list" / "mine.txt").read_text(encoding="utf-8") == "keep"

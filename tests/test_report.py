@@ -6,9 +6,14 @@ compare, and the time it takes."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import shutil
+import socket
+import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -282,6 +287,43 @@ def test_bad_results_directories_exit_2(
     assert not Path(out).exists()  # nothing half-written
 
 
+@pytest.mark.parametrize(
+    ("name", "key", "expected"),
+    [  # each was exit 3 (TypeError, AttributeError deep in a page)
+        ("sim", "run", "an object"),
+        ("sim", "notes", "a list"),
+        ("sim", "metrics", "an object"),
+        ("cmp", "ranking", "a list"),
+        ("review", "prior_strength", "a number"),
+    ],
+)
+def test_a_summary_key_of_the_wrong_kind_is_named(
+    runs: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    key: str,
+    expected: str,
+) -> None:
+    if runs[name].is_dir():
+        given = tmp_path / name
+        shutil.copytree(runs[name], given)
+        document = given / "summary.json"
+    else:
+        given = document = tmp_path / "review.json"
+        shutil.copy(runs[name], document)
+    summary = json.loads(document.read_text(encoding="utf-8"))
+    assert key in summary
+    document.write_text(json.dumps({**summary, key: None}), encoding="utf-8")
+    for form in (["-o", str(tmp_path / "r.html")], ["--format", "markdown"]):
+        err = _error(capsys, str(given), *form)
+        assert (
+            f"{document if given.is_dir() else given}: `{key}` is null, expected {expected}" in err
+        )
+        assert "help: the file was edited or is damaged" in err
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_a_table_without_a_column_the_report_reads_is_refused(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -336,6 +378,95 @@ def test_an_unwritable_report_path_is_refused_before_the_run(
     argv = ["simulate", str(runs["strategy"]), *SIZES, "--report", str(tmp_path / "no" / "r.html")]
     assert main(argv) == 2
     assert "--report " in (err := capsys.readouterr().err) and "does not exist" in err
+
+
+def test_a_fifo_or_a_device_as_the_output_is_refused_and_left_alone(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was exit 0: the page was renamed over the node, so `-o /dev/full` replaced the device
+    # with a 5 MB regular file, and a FIFO a reader waited on became a file.
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    err = _error(capsys, str(runs["sim"]), "-o", str(fifo))
+    assert f"-o {fifo}: not a regular file" in err and "help:" in err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    argv = ["simulate", str(runs["strategy"]), *SIZES, "--report", str(fifo)]
+    assert main(argv) == 2  # refused before the run
+    assert f"--report {fifo}: not a regular file" in capsys.readouterr().err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    socket_path = tmp_path / "s"
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(socket_path))
+        assert "not a regular file" in _error(capsys, str(runs["sim"]), "-o", str(socket_path))
+        assert stat.S_ISSOCK(socket_path.lstat().st_mode)
+
+
+def test_a_fifo_for_a_summary_or_a_review_document_is_refused_not_read(
+    tmp_path: Path,
+) -> None:
+    # Was: a FIFO review document was "no such file"; read, either would have blocked.
+    results = tmp_path / "results"
+    results.mkdir()
+    os.mkfifo(results / "summary.json")
+    os.mkfifo(tmp_path / "review.json")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for given in (results, tmp_path / "review.json"):
+        done = subprocess.run(
+            [sys.executable, "-m", "stratmap", "report", str(given), "--format", "markdown"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )  # a hang fails on the timeout
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        assert "a named pipe (FIFO), not a regular file" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_report_over_or_into_what_the_command_reads_is_refused(
+    runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Was exit 0: `-o RESULTS/summary.json` wrote the page over the results' summary (the
+    # directory could no longer be read), `--report` over the map or into `--out`.
+    results = tmp_path / "results"
+    shutil.copytree(runs["sim"], results)
+    before = {p.name: p.read_bytes() for p in results.iterdir()}
+    for target in (results / "summary.json", results / "report.html"):
+        err = _error(capsys, str(results), "-o", str(target))
+        assert f"-o {target}: is" in err and f"RESULTS_DIR {results}" in err and "help:" in err
+    review = tmp_path / "review.json"
+    shutil.copy(runs["review"], review)
+    assert f"-o {review}: is RESULTS_DIR" in _error(capsys, str(review), "-o", str(review))
+    assert {p.name: p.read_bytes() for p in results.iterdir()} == before
+    assert review.read_bytes() == runs["review"].read_bytes()
+    strategy = tmp_path / "maps" / "map.strat"
+    shutil.copytree(runs["strategy"].parent, strategy.parent)
+    shutil.copy(runs["strategy"], strategy)
+    for report, extra in ((strategy, []), (tmp_path / "out" / "r.html", ["--out", "out"])):
+        argv = ["simulate", str(strategy), *SIZES, "--report", str(report), *extra]
+        assert main([*argv[:-1], str(tmp_path / "out")] if extra else argv) == 2
+        assert f"--report {report}: is" in capsys.readouterr().err
+    assert strategy.read_bytes() == runs["strategy"].read_bytes()
+    assert not (tmp_path / "out").exists()
+    shutil.copytree(runs["sim"], tmp_path / "out")  # an earlier run, to be replaced
+    argv = ["simulate", str(strategy), *SIZES, "--out", str(tmp_path / "out")]
+    assert main([*argv, "--report", str(tmp_path / "out" / "r.html")]) == 2
+    assert "is inside --out" in capsys.readouterr().err
+    assert {p.name for p in (tmp_path / "out").iterdir()} == set(before)
+
+
+def test_a_report_is_written_through_a_symbolic_link(runs: dict[str, Path], tmp_path: Path) -> None:
+    # Was: the link was replaced by a regular file, its target left as it was.
+    target = tmp_path / "shared" / "看板.html"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    target.chmod(0o640)
+    link = tmp_path / "report.html"
+    link.symlink_to(target)
+    assert main(["report", str(runs["sim"]), "-o", str(link), "-q"]) == 0
+    assert link.is_symlink() and "策略管理看板" in target.read_text(encoding="utf-8")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in target.parent.iterdir()) == ["看板.html"]  # no temporary
 
 
 # ------------------------------------------------------------------------------ the docs

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +197,35 @@ def test_recalibration_moves_towards_the_truth_and_keeps_a_right_rate(one_rule) 
     assert right["recalibration"][0]["proposed_rate"] == 0.06
 
 
+def test_an_uplift_that_cannot_be_measured_is_noted_not_left_blank(one_rule) -> None:
+    # Was silent: a play whose global control had no measured row got no uplift row at all,
+    # and an AUM change with one holdout row was shown as "-", with no note saying why.
+    _path, model = one_rule
+    joined = _joined(model, 3000, 11)
+    arm = joined["arm"]
+    holdout_rows = np.flatnonzero(arm.to_numpy() == "rule_holdout")
+    measured = (arm != "global_control").to_numpy() & ~np.isin(
+        np.arange(len(joined)), holdout_rows[1:]
+    )
+    document = review(joined.assign(has_outcome=joined["has_outcome"] & measured), model)
+    assert not [r for r in document["uplift"] if r["versus"] == "global_control"]
+    treated = int(((arm == "treatment") & joined["has_outcome"]).sum())
+    notes = "\n".join(document["notes"])
+    assert (
+        f"no uplift where an arm has no measured row (treatment or control): 临界提升 vs "
+        f"global_control ({treated}/0 rows)" in notes
+    ), notes
+    aum = _row(document, "aum_change", "rule_holdout")
+    assert aum["actual"] is None and aum["n_control"] == 1
+    assert (
+        f"no interval for the AUM change (Welch needs 2 rows in each arm and some "
+        f"spread): 临界提升 vs rule_holdout ({treated}/1 rows)" in notes
+    ), notes
+    for row in document["uplift"]:  # every other interval is a number, none NaN
+        if row["actual"] is not None:
+            assert all(math.isfinite(row["actual"][k]) for k in ("estimate", "low", "high"))
+
+
 # ------------------------------------------------------------------------------ the command
 
 
@@ -270,7 +302,20 @@ def test_write_changes_only_the_number(capsys, live) -> None:
             ),
             "2 outcome(s) for a customer and play not on the list, at row",
         ),
+        (  # was "row 8002 (nan)": a rule's empty wave made the whole label missing
+            lambda f: pd.concat([f, f.iloc[[0]].assign(customer_id="X1")]).assign(wave=None),
+            "1 outcome(s) for a customer, play and wave not on the list, at row 8002 "
+            "('X1 / 临界提升 / wave -')",
+        ),
+        (  # an id as Excel shows a long number it opened: the digits are gone
+            lambda f: f.assign(customer_id=["6.22202E+18", *f["customer_id"][1:]]),
+            "help: ids like '6.22202E+18' are numbers Excel made of the ids",
+        ),
         (lambda f: f.drop(columns="churned"), "has no column 'churned'"),
+        (  # was accepted: "0 or more", and every AUM mean it entered became infinite
+            lambda f: f.assign(aum_after=[float("inf")] + [1.0] * (len(f) - 1)),
+            "column aum_after: not a finite amount at row 2 (inf)",
+        ),
         (lambda f: f.assign(wave=2.5), "column wave: not a wave number at row 2 (2.5)"),
         (
             lambda f: f.assign(wave=[2] + [None] * (len(f) - 1)),
@@ -431,6 +476,210 @@ def test_a_forecast_of_another_map_is_refused(capsys, wealth_forecast, tmp_path)
     assert code == 2 and out == "" and "simulated another map" in err
     code, out, err = run(capsys, *base, tmp_path)
     assert code == 2 and "not a results directory" in err
+
+
+def _spoiled_forecast(forecast: Path, folder: Path, spoil) -> Path:
+    copy = folder / "forecast"
+    shutil.copytree(forecast, copy)
+    spoil(copy)
+    return copy
+
+
+def _edit_summary(folder: Path, **keys: object) -> None:
+    summary = json.loads((folder / "summary.json").read_text("utf-8"))
+    (folder / "summary.json").write_text(json.dumps({**summary, **keys}), encoding="utf-8")
+    shutil.copy(folder / "funnel.parquet", folder.parent / "funnel.parquet")
+
+
+def _as_compare(folder: Path) -> None:
+    summary = json.loads((folder / "summary.json").read_text("utf-8"))
+    (folder / "summary.json").write_text(json.dumps({**summary, "schema": "stratmap.compare/1"}))
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (  # was "simulated another map (strategy.hash None…)"
+            _as_compare,
+            "the results of `stratmap compare`, not of `stratmap simulate`",
+        ),
+        (  # was "cannot be read: …/funnel.parquet", missing or not unsaid
+            lambda f: (f / "funnel.parquet").unlink(),
+            "funnel.parquet is missing (summary.json lists it)",
+        ),
+        (  # was "cannot be read: Expecting property name …", the file unnamed
+            lambda f: (f / "summary.json").write_text("{", encoding="utf-8"),
+            "summary.json: not JSON (",
+        ),
+        (
+            lambda f: (f / "funnel.parquet").write_bytes(b"PAR1"),
+            "cannot be read: ",
+        ),
+        (  # was exit 3: AttributeError in the results reader
+            lambda f: _edit_summary(f, files=None),
+            "summary.json: lists no funnel table (files.funnel.file is None)",
+        ),
+        (  # was read, out of the directory: a path in summary.json is never followed
+            lambda f: _edit_summary(f, files={"funnel": {"file": "../funnel.parquet"}}),
+            "lists no funnel table (files.funnel.file is '../funnel.parquet')",
+        ),
+        (  # was exit 3: KeyError deep in the forecast's rates
+            lambda f: _edit_summary(f, files={"funnel": {"file": "totals.parquet"}}),
+            "totals.parquet: no column play, eligible",
+        ),
+    ],
+)
+def test_a_forecast_that_is_not_a_whole_simulation_is_named(
+    capsys, wealth_forecast, tmp_path, spoil, message
+) -> None:
+    forecast, list_dir, outcomes = wealth_forecast
+    spoiled = _spoiled_forecast(forecast, tmp_path, spoil)
+    base = ["review", WEALTH, "--list", list_dir, "--outcomes", outcomes, "--forecast"]
+    code, out, err = run(capsys, *base, spoiled)
+    assert code == 2 and out == "", err
+    assert message in err and "help: " in err and "Traceback" not in err, err
+
+
+def test_a_fifo_for_the_list_manifest_or_the_forecast_summary_is_refused_not_read(
+    live, tmp_path: Path
+) -> None:
+    # Was a hang: both were read with a plain read, which blocks on a FIFO with no writer.
+    map_path, list_dir, outcomes = live
+    fifo_list = tmp_path / "list"
+    shutil.copytree(list_dir, fifo_list)
+    (fifo_list / "manifest.json").unlink()
+    os.mkfifo(fifo_list / "manifest.json")
+    forecast = tmp_path / "forecast"
+    forecast.mkdir()
+    os.mkfifo(forecast / "summary.json")
+    base = [sys.executable, "-m", "stratmap", "review", str(map_path), "--outcomes", str(outcomes)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for extra, where in (
+        (["--list", str(fifo_list)], fifo_list / "manifest.json"),
+        (["--list", str(list_dir), "--forecast", str(forecast)], forecast / "summary.json"),
+    ):
+        done = subprocess.run(
+            [*base, *extra], capture_output=True, text=True, timeout=120, env=env
+        )  # a hang fails on the timeout
+        assert done.returncode == 2, done.stderr
+        assert f"{where}: cannot be read: a named pipe (FIFO), not a regular file" in done.stderr
+        assert done.stdout == "" and "Traceback" not in done.stderr
+
+
+def test_an_output_over_an_input_is_refused_and_the_input_kept(
+    capsys, wealth_forecast, tmp_path
+) -> None:
+    # Was exit 0: `--out` onto the forecast replaced the forecast by the review, `--report`
+    # onto the outcomes wrote the page over them.
+    forecast, list_dir, outcomes = wealth_forecast
+    mine = tmp_path / "forecast"
+    shutil.copytree(forecast, mine)
+    theirs = tmp_path / "outcomes.parquet"
+    shutil.copy(outcomes, theirs)
+    base = ["review", WEALTH, "--list", list_dir, "--outcomes", theirs, "--forecast", mine]
+    for extra, message in (
+        (["--out", mine], f"--out {mine}: is --forecast {mine}"),
+        (["--report", theirs], f"--report {theirs}: is --outcomes {theirs}"),
+        (["--report", list_dir / "r.html"], f"--report {list_dir / 'r.html'}: is inside --list"),
+    ):
+        code, out, err = run(capsys, *base, *extra)
+        assert code == 2 and out == "" and message in err, err
+    assert theirs.read_bytes() == Path(outcomes).read_bytes()
+    summary = json.loads((mine / "summary.json").read_text("utf-8"))
+    assert summary["schema"] == "stratmap.simulation/1"
+    assert not (list_dir / "r.html").exists()
+
+
+def test_a_fifo_as_the_column_mapping_file_is_refused_not_read(live, tmp_path: Path) -> None:
+    # Was a hang: --map-file was read plainly (shared by decide, review, calibrate, backtest).
+    map_path, list_dir, outcomes = live
+    fifo = tmp_path / "map.toml"
+    os.mkfifo(fifo)
+    argv = ["review", str(map_path), "--list", str(list_dir), "--outcomes", str(outcomes)]
+    done = subprocess.run(
+        [sys.executable, "-m", "stratmap", *argv, "--map-file", str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # a hang fails on the timeout
+    assert done.returncode == 2 and f"--map-file {fifo}: not a regular file" in done.stderr
+
+
+def test_a_list_whose_csv_went_through_excel_gets_the_excel_hint(capsys, live, tmp_path) -> None:
+    # The list's own CSV re-saved by Excel ("C00000001" kept, but numeric ids become "1.0"):
+    # no outcome matches, and the message now says why.
+    map_path, list_dir, outcomes = live
+    copy = tmp_path / "list"
+    shutil.copytree(list_dir, copy)
+    rows = pd.read_parquet(copy / "list.parquet")
+    numeric = {old: f"{n}.0" for n, old in enumerate(rows["customer_id"].unique(), start=1)}
+    rows["customer_id"] = rows["customer_id"].map(numeric)
+    rows.to_csv(copy / "list.csv", index=False, encoding="utf-8-sig")
+    (copy / "list.parquet").unlink()
+    manifest = json.loads((copy / "manifest.json").read_text("utf-8"))
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "files": ["list.csv"]}), "utf-8")
+    code, out, err = run(capsys, "review", map_path, "--list", copy, "--outcomes", outcomes)
+    assert code == 2 and out == ""
+    assert "not on the list" in err and "help: ids like '1.0' are numbers Excel made" in err
+
+
+def test_a_map_that_is_a_folder_is_not_called_missing(capsys, live, tmp_path) -> None:
+    _map_path, list_dir, outcomes = live
+    code, _out, err = run(capsys, "review", tmp_path, "--list", list_dir, "--outcomes", outcomes)
+    assert code == 2 and f"{tmp_path}: not a regular file" in err  # was "no such map file"
+    code, _out, err = run(capsys, "review", tmp_path / "no.strat", "--list", list_dir,
+                          "--outcomes", outcomes)  # fmt: skip
+    assert code == 2 and "no such map file" in err
+
+
+def test_a_list_with_no_rows_is_said_to_be_empty(capsys, live, tmp_path) -> None:
+    # Was "--outcomes …: the outcomes table is empty": the list, not the outcomes, is empty.
+    from bankdata.contact_list import read_list, write_list
+
+    map_path, list_dir, outcomes = live
+    listed = read_list(list_dir)
+    keep = ("map", "map_hash", "snapshot_hash", "as_of", "seed", "step", "stratmap_version")
+    empty = write_list(
+        tmp_path / "empty", listed.rows.iloc[:0], {k: listed.manifest.get(k) for k in keep}
+    )
+    code, out, err = run(capsys, "review", map_path, "--list", empty, "--outcomes", outcomes)
+    assert code == 2 and out == ""
+    assert f"--list {empty}: holds no rows" in err and "nothing to review" in err
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError on it
+
+
+def test_a_json_nested_100000_deep_is_a_usage_error_wherever_it_is_read(
+    capsys, wealth_forecast, tmp_path
+) -> None:
+    # Each was exit 3 (RecursionError): the list's manifest, the forecast's summary, the
+    # column mapping, the page's summary and a review document, the snapshot's description.
+    forecast, list_dir, outcomes = wealth_forecast
+    deep_list, deep_forecast = tmp_path / "list", tmp_path / "forecast"
+    shutil.copytree(list_dir, deep_list)
+    shutil.copytree(forecast, deep_forecast)
+    (deep_list / "manifest.json").write_text(DEEP, encoding="utf-8")
+    (deep_forecast / "summary.json").write_text(DEEP, encoding="utf-8")
+    (tmp_path / "map.json").write_text(DEEP, encoding="utf-8")
+    (tmp_path / "review.json").write_text(DEEP, encoding="utf-8")
+    base = ["review", WEALTH, "--outcomes", outcomes]
+    for argv in (
+        [*base, "--list", deep_list],
+        [*base, "--list", list_dir, "--forecast", deep_forecast],
+        [*base, "--list", list_dir, "--map-file", tmp_path / "map.json"],
+        ["report", deep_forecast, "--format", "markdown"],
+        ["report", tmp_path / "review.json", "--format", "markdown"],
+    ):
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and out == "" and "nested too deeply" in err, (argv, err)
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    (snapshot / "snapshot.json").write_text(DEEP, encoding="utf-8")
+    argv = ["--customers", snapshot, "--as-of", "2000-03-01", "-o", tmp_path / "out"]
+    code, _out, err = run(capsys, "decide", WEALTH, *argv)
+    assert code == 2 and "snapshot.json: not a readable snapshot description" in err, err
 
 
 # ------------------------------------------------------------------------------ the docs

@@ -5,6 +5,9 @@ segment it was put in, and the table reaches text, JSON, Markdown and `--out`.""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +139,8 @@ def test_a_version_1_list_is_reviewed_without_segments(capsys, decided, tmp_path
     old.mkdir()
     rows.drop(columns="segments").to_csv(old / "list.csv", index=False, encoding="utf-8-sig")
     manifest = json.loads((list_dir / "manifest.json").read_text("utf-8"))
-    (old / "manifest.json").write_text(json.dumps({**manifest, "version": 1}), "utf-8")
+    v1 = {**manifest, "version": 1, "files": ["list.csv"]}  # as a CSV-only system writes it
+    (old / "manifest.json").write_text(json.dumps(v1), "utf-8")
     argv = ["review", str(path), "--list", str(old), "--outcomes", str(outcomes)]
     assert main([*argv, "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -180,6 +184,29 @@ def test_the_outcome_simulator_refuses_bad_input(capsys, decided, tmp_path: Path
     assert simulated_outcomes([str(tmp_path / "none"), "-o", str(out)]) == 2
     assert "not a contact-list directory" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "o.xlsx").exists()  # nothing written
+
+
+def test_the_outcome_simulator_writes_neither_into_its_list_nor_over_a_fifo(
+    capsys, decided, tmp_path: Path
+) -> None:
+    # Was exit 0: `-o LIST/list.parquet` wrote the outcomes over the list they answer, and a
+    # FIFO named by -o was replaced by a regular file.
+    _path, _model, list_dir, _outcomes, _rows = decided
+    copy = tmp_path / "list"
+    shutil.copytree(list_dir, copy)
+    before = {p.name: p.read_bytes() for p in copy.iterdir()}
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for out, message in (
+        (copy / "list.parquet", f"-o {copy / 'list.parquet'}: is inside the list {copy}"),
+        (copy / "outcomes.csv", "is inside the list"),
+        (fifo, f"-o {fifo}: not a regular file"),
+    ):
+        with pytest.raises(SystemExit) as exit_:
+            simulated_outcomes([str(copy), "-o", str(out)])
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in copy.iterdir()} == before
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
 
 
 def test_the_outcome_simulator_is_seeded_and_writes_outcomes_v2(capsys, decided, tmp_path) -> None:

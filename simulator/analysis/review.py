@@ -339,6 +339,7 @@ def review(
     funnel_rows: list[dict[str, Any]] = []
     recalibration: list[dict[str, Any]] = []
     unknown = []
+    no_uplift: list[str] = []
     segments = dict(segments or {})
     order = [g for g in model.segments if g in segments]
     order += [g for g in segments if g not in model.segments]
@@ -362,6 +363,10 @@ def review(
             other = arms.get(other_arm)
             if other is not None and len(other) and len(treated):
                 uplift += _uplifts(spec, other_arm, label, treated, other, rates)
+            elif _declared(other_arm, control_share, spec.holdout):
+                no_uplift.append(
+                    f"{name} vs {other_arm} ({counts['treatment']}/{counts[other_arm]} rows)"
+                )
         stages = _funnel(spec, treated, rates)
         funnel_rows += stages
         reached = stages[-1]
@@ -371,6 +376,23 @@ def review(
         by_segment += _segment_uplifts(spec, found[name], order)
     if unknown:
         notes.append(f"plays not in the map are left out: {', '.join(sorted(unknown)[:5])}")
+    if no_uplift:  # an arm the map declares has no measured row: the play gets no uplift row
+        notes.append(
+            "no uplift where an arm has no measured row (treatment or control): "
+            + "; ".join(no_uplift[:_NOTED])
+            + (f" and {len(no_uplift) - _NOTED} more" if len(no_uplift) > _NOTED else "")
+        )
+    unmeasured = [
+        f"{_play_name(r)} vs {r['versus']} ({r['n_treatment']}/{r['n_control']} rows)"
+        for r in uplift
+        if r["actual"] is None and r["metric"] == "aum_change"
+    ]
+    if unmeasured:  # shown as "-": say why rather than leave a blank
+        notes.append(
+            "no interval for the AUM change (Welch needs 2 rows in each arm and some spread): "
+            + "; ".join(unmeasured[:_NOTED])
+            + (f" and {len(unmeasured) - _NOTED} more" if len(unmeasured) > _NOTED else "")
+        )
     if forecast is not None and any(r["forecast"] is None for r in funnel_rows):
         notes.append(
             "some plays have no forecast: fewer than 2 of the forecast's replications had "
@@ -393,6 +415,18 @@ def review(
         "uplift_by_segment": by_segment,
         "notes": notes,
     }
+
+
+_NOTED = 5  # plays named in a note, then "and N more"
+
+
+def _declared(arm: str, control_share: float, holdout: float) -> bool:
+    """Whether the map gives a play this comparison arm (its rows are then expected)."""
+    return control_share > 0 if arm == "global_control" else holdout > 0
+
+
+def _play_name(row: Mapping[str, Any]) -> str:
+    return row["play"] if row["wave"] is None else f"{row['play']} wave {row['wave']}"
 
 
 def _member(n: int) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from strategy_dsl import safe_write
 from stratmap.errors import EXIT_CLEAN, EXIT_USAGE, UsageError, report, usage
+from stratmap.inputs import check_not_an_input
 
 __all__ = [
     "add_parser",
@@ -79,30 +80,26 @@ def add_report_option(command: argparse.ArgumentParser) -> None:
     )
 
 
-def _write_atomically(path: Path, content: str) -> None:
-    """Write beside the target and rename over it: a reader (or a crash) finds the old file
-    or the new one, never half of either."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(content)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _check_output(raw: str, option: str = "-o") -> Path:
+    """The report's path, refused (exit 2) where writing it would fail or would replace what is
+    not a file: a directory, a FIFO, a device or a socket (renaming over one replaces the node
+    itself; writing into one blocks or goes elsewhere). A symbolic link is written through."""
     path = Path(raw)
     if path.is_dir():
         raise UsageError(
             f"{option} {raw}: a directory; name the file to write, e.g. {raw}/report.html"
         )
-    if not path.parent.is_dir():
-        raise UsageError(f"{option} {raw}: the folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {raw}: cannot write in {path.parent}")
+    if path.exists() and not path.is_file():
+        raise UsageError(
+            f"{option} {raw}: not a regular file (a FIFO, a device or a socket); "
+            "name the .html file to write",
+            "--format markdown without -o prints to stdout, for a pipe" if option == "-o" else None,
+        )
+    folder = Path(os.path.realpath(path)).parent  # a link's target is what is written
+    if not folder.is_dir():
+        raise UsageError(f"{option} {raw}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {raw}: cannot write in {folder}")
     return path
 
 
@@ -122,7 +119,9 @@ def _emit(results: Any, output: Path | None, form: str, quiet: bool, started: fl
     if output is None:
         sys.stdout.write(document)
         return
-    _write_atomically(output, document)
+    # Beside the target, renamed over it (a reader or a crash finds the old file or the new),
+    # through a symbolic link to its target, keeping an existing file's mode.
+    safe_write.write_text(output, document)
     if not quiet:
         print(
             f"Wrote the {form} report of {results.origin} to {output} "
@@ -139,6 +138,8 @@ def run_report(args: argparse.Namespace) -> int:
         raise UsageError(
             "an HTML report needs -o FILE (e.g. -o report.html); --format markdown prints to stdout"
         )
+    if args.output:
+        check_not_an_input(args.output, "-o", [("RESULTS_DIR", args.results)])
     output = _check_output(args.output) if args.output else None
     try:
         results = load_results(Path(args.results))
@@ -151,10 +152,40 @@ def run_report(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+# The options that name what a command reads, or the directory it writes whole: a report
+# written over or into one of them would destroy it (the outcomes, a list, a forecast).
+_PATH_OPTIONS = (
+    ("file", "MAP"),
+    ("files", "MAP"),
+    ("strategy", "MAP"),
+    ("outcomes", "--outcomes"),
+    ("contact_list", "--list"),
+    ("forecast", "--forecast"),
+    ("customers", "--customers"),
+    ("transactions", "--transactions"),
+    ("from_snapshot", "--from"),
+    ("out", "--out"),
+    ("snapshot", "--snapshot"),
+)
+
+
+def _inputs(args: argparse.Namespace) -> list[tuple[str, Path | str | None]]:
+    found: list[tuple[str, Path | str | None]] = []
+    for attribute, option in _PATH_OPTIONS:
+        value = getattr(args, attribute, None)
+        values = value if isinstance(value, list) else [value]
+        found += [(option, v) for v in values if isinstance(v, (str, Path))]
+    return found
+
+
 def check_report_option(args: argparse.Namespace) -> Path | None:
-    """``--report FILE`` validated before a run (exit 2 on a path that cannot be written)."""
+    """``--report FILE`` validated before a run (exit 2 on a path that cannot be written, or
+    one that is, or lies in, what the command reads or writes whole)."""
     raw = getattr(args, "report", None)
-    return None if raw is None else _check_output(raw, "--report")
+    if raw is None:
+        return None
+    check_not_an_input(raw, "--report", _inputs(args))
+    return _check_output(raw, "--report")
 
 
 def write_run_report(

@@ -8,7 +8,7 @@ the results format is refused with one plain message (``ReportInputError``: the 
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from strategy_dsl.errors import StratmapError
+from strategy_dsl.userfile import read_user_json
 from stratmap.report.strategy_map import MAP_FILE, MAP_SCHEMA
 
 __all__ = [
@@ -89,6 +90,67 @@ _OPTIONAL = {
     "review": {},
     "backtest": {},
 }
+# The JSON kind of each top-level key the pages read, per kind of results: a key present with
+# another kind (a hand edit, a damaged file: `null` for an object) is refused by name rather
+# than failing deep in a page. A back-test's summary is read by its own page's checks.
+_NUMBER = (int, float)
+_KEY_KINDS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "simulation": {
+        "strategy": dict,
+        "run": dict,
+        "interval": dict,
+        "metrics": dict,
+        "uplift": dict,
+        "plays": list,
+        "notes": list,
+        "unserved_top": list,
+        "files": dict,
+    },
+    "comparison": {
+        "base": str,
+        "arms": list,
+        "horizon": dict,
+        "differences": dict,
+        "uplift": dict,
+        "uplift_by_play": dict,
+        "uplift_by_segment": dict,
+        "sample_ratio": dict,
+        "ranking": list,
+        "notes": list,
+        "strategy": dict,
+        "files": dict,
+    },
+    "review": {
+        "confidence": _NUMBER,
+        "prior_strength": _NUMBER,
+        "rows": dict,
+        "sample_ratio": list,
+        "uplift": list,
+        "funnel": list,
+        "recalibration": list,
+        "uplift_by_segment": list,
+        "notes": list,
+        "map": dict,
+        "list": dict,
+        "diff": str,
+    },
+    "backtest": {"files": dict},
+}
+_JSON_KIND = {dict: "an object", list: "a list", str: "a string", _NUMBER: "a number"}
+
+
+def _check_key_kinds(kind: str, summary: Mapping[str, Any], where: str) -> None:
+    for key, expected in _KEY_KINDS[kind].items():
+        value = summary.get(key)
+        if key in summary and (not isinstance(value, expected) or isinstance(value, bool)):
+            found = "null" if summary[key] is None else type(summary[key]).__name__
+            raise ReportInputError(
+                f"{where}: `{key}` is {found}, expected {_JSON_KIND[expected]}",
+                "the file was edited or is damaged: write it again with "
+                f"`stratmap {_WRITTEN_BY[kind]}`",
+            )
+
+
 # The keys of a review document the report reads (docs/review.md).
 _REVIEW_KEYS = ("sample_ratio", "uplift", "funnel", "recalibration", "notes")
 
@@ -162,13 +224,17 @@ def _kind(summary: Mapping[str, Any], where: str) -> str:
     return KINDS[schema]
 
 
-def _read_json(path: Path, shown: str) -> Any:
+_MAX_JSON_BYTES = 256 * 2**20  # a review of a million outcomes is a few MB
+
+
+def _read_json(path: Path, shown: str, hint: str | None = None) -> Any:
+    """A JSON document, from a regular file only and bounded (a FIFO would block forever)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return read_user_json(path, _MAX_JSON_BYTES)
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON, too deep
         raise ReportInputError(
             f"{shown}: cannot be read as JSON ({exc})",
-            "the directory is damaged: write it again with `stratmap simulate … --out DIR`",
+            hint or "the directory is damaged: write it again with `stratmap simulate … --out DIR`",
         ) from None
 
 
@@ -187,7 +253,7 @@ def load_results(directory: Path) -> Results:
     ``--out`` wrote them)."""
     shown = str(directory)
     if directory.suffix.lower() == ".json":
-        if not directory.is_file():
+        if not os.path.lexists(directory):
             raise ReportInputError(
                 f"{shown}: no such file",
                 "write a review's document with `stratmap review … --format json > FILE`",
@@ -200,7 +266,7 @@ def load_results(directory: Path) -> Results:
             "pass the directory `stratmap simulate FILE --out DIR` or `compare --out` wrote",
         )
     summary_path = directory / SUMMARY_FILE
-    if not summary_path.is_file():
+    if not os.path.lexists(summary_path):
         raise ReportInputError(
             f"{shown}: not a results directory (no {SUMMARY_FILE})",
             "write one with `stratmap simulate FILE --out DIR` (or `compare … --out DIR`)",
@@ -209,6 +275,7 @@ def load_results(directory: Path) -> Results:
     if not isinstance(summary, dict):
         raise ReportInputError(f"{shown}/{SUMMARY_FILE}: not a results summary (not an object)")
     kind = _kind(summary, f"{shown}/{SUMMARY_FILE}")
+    _check_key_kinds(kind, summary, f"{shown}/{SUMMARY_FILE}")
     if kind == "review":
         return results_from_review(summary, shown)
     tables: dict[str, pd.DataFrame] = {}
@@ -261,7 +328,8 @@ def results_from_run(
 def _review_file(path: Path) -> Results:
     """A review document (`stratmap review --format json > FILE`)."""
     shown = str(path)
-    document = _read_json(path, shown)
+    hint = "write it again: `stratmap review … --format json > FILE`"
+    document = _read_json(path, shown, hint)
     if not isinstance(document, dict) or _kind(document, shown) != "review":
         schema = document.get("schema") if isinstance(document, dict) else None
         raise ReportInputError(
@@ -275,6 +343,7 @@ def _review_file(path: Path) -> Results:
 
 def results_from_review(document: dict[str, Any], origin: str) -> Results:
     """A `stratmap review` document, from a file or still in memory (``review --report``)."""
+    _check_key_kinds("review", document, origin)
     absent = [key for key in _REVIEW_KEYS if not isinstance(document.get(key), list)]
     if absent:
         raise ReportInputError(
