@@ -433,15 +433,21 @@ def _check_cutoffs(path: Path, cutoffs: Any) -> None:
     """ "model_cutoffs": {model: {share: score}}, every score a finite number: a NaN or a text
     would put nobody (or everybody) in a model's top without a word."""
     shape = '"model_cutoffs": {"MODEL": {"0.2": 1.37}}'
-    if not isinstance(cutoffs, dict) or not all(isinstance(v, dict) for v in cutoffs.values()):
-        raise TableError(f"{path}: model_cutoffs is not {shape}")
+    if not isinstance(cutoffs, dict):
+        raise TableError(f"{path}: model_cutoffs is {cutoffs!r}, expected an object of models "
+                         f"({shape})")  # fmt: skip
     for model, shares in cutoffs.items():
+        if not isinstance(shares, dict):
+            raise TableError(
+                f"{path}: model_cutoffs.{model} is {shares!r}, expected an object of shares and "
+                f"scores ({shape})"
+            )
         for share, score in shares.items():
             ok = isinstance(score, int | float) and not isinstance(score, bool)
             if not ok or not math.isfinite(score):
                 raise TableError(
-                    f"{path}: model_cutoffs: {model} {share}: {score!r} is not a finite number "
-                    f"(expected {shape})"
+                    f"{path}: model_cutoffs.{model}.{share} is {score!r}, expected a finite "
+                    f"score ({shape})"
                 )
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import os
 import re
 import sys
@@ -217,6 +216,12 @@ def check_as_of_in_reach(
 _SEEDS = 2**64
 
 
+SNAPSHOT_META_HINT = (
+    "docs/snapshot.md#snapshotjson describes its keys; `stratmap simulate --snapshot-at` writes "
+    "them, and a bank's snapshot may leave the file out"
+)
+
+
 def snapshot_meta(snapshot: Path) -> dict:
     """The ``snapshot.json`` of a snapshot directory, checked (``check_snapshot_meta``); empty
     for a single customers table or a directory without one. A FIFO or device in its place is
@@ -232,7 +237,7 @@ def snapshot_meta(snapshot: Path) -> dict:
     try:
         return check_snapshot_meta(read_meta(meta), meta)
     except TableError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(str(exc), SNAPSHOT_META_HINT) from None
     except RecursionError:  # read_meta's json.loads on [[[…]]] nested 100,000 deep
         raise UsageError(
             f"{meta}: not a readable snapshot description: nested too deeply"
@@ -243,14 +248,11 @@ def check_snapshot_meta(meta: dict, path: Path | str) -> dict:
     """``meta`` (a ``snapshot.json``) when what ``decide`` and ``simulate --from`` read of it
     has its kind: ``simulated.customers`` a count from 1 (capacities and budgets are scaled
     to it: 0 would contact no one), ``simulated.seed`` a seed (it keys the arms),
-    ``model_cutoffs`` scores per model and share. Else a usage error naming file and key."""
+    (``model_cutoffs``, scores per model and share, is checked by ``read_meta``). Else a usage
+    error naming file and key."""
 
     def refuse(key: str, value: object, expected: str) -> UsageError:
-        return UsageError(
-            f"{path}: {key} is {value!r}, expected {expected}",
-            "docs/snapshot.md#snapshotjson describes its keys; `stratmap simulate "
-            "--snapshot-at` writes them, and a bank's snapshot may leave the file out",
-        )
+        return UsageError(f"{path}: {key} is {value!r}, expected {expected}", SNAPSHOT_META_HINT)
 
     def whole(value: object) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
@@ -264,16 +266,7 @@ def check_snapshot_meta(meta: dict, path: Path | str) -> dict:
     seed = simulated.get("seed")
     if seed is not None and not (whole(seed) and 0 <= seed < _SEEDS):
         raise refuse("simulated.seed", seed, "a whole number from 0 to 2^64 - 1")
-    cutoffs = meta.get("model_cutoffs", {})
-    if not isinstance(cutoffs, dict):
-        raise refuse("model_cutoffs", cutoffs, "an object of models")
-    for model, shares in cutoffs.items():
-        if not isinstance(shares, dict):
-            raise refuse(f"model_cutoffs.{model}", shares, "an object of shares and scores")
-        for share, score in shares.items():
-            number = isinstance(score, (int, float)) and not isinstance(score, bool)
-            if not (number and math.isfinite(score)):
-                raise refuse(f"model_cutoffs.{model}.{share}", score, "a finite score")
+    # ``model_cutoffs`` is checked where it is read (``bankdata.snapshot.read_meta``).
     return meta
 
 

@@ -102,7 +102,7 @@ def test_a_model_cutoff_that_is_not_a_number_is_refused(
     meta["model_cutoffs"][model] = {"0.1": cutoff}
     path = tmp_path / "snapshot.json"
     path.write_text(json.dumps(meta), encoding="utf-8")
-    with pytest.raises(TableError, match="is not a finite number"):
+    with pytest.raises(TableError, match="expected a finite score"):
         read_meta(path)
 
 

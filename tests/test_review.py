@@ -314,7 +314,7 @@ def test_write_changes_only_the_number(capsys, live) -> None:
         (lambda f: f.drop(columns="churned"), "has no column 'churned'"),
         (  # was accepted: "0 or more", and every AUM mean it entered became infinite
             lambda f: f.assign(aum_after=[float("inf")] + [1.0] * (len(f) - 1)),
-            "column aum_after: not a finite amount at row 2 (inf)",
+            "column aum_after: not a finite number at row 2 ('inf')",
         ),
         (lambda f: f.assign(wave=2.5), "column wave: not a wave number at row 2 (2.5)"),
         (
