@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from calibration.book import transactions_before_opening
 from calibration.fits import Fit, fit_latent_churn_nbd, latent_churn_nbd_forecast
 from strategy_dsl.version import __version__
 
@@ -92,14 +93,7 @@ def histories(
     events = events.assign(day=(events["date"] - events["customer_id"].map(opened)).dt.days)
     early = events["day"] < 0
     if early.any():
-        first = events[early].head(5)
-        shown = ", ".join(
-            f"{c} on {d.date()}" for c, d in zip(first.customer_id, first.date, strict=True)
-        )
-        raise ValueError(
-            f"transactions: {int(early.sum())} transactions before their customer opened "
-            f"(first: {shown}); the opened date must be the first day of the relationship"
-        )
+        raise transactions_before_opening(events[early])
     events = events[events["day"] > 0]  # the opening day's transaction is the opening
     before = events[events["date"] <= split]
     after = events[events["date"] > split]

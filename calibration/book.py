@@ -240,14 +240,7 @@ def _book_codes(
     opened = customers["opened"].to_numpy()[codes]
     early = transactions["date"].to_numpy() < opened
     if early.any():
-        first = transactions[early].head(5)
-        shown = ", ".join(
-            f"{c} on {d.date()}" for c, d in zip(first.customer_id, first.date, strict=True)
-        )
-        raise ValueError(
-            f"transactions: {int(early.sum())} transactions before their customer opened "
-            f"(first: {shown}); the opened date must be the first day of the relationship"
-        )
+        raise transactions_before_opening(transactions[early])
     row = np.full(len(customers), -1, dtype=codes.dtype)
     row[in_book] = np.arange(int(in_book.sum()), dtype=codes.dtype)
     return row[codes]
@@ -380,3 +373,16 @@ def _fit_responses(result: Calibration, contacts: pd.DataFrame) -> None:
                 "high": rate.high,
             }
         )
+
+
+def transactions_before_opening(early: pd.DataFrame) -> ValueError:
+    """The error for transactions (``customer_id``, ``date``) dated before their customer
+    opened: `calibrate` and `backtest` refuse them alike."""
+    first = early.head(5)
+    shown = ", ".join(
+        f"{c} on {d.date()}" for c, d in zip(first.customer_id, first.date, strict=True)
+    )
+    return ValueError(
+        f"transactions: {len(early)} transactions before their customer opened "
+        f"(first: {shown}); the opened date must be the first day of the relationship"
+    )
