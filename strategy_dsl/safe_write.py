@@ -23,6 +23,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import hashlib
 import os
 import re
 import secrets
@@ -56,9 +57,30 @@ STALE_AFTER_S = 60.0
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[1-9]\d*)-[0-9a-f]{12}\.(?P<kind>tmp|old)$")
 
 
+# A file name's limit in bytes (NAME_MAX on Linux and macOS), and what a temporary adds to
+# its target's name: ".", ".", a pid of up to 7 digits, "-", 12 hex digits, ".tmp".
+NAME_MAX = 255
+_TEMPORARY_EXTRA = 26
+
+
+def _in_temporary(name: str) -> str:
+    """``name`` as a temporary's name carries it: whole, or, where the temporary's name would
+    pass NAME_MAX bytes (a target of 80 Chinese characters is 240), its first bytes and a hash
+    of the whole, so that the temporary can still be told apart and found again."""
+    budget = NAME_MAX - _TEMPORARY_EXTRA
+    encoded = name.encode("utf-8", "surrogateescape")
+    if len(encoded) <= budget:
+        return name
+    digest = hashlib.sha256(encoded).hexdigest()[:8]
+    head = encoded[: budget - len(digest) - 1].decode("utf-8", "ignore")  # whole characters
+    return f"{head}~{digest}"
+
+
 def temporary_name(folder: Path, name: str, kind: str = "tmp") -> Path:
-    """An unused path ``folder/.NAME.<pid>-<hex>.<kind>``, marked as this process's own."""
+    """An unused path ``folder/.NAME.<pid>-<hex>.<kind>``, marked as this process's own (NAME
+    shortened where the whole would pass the file system's limit: ``_in_temporary``)."""
     assert kind in ("tmp", "old")
+    name = _in_temporary(name)
     while True:
         candidate = folder / f".{name}.{os.getpid()}-{secrets.token_hex(6)}.{kind}"
         if not os.path.lexists(candidate):
@@ -68,7 +90,7 @@ def temporary_name(folder: Path, name: str, kind: str = "tmp") -> Path:
 def is_temporary(entry: str, name: str | None = None) -> re.Match[str] | None:
     """The match when ``entry`` is a Stratmap temporary (of target ``name``, if given)."""
     found = _TEMPORARY.match(entry)
-    if found is None or (name is not None and found["name"] != name):
+    if found is None or (name is not None and found["name"] != _in_temporary(name)):
         return None
     return found
 

@@ -665,3 +665,20 @@ def test_a_failed_rewrite_in_place_puts_the_previous_text_back(
         safe_write.write_text(first, "a much longer text than before\n" * 10)
     assert (tmp_path / "b.strat").read_text(encoding="utf-8") == "short\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.strat", "b.strat"]
+
+
+def test_a_target_named_near_the_file_systems_limit_can_be_written(tmp_path: Path) -> None:
+    """A page named with 80 Chinese characters (240 bytes) could not be written: its
+    temporary, `.NAME.<pid>-<hex>.tmp`, passed the 255 bytes a file name may have."""
+    name = "经" * 80 + ".html"
+    assert len(name.encode()) == 245
+    temporary = safe_write.temporary_name(tmp_path, name)
+    assert len(temporary.name.encode()) <= 255
+    assert safe_write.is_temporary(temporary.name, name) is not None  # found again, for a sweep
+    assert safe_write.is_temporary(temporary.name, "经" * 79 + "纬.html") is None
+    target = tmp_path / name
+    safe_write.write_text(target, "<html></html>")
+    assert target.read_text() == "<html></html>"
+    assert os.listdir(tmp_path) == [name]  # no temporary left
+    short = safe_write.temporary_name(tmp_path, "page.html")
+    assert short.name.startswith(".page.html.")  # a usual name is carried whole
