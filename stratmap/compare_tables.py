@@ -18,6 +18,7 @@ from simulator.analysis.compare import (
     FORECAST_LABEL,
     PLAY_METRICS,
     SEGMENT_METRICS,
+    added_by_plays,
 )
 from strategy_dsl.variants import NO_PLAYS
 from stratmap.tables import format_interval, format_value
@@ -54,31 +55,36 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
     base = document["base"]
     for label, rows in document["differences"].items():
         # Against the book without plays the question is what the plays add: base − it.
-        added = label == NO_PLAYS
-        table = _table(
-            f"what the plays add: {base} - {label} (paired, per replication)"
-            if added
-            else f"{label} - {base} (paired, per replication)",
-            "metric",
-            label if added else base,
-            base if added else label,
-            "difference",
-            "95% interval",
-        )
-        sign = -1.0 if added else 1.0
-        for row in rows:
-            label_text, unit = COMPARE_METRICS[row["metric"]]
-            low, high = row.get("low"), row.get("high")
-            if added and low is not None and high is not None:
-                low, high = -high, -low
-            _row(
-                table,
-                label_text,
-                format_value(row["variant" if added else "base"], unit),
-                format_value(row["base" if added else "variant"], unit),
-                format_value(sign * row["difference"], unit, difference=True),
-                _bounds({**row, "low": low, "high": high}, unit),
-            )
+        if label == NO_PLAYS:
+            table = _table(
+                f"what the plays add: {base} - {label} (paired, per replication)",
+                "metric", label, base, "difference", "95% interval",
+            )  # fmt: skip
+            for row in added_by_plays(rows):
+                label_text, unit = COMPARE_METRICS[row["metric"]]
+                _row(
+                    table,
+                    label_text,
+                    format_value(row["without"], unit),
+                    format_value(row["with"], unit),
+                    format_value(row["added"], unit, difference=True),
+                    _bounds(row, unit),
+                )
+        else:
+            table = _table(
+                f"{label} - {base} (paired, per replication)",
+                "metric", base, label, "difference", "95% interval",
+            )  # fmt: skip
+            for row in rows:
+                label_text, unit = COMPARE_METRICS[row["metric"]]
+                _row(
+                    table,
+                    label_text,
+                    format_value(row["base"], unit),
+                    format_value(row["variant"], unit),
+                    format_value(row["difference"], unit, difference=True),
+                    _bounds(row, unit),
+                )
         table.caption = f"interval: {FORECAST_LABEL}, Student t across {reps} replications"
         console.print(table)
     for label, rows in document["uplift"].items():

@@ -409,3 +409,29 @@ def test_a_file_without_variants_compares_with_the_book_without_plays(tmp_path: 
     code, out, err = run("compare", str(path), "--no-plays", *sizes)
     assert code == 0, err
     assert "what the plays add: base - (no plays)" in out
+
+
+def test_the_report_reads_the_book_without_plays_as_the_terminal_does(tmp_path: Path) -> None:
+    """The report's page and Markdown show base − (no plays), as the terminal does; the
+    summary and `differences.parquet` keep variant − base."""
+    out = tmp_path / "cmp"
+    sizes = ["--customers", "3000", "--months", "6", "--reps", "3", "--seed", "5", "-q"]
+    code, _, err = run("compare", WEALTH, "--no-plays", *sizes, "--out", str(out))
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    rows = {r["metric"]: r for r in summary["differences"]["(no plays)"]}
+    cost = rows["cost"]
+    assert cost["difference"] < 0  # variant − base: without plays there is no contact cost
+    added = format_value(-cost["difference"], "money", difference=True)
+    turned = _bounds({"low": -cost["high"], "high": -cost["low"]}, "money")
+    code, markdown, err = run("report", str(out), "--format", "markdown")
+    assert code == 0, err
+    section = markdown[markdown.index("What the plays add") :]
+    line = next(x for x in section.splitlines() if x.startswith("| cost"))
+    assert f"| {added} ▲ | {turned} |" in line
+    page = tmp_path / "cmp.html"
+    code, _, err = run("report", str(out), "-o", str(page))
+    assert code == 0, err
+    html = page.read_text(encoding="utf-8")
+    assert "What the plays add: base − (no plays)" in html
+    assert f'<td class="up">{added}</td>' in html or f">{added}</td>" in html

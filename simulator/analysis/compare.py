@@ -33,7 +33,7 @@ strategy compared with itself gives exactly zero on every metric.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -576,6 +576,27 @@ def _difference_dict(d: Difference, value: str = "variant") -> dict[str, Any]:
         "difference": _clean(d.difference),
         **_interval_dict(d.interval),
     }
+
+
+def added_by_plays(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The `(no plays)` alternative's difference rows (variant − base, as every alternative's)
+    read the other way round, as a bank asks: what the plays add, base − (no plays). Each row
+    gains ``without`` and ``with`` (the values without and with the plays) and ``added``, and
+    its interval is turned round."""
+    turned = []
+    for row in rows:
+        low, high, difference = row.get("low"), row.get("high"), row.get("difference")
+        turned.append(
+            {
+                **row,
+                "without": row.get("variant"),
+                "with": row.get("base"),
+                "added": None if difference is None else -difference,
+                "low": None if high is None else -high,
+                "high": None if low is None else -low,
+            }
+        )
+    return turned
 
 
 def _uplift_dict(u: Uplift) -> dict[str, Any]:

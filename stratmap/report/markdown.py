@@ -69,7 +69,9 @@ KEY_DIFFERENCES = ("final_aum", "churn_rate", "responders", "revenue", "cost", "
 
 
 def _comparison(results: Results) -> list[str]:
-    from simulator.analysis.compare import COMPARE_METRICS  # brings SciPy: only for a comparison
+    # Here: simulator.analysis.compare brings SciPy, only for a comparison.
+    from simulator.analysis.compare import COMPARE_METRICS, added_by_plays
+    from strategy_dsl.variants import NO_PLAYS
 
     summary = results.summary
     lines = [
@@ -93,6 +95,27 @@ def _comparison(results: Results) -> list[str]:
                 f"{format_value(row.get('difference'), unit, difference=True)}"
                 f"{_mark(row.get('low'), row.get('high'))} | "
                 f"{_interval(row.get('low'), row.get('high'), unit, difference=True)} |"
+            )
+    added = added_by_plays(summary.get("differences", {}).get(NO_PLAYS, []))
+    if added:  # `compare --no-plays`: base − (no plays), as the terminal reads it
+        lines += [
+            "",
+            f"What the plays add ({markdown_cell(summary.get('base'))} − {NO_PLAYS}, the same "
+            "customers with nobody contacted):",
+            "",
+            "| metric | without plays | with | added | 95% interval |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in added:
+            if row["metric"] not in KEY_DIFFERENCES:
+                continue
+            label, unit = COMPARE_METRICS[row["metric"]]
+            lines.append(
+                f"| {markdown_cell(label)} | {format_value(row['without'], unit)} | "
+                f"{format_value(row['with'], unit)} | "
+                f"{format_value(row['added'], unit, difference=True)}"
+                f"{_mark(row['low'], row['high'])} | "
+                f"{_interval(row['low'], row['high'], unit, difference=True)} |"
             )
     ranking = summary.get("ranking", [])
     if ranking:

@@ -180,10 +180,24 @@ def _overview(results: Results) -> Page:
 def _comparison_overview(results: Results) -> dict[str, Any]:
     # Here, not at the top: simulator.analysis.compare brings SciPy, which a simulation's report
     # skips.
-    from simulator.analysis.compare import ARM_METRICS, COMPARE_METRICS
+    from simulator.analysis.compare import ARM_METRICS, COMPARE_METRICS, added_by_plays
+    from strategy_dsl.variants import NO_PLAYS
 
     summary = results.summary
     variants = list(summary.get("differences", {}))
+    plays_add = []  # `compare --no-plays`: base − (no plays), as the terminal reads it
+    for row in added_by_plays(summary.get("differences", {}).get(NO_PLAYS, [])):
+        label, unit = COMPARE_METRICS.get(row["metric"], (row["metric"], "count"))
+        plays_add.append(
+            {
+                "label": label,
+                "without": _cell(row["without"], unit),
+                "with": _cell(row["with"], unit),
+                "added": _cell(row["added"], unit, difference=True),
+                "interval": _interval(row["low"], row["high"], unit, difference=True),
+                "tone": _clear_of_zero(row["low"], row["high"]),
+            }
+        )
     by_metric: dict[str, dict[str, Any]] = {}
     for variant, rows in summary.get("differences", {}).items():
         for row in rows:
@@ -229,6 +243,8 @@ def _comparison_overview(results: Results) -> dict[str, Any]:
     return {
         "base": summary.get("base"),
         "variants": variants,
+        "plays_add": plays_add,
+        "no_plays": NO_PLAYS,
         "differences": list(by_metric.values()),
         "comparison_uplift": uplift_rows,
         "ranking": ranking,
