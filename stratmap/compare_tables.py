@@ -55,36 +55,24 @@ def render_comparison(document: Mapping[str, Any], console: Console, currency: s
     base = document["base"]
     for label, rows in document["differences"].items():
         # Against the book without plays the question is what the plays add: base − it.
-        if label == NO_PLAYS:
-            table = _table(
-                f"what the plays add: {base} - {label} (paired, per replication)",
-                "metric", label, base, "difference", "95% interval",
-            )  # fmt: skip
-            for row in added_by_plays(rows):
-                label_text, unit = COMPARE_METRICS[row["metric"]]
-                _row(
-                    table,
-                    label_text,
-                    format_value(row["without"], unit),
-                    format_value(row["with"], unit),
-                    format_value(row["added"], unit, difference=True),
-                    _bounds(row, unit),
-                )
-        else:
-            table = _table(
-                f"{label} - {base} (paired, per replication)",
-                "metric", base, label, "difference", "95% interval",
-            )  # fmt: skip
-            for row in rows:
-                label_text, unit = COMPARE_METRICS[row["metric"]]
-                _row(
-                    table,
-                    label_text,
-                    format_value(row["base"], unit),
-                    format_value(row["variant"], unit),
-                    format_value(row["difference"], unit, difference=True),
-                    _bounds(row, unit),
-                )
+        added = label == NO_PLAYS
+        title = f"what the plays add: {base} - {label}" if added else f"{label} - {base}"
+        first, second = (label, base) if added else (base, label)
+        table = _table(
+            f"{title} (paired, per replication)", "metric", first, second, "difference",
+            "95% interval",
+        )  # fmt: skip
+        keys = ("without", "with", "added") if added else ("base", "variant", "difference")
+        for row in added_by_plays(rows) if added else rows:
+            label_text, unit = COMPARE_METRICS[row["metric"]]
+            _row(
+                table,
+                label_text,
+                format_value(row[keys[0]], unit),
+                format_value(row[keys[1]], unit),
+                format_value(row[keys[2]], unit, difference=True),
+                _bounds(row, unit),
+            )
         table.caption = f"interval: {FORECAST_LABEL}, Student t across {reps} replications"
         console.print(table)
     for label, rows in document["uplift"].items():
